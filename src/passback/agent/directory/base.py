@@ -1,0 +1,146 @@
+"""The seam between the agent and a directory (Active Directory first).
+
+Exception tree (every directory adapter raises only these; library errors are
+translated at the boundary with ``raise ... from exc``)::
+
+    DirectoryError                 .outcome, .detail, .server_message
+    ├── DirectoryUnavailable       cannot reach / bind / TLS-verify the DC
+    ├── DirectoryConfigError       the configuration or the DC's own setup is wrong
+    ├── LookupFailed               locating the user by anchor failed
+    │   ├── UserNotFound           no object carries the anchor (33002)
+    │   ├── MultipleMatches        several enabled accounts claim it (33003)
+    │   └── DuplicateAnchor        two objects share the anchor value (80230402)
+    └── PasswordRefused            the DC refused the write; .outcome says why
+
+``server_message`` is the directory's raw text: it goes to the agent's event log
+and nowhere else (it may name internal DNs; it never holds the password).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+from passback.protocol.outcomes import Outcome
+
+#: Active Directory refuses a password longer than this many UTF-16 code units
+#: (Samba accepts longer ones, so the agent checks it itself).
+MAX_PASSWORD_UTF16_UNITS = 256
+
+
+class DirectoryError(Exception):
+    """Base of every error a directory adapter raises."""
+
+    outcome: Outcome = Outcome.UNKNOWN
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        outcome: Outcome | None = None,
+        detail: dict[str, Any] | None = None,
+        server_message: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        if outcome is not None:
+            self.outcome = outcome
+        self.detail: dict[str, Any] = detail or {}
+        self.server_message = server_message
+
+
+class DirectoryUnavailable(DirectoryError):
+    outcome = Outcome.DIRECTORY_UNAVAILABLE
+
+
+class DirectoryConfigError(DirectoryError):
+    outcome = Outcome.UNKNOWN
+
+
+class LookupFailed(DirectoryError):
+    pass
+
+
+class UserNotFound(LookupFailed):
+    outcome = Outcome.USER_NOT_FOUND
+
+
+class MultipleMatches(LookupFailed):
+    outcome = Outcome.MULTIPLE_MATCHES
+
+
+class DuplicateAnchor(LookupFailed):
+    outcome = Outcome.DUPLICATE_ANCHOR
+
+
+class PasswordRefused(DirectoryError):
+    """The directory refused the write; ``outcome`` is the classified reason."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DirectoryUser:
+    """What the agent needs to know about one account, read in one search."""
+
+    dn: str
+    anchor: bytes  # ms-DS-ConsistencyGuid if set, else objectGUID (raw 16 bytes)
+    sam_account_name: str
+    user_principal_name: str | None
+    mail: str | None
+    enabled: bool
+    locked: bool  # locked out right now (lockoutTime > 0 within the lockout window)
+    protected: bool  # adminCount=1 or (nested) member of a well-known protected group
+    pwd_last_set: int  # FILETIME (100 ns since 1601); 0 = must change at next logon
+
+
+@dataclasses.dataclass(frozen=True)
+class PasswordPolicy:
+    """The rules that apply to one user: a fine-grained policy or the domain's."""
+
+    source: str  # "domain" or "pso:<name>"
+    min_length: int
+    complexity: bool
+    history_length: int
+    min_age_seconds: int
+    max_age_seconds: int  # 0 = never expires
+
+
+@dataclasses.dataclass(frozen=True)
+class DirectoryCapabilities:
+    """What the connected directory supports, read from its rootDSE."""
+
+    policy_hints_oid: str | None  # 1.2.840.113556.1.4.2239 / ...2066, or None
+    pdc_host: str  # dNSHostName of the PDC emulator (W7)
+    domain_dn: str
+
+    @property
+    def history_enforced_on_reset(self) -> bool:
+        return self.policy_hints_oid is not None
+
+
+class Directory(Protocol):
+    """One directory the agent writes to. Implementations are synchronous and
+    thread-safe; the agent calls them from a worker thread."""
+
+    def capabilities(self) -> DirectoryCapabilities: ...
+
+    def locate(self, anchor: bytes) -> DirectoryUser:
+        """Find the account by its immutable anchor (W6). Never by a name."""
+        ...
+
+    def reset_password(self, user: DirectoryUser, new_password: str, *, unlock: bool) -> None:
+        """Set the password as the service account (W4); with ``unlock`` also
+        clear ``lockoutTime`` in the same modify. Raises PasswordRefused."""
+        ...
+
+    def password_policy(self, user: DirectoryUser) -> PasswordPolicy: ...
+
+    def iter_users(self) -> Iterator[DirectoryUser]:
+        """Every user account under the configured search base (for sync)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def utf16_units(password: str) -> int:
+    """Length as Active Directory counts it: UTF-16 code units."""
+    return len(password.encode("utf-16-le", errors="surrogatepass")) // 2

@@ -1,0 +1,49 @@
+"""Errors of the crypto component.
+
+Exception tree::
+
+    CryptoError
+    ├── KeyFormatError       a key or key file is not what it must be
+    └── EnvelopeError        an envelope was refused; .reason names why
+        ├── Malformed        not an envelope of a version we read
+        ├── UnknownKey       sealed under a package key we do not hold (32004)
+        ├── IntegrityError   tampered, or the metadata altered (32004)
+        ├── WrongRecipient   not sealed for this agent, or its RSA part fails (32004)
+        └── Expired          past its expiry (S5)
+
+No message ever carries key bytes or a password.
+"""
+
+from __future__ import annotations
+
+
+class CryptoError(Exception):
+    pass
+
+
+class KeyFormatError(CryptoError):
+    pass
+
+
+class EnvelopeError(CryptoError):
+    reason = "refused"
+
+
+class Malformed(EnvelopeError):
+    reason = "malformed"
+
+
+class UnknownKey(EnvelopeError):
+    reason = "key-mismatch"
+
+
+class IntegrityError(EnvelopeError):
+    reason = "integrity"
+
+
+class WrongRecipient(EnvelopeError):
+    reason = "wrong-recipient"
+
+
+class Expired(EnvelopeError):
+    reason = "expired"

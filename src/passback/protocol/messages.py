@@ -1,0 +1,270 @@
+"""Messages of the relay link and their encoding.
+
+Control messages are JSON objects in WebSocket text frames, with a ``type``
+field. A password operation travels as a binary frame holding the sealed
+envelope (``passback.crypto.envelope``) as it is, so that one request stays
+under 1 KB (SPEC S8) without a base64 layer.
+
+Decoding is strict: an unknown type, a missing or extra field, or a field of
+the wrong type is a ``BadFrame``. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any, ClassVar, TypeAlias
+
+from passback.protocol.errors import BadFrame, FrameTooLarge
+from passback.protocol.outcomes import Outcome
+
+PROTOCOL_VERSION = 1
+
+#: Control messages are small; anything bigger is garbage or an attack.
+MAX_CONTROL_FRAME = 4 * 1024
+#: A sync batch carries up to MAX_SYNC_USERS users of a few hundred bytes each.
+MAX_SYNC_FRAME = 256 * 1024
+MAX_SYNC_USERS = 500
+#: An operation frame is one sealed envelope; S8 wants it under 1 KB, and the
+#: envelope of the longest password AD accepts fits (see crypto.envelope).
+MAX_OPERATION_FRAME = 1024
+#: Longest agent id, tenant id, request id and name we accept on the wire.
+MAX_ID_LENGTH = 64
+MAX_SECRET_LENGTH = 128
+
+
+def _check_str(name: str, value: Any, *, limit: int = MAX_ID_LENGTH, empty: bool = False) -> None:
+    if not isinstance(value, str):
+        raise BadFrame(f"{name} must be a string")
+    if len(value) > limit or (not value and not empty):
+        raise BadFrame(f"{name} has a bad length")
+
+
+def _check_int(name: str, value: Any) -> None:
+    # bool is an int in Python; on the wire it is not.
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise BadFrame(f"{name} must be a non-negative integer")
+
+
+def _check_bool(name: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise BadFrame(f"{name} must be a boolean")
+
+
+@dataclasses.dataclass(frozen=True)
+class Hello:
+    """Agent → hub, first message: who is calling and which protocol it speaks."""
+
+    type: ClassVar[str] = "hello"
+    version: int
+    agent_id: str
+    tenant_id: str
+    software: str
+
+    def validate(self) -> None:
+        _check_int("version", self.version)
+        _check_str("agent_id", self.agent_id)
+        _check_str("tenant_id", self.tenant_id)
+        _check_str("software", self.software, empty=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class Auth:
+    """Agent → hub, second message: the relay secret (TLS protects it; the hub
+    keeps only its hash, SPEC S1)."""
+
+    type: ClassVar[str] = "auth"
+    secret: str
+
+    def validate(self) -> None:
+        _check_str("secret", self.secret, limit=MAX_SECRET_LENGTH)
+
+    def __repr__(self) -> str:
+        return "Auth(secret=<hidden>)"
+
+
+@dataclasses.dataclass(frozen=True)
+class Ready:
+    """Hub → agent: authenticated; operations may flow."""
+
+    type: ClassVar[str] = "ready"
+    session_id: str
+    heartbeat_interval: int  # seconds
+    server_time: int  # unix seconds, so the agent can report clock skew
+
+    def validate(self) -> None:
+        _check_str("session_id", self.session_id)
+        _check_int("heartbeat_interval", self.heartbeat_interval)
+        _check_int("server_time", self.server_time)
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    """Agent → hub: how one operation ended (SPEC W1)."""
+
+    type: ClassVar[str] = "result"
+    request_id: str
+    outcome: Outcome
+    detail: dict[str, int | str] = dataclasses.field(default_factory=dict)
+    event_id: int = 0  # the agent event that records it (E3); 0 = none
+    replayed: bool = False  # answered from the agent's journal, not applied again
+
+    def validate(self) -> None:
+        _check_str("request_id", self.request_id)
+        if not isinstance(self.outcome, Outcome):
+            raise BadFrame("outcome is unknown")
+        if not isinstance(self.detail, dict) or len(self.detail) > 8:
+            raise BadFrame("detail must be a small object")
+        for key, value in self.detail.items():
+            _check_str("detail key", key)
+            if isinstance(value, str):
+                _check_str("detail value", value, empty=True)
+            else:
+                _check_int("detail value", value)
+        _check_int("event_id", self.event_id)
+        _check_bool("replayed", self.replayed)
+
+
+@dataclasses.dataclass(frozen=True)
+class Heartbeat:
+    """Agent → hub every few minutes: alive, with counters (no personal data)."""
+
+    type: ClassVar[str] = "heartbeat"
+    uptime: int
+    operations: int
+    failures: int
+    agent_time: int
+    history_on_reset: bool  # whether the directory enforces history on resets (W4)
+
+    def validate(self) -> None:
+        for name in ("uptime", "operations", "failures", "agent_time"):
+            _check_int(name, getattr(self, name))
+        _check_bool("history_on_reset", self.history_on_reset)
+
+
+@dataclasses.dataclass(frozen=True)
+class SyncRequest:
+    """Hub → agent: send the users under your search base now."""
+
+    type: ClassVar[str] = "sync_request"
+    sync_id: str
+
+    def validate(self) -> None:
+        _check_str("sync_id", self.sync_id)
+
+
+@dataclasses.dataclass(frozen=True)
+class SyncUser:
+    """One directory user as the server learns it. ``anchor`` is base64url."""
+
+    anchor: str
+    sam_account_name: str
+    user_principal_name: str | None
+    mail: str | None
+    enabled: bool
+
+    def validate(self) -> None:
+        _check_str("anchor", self.anchor)
+        _check_str("sam_account_name", self.sam_account_name, limit=256)
+        for name in ("user_principal_name", "mail"):
+            value = getattr(self, name)
+            if value is not None:
+                _check_str(name, value, limit=1024)
+        _check_bool("enabled", self.enabled)
+
+
+@dataclasses.dataclass(frozen=True)
+class SyncBatch:
+    """Agent → hub: a batch of users. ``full`` batches replace what the server
+    knows once the ``last`` one arrives; later issues add incremental kinds."""
+
+    type: ClassVar[str] = "sync_batch"
+    sync_id: str
+    sequence: int
+    full: bool
+    last: bool
+    users: tuple[SyncUser, ...]
+
+    def validate(self) -> None:
+        _check_str("sync_id", self.sync_id)
+        _check_int("sequence", self.sequence)
+        _check_bool("full", self.full)
+        _check_bool("last", self.last)
+        if len(self.users) > MAX_SYNC_USERS:
+            raise BadFrame("too many users in one batch")
+        for user in self.users:
+            user.validate()
+
+
+ControlMessage: TypeAlias = Hello | Auth | Ready | Result | Heartbeat | SyncRequest | SyncBatch
+
+_TYPES: dict[str, type[ControlMessage]] = {
+    cls.type: cls for cls in (Hello, Auth, Ready, Result, Heartbeat, SyncRequest, SyncBatch)
+}
+
+
+def encode(message: ControlMessage) -> str:
+    """The text frame for a control message."""
+    message.validate()
+    body = dataclasses.asdict(message)
+    return json.dumps({"type": message.type, **body}, separators=(",", ":"), ensure_ascii=False)
+
+
+def decode(frame: str) -> ControlMessage:
+    """Parse and validate a text frame.
+
+    Raises:
+        FrameTooLarge: over the bound for its kind.
+        BadFrame: anything that is not a valid message of this protocol.
+    """
+    if len(frame) > MAX_SYNC_FRAME:
+        raise FrameTooLarge(f"text frame of {len(frame)} characters")
+    try:
+        raw = json.loads(frame)
+    except ValueError as exc:
+        raise BadFrame("not JSON") from exc
+    if not isinstance(raw, dict):
+        raise BadFrame("not a JSON object")
+    kind = raw.pop("type", None)
+    cls = _TYPES.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise BadFrame("unknown message type")
+    if len(frame) > MAX_CONTROL_FRAME and cls is not SyncBatch:
+        raise FrameTooLarge(f"{kind} frame of {len(frame)} characters")
+    message = _build(cls, raw)
+    message.validate()
+    return message
+
+
+def _build(cls: type[ControlMessage], raw: dict[str, Any]) -> ControlMessage:
+    names = {f.name for f in dataclasses.fields(cls)}
+    required = {
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    }
+    if not required <= raw.keys() or not raw.keys() <= names:
+        raise BadFrame(f"{cls.type}: wrong fields")
+    if cls is Result:
+        try:
+            raw["outcome"] = Outcome(raw["outcome"])
+        except (ValueError, TypeError) as exc:
+            raise BadFrame("outcome is unknown") from exc
+    if cls is SyncBatch:
+        users = raw["users"]
+        if not isinstance(users, list):
+            raise BadFrame("users must be a list")
+        raw["users"] = tuple(_build_user(u) for u in users)
+    try:
+        return cls(**raw)
+    except TypeError as exc:
+        raise BadFrame(f"{cls.type}: wrong fields") from exc
+
+
+def _build_user(raw: Any) -> SyncUser:
+    if not isinstance(raw, dict):
+        raise BadFrame("a user must be an object")
+    names = {f.name for f in dataclasses.fields(SyncUser)}
+    if raw.keys() != names:
+        raise BadFrame("user: wrong fields")
+    return SyncUser(**raw)

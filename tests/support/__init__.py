@@ -1,0 +1,1 @@
+"""Real things the tests run on loopback (Samba AD DC, …)."""
