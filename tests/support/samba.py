@@ -18,7 +18,7 @@ What it sets up:
 - read access for ``svc-passback`` to fine-grained password policies: the
   ``CN=Password Settings Container`` is readable by Domain Admins only by default,
   so the account gets Read Property + List on it, inherited to
-  msDS-PasswordSettings objects (see :data:`PSO_READ_SDDL`).
+  msDS-PasswordSettings objects (see :func:`pso_read_sddl`).
 
 Everything else the agent reads (rootDSE, the domain head's password settings,
 ``fSMORoleOwner``, user attributes, ``tokenGroups``, ``msDS-ResultantPSO``) is
@@ -34,7 +34,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import re
 import shutil
 import signal
 import socket
@@ -52,6 +51,8 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 from ldap3.core.exceptions import LDAPBindError, LDAPException
 from ldap3.protocol.formatters.formatters import format_sid
+
+from passback.agent.directory.tls import PinnedTls, verifying_context
 
 REALM = "PASSBACK.TEST"
 NETBIOS_DOMAIN = "PASSBACK"
@@ -94,10 +95,6 @@ def delegation_sddl(sid: str) -> str:
 def pso_read_sddl(sid: str) -> str:
     """The ACEs that let ``sid`` read fine-grained password policies (PSOs)."""
     return f"(A;;RPLCLO;;;{sid})(OA;CIIO;RPLCLO;;{CLASS_PASSWORD_SETTINGS};{sid})"
-
-
-def filetime_now() -> int:
-    return (int(time.time()) + 11644473600) * 10_000_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,8 +143,8 @@ class SambaDC:
 
     def start(self) -> None:
         """Provision, start and set up the DC; stop it again if any step fails."""
-        stop_stale_samba()
         try:
+            stop_stale_samba()
             self._provision()
             self._run(["samba", "-s", self.smb_conf, "-M", "single"])
             self._wait_for_ldaps()
@@ -156,6 +153,16 @@ class SambaDC:
         except BaseException:
             self.stop()
             raise
+
+    def restart(self) -> None:
+        """Stop and start the daemon: every client connection is closed by the DC."""
+        terminate(int((self.root / "run" / "samba.pid").read_text().split()[0]))
+        self._run(["samba", "-s", self.smb_conf, "-M", "single"])
+        self._wait_for_ldaps()
+        if self._admin is not None:
+            with contextlib.suppress(LDAPException):
+                self._admin.unbind()  # the DC dropped it; close our end
+            self._admin = None
 
     def stop(self, *, remove: bool = True) -> None:
         if self._admin is not None:
@@ -190,7 +197,9 @@ class SambaDC:
         # provision does not carry this one into smb.conf: add it by hand.
         conf = Path(self.smb_conf)
         text = conf.read_text()
-        conf.write_text(text.replace("[global]\n", "[global]\n\told password allowed period = 0\n", 1))
+        conf.write_text(
+            text.replace("[global]\n", "[global]\n\told password allowed period = 0\n", 1)
+        )
         self.samba_tool(
             "domain", "passwordsettings", "set", "--complexity=on", "--min-pwd-length=7",
             "--history-length=0", "--min-pwd-age=0", "--max-pwd-age=0",
@@ -223,14 +232,18 @@ class SambaDC:
             ),
         )
         sid = self.object_sid(self.service_dn)
-        self.samba_tool("dsacl", "set", f"--objectdn={MANAGED_OU}", f"--sddl={delegation_sddl(sid)}")
+        self.samba_tool(
+            "dsacl", "set", f"--objectdn={MANAGED_OU}", f"--sddl={delegation_sddl(sid)}"
+        )
         pso_container = f"CN=Password Settings Container,CN=System,{DOMAIN_DN}"
-        self.samba_tool("dsacl", "set", f"--objectdn={pso_container}", f"--sddl={pso_read_sddl(sid)}")
+        self.samba_tool(
+            "dsacl", "set", f"--objectdn={pso_container}", f"--sddl={pso_read_sddl(sid)}"
+        )
 
     # -- plumbing ----------------------------------------------------------
 
     def _run(self, args: list[str]) -> str:
-        done = subprocess.run(  # noqa: S603 - fixed argv, no shell
+        done = subprocess.run(
             args, capture_output=True, text=True, timeout=120 * TIMEOUT_FACTOR, check=False
         )
         if done.returncode != 0:
@@ -246,14 +259,18 @@ class SambaDC:
         return str(self.root / "private" / "sam.ldb")
 
     def tls(self) -> ldap3.Tls:
-        return ldap3.Tls(
-            validate=ssl.CERT_REQUIRED, ca_certs_file=self.ca_file, valid_names=[self.tls_name]
-        )
+        # ldap3's own name check calls the deprecated ssl.match_hostname; reuse ours.
+        return PinnedTls(verifying_context(self.ca_file), self.tls_name)
 
     def connect(self, dn: str, password: str) -> ldap3.Connection:
         """A fresh connection bound as ``dn`` (raises LDAPBindError if refused)."""
         server = ldap3.Server(self.ldaps_url, tls=self.tls(), get_info=ldap3.NONE)
-        return ldap3.Connection(server, dn, password, auto_bind=True, raise_exceptions=False)
+        conn = ldap3.Connection(server, dn, password, raise_exceptions=False)
+        conn.open()
+        if not conn.bind():
+            conn.unbind()
+            raise LDAPBindError(f"bind as {dn} refused: {conn.result['message']}")
+        return conn
 
     def admin(self) -> ldap3.Connection:
         """A connection bound as Administrator (for test setup, never for the code under test)."""
@@ -317,16 +334,17 @@ class SambaDC:
 
     def can_bind(self, dn: str, password: str) -> bool:
         """Whether a simple bind over LDAPS as ``dn`` with ``password`` succeeds."""
+        server = ldap3.Server(self.ldaps_url, tls=self.tls(), get_info=ldap3.NONE)
+        conn = ldap3.Connection(server, dn, password, raise_exceptions=False)
         try:
-            conn = self.connect(dn, password)
-        except LDAPBindError as exc:
-            if "invalidCredentials" in str(exc) or "data 52e" in str(exc).lower():
+            conn.open()
+            if conn.bind():
+                return True
+            if conn.result["result"] == 49:  # invalidCredentials (also: locked, disabled)
                 return False
-            if "data 775" in str(exc).lower() or "data 533" in str(exc).lower():
-                return False  # locked out / disabled: the password does not open the account
-            raise
-        conn.unbind()
-        return True
+            raise SambaError(f"bind as {dn} failed: {conn.result}")
+        finally:
+            conn.unbind()
 
     def lock_out(self, user: TestUser) -> None:
         """Lock ``user`` out the way a user does: bad passwords up to the threshold."""
@@ -404,31 +422,37 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
 
 
 def _samba_processes() -> Iterator[tuple[int, list[str]]]:
+    """Samba daemons (it rewrites its argv, e.g. "samba: root process"), with the
+    files they hold open."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            if Path(os.readlink(entry / "exe")).name != "samba":
+                continue
+            files = [os.readlink(fd) for fd in (entry / "fd").iterdir()]
         except OSError:
             continue
-        args = [a.decode(errors="replace") for a in argv if a]
-        if args and Path(args[0]).name == "samba":
-            yield int(entry.name), args
+        yield int(entry.name), files
 
 
 def stop_stale_samba() -> None:
-    """Stop a DC that an earlier, crashed test run left behind; refuse to start
-    next to anything else that holds the LDAP ports."""
-    ours = re.compile(re.escape(str(Path(tempfile.gettempdir()) / TEMP_PREFIX)))
-    for pid, args in _samba_processes():
-        if any(ours.match(a) for a in args):
+    """Stop a DC that an earlier, crashed test run left behind (it holds files in a
+    ``passback-samba-*`` temp folder); refuse to start next to anything else that
+    holds the LDAP ports."""
+    ours = str(Path(tempfile.gettempdir()) / TEMP_PREFIX)
+    for pid, files in _samba_processes():
+        stale = {Path(f[len(ours) :].split("/")[0]) for f in files if f.startswith(ours)}
+        if stale:
             terminate(pid)
+            for name in stale:
+                shutil.rmtree(f"{ours}{name}", ignore_errors=True)
     for port in (389, LDAPS_PORT):
         if port_open(port):
-            owners = [f"{pid}: {' '.join(a)}" for pid, a in _samba_processes()] or ["unknown"]
+            pids = [str(pid) for pid, _ in _samba_processes()] or ["none"]
             raise SambaError(
                 f"127.0.0.1:{port} is already in use, not by a test DC of ours; stop it first "
-                f"(samba processes: {'; '.join(owners)})"
+                f"(samba daemon pids: {', '.join(pids)}; see `ss -ltnp`)"
             )
 
 

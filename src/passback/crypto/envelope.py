@@ -143,9 +143,7 @@ def open_envelope(
     if len(body) < _NONCE_BYTES + _TAG_BYTES + _RSA_BYTES + _TAG_BYTES:
         raise Malformed("envelope is truncated")
     try:
-        inner = AESGCM(package_key.secret).decrypt(
-            body[:_NONCE_BYTES], body[_NONCE_BYTES:], header
-        )
+        inner = AESGCM(package_key.secret).decrypt(body[:_NONCE_BYTES], body[_NONCE_BYTES:], header)
     except InvalidTag as exc:
         raise IntegrityError("package failed authentication") from exc
     try:

@@ -1,0 +1,5 @@
+"""``python -m passback`` is the ``passback`` command."""
+
+from passback.cli import main
+
+main()

@@ -1,0 +1,358 @@
+"""Active Directory over LDAPS with ldap3: the agent's :class:`Directory` for AD and Samba.
+
+Reads go to the configured DC; password writes go to the domain's PDC emulator
+(W7), over a second pool when that is another host. Every ldap3 error is
+translated at the pool boundary (``translate.py``); refusals of a write are
+classified from the server's text (``classify.py``).
+
+Rights the service account needs (see tests/support/samba.py for a delegation):
+Reset Password, Write pwdLastSet and Write lockoutTime on user objects under the
+search base; Read Property on the Password Settings Container's PSOs; and, as
+Authenticated Users have by default, read access to the rootDSE, the domain
+head, the PDC's server object, user attributes and ``tokenGroups``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import ldap3
+from ldap3.utils.conv import escape_bytes
+
+from passback.agent.directory.base import (
+    MAX_PASSWORD_UTF16_UNITS,
+    DirectoryCapabilities,
+    DirectoryConfigError,
+    DirectoryError,
+    DirectoryUnavailable,
+    DirectoryUser,
+    LookupFailed,
+    PasswordPolicy,
+    PasswordRefused,
+    UserNotFound,
+    utf16_units,
+)
+from passback.agent.directory.classify import classify_refusal, may_change_after
+from passback.agent.directory.discovery import (
+    POLICY_HINTS_VALUE,
+    ROOT_DSE_ATTRIBUTES,
+    parent_dn,
+    policy_hints_oid,
+    same_host,
+)
+from passback.agent.directory.password_settings import (
+    DOMAIN_ATTRIBUTES,
+    PSO_ATTRIBUTES,
+    policy_from_domain,
+    policy_from_pso,
+)
+from passback.agent.directory.pool import ConnectionPool
+from passback.agent.directory.settings import ADSettings
+from passback.agent.directory.tls import PinnedTls, verifying_context
+from passback.agent.directory.translate import worth_retrying
+from passback.agent.directory.users import (
+    CONSTRUCTED_ATTRIBUTES,
+    GUID_LENGTH,
+    USER_ATTRIBUTES,
+    USER_FILTER,
+    RawAttributes,
+    anchor_text,
+    build_user,
+    choose_match,
+)
+from passback.protocol.outcomes import Outcome
+
+T = TypeVar("T")
+
+#: Page size of the sync search; AD's MaxPageSize default is 1000.
+PAGE_SIZE = 500
+
+_ANY = "(objectClass=*)"
+
+
+class ActiveDirectory:
+    """One AD domain reached over LDAPS with a small pool of bound connections.
+
+    Thread-safe. Raises only the exceptions of ``passback.agent.directory.base``.
+    """
+
+    def __init__(self, settings: ADSettings) -> None:
+        self._settings = settings
+        self._context = verifying_context(settings.ca_file)
+        self._reads = self._pool(settings.host, settings.port, settings.tls_name)
+        self._writes: ConnectionPool | None = None
+        self._caps: DirectoryCapabilities | None = None
+        self._lock = threading.Lock()
+
+    def _pool(self, host: str, port: int, tls_name: str) -> ConnectionPool:
+        s = self._settings
+        return ConnectionPool(
+            host=host,
+            port=port,
+            tls=PinnedTls(self._context, tls_name),
+            bind_dn=s.bind_dn,
+            bind_password=s.bind_password,
+            size=s.pool_size,
+            connect_timeout=s.connect_timeout,
+            operation_timeout=s.operation_timeout,
+        )
+
+    # -- reads ---------------------------------------------------------------
+
+    def _read(self, operation: Callable[[ldap3.Connection], T]) -> T:
+        """Run a read; once more on a fresh connection if the used one broke."""
+        try:
+            with self._reads.connection() as conn:
+                return operation(conn)
+        except DirectoryUnavailable as exc:
+            if not worth_retrying(exc):
+                raise
+        with self._reads.connection() as conn:
+            return operation(conn)
+
+    def _base(self, dn: str, attributes: list[str]) -> RawAttributes | None:
+        """The attributes of one object, or None if it does not exist."""
+
+        def search(conn: ldap3.Connection) -> RawAttributes | None:
+            return _base_search(conn, dn, attributes)
+
+        return self._read(search)
+
+    def capabilities(self) -> DirectoryCapabilities:
+        """Read once from the rootDSE and the domain's FSMO role owner (W4, W7).
+
+        Raises:
+            DirectoryConfigError: the DC does not show what is needed to find the PDC.
+        """
+        with self._lock:
+            if self._caps is None:
+                self._caps, self._writes = self._discover()
+            return self._caps
+
+    def _discover(self) -> tuple[DirectoryCapabilities, ConnectionPool]:
+        root = self._base("", ROOT_DSE_ATTRIBUTES) or {}
+        domain_dn = _one_text(root, "defaultNamingContext", "the rootDSE")
+        connected = _one_text(root, "dnsHostName", "the rootDSE")
+        hints = policy_hints_oid(v.decode() for v in root.get("supportedControl") or [])
+        head = self._base(domain_dn, ["fSMORoleOwner"]) or {}
+        ntds_settings = _one_text(head, "fSMORoleOwner", f"the domain object {domain_dn}")
+        server_dn = parent_dn(ntds_settings)
+        server = self._base(server_dn, ["dNSHostName"]) or {}
+        pdc_host = _one_text(server, "dNSHostName", f"the PDC's server object {server_dn}")
+        if same_host(pdc_host, connected):
+            writes = self._reads
+        else:
+            writes = self._pool(pdc_host, self._settings.port, pdc_host)
+        caps = DirectoryCapabilities(policy_hints_oid=hints, pdc_host=pdc_host, domain_dn=domain_dn)
+        return caps, writes
+
+    def locate(self, anchor: bytes) -> DirectoryUser:
+        """Find the account whose anchor is ``anchor`` under the search base (W6).
+
+        Raises:
+            UserNotFound: no user carries it (33002).
+            MultipleMatches: several enabled users carry it (33003).
+            DuplicateAnchor: several users, none enabled, carry it (80230402).
+            DirectoryConfigError: protection cannot be decided (tokenGroups unreadable).
+        """
+        if len(anchor) != GUID_LENGTH:
+            raise LookupFailed("an anchor is 16 bytes", outcome=Outcome.INVALID_REQUEST)
+        value = escape_bytes(anchor)
+        query = f"(&{USER_FILTER}(|(ms-DS-ConsistencyGuid={value})(objectGUID={value})))"
+
+        def find(conn: ldap3.Connection) -> DirectoryUser:
+            found = _subtree_search(conn, self._settings.search_base, query, USER_ATTRIBUTES)
+            if not found:
+                raise UserNotFound(
+                    f"no user under the search base has anchor {anchor_text(anchor)}"
+                )
+            dn = choose_match(anchor, found)
+            attrs = dict(found)[dn]
+            return build_user(dn, attrs, _constructed(conn, dn))
+
+        return self._read(find)
+
+    def password_policy(self, user: DirectoryUser) -> PasswordPolicy:
+        """The fine-grained policy that applies to ``user``, else the domain's (W4).
+
+        Raises:
+            DirectoryConfigError: the policy's attributes cannot be read (names the right).
+        """
+        attrs = self._base(user.dn, ["msDS-ResultantPSO"])
+        if attrs is None:
+            raise UserNotFound(f"{user.sam_account_name} no longer exists")
+        pso = attrs.get("msDS-ResultantPSO") or []
+        if pso:
+            dn = pso[0].decode()
+            return policy_from_pso(dn, self._base(dn, PSO_ATTRIBUTES) or {})
+        domain_dn = self.capabilities().domain_dn
+        return policy_from_domain(domain_dn, self._base(domain_dn, DOMAIN_ATTRIBUTES) or {})
+
+    def iter_users(self) -> Iterator[DirectoryUser]:
+        """Every user under the search base, page by page; holds one connection
+        while it runs (keep ``pool_size`` ≥ 2 so writes do not wait on a sync)."""
+        with self._reads.connection() as conn:
+            entries = conn.extend.standard.paged_search(
+                self._settings.search_base,
+                USER_FILTER,
+                ldap3.SUBTREE,
+                attributes=USER_ATTRIBUTES,
+                paged_size=PAGE_SIZE,
+                generator=True,
+            )
+            for entry in entries:
+                if entry.get("type") != "searchResEntry":
+                    continue
+                dn = entry["dn"]
+                yield build_user(dn, entry["raw_attributes"], _constructed(conn, dn))
+
+    # -- writes --------------------------------------------------------------
+
+    def reset_password(self, user: DirectoryUser, new_password: str, *, unlock: bool) -> None:
+        """Set ``user``'s password as the service account, on the PDC emulator (W4, W7).
+
+        One modify: ``unicodePwd`` replaced, plus ``lockoutTime`` = 0 when ``unlock``
+        and the account is locked; the policy-hints control goes along, critical,
+        only when the DC advertises it.
+
+        Raises:
+            PasswordRefused: ``outcome`` says why (policy refusals 33008, access
+                denied 33004, protected account W5, user gone 33002, unknown 33001).
+            DirectoryUnavailable: the PDC could not be reached; ``OUTCOME_UNKNOWN``
+                if the connection broke after the request went out.
+        """
+        if user.protected:
+            raise PasswordRefused(
+                f"{user.sam_account_name} is in a protected group; writeback refuses it (W5)",
+                outcome=Outcome.PROTECTED,
+            )
+        if utf16_units(new_password) > MAX_PASSWORD_UTF16_UNITS:
+            raise PasswordRefused(
+                f"longer than {MAX_PASSWORD_UTF16_UNITS} characters",
+                outcome=Outcome.TOO_LONG,
+                detail={"max_length": MAX_PASSWORD_UTF16_UNITS},
+            )
+        caps = self.capabilities()
+        assert self._writes is not None  # set together with the capabilities
+        changes: dict[str, list[tuple[str, list[Any]]]] = {
+            "unicodePwd": [(ldap3.MODIFY_REPLACE, [f'"{new_password}"'.encode("utf-16-le")])]
+        }
+        if unlock and user.locked:
+            changes["lockoutTime"] = [(ldap3.MODIFY_REPLACE, ["0"])]
+        controls = None
+        if caps.policy_hints_oid is not None:
+            controls = [(caps.policy_hints_oid, True, POLICY_HINTS_VALUE)]
+        with self._writes.connection(write=True) as conn:
+            if conn.modify(user.dn, changes, controls=controls):
+                return
+            result = dict(conn.result)
+        self._refuse(user, result["result"], result.get("message") or "")
+
+    def _refuse(self, user: DirectoryUser, result_code: int, message: str) -> None:
+        refusal = classify_refusal(result_code, message)
+        if refusal.outcome is Outcome.DIRECTORY_UNAVAILABLE:
+            raise DirectoryUnavailable(
+                f"the PDC emulator is busy or unavailable (result {result_code})",
+                server_message=message,
+            )
+        detail = dict(refusal.detail)
+        if refusal.outcome in _NEEDS_POLICY:
+            detail.update(self._policy_detail(user, refusal.outcome, detail))
+        raise PasswordRefused(
+            f"the directory refused the new password for {user.sam_account_name}: "
+            f"{_REASONS.get(refusal.outcome, refusal.outcome.value)}",
+            outcome=refusal.outcome,
+            detail=detail,
+            server_message=message,
+        )
+
+    def _policy_detail(
+        self, user: DirectoryUser, outcome: Outcome, known: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Numbers the user can act on; best effort, the refusal stands either way."""
+        if outcome is Outcome.TOO_SHORT and "min_length" in known:
+            return {}
+        try:
+            policy = self.password_policy(user)
+        except DirectoryError:
+            return {}
+        if outcome is Outcome.TOO_SHORT:
+            return {"min_length": policy.min_length}
+        if outcome is Outcome.IN_HISTORY:
+            return {"history_length": policy.history_length}
+        when = may_change_after(user.pwd_last_set, policy.min_age_seconds)
+        return {"retry_after": when.isoformat()} if when else {}
+
+    def close(self) -> None:
+        self._reads.close()
+        if self._writes is not None and self._writes is not self._reads:
+            self._writes.close()
+
+
+_NEEDS_POLICY = frozenset({Outcome.TOO_SHORT, Outcome.IN_HISTORY, Outcome.TOO_YOUNG})
+
+_REASONS = {
+    Outcome.ACCESS_DENIED: (
+        "access denied; grant the service account Reset Password, Write pwdLastSet and "
+        "Write lockoutTime on user objects in this OU (33004)"
+    ),
+    Outcome.USER_NOT_FOUND: "the user no longer exists (33002)",
+    Outcome.POLICY: "the password breaks the directory's policy (33008)",
+    Outcome.UNKNOWN: "unknown error (33001); see the directory's message",
+}
+
+
+def _entries(conn: ldap3.Connection) -> list[tuple[str, RawAttributes]]:
+    return [
+        (e["dn"], e["raw_attributes"]) for e in conn.response if e.get("type") == "searchResEntry"
+    ]
+
+
+def _base_search(conn: ldap3.Connection, dn: str, attributes: list[str]) -> RawAttributes | None:
+    # ldap3's search() returns False for "no entries" too: judge by the result code.
+    conn.search(dn, _ANY, ldap3.BASE, attributes=attributes)
+    if conn.result["result"] == SUCCESS:
+        entries = _entries(conn)
+        return entries[0][1] if entries else None
+    if conn.result["result"] == NO_SUCH_OBJECT:
+        return None
+    raise _search_failed(conn, dn)
+
+
+def _subtree_search(
+    conn: ldap3.Connection, base: str, query: str, attributes: list[str]
+) -> list[tuple[str, RawAttributes]]:
+    conn.search(base, query, ldap3.SUBTREE, attributes=attributes)
+    if conn.result["result"] == SUCCESS:
+        return _entries(conn)
+    if conn.result["result"] == NO_SUCH_OBJECT:
+        raise DirectoryConfigError(f"the search base {base} does not exist")
+    raise _search_failed(conn, base)
+
+
+def _constructed(conn: ldap3.Connection, dn: str) -> RawAttributes:
+    attrs = _base_search(conn, dn, CONSTRUCTED_ATTRIBUTES)
+    if attrs is None:
+        raise UserNotFound(f"{dn} vanished while it was read")
+    return attrs
+
+
+SUCCESS = 0
+NO_SUCH_OBJECT = 32
+
+
+def _search_failed(conn: ldap3.Connection, dn: str) -> DirectoryError:
+    result = conn.result
+    return DirectoryError(
+        f"search of {dn} failed: {result['description']} ({result['result']})",
+        server_message=result.get("message"),
+    )
+
+
+def _one_text(attrs: RawAttributes, name: str, where: str) -> str:
+    values = attrs.get(name) or []
+    if not values:
+        raise DirectoryConfigError(f"cannot read {name} of {where}; the service account needs it")
+    return values[0].decode()

@@ -1,0 +1,158 @@
+"""A small, thread-safe pool of bound LDAPS connections to one DC."""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import select
+from collections.abc import Iterator
+
+import ldap3
+from ldap3.core.exceptions import LDAPException
+
+from passback.agent.directory.base import DirectoryUnavailable
+from passback.agent.directory.tls import PinnedTls
+from passback.agent.directory.translate import is_broken, translate
+
+#: LDAP result code of a refused simple bind (RFC 4511).
+INVALID_CREDENTIALS = 49
+
+
+class ConnectionPool:
+    """Up to ``size`` bound connections, opened lazily and replaced when broken.
+
+    A connection is used by one thread at a time; a caller that finds every
+    connection busy waits up to the operation timeout.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        tls: PinnedTls,
+        bind_dn: str,
+        bind_password: str,
+        size: int,
+        connect_timeout: float,
+        operation_timeout: float,
+    ) -> None:
+        self.where = f"{host}:{port}"
+        self._server = ldap3.Server(
+            host, port=port, use_ssl=True, tls=tls, get_info=ldap3.NONE,
+            connect_timeout=connect_timeout,
+        )  # fmt: skip
+        self._bind_dn = bind_dn
+        self._bind_password = bind_password
+        self._operation_timeout = operation_timeout
+        # None marks a free slot without a connection yet.
+        self._idle: queue.LifoQueue[ldap3.Connection | None] = queue.LifoQueue()
+        for _ in range(size):
+            self._idle.put(None)
+        self._size = size
+        self._closed = False
+
+    @contextlib.contextmanager
+    def connection(self, *, write: bool = False) -> Iterator[ldap3.Connection]:
+        """Borrow a bound connection; ldap3 errors inside are translated.
+
+        Raises:
+            DirectoryUnavailable: no connection could be had or it broke in use.
+            DirectoryError: any other LDAP library error.
+        """
+        try:
+            conn = self._idle.get(timeout=self._operation_timeout)
+        except queue.Empty:
+            raise DirectoryUnavailable(
+                f"all {self._size} connections to {self.where} stayed busy for "
+                f"{self._operation_timeout} s"
+            ) from None
+        try:
+            if conn is not None and not _still_open(conn):
+                _discard(conn)
+                conn = None
+            if conn is None:
+                conn = self._open()
+        except BaseException:
+            self._idle.put(None)
+            raise
+        try:
+            yield conn
+        except (LDAPException, OSError) as exc:
+            if is_broken(exc) or conn.closed:
+                _discard(conn)
+                self._idle.put(None)
+            else:
+                self._idle.put(conn)
+            raise translate(exc, where=self.where, write=write) from exc
+        except BaseException:
+            _discard(conn)  # state unknown (e.g. interrupted mid-exchange)
+            self._idle.put(None)
+            raise
+        else:
+            if self._closed:
+                _discard(conn)
+                conn = None
+            self._idle.put(conn)
+
+    def _open(self) -> ldap3.Connection:
+        conn = ldap3.Connection(
+            self._server,
+            user=self._bind_dn,
+            password=self._bind_password,
+            authentication=ldap3.SIMPLE,
+            client_strategy=ldap3.SYNC,
+            raise_exceptions=False,
+            receive_timeout=max(1, round(self._operation_timeout)),
+        )
+        try:
+            conn.open()
+            bound = conn.bind()
+        except (LDAPException, OSError) as exc:
+            _discard(conn)
+            raise translate(exc, where=self.where) from exc
+        if not bound:
+            result = conn.result
+            _discard(conn)
+            invalid = result["result"] == INVALID_CREDENTIALS
+            hint = " (check bind_dn / bind_password)" if invalid else ""
+            raise DirectoryUnavailable(
+                f"{self.where} refused the service account's bind: {result['description']}{hint}",
+                server_message=result.get("message"),
+            )
+        return conn
+
+    def close(self) -> None:
+        """Unbind idle connections now and busy ones when they come back."""
+        self._closed = True
+        drained = 0
+        while True:
+            try:
+                conn = self._idle.get_nowait()
+            except queue.Empty:
+                break
+            if conn is not None:
+                _discard(conn)
+            drained += 1
+        for _ in range(drained):
+            self._idle.put(None)
+
+
+def _still_open(conn: ldap3.Connection) -> bool:
+    """An idle connection that has something to read was closed (or warned about
+    closing) by the server: a notice of disconnection or EOF."""
+    if conn.closed or conn.socket is None:
+        return False
+    sock = conn.socket
+    if getattr(sock, "pending", lambda: 0)():
+        return False
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return False
+    return not readable
+
+
+def _discard(conn: ldap3.Connection) -> None:
+    with contextlib.suppress(Exception):
+        conn.unbind()

@@ -1,0 +1,148 @@
+"""User entries as the directory returns them, and the anchor match rule (SPEC W5, W6).
+
+Pure: takes raw attribute values (lists of bytes, as ldap3 hands them over),
+gives :class:`DirectoryUser` values and decisions.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+
+from passback.agent.directory.base import (
+    DirectoryConfigError,
+    DirectoryUser,
+    DuplicateAnchor,
+    MultipleMatches,
+)
+from passback.agent.directory.sids import is_protected, sid_to_str
+
+RawAttributes = Mapping[str, Sequence[bytes]]
+
+#: Filter for user accounts (not computers, not contacts).
+USER_FILTER = "(&(objectCategory=person)(objectClass=user))"
+
+#: Read in the subtree search that finds users.
+USER_ATTRIBUTES = [
+    "objectGUID",
+    "ms-DS-ConsistencyGuid",
+    "objectSid",
+    "sAMAccountName",
+    "userPrincipalName",
+    "mail",
+    "userAccountControl",
+    "lockoutTime",
+    "adminCount",
+    "pwdLastSet",
+]
+
+#: Constructed attributes: AD computes them only in a base-scope search.
+CONSTRUCTED_ATTRIBUTES = ["tokenGroups", "msDS-User-Account-Control-Computed"]
+
+UF_ACCOUNTDISABLE = 0x0002
+UF_LOCKOUT = 0x0010  # in msDS-User-Account-Control-Computed
+GUID_LENGTH = 16
+
+
+def first(attrs: RawAttributes, name: str) -> bytes | None:
+    values = attrs.get(name) or []
+    return values[0] if values else None
+
+
+def text(attrs: RawAttributes, name: str) -> str | None:
+    value = first(attrs, name)
+    return value.decode("utf-8") if value is not None else None
+
+
+def number(attrs: RawAttributes, name: str, default: int = 0) -> int:
+    value = first(attrs, name)
+    return int(value) if value is not None else default
+
+
+def anchor_of(attrs: RawAttributes) -> bytes:
+    """The cloud anchor: ms-DS-ConsistencyGuid if set, else objectGUID (W6)."""
+    consistency = first(attrs, "ms-DS-ConsistencyGuid")
+    if consistency is not None and len(consistency) == GUID_LENGTH:
+        return consistency
+    guid = first(attrs, "objectGUID")
+    if guid is None:
+        raise DirectoryConfigError("a user entry came back without objectGUID")
+    return guid
+
+
+def is_enabled(attrs: RawAttributes) -> bool:
+    return not number(attrs, "userAccountControl") & UF_ACCOUNTDISABLE
+
+
+def anchor_text(anchor: bytes) -> str:
+    """An anchor as AD shows a GUID (for messages; the anchor is no secret)."""
+    if len(anchor) == GUID_LENGTH:
+        return str(uuid.UUID(bytes_le=anchor))
+    return anchor.hex()
+
+
+def choose_match(anchor: bytes, candidates: Sequence[tuple[str, RawAttributes]]) -> str:
+    """The DN the anchor designates among the objects that carry it (W6).
+
+    Rule: the objects whose effective anchor equals ``anchor`` claim it. One
+    claimant is the match. Of several, the single enabled one is the match (the
+    same person in several places, one account live); more than one enabled is
+    :class:`MultipleMatches` (33003); none enabled is :class:`DuplicateAnchor`
+    (80230402): the anchor is not unique and nothing tells which object is meant.
+    The caller handles zero candidates (UserNotFound).
+    """
+    claimants = [(dn, attrs) for dn, attrs in candidates if anchor_of(attrs) == anchor]
+    if len(claimants) == 1:
+        return claimants[0][0]
+    enabled = [dn for dn, attrs in claimants if is_enabled(attrs)]
+    if len(enabled) == 1:
+        return enabled[0]
+    shown = anchor_text(anchor)
+    if enabled:
+        raise MultipleMatches(
+            f"{len(enabled)} enabled accounts carry anchor {shown}; one enabled account "
+            "per person is supported"
+        )
+    raise DuplicateAnchor(
+        f"{len(claimants)} disabled accounts carry anchor {shown}; make the anchor unique"
+    )
+
+
+def build_user(dn: str, attrs: RawAttributes, constructed: RawAttributes) -> DirectoryUser:
+    """One :class:`DirectoryUser` from the subtree entry plus its constructed attributes.
+
+    Raises:
+        DirectoryConfigError: ``tokenGroups`` came back empty (every account has at
+            least its primary group), so the service account cannot read it and
+            protection cannot be decided (W5).
+    """
+    groups = constructed.get("tokenGroups") or []
+    if not groups:
+        raise DirectoryConfigError(
+            f"cannot read tokenGroups of {dn}: the service account needs Read Property "
+            "on tokenGroups (e.g. membership in Windows Authorization Access Group or "
+            "Pre-Windows 2000 Compatible Access) to tell protected accounts apart"
+        )
+    raw_sid = first(attrs, "objectSid")
+    if raw_sid is None:
+        raise DirectoryConfigError(f"cannot read objectSid of {dn}")
+    computed = first(constructed, "msDS-User-Account-Control-Computed")
+    if computed is not None:
+        locked = bool(int(computed) & UF_LOCKOUT)
+    else:  # err towards "locked": an unlock then clears lockoutTime, which is harmless
+        locked = number(attrs, "lockoutTime") > 0
+    return DirectoryUser(
+        dn=dn,
+        anchor=anchor_of(attrs),
+        sam_account_name=text(attrs, "sAMAccountName") or "",
+        user_principal_name=text(attrs, "userPrincipalName"),
+        mail=text(attrs, "mail"),
+        enabled=is_enabled(attrs),
+        locked=locked,
+        protected=is_protected(
+            sid_to_str(raw_sid),
+            (sid_to_str(g) for g in groups),
+            admin_count=number(attrs, "adminCount"),
+        ),
+        pwd_last_set=number(attrs, "pwdLastSet"),
+    )

@@ -1,0 +1,53 @@
+"""Minimal sync: the users under the search base, in batches, so the server
+knows who exists and how to find them again (SPEC §1, L5).
+
+Batches are bounded by count and by encoded size; later kinds of sync
+(incremental, deletions, groups) add batch kinds, not new links.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from passback.agent.directory.base import DirectoryUser
+from passback.agent.writeback import anchor_text
+from passback.protocol.messages import MAX_SYNC_FRAME, MAX_SYNC_USERS, SyncBatch, SyncUser
+
+#: Room left in a frame for the batch's own fields.
+_FRAME_BUDGET = MAX_SYNC_FRAME - 1024
+#: JSON punctuation and field names around one user's values.
+_USER_OVERHEAD = 128
+
+
+def to_sync_user(user: DirectoryUser) -> SyncUser:
+    return SyncUser(
+        anchor=anchor_text(user.anchor),
+        sam_account_name=user.sam_account_name,
+        user_principal_name=user.user_principal_name,
+        mail=user.mail,
+        enabled=user.enabled,
+    )
+
+
+def _size(user: SyncUser) -> int:
+    # UTF-8 may take up to 4 bytes a character; the bound is on characters
+    # (the decoder checks the text frame's length), so count characters.
+    values = (user.anchor, user.sam_account_name, user.user_principal_name or "", user.mail or "")
+    return _USER_OVERHEAD + sum(len(v) for v in values)
+
+
+def batches(users: Iterable[DirectoryUser], sync_id: str) -> Iterator[SyncBatch]:
+    """A full sync as batches; the last one says so (an empty directory still
+    sends one, empty, last batch)."""
+    pending: list[SyncUser] = []
+    size = 0
+    sequence = 0
+    for user in users:
+        item = to_sync_user(user)
+        if pending and (len(pending) == MAX_SYNC_USERS or size + _size(item) > _FRAME_BUDGET):
+            yield SyncBatch(sync_id, sequence, True, False, tuple(pending))
+            sequence += 1
+            pending, size = [], 0
+        pending.append(item)
+        size += _size(item)
+    yield SyncBatch(sync_id, sequence, True, True, tuple(pending))

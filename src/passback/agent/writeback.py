@@ -1,0 +1,295 @@
+"""One password operation, from sealed envelope to result (SPEC W8, agent half).
+
+open the envelope (S2, S3, S5) → check the journal (replay / re-delivery) →
+locate the account by anchor (W6) → refuse what must not be written (W5,
+disabled, locked, too long) → write (W4) → record and answer (W1).
+
+Every step that ends the operation writes one event (E3) naming the request
+id and the anchor; the password is never in one. Nothing here touches a
+socket: ``handle`` takes the envelope's bytes and returns the ``Result``.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Mapping
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from passback.agent.directory.base import (
+    MAX_PASSWORD_UTF16_UNITS,
+    Directory,
+    DirectoryError,
+    DirectoryUser,
+    utf16_units,
+)
+from passback.agent.events import EventId, EventLog, Level
+from passback.agent.journal import Journal
+from passback.crypto.envelope import Metadata, open_envelope, read_metadata
+from passback.crypto.errors import EnvelopeError, Expired, Malformed, WrongRecipient
+from passback.crypto.keys import PackageKey
+from passback.protocol.messages import Result
+from passback.protocol.operations import Operation
+from passback.protocol.outcomes import Outcome
+
+Clock = Callable[[], float]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Events:
+    start: EventId
+    success: EventId
+    fail: EventId
+
+
+_EVENTS = {
+    Operation.RESET: _Events(
+        EventId.PasswordResetStart, EventId.PasswordResetSuccess, EventId.PasswordResetFail
+    ),
+    Operation.ADMIN_RESET: _Events(
+        EventId.ResetUserPasswordByAdminStart,
+        EventId.ResetUserPasswordByAdminSuccess,
+        EventId.ResetUserPasswordByAdminFail,
+    ),
+}
+
+#: The event that explains a refusal, next to the operation's Fail event.
+_CAUSE_EVENTS: Mapping[Outcome, EventId] = {
+    Outcome.USER_NOT_FOUND: EventId.ADUserNotFoundError,
+    Outcome.MULTIPLE_MATCHES: EventId.ADMutliMatchError,
+    Outcome.DUPLICATE_ANCHOR: EventId.DuplicateAnchor,
+    Outcome.ACCESS_DENIED: EventId.ADPermissionsError,
+    Outcome.DISABLED: EventId.ADUserAccountDisabled,
+    Outcome.LOCKED: EventId.ADUserAccountLockedOut,
+    Outcome.WRONG_PASSWORD: EventId.ADUserIncorrectPassword,
+    Outcome.TOO_SHORT: EventId.ADPasswordPolicyError,
+    Outcome.NOT_COMPLEX: EventId.ADPasswordPolicyError,
+    Outcome.IN_HISTORY: EventId.ADPasswordPolicyError,
+    Outcome.TOO_YOUNG: EventId.ADPasswordPolicyError,
+    Outcome.TOO_LONG: EventId.ADPasswordPolicyError,
+    Outcome.POLICY: EventId.ADPasswordPolicyError,
+    Outcome.PROTECTED: EventId.ADPermissionsError,
+    Outcome.DIRECTORY_UNAVAILABLE: EventId.ADUnKnownError,
+}
+
+
+def refusal_before_write(user: DirectoryUser, password: str, *, unlock: bool) -> Outcome | None:
+    """What the agent refuses without asking the directory. Samba would accept
+    some of these where AD refuses or misbehaves, so the agent decides them."""
+    if user.protected:
+        return Outcome.PROTECTED  # W5: AdminSDHolder would undo the change anyway
+    if not user.enabled:
+        return Outcome.DISABLED  # AD resets a disabled account; nobody could use it
+    if user.locked and not unlock:
+        return Outcome.LOCKED  # a reset would leave the account locked
+    if utf16_units(password) > MAX_PASSWORD_UTF16_UNITS:
+        return Outcome.TOO_LONG
+    return None
+
+
+def anchor_text(anchor: bytes) -> str:
+    """How an anchor is written in events and sync: base64url without padding."""
+    return base64.urlsafe_b64encode(anchor).rstrip(b"=").decode("ascii")
+
+
+class Writeback:
+    def __init__(
+        self,
+        *,
+        tenant_id: str,
+        agent_id: str,
+        agent_key: rsa.RSAPrivateKey,
+        package_keys: Mapping[str, PackageKey],
+        directory: Directory,
+        journal: Journal,
+        events: EventLog,
+        clock: Clock = time.time,
+    ) -> None:
+        self._tenant_id = tenant_id
+        self._agent_id = agent_id
+        self._agent_key = agent_key
+        self._package_keys = package_keys
+        self._directory = directory
+        self._journal = journal
+        self._events = events
+        self._clock = clock
+        self._in_flight: dict[str, threading.Event] = {}
+        self._in_flight_lock = threading.Lock()
+        self.operations = 0
+        self.failures = 0
+
+    def handle(self, envelope: bytes) -> Result | None:
+        """Apply one sealed operation. ``None`` when the envelope is too broken
+        to name its request id (nothing to answer; event 32003)."""
+        try:
+            unverified = read_metadata(envelope)
+        except Malformed as exc:
+            self._events.emit(
+                EventId.InputValidationError, f"unreadable operation: {exc}", level=Level.ERROR
+            )
+            return None
+        rid = unverified.request_id
+        # One delivery at a time per request id; a copy waits and gets the answer.
+        with self._in_flight_lock:
+            running = self._in_flight.get(rid)
+            if running is None:
+                self._in_flight[rid] = threading.Event()
+        if running is not None:
+            running.wait()
+        try:
+            result = self._handle(envelope, unverified)
+        finally:
+            if running is None:
+                with self._in_flight_lock:
+                    self._in_flight.pop(rid).set()
+        self.operations += 1
+        if result.outcome is not Outcome.OK:
+            self.failures += 1
+        return result
+
+    def _handle(self, envelope: bytes, unverified: Metadata) -> Result:
+        rid, anchor = unverified.request_id, anchor_text(unverified.anchor)
+        now = int(self._clock())
+        try:
+            opened = open_envelope(
+                envelope, agent_key=self._agent_key, package_keys=self._package_keys, now=now
+            )
+            meta = opened.metadata
+            if meta.tenant_id != self._tenant_id or meta.agent_id != self._agent_id:
+                raise WrongRecipient("sealed for another tenant or agent")
+        except EnvelopeError as exc:
+            return self._refuse_envelope(exc, rid, anchor)
+        digest = _digest(meta)
+        entry = self._journal.get(rid)
+        if entry is not None and entry.digest != digest:
+            self._events.emit(
+                EventId.InputValidationError,
+                "request id reused for a different operation: refused",
+                level=Level.ERROR,
+                request_id=rid,
+                anchor=anchor,
+                reason="replayed",
+            )
+            return Result(rid, Outcome.REPLAYED, event_id=EventId.InputValidationError)
+        if entry is not None and entry.finished:
+            assert entry.outcome is not None
+            self._events.emit(
+                EventId.InputValidationError,
+                "request already handled: answered with its outcome, not applied again",
+                level=Level.WARNING,
+                request_id=rid,
+                anchor=anchor,
+                reason="replayed",
+                outcome=str(entry.outcome),
+            )
+            return Result(rid, entry.outcome, entry.detail, entry.event_id, replayed=True)
+        events = _EVENTS[meta.operation]
+        if entry is None:
+            self._journal.start(rid, digest, anchor, str(meta.operation), now)
+            self._events.emit(
+                events.start, f"{meta.operation} received", request_id=rid, anchor=anchor
+            )
+        return self._apply(meta, opened.secrets[0], events, entry is not None)
+
+    def _apply(self, meta: Metadata, password: str, events: _Events, resumed: bool) -> Result:
+        rid, anchor = meta.request_id, anchor_text(meta.anchor)
+        try:
+            user = self._directory.locate(meta.anchor)
+            if resumed and self._written_before_crash(rid, user):
+                return self._succeed(meta, events, note="found applied after a restart")
+            refusal = refusal_before_write(user, password, unlock=meta.unlock)
+            if refusal is not None:
+                return self._fail(meta, events, refusal, {}, f"refused before writing: {refusal}")
+            self._journal.before_write(rid, user.pwd_last_set)
+            self._directory.reset_password(user, password, unlock=meta.unlock and user.locked)
+        except DirectoryError as exc:
+            return self._fail(
+                meta, events, exc.outcome, exc.detail, str(exc), server_message=exc.server_message
+            )
+        except Exception as exc:  # noqa: BLE001 - the caller must get an answer
+            self._events.emit(
+                EventId.UnknownError,
+                f"unexpected {type(exc).__name__}",
+                level=Level.ERROR,
+                request_id=rid,
+                anchor=anchor,
+            )
+            return self._finish(meta, Outcome.UNKNOWN, {}, EventId.UnknownError)
+        return self._succeed(meta, events, note="written")
+
+    def _written_before_crash(self, request_id: str, user: DirectoryUser) -> bool:
+        """A request started but never finished (see module doc): did its write happen?"""
+        entry = self._journal.get(request_id)
+        if entry is None or entry.pwd_last_set_before is None:
+            return False  # it stopped before writing
+        return user.pwd_last_set != entry.pwd_last_set_before
+
+    def _succeed(self, meta: Metadata, events: _Events, *, note: str) -> Result:
+        self._events.emit(
+            events.success,
+            f"password {note}",
+            request_id=meta.request_id,
+            anchor=anchor_text(meta.anchor),
+        )
+        return self._finish(meta, Outcome.OK, {}, events.success)
+
+    def _fail(
+        self,
+        meta: Metadata,
+        events: _Events,
+        outcome: Outcome,
+        detail: dict[str, int | str],
+        message: str,
+        *,
+        server_message: str | None = None,
+    ) -> Result:
+        rid, anchor = meta.request_id, anchor_text(meta.anchor)
+        cause = _CAUSE_EVENTS.get(outcome, EventId.ADUnKnownError)
+        self._events.emit(
+            cause,
+            message,
+            level=Level.ERROR,
+            request_id=rid,
+            anchor=anchor,
+            outcome=str(outcome),
+            server_message=server_message,
+        )
+        self._events.emit(
+            events.fail, f"refused: {outcome}", level=Level.ERROR, request_id=rid, anchor=anchor
+        )
+        return self._finish(meta, outcome, detail, cause)
+
+    def _finish(
+        self, meta: Metadata, outcome: Outcome, detail: dict[str, int | str], event: EventId
+    ) -> Result:
+        if not outcome.may_retry_same_request:
+            # Otherwise the entry stays open: a retry asks the directory again
+            # (and pwdLastSet tells whether a write that lost its answer happened).
+            self._journal.finish(meta.request_id, outcome, detail, int(event), int(self._clock()))
+        return Result(meta.request_id, outcome, detail, int(event))
+
+    def _refuse_envelope(self, exc: EnvelopeError, rid: str, anchor: str) -> Result:
+        if isinstance(exc, Expired):
+            event, outcome = EventId.InputValidationError, Outcome.EXPIRED
+        else:
+            event, outcome = EventId.DecryptionError, Outcome.DECRYPT_FAILED
+        self._events.emit(
+            event,
+            f"operation refused: {exc}",
+            level=Level.ERROR,
+            request_id=rid,
+            anchor=anchor,
+            reason=exc.reason,
+        )
+        return Result(rid, outcome, event_id=int(event))
+
+
+def _digest(meta: Metadata) -> str:
+    """What makes two deliveries "the same request": not the times, key or agent
+    (a retry is sealed afresh, maybe for another agent)."""
+    parts = [meta.tenant_id, meta.request_id, str(meta.operation), meta.anchor.hex()]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()

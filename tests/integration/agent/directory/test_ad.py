@@ -1,0 +1,343 @@
+"""ActiveDirectory against a real Samba AD DC, as the non-privileged service account.
+
+Where Samba 4.17 is more permissive than AD (no policy hints, so no history or
+minimum age on a reset; no SDProp), the tests pin what Samba does and check the
+refusal texts Samba gives on a change instead; they never take Samba's "yes" as
+proof that AD would agree.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import ldap3
+import pytest
+
+from passback.agent.directory.ad import ActiveDirectory
+from passback.agent.directory.base import (
+    DirectoryConfigError,
+    DirectoryUnavailable,
+    DuplicateAnchor,
+    MultipleMatches,
+    PasswordRefused,
+    UserNotFound,
+)
+from passback.agent.directory.classify import classify_refusal
+from passback.agent.directory.settings import ADSettings
+from passback.protocol.outcomes import Outcome
+from tests.support.samba import SambaDC, TestUser
+
+pytestmark = pytest.mark.samba
+
+NEW_PASSWORD = "New!Passw0rd-42"
+ONE_DAY = 864_000_000_000  # 100-ns ticks
+
+
+def settings_for(dc: SambaDC, **overrides: object) -> ADSettings:
+    values: dict[str, object] = {
+        "ldap_url": dc.ldaps_url,
+        "bind_dn": dc.service_dn,
+        "bind_password": dc.service_password,
+        "ca_file": dc.ca_file,
+        "tls_server_name": dc.tls_name,
+        "search_base": dc.managed_ou,
+    }
+    values.update(overrides)
+    return ADSettings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def ad(samba_dc: SambaDC) -> Iterator[ActiveDirectory]:
+    directory = ActiveDirectory(settings_for(samba_dc))
+    yield directory
+    directory.close()
+
+
+def change_as_user(dc: SambaDC, user: TestUser, old: str, new: str) -> tuple[int, str]:
+    """A voluntary change (delete old + add new) as the user: the only way to see
+    Samba's history and minimum-age texts, which a reset never triggers."""
+    conn = dc.connect(user.dn, old)
+    enc = [f'"{p}"'.encode("utf-16-le") for p in (old, new)]
+    ops = [(ldap3.MODIFY_DELETE, [enc[0]]), (ldap3.MODIFY_ADD, [enc[1]])]
+    conn.modify(user.dn, {"unicodePwd": ops})
+    conn.unbind()
+    return conn.result["result"], conn.result["message"]
+
+
+# -- capabilities (W4, W7) ----------------------------------------------------
+
+
+def test_capabilities_find_the_pdc_and_no_policy_hints_on_samba_417(
+    ad: ActiveDirectory, samba_dc: SambaDC
+) -> None:
+    """W7: the PDC emulator comes from fSMORoleOwner; W4: Samba 4.17 advertises
+    no policy-hints control, so history is not enforced on a reset."""
+    caps = ad.capabilities()
+    assert caps.policy_hints_oid is None
+    assert not caps.history_enforced_on_reset
+    assert caps.pdc_host.lower() == samba_dc.tls_name.lower()
+    assert caps.domain_dn == samba_dc.domain_dn
+
+
+# -- locate (W6) ------------------------------------------------------------
+
+
+def test_locate_by_object_guid(ad: ActiveDirectory, samba_dc: SambaDC) -> None:
+    user = samba_dc.create_user()
+    found = ad.locate(user.object_guid)
+    assert found.dn == user.dn
+    assert found.anchor == user.object_guid
+    assert found.sam_account_name == user.name
+    assert found.user_principal_name == f"{user.name}@passback.test"
+    assert found.mail == f"{user.name}@example.test"
+    assert (found.enabled, found.locked, found.protected) == (True, False, False)
+    assert found.pwd_last_set > 0
+
+
+def test_locate_by_consistency_guid(ad: ActiveDirectory, samba_dc: SambaDC) -> None:
+    """W6: ms-DS-ConsistencyGuid, when set, is the anchor; bytes that need
+    escaping in a filter (NUL, '*', '(', ')', '\\') are found too."""
+    anchor = b"\x00*()\\" + os.urandom(11)
+    user = samba_dc.create_user(consistency_guid=anchor)
+    found = ad.locate(anchor)
+    assert (found.dn, found.anchor) == (user.dn, anchor)
+
+
+def test_deleted_user_is_not_found_33002(ad: ActiveDirectory, samba_dc: SambaDC) -> None:
+    user = samba_dc.create_user()
+    samba_dc.delete_user(user)
+    with pytest.raises(UserNotFound) as caught:
+        ad.locate(user.object_guid)
+    assert caught.value.outcome is Outcome.USER_NOT_FOUND
+
+
+def test_two_enabled_accounts_with_one_anchor_are_multiple_matches_33003(
+    ad: ActiveDirectory, samba_dc: SambaDC
+) -> None:
+    anchor = os.urandom(16)
+    samba_dc.create_user(consistency_guid=anchor)
+    samba_dc.create_user(consistency_guid=anchor)
+    with pytest.raises(MultipleMatches) as caught:
+        ad.locate(anchor)
+    assert caught.value.outcome is Outcome.MULTIPLE_MATCHES
+
+
+def test_the_one_enabled_account_of_several_is_the_match(
+    ad: ActiveDirectory, samba_dc: SambaDC
+) -> None:
+    """W6: the same person in several places; the enabled account is linked."""
+    anchor = os.urandom(16)
+    samba_dc.create_user(consistency_guid=anchor, disabled=True)
+    enabled = samba_dc.create_user(consistency_guid=anchor)
+    assert ad.locate(anchor).dn == enabled.dn
+
+
+def test_several_disabled_accounts_with_one_anchor_are_a_duplicate_anchor_80230402(
+    ad: ActiveDirectory, samba_dc: SambaDC
+) -> None:
+    anchor = os.urandom(16)
+    samba_dc.create_user(consistency_guid=anchor, disabled=True)
+    samba_dc.create_user(consistency_guid=anchor, disabled=True)
+    with pytest.raises(DuplicateAnchor) as caught:
+        ad.locate(anchor)
+    assert caught.value.outcome is Outcome.DUPLICATE_ANCHOR
+
+
+def test_disabled_account_is_flagged_33005(ad: ActiveDirectory, samba_dc: SambaDC) -> None:
+    user = samba_dc.create_user(disabled=True)
+    assert ad.locate(user.object_guid).enabled is False
+
+
+def test_locked_out_account_is_flagged_33006(ad: ActiveDirectory, samba_dc: SambaDC) -> None:
+    user = samba_dc.create_user()
+    samba_dc.lock_out(user)
+    assert ad.locate(user.object_guid).locked is True
+
+
+def test_domain_admin_in_the_managed_ou_is_protected_via_token_groups(
+    ad: ActiveDirectory, samba_dc: SambaDC
+) -> None:
+    """W5: Samba sets no adminCount (no SDProp); tokenGroups still shows Domain
+    Admins and, nested, Administrators."""
+    admin = samba_dc.create_user(domain_admin=True)
+    assert samba_dc.read(admin.dn, "adminCount")["adminCount"] == []
+    found = ad.locate(admin.object_guid)
+    assert found.protected is True
+    with pytest.raises(PasswordRefused) as caught:
+        ad.reset_password(found, NEW_PASSWORD, unlock=False)
+    assert caught.value.outcome is Outcome.PROTECTED
+    assert samba_dc.can_bind(admin.dn, admin.password)
+
+
+# -- reset (W4) ---------------------------------------------------------------
+
+
+def test_reset_sets_the_password_31002(ad: ActiveDirectory, samba_dc: SambaDC) -> None:
+    user = samba_dc.create_user()
+    ad.reset_password(ad.locate(user.object_guid), NEW_PASSWORD, unlock=False)
+    assert samba_dc.can_bind(user.dn, NEW_PASSWORD)
+    assert not samba_dc.can_bind(user.dn, user.password)
+
+
+def test_too_short_names_the_minimum_33008(ad: ActiveDirectory, samba_dc: SambaDC) -> None:
+    user = ad.locate(samba_dc.create_user().object_guid)
+    with pytest.raises(PasswordRefused) as caught:
+        ad.reset_password(user, "Ab1!", unlock=False)
+    refused = caught.value
+    assert refused.outcome is Outcome.TOO_SHORT
+    assert refused.detail == {"min_length": 7}
+    assert refused.server_message and refused.server_message.startswith("0000052D")
+    assert "Ab1!" not in str(refused)
+
+
+def test_not_complex_33008(ad: ActiveDirectory, samba_dc: SambaDC) -> None:
+    user = ad.locate(samba_dc.create_user().object_guid)
+    with pytest.raises(PasswordRefused) as caught:
+        ad.reset_password(user, "abcdefghijkl", unlock=False)
+    assert caught.value.outcome is Outcome.NOT_COMPLEX
+
+
+def test_fine_grained_policy_applies_to_its_user_only(
+    ad: ActiveDirectory, samba_dc: SambaDC
+) -> None:
+    """W4: a PSO of minimum length 12 on one user; a 10-character password is too
+    short for them and fine for anyone else."""
+    strict = samba_dc.create_user()
+    other = samba_dc.create_user()
+    pso = f"pso-{strict.name}"
+    samba_dc.create_pso(pso, 10, min_pwd_length=12)
+    samba_dc.apply_pso(pso, strict)
+    try:
+        strict_user = ad.locate(strict.object_guid)
+        policy = ad.password_policy(strict_user)
+        assert (policy.source, policy.min_length, policy.complexity) == (f"pso:{pso}", 12, True)
+        assert ad.password_policy(ad.locate(other.object_guid)).source == "domain"
+        with pytest.raises(PasswordRefused) as caught:
+            ad.reset_password(strict_user, "Ten!Chars1", unlock=False)
+        assert caught.value.outcome is Outcome.TOO_SHORT
+        assert caught.value.detail == {"min_length": 12}
+        ad.reset_password(ad.locate(other.object_guid), "Ten!Chars1", unlock=False)
+        assert samba_dc.can_bind(other.dn, "Ten!Chars1")
+    finally:
+        samba_dc.delete_pso(pso)
+
+
+def test_pso_unreadable_by_the_account_is_a_config_error(samba_dc: SambaDC) -> None:
+    """A plain user lacks Read Property on the Password Settings Container: the
+    PSO comes back without attributes, which must not read as "no rule"."""
+    reader = samba_dc.create_user()
+    target = samba_dc.create_user()
+    pso = f"pso-{target.name}"
+    samba_dc.create_pso(pso, 10, min_pwd_length=9)
+    samba_dc.apply_pso(pso, target)
+    directory = ActiveDirectory(
+        settings_for(samba_dc, bind_dn=reader.dn, bind_password=reader.password)
+    )
+    try:
+        with pytest.raises(DirectoryConfigError, match="Password Settings Container"):
+            directory.password_policy(directory.locate(target.object_guid))
+    finally:
+        directory.close()
+        samba_dc.delete_pso(pso)
+
+
+def test_history_is_not_enforced_on_a_reset_without_policy_hints(
+    ad: ActiveDirectory, samba_dc: SambaDC
+) -> None:
+    """W4: without the policy-hints control (Samba 4.17) a reset may reuse a
+    password in history; AD with the control refuses it. The refusal text Samba
+    gives on a change is classified as IN_HISTORY (33008)."""
+    user = samba_dc.create_user()
+    with samba_dc.domain_password_settings(pwdHistoryLength=5):
+        located = ad.locate(user.object_guid)
+        assert ad.password_policy(located).history_length == 5
+        ad.reset_password(located, NEW_PASSWORD, unlock=False)
+        ad.reset_password(located, user.password, unlock=False)  # back to an old one
+        assert samba_dc.can_bind(user.dn, user.password)
+        code, text = change_as_user(samba_dc, user, user.password, NEW_PASSWORD)
+    assert code == 19
+    assert classify_refusal(code, text).outcome is Outcome.IN_HISTORY
+
+
+def test_minimum_age_is_not_enforced_on_a_reset(ad: ActiveDirectory, samba_dc: SambaDC) -> None:
+    """W4: minimum age binds changes, not resets (AD and Samba alike); the
+    change's text is classified as TOO_YOUNG (33008)."""
+    user = samba_dc.create_user()
+    with samba_dc.domain_password_settings(minPwdAge=-ONE_DAY):
+        located = ad.locate(user.object_guid)
+        assert ad.password_policy(located).min_age_seconds == 86_400
+        ad.reset_password(located, NEW_PASSWORD, unlock=False)
+        code, text = change_as_user(samba_dc, user, NEW_PASSWORD, "Other!Passw0rd-7")
+    assert classify_refusal(code, text).outcome is Outcome.TOO_YOUNG
+
+
+def test_reset_with_unlock_unlocks_33006(ad: ActiveDirectory, samba_dc: SambaDC) -> None:
+    user = samba_dc.create_user()
+    samba_dc.lock_out(user)
+    # Samba resets a locked account and leaves it locked (AD-like): unlock is explicit.
+    ad.reset_password(ad.locate(user.object_guid), "Still!Locked-1", unlock=False)
+    assert samba_dc.is_locked(user)
+    ad.reset_password(ad.locate(user.object_guid), NEW_PASSWORD, unlock=True)
+    assert not samba_dc.is_locked(user)
+    assert samba_dc.can_bind(user.dn, NEW_PASSWORD)
+
+
+def test_user_outside_the_delegated_ou_is_access_denied_33004(samba_dc: SambaDC) -> None:
+    user = samba_dc.create_user(ou=f"CN=Users,{samba_dc.domain_dn}")
+    directory = ActiveDirectory(settings_for(samba_dc, search_base=samba_dc.domain_dn))
+    try:
+        with pytest.raises(PasswordRefused) as caught:
+            directory.reset_password(directory.locate(user.object_guid), NEW_PASSWORD, unlock=False)
+    finally:
+        directory.close()
+    assert caught.value.outcome is Outcome.ACCESS_DENIED
+    assert "Reset Password" in str(caught.value)
+
+
+def test_iter_users_pages_through_the_managed_ou(ad: ActiveDirectory, samba_dc: SambaDC) -> None:
+    created = {samba_dc.create_user().dn for _ in range(3)}
+    seen = {u.dn: u for u in ad.iter_users()}
+    assert created <= seen.keys()
+    assert seen[samba_dc.service_dn].protected is False
+
+
+# -- connections and TLS ---------------------------------------------------
+
+
+def test_pool_survives_the_dc_closing_its_connections(samba_dc: SambaDC) -> None:
+    directory = ActiveDirectory(settings_for(samba_dc))
+    try:
+        user = samba_dc.create_user()
+        directory.locate(user.object_guid)
+        directory.capabilities()
+        samba_dc.restart()
+        located = directory.locate(user.object_guid)
+        directory.reset_password(located, NEW_PASSWORD, unlock=False)
+        assert samba_dc.can_bind(user.dn, NEW_PASSWORD)
+    finally:
+        directory.close()
+
+
+def test_tls_name_mismatch_is_refused_clearly(samba_dc: SambaDC) -> None:
+    directory = ActiveDirectory(settings_for(samba_dc, tls_server_name="wrong.passback.test"))
+    try:
+        with pytest.raises(DirectoryUnavailable, match="TLS verification"):
+            directory.capabilities()
+    finally:
+        directory.close()
+
+
+def test_wrong_service_password_is_reported_as_a_refused_bind(samba_dc: SambaDC) -> None:
+    directory = ActiveDirectory(settings_for(samba_dc, bind_password="Not!The-Passw0rd"))
+    try:
+        with pytest.raises(DirectoryUnavailable, match="bind") as caught:
+            directory.capabilities()
+        assert "Not!The-Passw0rd" not in str(caught.value)
+    finally:
+        directory.close()
+
+
+def test_plain_ldap_is_refused(samba_dc: SambaDC) -> None:
+    with pytest.raises(DirectoryConfigError, match="ldaps://"):
+        settings_for(samba_dc, ldap_url="ldap://127.0.0.1:389")

@@ -1,0 +1,35 @@
+"""Fixtures for integration tests: real servers on loopback."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import warnings
+from collections.abc import Iterator
+
+import pytest
+
+with warnings.catch_warnings():
+    # ldap3 2.9.1 imports pyasn1 names that pyasn1 0.6 deprecates (tagMap, typeMap);
+    # pyproject's filterwarnings = error would fail the import. Better placed as a
+    # filterwarnings "ignore" entry in pyproject.toml.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import ldap3  # noqa: F401
+
+from tests.support.samba import SambaDC
+
+
+@pytest.fixture(scope="session")
+def samba_dc() -> Iterator[SambaDC]:
+    """One Samba AD DC for the whole session (provisioned, started, set up; see
+    tests/support/samba.py for what it holds)."""
+    if shutil.which("samba") is None or shutil.which("samba-tool") is None:
+        pytest.skip("Samba is not installed (Debian package `samba`)")
+    if os.geteuid() != 0:
+        pytest.skip("a Samba AD DC needs root (it binds ports 389/636)")
+    dc = SambaDC()
+    dc.start()  # a failure here is an error, not a skip
+    try:
+        yield dc
+    finally:
+        dc.stop()
