@@ -1,0 +1,290 @@
+"""The ``passback`` command: server, tenants, agent, certificates.
+
+Every option can also come from the environment as ``PASSBACK_<COMMAND>_<OPTION>``
+(e.g. ``PASSBACK_AGENT_ONBOARD_TOKEN``), which keeps secrets off command lines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import sys
+from pathlib import Path
+
+import click
+import uvicorn
+from sqlalchemy.orm import Session
+
+from passback import __version__
+from passback.agent import config as agent_config
+from passback.agent.config import DirectoryConfig
+from passback.agent.events import EventLog
+from passback.agent.link import PING_INTERVAL, InsecureTransport, LinkRefused
+from passback.agent.onboard import OnboardingError, OnboardRequest, onboard
+from passback.agent.service import Agent, AgentStartError, check_directory, serve
+from passback.crypto import certs
+from passback.protocol.messages import MAX_SYNC_FRAME
+from passback.server.app import create_app
+from passback.server.errors import UnknownTenant
+from passback.server.settings import ServerSettings
+from passback.server.store.engine import create_engine, session_factory
+from passback.server.store.migrate import upgrade
+from passback.server.tenants import create_tenant, new_onboarding_token
+
+DEFAULT_DATA_DIR = Path("passback-data")
+
+
+def _database_url(data_dir: Path, database_url: str | None) -> str:
+    if database_url:
+        return database_url
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{(data_dir / 'passback.db').resolve()}"
+
+
+def _session(data_dir: Path, database_url: str | None) -> Session:
+    url = _database_url(data_dir, database_url)
+    upgrade(url)
+    return session_factory(create_engine(url))()
+
+
+_data_dir = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_DATA_DIR,
+    show_default=True,
+    help="Folder for the embedded SQLite database.",
+)
+_database = click.option(
+    "--database-url", default=None, help="SQLAlchemy URL (overrides --data-dir), e.g. PostgreSQL."
+)
+
+
+@click.group(context_settings={"auto_envvar_prefix": "PASSBACK", "max_content_width": 100})
+@click.version_option(__version__, prog_name="passback")
+@click.option("-v", "--verbose", is_flag=True, help="Log more.")
+def main(verbose: bool) -> None:
+    """Self-service password reset with writeback to Active Directory."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+
+
+# -- server -----------------------------------------------------------------
+
+
+@main.command()
+@_data_dir
+@_database
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8443, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--insecure-dev", is_flag=True, help="Serve plain HTTP (development only).")
+def server(
+    data_dir: Path,
+    database_url: str | None,
+    host: str,
+    port: int,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    insecure_dev: bool,
+) -> None:
+    """Run the Passback server: API, relay hub at /relay/v1."""
+    if (tls_cert is None) != (tls_key is None):
+        raise click.UsageError("give both --tls-cert and --tls-key")
+    if tls_cert is None and not insecure_dev:
+        raise click.UsageError(
+            "the server speaks TLS: give --tls-cert and --tls-key "
+            "(make a pair with `passback tls create`), or --insecure-dev for plain HTTP"
+        )
+    url = _database_url(data_dir, database_url)
+    uvicorn.run(
+        create_app(ServerSettings(database_url=url)),
+        host=host,
+        port=port,
+        ssl_certfile=tls_cert,
+        ssl_keyfile=tls_key,
+        ws_ping_interval=PING_INTERVAL,
+        ws_max_size=MAX_SYNC_FRAME,
+        proxy_headers=False,
+        log_level="info",
+    )
+
+
+# -- tenants ----------------------------------------------------------------
+
+
+@main.group()
+def tenant() -> None:
+    """Create tenants and their tokens."""
+
+
+@tenant.command("create")
+@click.argument("name")
+@_data_dir
+@_database
+def tenant_create(name: str, data_dir: Path, database_url: str | None) -> None:
+    """Create a tenant; prints its admin API token and a one-time onboarding
+    token. They are shown once and stored only hashed."""
+    with _session(data_dir, database_url) as session:
+        created = create_tenant(session, name)
+        session.commit()
+    click.echo(f"tenant id:        {created.tenant_id}")
+    click.echo(f"admin API token:  {created.admin_token}")
+    click.echo(f"onboarding token: {created.onboarding_token}")
+    click.echo("Keep these now: they are not shown again.", err=True)
+
+
+@tenant.command("onboarding-token")
+@click.argument("tenant_id")
+@_data_dir
+@_database
+def tenant_onboarding_token(tenant_id: str, data_dir: Path, database_url: str | None) -> None:
+    """A new one-time onboarding token for another agent of TENANT_ID."""
+    with _session(data_dir, database_url) as session:
+        try:
+            token = new_onboarding_token(session, tenant_id)
+        except UnknownTenant as exc:
+            raise click.ClickException(f"no tenant {tenant_id}") from exc
+        session.commit()
+    click.echo(token)
+
+
+# -- certificates -------------------------------------------------------------
+
+
+@main.group()
+def tls() -> None:
+    """Certificates for the server."""
+
+
+@tls.command("create")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option(
+    "--host", "hosts", multiple=True, default=["localhost", "127.0.0.1"], show_default=True
+)
+def tls_create(out: Path, hosts: tuple[str, ...]) -> None:
+    """A private CA and a server certificate (ca.pem, server.pem, server.key)."""
+    files = certs.create(out, list(hosts))
+    click.echo(f"CA (give it to agents as --server-ca-file): {files.ca}")
+    click.echo(f"server certificate: {files.cert}")
+    click.echo(f"server key:         {files.key}")
+
+
+# -- agent --------------------------------------------------------------------
+
+
+@main.group()
+def agent() -> None:
+    """The on-premises agent that writes passwords to the directory."""
+
+
+@agent.command("onboard")
+@click.option("--server", "server_url", required=True, help="https://host:port of the server.")
+@click.option(
+    "--token", required=True, help="One-time onboarding token (or PASSBACK_AGENT_ONBOARD_TOKEN)."
+)
+@click.option("--name", default=socket.gethostname, show_default="host name")
+@click.option("--ldap-url", required=True, help="ldaps://dc.example.org")
+@click.option("--bind-dn", required=True, help="The service account's DN.")
+@click.option(
+    "--bind-password-file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="File holding the service account's password.",
+)
+@click.option("--search-base", required=True, help="Where the users live, e.g. OU=Staff,DC=…")
+@click.option(
+    "--ldap-ca-file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="CA that signed the DC's LDAPS certificate.",
+)
+@click.option(
+    "--ldap-tls-name", default=None, help="Name on the DC's certificate, if not the URL's host."
+)
+@click.option(
+    "--server-ca-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="CA that signed the server's certificate, if not a public one.",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("/etc/passback/agent.toml"),
+    show_default=True,
+)
+@click.option("--insecure-dev", is_flag=True, help="Allow an http:// server (development only).")
+def agent_onboard(
+    server_url: str,
+    token: str,
+    name: str,
+    ldap_url: str,
+    bind_dn: str,
+    bind_password_file: Path,
+    search_base: str,
+    ldap_ca_file: Path,
+    ldap_tls_name: str | None,
+    server_ca_file: Path | None,
+    config_path: Path,
+    insecure_dev: bool,
+) -> None:
+    """Register this agent with the server and write its config (mode 0600)."""
+    directory = DirectoryConfig(
+        ldap_url=ldap_url,
+        bind_dn=bind_dn,
+        bind_password_file=bind_password_file.resolve(),
+        search_base=search_base,
+        ca_file=ldap_ca_file.resolve(),
+        tls_server_name=ldap_tls_name,
+    )
+    request = OnboardRequest(
+        server_url=server_url,
+        token=token,
+        name=name,
+        directory=directory,
+        config_path=config_path.resolve(),
+        server_ca_file=server_ca_file.resolve() if server_ca_file else None,
+        insecure_dev=insecure_dev,
+    )
+    events = EventLog(config_path.resolve().parent / "events.jsonl")
+    try:
+        config = onboard(request, check_directory=check_directory, events=events)
+    except OnboardingError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        events.close()
+    click.echo(f"agent {config.agent_id} onboarded to tenant {config.tenant_id}")
+    click.echo(f"config written to {config.path} (mode 0600)")
+    click.echo(f"run it with: passback agent run --config {config.path}")
+
+
+@agent.command("run")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("/etc/passback/agent.toml"),
+    show_default=True,
+)
+@click.option("--insecure-dev", is_flag=True, help="Allow an http:// server (development only).")
+def agent_run(config_path: Path, insecure_dev: bool) -> None:
+    """Connect out to the relay and apply password operations until stopped."""
+    try:
+        config = agent_config.load(config_path)
+        runner = Agent(config, insecure_dev=insecure_dev)
+    except (agent_config.ConfigError, AgentStartError, InsecureTransport) as exc:
+        raise click.ClickException(str(exc)) from exc
+    try:
+        asyncio.run(serve(runner))
+    except LinkRefused as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        runner.close()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
