@@ -24,6 +24,8 @@ from passback.agent.link import PING_INTERVAL, InsecureTransport, LinkRefused
 from passback.agent.onboard import OnboardingError, OnboardRequest, onboard
 from passback.agent.service import Agent, AgentStartError, check_directory, serve
 from passback.crypto import certs
+from passback.demo.run import DemoError
+from passback.demo.run import run as run_demo
 from passback.protocol.messages import MAX_SYNC_FRAME
 from passback.server.app import create_app
 from passback.server.errors import UnknownTenant
@@ -106,6 +108,7 @@ def server(
         port=port,
         ssl_certfile=tls_cert,
         ssl_keyfile=tls_key,
+        ws="websockets-sansio",
         ws_ping_interval=PING_INTERVAL,
         ws_max_size=MAX_SYNC_FRAME,
         proxy_headers=False,
@@ -284,6 +287,37 @@ def agent_run(config_path: Path, insecure_dev: bool) -> None:
         raise click.ClickException(str(exc)) from exc
     finally:
         runner.close()
+
+
+# -- demo ---------------------------------------------------------------------
+
+
+@main.command()
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".demo"),
+    show_default=True,
+    help="Folder for everything the demo makes (started afresh on each run).",
+)
+@click.option("--port", default=8443, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--dc-address",
+    default="127.0.0.1",
+    show_default=True,
+    help="Loopback address the demo's AD DC listens on (ports 389, 636).",
+)
+def demo(directory: Path, port: int, dc_address: str) -> None:
+    """Run a demo on this machine (as root): a Samba AD DC with demo users, the
+    server, a tenant and an agent. Prints how to use it; Ctrl-C stops it all."""
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        for name in ("passback", "httpx"):  # the demo prints its own progress
+            logging.getLogger(name).setLevel(logging.WARNING)
+    try:
+        run_demo(directory, port=port, dc_address=dc_address, out=click.echo)
+    except DemoError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -44,8 +44,8 @@ def pwd_last_set(dc: SambaDC, user: TestUser) -> int:
 @pytest.fixture(scope="module")
 def deployment(samba_dc: SambaDC, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     d = Deployment(tmp_path_factory.mktemp("deployment"), samba_dc)
-    d.start_server()
     try:
+        d.start_server()
         yield d
     finally:
         d.stop()

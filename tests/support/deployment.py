@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -133,9 +134,8 @@ class Deployment:
 
     def http(self, token: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return httpx.Client(
-            base_url=self.url, verify=str(self.tls / "ca.pem"), headers=headers, timeout=90
-        )
+        trust = ssl.create_default_context(cafile=str(self.tls / "ca.pem"))
+        return httpx.Client(base_url=self.url, verify=trust, headers=headers, timeout=90)
 
     def create_tenant(self, name: str) -> Tenant:
         out = self.cli("tenant", "create", name, "--data-dir", str(self.data)).stdout

@@ -164,9 +164,9 @@ def save(config: AgentConfig) -> None:
 
 def write_private(path: Path, data: bytes) -> None:
     """Write a secret file: 0600 from its first byte, replaced atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as f:
             f.write(data)

@@ -7,6 +7,7 @@ Batches are bounded by count and by encoded size; later kinds of sync
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 
 from passback.agent.directory.base import DirectoryUser
@@ -30,10 +31,10 @@ def to_sync_user(user: DirectoryUser) -> SyncUser:
 
 
 def _size(user: SyncUser) -> int:
-    # UTF-8 may take up to 4 bytes a character; the bound is on characters
-    # (the decoder checks the text frame's length), so count characters.
+    # The bound is on the text frame's characters, as JSON writes them:
+    # quotes, backslashes and control characters are escaped.
     values = (user.anchor, user.sam_account_name, user.user_principal_name or "", user.mail or "")
-    return _USER_OVERHEAD + sum(len(v) for v in values)
+    return _USER_OVERHEAD + sum(len(json.dumps(v, ensure_ascii=False)) for v in values)
 
 
 def batches(users: Iterable[DirectoryUser], sync_id: str) -> Iterator[SyncBatch]:

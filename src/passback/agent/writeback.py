@@ -133,19 +133,21 @@ class Writeback:
             )
             return None
         rid = unverified.request_id
-        # One delivery at a time per request id; a copy waits and gets the answer.
-        with self._in_flight_lock:
-            running = self._in_flight.get(rid)
-            if running is None:
-                self._in_flight[rid] = threading.Event()
-        if running is not None:
+        # One delivery at a time per request id; a copy waits for the slot, then
+        # finds the outcome in the journal (or, if there is none, tries itself).
+        while True:
+            with self._in_flight_lock:
+                running = self._in_flight.get(rid)
+                if running is None:
+                    mine = self._in_flight[rid] = threading.Event()
+                    break
             running.wait()
         try:
             result = self._handle(envelope, unverified)
         finally:
-            if running is None:
-                with self._in_flight_lock:
-                    self._in_flight.pop(rid).set()
+            with self._in_flight_lock:
+                del self._in_flight[rid]
+            mine.set()
         self.operations += 1
         if result.outcome is not Outcome.OK:
             self.failures += 1

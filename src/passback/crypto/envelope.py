@@ -169,6 +169,8 @@ def _uuid_bytes(name: str, value: str) -> bytes:
 def _pack_header(meta: Metadata) -> bytes:
     if not 1 <= len(meta.anchor) <= MAX_ANCHOR_BYTES:
         raise ValueError(f"anchor must be 1..{MAX_ANCHOR_BYTES} bytes")
+    if not (0 <= meta.issued_at < 2**64 and 0 <= meta.expires_at < 2**64):
+        raise ValueError("times must be unix seconds")
     fixed = _FIXED.pack(
         VERSION,
         bytes.fromhex(meta.key_id),
@@ -210,14 +212,15 @@ def _unpack_header(data: bytes) -> tuple[Metadata, int]:
 
 
 def _pack_secrets(passwords: Sequence[str]) -> bytes:
+    if not passwords:
+        raise ValueError("no password to seal")
     out = bytearray()
     for password in passwords:
-        try:
-            utf8 = password.encode("utf-8")
-            utf16 = password.encode("utf-16-le")
-        except UnicodeEncodeError:
-            # The error object holds the password: do not chain it.
-            raise ValueError("a password is not valid Unicode text") from None
+        # Checked before encoding: an encoding error would hold the password.
+        if any(0xD800 <= ord(c) <= 0xDFFF for c in password):
+            raise ValueError("a password is not valid Unicode text (a lone surrogate)")
+        utf8 = password.encode("utf-8")
+        utf16 = password.encode("utf-16-le")
         kind, raw = (_UTF8, utf8) if len(utf8) <= len(utf16) else (_UTF16, utf16)
         if len(raw) > MAX_SECRET_BYTES:
             raise ValueError("a password is longer than the directory allows")

@@ -1,0 +1,75 @@
+"""Routes about agents: onboarding (SPEC L1) and the tenant's list."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, status
+
+from passback.server import agents
+from passback.server.api.deps import AdminTenant, OnboardingToken, Services, ServicesDep
+from passback.server.api.problems import error_responses
+from passback.server.api.schemas import (
+    AgentOut,
+    OnboardRequest,
+    OnboardResponse,
+    PackageKeyOut,
+)
+from passback.server.relay import RELAY_PATH
+
+router = APIRouter(prefix="/api/v1", tags=["agents"])
+
+
+@router.post(
+    "/agents/onboard",
+    status_code=status.HTTP_201_CREATED,
+    response_model=OnboardResponse,
+    summary="Register a new agent with a one-time onboarding token",
+    responses=error_responses(401, 422),
+)
+def onboard(body: OnboardRequest, token: OnboardingToken, services: ServicesDep) -> OnboardResponse:
+    """The agent sends its public key and receives its relay secret and the
+    tenant's package key (SPEC L1). The token is spent by a successful call."""
+    with services.sessions() as db, db.begin():
+        agent = agents.onboard_agent(
+            db, token, name=body.name, public_key_pem=body.public_key, software=body.software
+        )
+    return OnboardResponse(
+        agent_id=agent.agent_id,
+        tenant_id=agent.tenant_id,
+        relay_secret=agent.relay_secret,
+        package_key=PackageKeyOut(key_id=agent.package_key.key_id, key=agent.package_key.to_b64()),
+        relay_path=RELAY_PATH,
+        heartbeat_interval=services.settings.heartbeat_interval,
+    )
+
+
+@router.get(
+    "/agents",
+    response_model=list[AgentOut],
+    summary="List the tenant's agents and whether each is connected",
+    responses=error_responses(401),
+)
+async def list_agents(tenant_id: AdminTenant, services: ServicesDep) -> list[AgentOut]:
+    rows = await asyncio.to_thread(_agents, services, tenant_id)
+    present = set(await services.hub.present(tenant_id))
+    for row in rows:
+        row.connected = row.id in present
+    return rows
+
+
+def _agents(services: Services, tenant_id: str) -> list[AgentOut]:
+    with services.sessions() as db:
+        return [
+            AgentOut(
+                id=a.id,
+                name=a.name,
+                software=a.software,
+                connected=False,
+                created_at=a.created_at,
+                last_seen_at=a.last_seen_at,
+                history_on_reset=a.history_on_reset,
+                revoked=a.revoked_at is not None,
+            )
+            for a in agents.list_agents(db, tenant_id)
+        ]

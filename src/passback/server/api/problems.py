@@ -1,0 +1,169 @@
+"""Error responses: one body for every failure (SPEC E2), and no input echoed.
+
+FastAPI's own 422 handler returns each invalid value as ``input``; for a body
+holding a password that would put the password in a response and in any log
+of responses (SPEC S7). Here a validation error names the field and the
+problem, never the value.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from passback.server.api.schemas import ErrorBody, ErrorInfo
+from passback.server.errors import ApiError
+
+logger = logging.getLogger(__name__)
+
+_DESCRIPTIONS = {
+    401: "Missing, unknown or revoked bearer token.",
+    404: "No such object in the caller's tenant.",
+    409: "The account or the request is in a state that does not allow it.",
+    422: "The request is not valid, or the password was refused by policy.",
+    502: "The agent or the directory failed; the password was not changed.",
+    503: "No agent of the tenant is connected (W2).",
+    504: "The agent did not answer; the outcome is unknown (retry with the same request id).",
+}
+
+#: Messages for common validation errors, by pydantic error type. Others use
+#: pydantic's text unless its context may quote the input.
+_VALIDATION_MESSAGES = {
+    "missing": "This field is required.",
+    "extra_forbidden": "This field is not allowed.",
+    "string_type": "This must be a string.",
+    "bool_type": "This must be true or false.",
+    "bool_parsing": "This must be true or false.",
+    "uuid_type": "This must be a UUID.",
+    "uuid_parsing": "This must be a UUID.",
+    "json_invalid": "The body is not valid JSON.",
+    "model_attributes_type": "The body must be a JSON object.",
+    "dict_type": "The body must be a JSON object.",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The ``responses`` of a route's OpenAPI entry for these error statuses."""
+    return {s: {"model": ErrorBody, "description": _DESCRIPTIONS[s]} for s in statuses}
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    *,
+    detail: Mapping[str, Any] | None = None,
+    request_id: str | None = None,
+    support_code: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    info = ErrorInfo(
+        code=code,
+        message=message,
+        detail=dict(detail or {}),
+        request_id=request_id,
+        support_code=uuid.UUID(support_code) if support_code else uuid.uuid4(),
+    )
+    return JSONResponse(
+        ErrorBody(error=info).model_dump(mode="json"), status_code=status, headers=headers
+    )
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _internal_error)
+
+
+async def _api_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    support_code = exc.support_code or str(uuid.uuid4())
+    logger.warning(
+        "api: %s %s → %d %s (request %s, support code %s)",
+        request.method,
+        request.url.path,
+        exc.status,
+        exc.code,
+        exc.request_id,
+        support_code,
+        extra={"code": exc.code, "request_id": exc.request_id, "support_code": support_code},
+    )
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    return error_response(
+        exc.status,
+        exc.code,
+        exc.message,
+        detail=exc.detail,
+        request_id=exc.request_id,
+        support_code=support_code,
+        headers=headers,
+    )
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [_describe(error) for error in exc.errors()]
+    support_code = str(uuid.uuid4())
+    logger.info(
+        "api: %s %s → 422 invalid request %s (support code %s)",
+        request.method,
+        request.url.path,
+        errors,
+        support_code,
+        extra={"support_code": support_code},
+    )
+    return error_response(
+        422,
+        "validation_failed",
+        "The request is not valid: " + "; ".join(f"{e['field']}: {e['message']}" for e in errors),
+        detail={"errors": errors},
+        support_code=support_code,
+    )
+
+
+def _describe(error: Mapping[str, Any]) -> dict[str, str]:
+    """Field and problem of one validation error, without its ``input``."""
+    kind = str(error.get("type", ""))
+    message = _VALIDATION_MESSAGES.get(kind)
+    if message is None:
+        context = error.get("ctx") or {}
+        quoted = "error" in context or any(isinstance(v, str) and v for v in context.values())
+        message = "This value is not valid." if quoted else str(error.get("msg", "Not valid."))
+    field = ".".join(str(part) for part in error.get("loc", ()))
+    return {"field": field, "message": message}
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    message = {
+        404: "There is no such page or API route.",
+        405: "This API route does not take this HTTP method.",
+    }.get(exc.status_code, "The request could not be served.")
+    return error_response(exc.status_code, code, message, headers=exc.headers)
+
+
+async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+    support_code = str(uuid.uuid4())
+    logger.error(
+        "api: %s %s failed (support code %s)",
+        request.method,
+        request.url.path,
+        support_code,
+        exc_info=exc,
+        extra={"support_code": support_code},
+    )
+    return error_response(
+        500,
+        "internal_error",
+        "Something went wrong on the server. Give the support code to your administrator.",
+        support_code=support_code,
+    )

@@ -1,0 +1,105 @@
+"""Bodies of the JSON API, as the OpenAPI document shows them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+#: Longer than any password a directory takes (AD: 256 UTF-16 units), so the
+#: service answers "too long" itself, yet bounded.
+MAX_PASSWORD_FIELD = 1024
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorInfo(BaseModel):
+    code: str = Field(description="Stable machine-readable code, e.g. `too_short`.")
+    message: str = Field(description="Plain English the user can act on.")
+    detail: dict[str, Any] = Field(description="Facts about the error, by name.")
+    request_id: str | None = Field(description="The operation's request id, if any.")
+    support_code: uuid.UUID = Field(
+        description="Give this to support: it finds the full server-side record (SPEC E2)."
+    )
+
+
+class ErrorBody(BaseModel):
+    """Every error response of the API has this body (SPEC E2)."""
+
+    error: ErrorInfo
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class OnboardRequest(_Request):
+    name: str = Field(min_length=1, max_length=64, description="A name for the agent.")
+    public_key: str = Field(
+        max_length=4096, description="The agent's RSA-2048 public key, PEM (SubjectPublicKeyInfo)."
+    )
+    software: str = Field(max_length=64, description="The agent's software and version.")
+
+
+class PackageKeyOut(BaseModel):
+    key_id: str
+    key: str = Field(description="The tenant's AES-256 package key, base64 (SPEC S3).")
+
+
+class OnboardResponse(BaseModel):
+    agent_id: str
+    tenant_id: str
+    relay_secret: str = Field(description="Shown once; the server keeps only its hash.")
+    package_key: PackageKeyOut
+    relay_path: str = Field(description="Path of the relay WebSocket on this server.")
+    heartbeat_interval: int = Field(description="Seconds between heartbeats.")
+
+
+class AgentOut(BaseModel):
+    id: str
+    name: str
+    software: str
+    connected: bool = Field(description="Connected and authenticated to the relay now.")
+    created_at: dt.datetime
+    last_seen_at: dt.datetime | None
+    history_on_reset: bool | None = Field(
+        description="Whether the directory enforces password history on resets (W4); "
+        "unknown until the agent's first heartbeat."
+    )
+    revoked: bool
+
+
+class UserOut(BaseModel):
+    id: str
+    anchor: str = Field(description="Immutable directory anchor, base64url (W6).")
+    sam_account_name: str
+    user_principal_name: str | None
+    mail: str | None
+    enabled: bool
+    synced_at: dt.datetime
+
+
+class ResetRequest(_Request):
+    new_password: str = Field(max_length=MAX_PASSWORD_FIELD, description="Never logged or stored.")
+    request_id: uuid.UUID | None = Field(
+        default=None,
+        description="Idempotency key: send the same id again to retry safely and learn "
+        "the outcome of an earlier attempt.",
+    )
+    unlock: bool | None = Field(
+        default=None, description="Also unlock the account; default: the tenant's setting."
+    )
+
+
+class ResetResponse(BaseModel):
+    request_id: str
+    outcome: Literal["ok"]
+    message: str
+
+
+class SyncAccepted(BaseModel):
+    status: Literal["requested"] = "requested"

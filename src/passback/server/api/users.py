@@ -1,0 +1,103 @@
+"""Routes about the tenant's synced users: list, sync, admin password reset (W3)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, status
+from sqlalchemy import select
+
+from passback.protocol.outcomes import Outcome
+from passback.server import writeback
+from passback.server.api.deps import AdminTenant, ServicesDep
+from passback.server.api.problems import error_responses
+from passback.server.api.schemas import ResetRequest, ResetResponse, SyncAccepted, UserOut
+from passback.server.errors import AgentUnavailable, ApiError, ServiceUnavailable
+from passback.server.outcomes import describe
+from passback.server.store.models import DirectoryUser
+
+router = APIRouter(prefix="/api/v1", tags=["users"])
+
+
+@router.get(
+    "/users",
+    response_model=list[UserOut],
+    summary="List the users the tenant's agents synced",
+    responses=error_responses(401),
+)
+def list_users(tenant_id: AdminTenant, services: ServicesDep) -> list[UserOut]:
+    with services.sessions() as db:
+        rows = db.scalars(
+            select(DirectoryUser)
+            .where(DirectoryUser.tenant_id == tenant_id)
+            .order_by(DirectoryUser.sam_account_name, DirectoryUser.id)
+        )
+        return [
+            UserOut(
+                id=u.id,
+                anchor=u.anchor,
+                sam_account_name=u.sam_account_name,
+                user_principal_name=u.user_principal_name,
+                mail=u.mail,
+                enabled=u.enabled,
+                synced_at=u.synced_at,
+            )
+            for u in rows
+        ]
+
+
+@router.post(
+    "/sync",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=SyncAccepted,
+    summary="Ask a connected agent for a full sync of the directory users",
+    responses=error_responses(401, 503),
+)
+async def request_sync(tenant_id: AdminTenant, services: ServicesDep) -> SyncAccepted:
+    try:
+        await services.hub.request_sync(tenant_id)
+    except AgentUnavailable:
+        raise ServiceUnavailable(describe(Outcome.SERVICE_UNAVAILABLE)[1]) from None
+    return SyncAccepted()
+
+
+@router.post(
+    "/users/{user}/password-reset",
+    response_model=ResetResponse,
+    summary="Reset a user's password in the directory, as an administrator",
+    responses=error_responses(401, 404, 409, 422, 502, 503, 504),
+)
+async def reset_password(
+    user: Annotated[
+        str,
+        Path(max_length=1024, description="The user's id, sAMAccountName (any case) or UPN."),
+    ],
+    body: ResetRequest,
+    tenant_id: AdminTenant,
+    services: ServicesDep,
+) -> ResetResponse:
+    """The new password is sealed for one connected agent, which writes it to
+    the directory and answers at once (SPEC W1, W3). The error's ``code`` says
+    why it failed; ``outcome_unknown`` (504) means: send the same request id
+    again to learn whether the password was changed."""
+    result = await writeback.admin_reset(
+        sessions=services.sessions,
+        hub=services.hub,
+        settings=services.settings,
+        tenant_id=tenant_id,
+        user=user,
+        new_password=body.new_password,
+        request_id=str(body.request_id) if body.request_id else None,
+        unlock=body.unlock,
+    )
+    status_code, message = describe(result.outcome, result.detail)
+    if result.outcome is not Outcome.OK:
+        raise ApiError(
+            message,
+            code=result.outcome.value,
+            status=status_code,
+            detail=dict(result.detail),
+            request_id=result.request_id,
+            support_code=result.support_code,
+        )
+    return ResetResponse(request_id=result.request_id, outcome="ok", message=message)

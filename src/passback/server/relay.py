@@ -1,0 +1,282 @@
+"""The relay endpoint ``/relay/v1``: one agent's link over a WebSocket (SPEC S1, S5).
+
+A thin asyncio adapter around ``protocol.link.HubLink``: it feeds the frames
+it receives into the link, flushes what the link wants sent, and closes the
+socket with the link's close code when the link ends. What the messages mean
+is decided here, once the link is ready: results go to the hub, heartbeats
+and sync batches to the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+import uuid
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from passback.protocol.errors import CloseCode
+from passback.protocol.link import AuthRequested, Closed, Frame, HubLink, Received, State
+from passback.protocol.messages import Heartbeat, Hello, Result, SyncBatch
+from passback.server import agents, sync
+from passback.server.hub import Hub
+from passback.server.settings import ServerSettings
+from passback.server.store.models import utcnow
+
+logger = logging.getLogger(__name__)
+
+RELAY_PATH = "/relay/v1"
+
+
+class _Socket:
+    """The WebSocket as the link needs it: frames in, frames out, one close."""
+
+    def __init__(self, websocket: WebSocket) -> None:
+        self._ws = websocket
+        self._send_lock = asyncio.Lock()
+        self.gone = False  # the peer went away: nothing more can be sent
+
+    async def receive(self) -> Frame | None:
+        """The next frame, or ``None`` once the peer has disconnected."""
+        if self.gone:
+            return None
+        message = await self._ws.receive()
+        if message["type"] == "websocket.disconnect":
+            self.gone = True
+            return None
+        text = message.get("text")
+        if text is not None:
+            return str(text)
+        return bytes(message.get("bytes") or b"")
+
+    async def flush(self, link: HubLink) -> None:
+        # Under the lock, drain and send at once, so frames leave in link order
+        # whichever task (reader or a hub request) flushes.
+        async with self._send_lock:
+            for frame in link.outgoing():
+                if isinstance(frame, bytes):
+                    await self._ws.send_bytes(frame)
+                else:
+                    await self._ws.send_text(frame)
+
+    async def close(self, code: int, reason: str) -> None:
+        if self.gone:
+            return
+        self.gone = True
+        try:
+            async with self._send_lock:
+                await self._ws.close(code=code, reason=reason)
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            pass  # the peer left first
+
+
+class _AgentSession:
+    """An authenticated link, as ``hub.AgentSession``."""
+
+    def __init__(self, hello: Hello, link: HubLink, socket: _Socket) -> None:
+        self._hello = hello
+        self._link = link
+        self._socket = socket
+        #: (sync id, when its first batch arrived) of the full sync under way.
+        self.full_sync: tuple[str, dt.datetime] | None = None
+
+    @property
+    def hello(self) -> Hello:
+        return self._hello
+
+    @property
+    def tenant_id(self) -> str:
+        return self._hello.tenant_id
+
+    @property
+    def agent_id(self) -> str:
+        return self._hello.agent_id
+
+    async def send_operation(self, envelope: bytes) -> None:
+        self._link.send_operation(envelope)
+        await self._socket.flush(self._link)
+
+    async def send_sync_request(self, sync_id: str) -> None:
+        self._link.send_sync_request(sync_id)
+        await self._socket.flush(self._link)
+
+
+class RelayEndpoint:
+    """The ASGI WebSocket endpoint; one call serves one agent's link."""
+
+    def __init__(
+        self, *, sessions: sessionmaker[Session], hub: Hub, settings: ServerSettings
+    ) -> None:
+        self._sessions = sessions
+        self._hub = hub
+        self._settings = settings
+
+    async def __call__(self, websocket: WebSocket) -> None:
+        await websocket.accept()
+        socket = _Socket(websocket)
+        link = HubLink()
+        session: _AgentSession | None = None
+        try:
+            try:
+                async with asyncio.timeout(self._settings.handshake_timeout):
+                    hello = await self._handshake(socket, link)
+            except TimeoutError:
+                hello = None
+                link.close(CloseCode.HANDSHAKE_TIMEOUT, "handshake timeout")
+                logger.info("relay: handshake timed out")
+            if hello is not None:
+                session = _AgentSession(hello, link, socket)
+                await self._start(socket, link, session)
+            if session is not None:
+                await self._serve(socket, link, session)
+        except (WebSocketDisconnect, OSError):
+            link.connection_lost()
+        finally:
+            if session is not None:
+                await self._hub.detach(session)
+            if link.state is not State.CLOSED:  # cancelled, or an unexpected error
+                link.close(CloseCode.INTERNAL_ERROR, "internal error")
+            code, reason = link.close_code or CloseCode.INTERNAL_ERROR, link.close_reason
+            agent_id = session.agent_id if session else link.hello and link.hello.agent_id
+            logger.info(
+                "relay: link of agent %r closed (%d %s)",
+                agent_id,
+                code,
+                reason,
+                extra={"agent_id": agent_id, "close_code": int(code)},
+            )
+            await socket.close(code, reason)
+
+    async def _handshake(self, socket: _Socket, link: HubLink) -> Hello | None:
+        """The hello of an agent whose credentials are good, or ``None`` once
+        the link has ended (the close code says why)."""
+        while link.state is not State.CLOSED:
+            frame = await socket.receive()
+            if frame is None:
+                link.connection_lost()
+                return None
+            for event in link.receive(frame):
+                if isinstance(event, Closed):
+                    _log_protocol_close(link, event)
+                    return None
+                if isinstance(event, AuthRequested):
+                    return await self._authenticate(link, event)
+        return None
+
+    async def _authenticate(self, link: HubLink, event: AuthRequested) -> Hello | None:
+        hello = event.hello
+        if await asyncio.to_thread(self._check_secret, hello, event.secret):
+            return hello
+        link.reject()
+        logger.warning(
+            "relay: authentication failed for agent %r of tenant %r",
+            hello.agent_id,
+            hello.tenant_id,
+            extra={"agent_id": hello.agent_id, "tenant_id": hello.tenant_id},
+        )
+        return None
+
+    async def _start(self, socket: _Socket, link: HubLink, session: _AgentSession) -> None:
+        hello = session.hello
+        link.accept(str(uuid.uuid4()), self._settings.heartbeat_interval, int(time.time()))
+        # Ready is queued first; anything the hub sends from now on follows it.
+        await self._hub.attach(session)
+        link.send_sync_request(str(uuid.uuid4()))
+        logger.info(
+            "relay: agent %s of tenant %s connected (%r)",
+            hello.agent_id,
+            hello.tenant_id,
+            hello.software,
+            extra={"agent_id": hello.agent_id, "tenant_id": hello.tenant_id},
+        )
+        await socket.flush(link)
+
+    async def _serve(self, socket: _Socket, link: HubLink, session: _AgentSession) -> None:
+        while link.state is not State.CLOSED:
+            frame = await socket.receive()
+            if frame is None:
+                link.connection_lost()
+                return
+            for event in link.receive(frame):
+                if isinstance(event, Closed):
+                    _log_protocol_close(link, event)
+                elif isinstance(event, Received):
+                    message = event.message
+                    if isinstance(message, Result):
+                        await self._hub.resolve(session, message)
+                    elif isinstance(message, Heartbeat | SyncBatch):
+                        await self._store(session, message)
+            await socket.flush(link)
+
+    async def _store(self, session: _AgentSession, message: Heartbeat | SyncBatch) -> None:
+        try:
+            if isinstance(message, Heartbeat):
+                await asyncio.to_thread(self._heartbeat, session.agent_id, message)
+            else:
+                await self._sync_batch(session, message)
+        except SQLAlchemyError:
+            # The link stays up: the agent's next heartbeat or sync repairs it.
+            logger.exception(
+                "relay: could not store a %s of agent %s",
+                message.type,
+                session.agent_id,
+                extra={"agent_id": session.agent_id},
+            )
+
+    async def _sync_batch(self, session: _AgentSession, batch: SyncBatch) -> None:
+        now = utcnow()
+        if batch.full and (session.full_sync is None or session.full_sync[0] != batch.sync_id):
+            session.full_sync = (batch.sync_id, now)
+        started = session.full_sync[1] if batch.full and session.full_sync else None
+        end_of_full = started is not None and batch.last
+        if end_of_full:
+            session.full_sync = None
+        stored, removed = await asyncio.to_thread(
+            self._apply_batch, session.tenant_id, batch, now, started if end_of_full else None
+        )
+        logger.info(
+            "relay: sync %s batch %d from agent %s: %d users stored, %d removed",
+            batch.sync_id,
+            batch.sequence,
+            session.agent_id,
+            stored,
+            removed,
+            extra={"agent_id": session.agent_id, "tenant_id": session.tenant_id},
+        )
+
+    # -- store work, run in a worker thread ------------------------------------------
+
+    def _check_secret(self, hello: Hello, secret: str) -> bool:
+        with self._sessions() as db, db.begin():
+            agent = agents.authenticate_agent(db, hello, secret)
+            if agent is not None:
+                agents.record_connected(db, agent.id, hello.software, utcnow())
+            return agent is not None
+
+    def _heartbeat(self, agent_id: str, heartbeat: Heartbeat) -> None:
+        with self._sessions() as db, db.begin():
+            agents.record_heartbeat(db, agent_id, heartbeat.history_on_reset, utcnow())
+
+    def _apply_batch(
+        self, tenant_id: str, batch: SyncBatch, now: dt.datetime, remove_before: dt.datetime | None
+    ) -> tuple[int, int]:
+        with self._sessions() as db, db.begin():
+            stored = sync.upsert_users(db, tenant_id, batch.users, now)
+            removed = (
+                0 if remove_before is None else sync.remove_unseen(db, tenant_id, remove_before)
+            )
+            return stored, removed
+
+
+def _log_protocol_close(link: HubLink, event: Closed) -> None:
+    agent_id = link.hello.agent_id if link.hello else None
+    logger.warning(
+        "relay: closing link of agent %r: %s",
+        agent_id,
+        event.error or event.reason,
+        extra={"agent_id": agent_id, "close_code": int(event.code)},
+    )

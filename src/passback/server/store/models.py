@@ -1,0 +1,146 @@
+"""Tables of the server's store (SQLAlchemy 2, typed).
+
+Identifiers are UUIDs kept as their 36-character text so that SQLite and
+PostgreSQL hold the same values. No table has a column for a password
+(SPEC S7): the server only ever holds a password in memory, while sealing it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    true,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+UUID_LENGTH = 36
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """An aware UTC datetime on both sides; SQLite would hand back naive ones."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        return None if value is None else value.astimezone(dt.UTC)
+
+    def process_result_value(
+        self, value: dt.datetime | None, dialect: Dialect
+    ) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Tenant(Base):
+    __tablename__ = "tenants"
+
+    id: Mapped[str] = mapped_column(String(UUID_LENGTH), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    unlock_on_reset: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+
+
+class Token(Base):
+    """An admin API token or a one-time onboarding token; only its hash is kept."""
+
+    __tablename__ = "tokens"
+
+    id: Mapped[str] = mapped_column(String(UUID_LENGTH), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "admin" | "onboarding"
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class Agent(Base):
+    __tablename__ = "agents"
+
+    id: Mapped[str] = mapped_column(String(UUID_LENGTH), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    public_key_pem: Mapped[str] = mapped_column(Text)
+    relay_secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    software: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    #: From the agent's heartbeat: whether its directory enforces history on
+    #: resets (W4); unknown until the first heartbeat.
+    history_on_reset: Mapped[bool | None] = mapped_column(Boolean)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class StoredPackageKey(Base):
+    """A tenant's AES-256-GCM package key (S3).
+
+    Stored as is (base64) for now: anyone who reads the database can open
+    envelopes sealed under it if they also hold an agent's private key.
+    Wrapping it under a server master key is a later issue.
+    """
+
+    __tablename__ = "package_keys"
+
+    tenant_id: Mapped[str] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    key_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    key_b64: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    retired_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class DirectoryUser(Base):
+    """A user the tenant's agents synced up (L5); found again by ``anchor`` (W6)."""
+
+    __tablename__ = "directory_users"
+    __table_args__ = (UniqueConstraint("tenant_id", "anchor", name="uq_directory_users_anchor"),)
+
+    id: Mapped[str] = mapped_column(String(UUID_LENGTH), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    anchor: Mapped[str] = mapped_column(String(128))  # base64url, as on the wire
+    sam_account_name: Mapped[str] = mapped_column(String(256))
+    user_principal_name: Mapped[str | None] = mapped_column(String(1024))
+    mail: Mapped[str | None] = mapped_column(String(1024))
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    synced_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class OperationRecord(Base):
+    """One password operation and how it ended; the row a support code finds (E2)."""
+
+    __tablename__ = "operations"
+
+    request_id: Mapped[str] = mapped_column(String(UUID_LENGTH), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str] = mapped_column(String(UUID_LENGTH))
+    agent_id: Mapped[str | None] = mapped_column(String(UUID_LENGTH))
+    operation: Mapped[str] = mapped_column(String(32))
+    outcome: Mapped[str | None] = mapped_column(String(32))  # None while in flight
+    event_id: Mapped[int | None] = mapped_column(Integer)
+    detail_json: Mapped[str] = mapped_column(Text, default="{}")
+    support_code: Mapped[str] = mapped_column(String(UUID_LENGTH), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())

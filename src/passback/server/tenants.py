@@ -1,0 +1,118 @@
+"""Tenants and their bearer tokens (SPEC L1): what ``passback tenant …`` does.
+
+Plain functions over a SQLAlchemy ``Session``. They add and flush rows; the
+caller owns the transaction and commits. Tokens are returned once, in clear;
+only their hash is stored (S1).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import uuid
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from passback.crypto.keys import PackageKey
+from passback.crypto.tokens import ADMIN_PREFIX, ONBOARDING_PREFIX, new_token, token_hash
+from passback.server.errors import UnknownTenant
+from passback.server.store.models import Agent, StoredPackageKey, Tenant, Token, utcnow
+
+ADMIN = "admin"
+ONBOARDING = "onboarding"
+
+
+@dataclasses.dataclass(frozen=True)
+class CreatedTenant:
+    tenant_id: str
+    name: str
+    admin_token: str = dataclasses.field(repr=False)
+    onboarding_token: str = dataclasses.field(repr=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class TenantSummary:
+    tenant_id: str
+    name: str
+    created_at: dt.datetime
+    agents: int  # onboarded and not revoked
+
+
+def create_tenant(session: Session, name: str) -> CreatedTenant:
+    """A new tenant with its first package key, an admin token and an
+    onboarding token for its first agent."""
+    if not name.strip():
+        raise ValueError("a tenant needs a name")
+    now = utcnow()
+    tenant = Tenant(id=str(uuid.uuid4()), name=name, created_at=now, unlock_on_reset=True)
+    session.add(tenant)
+    session.flush()
+    key = PackageKey.generate()
+    session.add(
+        StoredPackageKey(
+            tenant_id=tenant.id, key_id=key.key_id, key_b64=key.to_b64(), created_at=now
+        )
+    )
+    admin = _add_token(session, tenant.id, ADMIN, ADMIN_PREFIX)
+    onboarding = _add_token(session, tenant.id, ONBOARDING, ONBOARDING_PREFIX)
+    session.flush()
+    return CreatedTenant(tenant.id, name, admin, onboarding)
+
+
+def new_onboarding_token(session: Session, tenant_id: str) -> str:
+    """A one-time token that lets one more agent join the tenant.
+
+    Raises:
+        UnknownTenant: no tenant has this id.
+    """
+    _require_tenant(session, tenant_id)
+    token = _add_token(session, tenant_id, ONBOARDING, ONBOARDING_PREFIX)
+    session.flush()
+    return token
+
+
+def new_admin_token(session: Session, tenant_id: str) -> str:
+    """Another admin API token for the tenant (the earlier ones stay valid).
+
+    Raises:
+        UnknownTenant: no tenant has this id.
+    """
+    _require_tenant(session, tenant_id)
+    token = _add_token(session, tenant_id, ADMIN, ADMIN_PREFIX)
+    session.flush()
+    return token
+
+
+def list_tenants(session: Session) -> list[TenantSummary]:
+    agents = (
+        select(Agent.tenant_id, func.count(Agent.id).label("n"))
+        .where(Agent.revoked_at.is_(None))
+        .group_by(Agent.tenant_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Tenant, func.coalesce(agents.c.n, 0))
+        .outerjoin(agents, agents.c.tenant_id == Tenant.id)
+        .order_by(Tenant.created_at, Tenant.id)
+    ).all()
+    return [TenantSummary(t.id, t.name, t.created_at, int(n)) for t, n in rows]
+
+
+def _require_tenant(session: Session, tenant_id: str) -> None:
+    if session.get(Tenant, tenant_id) is None:
+        raise UnknownTenant(f"no tenant {tenant_id}")
+
+
+def _add_token(session: Session, tenant_id: str, kind: str, prefix: str) -> str:
+    token = new_token(prefix)
+    session.add(
+        Token(
+            id=str(uuid.uuid4()),
+            tenant_id=tenant_id,
+            kind=kind,
+            token_hash=token_hash(token),
+            created_at=utcnow(),
+        )
+    )
+    return token

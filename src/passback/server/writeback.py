@@ -1,0 +1,283 @@
+"""Use-case: an administrator resets a user's password through the API (SPEC W3).
+
+Check the password (only what no directory takes) → find the user in the
+tenant → W2: an agent must be present → seal for one agent (S2, S3) → the hub
+delivers it and brings the result back (W1) → record the operation, never the
+password (S7).
+
+``request_id`` is an idempotency key: a retry with the same id seals a fresh
+envelope with the same id, preferably for the agent that had it, and that
+agent answers from its journal instead of applying it twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from passback.crypto.envelope import Metadata, seal
+from passback.crypto.keys import PackageKey, public_key_from_pem
+from passback.policy.password import PasswordProblem, check_password
+from passback.protocol.operations import Operation
+from passback.protocol.outcomes import Outcome
+from passback.server.agents import newest_package_key
+from passback.server.errors import (
+    AgentLost,
+    AgentUnavailable,
+    Conflict,
+    NotFound,
+    ReplyTimeout,
+    RequestInProgress,
+    Unprocessable,
+)
+from passback.server.hub import Hub
+from passback.server.settings import ServerSettings
+from passback.server.store.models import Agent, DirectoryUser, OperationRecord, Tenant, utcnow
+from passback.server.sync import decode_anchor
+
+logger = logging.getLogger(__name__)
+
+_PASSWORD_MESSAGES = {
+    PasswordProblem.EMPTY: "The new password must not be empty.",
+    PasswordProblem.INVALID: (
+        "The new password contains a character that cannot be stored "
+        "(a NUL character or an unpaired surrogate). Choose another password."
+    ),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class WritebackResult:
+    request_id: str
+    outcome: Outcome
+    support_code: str
+    agent_id: str | None = None
+    event_id: int = 0
+    detail: dict[str, int | str] = dataclasses.field(default_factory=dict)
+    replayed: bool = False  # the agent answered from its journal
+
+
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+    """Everything read from the store before the password leaves."""
+
+    user_id: str
+    anchor: bytes
+    unlock: bool
+    package_key: PackageKey
+    agent_keys: dict[str, str]  # agent id → public key PEM, agents not revoked
+    previous_agent: str | None
+    support_code: str
+
+
+async def admin_reset(
+    *,
+    sessions: sessionmaker[Session],
+    hub: Hub,
+    settings: ServerSettings,
+    tenant_id: str,
+    user: str,
+    new_password: str,
+    request_id: str | None = None,
+    unlock: bool | None = None,
+    clock: Callable[[], float] = time.time,
+) -> WritebackResult:
+    """Reset ``user``'s password in the directory (W3), as an administrator.
+
+    Args:
+        user: the server's user id, the sAMAccountName (any case) or the UPN.
+        request_id: a UUID chosen by the caller to make retries safe; new if None.
+        unlock: also unlock the account; ``None`` means the tenant's setting.
+
+    Returns:
+        How it ended; ``outcome`` is ``Outcome.OK`` or the reason it failed.
+
+    Raises:
+        Unprocessable: the password is empty or holds text that cannot be stored.
+        NotFound: no such user in the tenant (code ``user_not_found``).
+        Conflict: ``request_id`` belongs to another user, or is in flight.
+    """
+    request_id = str(uuid.UUID(request_id)) if request_id else str(uuid.uuid4())
+    problem = check_password(new_password)
+    if problem is PasswordProblem.TOO_LONG:
+        result = WritebackResult(request_id, Outcome.TOO_LONG, str(uuid.uuid4()))
+        _log(tenant_id, user, result)
+        return result
+    if problem is not None:
+        raise Unprocessable(_PASSWORD_MESSAGES[problem], code=problem.value, request_id=request_id)
+
+    plan = await asyncio.to_thread(_prepare, sessions, tenant_id, user, request_id, unlock)
+    if isinstance(plan, WritebackResult):
+        _log(tenant_id, user, plan)
+        return plan
+    present = await hub.present(tenant_id)
+    candidates = [a for a in present if a in plan.agent_keys]
+    if plan.previous_agent in candidates:  # it holds the journal of this request id
+        candidates.remove(plan.previous_agent)
+        candidates.insert(0, plan.previous_agent)
+
+    result = WritebackResult(request_id, Outcome.SERVICE_UNAVAILABLE, plan.support_code)
+    for agent_id in candidates:
+        now = int(clock())
+        metadata = Metadata(
+            tenant_id=tenant_id,
+            agent_id=agent_id,
+            request_id=request_id,
+            operation=Operation.ADMIN_RESET,
+            anchor=plan.anchor,
+            issued_at=now,
+            expires_at=now + settings.operation_ttl,
+            unlock=plan.unlock,
+        )
+        agent_key = public_key_from_pem(plan.agent_keys[agent_id])
+        envelope = seal(metadata, [new_password], agent_key=agent_key, package_key=plan.package_key)
+        try:
+            answer = await hub.request(
+                tenant_id, agent_id, request_id, envelope, settings.reply_timeout
+            )
+        except AgentUnavailable:
+            continue  # not delivered: another agent may take it (L4)
+        except (AgentLost, ReplyTimeout):
+            result = dataclasses.replace(result, outcome=Outcome.OUTCOME_UNKNOWN, agent_id=agent_id)
+            break
+        except RequestInProgress:
+            raise Conflict(
+                "A request with this request id is still in progress. Wait for it to finish.",
+                code="request_in_progress",
+                request_id=request_id,
+            ) from None
+        result = dataclasses.replace(
+            result,
+            outcome=answer.outcome,
+            agent_id=agent_id,
+            event_id=answer.event_id,
+            detail=dict(answer.detail),
+            replayed=answer.replayed,
+        )
+        break
+    await asyncio.to_thread(_record, sessions, result)
+    _log(tenant_id, user, result)
+    return result
+
+
+def _prepare(
+    sessions: sessionmaker[Session],
+    tenant_id: str,
+    user: str,
+    request_id: str,
+    unlock: bool | None,
+) -> _Plan | WritebackResult:
+    with sessions() as db, db.begin():
+        matches = list(db.scalars(_find_user(tenant_id, user).limit(2)))
+        if not matches:
+            raise NotFound(
+                "No synced user of your organisation has this id, account name or UPN.",
+                code=Outcome.USER_NOT_FOUND.value,
+                request_id=request_id,
+            )
+        if len(matches) > 1:
+            return WritebackResult(request_id, Outcome.MULTIPLE_MATCHES, str(uuid.uuid4()))
+        found = matches[0]
+        record = db.get(OperationRecord, request_id)
+        if record is not None and (record.tenant_id != tenant_id or record.user_id != found.id):
+            raise Conflict(
+                "This request id was already used for another request. Use a new request id.",
+                code="request_conflict",
+                request_id=request_id,
+            )
+        if record is None:
+            record = OperationRecord(
+                request_id=request_id,
+                tenant_id=tenant_id,
+                user_id=found.id,
+                operation=Operation.ADMIN_RESET.value,
+                detail_json="{}",
+                support_code=str(uuid.uuid4()),
+                created_at=utcnow(),
+            )
+            db.add(record)
+        tenant = db.get(Tenant, tenant_id)
+        assert tenant is not None  # the user row references it
+        keys = {
+            agent.id: agent.public_key_pem
+            for agent in db.scalars(
+                select(Agent).where(Agent.tenant_id == tenant_id, Agent.revoked_at.is_(None))
+            )
+        }
+        try:
+            db.flush()
+        except IntegrityError:  # the same new request id, concurrently
+            raise Conflict(
+                "A request with this request id is still in progress. Wait for it to finish.",
+                code="request_in_progress",
+                request_id=request_id,
+            ) from None
+        return _Plan(
+            user_id=found.id,
+            anchor=decode_anchor(found.anchor),
+            unlock=tenant.unlock_on_reset if unlock is None else unlock,
+            package_key=newest_package_key(db, tenant_id),
+            agent_keys=keys,
+            previous_agent=record.agent_id,
+            support_code=record.support_code,
+        )
+
+
+def _find_user(tenant_id: str, user: str) -> Select[DirectoryUser]:
+    name = user.lower()
+    return select(DirectoryUser).where(
+        DirectoryUser.tenant_id == tenant_id,
+        or_(
+            DirectoryUser.id == user,
+            func.lower(DirectoryUser.sam_account_name) == name,
+            func.lower(DirectoryUser.user_principal_name) == name,
+        ),
+    )
+
+
+def _record(sessions: sessionmaker[Session], result: WritebackResult) -> None:
+    with sessions() as db, db.begin():
+        record = db.get(OperationRecord, result.request_id)
+        if record is None:
+            return
+        record.outcome = result.outcome.value
+        record.agent_id = result.agent_id or record.agent_id
+        record.event_id = result.event_id or None
+        record.detail_json = json.dumps(result.detail, sort_keys=True)
+        record.finished_at = utcnow()
+
+
+def _log(tenant_id: str, user: str, result: WritebackResult) -> None:
+    # The full record of the support code (E2); never the password (S7).
+    level = logging.INFO if result.outcome is Outcome.OK else logging.WARNING
+    logger.log(
+        level,
+        "writeback: admin reset of %r in tenant %s: %s (request %s, agent %s, event %s, "
+        "support code %s)",
+        user,
+        tenant_id,
+        result.outcome.value,
+        result.request_id,
+        result.agent_id,
+        result.event_id,
+        result.support_code,
+        extra={
+            "tenant_id": tenant_id,
+            "user": user,
+            "outcome": result.outcome.value,
+            "request_id": result.request_id,
+            "agent_id": result.agent_id,
+            "event_id": result.event_id,
+            "support_code": result.support_code,
+            "replayed": result.replayed,
+        },
+    )

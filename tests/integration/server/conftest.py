@@ -1,0 +1,96 @@
+"""A real server (uvicorn on 127.0.0.1, port 0, in a thread), an HTTP client, and
+onboarded fake agents."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from passback.crypto.keys import generate_private_key, public_key_to_pem
+from passback.server.app import create_app
+from passback.server.settings import ServerSettings
+from passback.server.tenants import CreatedTenant
+from tests.integration.server.harness import (
+    HANDSHAKE_TIMEOUT,
+    TIMEOUT,
+    TIMEOUT_FACTOR,
+    AgentFactory,
+    FakeAgent,
+    RunningServer,
+    bearer,
+)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[RunningServer]:
+    database_url = f"sqlite:///{tmp_path / 'passback.db'}"
+    settings = ServerSettings(
+        database_url,
+        reply_timeout=5 * TIMEOUT_FACTOR,
+        handshake_timeout=HANDSHAKE_TIMEOUT,
+    )
+    app = create_app(settings)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    host, port = sock.getsockname()
+    config = uvicorn.Config(app, ws="websockets-sansio", log_config=None, lifespan="on")
+    uv = uvicorn.Server(config)
+    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + TIMEOUT
+    while not uv.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
+        time.sleep(0.01)
+    try:
+        yield RunningServer(f"http://{host}:{port}", f"ws://{host}:{port}/relay/v1", database_url)
+    finally:
+        uv.should_exit = True
+        thread.join(TIMEOUT)
+        sock.close()
+        assert not thread.is_alive(), "server did not stop"
+
+
+@pytest.fixture
+async def client(server: RunningServer) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=TIMEOUT) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def agent_key() -> rsa.RSAPrivateKey:
+    return generate_private_key()
+
+
+@pytest.fixture
+async def make_agent(
+    server: RunningServer, client: httpx.AsyncClient, agent_key: rsa.RSAPrivateKey
+) -> AsyncIterator[AgentFactory]:
+    agents: list[FakeAgent] = []
+
+    async def make(tenant: CreatedTenant) -> FakeAgent:
+        token = server.onboarding_token(tenant.tenant_id)
+        response = await client.post(
+            "/api/v1/agents/onboard",
+            headers=bearer(token),
+            json={
+                "name": f"agent-{len(agents)}",
+                "public_key": public_key_to_pem(agent_key.public_key()),
+                "software": "fake-agent/1",
+            },
+        )
+        assert response.status_code == 201, response.text
+        agent = FakeAgent(server, response.json(), agent_key)
+        agents.append(agent)
+        return agent
+
+    yield make
+    for agent in agents:
+        await agent.close()

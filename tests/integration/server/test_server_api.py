@@ -1,0 +1,184 @@
+"""The JSON API over a real socket: onboarding, tokens, tenant isolation, error bodies."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from passback.crypto.keys import public_key_to_pem
+from tests.integration.server.harness import RunningServer, bearer
+
+MARKER = "Marker-Secret-9f81c2"  # a password that must never come back
+
+
+def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert set(error) == {"code", "message", "detail", "request_id", "support_code"}
+    assert error["code"] == code
+    assert error["message"].endswith(".")
+    uuid.UUID(error["support_code"])
+    return dict(error)
+
+
+def onboard_body(key: rsa.RSAPrivateKey, **changes: str) -> dict[str, str]:
+    body = {
+        "name": "dc-agent",
+        "public_key": public_key_to_pem(key.public_key()),
+        "software": "passback-agent/0.1",
+    }
+    return body | changes
+
+
+async def test_health(client: httpx.AsyncClient) -> None:
+    response = await client.get("/healthz")
+    assert response.json() == {"status": "ok"}
+
+
+async def test_openapi_documents_every_route(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    assert set(spec["paths"]) == {
+        "/healthz",
+        "/api/v1/agents/onboard",
+        "/api/v1/agents",
+        "/api/v1/users",
+        "/api/v1/sync",
+        "/api/v1/users/{user}/password-reset",
+    }
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            assert operation.get("summary"), (method, path)
+            for status, response in operation["responses"].items():
+                schema = response["content"]["application/json"]["schema"]
+                if status.startswith(("4", "5")):
+                    assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (path, status)
+    reset = spec["paths"]["/api/v1/users/{user}/password-reset"]["post"]
+    assert set(reset["responses"]) == {"200", "401", "404", "409", "422", "502", "503", "504"}
+
+
+async def test_onboarding(
+    server: RunningServer, client: httpx.AsyncClient, agent_key: rsa.RSAPrivateKey
+) -> None:
+    tenant = server.create_tenant("Acme")
+    response = await client.post(
+        "/api/v1/agents/onboard",
+        headers=bearer(tenant.onboarding_token),
+        json=onboard_body(agent_key),
+    )
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["tenant_id"] == tenant.tenant_id
+    assert body["relay_secret"].startswith("pbr_")
+    assert body["relay_path"] == "/relay/v1"
+    assert body["heartbeat_interval"] == 300
+    assert set(body["package_key"]) == {"key_id", "key"}
+    uuid.UUID(body["agent_id"])
+
+    again = await client.post(
+        "/api/v1/agents/onboard",
+        headers=bearer(tenant.onboarding_token),
+        json=onboard_body(agent_key),
+    )
+    assert_error(again, 401, "unauthorized")
+    assert again.headers["www-authenticate"] == "Bearer"
+
+
+async def test_onboarding_refuses_a_bad_key_and_keeps_the_token(
+    server: RunningServer, client: httpx.AsyncClient, agent_key: rsa.RSAPrivateKey
+) -> None:
+    tenant = server.create_tenant("Acme")
+    headers = bearer(tenant.onboarding_token)
+    bad = onboard_body(agent_key, public_key="-----BEGIN PUBLIC KEY-----\nnope\n")
+    response = await client.post("/api/v1/agents/onboard", headers=headers, json=bad)
+    assert_error(response, 422, "invalid_public_key")
+    good = await client.post(
+        "/api/v1/agents/onboard", headers=headers, json=onboard_body(agent_key)
+    )
+    assert good.status_code == 201
+
+
+@pytest.mark.parametrize("token", [None, "pbo_unknown", "pba_wrong_kind"])
+async def test_onboarding_needs_a_valid_token(
+    server: RunningServer,
+    client: httpx.AsyncClient,
+    agent_key: rsa.RSAPrivateKey,
+    token: str | None,
+) -> None:
+    tenant = server.create_tenant("Acme")
+    if token == "pba_wrong_kind":
+        token = tenant.admin_token
+    headers = bearer(token) if token else {}
+    response = await client.post(
+        "/api/v1/agents/onboard", headers=headers, json=onboard_body(agent_key)
+    )
+    assert_error(response, 401, "unauthorized")
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/api/v1/users"),
+        ("GET", "/api/v1/agents"),
+        ("POST", "/api/v1/sync"),
+        ("POST", "/api/v1/users/jdoe/password-reset"),
+    ],
+)
+async def test_admin_routes_need_an_admin_token(
+    server: RunningServer, client: httpx.AsyncClient, method: str, path: str
+) -> None:
+    tenant = server.create_tenant("Acme")
+    body = {"new_password": "Xx-123456789"}
+    for headers in ({}, bearer("pba_unknown"), bearer(tenant.onboarding_token)):
+        response = await client.request(method, path, headers=headers, json=body)
+        assert_error(response, 401, "unauthorized")
+
+
+async def test_unknown_route_has_the_error_body(client: httpx.AsyncClient) -> None:
+    assert_error(await client.get("/api/v1/nothing"), 404, "not_found")
+    assert_error(await client.delete("/healthz"), 405, "method_not_allowed")
+
+
+async def test_sync_without_agent(server: RunningServer, client: httpx.AsyncClient) -> None:
+    tenant = server.create_tenant("Acme")
+    response = await client.post("/api/v1/sync", headers=bearer(tenant.admin_token))
+    assert_error(response, 503, "service_unavailable")
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        # A typo: FastAPI would echo the whole body as the "missing" field's input.
+        f'{{"new_pasword": "{MARKER}"}}',
+        f'{{"new_password": ["{MARKER}"]}}',
+        f'{{"new_password": {{"value": "{MARKER}"}}}}',
+        f'{{"new_password": "{MARKER}", "request_id": "{MARKER}"}}',
+        f'{{"new_password": "{MARKER}", "unlock": "{MARKER}"}}',
+        f'{{"new_password": "{MARKER}", "extra": "{MARKER}"}}',
+        f'{{"new_password": "{MARKER}"',  # not JSON
+        f'["{MARKER}"]',
+    ],
+)
+async def test_validation_errors_never_echo_the_input(
+    server: RunningServer,
+    client: httpx.AsyncClient,
+    caplog: pytest.LogCaptureFixture,
+    content: str,
+) -> None:
+    tenant = server.create_tenant("Acme")
+    caplog.set_level(logging.DEBUG)
+    response = await client.post(
+        "/api/v1/users/jdoe/password-reset",
+        headers=bearer(tenant.admin_token) | {"Content-Type": "application/json"},
+        content=content,
+    )
+    error = assert_error(response, 422, "validation_failed")
+    assert error["detail"]["errors"], error
+    assert MARKER not in response.text
+    assert error["support_code"] in caplog.text  # the server's logs were captured
+    assert MARKER not in caplog.text
+    assert all(MARKER not in str(r.args) for r in caplog.records)

@@ -1,0 +1,250 @@
+"""An admin reset from the API to a fake agent on the relay and back (SPEC W1–W3),
+and the directory sync that makes the user known (L5)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+import uuid
+
+import httpx
+
+from passback.protocol.messages import Result, SyncBatch, SyncUser
+from passback.protocol.operations import Operation
+from passback.protocol.outcomes import Outcome
+from passback.server.tenants import CreatedTenant
+from tests.integration.server.harness import AgentFactory, FakeAgent, RunningServer, bearer
+
+PASSWORD = "Tr0ub4dor&3-Horse"
+GUID = uuid.UUID("6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d").bytes_le
+
+
+def anchor(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def user(name: str, raw: bytes = GUID, enabled: bool = True) -> SyncUser:
+    return SyncUser(anchor(raw), name, f"{name}@acme.test", f"{name}@acme.test", enabled)
+
+
+async def users_of(
+    client: httpx.AsyncClient, tenant: CreatedTenant
+) -> dict[str, dict[str, object]]:
+    response = await client.get("/api/v1/users", headers=bearer(tenant.admin_token))
+    assert response.status_code == 200, response.text
+    return {u["sam_account_name"]: u for u in response.json()}
+
+
+async def sync(
+    agent: FakeAgent,
+    client: httpx.AsyncClient,
+    tenant: CreatedTenant,
+    *batches: tuple[SyncUser, ...],
+    full: bool = True,
+) -> dict[str, dict[str, object]]:
+    sync_id = str(uuid.uuid4())
+    for sequence, users in enumerate(batches):
+        last = sequence == len(batches) - 1
+        await agent.send(SyncBatch(sync_id, sequence, full, last, users))
+    # Batches are stored in order; the last one is visible once all are.
+    expected = {u.sam_account_name for u in batches[-1]}
+    for _ in range(250):
+        known = await users_of(client, tenant)
+        if expected <= set(known) and all(
+            known[u.sam_account_name]["enabled"] == u.enabled for u in batches[-1]
+        ):
+            return known
+        await asyncio.sleep(0.02)
+    raise AssertionError("the sync batch was not stored")
+
+
+async def connected_agent(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory
+) -> tuple[CreatedTenant, FakeAgent]:
+    tenant = server.create_tenant("Acme")
+    agent = await make_agent(tenant)
+    await agent.connect_ready()
+    await agent.next_sync_request()
+    await sync(agent, client, tenant, (user("jdoe"),))
+    return tenant, agent
+
+
+def reset(
+    client: httpx.AsyncClient, tenant: CreatedTenant, name: str = "jdoe", **body: object
+) -> asyncio.Task[httpx.Response]:
+    return asyncio.create_task(
+        client.post(
+            f"/api/v1/users/{name}/password-reset",
+            headers=bearer(tenant.admin_token),
+            json={"new_password": PASSWORD} | body,
+        )
+    )
+
+
+async def test_reset_reaches_the_agent_sealed_and_the_result_comes_back(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory
+) -> None:
+    tenant, agent = await connected_agent(server, client, make_agent)
+    request_id = str(uuid.uuid4())
+    pending = reset(client, tenant, "JDOE", request_id=request_id, unlock=False)
+
+    opened = agent.open(await agent.next_operation())  # only the agent's key opens it
+    meta = opened.metadata
+    assert opened.secrets == (PASSWORD,)
+    assert (meta.tenant_id, meta.agent_id, meta.request_id) == (
+        tenant.tenant_id,
+        agent.agent_id,
+        request_id,
+    )
+    assert meta.operation is Operation.ADMIN_RESET
+    assert meta.anchor == GUID
+    assert meta.unlock is False
+    assert 0 < meta.expires_at - time.time() <= 300
+    await agent.send(Result(request_id, Outcome.OK, event_id=31009))
+
+    response = await pending
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "request_id": request_id,
+        "outcome": "ok",
+        "message": "The password was changed in the directory.",
+    }
+
+
+async def test_policy_refusal_comes_back_with_its_message(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory
+) -> None:
+    tenant, agent = await connected_agent(server, client, make_agent)
+    pending = reset(client, tenant)
+    meta = agent.open(await agent.next_operation()).metadata
+    await agent.send(Result(meta.request_id, Outcome.TOO_SHORT, {"min_length": 12}, 6329))
+    response = await pending
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "too_short"
+    assert error["message"] == "The password must be at least 12 characters long."
+    assert error["detail"] == {"min_length": 12}
+    assert error["request_id"] == meta.request_id
+    uuid.UUID(error["support_code"])
+
+
+async def test_too_long_is_refused_before_the_relay(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory
+) -> None:
+    tenant, _agent = await connected_agent(server, client, make_agent)
+    response = await reset(client, tenant, new_password="x" * 257)
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "too_long"
+
+
+async def test_no_agent_is_503_at_once(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory
+) -> None:
+    # The user is known from an earlier sync, but no agent is connected now.
+    tenant, agent = await connected_agent(server, client, make_agent)
+    await agent.close()
+    for _ in range(250):
+        listed = (await client.get("/api/v1/agents", headers=bearer(tenant.admin_token))).json()
+        if not listed[0]["connected"]:
+            break
+        await asyncio.sleep(0.02)
+    started = time.monotonic()
+    response = await reset(client, tenant)
+    assert time.monotonic() - started < 2
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "service_unavailable"
+
+
+async def test_agent_dropping_after_receipt_is_504(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory
+) -> None:
+    tenant, agent = await connected_agent(server, client, make_agent)
+    pending = reset(client, tenant)
+    await agent.next_operation()
+    await agent.close()
+    response = await pending
+    assert response.status_code == 504
+    error = response.json()["error"]
+    assert error["code"] == "outcome_unknown"
+    assert error["request_id"]
+
+
+async def test_retry_with_the_same_request_id(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory
+) -> None:
+    tenant, agent = await connected_agent(server, client, make_agent)
+    request_id = str(uuid.uuid4())
+    first = reset(client, tenant, request_id=request_id)
+    envelope = await agent.next_operation()
+    await agent.send(Result(request_id, Outcome.OK, event_id=31009))
+    assert (await first).status_code == 200
+    second = reset(client, tenant, request_id=request_id)
+    again = await agent.next_operation()
+    assert again != envelope and agent.open(again).metadata.request_id == request_id
+    await agent.send(Result(request_id, Outcome.OK, event_id=31009, replayed=True))
+    assert (await second).json()["request_id"] == request_id
+    await sync(agent, client, tenant, (user("jdoe"), user("other", b"\x02" * 16)))
+    conflict = await reset(client, tenant, "other", request_id=request_id)
+    assert conflict.status_code == 409
+    assert conflict.json()["error"]["code"] == "request_conflict"
+
+
+async def test_unknown_user_is_404(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory
+) -> None:
+    tenant, _agent = await connected_agent(server, client, make_agent)
+    response = await reset(client, tenant, "nobody")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "user_not_found"
+
+
+async def test_tenants_are_isolated(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory
+) -> None:
+    tenant_a, agent_a = await connected_agent(server, client, make_agent)
+    tenant_b = server.create_tenant("Beta")
+    agent_b = await make_agent(tenant_b)
+    await agent_b.connect_ready()
+    await agent_b.next_sync_request()
+    await sync(agent_b, client, tenant_b, (user("bob", b"\x03" * 16),))
+    b_user_id = (await users_of(client, tenant_b))["bob"]["id"]
+
+    for target in ("bob", "bob@acme.test", b_user_id):
+        response = await reset(client, tenant_a, str(target))
+        assert response.status_code == 404, target
+    assert set(await users_of(client, tenant_a)) == {"jdoe"}
+    listed = (await client.get("/api/v1/agents", headers=bearer(tenant_a.admin_token))).json()
+    assert [a["id"] for a in listed] == [agent_a.agent_id]
+
+
+async def test_full_sync_replaces_and_incremental_updates(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory
+) -> None:
+    tenant, agent = await connected_agent(server, client, make_agent)
+    first = await sync(
+        agent,
+        client,
+        tenant,
+        (user("jdoe"), user("amy", b"\x04" * 16)),
+        (user("zed", b"\x05" * 16),),
+    )
+    assert set(first) == {"jdoe", "amy", "zed"}
+    assert first["amy"]["anchor"] == anchor(b"\x04" * 16)
+    # An incremental batch only updates.
+    await sync(agent, client, tenant, (user("amy", b"\x04" * 16, enabled=False),), full=False)
+    # A full sync without jdoe removes jdoe; amy keeps her id.
+    known = await sync(
+        agent, client, tenant, (user("amy", b"\x04" * 16), user("zed", b"\x05" * 16))
+    )
+    assert set(known) == {"amy", "zed"}
+    assert known["amy"]["id"] == first["amy"]["id"]
+
+
+async def test_sync_request_from_the_api(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory
+) -> None:
+    tenant, agent = await connected_agent(server, client, make_agent)
+    response = await client.post("/api/v1/sync", headers=bearer(tenant.admin_token))
+    assert response.status_code == 202
+    assert (await agent.next_sync_request()).sync_id

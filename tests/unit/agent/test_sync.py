@@ -1,0 +1,109 @@
+"""passback.agent.sync: users in batches bounded by count and size (§1, L5, S8)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from passback.agent.directory.base import DirectoryUser
+from passback.agent.sync import batches, to_sync_user
+from passback.protocol.messages import (
+    MAX_SYNC_FRAME,
+    MAX_SYNC_USERS,
+    SyncBatch,
+    SyncUser,
+    decode,
+    encode,
+)
+
+
+def user(
+    n: int, *, upn: str | None = "", mail: str | None = "", enabled: bool = True
+) -> DirectoryUser:
+    return DirectoryUser(
+        dn=f"CN=user{n},OU=Users,DC=example,DC=test",
+        anchor=uuid.UUID(int=n).bytes,
+        sam_account_name=f"user{n}",
+        user_principal_name=f"user{n}@example.test" if upn == "" else upn,
+        mail=f"user{n}@example.test" if mail == "" else mail,
+        enabled=enabled,
+        locked=False,
+        protected=False,
+        pwd_last_set=0,
+    )
+
+
+def check_frames(result: list[SyncBatch], sync_id: str = "sync-1") -> None:
+    """Sequence, last flag, and every batch a valid frame within its bound."""
+    assert [b.sequence for b in result] == list(range(len(result)))
+    assert [b.last for b in result] == [False] * (len(result) - 1) + [True]
+    for batch in result:
+        assert batch.sync_id == sync_id and batch.full
+        text = encode(batch)
+        assert len(text) <= MAX_SYNC_FRAME
+        assert decode(text) == batch
+
+
+def test_to_sync_user() -> None:
+    assert to_sync_user(user(1, upn=None, mail=None, enabled=False)) == SyncUser(
+        anchor="AAAAAAAAAAAAAAAAAAAAAQ",
+        sam_account_name="user1",
+        user_principal_name=None,
+        mail=None,
+        enabled=False,
+    )
+
+
+def test_empty_directory_gives_one_empty_last_batch() -> None:
+    result = list(batches([], "sync-1"))
+    assert result == [SyncBatch("sync-1", 0, True, True, ())]
+    check_frames(result)
+
+
+def test_one_batch() -> None:
+    result = list(batches((user(n) for n in range(3)), "sync-1"))
+    assert len(result) == 1
+    assert [u.sam_account_name for u in result[0].users] == ["user0", "user1", "user2"]
+    check_frames(result)
+
+
+@pytest.mark.parametrize(
+    ("count", "sizes"),
+    [
+        (MAX_SYNC_USERS, [MAX_SYNC_USERS]),
+        (MAX_SYNC_USERS + 1, [MAX_SYNC_USERS, 1]),
+        (2 * MAX_SYNC_USERS, [MAX_SYNC_USERS, MAX_SYNC_USERS]),
+        (2 * MAX_SYNC_USERS + 7, [MAX_SYNC_USERS, MAX_SYNC_USERS, 7]),
+    ],
+)
+def test_batching_by_count(count: int, sizes: list[int]) -> None:
+    result = list(batches((user(n) for n in range(count)), "sync-1"))
+    assert [len(b.users) for b in result] == sizes
+    check_frames(result)
+    names = [u.sam_account_name for b in result for u in b.users]
+    assert names == [f"user{n}" for n in range(count)]  # order kept, none lost
+
+
+def test_batching_by_size() -> None:
+    """Users with long names fill a frame before the count bound does."""
+    big = [user(n, upn="u" * 1000 + f"{n}@x", mail="m" * 1000 + f"{n}@x") for n in range(300)]
+    result = list(batches(big, "sync-1"))
+    assert len(result) > 1
+    assert all(len(b.users) < MAX_SYNC_USERS for b in result)
+    assert sum(len(b.users) for b in result) == 300
+    check_frames(result)
+    # Full batches are reasonably full, not one user each.
+    assert len(encode(result[0])) > MAX_SYNC_FRAME // 2
+
+
+def test_size_bound_counts_characters_not_bytes() -> None:
+    """The decoder bounds the text frame in characters; CJK names take 3 bytes
+    each in UTF-8 but one character, and fit as such."""
+    wide = [user(n, upn="語" * 1000, mail="語" * 1000) for n in range(200)]
+    check_frames(list(batches(wide, "sync-1")))
+
+
+def test_batch_of_values_that_json_escapes_fits() -> None:
+    odd = [user(n, upn="\\" * 1000, mail='"' * 1000) for n in range(300)]
+    check_frames(list(batches(odd, "sync-1")))

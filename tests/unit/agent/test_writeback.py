@@ -1,0 +1,689 @@
+"""passback.agent.writeback: one sealed operation, from envelope to result
+(W1, W4, W5, W6, S2, S3, S5, S7, E3)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from passback.agent.directory.base import (
+    DirectoryCapabilities,
+    DirectoryUnavailable,
+    DirectoryUser,
+    DuplicateAnchor,
+    MultipleMatches,
+    PasswordPolicy,
+    PasswordRefused,
+    UserNotFound,
+)
+from passback.agent.events import EventId, EventLog
+from passback.agent.journal import Journal
+from passback.agent.writeback import Writeback, _digest, anchor_text, refusal_before_write
+from passback.crypto.envelope import Metadata, read_metadata, seal
+from passback.crypto.keys import PackageKey
+from passback.protocol.messages import Result, decode, encode
+from passback.protocol.operations import Operation
+from passback.protocol.outcomes import Outcome
+
+NOW = 1_700_000_000
+TTL = 300
+TENANT = str(uuid.UUID(int=0x7E))
+AGENT = str(uuid.UUID(int=0xA6))
+ANCHOR = bytes.fromhex("00112233445566778899aabbccddeeff")
+OTHER_ANCHOR = bytes.fromhex("ffeeddccbbaa99887766554433221100")
+PWD_LAST_SET = 133_000_000_000_000_000
+
+
+def make_user(anchor: bytes = ANCHOR, **changes: Any) -> DirectoryUser:
+    user = DirectoryUser(
+        dn="CN=Alice,OU=Passback Users,DC=example,DC=test",
+        anchor=anchor,
+        sam_account_name="alice",
+        user_principal_name="alice@example.test",
+        mail="alice@example.test",
+        enabled=True,
+        locked=False,
+        protected=False,
+        pwd_last_set=PWD_LAST_SET,
+    )
+    return dataclasses.replace(user, **changes)
+
+
+class FakeDirectory:
+    """An in-memory ``Directory``: users by anchor; each reset moves pwdLastSet."""
+
+    def __init__(self, *users: DirectoryUser) -> None:
+        self.users = {u.anchor: u for u in users}
+        self.resets: list[tuple[bytes, str, bool]] = []
+        self.locate_error: Exception | None = None
+        self.reset_error: BaseException | None = None
+        self.before_reset: Callable[[], None] | None = None
+        self._lock = threading.Lock()
+
+    def capabilities(self) -> DirectoryCapabilities:
+        return DirectoryCapabilities(None, "dc1.example.test", "DC=example,DC=test")
+
+    def locate(self, anchor: bytes) -> DirectoryUser:
+        if self.locate_error is not None:
+            raise self.locate_error
+        with self._lock:
+            try:
+                return self.users[anchor]
+            except KeyError:
+                raise UserNotFound("no object carries the anchor") from None
+
+    def reset_password(self, user: DirectoryUser, new_password: str, *, unlock: bool) -> None:
+        if self.before_reset is not None:
+            self.before_reset()
+        with self._lock:
+            self.resets.append((user.anchor, new_password, unlock))
+        if self.reset_error is not None:
+            raise self.reset_error
+        with self._lock:
+            current = self.users[user.anchor]
+            self.users[user.anchor] = dataclasses.replace(
+                current,
+                pwd_last_set=current.pwd_last_set + 1,
+                locked=current.locked and not unlock,
+            )
+
+    def password_policy(self, user: DirectoryUser) -> PasswordPolicy:
+        return PasswordPolicy("domain", 7, True, 0, 0, 0)
+
+    def iter_users(self) -> Iterator[DirectoryUser]:
+        return iter(list(self.users.values()))
+
+    def close(self) -> None:
+        pass
+
+
+class Env:
+    """A Writeback on a real journal and event log in a temporary folder."""
+
+    def __init__(self, tmp_path: Path, agent_key: rsa.RSAPrivateKey) -> None:
+        self.tmp_path = tmp_path
+        self.agent_key = agent_key
+        self.package_key = PackageKey.generate()
+        self.directory = FakeDirectory(make_user(), make_user(OTHER_ANCHOR, sam_account_name="bob"))
+        self.passwords: list[str] = []
+        self.journal_path = tmp_path / "state" / "journal.db"
+        self.events_path = tmp_path / "events.jsonl"
+        self.events = EventLog(self.events_path)
+        self.journal = Journal(self.journal_path)
+        self.writeback = self.new_writeback()
+
+    def new_writeback(self) -> Writeback:
+        return Writeback(
+            tenant_id=TENANT,
+            agent_id=AGENT,
+            agent_key=self.agent_key,
+            package_keys={self.package_key.key_id: self.package_key},
+            directory=self.directory,
+            journal=self.journal,
+            events=self.events,
+            clock=lambda: NOW + 0.5,
+        )
+
+    def restart(self) -> None:
+        """The agent process starts again on the same state folder."""
+        self.journal.close()
+        self.journal = Journal(self.journal_path)
+        self.writeback = self.new_writeback()
+
+    def seal(
+        self,
+        password: str,
+        *,
+        request_id: str | None = None,
+        operation: Operation = Operation.ADMIN_RESET,
+        anchor: bytes = ANCHOR,
+        unlock: bool = False,
+        issued_at: int = NOW,
+        tenant_id: str = TENANT,
+        agent_id: str = AGENT,
+        agent_key: rsa.RSAPublicKey | None = None,
+        package_key: PackageKey | None = None,
+    ) -> bytes:
+        self.passwords.append(password)
+        meta = Metadata(
+            tenant_id=tenant_id,
+            agent_id=agent_id,
+            request_id=request_id or str(uuid.uuid4()),
+            operation=operation,
+            anchor=anchor,
+            issued_at=issued_at,
+            expires_at=issued_at + TTL,
+            unlock=unlock,
+        )
+        return seal(
+            meta,
+            [password],
+            agent_key=agent_key or self.agent_key.public_key(),
+            package_key=package_key or self.package_key,
+        )
+
+    def handle(self, envelope: bytes) -> Result:
+        result = self.writeback.handle(envelope)
+        assert result is not None
+        assert decode(encode(result)) == result  # every answer travels
+        return result
+
+    def log(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.events_path.read_text("utf-8").splitlines()]
+
+    def ids(self) -> list[int]:
+        return [e["id"] for e in self.log()]
+
+    def close(self) -> None:
+        self.journal.close()
+        self.events.close()
+
+    def files_on_disk(self) -> bytes:
+        return b"".join(p.read_bytes() for p in self.tmp_path.rglob("*") if p.is_file())
+
+
+@pytest.fixture
+def env(tmp_path: Path, agent_key: rsa.RSAPrivateKey) -> Iterator[Env]:
+    """S7 after every test: no password sealed in it is in any file it left."""
+    e = Env(tmp_path, agent_key)
+    yield e
+    e.close()
+    on_disk = e.files_on_disk()
+    for password in e.passwords:
+        for encoding in ("utf-8", "utf-16-le"):
+            assert password.encode(encoding) not in on_disk, f"S7: a password on disk ({encoding})"
+        assert json.dumps(password)[1:-1].encode() not in on_disk
+
+
+def password(n: int = 0) -> str:
+    return f"S7-Marker-{n}-Pässwörd!"
+
+
+def rid() -> str:
+    return str(uuid.uuid4())
+
+
+# ---- success ---------------------------------------------------------------
+
+
+def test_admin_reset_success(env: Env) -> None:
+    """W1: the result names the outcome and the event that records it (E3)."""
+    request_id = rid()
+    result = env.handle(env.seal(password(), request_id=request_id))
+    assert result == Result(request_id, Outcome.OK, {}, 31010)
+    assert env.directory.resets == [(ANCHOR, password(), False)]
+    log = env.log()
+    assert [e["id"] for e in log] == [31009, 31010]
+    for event in log:
+        assert event["request_id"] == request_id
+        assert event["anchor"] == anchor_text(ANCHOR) == "ABEiM0RVZneImaq7zN3u_w"
+    assert log[0]["name"] == "ResetUserPasswordByAdminStart"
+    assert log[1]["name"] == "ResetUserPasswordByAdminSuccess"
+    entry = env.journal.get(request_id)
+    assert entry is not None and entry.outcome is Outcome.OK and entry.event_id == 31010
+    assert entry.pwd_last_set_before == PWD_LAST_SET
+    assert (env.writeback.operations, env.writeback.failures) == (1, 0)
+
+
+def test_self_service_reset_success(env: Env) -> None:
+    result = env.handle(env.seal(password(), operation=Operation.RESET))
+    assert result.outcome is Outcome.OK
+    assert result.event_id == EventId.PasswordResetSuccess == 31002
+    assert env.ids() == [31001, 31002]
+
+
+# ---- refused before writing (W5 and the agent's own checks) ------------------
+
+
+@pytest.mark.parametrize(
+    ("changes", "outcome", "cause"),
+    [
+        ({"protected": True}, Outcome.PROTECTED, 33004),
+        ({"enabled": False}, Outcome.DISABLED, 33005),
+        ({"locked": True}, Outcome.LOCKED, 33006),
+        ({"protected": True, "enabled": False, "locked": True}, Outcome.PROTECTED, 33004),
+    ],
+)
+def test_refused_before_writing(
+    env: Env, changes: dict[str, bool], outcome: Outcome, cause: int
+) -> None:
+    """W5: protected accounts are refused; so are disabled and locked ones."""
+    env.directory.users[ANCHOR] = make_user(**changes)
+    request_id = rid()
+    result = env.handle(env.seal(password(), request_id=request_id, operation=Operation.RESET))
+    assert result == Result(request_id, outcome, {}, cause)
+    assert env.directory.resets == []
+    assert env.ids() == [31001, cause, 31003]
+    assert env.log()[1]["outcome"] == str(outcome)
+    assert (env.writeback.operations, env.writeback.failures) == (1, 1)
+    entry = env.journal.get(request_id)
+    assert entry is not None and entry.outcome is outcome
+    assert entry.pwd_last_set_before is None
+
+
+def test_locked_with_unlock(env: Env) -> None:
+    """W3: an unlock with reset clears the lockout in the same write."""
+    env.directory.users[ANCHOR] = make_user(locked=True)
+    result = env.handle(env.seal(password(), unlock=True))
+    assert result.outcome is Outcome.OK
+    assert env.directory.resets == [(ANCHOR, password(), True)]
+    assert env.directory.users[ANCHOR].locked is False
+
+
+def test_unlock_flag_on_an_account_that_is_not_locked(env: Env) -> None:
+    assert env.handle(env.seal(password(), unlock=True)).outcome is Outcome.OK
+    assert env.directory.resets == [(ANCHOR, password(), False)]
+
+
+def test_too_long(env: Env) -> None:
+    """AD takes 256 UTF-16 units; Samba takes more, so the agent refuses itself."""
+    long = ("Long-S7!" * 40)[:257]
+    result = env.handle(env.seal(long))
+    assert result.outcome is Outcome.TOO_LONG
+    assert result.event_id == 33008
+    assert env.directory.resets == []
+
+
+def test_longest_password_is_written(env: Env) -> None:
+    longest = "😀" * 128  # 256 UTF-16 units
+    assert env.handle(env.seal(longest)).outcome is Outcome.OK
+    assert env.directory.resets[0][1] == longest
+
+
+@pytest.mark.parametrize(
+    ("password_text", "unlock", "changes", "expected"),
+    [
+        ("ok", False, {}, None),
+        ("x" * 256, False, {}, None),
+        ("x" * 257, False, {}, Outcome.TOO_LONG),
+        ("😀" * 128, False, {}, None),
+        ("😀" * 128 + "x", False, {}, Outcome.TOO_LONG),
+        ("ok", False, {"locked": True}, Outcome.LOCKED),
+        ("ok", True, {"locked": True}, None),
+        ("x" * 300, True, {"locked": True}, Outcome.TOO_LONG),
+        ("ok", True, {"enabled": False, "locked": True}, Outcome.DISABLED),
+        ("ok", True, {"protected": True}, Outcome.PROTECTED),
+    ],
+)
+def test_refusal_before_write(
+    password_text: str, unlock: bool, changes: dict[str, bool], expected: Outcome | None
+) -> None:
+    assert refusal_before_write(make_user(**changes), password_text, unlock=unlock) is expected
+
+
+# ---- the directory says no --------------------------------------------------
+
+
+def test_policy_refusal_carries_its_detail(env: Env) -> None:
+    """W1/W4: the user learns why, with the numbers to act on."""
+    env.directory.reset_error = PasswordRefused(
+        "password too short",
+        outcome=Outcome.TOO_SHORT,
+        detail={"min_length": 12},
+        server_message="0000052D: Constraint violation",
+    )
+    request_id = rid()
+    result = env.handle(env.seal(password(), request_id=request_id))
+    assert result == Result(request_id, Outcome.TOO_SHORT, {"min_length": 12}, 33008)
+    assert env.ids() == [31009, 33008, 31011]
+    cause = env.log()[1]
+    assert cause["server_message"] == "0000052D: Constraint violation"
+    assert cause["outcome"] == "too_short"
+    assert cause["level"] == "error"
+
+
+@pytest.mark.parametrize(
+    ("error", "outcome", "event"),
+    [
+        (UserNotFound("no object carries the anchor"), Outcome.USER_NOT_FOUND, 33002),
+        (MultipleMatches("two enabled accounts"), Outcome.MULTIPLE_MATCHES, 33003),
+        (DuplicateAnchor("two objects"), Outcome.DUPLICATE_ANCHOR, 80230402),
+    ],
+)
+def test_lookup_failures(env: Env, error: Exception, outcome: Outcome, event: int) -> None:
+    """W6: the account is found by anchor or the operation fails, saying why."""
+    env.directory.locate_error = error
+    result = env.handle(env.seal(password()))
+    assert (result.outcome, result.event_id) == (outcome, event)
+    assert env.ids() == [31009, event, 31011]
+    assert env.directory.resets == []
+
+
+def test_user_not_found_from_the_fake_itself(env: Env) -> None:
+    result = env.handle(env.seal(password(), anchor=b"\x42" * 16))
+    assert result.outcome is Outcome.USER_NOT_FOUND
+
+
+@pytest.mark.parametrize("where", ["locate", "reset"])
+def test_directory_unavailable_is_not_final(env: Env, where: str) -> None:
+    """A DC that could not be reached may be back for the retry: the journal
+    does not keep the outcome, and the same request is applied then."""
+    error = DirectoryUnavailable("cannot reach dc1")
+    if where == "locate":
+        env.directory.locate_error = error
+    else:
+        env.directory.reset_error = error
+    request_id = rid()
+    result = env.handle(env.seal(password(), request_id=request_id))
+    assert result.outcome is Outcome.DIRECTORY_UNAVAILABLE
+    assert result.event_id == 33001
+    assert result.outcome.may_retry_same_request
+    entry = env.journal.get(request_id)
+    assert entry is not None and not entry.finished
+
+    env.directory.locate_error = env.directory.reset_error = None
+    again = env.handle(env.seal(password(), request_id=request_id))
+    assert again == Result(request_id, Outcome.OK, {}, 31010)
+    assert len(env.directory.resets) == (1 if where == "locate" else 2)
+    assert env.ids().count(31009) == 1  # one start, however many deliveries
+
+
+def test_unexpected_exception(env: Env) -> None:
+    """The caller gets an answer; the exception text (which may hold anything,
+    even the password) is not logged, only its type (S7)."""
+    secret = password(7)
+    env.directory.reset_error = RuntimeError(f"driver echoed {secret}")
+    request_id = rid()
+    result = env.handle(env.seal(secret, request_id=request_id))
+    assert result == Result(request_id, Outcome.UNKNOWN, {}, 32000)
+    event = env.log()[-1]
+    assert event["id"] == 32000 and event["message"] == "unexpected RuntimeError"
+    entry = env.journal.get(request_id)
+    assert entry is not None and entry.outcome is Outcome.UNKNOWN
+
+
+# ---- the envelope is refused (S2, S3, S5) -----------------------------------
+
+
+def test_expired(env: Env) -> None:
+    """S5: refused past its expiry, before anything else happens."""
+    request_id = rid()
+    result = env.handle(env.seal(password(), request_id=request_id, issued_at=NOW - TTL))
+    assert result == Result(request_id, Outcome.EXPIRED, {}, 32003)
+    (event,) = env.log()
+    assert (event["id"], event["reason"], event["request_id"]) == (32003, "expired", request_id)
+    assert event["anchor"] == anchor_text(ANCHOR)
+    assert env.journal.get(request_id) is None
+    assert env.directory.resets == []
+
+
+def test_tampered(env: Env) -> None:
+    data = bytearray(env.seal(password()))
+    data[-5] ^= 0x01
+    result = env.handle(bytes(data))
+    assert (result.outcome, result.event_id) == (Outcome.DECRYPT_FAILED, 32004)
+    (event,) = env.log()
+    assert (event["id"], event["reason"]) == (32004, "integrity")
+    assert env.directory.resets == []
+
+
+def test_wrong_tenant_key(env: Env) -> None:
+    """EVENTS 32004 "key mismatch": sealed under a package key the agent lacks."""
+    result = env.handle(env.seal(password(), package_key=PackageKey.generate()))
+    assert (result.outcome, result.event_id) == (Outcome.DECRYPT_FAILED, 32004)
+    assert env.log()[0]["reason"] == "key-mismatch"
+
+
+def test_wrong_agent_rsa_key(env: Env, other_agent_key: rsa.RSAPrivateKey) -> None:
+    result = env.handle(env.seal(password(), agent_key=other_agent_key.public_key()))
+    assert result.outcome is Outcome.DECRYPT_FAILED
+    assert env.log()[0]["reason"] == "wrong-recipient"
+
+
+@pytest.mark.parametrize("field", ["tenant_id", "agent_id"])
+def test_sealed_for_another_agent_or_tenant(env: Env, field: str) -> None:
+    """S3: right keys, but the header names someone else."""
+    result = env.handle(env.seal(password(), **{field: str(uuid.uuid4())}))  # type: ignore[arg-type]
+    assert (result.outcome, result.event_id) == (Outcome.DECRYPT_FAILED, 32004)
+    assert env.log()[0]["reason"] == "wrong-recipient"
+    assert env.directory.resets == []
+
+
+@pytest.mark.parametrize("data", [b"", b"garbage", bytes(200), b"\x01" + b"\xff" * 100])
+def test_garbage(env: Env, data: bytes) -> None:
+    """Too broken to name a request id: nothing to answer, one event (32003)."""
+    assert env.writeback.handle(data) is None
+    (event,) = env.log()
+    assert event["id"] == 32003 and event["level"] == "error"
+    assert event["request_id"] is None
+    assert env.writeback.operations == 0
+
+
+# ---- replays and re-deliveries (S5) -----------------------------------------
+
+
+def test_replay_answers_from_the_journal(env: Env) -> None:
+    """A re-sealed copy of a finished request is answered, not applied again."""
+    request_id = rid()
+    first = env.handle(env.seal(password(), request_id=request_id))
+    again = env.handle(env.seal(password(), request_id=request_id))
+    assert again == dataclasses.replace(first, replayed=True)
+    assert len(env.directory.resets) == 1
+    event = env.log()[-1]
+    assert (event["id"], event["reason"], event["outcome"]) == (32003, "replayed", "ok")
+    assert event["level"] == "warning"
+
+
+def test_replay_of_a_refusal_keeps_its_detail(env: Env) -> None:
+    env.directory.reset_error = PasswordRefused(
+        "short", outcome=Outcome.TOO_SHORT, detail={"min_length": 12}
+    )
+    request_id = rid()
+    first = env.handle(env.seal(password(), request_id=request_id))
+    env.directory.reset_error = None
+    again = env.handle(env.seal(password(), request_id=request_id))
+    assert again == dataclasses.replace(first, replayed=True)
+    assert again.detail == {"min_length": 12}
+    assert len(env.directory.resets) == 1
+
+
+def test_same_envelope_twice(env: Env) -> None:
+    envelope = env.seal(password())
+    env.handle(envelope)
+    assert env.handle(envelope).replayed
+    assert len(env.directory.resets) == 1
+
+
+def test_same_request_id_for_another_account(env: Env) -> None:
+    request_id = rid()
+    env.handle(env.seal(password(), request_id=request_id))
+    result = env.handle(env.seal(password(1), request_id=request_id, anchor=OTHER_ANCHOR))
+    assert result == Result(request_id, Outcome.REPLAYED, {}, 32003)
+    assert [r[0] for r in env.directory.resets] == [ANCHOR]
+    assert env.log()[-1]["reason"] == "replayed"
+
+
+def test_same_request_id_for_another_operation(env: Env) -> None:
+    request_id = rid()
+    env.handle(env.seal(password(), request_id=request_id, operation=Operation.RESET))
+    result = env.handle(env.seal(password(), request_id=request_id))
+    assert result.outcome is Outcome.REPLAYED
+
+
+# ---- crash recovery ----------------------------------------------------------
+
+
+def _started(env: Env, request_id: str, before: int | None) -> None:
+    """What the journal holds when the agent died during a request."""
+    meta = read_metadata(env.seal(password(), request_id=request_id))
+    env.journal.start(request_id, _digest(meta), anchor_text(ANCHOR), "admin_reset", NOW)
+    if before is not None:
+        env.journal.before_write(request_id, before)
+    env.restart()
+
+
+def test_crash_after_the_write(env: Env) -> None:
+    """pwdLastSet moved since just before the write: it happened; don't write again."""
+    request_id = rid()
+    _started(env, request_id, PWD_LAST_SET - 1)
+    result = env.handle(env.seal(password(), request_id=request_id))
+    assert result == Result(request_id, Outcome.OK, {}, 31010)
+    assert not result.replayed
+    assert env.directory.resets == []
+    assert "after a restart" in env.log()[-1]["message"]
+
+
+def test_crash_just_before_the_write(env: Env) -> None:
+    request_id = rid()
+    _started(env, request_id, PWD_LAST_SET)
+    assert env.handle(env.seal(password(), request_id=request_id)).outcome is Outcome.OK
+    assert len(env.directory.resets) == 1
+    assert env.ids() == [31010]  # no second start event
+
+
+def test_crash_before_reading_the_account(env: Env) -> None:
+    request_id = rid()
+    _started(env, request_id, None)
+    assert env.handle(env.seal(password(), request_id=request_id)).outcome is Outcome.OK
+    assert len(env.directory.resets) == 1
+
+
+class Crash(BaseException):
+    """The process dies: nothing in the agent catches it."""
+
+
+def test_real_crash_then_redelivery(env: Env) -> None:
+    request_id = rid()
+    envelope = env.seal(password(), request_id=request_id)
+    env.directory.reset_error = Crash()
+    with pytest.raises(Crash):
+        env.writeback.handle(envelope)
+    env.restart()
+    env.directory.reset_error = None
+    assert env.handle(envelope).outcome is Outcome.OK
+    assert len(env.directory.resets) == 2  # the crashed call never reached the DC
+
+
+# ---- concurrency -------------------------------------------------------------
+
+
+def test_two_threads_deliver_the_same_request(env: Env) -> None:
+    """L4/S5: a copy that arrives while the first is being applied waits for
+    it and gets its outcome; the directory is written once."""
+    entered, release = threading.Event(), threading.Event()
+
+    def slow() -> None:
+        entered.set()
+        assert release.wait(5)
+
+    env.directory.before_reset = slow
+    request_id = rid()
+    first, copy = (
+        env.seal(password(), request_id=request_id),
+        env.seal(password(), request_id=request_id),
+    )
+    results: dict[str, Result | None] = {}
+    a = threading.Thread(target=lambda: results.update(a=env.writeback.handle(first)))
+    b = threading.Thread(target=lambda: results.update(b=env.writeback.handle(copy)))
+    a.start()
+    assert entered.wait(5)
+    b.start()
+    time.sleep(0.05)
+    assert b.is_alive()  # waiting for the first delivery
+    release.set()
+    a.join(5)
+    b.join(5)
+    assert len(env.directory.resets) == 1
+    ra, rb = results["a"], results["b"]
+    assert ra is not None and rb is not None
+    assert ra.outcome is rb.outcome is Outcome.OK
+    assert not ra.replayed and rb.replayed
+
+
+def test_different_requests_do_not_wait_for_each_other(env: Env) -> None:
+    entered, release = threading.Event(), threading.Event()
+    calls = 0
+
+    def slow_first() -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            entered.set()
+            assert release.wait(5)
+
+    env.directory.before_reset = slow_first
+    results: list[Result | None] = []
+    envelope = env.seal(password())
+    a = threading.Thread(target=lambda: results.append(env.writeback.handle(envelope)))
+    a.start()
+    assert entered.wait(5)
+    assert env.handle(env.seal(password(1), anchor=OTHER_ANCHOR)).outcome is Outcome.OK
+    release.set()
+    a.join(5)
+    assert results[0] is not None and results[0].outcome is Outcome.OK
+
+
+def test_waiting_copies_run_one_at_a_time(env: Env) -> None:
+    entered, release = threading.Event(), threading.Event()
+    active = max_active = 0
+    counter = threading.Lock()
+
+    def before_reset() -> None:
+        nonlocal active, max_active
+        if not entered.is_set():
+            entered.set()
+            assert release.wait(5)
+            raise DirectoryUnavailable("dc1 went away")
+        with counter:
+            active += 1
+            max_active = max(max_active, active)
+        time.sleep(0.2)
+        with counter:
+            active -= 1
+
+    env.directory.before_reset = before_reset
+    request_id = rid()
+    copies = [env.seal(password(), request_id=request_id) for _ in range(3)]
+    threads = [threading.Thread(target=env.writeback.handle, args=(c,)) for c in copies]
+    threads[0].start()
+    assert entered.wait(5)
+    for t in threads[1:]:
+        t.start()
+    time.sleep(0.2)  # both copies are waiting on the first delivery
+    release.set()
+    for t in threads:
+        t.join(5)
+    assert max_active == 1
+    assert len(env.directory.resets) == 1  # the first failed before reaching it
+
+
+# ---- S7 ---------------------------------------------------------------------
+
+
+def test_no_password_in_the_event_log_after_every_path(
+    env: Env, other_agent_key: rsa.RSAPrivateKey
+) -> None:
+    """S7: drive every path with distinct passwords; none is in the log or journal."""
+    rids = [rid() for _ in range(4)]
+    env.handle(env.seal(password(1), request_id=rids[0]))
+    env.handle(env.seal(password(2), request_id=rids[0]))  # replay
+    env.handle(env.seal(password(3), request_id=rids[0], anchor=OTHER_ANCHOR))  # reuse
+    env.handle(env.seal(password(4), issued_at=NOW - TTL))  # expired
+    env.handle(env.seal(password(5), agent_key=other_agent_key.public_key()))
+    env.handle(env.seal(password(6), package_key=PackageKey.generate()))
+    env.directory.reset_error = PasswordRefused(
+        "refused", outcome=Outcome.IN_HISTORY, server_message="0000052D"
+    )
+    env.handle(env.seal(password(7)))
+    env.directory.reset_error = DirectoryUnavailable("down")
+    env.handle(env.seal(password(8)))
+    env.directory.reset_error = ValueError(password(9))
+    env.handle(env.seal(password(9)))
+    env.directory.reset_error = None
+    env.directory.users[ANCHOR] = make_user(protected=True)
+    env.handle(env.seal(password(10)))
+    env.handle(env.seal(("S7-too-long" * 30)[:257], anchor=OTHER_ANCHOR))
+    text = env.events_path.read_text("utf-8")
+    assert len(text.splitlines()) > 15
+    for secret in env.passwords:
+        assert secret not in text
+        assert json.dumps(secret)[1:-1] not in text

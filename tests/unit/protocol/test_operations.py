@@ -1,0 +1,24 @@
+"""passback.protocol.operations: operations (W3) and their envelope codes."""
+
+from __future__ import annotations
+
+import pytest
+
+from passback.protocol.operations import Operation
+
+
+@pytest.mark.parametrize("op", list(Operation), ids=str)
+def test_code_round_trip(op: Operation) -> None:
+    assert 0 < op.code < 256
+    assert Operation.from_code(op.code) is op
+
+
+def test_codes_are_pinned() -> None:
+    """The code is a byte in every sealed envelope: changing one breaks agents in the field."""
+    assert {op: op.code for op in Operation} == {Operation.RESET: 1, Operation.ADMIN_RESET: 2}
+
+
+@pytest.mark.parametrize("code", [0, 3, 255])
+def test_unknown_code(code: int) -> None:
+    with pytest.raises(ValueError, match=f"unknown operation code {code}"):
+        Operation.from_code(code)

@@ -1,0 +1,183 @@
+"""LocalHub against fake agent sessions: routing, results, and each way delivery fails."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from passback.protocol.messages import Result
+from passback.protocol.outcomes import Outcome
+from passback.server.errors import AgentLost, AgentUnavailable, ReplyTimeout, RequestInProgress
+from passback.server.hub import Hub, LocalHub
+
+T1, T2 = "tenant-1", "tenant-2"
+RID = "8e7f2a0c-5a2b-4c8e-9f1e-0b7c9d3e4f5a"
+
+
+class FakeSession:
+    def __init__(self, tenant_id: str, agent_id: str, *, broken: bool = False) -> None:
+        self.tenant_id = tenant_id
+        self.agent_id = agent_id
+        self.broken = broken
+        self.sent: list[bytes] = []
+        self.syncs: list[str] = []
+        self.delivered = asyncio.Event()
+
+    async def send_operation(self, envelope: bytes) -> None:
+        if self.broken:
+            raise ConnectionResetError("socket gone")
+        self.sent.append(envelope)
+        self.delivered.set()
+
+    async def send_sync_request(self, sync_id: str) -> None:
+        if self.broken:
+            raise ConnectionResetError("socket gone")
+        self.syncs.append(sync_id)
+
+
+def ok(request_id: str = RID) -> Result:
+    return Result(request_id, Outcome.OK, event_id=31009)
+
+
+def test_local_hub_is_a_hub() -> None:
+    hub: Hub = LocalHub()
+    assert hub is not None
+
+
+async def test_present_lists_the_tenants_agents_only() -> None:
+    hub = LocalHub()
+    await hub.attach(FakeSession(T1, "a"))
+    await hub.attach(FakeSession(T1, "b"))
+    await hub.attach(FakeSession(T2, "c"))
+    assert await hub.present(T1) == ["a", "b"]
+    assert await hub.present(T2) == ["c"]
+    assert await hub.present("nobody") == []
+
+
+async def test_request_returns_the_agents_result() -> None:
+    hub = LocalHub()
+    agent = FakeSession(T1, "a")
+    await hub.attach(agent)
+    task = asyncio.create_task(hub.request(T1, "a", RID, b"envelope", 5))
+    await agent.delivered.wait()
+    assert agent.sent == [b"envelope"]
+    await hub.resolve(agent, ok())
+    assert await task == ok()
+
+
+async def test_not_connected_is_unavailable() -> None:
+    hub = LocalHub()
+    await hub.attach(FakeSession(T2, "a"))
+    with pytest.raises(AgentUnavailable):
+        await hub.request(T1, "a", RID, b"x", 5)  # right agent id, wrong tenant
+
+
+async def test_failed_send_is_unavailable() -> None:
+    hub = LocalHub()
+    await hub.attach(FakeSession(T1, "a", broken=True))
+    with pytest.raises(AgentUnavailable):
+        await hub.request(T1, "a", RID, b"x", 5)
+    # Nothing stays pending: the same request id may go to another agent.
+    await hub.attach(agent := FakeSession(T1, "b"))
+    task = asyncio.create_task(hub.request(T1, "b", RID, b"x", 5))
+    await agent.delivered.wait()
+    await hub.resolve(agent, ok())
+    assert (await task).outcome is Outcome.OK
+
+
+async def test_link_drop_after_delivery_is_lost() -> None:
+    hub = LocalHub()
+    agent = FakeSession(T1, "a")
+    await hub.attach(agent)
+    task = asyncio.create_task(hub.request(T1, "a", RID, b"x", 5))
+    await agent.delivered.wait()
+    await hub.detach(agent)
+    with pytest.raises(AgentLost):
+        await task
+    assert await hub.present(T1) == []
+
+
+async def test_no_result_in_time_is_a_timeout() -> None:
+    hub = LocalHub()
+    await hub.attach(FakeSession(T1, "a"))
+    with pytest.raises(ReplyTimeout):
+        await hub.request(T1, "a", RID, b"x", 0.01)
+
+
+async def test_same_request_id_in_flight_is_refused() -> None:
+    hub = LocalHub()
+    agent = FakeSession(T1, "a")
+    await hub.attach(agent)
+    first = asyncio.create_task(hub.request(T1, "a", RID, b"x", 5))
+    await agent.delivered.wait()
+    with pytest.raises(RequestInProgress):
+        await hub.request(T1, "a", RID, b"x", 5)
+    await hub.resolve(agent, ok())
+    assert (await first).outcome is Outcome.OK
+
+
+async def test_result_from_another_agent_is_ignored(caplog: pytest.LogCaptureFixture) -> None:
+    hub = LocalHub()
+    agent, other = FakeSession(T1, "a"), FakeSession(T1, "b")
+    await hub.attach(agent)
+    await hub.attach(other)
+    task = asyncio.create_task(hub.request(T1, "a", RID, b"x", 5))
+    await agent.delivered.wait()
+    with caplog.at_level(logging.WARNING):
+        await hub.resolve(other, ok())
+        await hub.resolve(agent, ok("1b4e28ba-2fa1-11d2-883f-0016d3cca427"))
+    assert not task.done()
+    assert "matches no pending request" in caplog.text
+    await hub.resolve(agent, ok())
+    assert (await task).outcome is Outcome.OK
+
+
+async def test_reconnect_replaces_the_old_session() -> None:
+    hub = LocalHub()
+    old, new = FakeSession(T1, "a"), FakeSession(T1, "a")
+    await hub.attach(old)
+    task = asyncio.create_task(hub.request(T1, "a", RID, b"x", 5))
+    await old.delivered.wait()
+    await hub.attach(new)
+    await hub.detach(old)  # the old link ends late: it must not remove the new one
+    assert await hub.present(T1) == ["a"]
+    with pytest.raises(AgentLost):
+        await task
+    task = asyncio.create_task(hub.request(T1, "a", RID, b"y", 5))
+    await new.delivered.wait()
+    await hub.resolve(new, ok())
+    assert (await task).outcome is Outcome.OK
+
+
+async def test_cancelled_request_leaves_nothing_pending() -> None:
+    hub = LocalHub()
+    agent = FakeSession(T1, "a")
+    await hub.attach(agent)
+    task = asyncio.create_task(hub.request(T1, "a", RID, b"x", 5))
+    await agent.delivered.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    agent.delivered.clear()
+    again = asyncio.create_task(hub.request(T1, "a", RID, b"x", 5))
+    await agent.delivered.wait()
+    await hub.resolve(agent, ok())
+    assert (await again).outcome is Outcome.OK
+
+
+async def test_sync_goes_to_one_working_agent() -> None:
+    hub = LocalHub()
+    good, broken = FakeSession(T1, "a"), FakeSession(T1, "b", broken=True)
+    await hub.attach(good)
+    await hub.attach(broken)  # newest first: fails, then the next one is tried
+    await hub.request_sync(T1)
+    assert len(good.syncs) == 1
+
+
+async def test_sync_without_agent_is_unavailable() -> None:
+    hub = LocalHub()
+    await hub.attach(FakeSession(T2, "a"))
+    with pytest.raises(AgentUnavailable):
+        await hub.request_sync(T1)

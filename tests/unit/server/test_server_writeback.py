@@ -1,0 +1,262 @@
+"""The admin-reset use-case against a fake hub and a real SQLite store."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from cryptography.hazmat.primitives.asymmetric import rsa
+from sqlalchemy.orm import Session, sessionmaker
+
+from passback.crypto.envelope import open_envelope, read_metadata
+from passback.crypto.keys import PackageKey, generate_private_key, public_key_to_pem
+from passback.protocol.messages import Result, SyncUser
+from passback.protocol.operations import Operation
+from passback.protocol.outcomes import Outcome
+from passback.server.agents import onboard_agent
+from passback.server.errors import (
+    AgentLost,
+    AgentUnavailable,
+    Conflict,
+    NotFound,
+    ReplyTimeout,
+    Unprocessable,
+)
+from passback.server.hub import AgentSession
+from passback.server.settings import ServerSettings
+from passback.server.store import create_engine, session_factory, upgrade
+from passback.server.store.models import DirectoryUser, OperationRecord, utcnow
+from passback.server.sync import upsert_users
+from passback.server.tenants import create_tenant, new_onboarding_token
+from passback.server.writeback import WritebackResult, admin_reset
+
+PASSWORD = "Marker-Pa55word-7f3c"
+NOW = 1_700_000_000
+ANCHOR = base64.urlsafe_b64encode(b"\x01" * 16).decode().rstrip("=")
+
+
+@pytest.fixture(scope="module")
+def private_key() -> rsa.RSAPrivateKey:
+    return generate_private_key()
+
+
+class FakeHub:
+    """Answers each agent as told: a Result outcome, or an exception to raise."""
+
+    def __init__(self) -> None:
+        self.agents: list[str] = []
+        self.behaviour: dict[str, Outcome | Exception] = {}
+        self.requests: list[tuple[str, str, str, bytes]] = []
+
+    async def present(self, tenant_id: str) -> list[str]:
+        return list(self.agents)
+
+    async def request(
+        self, tenant_id: str, agent_id: str, request_id: str, envelope: bytes, timeout: float
+    ) -> Result:
+        self.requests.append((tenant_id, agent_id, request_id, envelope))
+        what = self.behaviour.get(agent_id, Outcome.OK)
+        if isinstance(what, Exception):
+            raise what
+        return Result(request_id, what, detail={"min_length": 12}, event_id=31009)
+
+    async def request_sync(self, tenant_id: str) -> None:
+        raise NotImplementedError
+
+    async def attach(self, session: AgentSession) -> None:
+        raise NotImplementedError
+
+    async def detach(self, session: AgentSession) -> None:
+        raise NotImplementedError
+
+    async def resolve(self, session: AgentSession, result: Result) -> None:
+        raise NotImplementedError
+
+
+@dataclasses.dataclass
+class World:
+    sessions: sessionmaker[Session]
+    hub: FakeHub
+    settings: ServerSettings
+    tenant_id: str
+    other_tenant_id: str
+    agents: list[str]
+    package_keys: dict[str, PackageKey]
+    db_path: Path
+
+    async def reset(
+        self, user: str = "jdoe", password: str = PASSWORD, **kw: object
+    ) -> WritebackResult:
+        return await admin_reset(
+            sessions=self.sessions,
+            hub=self.hub,
+            settings=self.settings,
+            tenant_id=kw.pop("tenant_id", self.tenant_id),  # type: ignore[arg-type]
+            user=user,
+            new_password=password,
+            clock=lambda: NOW,
+            **kw,  # type: ignore[arg-type]
+        )
+
+    def records(self) -> list[OperationRecord]:
+        with self.sessions() as db:
+            return list(db.scalars(sa.select(OperationRecord)))
+
+
+@pytest.fixture
+def world(tmp_path: Path, private_key: rsa.RSAPrivateKey) -> Iterator[World]:
+    path = tmp_path / "store.db"
+    url = f"sqlite:///{path}"
+    upgrade(url)
+    engine = create_engine(url)
+    sessions = session_factory(engine)
+    pem = public_key_to_pem(private_key.public_key())
+    with sessions() as db, db.begin():
+        tenant = create_tenant(db, "Acme")
+        other = create_tenant(db, "Other")
+        agents = []
+        for name in ("a1", "a2"):
+            token = new_onboarding_token(db, tenant.tenant_id)
+            onboarded = onboard_agent(db, token, name=name, public_key_pem=pem, software="t")
+            agents.append(onboarded.agent_id)
+        keys = {onboarded.package_key.key_id: onboarded.package_key}
+        user = SyncUser(ANCHOR, "JDoe", "jdoe@acme.test", None, True)
+        upsert_users(db, tenant.tenant_id, [user], utcnow())
+        second = SyncUser("Ag", "other", None, None, True)
+        upsert_users(db, tenant.tenant_id, [second], utcnow())
+        upsert_users(db, other.tenant_id, [SyncUser("Aw", "bob", None, None, True)], utcnow())
+    hub = FakeHub()
+    hub.agents = list(agents)
+    settings = ServerSettings(url, operation_ttl=300)
+    yield World(sessions, hub, settings, tenant.tenant_id, other.tenant_id, agents, keys, path)
+    engine.dispose()
+
+
+async def test_ok_seals_for_the_agent(world: World, private_key: rsa.RSAPrivateKey) -> None:
+    result = await world.reset(unlock=True)
+    assert result.outcome is Outcome.OK
+    assert result.agent_id == world.agents[0]
+    [(tenant, agent, request_id, envelope)] = world.hub.requests
+    opened = open_envelope(
+        envelope, agent_key=private_key, package_keys=world.package_keys, now=NOW
+    )
+    meta = opened.metadata
+    assert opened.secrets == (PASSWORD,)
+    assert (meta.tenant_id, meta.agent_id, meta.request_id) == (tenant, agent, request_id)
+    assert meta.operation is Operation.ADMIN_RESET
+    assert meta.anchor == b"\x01" * 16
+    assert (meta.issued_at, meta.expires_at, meta.unlock) == (NOW, NOW + 300, True)
+    [record] = world.records()
+    assert (record.outcome, record.agent_id, record.event_id) == ("ok", agent, 31009)
+    assert record.support_code == result.support_code
+    assert PASSWORD.encode() not in world.db_path.read_bytes()
+
+
+@pytest.mark.parametrize("name", ["jdoe", "JDOE", "jdoe@ACME.test"])
+async def test_user_by_name_or_upn(world: World, name: str) -> None:
+    assert (await world.reset(name)).outcome is Outcome.OK
+
+
+async def test_user_by_id(world: World) -> None:
+    with world.sessions() as db:
+        user_id = db.scalar(sa.select(DirectoryUser.id).where(DirectoryUser.anchor == ANCHOR))
+    assert user_id is not None
+    assert (await world.reset(user_id)).outcome is Outcome.OK
+
+
+async def test_unlock_defaults_to_the_tenant_setting(world: World) -> None:
+    await world.reset()
+    assert read_metadata(world.hub.requests[0][3]).unlock is True
+    await world.reset(unlock=False)
+    assert read_metadata(world.hub.requests[1][3]).unlock is False
+
+
+@pytest.mark.parametrize(("password", "code"), [("", "empty"), ("a\0b", "invalid")])
+async def test_password_refused_before_anything(world: World, password: str, code: str) -> None:
+    with pytest.raises(Unprocessable) as caught:
+        await world.reset(password=password)
+    assert caught.value.code == code
+    assert world.hub.requests == []
+
+
+async def test_too_long_is_an_outcome(world: World) -> None:
+    result = await world.reset(password="x" * 257)
+    assert result.outcome is Outcome.TOO_LONG
+    assert world.hub.requests == []
+
+
+async def test_unknown_user(world: World) -> None:
+    with pytest.raises(NotFound) as caught:
+        await world.reset("nobody")
+    assert caught.value.code == "user_not_found"
+
+
+async def test_other_tenants_user_is_not_found(world: World) -> None:
+    with pytest.raises(NotFound):
+        await world.reset("bob")
+
+
+async def test_no_agent_present(world: World) -> None:
+    world.hub.agents = []
+    result = await world.reset()
+    assert result.outcome is Outcome.SERVICE_UNAVAILABLE
+    assert world.hub.requests == []
+    [record] = world.records()
+    assert record.outcome == "service_unavailable"
+
+
+async def test_unavailable_agent_falls_over_to_another(world: World) -> None:
+    world.hub.behaviour[world.agents[0]] = AgentUnavailable("gone")
+    result = await world.reset()
+    assert result.outcome is Outcome.OK
+    assert [r[1] for r in world.hub.requests] == world.agents
+    assert read_metadata(world.hub.requests[1][3]).agent_id == world.agents[1]
+
+
+async def test_all_unavailable(world: World) -> None:
+    for agent in world.agents:
+        world.hub.behaviour[agent] = AgentUnavailable("gone")
+    assert (await world.reset()).outcome is Outcome.SERVICE_UNAVAILABLE
+
+
+@pytest.mark.parametrize("error", [AgentLost("dropped"), ReplyTimeout("slow")])
+async def test_lost_or_late_is_unknown(world: World, error: Exception) -> None:
+    world.hub.behaviour[world.agents[0]] = error
+    result = await world.reset()
+    assert result.outcome is Outcome.OUTCOME_UNKNOWN
+    assert len(world.hub.requests) == 1  # never sent to a second agent
+    assert world.records()[0].outcome == "outcome_unknown"
+
+
+async def test_retry_goes_to_the_same_agent(world: World) -> None:
+    request_id = str(uuid.uuid4())
+    world.hub.behaviour[world.agents[0]] = AgentUnavailable("gone")
+    first = await world.reset(request_id=request_id)
+    assert first.agent_id == world.agents[1]
+    world.hub.behaviour.clear()
+    world.hub.agents = list(reversed(world.agents))
+    second = await world.reset(request_id=request_id)
+    assert second.agent_id == world.agents[1]
+    assert second.support_code == first.support_code
+    envelopes = [r[3] for r in world.hub.requests]
+    assert len(set(envelopes)) == len(envelopes)  # freshly sealed each time
+    assert {read_metadata(e).request_id for e in envelopes} == {request_id}
+
+
+async def test_request_id_of_another_user_conflicts(world: World) -> None:
+    request_id = str(uuid.uuid4())
+    await world.reset(request_id=request_id)
+    with pytest.raises(Conflict) as caught:
+        await world.reset("other", request_id=request_id)
+    assert caught.value.code == "request_conflict"
+
+
+async def test_agent_detail_comes_back(world: World) -> None:
+    world.hub.behaviour[world.agents[0]] = Outcome.TOO_SHORT
+    result = await world.reset()
+    assert (result.outcome, result.detail) == (Outcome.TOO_SHORT, {"min_length": 12})
