@@ -128,7 +128,8 @@ class Deployment:
         if self.server.poll() is not None:
             raise AssertionError(f"server exited: {(self.root / 'server.log').read_text()}")
         try:
-            return self.http().get("/healthz").status_code == 200
+            with self.http() as client:
+                return client.get("/healthz").status_code == 200
         except httpx.TransportError:
             return False
 

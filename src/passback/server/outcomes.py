@@ -45,6 +45,7 @@ OUTCOMES: Mapping[Outcome, OutcomeView] = {
     Outcome.TOO_YOUNG: OutcomeView(
         422,
         "The password was changed too recently to change it again. Try again later.",
+        "The password was changed too recently. It can be changed again after {retry_after}.",
     ),
     Outcome.TOO_LONG: OutcomeView(
         422, "The password is too long: the directory accepts at most 256 characters."
