@@ -159,6 +159,11 @@ def test_fine_grained_policy_applies_to_its_user_only(
     samba_dc.apply_pso(name, strict)
     try:
         deployment.sync(tenant, strict.name, relaxed.name)
+        with deployment.http(tenant.admin_token) as client:
+            strict_rules = client.get(f"/api/v1/users/{strict.name}/password-rules").json()
+            relaxed_rules = client.get(f"/api/v1/users/{relaxed.name}/password-rules").json()
+        assert (strict_rules["source"], strict_rules["min_length"]) == (f"pso:{name}", 14)
+        assert (relaxed_rules["source"], relaxed_rules["min_length"]) == ("domain", 7)
         password = new_password()[:10]
         refused = deployment.reset(tenant, strict.name, password)
         assert refused.status_code == 422

@@ -23,6 +23,7 @@ from passback import __version__
 from passback.agent.config import AgentConfig
 from passback.agent.directory.base import Directory
 from passback.agent.events import EventId, EventLog, Level
+from passback.agent.rules import read_rules
 from passback.agent.sync import batches
 from passback.agent.writeback import Writeback
 from passback.protocol.backoff import backoff, should_retry
@@ -33,6 +34,7 @@ from passback.protocol.messages import (
     Heartbeat,
     Hello,
     Ready,
+    RulesRequest,
     SyncRequest,
 )
 
@@ -179,6 +181,8 @@ class RelayClient:
                         self._spawn(tasks, self._heartbeats(ws, link, event.message))
                     elif isinstance(event, Received) and isinstance(event.message, SyncRequest):
                         self._spawn(tasks, self._sync(ws, link, event.message.sync_id))
+                    elif isinstance(event, Received) and isinstance(event.message, RulesRequest):
+                        self._spawn(tasks, self._rules(ws, link, event.message))
                     elif isinstance(event, Closed):
                         await ws.close(event.code, event.reason)
                         return int(event.code), event.reason
@@ -211,6 +215,12 @@ class RelayClient:
         result = await asyncio.to_thread(self._writeback.handle, envelope)
         if result is not None and link.state is State.READY:
             link.send(result)
+            await self._flush(ws, link)
+
+    async def _rules(self, ws: ClientConnection, link: AgentLink, request: RulesRequest) -> None:
+        rules = await asyncio.to_thread(read_rules, self._directory, request)
+        if link.state is State.READY:
+            link.send(rules)
             await self._flush(ws, link)
 
     async def _heartbeats(self, ws: ClientConnection, link: AgentLink, ready: Ready) -> None:

@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable, Iterator
 
 from passback.agent.directory.base import DirectoryUser
-from passback.agent.writeback import anchor_text
+from passback.protocol import anchors
 from passback.protocol.messages import MAX_SYNC_FRAME, MAX_SYNC_USERS, SyncBatch, SyncUser
 
 #: Room left in a frame for the batch's own fields.
@@ -22,7 +22,7 @@ _USER_OVERHEAD = 128
 
 def to_sync_user(user: DirectoryUser) -> SyncUser:
     return SyncUser(
-        anchor=anchor_text(user.anchor),
+        anchor=anchors.encode(user.anchor),
         sam_account_name=user.sam_account_name,
         user_principal_name=user.user_principal_name,
         mail=user.mail,

@@ -11,7 +11,6 @@ socket: ``handle`` takes the envelope's bytes and returns the ``Result``.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import hashlib
 import threading
@@ -32,6 +31,7 @@ from passback.agent.journal import Journal
 from passback.crypto.envelope import Metadata, open_envelope, read_metadata
 from passback.crypto.errors import EnvelopeError, Expired, Malformed, WrongRecipient
 from passback.crypto.keys import PackageKey
+from passback.protocol import anchors
 from passback.protocol.messages import Result
 from passback.protocol.operations import Operation
 from passback.protocol.outcomes import Outcome
@@ -89,11 +89,6 @@ def refusal_before_write(user: DirectoryUser, password: str, *, unlock: bool) ->
     if utf16_units(password) > MAX_PASSWORD_UTF16_UNITS:
         return Outcome.TOO_LONG
     return None
-
-
-def anchor_text(anchor: bytes) -> str:
-    """How an anchor is written in events and sync: base64url without padding."""
-    return base64.urlsafe_b64encode(anchor).rstrip(b"=").decode("ascii")
 
 
 class Writeback:
@@ -154,7 +149,7 @@ class Writeback:
         return result
 
     def _handle(self, envelope: bytes, unverified: Metadata) -> Result:
-        rid, anchor = unverified.request_id, anchor_text(unverified.anchor)
+        rid, anchor = unverified.request_id, anchors.encode(unverified.anchor)
         now = int(self._clock())
         try:
             opened = open_envelope(
@@ -198,7 +193,7 @@ class Writeback:
         return self._apply(meta, opened.secrets[0], events, entry is not None)
 
     def _apply(self, meta: Metadata, password: str, events: _Events, resumed: bool) -> Result:
-        rid, anchor = meta.request_id, anchor_text(meta.anchor)
+        rid, anchor = meta.request_id, anchors.encode(meta.anchor)
         try:
             user = self._directory.locate(meta.anchor)
             if resumed and self._written_before_crash(rid, user):
@@ -235,7 +230,7 @@ class Writeback:
             events.success,
             f"password {note}",
             request_id=meta.request_id,
-            anchor=anchor_text(meta.anchor),
+            anchor=anchors.encode(meta.anchor),
         )
         return self._finish(meta, Outcome.OK, {}, events.success)
 
@@ -249,7 +244,7 @@ class Writeback:
         *,
         server_message: str | None = None,
     ) -> Result:
-        rid, anchor = meta.request_id, anchor_text(meta.anchor)
+        rid, anchor = meta.request_id, anchors.encode(meta.anchor)
         cause = _CAUSE_EVENTS.get(outcome, EventId.ADUnKnownError)
         self._events.emit(
             cause,

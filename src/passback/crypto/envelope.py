@@ -52,10 +52,10 @@ from passback.crypto.errors import (
     WrongRecipient,
 )
 from passback.crypto.keys import PackageKey
+from passback.protocol.anchors import MAX_ANCHOR_BYTES
 from passback.protocol.operations import Operation
 
 VERSION = 1
-MAX_ANCHOR_BYTES = 64
 #: Longest secret in bytes once encoded (AD: 256 UTF-16 units).
 MAX_SECRET_BYTES = 512
 _FIXED = struct.Struct(">B8s16s16s16sBBQQB")

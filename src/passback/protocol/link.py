@@ -37,6 +37,8 @@ from passback.protocol.messages import (
     Hello,
     Ready,
     Result,
+    Rules,
+    RulesRequest,
     SyncBatch,
     SyncRequest,
     decode,
@@ -159,7 +161,9 @@ class HubLink(_Link):
             assert self._hello is not None
             self.state = State.AUTHENTICATING
             return [AuthRequested(self._hello, message.secret)]
-        if self.state is State.READY and isinstance(message, Result | Heartbeat | SyncBatch):
+        if self.state is State.READY and isinstance(
+            message, Result | Rules | Heartbeat | SyncBatch
+        ):
             return [Received(message)]
         raise UnexpectedMessage(f"{message.type} in state {self.state.value}")
 
@@ -182,6 +186,10 @@ class HubLink(_Link):
     def send_sync_request(self, sync_id: str) -> None:
         self._require(State.READY)
         self._send(SyncRequest(sync_id))
+
+    def send_rules_request(self, request_id: str, anchor: str) -> None:
+        self._require(State.READY)
+        self._send(RulesRequest(request_id, anchor))
 
 
 class AgentLink(_Link):
@@ -216,10 +224,10 @@ class AgentLink(_Link):
             self.ready = message
             self.state = State.READY
             return [Received(message)]
-        if self.state is State.READY and isinstance(message, SyncRequest):
+        if self.state is State.READY and isinstance(message, SyncRequest | RulesRequest):
             return [Received(message)]
         raise UnexpectedMessage(f"{message.type} in state {self.state.value}")
 
-    def send(self, message: Result | Heartbeat | SyncBatch) -> None:
+    def send(self, message: Result | Rules | Heartbeat | SyncBatch) -> None:
         self._require(State.READY)
         self._send(message)

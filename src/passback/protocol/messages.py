@@ -196,10 +196,63 @@ class SyncBatch:
             user.validate()
 
 
-ControlMessage: TypeAlias = Hello | Auth | Ready | Result | Heartbeat | SyncRequest | SyncBatch
+@dataclasses.dataclass(frozen=True)
+class RulesRequest:
+    """Hub → agent: which password rules apply to this user? (the domain
+    policy, or the fine-grained one that applies to them)."""
+
+    type: ClassVar[str] = "rules_request"
+    request_id: str
+    anchor: str  # base64url, as in sync
+
+    def validate(self) -> None:
+        _check_str("request_id", self.request_id)
+        _check_str("anchor", self.anchor)
+
+
+@dataclasses.dataclass(frozen=True)
+class Rules:
+    """Agent → hub: the rules for one user, or why they could not be read."""
+
+    type: ClassVar[str] = "rules"
+    request_id: str
+    outcome: Outcome  # OK, or e.g. USER_NOT_FOUND / DIRECTORY_UNAVAILABLE
+    source: str = ""  # "domain" or "pso:<name>"
+    min_length: int = 0
+    complexity: bool = False
+    history_length: int = 0
+    min_age: int = 0  # seconds
+    max_age: int = 0  # seconds; 0 = never expires
+
+    def validate(self) -> None:
+        _check_str("request_id", self.request_id)
+        if not isinstance(self.outcome, Outcome):
+            raise BadFrame("outcome is unknown")
+        _check_str("source", self.source, limit=256, empty=True)
+        for name in ("min_length", "history_length", "min_age", "max_age"):
+            _check_int(name, getattr(self, name))
+        _check_bool("complexity", self.complexity)
+
+
+ControlMessage: TypeAlias = (
+    Hello | Auth | Ready | Result | Heartbeat | SyncRequest | SyncBatch | RulesRequest | Rules
+)
+#: What an agent sends back for a request id the hub is waiting on.
+Reply: TypeAlias = Result | Rules
 
 _TYPES: dict[str, type[ControlMessage]] = {
-    cls.type: cls for cls in (Hello, Auth, Ready, Result, Heartbeat, SyncRequest, SyncBatch)
+    cls.type: cls
+    for cls in (
+        Hello,
+        Auth,
+        Ready,
+        Result,
+        Heartbeat,
+        SyncRequest,
+        SyncBatch,
+        RulesRequest,
+        Rules,
+    )
 }
 
 
@@ -245,7 +298,7 @@ def _build(cls: type[ControlMessage], raw: dict[str, Any]) -> ControlMessage:
     }
     if not required <= raw.keys() or not raw.keys() <= names:
         raise BadFrame(f"{cls.type}: wrong fields")
-    if cls is Result:
+    if cls is Result or cls is Rules:
         try:
             raw["outcome"] = Outcome(raw["outcome"])
         except (ValueError, TypeError) as exc:

@@ -17,9 +17,10 @@ import asyncio
 import dataclasses
 import logging
 import uuid
-from typing import Protocol
+from collections.abc import Awaitable, Callable
+from typing import Protocol, TypeVar
 
-from passback.protocol.messages import Result
+from passback.protocol.messages import Reply, Result, Rules
 from passback.server.errors import AgentLost, AgentUnavailable, ReplyTimeout, RequestInProgress
 
 logger = logging.getLogger(__name__)
@@ -39,6 +40,8 @@ class AgentSession(Protocol):
         ...
 
     async def send_sync_request(self, sync_id: str) -> None: ...
+
+    async def send_rules_request(self, request_id: str, anchor: str) -> None: ...
 
 
 class Hub(Protocol):
@@ -61,6 +64,16 @@ class Hub(Protocol):
         """
         ...
 
+    async def rules(
+        self, tenant_id: str, agent_id: str, request_id: str, anchor: str, timeout: float
+    ) -> Rules:
+        """Ask one agent which password rules apply to the user with ``anchor``.
+
+        Raises:
+            The same errors as ``request``.
+        """
+        ...
+
     async def request_sync(self, tenant_id: str) -> None:
         """Ask one present agent of the tenant for a full sync (L5).
 
@@ -74,13 +87,17 @@ class Hub(Protocol):
 
     async def detach(self, session: AgentSession) -> None: ...
 
-    async def resolve(self, session: AgentSession, result: Result) -> None: ...
+    async def resolve(self, session: AgentSession, reply: Reply) -> None: ...
+
+
+ReplyT = TypeVar("ReplyT", Result, Rules)
 
 
 @dataclasses.dataclass
 class _Pending:
     session: AgentSession
-    future: asyncio.Future[Result]
+    kind: type[Reply]
+    future: asyncio.Future[Reply]
 
 
 class LocalHub:
@@ -100,21 +117,52 @@ class LocalHub:
     async def request(
         self, tenant_id: str, agent_id: str, request_id: str, envelope: bytes, timeout: float
     ) -> Result:
+        return await self._exchange(
+            Result,
+            tenant_id,
+            agent_id,
+            request_id,
+            lambda session: session.send_operation(envelope),
+            timeout,
+        )
+
+    async def rules(
+        self, tenant_id: str, agent_id: str, request_id: str, anchor: str, timeout: float
+    ) -> Rules:
+        return await self._exchange(
+            Rules,
+            tenant_id,
+            agent_id,
+            request_id,
+            lambda session: session.send_rules_request(request_id, anchor),
+            timeout,
+        )
+
+    async def _exchange(
+        self,
+        kind: type[ReplyT],
+        tenant_id: str,
+        agent_id: str,
+        request_id: str,
+        send: Callable[[AgentSession], Awaitable[None]],
+        timeout: float,
+    ) -> ReplyT:
+        """Send one request to one agent and wait for its reply of ``kind``."""
         session = self._sessions.get((tenant_id, agent_id))
         if session is None:
             raise AgentUnavailable(f"agent {agent_id} is not connected")
         if request_id in self._pending:
             raise RequestInProgress(f"request {request_id} is already waiting for a result")
-        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
-        self._pending[request_id] = _Pending(session, future)
+        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = _Pending(session, kind, future)
         try:
             try:
-                await session.send_operation(envelope)
+                await send(session)
             except Exception as exc:
                 raise AgentUnavailable(f"could not send to agent {agent_id}") from exc
             try:
                 async with asyncio.timeout(timeout):
-                    return await future
+                    reply = await future
             except TimeoutError as exc:
                 raise ReplyTimeout(f"no result from agent {agent_id} in {timeout} s") from exc
         finally:
@@ -125,6 +173,8 @@ class LocalHub:
                 future.exception()  # retrieved: asyncio must not log it as lost
             else:
                 future.cancel()
+        assert isinstance(reply, kind)  # resolve() only sets a reply of the kind awaited
+        return reply
 
     async def request_sync(self, tenant_id: str) -> None:
         for (tenant, _agent), session in reversed(list(self._sessions.items())):
@@ -156,15 +206,21 @@ class LocalHub:
                 )
                 del self._pending[request_id]
 
-    async def resolve(self, session: AgentSession, result: Result) -> None:
-        pending = self._pending.get(result.request_id)
-        if pending is None or pending.session is not session or pending.future.done():
-            # Late (after a timeout), duplicated, or not this agent's request.
+    async def resolve(self, session: AgentSession, reply: Reply) -> None:
+        pending = self._pending.get(reply.request_id)
+        if (
+            pending is None
+            or pending.session is not session
+            or pending.future.done()
+            or not isinstance(reply, pending.kind)
+        ):
+            # Late (after a timeout), duplicated, not this agent's request, or
+            # not the kind of answer the request called for.
             logger.warning(
-                "result for request %s from agent %s matches no pending request",
-                result.request_id,
+                "reply for request %s from agent %s matches no pending request",
+                reply.request_id,
                 session.agent_id,
-                extra={"request_id": result.request_id, "agent_id": session.agent_id},
+                extra={"request_id": reply.request_id, "agent_id": session.agent_id},
             )
             return
-        pending.future.set_result(result)
+        pending.future.set_result(reply)

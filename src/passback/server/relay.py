@@ -21,7 +21,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from passback.protocol.errors import CloseCode
 from passback.protocol.link import AuthRequested, Closed, Frame, HubLink, Received, State
-from passback.protocol.messages import Heartbeat, Hello, Result, SyncBatch
+from passback.protocol.messages import Heartbeat, Hello, Result, Rules, SyncBatch
 from passback.server import agents, sync
 from passback.server.hub import Hub
 from passback.server.settings import ServerSettings
@@ -102,6 +102,10 @@ class _AgentSession:
 
     async def send_sync_request(self, sync_id: str) -> None:
         self._link.send_sync_request(sync_id)
+        await self._socket.flush(self._link)
+
+    async def send_rules_request(self, request_id: str, anchor: str) -> None:
+        self._link.send_rules_request(request_id, anchor)
         await self._socket.flush(self._link)
 
 
@@ -206,7 +210,7 @@ class RelayEndpoint:
                     _log_protocol_close(link, event)
                 elif isinstance(event, Received):
                     message = event.message
-                    if isinstance(message, Result):
+                    if isinstance(message, Result | Rules):
                         await self._hub.resolve(session, message)
                     elif isinstance(message, Heartbeat | SyncBatch):
                         await self._store(session, message)

@@ -6,42 +6,19 @@ functions over a ``Session``; they flush, the caller commits.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 import logging
-import re
 import uuid
 from collections.abc import Sequence
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from passback.crypto.envelope import MAX_ANCHOR_BYTES
+from passback.protocol import anchors
 from passback.protocol.messages import SyncUser
 from passback.server.store.models import DirectoryUser
 
 logger = logging.getLogger(__name__)
-
-_BASE64URL = re.compile(r"[A-Za-z0-9_-]+={0,2}")
-
-
-def decode_anchor(anchor: str) -> bytes:
-    """The anchor's bytes from its base64url form (padding optional).
-
-    Raises:
-        ValueError: not base64url, or not 1..64 bytes long.
-    """
-    if not _BASE64URL.fullmatch(anchor):
-        raise ValueError("anchor is not base64url")
-    try:
-        # Without validate, b64decode would silently drop stray characters.
-        raw = base64.urlsafe_b64decode(anchor + "=" * (-len(anchor) % 4))
-    except (binascii.Error, ValueError) as exc:
-        raise ValueError("anchor is not base64url") from exc
-    if not 1 <= len(raw) <= MAX_ANCHOR_BYTES:
-        raise ValueError(f"anchor must be 1..{MAX_ANCHOR_BYTES} bytes")
-    return raw
 
 
 def upsert_users(
@@ -52,7 +29,7 @@ def upsert_users(
     valid: dict[str, SyncUser] = {}
     for user in users:
         try:
-            decode_anchor(user.anchor)
+            anchors.decode(user.anchor)
         except ValueError:
             logger.warning("sync: tenant %s sent a user with a bad anchor", tenant_id)
             continue

@@ -23,6 +23,7 @@ from passback.protocol.messages import (
     Hello,
     Ready,
     Result,
+    Rules,
     SyncBatch,
     SyncRequest,
 )
@@ -127,7 +128,7 @@ class FakeAgent:
             envelope, agent_key=self.key, package_keys=self.package_keys, now=int(time.time())
         )
 
-    async def send(self, message: Result | Heartbeat | SyncBatch) -> None:
+    async def send(self, message: Result | Rules | Heartbeat | SyncBatch) -> None:
         assert self.link is not None
         self.link.send(message)
         await self.flush()

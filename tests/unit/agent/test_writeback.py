@@ -27,9 +27,10 @@ from passback.agent.directory.base import (
 )
 from passback.agent.events import EventId, EventLog
 from passback.agent.journal import Journal
-from passback.agent.writeback import Writeback, _digest, anchor_text, refusal_before_write
+from passback.agent.writeback import Writeback, _digest, refusal_before_write
 from passback.crypto.envelope import Metadata, read_metadata, seal
 from passback.crypto.keys import PackageKey
+from passback.protocol.anchors import encode as anchor_text
 from passback.protocol.messages import Result, decode, encode
 from passback.protocol.operations import Operation
 from passback.protocol.outcomes import Outcome

@@ -32,6 +32,8 @@ from passback.protocol.messages import (
     Hello,
     Ready,
     Result,
+    Rules,
+    RulesRequest,
     SyncBatch,
     SyncRequest,
     encode,
@@ -307,3 +309,23 @@ def test_deeply_nested_frame_closes_the_link() -> None:
     """Anything a peer sends under the size bound ends in an event, never an exception."""
     (closed,) = HubLink().receive("[" * 100_000)
     assert isinstance(closed, Closed) and closed.code is CloseCode.BAD_FRAME
+
+
+def test_rules_request_and_answer() -> None:
+    """The hub asks for a user's password rules; the agent answers in kind."""
+    hub, agent = ready_pair()
+    hub.send_rules_request("req-9", "AAECAwQFBgcICQoLDA0ODw")
+    (asked,) = deliver(hub.outgoing(), agent)
+    assert isinstance(asked, Received) and asked.message == RulesRequest(
+        "req-9", "AAECAwQFBgcICQoLDA0ODw"
+    )
+    answer = Rules("req-9", Outcome.OK, "domain", 7, True, 24, 0, 0)
+    agent.send(answer)
+    (got,) = deliver(agent.outgoing(), hub)
+    assert isinstance(got, Received) and got.message == answer
+
+
+def test_rules_request_before_ready_raises() -> None:
+    hub = HubLink()
+    with pytest.raises(RuntimeError):
+        hub.send_rules_request("r", "AA")

@@ -24,6 +24,8 @@ from passback.protocol.messages import (
     Hello,
     Ready,
     Result,
+    Rules,
+    RulesRequest,
     SyncBatch,
     SyncRequest,
     SyncUser,
@@ -45,6 +47,9 @@ MESSAGES: list[ControlMessage] = [
     SyncRequest("sync-1"),
     SyncBatch("sync-1", 0, True, False, ()),
     SyncBatch("sync-1", 3, True, True, (USER, SyncUser("Zm9v", "bob", None, None, False))),
+    RulesRequest("req-3", "AAECAwQFBgcICQoLDA0ODw"),
+    Rules("req-3", Outcome.OK, "pso:admins", 14, True, 24, 86400, 0),
+    Rules("req-4", Outcome.USER_NOT_FOUND),
 ]
 
 
@@ -365,3 +370,23 @@ def test_decode_of_any_text_raises_only_bad_frame(text: str) -> None:
 )
 def test_any_valid_result_round_trips(result: Result) -> None:
     assert decode(encode(result)) == result
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"outcome": "nope"},
+        {"min_length": -1},
+        {"complexity": 1},
+        {"source": "x" * 257},
+        {"max_age": "0"},
+    ],
+)
+def test_rules_refuses_bad_fields(fields: dict[str, Any]) -> None:
+    with pytest.raises(BadFrame):
+        decode(frame(**({"type": "rules", "request_id": "r", "outcome": "ok"} | fields)))
+
+
+def test_rules_request_needs_an_anchor() -> None:
+    with pytest.raises(BadFrame):
+        decode(frame(type="rules_request", request_id="r", anchor=""))

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from passback.protocol.messages import Result
+from passback.protocol.messages import Result, Rules
 from passback.protocol.outcomes import Outcome
 from passback.server.errors import AgentLost, AgentUnavailable, ReplyTimeout, RequestInProgress
 from passback.server.hub import Hub, LocalHub
@@ -181,3 +181,28 @@ async def test_sync_without_agent_is_unavailable() -> None:
     await hub.attach(FakeSession(T2, "a"))
     with pytest.raises(AgentUnavailable):
         await hub.request_sync(T1)
+
+
+class RulesSession(FakeSession):
+    def __init__(self, tenant_id: str, agent_id: str) -> None:
+        super().__init__(tenant_id, agent_id)
+        self.asked: list[tuple[str, str]] = []
+
+    async def send_rules_request(self, request_id: str, anchor: str) -> None:
+        self.asked.append((request_id, anchor))
+        self.delivered.set()
+
+
+async def test_rules_come_back_and_a_result_does_not_answer_them() -> None:
+    """A reply of the wrong kind for a pending request is ignored (logged)."""
+    hub = LocalHub()
+    session = RulesSession("t1", "a1")
+    await hub.attach(session)
+    pending = asyncio.create_task(hub.rules("t1", "a1", RID, "AA", 5))
+    await session.delivered.wait()
+    assert session.asked == [(RID, "AA")]
+    await hub.resolve(session, ok())  # a Result: not what this request awaits
+    assert not pending.done()
+    answer = Rules(RID, Outcome.OK, "domain", 7, True, 0, 0, 0)
+    await hub.resolve(session, answer)
+    assert await pending == answer

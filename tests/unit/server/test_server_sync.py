@@ -9,10 +9,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from passback.protocol.anchors import decode as decode_anchor
 from passback.protocol.messages import SyncUser
 from passback.server.store import create_engine, session_factory, upgrade
 from passback.server.store.models import DirectoryUser
-from passback.server.sync import decode_anchor, remove_unseen, upsert_users
+from passback.server.sync import remove_unseen, upsert_users
 from passback.server.tenants import create_tenant
 
 T0 = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)

@@ -1,0 +1,55 @@
+"""The password rules that apply to one user, as the directory reports them."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+from pydantic import BaseModel, Field
+
+from passback.protocol.outcomes import Outcome
+from passback.server.api.deps import AdminTenant, ServicesDep
+from passback.server.api.problems import error_responses
+from passback.server.directory_users import find_user
+from passback.server.errors import NotFound, ServiceUnavailable
+from passback.server.outcomes import describe
+from passback.server.rules import rules_for
+
+router = APIRouter(prefix="/api/v1", tags=["users"])
+
+
+class RulesOut(BaseModel):
+    source: str = Field(description='"domain", or "pso:<name>" for a fine-grained policy.')
+    min_length: int
+    complexity: bool
+    history_length: int
+    min_age_seconds: int
+    max_age_seconds: int = Field(description="0: the password never expires.")
+
+
+@router.get(
+    "/users/{user}/password-rules",
+    response_model=RulesOut,
+    summary="The password rules that apply to a user",
+    responses=error_responses(401, 404, 503),
+)
+async def password_rules(
+    user: Annotated[
+        str,
+        Path(max_length=1024, description="The user's id, sAMAccountName (any case) or UPN."),
+    ],
+    tenant_id: AdminTenant,
+    services: ServicesDep,
+) -> RulesOut:
+    """Asked of a connected agent, which reads the domain's policy or the
+    fine-grained policy (PSO) that applies to this user (SPEC W4)."""
+    with services.sessions() as db:
+        found = list(db.scalars(find_user(tenant_id, user).limit(2)))
+    if len(found) != 1:
+        raise NotFound(describe(Outcome.USER_NOT_FOUND)[1], code=Outcome.USER_NOT_FOUND.value)
+    rules = await rules_for(services, tenant_id, found[0].id)
+    if rules is None:
+        raise ServiceUnavailable(
+            "No connected agent could read the rules for this user right now."
+        )
+    return RulesOut(**rules.__dict__)
