@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from passback import __version__
-from passback.server.api import agents, problems, users
+from passback.server.api import agents, problems, rules, users
 from passback.server.api.deps import Services
 from passback.server.api.schemas import Health
 from passback.server.hub import Hub, LocalHub
@@ -44,6 +44,7 @@ def create_app(settings: ServerSettings, hub: Hub | None = None) -> FastAPI:
     problems.install(app)
     app.include_router(agents.router)
     app.include_router(users.router)
+    app.include_router(rules.router)
     app.add_api_websocket_route(
         RELAY_PATH,
         RelayEndpoint(sessions=services.sessions, hub=services.hub, settings=settings),
