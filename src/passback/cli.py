@@ -312,7 +312,7 @@ def demo(directory: Path, port: int, dc_address: str) -> None:
     """Run a demo on this machine (as root): a Samba AD DC with demo users, the
     server, a tenant and an agent. Prints how to use it; Ctrl-C stops it all."""
     if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
-        for name in ("passback", "httpx"):  # the demo prints its own progress
+        for name in ("passback", "httpx", "alembic"):  # the demo prints its own progress
             logging.getLogger(name).setLevel(logging.WARNING)
     try:
         run_demo(directory, port=port, dc_address=dc_address, out=click.echo)

@@ -1,0 +1,226 @@
+"""``passback demo`` end to end: run it as the README says, follow what it prints.
+
+The demo's DC listens on 127.0.0.3 so that this test can share a session with
+the suite's own DC on 127.0.0.1 (both need ports 389 and 636).
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import shutil
+import signal
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from passback.demo.samba import SambaDC, certificate_cn, port_open, samba_processes_holding
+from tests.support.deployment import free_port
+from tests.support.samba import TIMEOUT_FACTOR
+
+pytestmark = pytest.mark.samba
+
+DC_ADDRESS = "127.0.0.3"
+READY_LINE = "Press Ctrl-C to stop the demo"
+USERS_DN = "OU=Staff,DC=demo,DC=passback,DC=test"
+
+
+class Demo:
+    """``passback demo`` in a subprocess, its output read line by line."""
+
+    def __init__(self, root: Path, port: int) -> None:
+        self.root = root
+        self.port = port
+        self.process = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "passback", "demo"),
+                *("--dir", str(root), "--port", str(port), "--dc-address", DC_ADDRESS),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.output: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.put(line.rstrip("\n"))
+        self.lines.put(None)
+
+    def read_until(self, marker: str, timeout: float) -> str:
+        deadline = time.monotonic() + timeout * TIMEOUT_FACTOR
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.1, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"no {marker!r} in time:\n" + "\n".join(self.output)) from None
+            if line is None:
+                raise AssertionError("the demo exited:\n" + "\n".join(self.output))
+            self.output.append(line)
+            if marker in line:
+                return "\n".join(self.output)
+
+    def processes(self) -> dict[int, str]:
+        """Every live process the demo started: its descendants, and the Samba
+        daemon (which leaves the process tree when it daemonizes)."""
+        children: dict[int, list[int]] = {}
+        names: dict[int, str] = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    stat = (entry / "stat").read_text()
+                except OSError:
+                    continue
+                name, rest = stat.split(" (", 1)[1].rsplit(") ", 1)
+                children.setdefault(int(rest.split()[1]), []).append(int(entry.name))
+                names[int(entry.name)] = name
+        found: dict[int, str] = {}
+        todo = [self.process.pid]
+        while todo:
+            for child in children.get(todo.pop(), []):
+                found[child] = names[child]
+                todo.append(child)
+        for pid, _ in samba_processes_holding(str(self.root / "dc") + os.sep):
+            found[pid] = "samba"
+        return found
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(60 * TIMEOUT_FACTOR)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.reader.join(10)
+        assert self.process.stdout is not None
+        self.process.stdout.close()
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[Demo]:
+    if shutil.which("samba") is None:
+        pytest.skip("Samba is not installed (Debian package `samba`)")
+    if os.geteuid() != 0:
+        pytest.skip("the demo needs root (its DC binds ports 389/636)")
+    running = Demo(tmp_path / "demo", free_port())
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def the_dc(root: Path) -> SambaDC:
+    """The demo's DC, seen from outside: its CA and certificate, no admin rights."""
+    dc = SambaDC(root / "dc", realm="DEMO.PASSBACK.TEST", netbios_domain="DEMO", address=DC_ADDRESS)
+    dc.tls_name = certificate_cn(root / "dc" / "private" / "tls" / "cert.pem")
+    return dc
+
+
+def test_demo_runs_as_printed_and_stops_cleanly(demo: Demo) -> None:
+    printed = demo.read_until(READY_LINE, 180)
+
+    # What the block tells: server, docs, token, users, logs.
+    url = f"https://127.0.0.1:{demo.port}"
+    assert f"{url}/docs" in printed
+    token = re.search(r"\b(pba_\S+)", printed)
+    assert token is not None, printed
+    for user, shows in (("alice", "ordinary"), ("bob", "disabled"), ("carol", "protected")):
+        assert re.search(rf"^\s+{user}\s+.*{shows}", printed, re.M), printed
+    for log in ("server.log", "agent.log", "events.jsonl"):
+        assert str(demo.root) in printed and log in printed
+
+    # The ready-to-paste curl command, pasted into a shell.
+    curl = re.search(r"^\s+(curl .*?password-reset)$", printed, re.M | re.S)
+    assert curl is not None, printed
+    command = curl.group(1)
+    assert f"--cacert {demo.root / 'tls' / 'ca.pem'}" in command
+    new_password = re.search(r'"new_password": "([^"]+)"', command)
+    assert new_password is not None
+    done = subprocess.run(
+        ["bash", "-c", command], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert '"outcome":"ok"' in done.stdout.replace(" ", ""), done.stdout
+
+    # The DC took it: alice binds with the new password over LDAPS on 127.0.0.3,
+    # checked against the DC's CA and certificate name.
+    dc = the_dc(demo.root)
+    assert dc.ldaps_url == f"ldaps://{DC_ADDRESS}:636"
+    assert dc.tls_name == "DC1.demo.passback.test"
+    assert dc.can_bind(f"CN=alice,{USERS_DN}", new_password.group(1))
+    assert not dc.can_bind(f"CN=alice,{USERS_DN}", new_password.group(1) + "x")
+
+    # bob and carol are refused by the agent, as the block says.
+    with httpx.Client(
+        base_url=url,
+        verify=ssl.create_default_context(cafile=str(demo.root / "tls" / "ca.pem")),
+        headers={"Authorization": f"Bearer {token.group(1)}"},
+        timeout=60,
+    ) as client:
+        for user, code in (("bob", "disabled"), ("carol", "protected")):
+            response = client.post(
+                f"/api/v1/users/{user}/password-reset", json={"new_password": "Other!Passw0rd-9"}
+            )
+            assert response.status_code == 409, response.text
+            assert response.json()["error"]["code"] == code
+
+    # The password never reached a log (SPEC S7).
+    for path in demo.root.rglob("*"):
+        if path.is_file() and path.suffix in (".log", ".jsonl"):
+            assert new_password.group(1) not in path.read_text(errors="replace"), path
+
+    # Ctrl-C stops everything it started.
+    started = demo.processes()
+    assert "samba" in started.values(), started
+    assert sum(1 for name in started.values() if name.startswith("python")) >= 2, started
+    demo.process.send_signal(signal.SIGINT)
+    assert demo.process.wait(60 * TIMEOUT_FACTOR) == 0
+    assert "Demo stopped" in demo.read_until("Demo stopped", 5)
+    deadline = time.monotonic() + 10 * TIMEOUT_FACTOR
+    while any(alive(pid) for pid in started) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in started if alive(pid)], started
+    assert not port_open(636, DC_ADDRESS)
+    assert not port_open(389, DC_ADDRESS)
+    assert not port_open(demo.port)
+
+
+def test_demo_runs_again_in_the_same_folder(demo: Demo) -> None:
+    """A second run starts afresh, even after the first one was killed outright
+    (SIGKILL: it left its server, agent and DC running)."""
+    demo.read_until(READY_LINE, 180)
+    leftovers = demo.processes()
+    demo.process.kill()
+    demo.process.wait()
+
+    again = Demo(demo.root, free_port())
+    try:
+        again.read_until(READY_LINE, 180)
+        assert not [pid for pid in leftovers if alive(pid)], leftovers
+    finally:
+        again.stop()
+    assert again.process.returncode == 0
+    assert not port_open(636, DC_ADDRESS)
