@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import time
 
 from passback.agent.config import AgentConfig, ConfigError, DirectoryConfig
 from passback.agent.directory.ad import ActiveDirectory
@@ -16,6 +17,9 @@ from passback.agent.link import RelayClient
 from passback.agent.writeback import Writeback
 from passback.crypto.errors import KeyFormatError
 from passback.crypto.keys import private_key_from_pem
+
+#: The journal forgets requests older than its retention; look once an hour.
+JOURNAL_PRUNE_INTERVAL = 3600
 
 
 class AgentStartError(Exception):
@@ -116,14 +120,21 @@ class Agent:
 
     async def run(self, stop: asyncio.Event) -> None:
         await asyncio.to_thread(self._read_capabilities)
+        pruning = asyncio.ensure_future(self._prune_journal())
         try:
             await self.client.run(stop)
         finally:
+            pruning.cancel()
             self.events.emit(
                 EventId.WriteBackServiceStopped,
                 "agent stopped; operations fail until it returns",
                 level=Level.WARNING,
             )
+
+    async def _prune_journal(self) -> None:
+        while True:
+            await asyncio.to_thread(self.journal.prune, int(time.time()))
+            await asyncio.sleep(JOURNAL_PRUNE_INTERVAL)
 
     def close(self) -> None:
         self.directory.close()

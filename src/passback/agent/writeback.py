@@ -57,8 +57,10 @@ _EVENTS = {
     ),
 }
 
-#: The event that explains a refusal, next to the operation's Fail event.
-_CAUSE_EVENTS: Mapping[Outcome, EventId] = {
+#: The event that explains a refusal, next to the operation's Fail event. A
+#: protected account has none of its own in the catalogue: the Fail event
+#: carries the reason (EVENTS 31003: "…protected account").
+_CAUSE_EVENTS: Mapping[Outcome, EventId | None] = {
     Outcome.USER_NOT_FOUND: EventId.ADUserNotFoundError,
     Outcome.MULTIPLE_MATCHES: EventId.ADMutliMatchError,
     Outcome.DUPLICATE_ANCHOR: EventId.DuplicateAnchor,
@@ -72,7 +74,7 @@ _CAUSE_EVENTS: Mapping[Outcome, EventId] = {
     Outcome.TOO_YOUNG: EventId.ADPasswordPolicyError,
     Outcome.TOO_LONG: EventId.ADPasswordPolicyError,
     Outcome.POLICY: EventId.ADPasswordPolicyError,
-    Outcome.PROTECTED: EventId.ADPermissionsError,
+    Outcome.PROTECTED: None,
     Outcome.DIRECTORY_UNAVAILABLE: EventId.ADUnKnownError,
 }
 
@@ -246,19 +248,25 @@ class Writeback:
     ) -> Result:
         rid, anchor = meta.request_id, anchors.encode(meta.anchor)
         cause = _CAUSE_EVENTS.get(outcome, EventId.ADUnKnownError)
+        if cause is not None:
+            self._events.emit(
+                cause,
+                message,
+                level=Level.ERROR,
+                request_id=rid,
+                anchor=anchor,
+                outcome=str(outcome),
+                server_message=server_message,
+            )
         self._events.emit(
-            cause,
-            message,
+            events.fail,
+            f"refused: {outcome}" if cause is not None else f"refused: {outcome}: {message}",
             level=Level.ERROR,
             request_id=rid,
             anchor=anchor,
-            outcome=str(outcome),
-            server_message=server_message,
+            reason=str(outcome),
         )
-        self._events.emit(
-            events.fail, f"refused: {outcome}", level=Level.ERROR, request_id=rid, anchor=anchor
-        )
-        return self._finish(meta, outcome, detail, cause)
+        return self._finish(meta, outcome, detail, cause or events.fail)
 
     def _finish(
         self, meta: Metadata, outcome: Outcome, detail: dict[str, int | str], event: EventId

@@ -248,16 +248,14 @@ def test_self_service_reset_success(env: Env) -> None:
 @pytest.mark.parametrize(
     ("changes", "outcome", "cause"),
     [
-        ({"protected": True}, Outcome.PROTECTED, 33004),
         ({"enabled": False}, Outcome.DISABLED, 33005),
         ({"locked": True}, Outcome.LOCKED, 33006),
-        ({"protected": True, "enabled": False, "locked": True}, Outcome.PROTECTED, 33004),
     ],
 )
 def test_refused_before_writing(
     env: Env, changes: dict[str, bool], outcome: Outcome, cause: int
 ) -> None:
-    """W5: protected accounts are refused; so are disabled and locked ones."""
+    """Disabled and locked accounts are refused before writing, with their event."""
     env.directory.users[ANCHOR] = make_user(**changes)
     request_id = rid()
     result = env.handle(env.seal(password(), request_id=request_id, operation=Operation.RESET))
@@ -269,6 +267,21 @@ def test_refused_before_writing(
     entry = env.journal.get(request_id)
     assert entry is not None and entry.outcome is outcome
     assert entry.pwd_last_set_before is None
+
+
+@pytest.mark.parametrize(
+    "changes", [{"protected": True}, {"protected": True, "enabled": False, "locked": True}]
+)
+def test_protected_account_is_refused_first(env: Env, changes: dict[str, bool]) -> None:
+    """W5: a protected account is refused before anything else; the catalogue has
+    no event of its own for it, so the Fail event (31003) carries the reason."""
+    env.directory.users[ANCHOR] = make_user(**changes)
+    request_id = rid()
+    result = env.handle(env.seal(password(), request_id=request_id, operation=Operation.RESET))
+    assert result == Result(request_id, Outcome.PROTECTED, {}, 31003)
+    assert env.directory.resets == []
+    assert env.ids() == [31001, 31003]
+    assert env.log()[1]["reason"] == "protected"
 
 
 def test_locked_with_unlock(env: Env) -> None:

@@ -11,7 +11,7 @@ from passback.protocol.outcomes import Outcome
 from passback.server.api.deps import AdminTenant, ServicesDep
 from passback.server.api.problems import error_responses
 from passback.server.directory_users import find_user
-from passback.server.errors import NotFound, ServiceUnavailable
+from passback.server.errors import Conflict, NotFound, ServiceUnavailable
 from passback.server.outcomes import describe
 from passback.server.rules import rules_for
 
@@ -31,7 +31,7 @@ class RulesOut(BaseModel):
     "/users/{user}/password-rules",
     response_model=RulesOut,
     summary="The password rules that apply to a user",
-    responses=error_responses(401, 404, 503),
+    responses=error_responses(401, 404, 409, 503),
 )
 async def password_rules(
     user: Annotated[
@@ -45,11 +45,14 @@ async def password_rules(
     fine-grained policy (PSO) that applies to this user (SPEC W4)."""
     with services.sessions() as db:
         found = list(db.scalars(find_user(tenant_id, user).limit(2)))
-    if len(found) != 1:
+    if not found:
         raise NotFound(describe(Outcome.USER_NOT_FOUND)[1], code=Outcome.USER_NOT_FOUND.value)
+    if len(found) > 1:
+        raise Conflict(
+            "More than one synced user matches this name; use the user's id.",
+            code=Outcome.MULTIPLE_MATCHES.value,
+        )
     rules = await rules_for(services, tenant_id, found[0].id)
     if rules is None:
-        raise ServiceUnavailable(
-            "No connected agent could read the rules for this user right now."
-        )
+        raise ServiceUnavailable("No connected agent could read the rules for this user right now.")
     return RulesOut(**rules.__dict__)
