@@ -77,6 +77,9 @@ TEMP_PREFIX = "passback-samba-"
 
 #: Slow machines set this (e.g. 3) to stretch every wait in the test support code.
 TIMEOUT_FACTOR = float(os.environ.get("PASSBACK_TEST_TIMEOUT_FACTOR", "1"))
+#: Where the tests' DC listens; another loopback address lets two test runs
+#: (or a test run and the demo) share a machine.
+DC_ADDRESS = os.environ.get("PASSBACK_TEST_DC_ADDRESS", "127.0.0.1")
 
 LOCKOUT_THRESHOLD = 3
 TEST_PASSWORD_SETTINGS = (
@@ -103,9 +106,9 @@ def terminate(pid: int) -> None:
 
 class SambaDC(_ProductDC):
     """The test session's DC in ``root`` (a fresh temp dir by default), on
-    ``address`` (127.0.0.1 by default)."""
+    ``address`` (``PASSBACK_TEST_DC_ADDRESS``, 127.0.0.1 by default)."""
 
-    def __init__(self, root: Path | None = None, address: str = "127.0.0.1") -> None:
+    def __init__(self, root: Path | None = None, address: str = DC_ADDRESS) -> None:
         super().__init__(
             root or Path(tempfile.mkdtemp(prefix=TEMP_PREFIX)),
             realm=REALM,
@@ -121,7 +124,7 @@ class SambaDC(_ProductDC):
         )
 
     def stop_stale(self) -> None:
-        stop_stale_samba()
+        stop_stale_samba(self.address)
         super().stop_stale()
 
     def stop(self, *, remove: bool = True) -> None:
@@ -196,11 +199,23 @@ def _check(conn: ldap3.Connection, ok: bool) -> None:
         raise SambaError(f"LDAP setup step failed: {conn.result}")
 
 
-def stop_stale_samba() -> None:
-    """Stop a DC that an earlier, crashed test run left behind (it holds files in a
-    ``passback-samba-*`` temp folder) and remove its folder."""
+def stop_stale_samba(address: str = DC_ADDRESS) -> None:
+    """Stop a DC that an earlier, crashed test run left behind on ``address`` (it
+    holds files in a ``passback-samba-*`` temp folder) and remove its folder. A DC
+    of a test run going on now on another address is left alone."""
     ours = str(Path(tempfile.gettempdir()) / TEMP_PREFIX)
     for pid, files in samba_processes_holding(ours):
+        roots = {Path(ours + f[len(ours) :].split("/")[0]) for f in files}
+        if not any(_binds(root, address) for root in roots):
+            continue
         terminate(pid)
-        for name in {f[len(ours) :].split("/")[0] for f in files}:
-            shutil.rmtree(f"{ours}{name}", ignore_errors=True)
+        for root in roots:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def _binds(root: Path, address: str) -> bool:
+    try:
+        conf = (root / "etc" / "smb.conf").read_text()
+    except OSError:
+        return True  # its folder is gone: an orphan, whatever it holds
+    return f"interfaces = {address}/" in conf
