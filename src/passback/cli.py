@@ -11,6 +11,7 @@ import logging
 import socket
 import sys
 from pathlib import Path
+from typing import Literal
 
 import click
 import uvicorn
@@ -19,7 +20,7 @@ from sqlalchemy.orm import Session
 from passback import __version__
 from passback.agent import config as agent_config
 from passback.agent.config import DirectoryConfig
-from passback.agent.events import EventLog
+from passback.agent.events import EventId, EventLog
 from passback.agent.link import PING_INTERVAL, InsecureTransport, LinkRefused
 from passback.agent.onboard import OnboardingError, OnboardRequest, onboard
 from passback.agent.service import Agent, AgentStartError, check_directory, serve
@@ -28,10 +29,11 @@ from passback.demo.run import DemoError
 from passback.demo.run import run as run_demo
 from passback.protocol.messages import MAX_SYNC_FRAME
 from passback.server.app import create_app
-from passback.server.errors import UnknownTenant
+from passback.server.errors import SlugTaken, UnknownTenant
 from passback.server.settings import ServerSettings
 from passback.server.store.engine import create_engine, session_factory
 from passback.server.store.migrate import upgrade
+from passback.server.support import local, lookup
 from passback.server.tenants import create_tenant, new_onboarding_token
 
 DEFAULT_DATA_DIR = Path("passback-data")
@@ -84,6 +86,32 @@ def main(verbose: bool) -> None:
 @click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--tls-key", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--insecure-dev", is_flag=True, help="Serve plain HTTP (development only).")
+@click.option("--smtp-host", default=None, help="SMTP server for the portal's one-time codes.")
+@click.option("--smtp-port", default=587, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--smtp-from", default="passback@localhost", show_default=True)
+@click.option(
+    "--smtp-security",
+    type=click.Choice(["starttls", "tls", "none"]),
+    default="starttls",
+    show_default=True,
+    help="STARTTLS, implicit TLS (port 465), or none (a relay on loopback only).",
+)
+@click.option("--smtp-username", default=None)
+@click.option(
+    "--smtp-password",
+    default=None,
+    help="Better: PASSBACK_SERVER_SMTP_PASSWORD in the environment.",
+)
+@click.option(
+    "--code-ttl",
+    default=300,
+    show_default=True,
+    type=click.IntRange(60, 3600),
+    help="Seconds a one-time code is valid.",
+)
+@click.option(
+    "--public-url", default=None, help="https://… users reach the portal at (for emails)."
+)
 def server(
     data_dir: Path,
     database_url: str | None,
@@ -92,8 +120,16 @@ def server(
     tls_cert: Path | None,
     tls_key: Path | None,
     insecure_dev: bool,
+    smtp_host: str | None,
+    smtp_port: int,
+    smtp_from: str,
+    smtp_security: Literal["starttls", "tls", "none"],
+    smtp_username: str | None,
+    smtp_password: str | None,
+    code_ttl: int,
+    public_url: str | None,
 ) -> None:
-    """Run the Passback server: API, relay hub at /relay/v1."""
+    """Run the Passback server: portal at /portal/<slug>/, API, relay hub at /relay/v1."""
     if (tls_cert is None) != (tls_key is None):
         raise click.UsageError("give both --tls-cert and --tls-key")
     if tls_cert is None and not insecure_dev:
@@ -102,8 +138,19 @@ def server(
             "(make a pair with `passback tls create`), or --insecure-dev for plain HTTP"
         )
     url = _database_url(data_dir, database_url)
+    settings = ServerSettings(
+        database_url=url,
+        smtp_host=smtp_host,
+        smtp_port=smtp_port,
+        smtp_from=smtp_from,
+        smtp_security=smtp_security,
+        smtp_username=smtp_username,
+        smtp_password=smtp_password,
+        code_ttl=code_ttl,
+        public_url=public_url,
+    )
     uvicorn.run(
-        create_app(ServerSettings(database_url=url)),
+        create_app(settings),
         host=host,
         port=port,
         ssl_certfile=tls_cert,
@@ -126,15 +173,20 @@ def tenant() -> None:
 
 @tenant.command("create")
 @click.argument("name")
+@click.option("--slug", default=None, help="The portal's URL part; default: from NAME.")
 @_data_dir
 @_database
-def tenant_create(name: str, data_dir: Path, database_url: str | None) -> None:
+def tenant_create(name: str, slug: str | None, data_dir: Path, database_url: str | None) -> None:
     """Create a tenant; prints its admin API token and a one-time onboarding
     token. They are shown once and stored only hashed."""
     with _session(data_dir, database_url) as session:
-        created = create_tenant(session, name)
+        try:
+            created = create_tenant(session, name, slug)
+        except (ValueError, SlugTaken) as exc:
+            raise click.ClickException(str(exc)) from exc
         session.commit()
     click.echo(f"tenant id:        {created.tenant_id}")
+    click.echo(f"portal:           /portal/{created.slug}/")
     click.echo(f"admin API token:  {created.admin_token}")
     click.echo(f"onboarding token: {created.onboarding_token}")
     click.echo("Keep these now: they are not shown again.", err=True)
@@ -153,6 +205,67 @@ def tenant_onboarding_token(tenant_id: str, data_dir: Path, database_url: str | 
             raise click.ClickException(f"no tenant {tenant_id}") from exc
         session.commit()
     click.echo(token)
+
+
+# -- support ------------------------------------------------------------------
+
+
+@main.group()
+def support() -> None:
+    """Look up what happened behind a support code (SPEC E2)."""
+
+
+@support.command("show")
+@click.argument("code")
+@_data_dir
+@_database
+def support_show(code: str, data_dir: Path, database_url: str | None) -> None:
+    """Print the record of support CODE: when, tenant, user, request, outcome,
+    agent event."""
+    url = _database_url(data_dir, database_url)
+    upgrade(url)
+    engine = create_engine(url)
+    try:
+        found = lookup(session_factory(engine), code)
+    except ValueError as exc:
+        raise click.ClickException(f"{code!r} is not a support code (a UUID)") from exc
+    finally:
+        engine.dispose()
+    if found is None:
+        raise click.ClickException(f"no record has the support code {code}")
+    r = found.record
+    lines = [
+        ("support code", r.code),
+        ("time", local(r.created_at)),
+        ("tenant", f"{found.tenant} {r.tenant_id}" if found.tenant else r.tenant_id),
+        ("user", f"{found.user} {r.user_id}" if found.user else r.user_id),
+        ("username typed", r.username),
+        ("request", f"{r.method} {r.path}"),
+        ("request id", r.request_id),
+        ("operation", found.operation),
+        ("error", f"{r.error} (HTTP {r.status})"),
+        ("message shown", r.message),
+        ("note", r.note),
+        ("agent", r.agent_id),
+        ("agent event", _event_name(r.event_id)),
+    ]
+    for label, value in lines:
+        if value:
+            click.echo(f"{label + ':':<16}{value}")
+    if r.event_id:
+        click.echo(
+            "The agent's own record of the event is in its event log (events.jsonl next to "
+            "its config); search it for the request id."
+        )
+
+
+def _event_name(event_id: int | None) -> str | None:
+    if not event_id:
+        return None
+    try:
+        return f"{event_id} {EventId(event_id).name}"
+    except ValueError:
+        return f"{event_id} (not in this version's catalogue)"
 
 
 # -- certificates -------------------------------------------------------------

@@ -71,9 +71,13 @@ class AgentProcess:
 class Deployment:
     """Server + agents for one test module; everything under ``root``."""
 
-    def __init__(self, root: Path, dc: SambaDC) -> None:
+    def __init__(self, root: Path, dc: SambaDC, smtp_port: int | None = None) -> None:
+        """Args:
+        smtp_port: an SMTP server on 127.0.0.1 (plain) for the portal's codes.
+        """
         self.root = root
         self.dc = dc
+        self.smtp_port = smtp_port
         self.data = root / "server-data"
         self.tls = root / "tls"
         self.port = free_port()
@@ -115,6 +119,7 @@ class Deployment:
                 str(self.tls / "server.pem"),
                 "--tls-key",
                 str(self.tls / "server.key"),
+                *self._smtp_options(),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -122,6 +127,22 @@ class Deployment:
         )
         log.close()
         wait_for(self._healthy, 30, "the server to answer /healthz")
+
+    def _smtp_options(self) -> list[str]:
+        if self.smtp_port is None:
+            return []
+        return [
+            "--smtp-host",
+            "127.0.0.1",
+            "--smtp-port",
+            str(self.smtp_port),
+            "--smtp-security",
+            "none",
+            "--smtp-from",
+            "passback@passback.test",
+            "--public-url",
+            self.url,
+        ]
 
     def _healthy(self) -> bool:
         assert self.server is not None

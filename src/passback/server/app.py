@@ -1,4 +1,5 @@
-"""The ASGI application: JSON API, relay endpoint and health check in one app."""
+"""The ASGI application: portal pages, JSON API, relay endpoint and health
+check in one app."""
 
 from __future__ import annotations
 
@@ -6,26 +7,47 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from passback import __version__
 from passback.server.api import agents, problems, rules, users
 from passback.server.api.deps import Services
 from passback.server.api.schemas import Health
 from passback.server.hub import Hub, LocalHub
+from passback.server.i18n import load_catalogs
+from passback.server.notify import MailSender, SmtpSender
+from passback.server.portal import api as portal_api
+from passback.server.portal import pages as portal_pages
+from passback.server.portal.codes import Hasher, load_key
+from passback.server.portal.ratelimit import SlidingWindowLimiter
+from passback.server.portal.service import Portal
+from passback.server.portal.templating import STATIC, Renderer
 from passback.server.relay import RELAY_PATH, RelayEndpoint
 from passback.server.settings import ServerSettings
 from passback.server.store import create_engine, session_factory, upgrade
 
 
-def create_app(settings: ServerSettings, hub: Hub | None = None) -> FastAPI:
+def create_app(
+    settings: ServerSettings, hub: Hub | None = None, mailer: MailSender | None = None
+) -> FastAPI:
     """The server app. Migrates the store to the latest schema first (blocking).
 
     Args:
         hub: where operations are routed; the in-process ``LocalHub`` if None.
+        mailer: sends the portal's codes; SMTP per ``settings`` if None (and
+            none at all without ``settings.smtp_host``).
     """
     upgrade(settings.database_url)
     engine = create_engine(settings.database_url)
     services = Services(settings=settings, sessions=session_factory(engine), hub=hub or LocalHub())
+    catalogs = load_catalogs()
+    portal = Portal(
+        services,
+        mailer=mailer or smtp_sender(settings),
+        limiter=SlidingWindowLimiter(settings.lookup_limit, settings.lookup_window),
+        hasher=Hasher(load_key(services.sessions)),
+        catalogs=catalogs,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -41,10 +63,15 @@ def create_app(settings: ServerSettings, hub: Hub | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.services = services
+    app.state.portal = portal
+    app.state.renderer = Renderer(catalogs)
     problems.install(app)
     app.include_router(agents.router)
     app.include_router(users.router)
     app.include_router(rules.router)
+    app.include_router(portal_api.router)
+    app.include_router(portal_pages.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_api_websocket_route(
         RELAY_PATH,
         RelayEndpoint(sessions=services.sessions, hub=services.hub, settings=settings),
@@ -56,3 +83,17 @@ def create_app(settings: ServerSettings, hub: Hub | None = None) -> FastAPI:
         return Health()
 
     return app
+
+
+def smtp_sender(settings: ServerSettings) -> SmtpSender | None:
+    if settings.smtp_host is None:
+        return None
+    return SmtpSender(
+        settings.smtp_host,
+        settings.smtp_port,
+        settings.smtp_from,
+        security=settings.smtp_security,
+        username=settings.smtp_username,
+        password=settings.smtp_password,
+        timeout=settings.smtp_timeout,
+    )

@@ -4,6 +4,7 @@ Exception tree::
 
     ServerError
     ├── UnknownTenant             no tenant has this id (CLI, tenants.py)
+    ├── SlugTaken                 another tenant has this portal slug (tenants.py)
     ├── HubError                  routing an operation to an agent failed (hub.py)
     │   ├── AgentUnavailable      not connected, or the send failed before delivery
     │   ├── AgentLost             delivered, then the link dropped before a result
@@ -30,6 +31,10 @@ class ServerError(Exception):
 
 
 class UnknownTenant(ServerError):
+    pass
+
+
+class SlugTaken(ServerError):
     pass
 
 
@@ -66,6 +71,10 @@ class ApiError(ServerError):
         request_id: str | None = None,
         support_code: str | None = None,
         status: int | None = None,
+        localized_message: str | None = None,
+        tenant_id: str | None = None,
+        user_id: str | None = None,
+        username: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -76,8 +85,14 @@ class ApiError(ServerError):
         self.detail: dict[str, Any] = detail or {}
         self.request_id = request_id
         #: Set when the failure already has a record (an operation); else the
-        #: API makes one up and logs it with the error.
+        #: API makes one up; either way it stores the support record (E2).
         self.support_code = support_code
+        #: ``message`` in the caller's Accept-Language, where the route knows it.
+        self.localized_message = localized_message
+        # For the support record only; never shown.
+        self.tenant_id = tenant_id
+        self.user_id = user_id
+        self.username = username
 
 
 class Unauthorized(ApiError):

@@ -3,15 +3,18 @@ the user can act on (SPEC W1). The one table of it; pages and API both use it.
 
 A message may name a number the agent sent in ``Result.detail`` (for example
 the directory's minimum length); without it the general message is used.
+Messages are marked for translation (``N_``); ``describe`` translates them
+when given a ``gettext``, then fills in the detail.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import string
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from passback.protocol.outcomes import Outcome
+from passback.server.i18n.translations import N_
 
 
 @dataclasses.dataclass(frozen=True)
@@ -22,109 +25,158 @@ class OutcomeView:
     detailed: str | None = None
 
 
-_TRY_AGAIN = "Try again in a few minutes; if it keeps failing, contact your administrator."
-
 OUTCOMES: Mapping[Outcome, OutcomeView] = {
-    Outcome.OK: OutcomeView(200, "The password was changed in the directory."),
-    # The directory's own policy (W4): the user picks another password.
+    Outcome.OK: OutcomeView(
+        200,
+        N_("The password was changed in the directory."),
+    ),
     Outcome.TOO_SHORT: OutcomeView(
         422,
-        "The password is too short for the directory's policy. Choose a longer one.",
-        "The password must be at least {min_length} characters long.",
+        N_("The password is too short for the directory's policy. Choose a longer one."),
+        N_("The password must be at least {min_length} characters long."),
     ),
     Outcome.NOT_COMPLEX: OutcomeView(
         422,
-        "The password is not complex enough. Use at least three of: capital letters, "
-        "small letters, digits and symbols, and do not include the account name.",
+        N_(
+            "The password is not complex enough. Use at least three of: capital letters, "
+            "small letters, digits and symbols, and do not include the account name."
+        ),
     ),
     Outcome.IN_HISTORY: OutcomeView(
         422,
-        "The password was used recently. Choose one you have not used before.",
-        "The password must differ from the last {history_length} passwords.",
+        N_("The password was used recently. Choose one you have not used before."),
+        N_("The password must differ from the last {history_length} passwords."),
     ),
     Outcome.TOO_YOUNG: OutcomeView(
         422,
-        "The password was changed too recently to change it again. Try again later.",
-        "The password was changed too recently. It can be changed again after {retry_after}.",
+        N_("The password was changed too recently to change it again. Try again later."),
+        N_("The password was changed too recently. It can be changed again after {retry_after}."),
     ),
     Outcome.TOO_LONG: OutcomeView(
-        422, "The password is too long: the directory accepts at most 256 characters."
+        422,
+        N_("The password is too long: the directory accepts at most 256 characters."),
     ),
     Outcome.POLICY: OutcomeView(
-        422, "The directory refused the password under its password policy. Choose another one."
+        422,
+        N_("The directory refused the password under its password policy. Choose another one."),
     ),
-    Outcome.WRONG_PASSWORD: OutcomeView(422, "The current password is not correct."),
-    # The account cannot take the operation.
+    Outcome.WRONG_PASSWORD: OutcomeView(
+        422,
+        N_("The current password is not correct."),
+    ),
     Outcome.USER_NOT_FOUND: OutcomeView(
-        404, "No such user was found in the directory. Check the account name."
+        404,
+        N_("No such user was found in the directory. Check the account name."),
     ),
     Outcome.DISABLED: OutcomeView(
-        409, "The account is disabled in the directory. Ask your administrator to enable it."
+        409,
+        N_("The account is disabled in the directory. Ask your administrator to enable it."),
     ),
     Outcome.LOCKED: OutcomeView(
-        409, "The account is locked out. Reset the password with unlock, or wait for it to unlock."
+        409,
+        N_("The account is locked out. Reset the password with unlock, or wait for it to unlock."),
     ),
     Outcome.PROTECTED: OutcomeView(
         409,
-        "The account is in a protected administrators' group; its password cannot be "
-        "written back. Change it in the directory itself.",
+        N_(
+            "The account is in a protected administrators' group; its password cannot be "
+            "written back. Change it in the directory itself."
+        ),
     ),
     Outcome.MULTIPLE_MATCHES: OutcomeView(
         409,
-        "More than one enabled account matches this user, which is not supported. "
-        "Ask your administrator to disable the extra accounts.",
+        N_(
+            "More than one enabled account matches this user, which is not supported. Ask"
+            " your administrator to disable the extra accounts."
+        ),
     ),
     Outcome.DUPLICATE_ANCHOR: OutcomeView(
         409,
-        "Two directory objects carry the same anchor value. Ask your administrator to "
-        "fix the duplicate.",
+        N_(
+            "Two directory objects carry the same anchor value. Ask your administrator to"
+            " fix the duplicate."
+        ),
     ),
-    # The agent or the way to it failed: the password was not written.
     Outcome.ACCESS_DENIED: OutcomeView(
         502,
-        "The agent's service account may not reset this password. Ask your administrator "
-        "to grant it the Reset Password right.",
+        N_(
+            "The agent's service account may not reset this password. Ask your "
+            "administrator to grant it the Reset Password right."
+        ),
     ),
     Outcome.INVALID_REQUEST: OutcomeView(
-        502, "The agent could not read the request. The password was not changed. " + _TRY_AGAIN
+        502,
+        N_(
+            "The agent could not read the request. The password was not changed. Try "
+            "again in a few minutes; if it keeps failing, contact your administrator."
+        ),
     ),
     Outcome.DECRYPT_FAILED: OutcomeView(
         502,
-        "The agent could not decrypt the request; its keys may be out of date. The password "
-        "was not changed. Ask your administrator to check the agent.",
+        N_(
+            "The agent could not decrypt the request; its keys may be out of date. The "
+            "password was not changed. Ask your administrator to check the agent."
+        ),
     ),
     Outcome.EXPIRED: OutcomeView(
         502,
-        "The request expired before the agent could apply it (check the agent's clock). "
-        "The password was not changed. " + _TRY_AGAIN,
+        N_(
+            "The request expired before the agent could apply it (check the agent's "
+            "clock). The password was not changed. Try again in a few minutes; if it "
+            "keeps failing, contact your administrator."
+        ),
     ),
     Outcome.REPLAYED: OutcomeView(
-        502, "The agent refused the request as a replay. The password was not changed."
+        502,
+        N_("The agent refused the request as a replay. The password was not changed."),
     ),
     Outcome.DIRECTORY_UNAVAILABLE: OutcomeView(
-        502, "The agent could not reach the directory. The password was not changed. " + _TRY_AGAIN
+        502,
+        N_(
+            "The agent could not reach the directory. The password was not changed. Try "
+            "again in a few minutes; if it keeps failing, contact your administrator."
+        ),
     ),
     Outcome.UNKNOWN: OutcomeView(
-        502, "The agent failed to apply the password. The password was not changed. " + _TRY_AGAIN
+        502,
+        N_(
+            "The agent failed to apply the password. The password was not changed. Try "
+            "again in a few minutes; if it keeps failing, contact your administrator."
+        ),
     ),
     Outcome.SERVICE_UNAVAILABLE: OutcomeView(
         503,
-        "The password cannot be reset now: no agent of your organisation is connected. "
-        + _TRY_AGAIN,
+        N_(
+            "The password cannot be reset now: no agent of your organisation is "
+            "connected. Try again in a few minutes; if it keeps failing, contact your "
+            "administrator."
+        ),
     ),
     Outcome.OUTCOME_UNKNOWN: OutcomeView(
         504,
-        "The agent did not answer in time, so it is not known whether the password was "
-        "changed. Send the same request again with the same request id to find out.",
+        N_(
+            "The agent did not answer in time, so it is not known whether the password "
+            "was changed. Send the same request again with the same request id to find "
+            "out."
+        ),
     ),
 }
 
 
-def describe(outcome: Outcome, detail: Mapping[str, int | str] | None = None) -> tuple[int, str]:
-    """HTTP status and message for ``outcome``."""
+def describe(
+    outcome: Outcome,
+    detail: Mapping[str, int | str] | None = None,
+    gettext: Callable[[str], str] | None = None,
+) -> tuple[int, str]:
+    """HTTP status and message for ``outcome``, in English or through ``gettext``."""
     view = OUTCOMES[outcome]
+    translate = gettext or _english
     if view.detailed and detail:
         names = {name for _, name, _, _ in string.Formatter().parse(view.detailed) if name}
         if names <= detail.keys():
-            return view.status, view.detailed.format_map(detail)
-    return view.status, view.message
+            return view.status, translate(view.detailed).format_map(detail)
+    return view.status, translate(view.message)
+
+
+def _english(message: str) -> str:
+    return message

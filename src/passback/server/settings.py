@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Literal
+
+SmtpSecurity = Literal["none", "starttls", "tls"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -17,3 +20,22 @@ class ServerSettings:
     heartbeat_interval: int = 300
     #: Seconds an agent has to send hello + auth after the socket opens.
     handshake_timeout: float = 10.0
+    # -- email (one-time codes of the portal) -----------------------------------
+    #: SMTP server; None: no mail is sent, so the portal answers "unavailable".
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_from: str = "passback@localhost"
+    #: "none" (plain, loopback relays only), "starttls" or "tls" (implicit TLS).
+    smtp_security: SmtpSecurity = "starttls"
+    smtp_username: str | None = None
+    smtp_password: str | None = dataclasses.field(default=None, repr=False)
+    #: Seconds for connecting to and talking with the SMTP server.
+    smtp_timeout: float = 15.0
+    # -- portal -------------------------------------------------------------------
+    #: Seconds a one-time code is valid.
+    code_ttl: int = 300
+    #: Base URL users reach the server at, for links in emails; None: no link.
+    public_url: str | None = None
+    #: Username lookups allowed per client address within ``lookup_window`` (T2).
+    lookup_limit: int = 10
+    lookup_window: float = 600.0

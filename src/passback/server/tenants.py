@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 
 from passback.crypto.keys import PackageKey
 from passback.crypto.tokens import ADMIN_PREFIX, ONBOARDING_PREFIX, new_token, token_hash
-from passback.server.errors import UnknownTenant
+from passback.server.errors import SlugTaken, UnknownTenant
+from passback.server.slugs import MAX_SLUG_LENGTH, check_slug, slugify
 from passback.server.store.models import Agent, StoredPackageKey, Tenant, Token, utcnow
 
 ADMIN = "admin"
@@ -27,6 +28,7 @@ ONBOARDING = "onboarding"
 class CreatedTenant:
     tenant_id: str
     name: str
+    slug: str
     admin_token: str = dataclasses.field(repr=False)
     onboarding_token: str = dataclasses.field(repr=False)
 
@@ -35,17 +37,33 @@ class CreatedTenant:
 class TenantSummary:
     tenant_id: str
     name: str
+    slug: str
     created_at: dt.datetime
     agents: int  # onboarded and not revoked
 
 
-def create_tenant(session: Session, name: str) -> CreatedTenant:
+def create_tenant(session: Session, name: str, slug: str | None = None) -> CreatedTenant:
     """A new tenant with its first package key, an admin token and an
-    onboarding token for its first agent."""
+    onboarding token for its first agent.
+
+    Args:
+        slug: the tenant's part of the portal's URL; if None, made from
+            ``name`` (with ``-2``, ``-3``… if another tenant has it).
+
+    Raises:
+        ValueError: no name, or a slug that is not valid.
+        SlugTaken: another tenant has the slug given.
+    """
     if not name.strip():
         raise ValueError("a tenant needs a name")
+    if slug is None:
+        slug = _free_slug(session, slugify(name))
+    elif _slug_taken(session, check_slug(slug)):
+        raise SlugTaken(f"another tenant has the slug {slug!r}: give another one")
     now = utcnow()
-    tenant = Tenant(id=str(uuid.uuid4()), name=name, created_at=now, unlock_on_reset=True)
+    tenant = Tenant(
+        id=str(uuid.uuid4()), name=name, slug=slug, created_at=now, unlock_on_reset=True
+    )
     session.add(tenant)
     session.flush()
     key = PackageKey.generate()
@@ -57,7 +75,7 @@ def create_tenant(session: Session, name: str) -> CreatedTenant:
     admin = _add_token(session, tenant.id, ADMIN, ADMIN_PREFIX)
     onboarding = _add_token(session, tenant.id, ONBOARDING, ONBOARDING_PREFIX)
     session.flush()
-    return CreatedTenant(tenant.id, name, admin, onboarding)
+    return CreatedTenant(tenant.id, name, slug, admin, onboarding)
 
 
 def new_onboarding_token(session: Session, tenant_id: str) -> str:
@@ -96,7 +114,20 @@ def list_tenants(session: Session) -> list[TenantSummary]:
         .outerjoin(agents, agents.c.tenant_id == Tenant.id)
         .order_by(Tenant.created_at, Tenant.id)
     ).all()
-    return [TenantSummary(t.id, t.name, t.created_at, int(n)) for t, n in rows]
+    return [TenantSummary(t.id, t.name, t.slug, t.created_at, int(n)) for t, n in rows]
+
+
+def _slug_taken(session: Session, slug: str) -> bool:
+    return session.scalar(select(Tenant.id).where(Tenant.slug == slug)) is not None
+
+
+def _free_slug(session: Session, base: str) -> str:
+    base = base[: MAX_SLUG_LENGTH - 6].strip("-")
+    slug, n = base, 1
+    while _slug_taken(session, slug):
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
 
 
 def _require_tenant(session: Session, tenant_id: str) -> None:

@@ -1,4 +1,6 @@
-"""Use-case: an administrator resets a user's password through the API (SPEC W3).
+"""Use-case: a password reset written back to the directory (SPEC W1, W3, W8):
+by an administrator through the API (``admin_reset``), or by the user in the
+portal (``reset_password`` with ``Operation.RESET``).
 
 Check the password (only what no directory takes) → find the user in the
 tenant → W2: an agent must be present → seal for one agent (S2, S3) → the hub
@@ -27,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from passback.crypto.envelope import Metadata, seal
 from passback.crypto.keys import PackageKey, public_key_from_pem
 from passback.policy.password import PasswordProblem, check_password
+from passback.protocol import anchors
 from passback.protocol.operations import Operation
 from passback.protocol.outcomes import Outcome
 from passback.server.agents import newest_package_key
@@ -42,7 +45,6 @@ from passback.server.errors import (
 from passback.server.hub import Hub
 from passback.server.settings import ServerSettings
 from passback.server.store.models import Agent, DirectoryUser, OperationRecord, Tenant, utcnow
-from passback.server.sync import decode_anchor
 
 logger = logging.getLogger(__name__)
 
@@ -91,9 +93,40 @@ async def admin_reset(
     unlock: bool | None = None,
     clock: Callable[[], float] = time.time,
 ) -> WritebackResult:
-    """Reset ``user``'s password in the directory (W3), as an administrator.
+    """Reset ``user``'s password in the directory (W3), as an administrator:
+    ``reset_password`` with ``Operation.ADMIN_RESET`` (agent events 31009–31011)."""
+    return await reset_password(
+        Operation.ADMIN_RESET,
+        sessions=sessions,
+        hub=hub,
+        settings=settings,
+        tenant_id=tenant_id,
+        user=user,
+        new_password=new_password,
+        request_id=request_id,
+        unlock=unlock,
+        clock=clock,
+    )
+
+
+async def reset_password(
+    operation: Operation,
+    *,
+    sessions: sessionmaker[Session],
+    hub: Hub,
+    settings: ServerSettings,
+    tenant_id: str,
+    user: str,
+    new_password: str,
+    request_id: str | None = None,
+    unlock: bool | None = None,
+    clock: Callable[[], float] = time.time,
+) -> WritebackResult:
+    """Reset ``user``'s password in the directory (W1, W3).
 
     Args:
+        operation: who asks: ``RESET`` (the user, self-service) or
+            ``ADMIN_RESET``; the agent records each under its own events (E3).
         user: the server's user id, the sAMAccountName (any case) or the UPN.
         request_id: a UUID chosen by the caller to make retries safe; new if None.
         unlock: also unlock the account; ``None`` means the tenant's setting.
@@ -110,14 +143,16 @@ async def admin_reset(
     problem = check_password(new_password)
     if problem is PasswordProblem.TOO_LONG:
         result = WritebackResult(request_id, Outcome.TOO_LONG, str(uuid.uuid4()))
-        _log(tenant_id, user, result)
+        _log(operation, tenant_id, user, result)
         return result
     if problem is not None:
         raise Unprocessable(_PASSWORD_MESSAGES[problem], code=problem.value, request_id=request_id)
 
-    plan = await asyncio.to_thread(_prepare, sessions, tenant_id, user, request_id, unlock)
+    plan = await asyncio.to_thread(
+        _prepare, sessions, operation, tenant_id, user, request_id, unlock
+    )
     if isinstance(plan, WritebackResult):
-        _log(tenant_id, user, plan)
+        _log(operation, tenant_id, user, plan)
         return plan
     present = await hub.present(tenant_id)
     candidates = [a for a in present if a in plan.agent_keys]
@@ -132,7 +167,7 @@ async def admin_reset(
             tenant_id=tenant_id,
             agent_id=agent_id,
             request_id=request_id,
-            operation=Operation.ADMIN_RESET,
+            operation=operation,
             anchor=plan.anchor,
             issued_at=now,
             expires_at=now + settings.operation_ttl,
@@ -165,12 +200,13 @@ async def admin_reset(
         )
         break
     await asyncio.to_thread(_record, sessions, result)
-    _log(tenant_id, user, result)
+    _log(operation, tenant_id, user, result)
     return result
 
 
 def _prepare(
     sessions: sessionmaker[Session],
+    operation: Operation,
     tenant_id: str,
     user: str,
     request_id: str,
@@ -199,7 +235,7 @@ def _prepare(
                 request_id=request_id,
                 tenant_id=tenant_id,
                 user_id=found.id,
-                operation=Operation.ADMIN_RESET.value,
+                operation=operation.value,
                 detail_json="{}",
                 support_code=str(uuid.uuid4()),
                 created_at=utcnow(),
@@ -223,7 +259,7 @@ def _prepare(
             ) from None
         return _Plan(
             user_id=found.id,
-            anchor=decode_anchor(found.anchor),
+            anchor=anchors.decode(found.anchor),
             unlock=tenant.unlock_on_reset if unlock is None else unlock,
             package_key=newest_package_key(db, tenant_id),
             agent_keys=keys,
@@ -256,13 +292,13 @@ def _record(sessions: sessionmaker[Session], result: WritebackResult) -> None:
         record.finished_at = utcnow()
 
 
-def _log(tenant_id: str, user: str, result: WritebackResult) -> None:
+def _log(operation: Operation, tenant_id: str, user: str, result: WritebackResult) -> None:
     # The full record of the support code (E2); never the password (S7).
     level = logging.INFO if result.outcome is Outcome.OK else logging.WARNING
     logger.log(
         level,
-        "writeback: admin reset of %r in tenant %s: %s (request %s, agent %s, event %s, "
-        "support code %s)",
+        "writeback: %s of %r in tenant %s: %s (request %s, agent %s, event %s, support code %s)",
+        operation.value,
         user,
         tenant_id,
         result.outcome.value,
@@ -271,6 +307,7 @@ def _log(tenant_id: str, user: str, result: WritebackResult) -> None:
         result.event_id,
         result.support_code,
         extra={
+            "operation": operation.value,
             "tenant_id": tenant_id,
             "user": user,
             "outcome": result.outcome.value,

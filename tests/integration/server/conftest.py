@@ -27,15 +27,32 @@ from tests.integration.server.harness import (
     RunningServer,
     bearer,
 )
+from tests.support.smtp import MailCatcher
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[RunningServer]:
+def mail() -> Iterator[MailCatcher]:
+    """A real SMTP server on loopback; the server sends the portal's codes to it."""
+    catcher = MailCatcher()
+    catcher.start()
+    try:
+        yield catcher
+    finally:
+        catcher.stop()
+
+
+@pytest.fixture
+def server(tmp_path: Path, mail: MailCatcher) -> Iterator[RunningServer]:
     database_url = f"sqlite:///{tmp_path / 'passback.db'}"
     settings = ServerSettings(
         database_url,
         reply_timeout=5 * TIMEOUT_FACTOR,
         handshake_timeout=HANDSHAKE_TIMEOUT,
+        smtp_host="127.0.0.1",
+        smtp_port=mail.port,
+        smtp_security="none",
+        smtp_from="passback@acme.test",
+        public_url="https://sspr.acme.test",
     )
     app = create_app(settings)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

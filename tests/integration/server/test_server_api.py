@@ -49,6 +49,12 @@ async def test_openapi_documents_every_route(client: httpx.AsyncClient) -> None:
         "/api/v1/users",
         "/api/v1/sync",
         "/api/v1/users/{user}/password-reset",
+        "/api/v1/users/{user}/password-rules",
+        "/api/v1/portal/{slug}/status",
+        "/api/v1/portal/{slug}/reset",
+        "/api/v1/portal/{slug}/reset/code",
+        "/api/v1/portal/{slug}/reset/rules",
+        "/api/v1/portal/{slug}/reset/password",
     }
     for path, operations in spec["paths"].items():
         for method, operation in operations.items():

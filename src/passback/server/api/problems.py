@@ -1,5 +1,8 @@
 """Error responses: one body for every failure (SPEC E2), and no input echoed.
 
+Every error response stores a support record under its support code
+(``server/support.py``), so that the code finds the full record.
+
 FastAPI's own 422 handler returns each invalid value as ``input``; for a body
 holding a password that would put the password in a response and in any log
 of responses (SPEC S7). Here a validation error names the field and the
@@ -8,6 +11,7 @@ problem, never the value.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Mapping
@@ -18,8 +22,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from passback.server import support
+from passback.server.api.deps import get_services
 from passback.server.api.schemas import ErrorBody, ErrorInfo
 from passback.server.errors import ApiError
+from passback.server.support import Incident
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +34,9 @@ _DESCRIPTIONS = {
     401: "Missing, unknown or revoked bearer token.",
     404: "No such object in the caller's tenant.",
     409: "The account or the request is in a state that does not allow it.",
+    410: "The flow has expired or ended; start again.",
     422: "The request is not valid, or the password was refused by policy.",
+    429: "Too many requests from this client address; wait and try again.",
     502: "The agent or the directory failed; the password was not changed.",
     503: "No agent of the tenant is connected (W2).",
     504: "The agent did not answer; the outcome is unknown (retry with the same request id).",
@@ -63,17 +72,38 @@ def error_response(
     request_id: str | None = None,
     support_code: str | None = None,
     headers: Mapping[str, str] | None = None,
+    localized_message: str | None = None,
 ) -> JSONResponse:
     info = ErrorInfo(
         code=code,
         message=message,
+        localized_message=localized_message,
         detail=dict(detail or {}),
         request_id=request_id,
         support_code=uuid.UUID(support_code) if support_code else uuid.uuid4(),
     )
-    return JSONResponse(
-        ErrorBody(error=info).model_dump(mode="json"), status_code=status, headers=headers
-    )
+    body = ErrorBody(error=info).model_dump(mode="json")
+    if localized_message is None:
+        del body["error"]["localized_message"]  # only routes facing end users have it
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def store_record(request: Request, incident: Incident, code: str) -> None:
+    """Store the support record of an error being answered.
+
+    A failure to store it is logged with the code and the incident, and the
+    error response still goes out: it must not hide the error it reports.
+    """
+    sessions = get_services(request).sessions
+    try:
+        await asyncio.to_thread(support.record, sessions, incident, code)
+    except Exception:
+        logger.exception(
+            "support: could not store the record of support code %s: %s",
+            code,
+            incident,
+            extra={"support_code": code},
+        )
 
 
 def install(app: FastAPI) -> None:
@@ -97,6 +127,18 @@ async def _api_error(request: Request, exc: Exception) -> JSONResponse:
         extra={"code": exc.code, "request_id": exc.request_id, "support_code": support_code},
     )
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    incident = Incident(
+        error=exc.code,
+        status=exc.status,
+        message=exc.message,
+        method=request.method,
+        path=request.url.path,
+        tenant_id=exc.tenant_id,
+        user_id=exc.user_id,
+        username=exc.username,
+        request_id=exc.request_id,
+    )
+    await store_record(request, incident, support_code)
     return error_response(
         exc.status,
         exc.code,
@@ -105,6 +147,7 @@ async def _api_error(request: Request, exc: Exception) -> JSONResponse:
         request_id=exc.request_id,
         support_code=support_code,
         headers=headers,
+        localized_message=exc.localized_message,
     )
 
 
@@ -120,12 +163,15 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         support_code,
         extra={"support_code": support_code},
     )
+    message = "The request is not valid: " + "; ".join(
+        f"{e['field']}: {e['message']}" for e in errors
+    )
+    incident = Incident(
+        "validation_failed", 422, message, method=request.method, path=request.url.path
+    )
+    await store_record(request, incident, support_code)
     return error_response(
-        422,
-        "validation_failed",
-        "The request is not valid: " + "; ".join(f"{e['field']}: {e['message']}" for e in errors),
-        detail={"errors": errors},
-        support_code=support_code,
+        422, "validation_failed", message, detail={"errors": errors}, support_code=support_code
     )
 
 
@@ -148,7 +194,14 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         404: "There is no such page or API route.",
         405: "This API route does not take this HTTP method.",
     }.get(exc.status_code, "The request could not be served.")
-    return error_response(exc.status_code, code, message, headers=exc.headers)
+    support_code = str(uuid.uuid4())
+    incident = Incident(
+        code, exc.status_code, message, method=request.method, path=request.url.path
+    )
+    await store_record(request, incident, support_code)
+    return error_response(
+        exc.status_code, code, message, headers=exc.headers, support_code=support_code
+    )
 
 
 async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
@@ -161,9 +214,9 @@ async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
         exc_info=exc,
         extra={"support_code": support_code},
     )
-    return error_response(
-        500,
-        "internal_error",
-        "Something went wrong on the server. Give the support code to your administrator.",
-        support_code=support_code,
+    message = "Something went wrong on the server. Give the support code to your administrator."
+    incident = Incident(
+        "internal_error", 500, message, method=request.method, path=request.url.path
     )
+    await store_record(request, incident, support_code)
+    return error_response(500, "internal_error", message, support_code=support_code)

@@ -20,6 +20,12 @@ class _Request(BaseModel):
 class ErrorInfo(BaseModel):
     code: str = Field(description="Stable machine-readable code, e.g. `too_short`.")
     message: str = Field(description="Plain English the user can act on.")
+    localized_message: str | None = Field(
+        default=None,
+        description="`message` in the language of the request's `Accept-Language` "
+        "(English or Brazilian Portuguese; see `Content-Language`), on routes that "
+        "face end users (the portal API).",
+    )
     detail: dict[str, Any] = Field(description="Facts about the error, by name.")
     request_id: str | None = Field(description="The operation's request id, if any.")
     support_code: uuid.UUID = Field(

@@ -24,6 +24,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 UUID_LENGTH = 36
+SLUG_LENGTH = 64
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -58,6 +59,8 @@ class Tenant(Base):
 
     id: Mapped[str] = mapped_column(String(UUID_LENGTH), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
+    #: The tenant's part of the portal's URL: ``/portal/<slug>/``.
+    slug: Mapped[str] = mapped_column(String(SLUG_LENGTH), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     unlock_on_reset: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
@@ -144,3 +147,63 @@ class OperationRecord(Base):
     support_code: Mapped[str] = mapped_column(String(UUID_LENGTH), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class ServerSecret(Base):
+    """A random key of the deployment, made by the migration that adds it.
+
+    Kept in the store so that every server node sharing the database uses the
+    same key; whoever reads the database reads it too (like the package keys).
+    """
+
+    __tablename__ = "server_secrets"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value_b64: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class PortalFlow(Base):
+    """One self-service reset in the portal, step by step (SPEC W8).
+
+    Neither the flow id nor the code is stored: only their hashes (S7).
+    ``user_id`` is None for a username that matched nobody (T2): the flow goes
+    on the same way and its code step always fails.
+    """
+
+    __tablename__ = "portal_flows"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str | None] = mapped_column(String(UUID_LENGTH))
+    step: Mapped[str] = mapped_column(String(16))
+    #: Why the code step cannot pass even with the right code, for support (E2).
+    blocked: Mapped[str | None] = mapped_column(String(32))
+    language: Mapped[str] = mapped_column(String(16))
+    code_hash: Mapped[str | None] = mapped_column(String(64))
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    completed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class SupportRecord(Base):
+    """What one support code finds (SPEC E2); never a password or a code (S7)."""
+
+    __tablename__ = "support_records"
+
+    code: Mapped[str] = mapped_column(String(UUID_LENGTH), primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    tenant_id: Mapped[str | None] = mapped_column(String(UUID_LENGTH), index=True)
+    user_id: Mapped[str | None] = mapped_column(String(UUID_LENGTH))
+    username: Mapped[str | None] = mapped_column(String(256))
+    request_id: Mapped[str | None] = mapped_column(String(UUID_LENGTH))
+    error: Mapped[str] = mapped_column(String(64))
+    event_id: Mapped[int | None] = mapped_column(Integer)
+    agent_id: Mapped[str | None] = mapped_column(String(UUID_LENGTH))
+    status: Mapped[int] = mapped_column(Integer)
+    method: Mapped[str] = mapped_column(String(8))
+    path: Mapped[str] = mapped_column(String(1024))
+    message: Mapped[str] = mapped_column(Text)
+    #: What support should know and the user was not told (e.g. "no mail on file").
+    note: Mapped[str | None] = mapped_column(Text)

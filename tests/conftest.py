@@ -1,4 +1,4 @@
-"""Fixtures for integration tests: real servers on loopback."""
+"""Fixtures shared by integration and end-to-end tests: a real Samba AD DC on loopback."""
 
 from __future__ import annotations
 

@@ -1,0 +1,244 @@
+"""The portal's flow as JSON, for scripts (SPEC §9): the same steps, rules,
+rate limits and answers as the pages.
+
+    GET  /api/v1/portal/{slug}/status          W2: may a reset start now?
+    POST /api/v1/portal/{slug}/reset           username → flow token (201)
+    POST /api/v1/portal/{slug}/reset/code      the emailed code
+    GET  /api/v1/portal/{slug}/reset/rules     the rules for this user
+    POST /api/v1/portal/{slug}/reset/password  the new password → the directory's answer
+
+The flow token goes back in the ``X-Passback-Flow`` header. Errors have the
+API's one body; ``message`` is English and ``localized_message`` follows
+``Accept-Language`` (English or Brazilian Portuguese).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal, cast
+
+from fastapi import APIRouter, BackgroundTasks, Depends, Request, status
+from fastapi.security import APIKeyHeader
+from pydantic import BaseModel, ConfigDict, Field
+
+from passback.server.api.problems import error_responses
+from passback.server.api.schemas import MAX_PASSWORD_FIELD
+from passback.server.errors import ApiError
+from passback.server.i18n import Translator, negotiate
+from passback.server.portal.errors import PortalError
+from passback.server.portal.rules_text import describe_rules
+from passback.server.portal.service import Portal, PortalTenant
+from passback.server.rules import PasswordRules
+
+FLOW_HEADER = "X-Passback-Flow"
+
+router = APIRouter(prefix="/api/v1/portal/{slug}", tags=["portal"])
+
+flow_header = APIKeyHeader(
+    name=FLOW_HEADER,
+    scheme_name="FlowToken",
+    description="The `flow_token` that starting a reset returned.",
+    auto_error=False,
+)
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StatusOut(BaseModel):
+    available: Literal[True] = True
+    organisation: str
+
+
+class StartIn(_Request):
+    username: str = Field(max_length=256, description="sAMAccountName or UPN.")
+
+
+class StartOut(BaseModel):
+    flow_token: str = Field(description=f"Send it back in `{FLOW_HEADER}`.")
+    step: Literal["code"] = "code"
+    code_expires_at: dt.datetime
+    message: str = Field(
+        description="The same for every username (T2): a code was sent if the "
+        "account exists and has an email address."
+    )
+
+
+class CodeIn(_Request):
+    code: str = Field(max_length=32, description="The 8-digit code from the email.")
+
+
+class RulesOut(BaseModel):
+    source: str = Field(description='"domain", or "pso:<name>" for a fine-grained policy.')
+    min_length: int
+    complexity: bool
+    history_length: int
+    min_age_seconds: int
+    max_age_seconds: int
+
+
+class PasswordStepOut(BaseModel):
+    step: Literal["password"] = "password"
+    rules: RulesOut | None = Field(description="None when no agent could tell right now.")
+    rules_text: list[str] = Field(description="The rules in words, in the request's language.")
+
+
+class PasswordIn(_Request):
+    new_password: str = Field(max_length=MAX_PASSWORD_FIELD, description="Never logged or stored.")
+
+
+class DoneOut(BaseModel):
+    outcome: Literal["ok"] = "ok"
+    request_id: str
+    message: str
+
+
+def _portal(request: Request) -> Portal:
+    return cast(Portal, request.app.state.portal)
+
+
+def _translator(request: Request) -> Translator:
+    locale = negotiate(request.headers.get("accept-language"))
+    return Translator.for_locale(_portal(request).catalogs, locale)
+
+
+FlowToken = Annotated[str | None, Depends(flow_header)]
+
+
+async def _tenant(request: Request, slug: str) -> PortalTenant:
+    try:
+        return await _portal(request).tenant(slug)
+    except PortalError as error:
+        raise _api_error(request, error) from None
+
+
+def _api_error(
+    request: Request, error: PortalError, tenant: PortalTenant | None = None, username: str = ""
+) -> ApiError:
+    english = Translator.for_locale(_portal(request).catalogs, "en")
+    detail: dict[str, object] = dict(error.detail)
+    if error.field:
+        detail["field"] = error.field
+    return ApiError(
+        error.text(english),
+        code=error.code,
+        status=error.status,
+        detail=detail,
+        request_id=error.request_id or None,
+        support_code=error.support_code,
+        localized_message=error.text(_translator(request)),
+        tenant_id=tenant.id if tenant else None,
+        user_id=error.user_id,
+        username=username or None,
+    )
+
+
+def _rules_out(rules: PasswordRules | None) -> RulesOut | None:
+    return RulesOut(**rules.__dict__) if rules else None
+
+
+@router.get(
+    "/status",
+    response_model=StatusOut,
+    summary="Whether a reset can start now (an agent is connected, W2)",
+    responses=error_responses(404, 422, 503),
+)
+async def portal_status(request: Request, slug: str) -> StatusOut:
+    tenant = await _tenant(request, slug)
+    try:
+        await _portal(request).check_available(tenant)
+    except PortalError as error:
+        raise _api_error(request, error, tenant) from None
+    return StatusOut(organisation=tenant.name)
+
+
+@router.post(
+    "/reset",
+    status_code=status.HTTP_201_CREATED,
+    response_model=StartOut,
+    summary="Start a self-service reset: a code is emailed to the user",
+    responses=error_responses(404, 422, 429, 503),
+)
+async def start_reset(
+    request: Request, slug: str, body: StartIn, background: BackgroundTasks
+) -> StartOut:
+    """The answer is the same whether or not the username exists (T2); the
+    lookups are rate limited per client address."""
+    tenant = await _tenant(request, slug)
+    t = _translator(request)
+    client = request.client.host if request.client else "unknown"
+    try:
+        started = await _portal(request).start(
+            tenant, body.username, client=client, language=t.locale
+        )
+    except PortalError as error:
+        raise _api_error(request, error, tenant, body.username) from None
+    if started.deliver is not None:
+        background.add_task(started.deliver)
+    return StartOut(
+        flow_token=started.token,
+        code_expires_at=started.expires_at,
+        message=t.gettext("If the account exists and has an email address, we sent it a code."),
+    )
+
+
+@router.post(
+    "/reset/code",
+    response_model=PasswordStepOut,
+    summary="Check the emailed code; on success the password step opens",
+    responses=error_responses(404, 409, 410, 422),
+)
+async def enter_code(
+    request: Request, slug: str, body: CodeIn, token: FlowToken
+) -> PasswordStepOut:
+    tenant = await _tenant(request, slug)
+    portal = _portal(request)
+    try:
+        await portal.enter_code(tenant, token, body.code)
+        rules = await portal.password_step(tenant, token)
+    except PortalError as error:
+        raise _api_error(request, error, tenant) from None
+    return PasswordStepOut(
+        rules=_rules_out(rules), rules_text=describe_rules(rules, _translator(request))
+    )
+
+
+@router.get(
+    "/reset/rules",
+    response_model=PasswordStepOut,
+    summary="The password rules for the flow's user (password step only)",
+    responses=error_responses(404, 409, 410, 422),
+)
+async def rules(request: Request, slug: str, token: FlowToken) -> PasswordStepOut:
+    tenant = await _tenant(request, slug)
+    try:
+        found = await _portal(request).password_step(tenant, token)
+    except PortalError as error:
+        raise _api_error(request, error, tenant) from None
+    return PasswordStepOut(
+        rules=_rules_out(found), rules_text=describe_rules(found, _translator(request))
+    )
+
+
+@router.post(
+    "/reset/password",
+    response_model=DoneOut,
+    summary="Set the new password in the directory; its answer comes at once (W1)",
+    responses=error_responses(404, 409, 410, 422, 502, 503, 504),
+)
+async def set_password(request: Request, slug: str, body: PasswordIn, token: FlowToken) -> DoneOut:
+    """A refusal of the directory (``too_short``, ``in_history``, ``too_young``…)
+    keeps the flow at the password step: send another password."""
+    tenant = await _tenant(request, slug)
+    try:
+        result = await _portal(request).set_password(tenant, token, body.new_password, None)
+    except PortalError as error:
+        raise _api_error(request, error, tenant) from None
+    return DoneOut(
+        request_id=result.request_id,
+        message=_translator(request).gettext(
+            "Your new password is set in the directory. Use it from now on; "
+            "the old one no longer works."
+        ),
+    )

@@ -1,0 +1,57 @@
+"""Rate limits of the portal (SPEC T2: username lookups per client address).
+
+``RateLimiter`` is the seam; ``SlidingWindowLimiter`` keeps its counts in this
+process (one server node). Several nodes will share counts in Redis behind the
+same interface (ARCHITECTURE, "Scale-out").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+#: Keys tracked at once; past this the stalest key is forgotten, so a flood
+#: of client addresses cannot exhaust memory.
+MAX_KEYS = 100_000
+
+
+class RateLimiter(Protocol):
+    async def allow(self, key: str) -> bool:
+        """Count one hit for ``key``; False if it is over the limit (the hit
+        is not counted then)."""
+        ...
+
+
+class SlidingWindowLimiter:
+    """At most ``limit`` hits per key in any ``window`` seconds."""
+
+    def __init__(
+        self, limit: int, window: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        if limit < 1 or window <= 0:
+            raise ValueError("a rate limit needs limit ≥ 1 and window > 0")
+        self.limit = limit
+        self.window = window
+        self._clock = clock
+        self._hits: collections.OrderedDict[str, collections.deque[float]] = (
+            collections.OrderedDict()
+        )
+        self._lock = asyncio.Lock()
+
+    async def allow(self, key: str) -> bool:
+        async with self._lock:
+            now = self._clock()
+            hits = self._hits.pop(key, None) or collections.deque()
+            while hits and hits[0] <= now - self.window:
+                hits.popleft()
+            allowed = len(hits) < self.limit
+            if allowed:
+                hits.append(now)
+            if hits:
+                self._hits[key] = hits  # most recent last
+            while len(self._hits) > MAX_KEYS:
+                self._hits.popitem(last=False)
+            return allowed

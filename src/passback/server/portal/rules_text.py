@@ -1,0 +1,60 @@
+"""The password rules of one user, in words, next to the password field."""
+
+from __future__ import annotations
+
+from passback.server.i18n import Translator
+from passback.server.rules import PasswordRules
+
+HOUR = 3600
+DAY = 24 * HOUR
+
+
+def describe_rules(rules: PasswordRules | None, t: Translator) -> list[str]:
+    """One short phrase per rule, e.g. ``["At least 14 characters", …]``."""
+    if rules is None:
+        return [t.gettext("The directory checks the new password when you send it.")]
+    phrases = [
+        t.ngettext("At least %(num)d character", "At least %(num)d characters", rules.min_length)
+    ]
+    if rules.complexity:
+        phrases.append(
+            t.gettext("3 of 4 kinds of character: capital letters, small letters, digits, symbols")
+        )
+        phrases.append(t.gettext("not your account name"))
+    if rules.history_length:
+        phrases.append(
+            t.ngettext(
+                "not your last password",
+                "not one of your last %(num)d passwords",
+                rules.history_length,
+            )
+        )
+    if rules.min_age_seconds >= DAY:
+        phrases.append(
+            t.ngettext(
+                "changed at most once a day",
+                "changed at most once every %(num)d days",
+                rules.min_age_seconds // DAY,
+            )
+        )
+    elif rules.min_age_seconds > 0:
+        phrases.append(
+            t.ngettext(
+                "changed at most once an hour",
+                "changed at most once every %(num)d hours",
+                max(1, rules.min_age_seconds // HOUR),
+            )
+        )
+    return phrases
+
+
+def source_text(rules: PasswordRules | None, t: Translator) -> str | None:
+    """Which policy the rules come from, or None when unknown."""
+    if rules is None:
+        return None
+    if rules.source.startswith("pso:"):
+        return t.gettext(
+            "Your organisation's password policy for your account (%(name)s)",
+            name=rules.source[4:],
+        )
+    return t.gettext("Your organisation's password policy")

@@ -1,0 +1,336 @@
+"""The self-service reset as use-cases, shared by the pages and the JSON API
+(SPEC W1, W2, W8, T2): start with a username, enter the emailed code, set the
+new password. Each call checks the flow's step; none can be skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import logging
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy import select
+
+from passback.protocol.operations import Operation
+from passback.protocol.outcomes import Outcome
+from passback.server import support, writeback
+from passback.server.api.deps import Services
+from passback.server.directory_users import find_user
+from passback.server.errors import ApiError, NotFound
+from passback.server.i18n import Catalogs, Translator
+from passback.server.i18n.translations import N_
+from passback.server.notify import MailError, MailMessage, MailSender
+from passback.server.portal import flow
+from passback.server.portal.code_mail import code_mail
+from passback.server.portal.codes import Hasher, flow_hash
+from passback.server.portal.errors import PortalError, refusal_error
+from passback.server.portal.ratelimit import RateLimiter
+from passback.server.rules import PasswordRules, rules_for
+from passback.server.store.models import DirectoryUser, PortalFlow, Tenant, utcnow
+
+logger = logging.getLogger(__name__)
+
+#: Longest username looked up; longer input is refused as not valid.
+MAX_USERNAME = 256
+
+UNAVAILABLE = N_("Your password can't be reset right now. Try again in a few minutes.")
+
+
+@dataclasses.dataclass(frozen=True)
+class PortalTenant:
+    id: str
+    name: str
+    slug: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Started:
+    token: str = dataclasses.field(repr=False)
+    expires_at: dt.datetime
+    #: Sends the code; run after the answer went out, so that the answer takes
+    #: the same time whether or not a mail is sent (T2). None: nothing to send.
+    deliver: Callable[[], Awaitable[None]] | None
+
+
+class Portal:
+    def __init__(
+        self,
+        services: Services,
+        *,
+        mailer: MailSender | None,
+        limiter: RateLimiter,
+        hasher: Hasher,
+        catalogs: Catalogs,
+        clock: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
+        self.services = services
+        self.mailer = mailer
+        self.limiter = limiter
+        self.hasher = hasher
+        self.catalogs = catalogs
+        self._clock = clock
+
+    # -- steps ----------------------------------------------------------------
+
+    async def tenant(self, slug: str) -> PortalTenant:
+        def load() -> PortalTenant | None:
+            with self.services.sessions() as db:
+                row = db.scalar(select(Tenant).where(Tenant.slug == slug))
+                return PortalTenant(row.id, row.name, row.slug) if row else None
+
+        found = await asyncio.to_thread(load)
+        if found is None:
+            raise PortalError("tenant_not_found", 404, N_("There is no such portal."))
+        return found
+
+    async def check_available(self, tenant: PortalTenant) -> None:
+        """W2: a reset may start only while an agent of the tenant is connected
+        (and a code can be sent at all).
+
+        Raises:
+            PortalError: ``service_unavailable`` (503), at once.
+        """
+        if self.mailer is None:
+            raise PortalError(
+                Outcome.SERVICE_UNAVAILABLE.value,
+                503,
+                UNAVAILABLE,
+                note="no SMTP server is configured (passback server --smtp-host)",
+            )
+        if not await self.services.hub.present(tenant.id):
+            raise PortalError(
+                Outcome.SERVICE_UNAVAILABLE.value,
+                503,
+                UNAVAILABLE,
+                note="no agent of the tenant is connected (W2)",
+            )
+
+    async def start(
+        self, tenant: PortalTenant, username: str, *, client: str, language: str
+    ) -> Started:
+        """Look the user up and make a flow at the code step. Known or not,
+        the answer is the same (T2); only a known user with a mail gets one.
+
+        Raises:
+            PortalError: ``rate_limited`` (429), ``service_unavailable`` (503),
+                ``invalid_username`` (422).
+        """
+        if not await self.limiter.allow(client):
+            raise PortalError(
+                "rate_limited",
+                429,
+                N_("Too many attempts from your network. Wait a few minutes and try again."),
+            )
+        await self.check_available(tenant)
+        username = username.strip()
+        if not username or len(username) > MAX_USERNAME:
+            raise PortalError("invalid_username", 422, N_("Enter your username."), field="username")
+        new, user = await asyncio.to_thread(self._start, tenant, username, language)
+        deliver = None
+        if user is not None and new.row.blocked is None:
+            assert user.mail is not None
+            message = code_mail(
+                Translator.for_locale(self.catalogs, language),
+                to=user.mail,
+                code=new.code,
+                minutes=self.services.settings.code_ttl // 60,
+                tenant_name=tenant.name,
+                link=self._link(tenant),
+            )
+
+            async def deliver() -> None:
+                await self._deliver(tenant, new.row.id_hash, user.id, message)
+
+        return Started(new.token, new.row.expires_at, deliver)
+
+    async def enter_code(self, tenant: PortalTenant, token: str | None, code: str) -> None:
+        """Raises:
+        PortalError: the code is wrong (attempts left), or the flow is not
+            at the code step, expired or ended."""
+
+        def check() -> tuple[flow.FlowRefused | None, PortalFlow | None]:
+            with self.services.sessions() as db, db.begin():
+                row = flow.find(db, tenant.id, token)
+                try:
+                    flow.enter_code(
+                        flow.require(row, flow.Step.CODE, self._clock()),
+                        self.hasher,
+                        code,
+                        self._clock(),
+                    )
+                except flow.FlowRefused as refused:
+                    return refused, row
+                return None, row
+
+        refused, row = await asyncio.to_thread(check)
+        if refused is not None:
+            error = refusal_error(refused, row.user_id if row else None)
+            if row is not None and row.blocked:
+                error.note = f"the flow's code step cannot pass: {row.blocked}"
+            raise error
+
+    async def password_step(self, tenant: PortalTenant, token: str | None) -> PasswordRules | None:
+        """The rules for the flow's user, once the code passed (None: no agent
+        could tell).
+
+        Raises:
+            PortalError: the flow is not at the password step.
+        """
+        row = await self.require(tenant, token, flow.Step.PASSWORD)
+        assert row.user_id is not None  # blocked flows never pass the code
+        return await rules_for(self.services, tenant.id, row.user_id)
+
+    async def set_password(
+        self, tenant: PortalTenant, token: str | None, new_password: str, confirm: str | None
+    ) -> writeback.WritebackResult:
+        """Write the new password back (W1): the directory's answer at once.
+
+        Args:
+            confirm: the password typed again (pages); None when not asked (API).
+
+        Raises:
+            PortalError: not at the password step; the two passwords differ;
+                the directory refused (its ``Outcome``, with the support code
+                of the operation).
+        """
+        row = await self.require(tenant, token, flow.Step.PASSWORD)
+        assert row.user_id is not None  # blocked flows never pass the code
+        user_id = row.user_id
+        if not new_password:
+            raise PortalError(
+                "empty", 422, N_("Enter the new password."), field="new_password", user_id=user_id
+            )
+        if confirm is not None and confirm != new_password:
+            raise PortalError(
+                "mismatch",
+                422,
+                N_("The two passwords are not the same. Type them again."),
+                field="confirm_password",
+                user_id=user_id,
+            )
+        try:
+            result = await writeback.reset_password(
+                Operation.RESET,
+                sessions=self.services.sessions,
+                hub=self.services.hub,
+                settings=self.services.settings,
+                tenant_id=tenant.id,
+                user=user_id,
+                new_password=new_password,
+            )
+        except NotFound:  # the user left the directory since the flow started
+            raise PortalError.of_outcome(
+                Outcome.USER_NOT_FOUND,
+                {},
+                request_id="",
+                support_code=support.new_code(),
+                user_id=user_id,
+            ) from None
+        except ApiError as exc:
+            raise PortalError(
+                exc.code,
+                exc.status,
+                N_("The new password cannot be used. Choose another one."),
+                field="new_password",
+                user_id=user_id,
+                request_id=exc.request_id,
+            ) from None
+        if result.outcome is not Outcome.OK:
+            raise PortalError.of_outcome(
+                result.outcome,
+                result.detail,
+                request_id=result.request_id,
+                support_code=result.support_code,
+                user_id=user_id,
+            )
+        await asyncio.to_thread(self._finish, token)
+        return result
+
+    # -- helpers ----------------------------------------------------------------
+
+    def _start(
+        self, tenant: PortalTenant, username: str, language: str
+    ) -> tuple[flow.NewFlow, DirectoryUser | None]:
+        with self.services.sessions() as db, db.begin():
+            matches = list(db.scalars(find_user(tenant.id, username).limit(2)))
+            user = matches[0] if len(matches) == 1 else None
+            blocked = None
+            if user is None:
+                blocked = flow.Blocked.UNKNOWN_USER
+            elif not user.mail:
+                blocked = flow.Blocked.NO_MAIL
+            new = flow.new_flow(
+                self.hasher,
+                tenant_id=tenant.id,
+                user_id=user.id if user else None,
+                blocked=blocked,
+                language=language,
+                code_ttl=self.services.settings.code_ttl,
+                now=self._clock(),
+            )
+            db.add(new.row)
+        return new, user
+
+    async def _deliver(
+        self, tenant: PortalTenant, key: str, user_id: str, message: MailMessage
+    ) -> None:
+        assert self.mailer is not None
+        try:
+            await self.mailer.send(message)
+        except MailError as exc:
+            logger.warning("portal: the code mail for user %s failed: %s", user_id, exc)
+            await asyncio.to_thread(self._block, key, flow.Blocked.MAIL_FAILED)
+            incident = support.Incident(
+                "mail_failed",
+                502,
+                str(exc),
+                method="SMTP",
+                tenant_id=tenant.id,
+                user_id=user_id,
+                note="the one-time code could not be sent",
+            )
+            await asyncio.to_thread(support.record, self.services.sessions, incident)
+
+    def _block(self, key: str, reason: flow.Blocked) -> None:
+        with self.services.sessions() as db, db.begin():
+            row = db.get(PortalFlow, key)
+            if row is not None:
+                row.blocked = reason.value
+
+    async def require(self, tenant: PortalTenant, token: str | None, step: flow.Step) -> PortalFlow:
+        """The tenant's flow of ``token``, alive at ``step``.
+
+        Raises:
+            PortalError: no such flow, expired, ended or at another step.
+        """
+
+        def check() -> PortalFlow | flow.FlowRefused:
+            with self.services.sessions() as db:
+                try:
+                    return flow.require(flow.find(db, tenant.id, token), step, self._clock())
+                except flow.FlowRefused as refused:
+                    return refused
+
+        found = await asyncio.to_thread(check)
+        if isinstance(found, flow.FlowRefused):
+            raise refusal_error(found)
+        return found
+
+    def csrf_token(self, token: str) -> str:
+        return self.hasher.csrf_token(flow_hash(token))
+
+    def csrf_matches(self, token: str | None, csrf: str) -> bool:
+        return token is not None and self.hasher.csrf_matches(flow_hash(token), csrf)
+
+    def _finish(self, token: str | None) -> None:
+        assert token is not None
+        with self.services.sessions() as db, db.begin():
+            row = db.get(PortalFlow, flow_hash(token))
+            if row is not None:
+                flow.finish(row, self._clock())
+
+    def _link(self, tenant: PortalTenant) -> str | None:
+        base = self.services.settings.public_url
+        return f"{base.rstrip('/')}/portal/{tenant.slug}/code" if base else None

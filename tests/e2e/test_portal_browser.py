@@ -1,0 +1,156 @@
+"""A user resets their AD password in the portal, in a real browser
+(SPEC W1, W2, W8, E2): headless Chromium from Debian driven by Playwright,
+the real server and agent processes (``Deployment``), the real Samba AD DC
+and a real SMTP server on loopback that the test reads the code from.
+
+The server speaks TLS with a private CA that Chromium does not know, so the
+browser context ignores certificate errors; the agent and the test's HTTP
+client verify the server against that CA as usual.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.support.deployment import Deployment, Tenant
+from tests.support.samba import TIMEOUT_FACTOR, SambaDC
+from tests.support.smtp import MailCatcher
+
+pytestmark = pytest.mark.samba
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TIMEOUT_MS = 30_000 * TIMEOUT_FACTOR
+
+
+@pytest.fixture(scope="module")
+def mail() -> Iterator[MailCatcher]:
+    catcher = MailCatcher()
+    catcher.start()
+    try:
+        yield catcher
+    finally:
+        catcher.stop()
+
+
+@pytest.fixture(scope="module")
+def deployment(
+    samba_dc: SambaDC, mail: MailCatcher, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Deployment]:
+    d = Deployment(tmp_path_factory.mktemp("portal-deployment"), samba_dc, smtp_port=mail.port)
+    try:
+        d.start_server()
+        yield d
+    finally:
+        d.stop()
+
+
+@pytest.fixture(scope="module")
+def tenant(deployment: Deployment, samba_dc: SambaDC) -> Tenant:
+    t = deployment.create_tenant("Contoso Browser")
+    deployment.onboard(t, "agent-portal", samba_dc.managed_ou)
+    deployment.start_agent("agent-portal")
+    deployment.wait_connected(t)
+    return t
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists() or shutil.which("chromium") is None:
+        pytest.skip("Chromium is not installed (Debian package `chromium`)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(ignore_https_errors=True, locale="en-US")
+    context.set_default_timeout(TIMEOUT_MS)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+def test_a_user_resets_their_password_in_the_browser(
+    page: Page,
+    deployment: Deployment,
+    tenant: Tenant,
+    samba_dc: SambaDC,
+    mail: MailCatcher,
+) -> None:
+    user = samba_dc.create_user()
+    deployment.sync(tenant, user.name)
+    portal = f"{deployment.url}/portal/contoso-browser/"
+
+    page.goto(portal)
+    expect(page.get_by_role("heading", name="Reset your password")).to_be_visible()
+    page.get_by_label("Username").fill(user.name)
+    page.get_by_role("button", name="Continue").click()
+
+    expect(page.get_by_role("heading", name="Enter the code")).to_be_visible()
+    code = mail.code_for(f"{user.name}@example.test", timeout=30)  # the test DC's mail
+    page.get_by_label("Code from the email").fill(code)
+    page.get_by_role("button", name="Continue").click()
+
+    # The rules the agent read for this user (the test DC: domain policy, 7+).
+    expect(page.get_by_role("heading", name="Choose a new password")).to_be_visible()
+    expect(page.locator("#rules")).to_contain_text("At least 7 characters")
+
+    page.get_by_label("New password", exact=True).fill("Sh0rt!")
+    page.get_by_label("New password again").fill("Sh0rt!")
+    page.get_by_role("button", name="Set the new password").click()
+    error = page.locator("#new_password-error")
+    expect(error).to_have_text("The password must be at least 7 characters long.")
+    expect(page.get_by_label("New password", exact=True)).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_role("alert")).to_contain_text(re.compile(r"Support code: [0-9a-f-]{36}"))
+    assert samba_dc.can_bind(user.dn, user.password)  # nothing changed
+
+    new_password = f"N3w!Portal-{uuid.uuid4().hex[:8]}"
+    page.get_by_label("New password", exact=True).fill(new_password)
+    page.get_by_label("New password again").fill(new_password)
+    page.get_by_role("button", name="Set the new password").click()
+    expect(page.get_by_role("heading", name="Password changed")).to_be_visible()
+    expect(page.get_by_role("status")).to_contain_text("Your new password is set")
+
+    assert samba_dc.can_bind(user.dn, new_password)
+    assert not samba_dc.can_bind(user.dn, user.password)
+    # S7: neither the password nor the code is anywhere the deployment wrote.
+    for path in deployment.files():
+        data = path.read_bytes()
+        assert new_password.encode() not in data, path
+        assert code.encode() not in data, path
+
+
+def test_pages_speak_portuguese_when_the_browser_does(
+    browser: Browser, deployment: Deployment, tenant: Tenant
+) -> None:
+    context = browser.new_context(ignore_https_errors=True, locale="pt-BR")
+    try:
+        page = context.new_page()
+        page.goto(f"{deployment.url}/portal/contoso-browser/")
+        expect(page.get_by_role("heading", name="Redefina sua senha")).to_be_visible()
+        page.get_by_role("link", name="English").click()
+        expect(page.get_by_role("heading", name="Reset your password")).to_be_visible()
+    finally:
+        context.close()

@@ -1,0 +1,106 @@
+"""Helpers of the portal's integration tests: a fake agent that answers rules
+requests and operations by itself, and form helpers for the pages."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections.abc import AsyncIterator
+
+import httpx
+
+from passback.crypto.envelope import Opened
+from passback.protocol.link import OperationReceived, Received
+from passback.protocol.messages import Result, Rules, RulesRequest, SyncRequest
+from passback.protocol.outcomes import Outcome
+from passback.server.tenants import CreatedTenant
+from tests.integration.server.harness import AgentFactory, FakeAgent, RunningServer
+from tests.integration.server.test_server_reset_flow import sync, user
+
+MAIL = "jdoe@acme.test"
+RULES = Rules("", Outcome.OK, "pso:staff", 14, True, 24, 86400, 0)
+
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+SUPPORT = re.compile(r"<code>([0-9a-f-]{36})</code>")
+
+
+class AutoAgent:
+    """Answers every rules request with ``rules`` and every operation with the
+    next of ``outcomes`` (OK when none is left); keeps what it opened."""
+
+    def __init__(self, agent: FakeAgent) -> None:
+        self.agent = agent
+        self.rules = RULES
+        self.outcomes: list[tuple[Outcome, dict[str, int | str]]] = []
+        self.opened: list[Opened] = []
+
+    async def run(self) -> None:
+        while True:
+            try:
+                event = await self.agent.next_event()
+            except TimeoutError:
+                continue  # idle
+            if isinstance(event, OperationReceived):
+                opened = self.agent.open(event.envelope)
+                self.opened.append(opened)
+                outcome, detail = self.outcomes.pop(0) if self.outcomes else (Outcome.OK, {})
+                event_id = 31002 if outcome is Outcome.OK else 31003
+                await self.agent.send(Result(opened.metadata.request_id, outcome, detail, event_id))
+            elif isinstance(event, Received) and isinstance(event.message, RulesRequest):
+                rules = self.rules
+                await self.agent.send(
+                    Rules(
+                        event.message.request_id,
+                        rules.outcome,
+                        rules.source,
+                        rules.min_length,
+                        rules.complexity,
+                        rules.history_length,
+                        rules.min_age,
+                        rules.max_age,
+                    )
+                )
+            elif isinstance(event, Received) and isinstance(event.message, SyncRequest):
+                continue
+            else:
+                return  # closed
+
+
+@contextlib.asynccontextmanager
+async def portal_tenant(
+    server: RunningServer,
+    client: httpx.AsyncClient,
+    make_agent: AgentFactory,
+    *,
+    mail: str | None = MAIL,
+) -> AsyncIterator[tuple[CreatedTenant, AutoAgent]]:
+    """A tenant "Acme" (slug ``acme``) whose agent is connected and answers,
+    with the synced user ``jdoe``."""
+    tenant = server.create_tenant("Acme")
+    agent = await make_agent(tenant)
+    await agent.connect_ready()
+    await agent.next_sync_request()
+    jdoe = user("jdoe")
+    jdoe = type(jdoe)(jdoe.anchor, "jdoe", "jdoe@acme.test", mail, True)
+    await sync(agent, client, tenant, (jdoe,))
+    auto = AutoAgent(agent)
+    task = asyncio.create_task(auto.run())
+    try:
+        yield tenant, auto
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def csrf(page: httpx.Response) -> str:
+    found = CSRF.search(page.text)
+    assert found, page.text
+    return found.group(1)
+
+
+def support_code(page: httpx.Response) -> str:
+    found = SUPPORT.search(page.text)
+    assert found, page.text
+    return found.group(1)

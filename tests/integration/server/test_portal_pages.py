@@ -1,0 +1,298 @@
+"""The portal's pages against the real server, a fake agent on the real relay
+and a real SMTP server on loopback (SPEC W1, W2, W8, T2, E2, S7)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from passback.protocol.operations import Operation
+from passback.protocol.outcomes import Outcome
+from passback.server.store import create_engine
+from tests.integration.server.harness import AgentFactory, RunningServer
+from tests.integration.server.portal_support import (
+    MAIL,
+    csrf,
+    portal_tenant,
+    support_code,
+)
+from tests.support.smtp import MailCatcher
+
+NEW_PASSWORD = "Portal-Pa55word-9d2e"
+BASE = "/portal/acme"
+
+
+async def start(client: httpx.AsyncClient, username: str = "jdoe") -> httpx.Response:
+    response = await client.post(f"{BASE}/", data={"username": username})
+    assert response.status_code == 303, response.text
+    assert response.headers["location"] == f"{BASE}/code"
+    return response
+
+
+async def enter_code(client: httpx.AsyncClient, code: str) -> httpx.Response:
+    page = await client.get(f"{BASE}/code")
+    assert page.status_code == 200, page.text
+    return await client.post(f"{BASE}/code", data={"code": code, "csrf": csrf(page)})
+
+
+async def set_password(
+    client: httpx.AsyncClient, password: str = NEW_PASSWORD, confirm: str | None = None
+) -> httpx.Response:
+    page = await client.get(f"{BASE}/password")
+    assert page.status_code == 200, page.text
+    return await client.post(
+        f"{BASE}/password",
+        data={
+            "new_password": password,
+            "confirm_password": password if confirm is None else confirm,
+            "csrf": csrf(page),
+        },
+    )
+
+
+def rows(server: RunningServer, sql: str) -> list[sa.Row[tuple[object, ...]]]:
+    engine = create_engine(server.database_url)
+    try:
+        with engine.connect() as connection:
+            return list(connection.execute(sa.text(sql)))
+    finally:
+        engine.dispose()
+
+
+async def test_no_agent_is_503_before_anything(
+    server: RunningServer, client: httpx.AsyncClient
+) -> None:
+    server.create_tenant("Acme")
+    page = await client.get(f"{BASE}/")
+    assert page.status_code == 503
+    assert "can&#39;t be reset right now" in page.text
+    assert 'name="username"' not in page.text  # not even asked (W2)
+    code = support_code(page)
+    [record] = rows(server, f"SELECT error, status, note FROM support_records WHERE code='{code}'")
+    assert record == ("service_unavailable", 503, "no agent of the tenant is connected (W2)")
+
+
+async def test_whole_reset_in_the_pages(
+    server: RunningServer,
+    client: httpx.AsyncClient,
+    make_agent: AgentFactory,
+    mail: MailCatcher,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    async with portal_tenant(server, client, make_agent) as (_tenant, agent):
+        first = await client.get(f"{BASE}/")
+        assert first.status_code == 200
+        assert '<label for="username">' in first.text
+        assert first.headers["content-language"] == "en"
+        assert "script" not in first.text.lower()
+
+        started = await start(client)
+        cookie = started.headers["set-cookie"]
+        assert "httponly" in cookie.lower() and "samesite=strict" in cookie.lower()
+        assert f"path={BASE}/" in cookie.lower()
+        code = await asyncio.to_thread(mail.code_for, MAIL)
+        message = mail.wait_for(MAIL)
+        assert message["Subject"] == "Your password reset code"
+        assert "https://sspr.acme.test/portal/acme/code" in message.get_content()
+
+        checked = await enter_code(client, code)
+        assert checked.status_code == 303 and checked.headers["location"] == f"{BASE}/password"
+
+        page = await client.get(f"{BASE}/password")
+        assert "At least 14 characters" in page.text
+        assert "not one of your last 24 passwords" in page.text
+        assert "(staff)" in page.text  # the PSO that applies to this user
+
+        mismatch = await set_password(client, confirm="something else")
+        assert mismatch.status_code == 422
+        assert 'id="confirm_password-error"' in mismatch.text
+        assert not agent.opened  # nothing was sent
+
+        agent.outcomes.append((Outcome.TOO_SHORT, {"min_length": 14}))
+        refused = await set_password(client)
+        assert refused.status_code == 422
+        assert "The password must be at least 14 characters long." in refused.text
+        assert 'aria-describedby="rules new_password-error"' in refused.text
+        refused_code = support_code(refused)
+
+        done = await set_password(client)
+        assert done.status_code == 200, done.text
+        assert "Password changed" in done.text
+
+    assert [o.metadata.operation for o in agent.opened] == [Operation.RESET, Operation.RESET]
+    assert agent.opened[-1].secrets == (NEW_PASSWORD,)
+    [flow] = rows(server, "SELECT step, code_hash, completed_at, user_id FROM portal_flows")
+    assert flow[0] == "done" and flow[1] is None and flow[2] is not None and flow[3]
+    [record] = rows(
+        server,
+        f"SELECT error, request_id, event_id, agent_id, user_id FROM support_records "
+        f"WHERE code='{refused_code}'",
+    )
+    assert record[0] == "too_short" and record[2] == 31003 and record[3] and record[4]
+    # S7: neither the password nor the code is in the store or the logs.
+    database = Path(server.database_url.removeprefix("sqlite:///"))
+    stored = b"".join(p.read_bytes() for p in database.parent.glob(database.name + "*"))
+    for secret in (NEW_PASSWORD, code):
+        assert secret.encode() not in stored
+        assert secret not in caplog.text
+
+
+async def test_unknown_user_gets_the_same_answer(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
+) -> None:
+    async with portal_tenant(server, client, make_agent):
+        known = await start(client, "jdoe")
+        known_page = await client.get(f"{BASE}/code")
+        client.cookies.clear()
+        unknown = await start(client, "nobody")
+        unknown_page = await client.get(f"{BASE}/code")
+        assert known.status_code == unknown.status_code == 303
+        assert known_page.text.replace(csrf(known_page), "") == unknown_page.text.replace(
+            csrf(unknown_page), ""
+        )
+        wrong = await enter_code(client, "12345678")
+        assert wrong.status_code == 422
+        assert "Attempts left: 4." in wrong.text
+        record = rows(
+            server, f"SELECT note FROM support_records WHERE code='{support_code(wrong)}'"
+        )
+        assert record == [("the flow's code step cannot pass: unknown_user",)]
+    assert len(mail.to(MAIL)) == 1  # only the known user got a code
+
+
+async def test_user_without_mail_gets_the_same_answer(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory
+) -> None:
+    async with portal_tenant(server, client, make_agent, mail=None):
+        await start(client, "jdoe")
+        wrong = await enter_code(client, "12345678")
+        assert wrong.status_code == 422
+        record = rows(
+            server, f"SELECT note FROM support_records WHERE code='{support_code(wrong)}'"
+        )
+        assert record == [("the flow's code step cannot pass: no_mail",)]
+
+
+async def test_steps_cannot_be_skipped_and_the_code_is_single_use(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
+) -> None:
+    async with portal_tenant(server, client, make_agent):
+        assert (await client.get(f"{BASE}/password")).status_code == 409  # no flow
+        await start(client)
+        code_page = await client.get(f"{BASE}/code")
+        skip = await client.post(
+            f"{BASE}/password",
+            data={
+                "new_password": NEW_PASSWORD,
+                "confirm_password": NEW_PASSWORD,
+                "csrf": csrf(code_page),
+            },
+        )
+        assert skip.status_code == 409
+        assert "finish the steps in order" in skip.text
+        code = await asyncio.to_thread(mail.code_for, MAIL)
+        assert (await enter_code(client, code)).status_code == 303
+        again = await client.post(f"{BASE}/code", data={"code": code, "csrf": csrf(code_page)})
+        assert again.status_code == 409  # spent: the flow is past the code step
+
+
+async def test_code_expires(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
+) -> None:
+    async with portal_tenant(server, client, make_agent):
+        await start(client)
+        code = await asyncio.to_thread(mail.code_for, MAIL)
+        past = (dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)).isoformat()
+        engine = create_engine(server.database_url)
+        with engine.begin() as connection:
+            connection.execute(sa.text("UPDATE portal_flows SET expires_at = :t"), {"t": past})
+        engine.dispose()
+        page = await client.post(f"{BASE}/code", data={"code": code, "csrf": "x"})
+        assert page.status_code in {403, 410}
+        expired = await client.get(f"{BASE}/code")
+        assert expired.status_code == 410
+        assert "This step has expired" in expired.text
+
+
+async def test_five_wrong_codes_end_the_flow(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
+) -> None:
+    async with portal_tenant(server, client, make_agent):
+        await start(client)
+        code = await asyncio.to_thread(mail.code_for, MAIL)
+        wrong = "00000000" if code != "00000000" else "11111111"
+        for left in (4, 3, 2, 1):
+            page = await enter_code(client, wrong)
+            assert f"Attempts left: {left}." in page.text
+        page = await enter_code(client, wrong)
+        assert page.status_code == 410
+        code_page = await client.get(f"{BASE}/code")
+        assert code_page.status_code == 410  # even the right code is too late now
+
+
+async def test_forms_need_the_flows_csrf_token(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
+) -> None:
+    async with portal_tenant(server, client, make_agent):
+        await start(client)
+        code = await asyncio.to_thread(mail.code_for, MAIL)
+        forged = await client.post(f"{BASE}/code", data={"code": code, "csrf": "0" * 64})
+        assert forged.status_code == 403
+        support_code(forged)
+
+
+async def test_lookups_are_rate_limited_per_address(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory
+) -> None:
+    async with portal_tenant(server, client, make_agent):
+        for n in range(10):
+            await start(client, f"user{n}")
+        limited = await client.post(f"{BASE}/", data={"username": "jdoe"})
+        assert limited.status_code == 429
+        assert "Too many attempts" in limited.text
+        support_code(limited)
+
+
+async def test_language_follows_the_browser_and_the_switch(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
+) -> None:
+    async with portal_tenant(server, client, make_agent) as (_tenant, agent):
+        pt = {"Accept-Language": "pt-BR,pt;q=0.9,en;q=0.5"}
+        page = await client.get(f"{BASE}/", headers=pt)
+        assert page.headers["content-language"] == "pt-BR"
+        assert '<html lang="pt-BR">' in page.text and "Redefina sua senha" in page.text
+        assert f'href="{BASE}/?lang=en"' in page.text
+        switched = await client.get(f"{BASE}/?lang=en", headers=pt)
+        assert "Reset your password" in switched.text
+        assert "passback_lang=en" in switched.headers["set-cookie"]
+        client.cookies.clear()
+
+        await client.post(f"{BASE}/", data={"username": "jdoe"}, headers=pt)
+        message = mail.wait_for(MAIL)
+        assert message["Subject"] == "Seu código para redefinir a senha"
+        code = await asyncio.to_thread(mail.code_for, MAIL)
+        code_page = await client.get(f"{BASE}/code", headers=pt)
+        await client.post(f"{BASE}/code", data={"code": code, "csrf": csrf(code_page)}, headers=pt)
+        page = await client.get(f"{BASE}/password", headers=pt)
+        assert "Pelo menos 14 caracteres" in page.text
+        when = "2031-05-04T10:20:30+00:00"
+        agent.outcomes.append((Outcome.TOO_YOUNG, {"retry_after": when}))
+        refused = await client.post(
+            f"{BASE}/password",
+            data={
+                "new_password": NEW_PASSWORD,
+                "confirm_password": NEW_PASSWORD,
+                "csrf": csrf(page),
+            },
+            headers=pt,
+        )
+        assert refused.status_code == 422
+        assert "poderá ser alterada de novo depois de 4 de maio de 2031" in refused.text

@@ -1,0 +1,51 @@
+"""The sliding-window rate limit of username lookups (SPEC T2)."""
+
+from __future__ import annotations
+
+import pytest
+
+from passback.server.portal import ratelimit
+from passback.server.portal.ratelimit import SlidingWindowLimiter
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_limit_per_key_within_the_window() -> None:
+    clock = Clock()
+    limiter = SlidingWindowLimiter(3, 60, clock)
+    assert [await limiter.allow("a") for _ in range(4)] == [True, True, True, False]
+    assert await limiter.allow("b")  # another address has its own count
+    clock.now += 59
+    assert not await limiter.allow("a")
+    clock.now += 1  # the first hits leave the window
+    assert await limiter.allow("a")
+
+
+async def test_refused_hits_do_not_count() -> None:
+    clock = Clock()
+    limiter = SlidingWindowLimiter(1, 10, clock)
+    assert await limiter.allow("a")
+    for _ in range(5):
+        clock.now += 1
+        assert not await limiter.allow("a")
+    clock.now += 5
+    assert await limiter.allow("a")
+
+
+async def test_memory_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ratelimit, "MAX_KEYS", 3)
+    limiter = SlidingWindowLimiter(1, 60, Clock())
+    for key in "abcd":
+        assert await limiter.allow(key)
+    assert await limiter.allow("a")  # forgotten as the stalest
+
+
+def test_bad_limits() -> None:
+    with pytest.raises(ValueError):
+        SlidingWindowLimiter(0, 60)
