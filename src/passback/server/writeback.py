@@ -22,7 +22,7 @@ import time
 import uuid
 from collections.abc import Callable
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -33,6 +33,7 @@ from passback.protocol import anchors
 from passback.protocol.operations import Operation
 from passback.protocol.outcomes import Outcome
 from passback.server.agents import newest_package_key
+from passback.server.directory_users import find_user
 from passback.server.errors import (
     AgentLost,
     AgentUnavailable,
@@ -44,7 +45,7 @@ from passback.server.errors import (
 )
 from passback.server.hub import Hub
 from passback.server.settings import ServerSettings
-from passback.server.store.models import Agent, DirectoryUser, OperationRecord, Tenant, utcnow
+from passback.server.store.models import Agent, OperationRecord, Tenant, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -213,7 +214,7 @@ def _prepare(
     unlock: bool | None,
 ) -> _Plan | WritebackResult:
     with sessions() as db, db.begin():
-        matches = list(db.scalars(_find_user(tenant_id, user).limit(2)))
+        matches = list(db.scalars(find_user(tenant_id, user).limit(2)))
         if not matches:
             raise NotFound(
                 "No synced user of your organisation has this id, account name or UPN.",
@@ -266,18 +267,6 @@ def _prepare(
             previous_agent=record.agent_id,
             support_code=record.support_code,
         )
-
-
-def _find_user(tenant_id: str, user: str) -> Select[DirectoryUser]:
-    name = user.lower()
-    return select(DirectoryUser).where(
-        DirectoryUser.tenant_id == tenant_id,
-        or_(
-            DirectoryUser.id == user,
-            func.lower(DirectoryUser.sam_account_name) == name,
-            func.lower(DirectoryUser.user_principal_name) == name,
-        ),
-    )
 
 
 def _record(sessions: sessionmaker[Session], result: WritebackResult) -> None:
