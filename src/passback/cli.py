@@ -1,7 +1,8 @@
 """The ``passback`` command: server, tenants, agent, certificates.
 
 Every option can also come from the environment as ``PASSBACK_<COMMAND>_<OPTION>``
-(e.g. ``PASSBACK_AGENT_ONBOARD_TOKEN``), which keeps secrets off command lines.
+(e.g. ``PASSBACK_AGENT_ONBOARD_TOKEN``), which keeps secrets off command lines;
+the agent's ``--config`` is ``PASSBACK_AGENT_CONFIG`` for both agent commands.
 """
 
 from __future__ import annotations
@@ -279,7 +280,12 @@ def tls() -> None:
 @tls.command("create")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
 @click.option(
-    "--host", "hosts", multiple=True, default=["localhost", "127.0.0.1"], show_default=True
+    "--host",
+    "hosts",
+    multiple=True,
+    default=["localhost", "127.0.0.1"],
+    show_default=True,
+    envvar="PASSBACK_TLS_CREATE_HOST",
 )
 def tls_create(out: Path, hosts: tuple[str, ...]) -> None:
     """A private CA and a server certificate (ca.pem, server.pem, server.key)."""
@@ -298,7 +304,13 @@ def agent() -> None:
 
 
 @agent.command("onboard")
-@click.option("--server", "server_url", required=True, help="https://host:port of the server.")
+@click.option(
+    "--server",
+    "server_url",
+    required=True,
+    envvar="PASSBACK_AGENT_ONBOARD_SERVER",
+    help="https://host:port of the server.",
+)
 @click.option(
     "--token", required=True, help="One-time onboarding token (or PASSBACK_AGENT_ONBOARD_TOKEN)."
 )
@@ -329,6 +341,7 @@ def agent() -> None:
 @click.option(
     "--config",
     "config_path",
+    envvar=["PASSBACK_AGENT_CONFIG"],
     type=click.Path(dir_okay=False, path_type=Path),
     default=Path("/etc/passback/agent.toml"),
     show_default=True,
@@ -382,6 +395,7 @@ def agent_onboard(
 @click.option(
     "--config",
     "config_path",
+    envvar=["PASSBACK_AGENT_CONFIG"],
     type=click.Path(dir_okay=False, path_type=Path),
     default=Path("/etc/passback/agent.toml"),
     show_default=True,
@@ -409,6 +423,7 @@ def agent_run(config_path: Path, insecure_dev: bool) -> None:
 @click.option(
     "--dir",
     "directory",
+    envvar="PASSBACK_DEMO_DIR",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path(".demo"),
     show_default=True,
@@ -423,9 +438,11 @@ def agent_run(config_path: Path, insecure_dev: bool) -> None:
 )
 def demo(directory: Path, port: int, dc_address: str) -> None:
     """Run a demo on this machine (as root): a Samba AD DC with demo users, the
-    server, a tenant and an agent. Prints how to use it; Ctrl-C stops it all."""
+    server with its portal, a mail catcher for its email, a tenant and an agent.
+    Prints how to use it; Ctrl-C stops it all."""
     if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
-        for name in ("passback", "httpx", "alembic"):  # the demo prints its own progress
+        # The demo prints its own progress ("mail.log" is the mail catcher's aiosmtpd).
+        for name in ("passback", "httpx", "alembic", "mail.log"):
             logging.getLogger(name).setLevel(logging.WARNING)
     try:
         run_demo(directory, port=port, dc_address=dc_address, out=click.echo)
