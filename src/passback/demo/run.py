@@ -3,15 +3,22 @@
 1. a fresh Samba AD DC on a loopback address (``DIR/dc``), realm
    ``DEMO.PASSBACK.TEST``, with ``OU=Staff`` holding the service account and
    three demo users: alice (ordinary), bob (disabled), carol (a Domain Admin);
+   each with a ``mail`` address in the realm's domain;
 2. a private CA and server certificate (``DIR/tls``);
-3. a tenant, made the way ``passback tenant create`` makes it (``DIR/server``);
-4. the server, as ``passback server …`` in a subprocess (``DIR/server.log``);
-5. an agent onboarded with a one-time token (``DIR/agent/agent.toml``) and run
+3. a mail catcher (:mod:`passback.demo.mailcatcher`) on loopback, which keeps
+   the server's email as ``DIR/mail/<n>-<recipient>.eml`` and prints one line
+   per message (with the one-time code: a demo only convenience);
+4. a tenant with the slug ``demo``, made the way ``passback tenant create``
+   makes it (``DIR/server``);
+5. the server, as ``passback server …`` in a subprocess (``DIR/server.log``),
+   sending the portal's codes to the catcher; the portal is at
+   ``https://127.0.0.1:PORT/portal/demo/``;
+6. an agent onboarded with a one-time token (``DIR/agent/agent.toml``) and run
    as ``passback agent run …`` in a subprocess (``DIR/agent.log``);
 
 then it waits until the agent is connected and has synced the demo users, prints
-how to use it, and runs until SIGINT or SIGTERM, which stop the agent, the server
-and the DC. Every password is random; the ones the operator may want are in
+how to use it, and runs until SIGINT or SIGTERM, which stop the agent, the server,
+the mail catcher and the DC. Every password is random; the ones the operator may want are in
 files under ``DIR`` (mode 0600). A second run stops what an earlier one left
 running and starts afresh.
 """
@@ -42,6 +49,7 @@ from passback.agent.events import EventLog
 from passback.agent.onboard import OnboardingError, OnboardRequest, onboard
 from passback.agent.service import check_directory
 from passback.crypto import certs
+from passback.demo.mailcatcher import MailCatcher
 from passback.demo.samba import SambaDC, SambaError, loopback_address, random_password
 from passback.server.store.engine import create_engine, session_factory
 from passback.server.store.migrate import upgrade
@@ -51,6 +59,9 @@ REALM = "DEMO.PASSBACK.TEST"
 NETBIOS_DOMAIN = "DEMO"
 OU = "OU=Staff"
 TENANT = "Demo"
+SLUG = "demo"
+#: The domain of the demo users' mail addresses and of the server's sender.
+MAIL_DOMAIN = REALM.lower()
 AGENT_NAME = "demo-agent"
 SERVER_HOST = "127.0.0.1"
 READY_TIMEOUT = 90.0
@@ -81,6 +92,10 @@ class Layout:
     @property
     def tls(self) -> Path:
         return self.root / "tls"
+
+    @property
+    def mail(self) -> Path:
+        return self.root / "mail"
 
     @property
     def server_data(self) -> Path:
@@ -166,7 +181,7 @@ def run(
             raise DemoError(str(exc)) from exc
         finally:
             demo.stop()
-    out("Demo stopped: agent, server and DC are down.")
+    out("Demo stopped: agent, server, mail catcher and DC are down.")
 
 
 @contextlib.contextmanager
@@ -222,6 +237,7 @@ class _Demo:
             address=dc_address,
             managed_ou=OU,
         )
+        self.mail = MailCatcher(layout.mail, echo=out)
         self.server: subprocess.Popen[bytes] | None = None
         self.agent: subprocess.Popen[bytes] | None = None
         self.tenant: CreatedTenant | None = None
@@ -236,7 +252,7 @@ class _Demo:
         self._stop_leftovers()
         if not _port_free(SERVER_HOST, self.port):
             raise DemoError(f"{SERVER_HOST}:{self.port} is in use; choose another with --port")
-        for folder in (layout.dc, layout.tls, layout.server_data, layout.agent):
+        for folder in (layout.dc, layout.tls, layout.mail, layout.server_data, layout.agent):
             shutil.rmtree(folder, ignore_errors=True)
         for log in (layout.server_log, layout.agent_log):
             log.unlink(missing_ok=True)
@@ -246,8 +262,9 @@ class _Demo:
         write_private(layout.admin_password, (self.dc.admin_password + "\n").encode())
         self._create_users()
 
-        self.out("Starting the Passback server …")
+        self.out("Starting the Passback server and a mail catcher for its email …")
         files = certs.create(layout.tls, [SERVER_HOST, "localhost"])
+        self.mail.start()
         self.tenant = self._create_tenant()
         write_private(layout.admin_token, (self.tenant.admin_token + "\n").encode())
         self.server = self._spawn(
@@ -259,6 +276,11 @@ class _Demo:
                 "--port", str(self.port),
                 "--tls-cert", str(files.cert),
                 "--tls-key", str(files.key),
+                "--smtp-host", "127.0.0.1",
+                "--smtp-port", str(self.mail.port),
+                "--smtp-security", "none",
+                "--smtp-from", f"passback-demo@{MAIL_DOMAIN}",
+                "--public-url", self.url,
             ],
             layout.server_log,
         )  # fmt: skip
@@ -290,7 +312,7 @@ class _Demo:
         self.dc.stop_stale()
 
     def _create_users(self) -> None:
-        dc, domain = self.dc, REALM.lower()
+        dc = self.dc
         for name, given, disabled, domain_admin in (
             (ALICE, "Alice", False, False),
             (BOB, "Bob", True, False),
@@ -301,7 +323,7 @@ class _Demo:
                 random_password(name),
                 given_name=given,
                 surname="Demo",
-                mail=f"{name}@{domain}",
+                mail=f"{name}@{MAIL_DOMAIN}",
                 disabled=disabled,
                 domain_admin=domain_admin,
             )
@@ -312,7 +334,7 @@ class _Demo:
         url = f"sqlite:///{self.layout.server_data / 'passback.db'}"
         upgrade(url)
         with session_factory(create_engine(url))() as session:
-            created = create_tenant(session, TENANT)
+            created = create_tenant(session, TENANT, SLUG)
             session.commit()
         return created
 
@@ -424,7 +446,8 @@ class _Demo:
     # -- stop ----------------------------------------------------------------
 
     def stop(self) -> None:
-        """Stop agent, server and DC; safe to call at any point of start()."""
+        """Stop agent, server, mail catcher and DC; safe to call at any point of
+        start()."""
         if self._stopped.is_set():
             return
         self._stopped.set()
@@ -437,7 +460,12 @@ class _Demo:
                 if process is not None:
                     _stop_process(process, sig)
                 self.layout.pid_file(name).unlink(missing_ok=True)
+            self.mail.stop()
             self.dc.stop()
+
+    @property
+    def portal_url(self) -> str:
+        return f"{self.url}/portal/{SLUG}/"
 
     def summary(self) -> str:
         assert self.tenant is not None
@@ -449,19 +477,31 @@ class _Demo:
                 "",
                 "Passback demo is running.",
                 "",
+                f"Self-service portal: open it in a browser and sign in as {ALICE}",
+                "",
+                f"    {self.portal_url}",
+                "",
+                "  The browser warns that the connection is not private: the demo's",
+                "  certificate comes from its own private CA. Accept the warning for",
+                f"  this demo, or trust {ca} in the browser.",
+                f"  The one-time code goes by email to {ALICE}@{MAIL_DOMAIN}: read it in",
+                f"  {layout.mail}/ (one .eml file per message); codes are also shown here.",
+                "",
+                "Demo users (the same in the portal and the API):",
+                f"  {ALICE:<6} an ordinary account: a reset goes through to the directory",
+                f"  {BOB:<6} disabled: the agent refuses the reset (409, code disabled)",
+                f"  {CAROL:<6} a Domain Admin: the agent refuses the reset (409, code protected)",
+                "",
+                "What runs:",
                 f"  Server     {self.url}   (API docs: {self.url}/docs)",
                 f"  CA         {ca}   (the demo's private CA)",
                 f"  Admin API  token {token}",
                 f"  Directory  Samba AD DC {REALM} at {dc.ldaps_url} (certificate {dc.tls_name})",
                 f"             users in {dc.managed_ou}",
                 f"  Agent      {AGENT_NAME}, connected out to the server ({layout.agent_config})",
+                f"  Email      caught on 127.0.0.1:{self.mail.port}, kept in {layout.mail}/",
                 "",
-                "Demo users:",
-                f"  {ALICE:<6} an ordinary account: a reset goes through to the directory",
-                f"  {BOB:<6} disabled: the agent refuses the reset (409, code disabled)",
-                f"  {CAROL:<6} a Domain Admin: the agent refuses the reset (409, code protected)",
-                "",
-                f"Reset {ALICE}'s password (then try {BOB} and {CAROL}):",
+                f"Reset {ALICE}'s password through the admin API (then try {BOB} and {CAROL}):",
                 "",
                 f"  curl --cacert {ca} \\",
                 f"    -H 'Authorization: Bearer {token}' \\",
@@ -478,7 +518,7 @@ class _Demo:
                 f"  admin API token             {layout.admin_token}",
                 f"  DC Administrator password   {layout.admin_password}",
                 "",
-                "Press Ctrl-C to stop the demo (agent, server and DC).",
+                "Press Ctrl-C to stop the demo (agent, server, mail catcher and DC).",
             ]
         )
 

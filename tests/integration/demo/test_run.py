@@ -6,6 +6,8 @@ the suite's own DC on 127.0.0.1 (both need ports 389 and 636).
 
 from __future__ import annotations
 
+import email
+import email.policy
 import os
 import queue
 import re
@@ -17,6 +19,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from email.message import EmailMessage
 from pathlib import Path
 
 import httpx
@@ -31,6 +34,10 @@ pytestmark = pytest.mark.samba
 DC_ADDRESS = "127.0.0.3"
 READY_LINE = "Press Ctrl-C to stop the demo"
 USERS_DN = "OU=Staff,DC=demo,DC=passback,DC=test"
+ALICE_MAIL = "alice@demo.passback.test"
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+#: The code as the email shows it, on a line of its own: "    1234 5678".
+CODE = re.compile(r"^[ \t]+(\d{4}) (\d{4})\s*$", re.M)
 
 
 class Demo:
@@ -139,11 +146,42 @@ def the_dc(root: Path) -> SambaDC:
     return dc
 
 
+def csrf(page: httpx.Response) -> str:
+    found = CSRF.search(page.text)
+    assert found, page.text
+    return found.group(1)
+
+
+def code_in_mail(folder: Path, address: str) -> str:
+    """The one-time code, read from the demo's mail folder as a person would."""
+    deadline = time.monotonic() + 30 * TIMEOUT_FACTOR
+    while not (files := sorted(folder.glob(f"*-{address}.eml"))):
+        assert time.monotonic() < deadline, f"no mail to {address} in {folder}"
+        time.sleep(0.1)
+    message = email.message_from_bytes(files[-1].read_bytes(), policy=email.policy.default)
+    assert isinstance(message, EmailMessage)
+    assert message["To"] == address
+    assert message["From"] == "passback-demo@demo.passback.test"
+    body = message.get_body(preferencelist=("plain",))
+    assert body is not None
+    text = body.get_content()
+    found = CODE.search(text)
+    assert found, text
+    return found.group(1) + found.group(2)
+
+
 def test_demo_runs_as_printed_and_stops_cleanly(demo: Demo) -> None:
     printed = demo.read_until(READY_LINE, 180)
 
-    # What the block tells: server, docs, token, users, logs.
+    # What the block tells: the portal first, then server, docs, token, users, logs.
     url = f"https://127.0.0.1:{demo.port}"
+    portal = f"{url}/portal/demo/"
+    assert printed.index(portal) < printed.index(f"{url}/docs"), printed
+    assert "sign in as alice" in printed
+    assert str(demo.root / "tls" / "ca.pem") in printed
+    assert f"{demo.root / 'mail'}/" in printed and "codes are also shown here" in printed
+    mail_port = re.search(r"caught on 127\.0\.0\.1:(\d+)", printed)
+    assert mail_port is not None, printed
     assert f"{url}/docs" in printed
     token = re.search(r"\b(pba_\S+)", printed)
     assert token is not None, printed
@@ -187,10 +225,51 @@ def test_demo_runs_as_printed_and_stops_cleanly(demo: Demo) -> None:
             assert response.status_code == 409, response.text
             assert response.json()["error"]["code"] == code
 
-    # The password never reached a log (SPEC S7).
+    # The portal, as printed, over HTTPS: alice's code arrives in DIR/mail/ and
+    # on the demo's console, and her new password is in the DC at once.
+    portal_password = f"Portal-{new_password.group(1)}"
+    with httpx.Client(
+        base_url=url,
+        verify=ssl.create_default_context(cafile=str(demo.root / "tls" / "ca.pem")),
+        timeout=60,
+    ) as browser:
+        page = browser.get(portal)
+        assert page.status_code == 200, page.text
+        assert '<label for="username">' in page.text
+        started = browser.post(portal, data={"username": "alice"})
+        assert started.status_code == 303, started.text
+        assert started.headers["location"] == "/portal/demo/code"
+        code = code_in_mail(demo.root / "mail", ALICE_MAIL)
+        echoed = demo.read_until(f"mail to {ALICE_MAIL}: Your password reset code", 30)
+        assert f"{code[:4]} {code[4:]}" in echoed.splitlines()[-1]
+
+        page = browser.get(f"{portal}code")
+        assert page.status_code == 200, page.text
+        checked = browser.post(f"{portal}code", data={"code": code, "csrf": csrf(page)})
+        assert checked.status_code == 303, checked.text
+        assert checked.headers["location"] == "/portal/demo/password"
+
+        page = browser.get(f"{portal}password")
+        assert page.status_code == 200, page.text
+        assert "At least 7 characters" in page.text  # the demo DC's policy, read by the agent
+        done = browser.post(
+            f"{portal}password",
+            data={
+                "new_password": portal_password,
+                "confirm_password": portal_password,
+                "csrf": csrf(page),
+            },
+        )
+        assert done.status_code == 200, done.text
+        assert "Password changed" in done.text
+    assert dc.can_bind(f"CN=alice,{USERS_DN}", portal_password)
+
+    # The passwords and the code never reached a log (SPEC S7).
     for path in demo.root.rglob("*"):
         if path.is_file() and path.suffix in (".log", ".jsonl"):
-            assert new_password.group(1) not in path.read_text(errors="replace"), path
+            text = path.read_text(errors="replace")
+            assert new_password.group(1) not in text, path
+            assert portal_password not in text and code not in text, path
 
     # Ctrl-C stops everything it started.
     started = demo.processes()
@@ -206,6 +285,7 @@ def test_demo_runs_as_printed_and_stops_cleanly(demo: Demo) -> None:
     assert not port_open(636, DC_ADDRESS)
     assert not port_open(389, DC_ADDRESS)
     assert not port_open(demo.port)
+    assert not port_open(int(mail_port.group(1)))
 
 
 def test_demo_runs_again_in_the_same_folder(demo: Demo) -> None:
