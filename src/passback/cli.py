@@ -12,9 +12,10 @@ import logging
 import socket
 import sys
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import click
+import sqlalchemy
 import uvicorn
 from sqlalchemy.orm import Session
 
@@ -34,6 +35,7 @@ from passback.server.errors import SlugTaken, UnknownTenant
 from passback.server.settings import ServerSettings
 from passback.server.store.engine import create_engine, session_factory
 from passback.server.store.migrate import upgrade
+from passback.server.store.models import SupportRecord
 from passback.server.support import local, lookup
 from passback.server.tenants import create_tenant, new_onboarding_token
 
@@ -113,6 +115,13 @@ def main(verbose: bool) -> None:
 @click.option(
     "--public-url", default=None, help="https://… users reach the portal at (for emails)."
 )
+@click.option(
+    "--forwarded-allow-ips",
+    default="",
+    show_default="trust no proxy",
+    help="Reverse proxies (comma-separated addresses or networks) whose "
+    "X-Forwarded-For/-Proto are trusted, so that rate limits see the client's address.",
+)
 def server(
     data_dir: Path,
     database_url: str | None,
@@ -129,6 +138,7 @@ def server(
     smtp_password: str | None,
     code_ttl: int,
     public_url: str | None,
+    forwarded_allow_ips: str,
 ) -> None:
     """Run the Passback server: portal at /portal/<slug>/, API, relay hub at /relay/v1."""
     if (tls_cert is None) != (tls_key is None):
@@ -150,6 +160,12 @@ def server(
         code_ttl=code_ttl,
         public_url=public_url,
     )
+    # Forwarded headers only from the proxies named: anyone else could forge them.
+    proxies: dict[str, Any] = (
+        {"proxy_headers": True, "forwarded_allow_ips": forwarded_allow_ips}
+        if forwarded_allow_ips.strip()
+        else {"proxy_headers": False}
+    )
     uvicorn.run(
         create_app(settings),
         host=host,
@@ -159,8 +175,8 @@ def server(
         ws="websockets-sansio",
         ws_ping_interval=PING_INTERVAL,
         ws_max_size=MAX_SYNC_FRAME,
-        proxy_headers=False,
         log_level="info",
+        **proxies,
     )
 
 
@@ -223,10 +239,16 @@ def support() -> None:
 def support_show(code: str, data_dir: Path, database_url: str | None) -> None:
     """Print the record of support CODE: when, tenant, user, request, outcome,
     agent event."""
-    url = _database_url(data_dir, database_url)
-    upgrade(url)
-    engine = create_engine(url)
+    # A lookup reads only: no migration, no new database file or folder.
+    if database_url is None and not (data_dir / "passback.db").is_file():
+        raise click.ClickException(f"no Passback database in {data_dir}")
+    engine = create_engine(_database_url(data_dir, database_url))
     try:
+        if not sqlalchemy.inspect(engine).has_table(SupportRecord.__tablename__):
+            raise click.ClickException(
+                "this database has no support records (its schema is missing or older "
+                "than this version): start `passback server` on it once, which migrates it"
+            )
         found = lookup(session_factory(engine), code)
     except ValueError as exc:
         raise click.ClickException(f"{code!r} is not a support code (a UUID)") from exc

@@ -6,6 +6,10 @@ from sqlalchemy import Select, func, or_, select
 
 from passback.server.store.models import DirectoryUser
 
+#: Longest username (sAMAccountName or UPN) a caller may type; the support
+#: records keep a typed one in a column this wide.
+MAX_USERNAME = 256
+
 
 def find_user(tenant_id: str, user: str) -> Select[DirectoryUser]:
     """Users of the tenant whose server id, sAMAccountName or UPN (any case) is ``user``."""

@@ -18,6 +18,7 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from passback.server.directory_users import MAX_USERNAME
 from passback.server.store.models import (
     DirectoryUser,
     OperationRecord,
@@ -28,8 +29,6 @@ from passback.server.store.models import (
 
 logger = logging.getLogger(__name__)
 
-#: A username typed by a user is kept up to this length (it may be garbage).
-MAX_USERNAME = 256
 MAX_PATH = 1024
 
 

@@ -1,6 +1,6 @@
 """Use-case: a password reset written back to the directory (SPEC W1, W3, W8):
-by an administrator through the API (``admin_reset``), or by the user in the
-portal (``reset_password`` with ``Operation.RESET``).
+``reset_password`` with ``Operation.ADMIN_RESET`` for an administrator through
+the API, or with ``Operation.RESET`` for the user in the portal.
 
 Check the password (only what no directory takes) → find the user in the
 tenant → W2: an agent must be present → seal for one agent (S2, S3) → the hub
@@ -80,34 +80,6 @@ class _Plan:
     agent_keys: dict[str, str]  # agent id → public key PEM, agents not revoked
     previous_agent: str | None
     support_code: str
-
-
-async def admin_reset(
-    *,
-    sessions: sessionmaker[Session],
-    hub: Hub,
-    settings: ServerSettings,
-    tenant_id: str,
-    user: str,
-    new_password: str,
-    request_id: str | None = None,
-    unlock: bool | None = None,
-    clock: Callable[[], float] = time.time,
-) -> WritebackResult:
-    """Reset ``user``'s password in the directory (W3), as an administrator:
-    ``reset_password`` with ``Operation.ADMIN_RESET`` (agent events 31009–31011)."""
-    return await reset_password(
-        Operation.ADMIN_RESET,
-        sessions=sessions,
-        hub=hub,
-        settings=settings,
-        tenant_id=tenant_id,
-        user=user,
-        new_password=new_password,
-        request_id=request_id,
-        unlock=unlock,
-        clock=clock,
-    )
 
 
 async def reset_password(
@@ -243,7 +215,8 @@ def _prepare(
             )
             db.add(record)
         tenant = db.get(Tenant, tenant_id)
-        assert tenant is not None  # the user row references it
+        if tenant is None:  # the user row references it: only a broken store
+            raise RuntimeError(f"user {found.id} has no tenant {tenant_id}")
         keys = {
             agent.id: agent.public_key_pem
             for agent in db.scalars(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 
@@ -34,6 +34,14 @@ class AutoAgent:
         self.rules = RULES
         self.outcomes: list[tuple[Outcome, dict[str, int | str]]] = []
         self.opened: list[Opened] = []
+        #: Set when an operation arrives.
+        self.received = asyncio.Event()
+        #: Awaited before an operation is answered (the test acts meanwhile).
+        self.before_answer: Callable[[], Awaitable[None]] | None = None
+        #: Drop the link instead of answering the next operation (its outcome
+        #: is then unknown to the server), and connect again.
+        self.drop_next = False
+        self.reconnected = asyncio.Event()
 
     async def run(self) -> None:
         while True:
@@ -44,6 +52,15 @@ class AutoAgent:
             if isinstance(event, OperationReceived):
                 opened = self.agent.open(event.envelope)
                 self.opened.append(opened)
+                self.received.set()
+                if self.drop_next:
+                    self.drop_next = False
+                    await self.agent.close()
+                    await self.agent.connect_ready()
+                    self.reconnected.set()
+                    continue
+                if self.before_answer is not None:
+                    await self.before_answer()
                 outcome, detail = self.outcomes.pop(0) if self.outcomes else (Outcome.OK, {})
                 event_id = 31002 if outcome is Outcome.OK else 31003
                 await self.agent.send(Result(opened.metadata.request_id, outcome, detail, event_id))

@@ -33,7 +33,7 @@ from passback.server.store import create_engine, session_factory, upgrade
 from passback.server.store.models import DirectoryUser, OperationRecord, utcnow
 from passback.server.sync import upsert_users
 from passback.server.tenants import create_tenant, new_onboarding_token
-from passback.server.writeback import WritebackResult, admin_reset
+from passback.server.writeback import WritebackResult, reset_password
 
 PASSWORD = "Marker-Pa55word-7f3c"
 NOW = 1_700_000_000
@@ -92,7 +92,8 @@ class World:
     async def reset(
         self, user: str = "jdoe", password: str = PASSWORD, **kw: object
     ) -> WritebackResult:
-        return await admin_reset(
+        return await reset_password(
+            Operation.ADMIN_RESET,
             sessions=self.sessions,
             hub=self.hub,
             settings=self.settings,

@@ -5,26 +5,17 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path
-from pydantic import BaseModel, Field
 
 from passback.protocol.outcomes import Outcome
 from passback.server.api.deps import AdminTenant, ServicesDep
 from passback.server.api.problems import error_responses
+from passback.server.api.schemas import RulesOut
 from passback.server.directory_users import find_user
 from passback.server.errors import Conflict, NotFound, ServiceUnavailable
 from passback.server.outcomes import describe
 from passback.server.rules import rules_for
 
 router = APIRouter(prefix="/api/v1", tags=["users"])
-
-
-class RulesOut(BaseModel):
-    source: str = Field(description='"domain", or "pso:<name>" for a fine-grained policy.')
-    min_length: int
-    complexity: bool
-    history_length: int
-    min_age_seconds: int
-    max_age_seconds: int = Field(description="0: the password never expires.")
 
 
 @router.get(
@@ -55,4 +46,4 @@ async def password_rules(
     rules = await rules_for(services, tenant_id, found[0].id)
     if rules is None:
         raise ServiceUnavailable("No connected agent could read the rules for this user right now.")
-    return RulesOut(**rules.__dict__)
+    return RulesOut.of(rules)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import uuid
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from passback.server.rules import PasswordRules
 
 #: Longer than any password a directory takes (AD: 256 UTF-16 units), so the
 #: service answers "too long" itself, yet bounded.
@@ -109,3 +112,18 @@ class ResetResponse(BaseModel):
 
 class SyncAccepted(BaseModel):
     status: Literal["requested"] = "requested"
+
+
+class RulesOut(BaseModel):
+    """The password rules of one user (admin API and portal API alike)."""
+
+    source: str = Field(description='"domain", or "pso:<name>" for a fine-grained policy.')
+    min_length: int
+    complexity: bool
+    history_length: int
+    min_age_seconds: int
+    max_age_seconds: int = Field(description="0: the password never expires.")
+
+    @classmethod
+    def of(cls, rules: PasswordRules) -> RulesOut:
+        return cls(**dataclasses.asdict(rules))

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, status
 from sqlalchemy import select
 
+from passback.protocol.operations import Operation
 from passback.protocol.outcomes import Outcome
 from passback.server import writeback
 from passback.server.api.deps import AdminTenant, ServicesDep
@@ -80,7 +81,8 @@ async def reset_password(
     the directory and answers at once (SPEC W1, W3). The error's ``code`` says
     why it failed; ``outcome_unknown`` (504) means: send the same request id
     again to learn whether the password was changed."""
-    result = await writeback.admin_reset(
+    result = await writeback.reset_password(
+        Operation.ADMIN_RESET,
         sessions=services.sessions,
         hub=services.hub,
         settings=services.settings,

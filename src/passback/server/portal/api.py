@@ -22,7 +22,8 @@ from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ConfigDict, Field
 
 from passback.server.api.problems import error_responses
-from passback.server.api.schemas import MAX_PASSWORD_FIELD
+from passback.server.api.schemas import MAX_PASSWORD_FIELD, RulesOut
+from passback.server.directory_users import MAX_USERNAME
 from passback.server.errors import ApiError
 from passback.server.i18n import Translator, negotiate
 from passback.server.portal.errors import PortalError
@@ -52,7 +53,7 @@ class StatusOut(BaseModel):
 
 
 class StartIn(_Request):
-    username: str = Field(max_length=256, description="sAMAccountName or UPN.")
+    username: str = Field(max_length=MAX_USERNAME, description="sAMAccountName or UPN.")
 
 
 class StartOut(BaseModel):
@@ -67,15 +68,6 @@ class StartOut(BaseModel):
 
 class CodeIn(_Request):
     code: str = Field(max_length=32, description="The 8-digit code from the email.")
-
-
-class RulesOut(BaseModel):
-    source: str = Field(description='"domain", or "pso:<name>" for a fine-grained policy.')
-    min_length: int
-    complexity: bool
-    history_length: int
-    min_age_seconds: int
-    max_age_seconds: int
 
 
 class PasswordStepOut(BaseModel):
@@ -135,7 +127,7 @@ def _api_error(
 
 
 def _rules_out(rules: PasswordRules | None) -> RulesOut | None:
-    return RulesOut(**rules.__dict__) if rules else None
+    return RulesOut.of(rules) if rules else None
 
 
 @router.get(

@@ -1,23 +1,54 @@
 """Why a portal step did not go on, in words for the user (SPEC W1, E2).
 
+::
+
+    PortalException          any failure of the portal
+     ├── FlowRefused         a move of the flow refused (``flow``), with its ``Refusal``
+     └── PortalError         what the user is shown: status, message, field,
+                             support record; pages and API render it
+
 A ``PortalError`` holds an English message marked for translation and the
 values for its fields, or an ``Outcome`` of the directory; pages and the API
-render it in the user's language and store its support record.
+render it in the user's language and store its support record. Outcomes
+whose general wording speaks to an administrator (``server.outcomes``) get
+the portal's own words here.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from collections.abc import Mapping
 
 from passback.protocol.outcomes import Outcome
 from passback.server.i18n import Translator
 from passback.server.i18n.translations import N_
 from passback.server.outcomes import describe
-from passback.server.portal import flow
 
 
-class PortalError(Exception):
+class PortalException(Exception):
+    """Base of the portal's exceptions."""
+
+
+class Refusal(enum.StrEnum):
+    NO_FLOW = "no_flow"  # no cookie/token, or one of no flow of this tenant
+    EXPIRED = "flow_expired"
+    WRONG_STEP = "wrong_step"  # e.g. the password step before the code passed
+    WRONG_CODE = "wrong_code"
+    TOO_MANY_CODES = "too_many_codes"
+    TOO_MANY_PASSWORDS = "too_many_passwords"
+    BUSY = "busy"  # another request of the flow is writing the password now
+    ENDED = "flow_ended"
+
+
+class FlowRefused(PortalException):
+    def __init__(self, refusal: Refusal, attempts_left: int = 0) -> None:
+        super().__init__(refusal.value)
+        self.refusal = refusal
+        self.attempts_left = attempts_left
+
+
+class PortalError(PortalException):
     def __init__(
         self,
         code: str,
@@ -32,6 +63,7 @@ class PortalError(Exception):
         support_code: str | None = None,
         user_id: str | None = None,
         note: str | None = None,
+        flow_ended: bool = False,
     ) -> None:
         super().__init__(code)
         self.code = code
@@ -46,6 +78,8 @@ class PortalError(Exception):
         self.support_code = support_code
         self.user_id = user_id
         self.note = note
+        #: The flow is over: no form of it can be shown again.
+        self.flow_ended = flow_ended
 
     @classmethod
     def of_outcome(
@@ -56,6 +90,7 @@ class PortalError(Exception):
         request_id: str,
         support_code: str,
         user_id: str,
+        flow_ended: bool = False,
     ) -> PortalError:
         status, _message = describe(outcome, detail)
         field = "new_password" if outcome.is_policy_refusal else None
@@ -68,11 +103,15 @@ class PortalError(Exception):
             request_id=request_id,
             support_code=support_code,
             user_id=user_id,
+            flow_ended=flow_ended,
         )
 
     def text(self, t: Translator) -> str:
         """The message in ``t``'s language."""
         if self.outcome is not None:
+            own = PORTAL_OUTCOMES.get(self.outcome)
+            if own is not None:
+                return t.gettext(own)
             return describe(self.outcome, self._localized_detail(t), t.gettext)[1]
         return t.gettext(self.message, **self.values)
 
@@ -90,31 +129,91 @@ class PortalError(Exception):
         return detail
 
 
-_REFUSALS: dict[flow.Refusal, tuple[int, str]] = {
-    flow.Refusal.NO_FLOW: (409, N_("This reset has ended or never started. Start again.")),
-    flow.Refusal.EXPIRED: (410, N_("This step has expired. Start again.")),
-    flow.Refusal.WRONG_STEP: (
-        409,
-        N_("This step is not available now: finish the steps in order, or start again."),
+#: The portal's words for outcomes whose general message speaks to an
+#: administrator (an account name to check, an unlock option, a request id).
+PORTAL_OUTCOMES: Mapping[Outcome, str] = {
+    Outcome.USER_NOT_FOUND: N_(
+        "Your account could not be found in the directory. Contact your administrator."
     ),
-    flow.Refusal.WRONG_CODE: (
-        422,
-        N_("The code is not correct, or no code was sent. Attempts left: %(left)d."),
+    Outcome.LOCKED: N_(
+        "Your account is locked. Contact your administrator, or wait until it unlocks and "
+        "start again."
     ),
-    flow.Refusal.TOO_MANY_CODES: (
-        410,
-        N_("Too many wrong codes: this reset has ended. Start again."),
+    Outcome.OUTCOME_UNKNOWN: N_(
+        "We could not confirm whether your password was changed. Try again with the same "
+        "new password: if it was changed, you will be told so."
     ),
 }
 
+#: Outcomes after which another password cannot help: the flow ends.
+ENDING_OUTCOMES = frozenset(
+    {
+        Outcome.USER_NOT_FOUND,
+        Outcome.MULTIPLE_MATCHES,
+        Outcome.DUPLICATE_ANCHOR,
+        Outcome.DISABLED,
+        Outcome.LOCKED,
+        Outcome.PROTECTED,
+        Outcome.ACCESS_DENIED,
+    }
+)
 
-def refusal_error(refused: flow.FlowRefused, user_id: str | None = None) -> PortalError:
+#: Errors of the writeback that are not an ``Outcome``, by their code.
+WRITEBACK_ERRORS: Mapping[str, tuple[str, str | None]] = {
+    "invalid": (
+        N_("The new password contains a character that cannot be stored. Choose another one."),
+        "new_password",
+    ),
+    "request_in_progress": (
+        N_("Your previous attempt is still being processed. Wait a moment and try again."),
+        None,
+    ),
+}
+#: Any other error of the writeback: the password was not set.
+WRITEBACK_FAILED = N_(
+    "Your password could not be set. Try again in a few minutes; if it keeps failing, "
+    "contact your administrator."
+)
+
+_REFUSALS: dict[Refusal, tuple[int, str]] = {
+    Refusal.NO_FLOW: (409, N_("This reset has ended or never started. Start again.")),
+    Refusal.EXPIRED: (410, N_("This step has expired. Start again.")),
+    Refusal.WRONG_STEP: (
+        409,
+        N_("This step is not available now: finish the steps in order, or start again."),
+    ),
+    Refusal.WRONG_CODE: (
+        422,
+        N_("The code is not correct, or no code was sent. Attempts left: %(left)d."),
+    ),
+    Refusal.TOO_MANY_CODES: (
+        410,
+        N_("Too many wrong codes: this reset has ended. Start again."),
+    ),
+    Refusal.TOO_MANY_PASSWORDS: (
+        410,
+        N_("Too many attempts to set a new password: this reset has ended. Start again."),
+    ),
+    Refusal.BUSY: (
+        409,
+        N_("Your new password is being set right now. Wait a moment, then reload the page."),
+    ),
+    Refusal.ENDED: (410, N_("This reset has ended. Start again.")),
+}
+
+_ENDING_REFUSALS = frozenset(
+    {Refusal.TOO_MANY_CODES, Refusal.TOO_MANY_PASSWORDS, Refusal.ENDED, Refusal.EXPIRED}
+)
+
+
+def refusal_error(refused: FlowRefused, user_id: str | None = None) -> PortalError:
     status, message = _REFUSALS[refused.refusal]
     return PortalError(
         refused.refusal.value,
         status,
         message,
         values={"left": refused.attempts_left},
-        field="code" if refused.refusal is flow.Refusal.WRONG_CODE else None,
+        field="code" if refused.refusal is Refusal.WRONG_CODE else None,
         user_id=user_id,
+        flow_ended=refused.refusal in _ENDING_REFUSALS or refused.refusal is Refusal.NO_FLOW,
     )

@@ -2,14 +2,25 @@
 
 ::
 
-    code ──right code──▶ password ──directory said OK──▶ done
-      │                    │  └─refused (W1): stays, the user tries again
-      └─5 wrong codes──▶ ended     (any step past its expiry is dead)
+    code ──right code──▶ password ──claimed──▶ writing ──directory said OK──▶ done
+      │                    ▲                      │
+      │                    └──refused (W1), or outcome unknown: try again
+      │                                           │
+      └─5 codes tried─▶ ended ◀──5 passwords, or a refusal no retry can mend
+                          ▲
+                          └── a newer flow of the same user (password step)
 
-The functions take and change a ``PortalFlow`` row; the caller loads it and
-commits. No step can be skipped: every move checks the step it starts from.
+Any step past its expiry is dead. The pure functions take and change a
+``PortalFlow`` row; the caller loads it and commits. The ``claim_*``
+functions are single atomic statements, so parallel requests cannot beat a
+limit: an attempt is counted before the code is compared (H1), and the
+password step is taken by one request at a time (H2). No step can be
+skipped: every move checks the step it starts from.
+
 A flow of an unknown user (T2), or of one the code cannot reach, is
 ``blocked``: it looks the same from outside and its code step never passes.
+A newer flow of the same user blocks the older ones still at the code step
+the same way, so that from outside nothing tells them apart.
 """
 
 from __future__ import annotations
@@ -18,20 +29,28 @@ import dataclasses
 import datetime as dt
 import enum
 
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from passback.server.portal.codes import Hasher, flow_hash, new_code, new_flow_token
+from passback.server.portal.errors import FlowRefused, Refusal
 from passback.server.store.models import PortalFlow
 
-#: Wrong codes one flow takes before it ends: 5 guesses of 10**8.
+#: Codes one flow takes, the right one included: 5 guesses of 10**8.
 MAX_CODE_ATTEMPTS = 5
+#: New passwords one flow sends to the directory before it ends.
+MAX_PASSWORD_ATTEMPTS = 5
 #: Seconds the user has to type the new password once the code passed.
 PASSWORD_STEP_TTL = 600
+#: Code mails one user gets per ``MAIL_WINDOW``, across flows (SPEC T1).
+MAX_MAILS_PER_USER = 5
+MAIL_WINDOW = dt.timedelta(hours=1)
 
 
 class Step(enum.StrEnum):
     CODE = "code"
     PASSWORD = "password"  # noqa: S105 - a step name
+    WRITING = "writing"  # one request holds the password step, writing back
     DONE = "done"
     ENDED = "ended"
 
@@ -42,21 +61,8 @@ class Blocked(enum.StrEnum):
     UNKNOWN_USER = "unknown_user"
     NO_MAIL = "no_mail"
     MAIL_FAILED = "mail_failed"
-
-
-class Refusal(enum.StrEnum):
-    NO_FLOW = "no_flow"  # no cookie/token, or one of no flow of this tenant
-    EXPIRED = "flow_expired"
-    WRONG_STEP = "wrong_step"  # e.g. the password step before the code passed
-    WRONG_CODE = "wrong_code"
-    TOO_MANY_CODES = "too_many_codes"
-
-
-class FlowRefused(Exception):
-    def __init__(self, refusal: Refusal, attempts_left: int = 0) -> None:
-        super().__init__(refusal.value)
-        self.refusal = refusal
-        self.attempts_left = attempts_left
+    MAIL_LIMIT = "mail_limit"  # T1: the user had their code mails for this hour
+    SUPERSEDED = "superseded"  # a newer flow of the same user started
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,7 +78,6 @@ def new_flow(
     tenant_id: str,
     user_id: str | None,
     blocked: Blocked | None,
-    language: str,
     code_ttl: int,
     now: dt.datetime,
 ) -> NewFlow:
@@ -87,10 +92,11 @@ def new_flow(
         user_id=user_id,
         step=Step.CODE.value,
         blocked=blocked.value if blocked else None,
-        language=language,
         code_hash=hasher.code_hash(key, code),
         expires_at=now + dt.timedelta(seconds=code_ttl),
         attempts=0,
+        write_attempts=0,
+        mailed=blocked is None,
         created_at=now,
     )
     return NewFlow(row, token, code)
@@ -108,12 +114,14 @@ def require(flow: PortalFlow | None, step: Step, now: dt.datetime) -> PortalFlow
     """``flow`` if it is alive at ``step``.
 
     Raises:
-        FlowRefused: no flow, expired, or at another step.
+        FlowRefused: no flow, expired, ended, busy or at another step.
     """
     if flow is None:
         raise FlowRefused(Refusal.NO_FLOW)
     if flow.step == Step.ENDED.value:
-        raise FlowRefused(Refusal.TOO_MANY_CODES)
+        raise FlowRefused(Refusal.ENDED)
+    if flow.step == Step.WRITING.value and step is Step.PASSWORD:
+        raise FlowRefused(Refusal.BUSY)
     if flow.step != step.value:
         raise FlowRefused(Refusal.WRONG_STEP)
     if now >= flow.expires_at:
@@ -121,9 +129,93 @@ def require(flow: PortalFlow | None, step: Step, now: dt.datetime) -> PortalFlow
     return flow
 
 
+# -- atomic claims (one statement each; SQLite ≥ 3.35 and PostgreSQL) ----------
+
+
+def claim_code_attempt(db: Session, key: str) -> int | None:
+    """Count one code attempt of flow ``key``, if it is at the code step with
+    attempts left; the attempt's number, or None if none was claimed (H1)."""
+    claimed = db.execute(
+        update(PortalFlow)
+        .where(
+            PortalFlow.id_hash == key,
+            PortalFlow.step == Step.CODE.value,
+            PortalFlow.attempts < MAX_CODE_ATTEMPTS,
+        )
+        .values(attempts=PortalFlow.attempts + 1)
+        .returning(PortalFlow.attempts)
+        .execution_options(synchronize_session=False)
+    ).scalar_one_or_none()
+    return claimed
+
+
+def claim_password_step(db: Session, key: str) -> tuple[int, str | None] | None:
+    """Move flow ``key`` from the password step to ``writing`` and count one
+    password attempt; (the attempt's number, the pending request id), or
+    None if another request holds the step or none is left (H2)."""
+    row = db.execute(
+        update(PortalFlow)
+        .where(
+            PortalFlow.id_hash == key,
+            PortalFlow.step == Step.PASSWORD.value,
+            PortalFlow.write_attempts < MAX_PASSWORD_ATTEMPTS,
+        )
+        .values(step=Step.WRITING.value, write_attempts=PortalFlow.write_attempts + 1)
+        .returning(PortalFlow.write_attempts, PortalFlow.pending_request_id)
+        .execution_options(synchronize_session=False)
+    ).one_or_none()
+    return (row[0], row[1]) if row is not None else None
+
+
+def supersede(db: Session, tenant_id: str, user_id: str, now: dt.datetime) -> None:
+    """A new flow of ``user_id`` starts: the older ones at the code step are
+    blocked (they look unchanged from outside, T2), the ones at the password
+    step end. One being written stays: its answer is on its way."""
+    db.execute(
+        update(PortalFlow)
+        .where(
+            PortalFlow.tenant_id == tenant_id,
+            PortalFlow.user_id == user_id,
+            PortalFlow.step == Step.CODE.value,
+            PortalFlow.blocked.is_(None),
+        )
+        .values(blocked=Blocked.SUPERSEDED.value, code_hash=None)
+        .execution_options(synchronize_session=False)
+    )
+    db.execute(
+        update(PortalFlow)
+        .where(
+            PortalFlow.tenant_id == tenant_id,
+            PortalFlow.user_id == user_id,
+            PortalFlow.step == Step.PASSWORD.value,
+        )
+        .values(step=Step.ENDED.value, completed_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def mails_sent(db: Session, tenant_id: str, user_id: str, now: dt.datetime) -> int:
+    """Code mails sent to ``user_id`` within the last ``MAIL_WINDOW`` (T1)."""
+    recent = db.scalars(
+        select(PortalFlow.created_at)
+        .where(
+            PortalFlow.tenant_id == tenant_id,
+            PortalFlow.user_id == user_id,
+            PortalFlow.mailed.is_(True),
+        )
+        .order_by(PortalFlow.created_at.desc())
+        .limit(MAX_MAILS_PER_USER)
+    )
+    return sum(1 for created in recent if created > now - MAIL_WINDOW)
+
+
+# -- moves ----------------------------------------------------------------------
+
+
 def enter_code(flow: PortalFlow, hasher: Hasher, code: str, now: dt.datetime) -> None:
-    """Check ``code``; on success the flow moves to the password step and the
-    code is spent (single use).
+    """Check ``code``, whose attempt is already counted in ``flow.attempts``
+    (``claim_code_attempt``); on success the flow moves to the password step
+    and the code is spent (single use).
 
     Raises:
         FlowRefused: not at the code step or expired; ``WRONG_CODE`` with the
@@ -136,17 +228,34 @@ def enter_code(flow: PortalFlow, hasher: Hasher, code: str, now: dt.datetime) ->
         flow.code_hash = None
         flow.expires_at = now + dt.timedelta(seconds=PASSWORD_STEP_TTL)
         return
-    flow.attempts += 1
     left = MAX_CODE_ATTEMPTS - flow.attempts
     if left <= 0:
-        flow.step = Step.ENDED.value
-        flow.code_hash = None
-        flow.completed_at = now
+        end(flow, now)
         raise FlowRefused(Refusal.TOO_MANY_CODES)
     raise FlowRefused(Refusal.WRONG_CODE, attempts_left=left)
+
+
+def release(flow: PortalFlow, pending_request_id: str | None, now: dt.datetime) -> bool:
+    """The writeback did not set the password: back to the password step,
+    remembering ``pending_request_id`` when its outcome is unknown. False:
+    the password attempts are used up, and the flow ended instead."""
+    if flow.write_attempts >= MAX_PASSWORD_ATTEMPTS:
+        end(flow, now)
+        return False
+    flow.step = Step.PASSWORD.value
+    flow.pending_request_id = pending_request_id
+    return True
+
+
+def end(flow: PortalFlow, now: dt.datetime) -> None:
+    flow.step = Step.ENDED.value
+    flow.code_hash = None
+    flow.pending_request_id = None
+    flow.completed_at = now
 
 
 def finish(flow: PortalFlow, now: dt.datetime) -> None:
     """The directory took the new password: the flow is over."""
     flow.step = Step.DONE.value
+    flow.pending_request_id = None
     flow.completed_at = now

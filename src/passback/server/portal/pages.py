@@ -8,14 +8,19 @@ without JavaScript, under ``/portal/<slug>/``.
     GET  /password   the new password twice, with the rules for this user
     POST /password   write it back; success page or the directory's reason
 
-The flow id travels in an HttpOnly, SameSite=Strict cookie scoped to the
-tenant's path; every form carries a CSRF token bound to the flow.
+The flow id travels in an HttpOnly, SameSite=Lax cookie scoped to the
+tenant's path: Lax, so that the link in the code mail (a cross-site
+navigation from webmail) arrives with it; every form of a flow carries a
+CSRF token bound to the flow. No form is taken from another site: a POST
+whose ``Sec-Fetch-Site`` or ``Origin`` says it came from elsewhere is refused
+(the start form has no flow to bind a token to yet).
 """
 
 from __future__ import annotations
 
 import asyncio
 from typing import Annotated, Any, cast
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
@@ -69,6 +74,7 @@ async def start(request: Request, slug: str, username: Text = "") -> Response:
     portal = _portal(request)
     try:
         tenant = await portal.tenant(slug)
+        _check_same_origin(request)
         client = request.client.host if request.client else "unknown"
         started = await portal.start(tenant, username, client=client, language=t.locale)
     except PortalError as error:
@@ -79,7 +85,7 @@ async def start(request: Request, slug: str, username: Text = "") -> Response:
         started.token,
         path=f"{_base(tenant)}/",
         httponly=True,
-        samesite="strict",
+        samesite="lax",
         secure=request.url.scheme == "https",
     )
     if started.deliver is not None:
@@ -107,6 +113,7 @@ async def enter_code(request: Request, slug: str, code: Text = "", csrf: Text = 
     token = request.cookies.get(FLOW_COOKIE)
     try:
         tenant = await portal.tenant(slug)
+        _check_same_origin(request)
         _check_csrf(portal, token, csrf)
         await portal.enter_code(tenant, token, code)
     except PortalError as error:
@@ -126,8 +133,7 @@ async def password_page(request: Request, slug: str) -> Response:
         rules = await portal.password_step(tenant, token)
     except PortalError as error:
         return await _fail(request, t, error, slug=slug)
-    assert token is not None
-    return _password_page(request, t, tenant, token, rules)
+    return _password_page(request, t, tenant, token or "", rules)
 
 
 @router.post("/password")
@@ -143,10 +149,12 @@ async def set_password(
     token = request.cookies.get(FLOW_COOKIE)
     try:
         tenant = await portal.tenant(slug)
+        _check_same_origin(request)
         _check_csrf(portal, token, csrf)
         await portal.set_password(tenant, token, new_password, confirm_password)
     except PortalError as error:
-        if error.outcome is not None or error.field in {"new_password", "confirm_password"}:
+        retry = error.outcome is not None or error.field in {"new_password", "confirm_password"}
+        if retry and not error.flow_ended:
             # The user may try again (W8): the same form, with the reason.
             return await _fail(request, t, error, slug=slug, page="password.html", token=token)
         return await _fail(request, t, error, slug=slug)
@@ -156,6 +164,36 @@ async def set_password(
 
 
 # -- rendering -------------------------------------------------------------------
+
+
+def _check_same_origin(request: Request) -> None:
+    """Refuse a form posted from another site (a hostile page submitting it
+    from a visitor's browser). ``Sec-Fetch-Site`` is set by the browser and
+    decides when present. Older browsers send only ``Origin``, which must then
+    name this server's host (the scheme is not compared: a TLS-terminating
+    proxy may reach us over plain HTTP); ``null`` is an opaque origin (a
+    sandboxed frame, a data: page) and is refused. Clients that send neither
+    (scripts) are not browsers carrying a victim's session.
+
+    Raises:
+        PortalError: ``cross_site`` (403).
+    """
+    site = request.headers.get("sec-fetch-site")
+    origin = request.headers.get("origin")
+    if site is not None:
+        foreign = site not in {"same-origin", "none"}
+    elif origin is not None:
+        host = request.headers.get("host", "")
+        foreign = urlsplit(origin).netloc.lower() != host.lower() or not host
+    else:
+        foreign = False
+    if foreign:
+        raise PortalError(
+            "cross_site",
+            403,
+            N_("This form was sent from another site. Open the portal's address yourself."),
+            note=f"refused a cross-site POST (Sec-Fetch-Site: {site}, Origin: {origin})",
+        )
 
 
 def _check_csrf(portal: Portal, token: str | None, csrf: str) -> None:
@@ -254,8 +292,12 @@ async def _fail(
     if page == "code.html":
         return _code_page(request, t, tenant, token, error.status, error=shown)
     if page == "password.html" and token is not None:
-        rules = await portal.password_step(tenant, token)
-        return _password_page(request, t, tenant, token, rules, error.status, error=shown)
+        try:
+            rules = await portal.password_step(tenant, token)
+        except PortalError:
+            pass  # the flow ended or expired meanwhile: no form, the reason stays
+        else:
+            return _password_page(request, t, tenant, token, rules, error.status, error=shown)
     restart = error.status not in {429, 503}
     if page == "start.html" or error.field == "username":
         return _page(

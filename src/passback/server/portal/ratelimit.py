@@ -9,13 +9,32 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import ipaddress
 import time
 from collections.abc import Callable
 from typing import Protocol
 
+#: An IPv6 client is counted by its /64: one host usually holds a whole /64
+#: and could otherwise take a fresh address for every hit.
+IPV6_PREFIX = 64
+
 #: Keys tracked at once; past this the stalest key is forgotten, so a flood
 #: of client addresses cannot exhaust memory.
 MAX_KEYS = 100_000
+
+
+def address_key(host: str) -> str:
+    """The limiter's key for a client address: itself for IPv4 (and anything
+    that is not an address), its /64 network for IPv6."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, IPV6_PREFIX), strict=False))
+    return str(address)
 
 
 class RateLimiter(Protocol):

@@ -20,28 +20,28 @@ def describe_rules(rules: PasswordRules | None, t: Translator) -> list[str]:
         phrases.append(
             t.gettext("3 of 4 kinds of character: capital letters, small letters, digits, symbols")
         )
-        phrases.append(t.gettext("not your account name"))
+        phrases.append(t.gettext("Not your account name"))
     if rules.history_length:
         phrases.append(
             t.ngettext(
-                "not your last password",
-                "not one of your last %(num)d passwords",
+                "Not your last password",
+                "Not one of your last %(num)d passwords",
                 rules.history_length,
             )
         )
     if rules.min_age_seconds >= DAY:
         phrases.append(
             t.ngettext(
-                "changed at most once a day",
-                "changed at most once every %(num)d days",
+                "Changed at most once a day",
+                "Changed at most once every %(num)d days",
                 rules.min_age_seconds // DAY,
             )
         )
     elif rules.min_age_seconds > 0:
         phrases.append(
             t.ngettext(
-                "changed at most once an hour",
-                "changed at most once every %(num)d hours",
+                "Changed at most once an hour",
+                "Changed at most once every %(num)d hours",
                 max(1, rules.min_age_seconds // HOUR),
             )
         )

@@ -12,12 +12,13 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from passback.protocol.operations import Operation
 from passback.protocol.outcomes import Outcome
 from passback.server import support, writeback
 from passback.server.api.deps import Services
-from passback.server.directory_users import find_user
+from passback.server.directory_users import MAX_USERNAME, find_user
 from passback.server.errors import ApiError, NotFound
 from passback.server.i18n import Catalogs, Translator
 from passback.server.i18n.translations import N_
@@ -25,15 +26,20 @@ from passback.server.notify import MailError, MailMessage, MailSender
 from passback.server.portal import flow
 from passback.server.portal.code_mail import code_mail
 from passback.server.portal.codes import Hasher, flow_hash
-from passback.server.portal.errors import PortalError, refusal_error
-from passback.server.portal.ratelimit import RateLimiter
+from passback.server.portal.errors import (
+    ENDING_OUTCOMES,
+    WRITEBACK_ERRORS,
+    WRITEBACK_FAILED,
+    FlowRefused,
+    PortalError,
+    Refusal,
+    refusal_error,
+)
+from passback.server.portal.ratelimit import RateLimiter, address_key
 from passback.server.rules import PasswordRules, rules_for
 from passback.server.store.models import DirectoryUser, PortalFlow, Tenant, utcnow
 
 logger = logging.getLogger(__name__)
-
-#: Longest username looked up; longer input is refused as not valid.
-MAX_USERNAME = 256
 
 UNAVAILABLE = N_("Your password can't be reset right now. Try again in a few minutes.")
 
@@ -117,7 +123,7 @@ class Portal:
             PortalError: ``rate_limited`` (429), ``service_unavailable`` (503),
                 ``invalid_username`` (422).
         """
-        if not await self.limiter.allow(client):
+        if not await self.limiter.allow(address_key(client)):
             raise PortalError(
                 "rate_limited",
                 429,
@@ -127,10 +133,9 @@ class Portal:
         username = username.strip()
         if not username or len(username) > MAX_USERNAME:
             raise PortalError("invalid_username", 422, N_("Enter your username."), field="username")
-        new, user = await asyncio.to_thread(self._start, tenant, username, language)
+        new, user = await asyncio.to_thread(self._start, tenant, username)
         deliver = None
-        if user is not None and new.row.blocked is None:
-            assert user.mail is not None
+        if user is not None and user.mail and new.row.blocked is None:
             message = code_mail(
                 Translator.for_locale(self.catalogs, language),
                 to=user.mail,
@@ -143,6 +148,22 @@ class Portal:
             async def deliver() -> None:
                 await self._deliver(tenant, new.row.id_hash, user.id, message)
 
+        elif user is not None and new.row.blocked == flow.Blocked.MAIL_LIMIT:
+            # The answer is the same (T2); support learns why no mail came.
+            incident = support.Incident(
+                "mail_limit",
+                429,
+                "no code was sent: the user had their code mails for this hour",
+                method="POST",
+                tenant_id=tenant.id,
+                user_id=user.id,
+                username=username,
+                note=f"T1: at most {flow.MAX_MAILS_PER_USER} code mails per user per hour",
+            )
+
+            async def deliver() -> None:
+                await asyncio.to_thread(support.record, self.services.sessions, incident)
+
         return Started(new.token, new.row.expires_at, deliver)
 
     async def enter_code(self, tenant: PortalTenant, token: str | None, code: str) -> None:
@@ -150,17 +171,13 @@ class Portal:
         PortalError: the code is wrong (attempts left), or the flow is not
             at the code step, expired or ended."""
 
-        def check() -> tuple[flow.FlowRefused | None, PortalFlow | None]:
+        def check() -> tuple[FlowRefused | None, PortalFlow | None]:
+            now = self._clock()
             with self.services.sessions() as db, db.begin():
                 row = flow.find(db, tenant.id, token)
                 try:
-                    flow.enter_code(
-                        flow.require(row, flow.Step.CODE, self._clock()),
-                        self.hasher,
-                        code,
-                        self._clock(),
-                    )
-                except flow.FlowRefused as refused:
+                    self._check_code(db, flow.require(row, flow.Step.CODE, now), code, now)
+                except FlowRefused as refused:
                     return refused, row
                 return None, row
 
@@ -179,8 +196,7 @@ class Portal:
             PortalError: the flow is not at the password step.
         """
         row = await self.require(tenant, token, flow.Step.PASSWORD)
-        assert row.user_id is not None  # blocked flows never pass the code
-        return await rules_for(self.services, tenant.id, row.user_id)
+        return await rules_for(self.services, tenant.id, _user_of(row))
 
     async def set_password(
         self, tenant: PortalTenant, token: str | None, new_password: str, confirm: str | None
@@ -196,8 +212,7 @@ class Portal:
                 of the operation).
         """
         row = await self.require(tenant, token, flow.Step.PASSWORD)
-        assert row.user_id is not None  # blocked flows never pass the code
-        user_id = row.user_id
+        user_id = _user_of(row)
         if not new_password:
             raise PortalError(
                 "empty", 422, N_("Enter the new password."), field="new_password", user_id=user_id
@@ -210,6 +225,8 @@ class Portal:
                 field="confirm_password",
                 user_id=user_id,
             )
+        # H2: one request at a time writes, and each try counts.
+        pending = await asyncio.to_thread(self._claim_password_step, row.id_hash, user_id)
         try:
             result = await writeback.reset_password(
                 Operation.RESET,
@@ -219,64 +236,156 @@ class Portal:
                 tenant_id=tenant.id,
                 user=user_id,
                 new_password=new_password,
+                request_id=pending,  # M5: the agent's journal answers a retry
             )
         except NotFound:  # the user left the directory since the flow started
+            await self._settle(row.id_hash, end=True)
             raise PortalError.of_outcome(
                 Outcome.USER_NOT_FOUND,
                 {},
                 request_id="",
                 support_code=support.new_code(),
                 user_id=user_id,
+                flow_ended=True,
             ) from None
         except ApiError as exc:
-            raise PortalError(
-                exc.code,
-                exc.status,
-                N_("The new password cannot be used. Choose another one."),
-                field="new_password",
-                user_id=user_id,
-                request_id=exc.request_id,
-            ) from None
-        if result.outcome is not Outcome.OK:
-            raise PortalError.of_outcome(
-                result.outcome,
-                result.detail,
-                request_id=result.request_id,
-                support_code=result.support_code,
-                user_id=user_id,
-            )
-        await asyncio.to_thread(self._finish, token)
-        return result
+            released = await self._settle(row.id_hash, pending=pending)
+            raise self._writeback_error(exc, user_id, released) from None
+        except BaseException:  # anything unforeseen: the step is not left held
+            await self._settle(row.id_hash, pending=pending)
+            raise
+        if result.outcome is Outcome.OK:
+            await self._settle(row.id_hash, done=True)
+            return result
+        ending = result.outcome in ENDING_OUTCOMES
+        unknown = result.outcome is Outcome.OUTCOME_UNKNOWN
+        released = await self._settle(
+            row.id_hash, end=ending, pending=result.request_id if unknown else None
+        )
+        if not ending and not released:
+            raise self._too_many_passwords(user_id, result.request_id, result.support_code)
+        raise PortalError.of_outcome(
+            result.outcome,
+            result.detail,
+            request_id=result.request_id,
+            support_code=result.support_code,
+            user_id=user_id,
+            flow_ended=ending,
+        )
 
     # -- helpers ----------------------------------------------------------------
 
     def _start(
-        self, tenant: PortalTenant, username: str, language: str
+        self, tenant: PortalTenant, username: str
     ) -> tuple[flow.NewFlow, DirectoryUser | None]:
+        now = self._clock()
         with self.services.sessions() as db, db.begin():
             matches = list(db.scalars(find_user(tenant.id, username).limit(2)))
             user = matches[0] if len(matches) == 1 else None
             blocked = None
             if user is None:
                 blocked = flow.Blocked.UNKNOWN_USER
-            elif not user.mail:
-                blocked = flow.Blocked.NO_MAIL
+            else:
+                # One start of a user at a time: PostgreSQL locks the user's
+                # row; SQLite's first write below takes its one write lock.
+                db.execute(
+                    select(DirectoryUser.id).where(DirectoryUser.id == user.id).with_for_update()
+                )
+                flow.supersede(db, tenant.id, user.id, now)
+                if not user.mail:
+                    blocked = flow.Blocked.NO_MAIL
+                elif flow.mails_sent(db, tenant.id, user.id, now) >= flow.MAX_MAILS_PER_USER:
+                    blocked = flow.Blocked.MAIL_LIMIT
             new = flow.new_flow(
                 self.hasher,
                 tenant_id=tenant.id,
                 user_id=user.id if user else None,
                 blocked=blocked,
-                language=language,
                 code_ttl=self.services.settings.code_ttl,
-                now=self._clock(),
+                now=now,
             )
             db.add(new.row)
         return new, user
 
+    def _check_code(self, db: Session, row: PortalFlow, code: str, now: dt.datetime) -> None:
+        """H1: the attempt is counted by one atomic statement before the code
+        is compared, so parallel guesses cannot beat the limit."""
+        claimed = flow.claim_code_attempt(db, row.id_hash)
+        db.refresh(row)
+        if claimed is None:
+            flow.require(row, flow.Step.CODE, now)  # moved on meanwhile: say how
+            raise FlowRefused(Refusal.TOO_MANY_CODES)
+        flow.enter_code(row, self.hasher, code, now)
+
+    def _claim_password_step(self, key: str, user_id: str) -> str | None:
+        """Take the flow's password step for this request; the pending request
+        id to reuse, if any.
+
+        Raises:
+            PortalError: another request holds the step, the flow moved on,
+                or its password attempts are used up.
+        """
+        with self.services.sessions() as db, db.begin():
+            claimed = flow.claim_password_step(db, key)
+            if claimed is not None:
+                return claimed[1]
+            row = db.get(PortalFlow, key)
+            try:
+                flow.require(row, flow.Step.PASSWORD, self._clock())
+            except FlowRefused as refused:
+                raise refusal_error(refused, user_id) from None
+        raise self._too_many_passwords(user_id, None, None)
+
+    async def _settle(
+        self, key: str, *, done: bool = False, end: bool = False, pending: str | None = None
+    ) -> bool:
+        """Leave the ``writing`` step: ``done``, ``end``, or back to the
+        password step keeping ``pending``. False: the flow ended."""
+
+        def settle() -> bool:
+            now = self._clock()
+            with self.services.sessions() as db, db.begin():
+                row = db.get(PortalFlow, key)
+                if row is None or row.step != flow.Step.WRITING.value:
+                    return False
+                if done:
+                    flow.finish(row, now)
+                    return False
+                if end:
+                    flow.end(row, now)
+                    return False
+                return flow.release(row, pending, now)
+
+        return await asyncio.to_thread(settle)
+
+    def _writeback_error(self, exc: ApiError, user_id: str, released: bool) -> PortalError:
+        if not released:
+            return self._too_many_passwords(user_id, exc.request_id, exc.support_code)
+        message, field = WRITEBACK_ERRORS.get(exc.code, (WRITEBACK_FAILED, None))
+        return PortalError(
+            exc.code,
+            exc.status,
+            message,
+            field=field,
+            user_id=user_id,
+            request_id=exc.request_id,
+            support_code=exc.support_code,
+        )
+
+    @staticmethod
+    def _too_many_passwords(
+        user_id: str, request_id: str | None, support_code: str | None
+    ) -> PortalError:
+        error = refusal_error(FlowRefused(Refusal.TOO_MANY_PASSWORDS), user_id)
+        error.request_id = request_id
+        error.support_code = support_code
+        return error
+
     async def _deliver(
         self, tenant: PortalTenant, key: str, user_id: str, message: MailMessage
     ) -> None:
-        assert self.mailer is not None
+        if self.mailer is None:  # check_available let the flow start: cannot be
+            raise RuntimeError("the portal has no mailer")
         try:
             await self.mailer.send(message)
         except MailError as exc:
@@ -306,15 +415,15 @@ class Portal:
             PortalError: no such flow, expired, ended or at another step.
         """
 
-        def check() -> PortalFlow | flow.FlowRefused:
+        def check() -> PortalFlow | FlowRefused:
             with self.services.sessions() as db:
                 try:
                     return flow.require(flow.find(db, tenant.id, token), step, self._clock())
-                except flow.FlowRefused as refused:
+                except FlowRefused as refused:
                     return refused
 
         found = await asyncio.to_thread(check)
-        if isinstance(found, flow.FlowRefused):
+        if isinstance(found, FlowRefused):
             raise refusal_error(found)
         return found
 
@@ -324,13 +433,18 @@ class Portal:
     def csrf_matches(self, token: str | None, csrf: str) -> bool:
         return token is not None and self.hasher.csrf_matches(flow_hash(token), csrf)
 
-    def _finish(self, token: str | None) -> None:
-        assert token is not None
-        with self.services.sessions() as db, db.begin():
-            row = db.get(PortalFlow, flow_hash(token))
-            if row is not None:
-                flow.finish(row, self._clock())
-
     def _link(self, tenant: PortalTenant) -> str | None:
         base = self.services.settings.public_url
         return f"{base.rstrip('/')}/portal/{tenant.slug}/code" if base else None
+
+
+def _user_of(row: PortalFlow) -> str:
+    """The user of a flow past the code step.
+
+    Raises:
+        PortalError: the flow has no user (only blocked flows lack one, and
+            they never pass the code step).
+    """
+    if row.user_id is None:
+        raise refusal_error(FlowRefused(Refusal.WRONG_STEP))
+    return row.user_id

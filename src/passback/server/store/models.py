@@ -175,14 +175,21 @@ class PortalFlow(Base):
 
     id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
-    user_id: Mapped[str | None] = mapped_column(String(UUID_LENGTH))
+    user_id: Mapped[str | None] = mapped_column(String(UUID_LENGTH), index=True)
     step: Mapped[str] = mapped_column(String(16))
     #: Why the code step cannot pass even with the right code, for support (E2).
     blocked: Mapped[str | None] = mapped_column(String(32))
-    language: Mapped[str] = mapped_column(String(16))
     code_hash: Mapped[str | None] = mapped_column(String(64))
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    #: Codes tried, the right one included (claimed atomically before comparing).
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: New passwords sent to the directory (claimed atomically before each).
+    write_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: Whether a code mail was sent for this flow (the per-user cap, T1).
+    mailed: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: The request id of a writeback whose outcome is unknown: the next
+    #: attempt reuses it, so the agent answers from its journal (W1).
+    pending_request_id: Mapped[str | None] = mapped_column(String(UUID_LENGTH))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     completed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 

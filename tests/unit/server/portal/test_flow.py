@@ -8,7 +8,9 @@ import pytest
 
 from passback.server.portal import flow
 from passback.server.portal.codes import Hasher
-from passback.server.portal.flow import Blocked, FlowRefused, Refusal, Step
+from passback.server.portal.errors import FlowRefused, Refusal
+from passback.server.portal.flow import Blocked, Step
+from passback.server.store.models import PortalFlow
 
 NOW = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
 HASHER = Hasher(b"k" * 32)
@@ -20,10 +22,15 @@ def new(blocked: Blocked | None = None) -> flow.NewFlow:
         tenant_id="t",
         user_id=None if blocked else "u",
         blocked=blocked,
-        language="en",
         code_ttl=300,
         now=NOW,
     )
+
+
+def enter(row: PortalFlow, code: str, now: dt.datetime = NOW) -> None:
+    """One code attempt: counted first (the store's claim does it), then checked."""
+    row.attempts += 1
+    flow.enter_code(row, HASHER, code, now)
 
 
 def refusal(call: object, *args: object) -> FlowRefused:
@@ -42,9 +49,9 @@ def test_a_new_flow_keeps_only_hashes() -> None:
 
 def test_the_right_code_opens_the_password_step_once() -> None:
     made = new()
-    flow.enter_code(made.row, HASHER, made.code[:4] + " " + made.code[4:], NOW)
+    enter(made.row, made.code[:4] + " " + made.code[4:])
     assert made.row.step == Step.PASSWORD and made.row.code_hash is None
-    assert refusal(flow.enter_code, made.row, HASHER, made.code, NOW).refusal is Refusal.WRONG_STEP
+    assert refusal(enter, made.row, made.code).refusal is Refusal.WRONG_STEP
     assert flow.require(made.row, Step.PASSWORD, NOW) is made.row
 
 
@@ -57,31 +64,45 @@ def test_no_skipping_to_the_password_step() -> None:
 def test_the_code_expires() -> None:
     made = new()
     late = NOW + dt.timedelta(seconds=300)
-    assert refusal(flow.enter_code, made.row, HASHER, made.code, late).refusal is Refusal.EXPIRED
+    assert refusal(enter, made.row, made.code, late).refusal is Refusal.EXPIRED
 
 
 def test_five_wrong_codes_end_the_flow() -> None:
     made = new()
     wrong = "00000000" if made.code != "00000000" else "11111111"
     for left in (4, 3, 2, 1):
-        refused = refusal(flow.enter_code, made.row, HASHER, wrong, NOW)
+        refused = refusal(enter, made.row, wrong)
         assert (refused.refusal, refused.attempts_left) == (Refusal.WRONG_CODE, left)
-    assert refusal(flow.enter_code, made.row, HASHER, wrong, NOW).refusal is Refusal.TOO_MANY_CODES
+    assert refusal(enter, made.row, wrong).refusal is Refusal.TOO_MANY_CODES
     assert made.row.step == Step.ENDED
-    ended = refusal(flow.enter_code, made.row, HASHER, made.code, NOW)
-    assert ended.refusal is Refusal.TOO_MANY_CODES
+    assert refusal(enter, made.row, made.code).refusal is Refusal.ENDED
 
 
 @pytest.mark.parametrize("blocked", list(Blocked))
 def test_a_blocked_flow_never_passes_even_with_its_code(blocked: Blocked) -> None:
     made = new(blocked)
-    refused = refusal(flow.enter_code, made.row, HASHER, made.code, NOW)
+    refused = refusal(enter, made.row, made.code)
     assert (refused.refusal, refused.attempts_left) == (Refusal.WRONG_CODE, 4)
 
 
 def test_finish() -> None:
     made = new()
-    flow.enter_code(made.row, HASHER, made.code, NOW)
+    enter(made.row, made.code)
     flow.finish(made.row, NOW)
     assert made.row.step == Step.DONE and made.row.completed_at == NOW
     assert refusal(flow.require, made.row, Step.PASSWORD, NOW).refusal is Refusal.WRONG_STEP
+
+
+def test_the_password_step_is_held_while_writing_and_counts_attempts() -> None:
+    made = new()
+    enter(made.row, made.code)
+    made.row.step = Step.WRITING  # as claim_password_step leaves it
+    assert refusal(flow.require, made.row, Step.PASSWORD, NOW).refusal is Refusal.BUSY
+    for attempt in range(1, flow.MAX_PASSWORD_ATTEMPTS):
+        made.row.write_attempts = attempt
+        assert flow.release(made.row, "r-1", NOW)
+        assert made.row.step == Step.PASSWORD and made.row.pending_request_id == "r-1"
+    made.row.write_attempts = flow.MAX_PASSWORD_ATTEMPTS
+    assert not flow.release(made.row, None, NOW)
+    assert made.row.step == Step.ENDED
+    assert refusal(flow.require, made.row, Step.PASSWORD, NOW).refusal is Refusal.ENDED

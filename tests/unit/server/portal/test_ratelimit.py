@@ -49,3 +49,17 @@ async def test_memory_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_bad_limits() -> None:
     with pytest.raises(ValueError):
         SlidingWindowLimiter(0, 60)
+
+
+@pytest.mark.parametrize(
+    ("host", "key"),
+    [
+        ("192.0.2.7", "192.0.2.7"),
+        ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"),
+        ("::ffff:192.0.2.7", "192.0.2.7"),
+        ("unknown", "unknown"),
+    ],
+)
+def test_address_key_groups_ipv6_by_64(host: str, key: str) -> None:
+    assert ratelimit.address_key(host) == key

@@ -1,0 +1,259 @@
+"""The portal's limits hold under parallel requests, against the real server,
+a fake agent on the real relay and a real SMTP server (SPEC W1, T1, T2, E2):
+codes per flow (H1), one writeback at a time and a limit of them (H2),
+code mails per user, forms from other sites (M4), retries after an unknown
+outcome (M5), and the words a portal user reads (M7)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+
+import httpx
+import sqlalchemy as sa
+
+from passback.protocol.outcomes import Outcome
+from passback.server.portal import flow
+from passback.server.store import create_engine
+from tests.integration.server.harness import TIMEOUT, AgentFactory, RunningServer
+from tests.integration.server.portal_support import MAIL, csrf, portal_tenant
+from tests.integration.server.test_portal_pages import (
+    BASE,
+    NEW_PASSWORD,
+    enter_code,
+    rows,
+    set_password,
+    start,
+)
+from tests.support.smtp import MailCatcher
+
+
+def execute(server: RunningServer, sql: str, **values: object) -> None:
+    engine = create_engine(server.database_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.text(sql), values)
+    finally:
+        engine.dispose()
+
+
+async def at_password_step(client: httpx.AsyncClient, mail: MailCatcher, count: int = 1) -> None:
+    await start(client)
+    code = await asyncio.to_thread(mail.code_for, MAIL, count)
+    checked = await enter_code(client, code)
+    assert checked.status_code == 303, checked.text
+
+
+def password_form(page: httpx.Response) -> dict[str, str]:
+    return {
+        "new_password": NEW_PASSWORD,
+        "confirm_password": NEW_PASSWORD,
+        "csrf": csrf(page),
+    }
+
+
+async def test_parallel_codes_cannot_beat_the_limit(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
+) -> None:
+    async with portal_tenant(server, client, make_agent):
+        await start(client)
+        code = await asyncio.to_thread(mail.code_for, MAIL)
+        wrong = "00000000" if code != "00000000" else "11111111"
+        token = csrf(await client.get(f"{BASE}/code"))
+        answers = await asyncio.gather(
+            *(client.post(f"{BASE}/code", data={"code": wrong, "csrf": token}) for _ in range(20))
+        )
+        statuses = [answer.status_code for answer in answers]
+        assert statuses.count(422) == 4, statuses  # attempts 1-4: "attempts left"
+        assert sum("Too many wrong codes" in answer.text for answer in answers) == 1
+        assert set(statuses) == {422, 410}
+        right = await client.post(f"{BASE}/code", data={"code": code, "csrf": token})
+        assert right.status_code == 410  # the right code is too late now
+    assert rows(server, "SELECT attempts, step FROM portal_flows") == [(5, "ended")]
+
+
+async def test_parallel_passwords_write_once(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
+) -> None:
+    async with portal_tenant(server, client, make_agent) as (_tenant, agent):
+        await at_password_step(client, mail)
+        form = password_form(await client.get(f"{BASE}/password"))
+        gate = asyncio.Event()
+        agent.before_answer = gate.wait  # the first writeback waits for the rest
+        async with asyncio.timeout(4 * TIMEOUT):
+            tasks = {
+                asyncio.create_task(client.post(f"{BASE}/password", data=form)) for _ in "12345"
+            }
+            await agent.received.wait()
+            others: list[httpx.Response] = []
+            while len(tasks) > 1:
+                done, tasks = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                others += [task.result() for task in done]
+            gate.set()
+            won = await tasks.pop()
+        assert won.status_code == 200, won.text
+        assert [other.status_code for other in others] == [409] * 4
+        assert "being set right now" in others[0].text
+    assert len(agent.opened) == 1  # one writeback, not five
+    assert rows(server, "SELECT step, write_attempts FROM portal_flows") == [("done", 1)]
+
+
+async def test_five_refused_passwords_end_the_flow(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
+) -> None:
+    async with portal_tenant(server, client, make_agent) as (_tenant, agent):
+        await at_password_step(client, mail)
+        agent.outcomes = [(Outcome.TOO_SHORT, {"min_length": 14})] * flow.MAX_PASSWORD_ATTEMPTS
+        for _ in range(flow.MAX_PASSWORD_ATTEMPTS - 1):
+            refused = await set_password(client)
+            assert refused.status_code == 422
+            assert "at least 14 characters" in refused.text
+        last = await set_password(client)
+        assert last.status_code == 410
+        assert "Too many attempts to set a new password: this reset has ended." in last.text
+        assert 'name="new_password"' not in last.text
+        assert (await client.get(f"{BASE}/password")).status_code == 410
+    assert len(agent.opened) == flow.MAX_PASSWORD_ATTEMPTS
+
+
+async def test_a_retry_after_an_unknown_outcome_reuses_the_request_id(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
+) -> None:
+    async with portal_tenant(server, client, make_agent) as (_tenant, agent):
+        await at_password_step(client, mail)
+        agent.drop_next = True  # the link drops after the agent got the password
+        unknown = await set_password(client)
+        assert unknown.status_code == 504
+        assert "We could not confirm whether your password was changed." in unknown.text
+        assert "request id" not in unknown.text
+        [(pending,)] = rows(server, "SELECT pending_request_id FROM portal_flows")
+        assert pending == agent.opened[0].metadata.request_id
+        async with asyncio.timeout(TIMEOUT):
+            await agent.reconnected.wait()
+        done = await set_password(client)
+        assert done.status_code == 200, done.text
+    first, retry = agent.opened
+    assert retry.metadata.request_id == first.metadata.request_id  # the journal answers
+    assert rows(server, "SELECT step, pending_request_id FROM portal_flows") == [("done", None)]
+
+
+async def test_portal_words_for_a_locked_or_vanished_account(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
+) -> None:
+    async with portal_tenant(server, client, make_agent) as (_tenant, agent):
+        await at_password_step(client, mail)
+        agent.outcomes.append((Outcome.LOCKED, {}))
+        locked = await set_password(client)
+        assert locked.status_code == 409
+        assert "Your account is locked. Contact your administrator" in locked.text
+        assert "with unlock" not in locked.text
+        assert (await client.get(f"{BASE}/password")).status_code == 410  # the flow ended
+
+        client.cookies.clear()
+        await at_password_step(client, mail, count=2)
+        agent.outcomes.append((Outcome.USER_NOT_FOUND, {}))
+        gone = await set_password(client)
+        assert gone.status_code == 404
+        assert "Your account could not be found in the directory." in gone.text
+        assert "Check the account name" not in gone.text
+        assert (await client.get(f"{BASE}/password")).status_code == 410
+
+
+async def test_a_refusal_after_the_flow_expired_is_shown(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
+) -> None:
+    async with portal_tenant(server, client, make_agent) as (_tenant, agent):
+        await at_password_step(client, mail)
+
+        async def expire() -> None:  # while the directory is being asked
+            past = (dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)).isoformat()
+            await asyncio.to_thread(
+                execute, server, "UPDATE portal_flows SET expires_at = :t", t=past
+            )
+
+        agent.before_answer = expire
+        agent.outcomes.append((Outcome.TOO_SHORT, {"min_length": 14}))
+        refused = await set_password(client)
+        assert refused.status_code == 422, refused.text  # not a 500 (L1)
+        assert "The password must be at least 14 characters long." in refused.text
+
+
+async def test_code_mails_per_user_are_capped_and_a_new_flow_ends_the_old(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
+) -> None:
+    async with portal_tenant(server, client, make_agent):
+        pages = []
+        for count in range(1, flow.MAX_MAILS_PER_USER + 2):
+            client.cookies.clear()
+            started = await start(client)
+            assert started.headers["set-cookie"].startswith("passback_flow=")
+            pages.append(await client.get(f"{BASE}/code"))
+            if count <= flow.MAX_MAILS_PER_USER:
+                old = await asyncio.to_thread(mail.code_for, MAIL, count)
+        # The capped answer is the very same page (T2).
+        assert pages[-1].status_code == 200
+        assert pages[-1].text.replace(csrf(pages[-1]), "") == pages[0].text.replace(
+            csrf(pages[0]), ""
+        )
+        deadline = time.monotonic() + TIMEOUT  # the note is stored after the answer
+        while not rows(server, "SELECT 1 FROM support_records WHERE error = 'mail_limit'"):
+            assert time.monotonic() < deadline, "no support record of the mail cap"
+            await asyncio.sleep(0.05)
+        assert len(mail.to(MAIL)) == flow.MAX_MAILS_PER_USER
+        # The code of the last mail is no good: a newer flow started since.
+        stale = await enter_code(client, old)
+        assert stale.status_code == 422
+    blocked = rows(server, "SELECT blocked, mailed FROM portal_flows ORDER BY created_at")
+    assert blocked == [("superseded", True)] * flow.MAX_MAILS_PER_USER + [("mail_limit", False)]
+
+
+async def test_a_new_flow_blocks_the_older_one_of_the_user(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
+) -> None:
+    async with (
+        portal_tenant(server, client, make_agent),
+        httpx.AsyncClient(base_url=server.base_url, timeout=TIMEOUT) as other,
+    ):
+        await start(client)
+        first = await asyncio.to_thread(mail.code_for, MAIL, 1)
+        await start(other)
+        second = await asyncio.to_thread(mail.code_for, MAIL, 2)
+        stale = await enter_code(client, first)
+        assert stale.status_code == 422
+        assert "The code is not correct, or no code was sent." in stale.text
+        assert (await enter_code(other, second)).status_code == 303
+
+
+async def test_the_start_form_refuses_other_sites(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
+) -> None:
+    async with portal_tenant(server, client, make_agent):
+        for headers in (
+            {"Sec-Fetch-Site": "cross-site"},
+            {"Sec-Fetch-Site": "same-site"},
+            {"Origin": "https://evil.test"},
+            {"Origin": "null"},
+        ):
+            refused = await client.post(f"{BASE}/", data={"username": "jdoe"}, headers=headers)
+            assert refused.status_code == 403, headers
+            assert "sent from another site" in refused.text
+            assert "set-cookie" not in refused.headers
+        own = str(client.base_url).rstrip("/")
+        same = {"Sec-Fetch-Site": "same-origin", "Origin": own}
+        allowed = await client.post(f"{BASE}/", data={"username": "jdoe"}, headers=same)
+        assert allowed.status_code == 303
+        assert "samesite=lax" in allowed.headers["set-cookie"].lower()
+        typed = await client.post(
+            f"{BASE}/", data={"username": "jdoe"}, headers={"Sec-Fetch-Site": "none"}
+        )
+        assert typed.status_code == 303
+        # What Chromium sends for the portal's own form when the page's referrer
+        # policy hides the origin: Sec-Fetch-Site decides.
+        hidden = {"Sec-Fetch-Site": "same-origin", "Origin": "null"}
+        own_form = await client.post(f"{BASE}/", data={"username": "jdoe"}, headers=hidden)
+        assert own_form.status_code == 303
+        page = await client.get(f"{BASE}/")
+        assert page.headers["referrer-policy"] == "same-origin"
+        await asyncio.to_thread(mail.wait_for, MAIL, 3)
+    assert rows(server, "SELECT count(*) FROM portal_flows") == [(3,)]
