@@ -65,6 +65,18 @@ _data_dir = click.option(
 _database = click.option(
     "--database-url", default=None, help="SQLAlchemy URL (overrides --data-dir), e.g. PostgreSQL."
 )
+_agent_config = click.option(
+    "--config",
+    "config_path",
+    envvar=["PASSBACK_AGENT_CONFIG"],
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("/etc/passback/agent.toml"),
+    show_default=True,
+    help="The agent's config file (written by onboarding, mode 0600).",
+)
+_insecure_dev = click.option(
+    "--insecure-dev", is_flag=True, help="Allow an http:// server (development only)."
+)
 
 
 @click.group(context_settings={"auto_envvar_prefix": "PASSBACK", "max_content_width": 100})
@@ -360,15 +372,8 @@ def agent() -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="CA that signed the server's certificate, if not a public one.",
 )
-@click.option(
-    "--config",
-    "config_path",
-    envvar=["PASSBACK_AGENT_CONFIG"],
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=Path("/etc/passback/agent.toml"),
-    show_default=True,
-)
-@click.option("--insecure-dev", is_flag=True, help="Allow an http:// server (development only).")
+@_agent_config
+@_insecure_dev
 def agent_onboard(
     server_url: str,
     token: str,
@@ -414,15 +419,8 @@ def agent_onboard(
 
 
 @agent.command("run")
-@click.option(
-    "--config",
-    "config_path",
-    envvar=["PASSBACK_AGENT_CONFIG"],
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=Path("/etc/passback/agent.toml"),
-    show_default=True,
-)
-@click.option("--insecure-dev", is_flag=True, help="Allow an http:// server (development only).")
+@_agent_config
+@_insecure_dev
 def agent_run(config_path: Path, insecure_dev: bool) -> None:
     """Connect out to the relay and apply password operations until stopped."""
     try:
