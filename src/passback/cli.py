@@ -40,6 +40,9 @@ from passback.server.support import local, lookup
 from passback.server.tenants import create_tenant, new_onboarding_token
 
 DEFAULT_DATA_DIR = Path("passback-data")
+#: `passback agent run` exits with this when the server refused the agent for
+#: good (wrong or revoked secret, unsupported protocol): restarting cannot help.
+EXIT_REFUSED = 3
 
 
 def _database_url(data_dir: Path, database_url: str | None) -> str:
@@ -128,6 +131,27 @@ def main(verbose: bool) -> None:
     "--public-url", default=None, help="https://… users reach the portal at (for emails)."
 )
 @click.option(
+    "--operation-ttl",
+    default=300,
+    show_default=True,
+    type=click.IntRange(30, 3600),
+    help="Seconds a sealed password operation stays valid (the agent refuses it after).",
+)
+@click.option(
+    "--reply-timeout",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(1, 600),
+    help="Seconds to wait for an agent's answer before saying the outcome is unknown.",
+)
+@click.option(
+    "--support-retention-days",
+    default=90,
+    show_default=True,
+    type=click.IntRange(1, 3650),
+    help="Days a support record is kept.",
+)
+@click.option(
     "--forwarded-allow-ips",
     default="",
     show_default="trust no proxy",
@@ -150,6 +174,9 @@ def server(
     smtp_password: str | None,
     code_ttl: int,
     public_url: str | None,
+    operation_ttl: int,
+    reply_timeout: float,
+    support_retention_days: int,
     forwarded_allow_ips: str,
 ) -> None:
     """Run the Passback server: portal at /portal/<slug>/, API, relay hub at /relay/v1."""
@@ -171,6 +198,9 @@ def server(
         smtp_password=smtp_password,
         code_ttl=code_ttl,
         public_url=public_url,
+        operation_ttl=operation_ttl,
+        reply_timeout=reply_timeout,
+        support_retention_days=support_retention_days,
     )
     # Forwarded headers only from the proxies named: anyone else could forge them.
     proxies: dict[str, Any] = (
@@ -431,7 +461,8 @@ def agent_run(config_path: Path, insecure_dev: bool) -> None:
     try:
         asyncio.run(serve(runner))
     except LinkRefused as exc:
-        raise click.ClickException(str(exc)) from exc
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(EXIT_REFUSED)
     finally:
         runner.close()
 

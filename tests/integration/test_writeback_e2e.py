@@ -291,7 +291,7 @@ def test_wrong_relay_secret_is_refused(deployment: Deployment, tenant: Tenant) -
     bad.write_text(text)
     agent = deployment.start_agent("agent-bad-secret")
     code = agent.process.wait(30)
-    assert code != 0
+    assert code == 3  # refused for good: a service manager must not restart it
     assert "refused this agent (4004" in agent.log.read_text()
     refused = [e for e in events(agent.events) if e["id"] == 32002]
     assert refused and refused[-1]["close_code"] == 4004

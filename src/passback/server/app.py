@@ -3,6 +3,7 @@ check in one app."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
@@ -23,6 +24,7 @@ from passback.server.portal.ratelimit import SlidingWindowLimiter
 from passback.server.portal.service import Portal
 from passback.server.portal.templating import STATIC, Renderer
 from passback.server.relay import RELAY_PATH, RelayEndpoint
+from passback.server.retention import prune_forever
 from passback.server.settings import ServerSettings
 from passback.server.store import create_engine, session_factory, upgrade
 
@@ -51,9 +53,15 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        pruning = asyncio.ensure_future(
+            prune_forever(services.sessions, settings.support_retention_days)
+        )
         try:
             yield
         finally:
+            pruning.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pruning
             engine.dispose()
 
     app = FastAPI(

@@ -20,6 +20,8 @@ class ServerSettings:
     heartbeat_interval: int = 300
     #: Seconds an agent has to send hello + auth after the socket opens.
     handshake_timeout: float = 10.0
+    #: Days a support record (E2) is kept before it is pruned.
+    support_retention_days: int = 90
     # -- email (one-time codes of the portal) -----------------------------------
     #: SMTP server; None: no mail is sent, so the portal answers "unavailable".
     smtp_host: str | None = None

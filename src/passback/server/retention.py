@@ -1,0 +1,69 @@
+"""Forgetting what is no longer needed: support records after their retention,
+portal flows a day after they ended or expired. Anonymous visitors create both
+(a mistyped address, a bot), so without this the store only grows."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import logging
+
+from sqlalchemy import delete, or_
+from sqlalchemy.orm import Session, sessionmaker
+
+from passback.server.store.models import PortalFlow, SupportRecord, utcnow
+
+logger = logging.getLogger(__name__)
+
+#: A flow stays readable for a day after it ended, for support cases.
+FLOW_GRACE = dt.timedelta(days=1)
+#: How often the server prunes.
+INTERVAL_SECONDS = 3600
+
+
+@dataclasses.dataclass(frozen=True)
+class Pruned:
+    support_records: int
+    portal_flows: int
+
+
+def prune(db: Session, now: dt.datetime, support_retention_days: int) -> Pruned:
+    """Delete what is past its time; the caller commits."""
+    records = db.execute(
+        delete(SupportRecord).where(
+            SupportRecord.created_at < now - dt.timedelta(days=support_retention_days)
+        )
+    )
+    flows = db.execute(
+        delete(PortalFlow).where(
+            or_(
+                PortalFlow.expires_at < now - FLOW_GRACE,
+                PortalFlow.completed_at < now - FLOW_GRACE,
+            )
+        )
+    )
+    return Pruned(records.rowcount, flows.rowcount)  # type: ignore[attr-defined]
+
+
+async def prune_forever(sessions: sessionmaker[Session], support_retention_days: int) -> None:
+    """Prune now and then every ``INTERVAL_SECONDS``, until cancelled."""
+    while True:
+        try:
+            pruned = await asyncio.to_thread(_prune_once, sessions, support_retention_days)
+        except Exception:
+            # A failed prune must not stop the server; the next round tries again.
+            logger.exception("pruning old support records and flows failed")
+        else:
+            if pruned.support_records or pruned.portal_flows:
+                logger.info(
+                    "pruned %d support records and %d portal flows",
+                    pruned.support_records,
+                    pruned.portal_flows,
+                )
+        await asyncio.sleep(INTERVAL_SECONDS)
+
+
+def _prune_once(sessions: sessionmaker[Session], support_retention_days: int) -> Pruned:
+    with sessions() as db, db.begin():
+        return prune(db, utcnow(), support_retention_days)

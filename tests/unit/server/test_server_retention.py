@@ -1,0 +1,66 @@
+"""Pruning: old support records and ended portal flows go; recent ones stay."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from passback.server.retention import prune
+from passback.server.store import create_engine, session_factory, upgrade
+from passback.server.store.models import PortalFlow, SupportRecord
+from passback.server.tenants import create_tenant
+
+NOW = dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.UTC)
+
+
+def record(age: dt.timedelta) -> SupportRecord:
+    return SupportRecord(
+        code=str(uuid.uuid4()),
+        created_at=NOW - age,
+        error="not_found",
+        status=404,
+        method="GET",
+        path="/nope",
+        message="Not found.",
+    )
+
+
+def flow(tenant_id: str, *, expired: dt.timedelta, completed: dt.timedelta | None) -> PortalFlow:
+    return PortalFlow(
+        id_hash=uuid.uuid4().hex,
+        tenant_id=tenant_id,
+        step="code",
+        expires_at=NOW - expired,
+        created_at=NOW - expired - dt.timedelta(minutes=10),
+        completed_at=None if completed is None else NOW - completed,
+    )
+
+
+def test_prune_keeps_what_is_recent(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    upgrade(url)
+    engine = create_engine(url)
+    try:
+        with session_factory(engine)() as db, db.begin():
+            tenant = create_tenant(db, "Acme").tenant_id
+            db.add_all(
+                [
+                    record(dt.timedelta(days=91)),
+                    record(dt.timedelta(days=89)),
+                    flow(tenant, expired=dt.timedelta(days=2), completed=None),
+                    flow(tenant, expired=-dt.timedelta(minutes=5), completed=dt.timedelta(days=2)),
+                    flow(tenant, expired=dt.timedelta(hours=1), completed=None),
+                    flow(tenant, expired=-dt.timedelta(minutes=5), completed=None),
+                ]
+            )
+        with session_factory(engine)() as db, db.begin():
+            pruned = prune(db, NOW, support_retention_days=90)
+        assert (pruned.support_records, pruned.portal_flows) == (1, 2)
+        with session_factory(engine)() as db:
+            assert db.scalar(select(func.count()).select_from(SupportRecord)) == 1
+            assert db.scalar(select(func.count()).select_from(PortalFlow)) == 2
+    finally:
+        engine.dispose()
