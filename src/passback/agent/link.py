@@ -26,6 +26,8 @@ from passback.agent.events import EventId, EventLog, Level
 from passback.agent.rules import read_rules
 from passback.agent.sync import batches
 from passback.agent.writeback import Writeback
+from passback.crypto.envelope import read_metadata
+from passback.crypto.errors import Malformed
 from passback.protocol.backoff import backoff, should_retry
 from passback.protocol.errors import CloseCode
 from passback.protocol.link import AgentLink, Closed, OperationReceived, Received, State
@@ -34,9 +36,11 @@ from passback.protocol.messages import (
     Heartbeat,
     Hello,
     Ready,
+    Result,
     RulesRequest,
     SyncRequest,
 )
+from passback.protocol.outcomes import Outcome
 
 #: Ping every 20 s: proxies cut idle TCP after 2–3 minutes (S9).
 PING_INTERVAL = 20.0
@@ -212,7 +216,17 @@ class RelayClient:
                 await ws.send(frame)
 
     async def _operate(self, ws: ClientConnection, link: AgentLink, envelope: bytes) -> None:
-        result = await asyncio.to_thread(self._writeback.handle, envelope)
+        try:
+            result = await asyncio.to_thread(self._writeback.handle, envelope)
+        except Exception as exc:  # noqa: BLE001 - the caller must get an answer
+            # The journal or the event log failed; the directory may or may
+            # not have been written, so the answer is "unknown", at once.
+            self._events.emit(
+                EventId.UnknownError,
+                f"operation failed in the agent: {type(exc).__name__}: {exc}",
+                level=Level.ERROR,
+            )
+            result = _unknown(envelope)
         if result is not None and link.state is State.READY:
             link.send(result)
             await self._flush(ws, link)
@@ -261,3 +275,11 @@ class RelayClient:
         for batch in found:
             link.send(batch)
             await self._flush(ws, link)
+
+
+def _unknown(envelope: bytes) -> Result | None:
+    try:
+        request_id = read_metadata(envelope).request_id
+    except Malformed:
+        return None
+    return Result(request_id, Outcome.OUTCOME_UNKNOWN, event_id=EventId.UnknownError)

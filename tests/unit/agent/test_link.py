@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import ssl
+import time
+import uuid
 from pathlib import Path
 from typing import Any, cast
 
@@ -18,12 +20,16 @@ from passback.agent.link import (
     InsecureTransport,
     LinkRefused,
     RelayClient,
+    _unknown,
     tls_context,
 )
 from passback.crypto.certs import create
+from passback.crypto.envelope import Metadata, seal
 from passback.crypto.keys import PackageKey
 from passback.protocol.errors import CloseCode
 from passback.protocol.messages import MAX_CONTROL_FRAME, MAX_OPERATION_FRAME
+from passback.protocol.operations import Operation
+from passback.protocol.outcomes import Outcome
 
 
 def config(folder: Path, **changes: Any) -> AgentConfig:
@@ -80,3 +86,24 @@ def test_tls_context_with_a_private_ca(tmp_path: Path) -> None:
     context = tls_context(config(tmp_path, server_ca_file=files.ca))
     assert context.verify_mode is ssl.CERT_REQUIRED
     assert any("Passback private CA" in str(c.get("subject")) for c in context.get_ca_certs())
+
+
+def test_an_operation_that_fails_inside_the_agent_is_answered_unknown(
+    agent_key: Any,
+) -> None:
+    """If the agent itself fails mid-operation (its journal, its log), the caller
+    learns at once that the outcome is unknown, not after a timeout (W1)."""
+    now = int(time.time())
+    rid = str(uuid.uuid4())
+    meta = Metadata(str(uuid.uuid4()), str(uuid.uuid4()), rid, Operation.RESET, b"a", now, now + 9)
+    envelope = seal(
+        meta, ["S3cret-pass"], agent_key=agent_key.public_key(), package_key=PackageKey.generate()
+    )
+    result = _unknown(envelope)
+    assert result is not None
+    assert (result.request_id, result.outcome, result.event_id) == (
+        rid,
+        Outcome.OUTCOME_UNKNOWN,
+        32000,
+    )
+    assert _unknown(b"garbage") is None
