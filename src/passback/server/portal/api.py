@@ -230,7 +230,7 @@ async def set_password(request: Request, slug: str, body: PasswordIn, token: Flo
     return DoneOut(
         request_id=result.request_id,
         message=_translator(request).gettext(
-            "Your new password is set in the directory. Use it from now on; "
-            "the old one no longer works."
+            "Your new password is set in the directory. Use it from now on, "
+            "everywhere you sign in."
         ),
     )
