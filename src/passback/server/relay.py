@@ -10,6 +10,7 @@ and sync batches to the store.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
 import time
@@ -74,6 +75,21 @@ class _Socket:
             pass  # the peer left first
 
 
+#: Full syncs one link may have under way at once; an agent runs one at a time,
+#: so more means a misbehaving agent (the oldest is forgotten, and so deletes nothing).
+MAX_FULL_SYNCS = 4
+
+
+@dataclasses.dataclass
+class _FullSync:
+    """One full sync as its batches arrive. Users it did not see are deleted at
+    its end only if every batch arrived, in order, and was stored."""
+
+    started: dt.datetime
+    next_sequence: int = 0
+    complete: bool = True
+
+
 class _AgentSession:
     """An authenticated link, as ``hub.AgentSession``."""
 
@@ -81,8 +97,8 @@ class _AgentSession:
         self._hello = hello
         self._link = link
         self._socket = socket
-        #: (sync id, when its first batch arrived) of the full sync under way.
-        self.full_sync: tuple[str, dt.datetime] | None = None
+        #: Full syncs under way on this link, by sync id.
+        self.full_syncs: dict[str, _FullSync] = {}
 
     @property
     def hello(self) -> Hello:
@@ -233,15 +249,27 @@ class RelayEndpoint:
 
     async def _sync_batch(self, session: _AgentSession, batch: SyncBatch) -> None:
         now = utcnow()
-        if batch.full and (session.full_sync is None or session.full_sync[0] != batch.sync_id):
-            session.full_sync = (batch.sync_id, now)
-        started = session.full_sync[1] if batch.full and session.full_sync else None
-        end_of_full = started is not None and batch.last
-        if end_of_full:
-            session.full_sync = None
-        stored, removed = await asyncio.to_thread(
-            self._apply_batch, session.tenant_id, batch, now, started if end_of_full else None
-        )
+        full = _track(session.full_syncs, batch, now) if batch.full else None
+        remove_before = None
+        if full is not None and batch.last:
+            del session.full_syncs[batch.sync_id]
+            if full.complete:
+                remove_before = full.started
+            else:
+                logger.warning(
+                    "relay: sync %s of agent %s missed or lost a batch; no user is removed",
+                    batch.sync_id,
+                    session.agent_id,
+                    extra={"agent_id": session.agent_id, "tenant_id": session.tenant_id},
+                )
+        try:
+            stored, removed = await asyncio.to_thread(
+                self._apply_batch, session.tenant_id, batch, now, remove_before
+            )
+        except SQLAlchemyError:
+            if full is not None:
+                full.complete = False  # its end must not delete the users of this batch
+            raise
         logger.info(
             "relay: sync %s batch %d from agent %s: %d users stored, %d removed",
             batch.sync_id,
@@ -274,6 +302,20 @@ class RelayEndpoint:
                 0 if remove_before is None else sync.remove_unseen(db, tenant_id, remove_before)
             )
             return stored, removed
+
+
+def _track(syncs: dict[str, _FullSync], batch: SyncBatch, now: dt.datetime) -> _FullSync:
+    """The full sync this batch belongs to, updated for it."""
+    full = syncs.get(batch.sync_id)
+    if full is None:
+        if len(syncs) >= MAX_FULL_SYNCS:
+            del syncs[next(iter(syncs))]
+        # A sync whose first batch we did not see cannot tell who is gone.
+        full = syncs[batch.sync_id] = _FullSync(now, complete=batch.sequence == 0)
+    if batch.sequence != full.next_sequence:
+        full.complete = False
+    full.next_sequence = batch.sequence + 1
+    return full
 
 
 def _log_protocol_close(link: HubLink, event: Closed) -> None:
