@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import hmac
 import threading
 import time
 from collections.abc import Callable, Mapping
 
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from passback.agent.directory.base import (
     MAX_PASSWORD_UTF16_UNITS,
@@ -109,6 +111,11 @@ class Writeback:
         self._tenant_id = tenant_id
         self._agent_id = agent_id
         self._agent_key = agent_key
+        # Keys the password's part of a request's digest; never leaves the agent.
+        self._digest_key = hashlib.sha256(
+            b"passback journal digest\0"
+            + agent_key.private_bytes(Encoding.DER, PrivateFormat.PKCS8, NoEncryption())
+        ).digest()
         self._package_keys = package_keys
         self._directory = directory
         self._journal = journal
@@ -162,12 +169,12 @@ class Writeback:
                 raise WrongRecipient("sealed for another tenant or agent")
         except EnvelopeError as exc:
             return self._refuse_envelope(exc, rid, anchor)
-        digest = _digest(meta)
+        digest = self.request_digest(meta, opened.secrets[0])
         entry = self._journal.get(rid)
         if entry is not None and entry.digest != digest:
             self._events.emit(
                 EventId.InputValidationError,
-                "request id reused for a different operation: refused",
+                "request id reused for a different operation or password: refused",
                 level=Level.ERROR,
                 request_id=rid,
                 anchor=anchor,
@@ -194,8 +201,21 @@ class Writeback:
             )
         return self._apply(meta, opened.secrets[0], events, entry is not None)
 
+    def request_digest(self, meta: Metadata, password: str) -> str:
+        """What makes two deliveries "the same request": tenant, request id,
+        operation, anchor and the password (keyed, so the journal cannot be
+        used to guess it) — not the times, key or agent: a retry is sealed
+        afresh, maybe for another agent. The same request id with another
+        password is another request, refused as a replay."""
+        secret = hmac.new(
+            self._digest_key, password.encode("utf-8", "surrogatepass"), hashlib.sha256
+        ).hexdigest()
+        parts = [meta.tenant_id, meta.request_id, str(meta.operation), meta.anchor.hex(), secret]
+        return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
     def _apply(self, meta: Metadata, password: str, events: _Events, resumed: bool) -> Result:
         rid, anchor = meta.request_id, anchors.encode(meta.anchor)
+        sent = False  # whether the write may have reached the directory
         try:
             user = self._directory.locate(meta.anchor)
             if resumed and self._written_before_crash(rid, user):
@@ -204,20 +224,25 @@ class Writeback:
             if refusal is not None:
                 return self._fail(meta, events, refusal, {}, f"refused before writing: {refusal}")
             self._journal.before_write(rid, user.pwd_last_set)
+            sent = True
             self._directory.reset_password(user, password, unlock=meta.unlock and user.locked)
         except DirectoryError as exc:
             return self._fail(
                 meta, events, exc.outcome, exc.detail, str(exc), server_message=exc.server_message
             )
         except Exception as exc:  # noqa: BLE001 - the caller must get an answer
+            # After the write went out, nobody knows whether it landed: say so,
+            # and leave the journal entry open for the pwdLastSet check.
+            outcome = Outcome.OUTCOME_UNKNOWN if sent else Outcome.UNKNOWN
             self._events.emit(
                 EventId.UnknownError,
-                f"unexpected {type(exc).__name__}",
+                f"unexpected {type(exc).__name__}"
+                + ("; the password may or may not have been written" if sent else ""),
                 level=Level.ERROR,
                 request_id=rid,
                 anchor=anchor,
             )
-            return self._finish(meta, Outcome.UNKNOWN, {}, EventId.UnknownError)
+            return self._finish(meta, outcome, {}, EventId.UnknownError)
         return self._succeed(meta, events, note="written")
 
     def _written_before_crash(self, request_id: str, user: DirectoryUser) -> bool:
@@ -291,10 +316,3 @@ class Writeback:
             reason=exc.reason,
         )
         return Result(rid, outcome, event_id=int(event))
-
-
-def _digest(meta: Metadata) -> str:
-    """What makes two deliveries "the same request": not the times, key or agent
-    (a retry is sealed afresh, maybe for another agent)."""
-    parts = [meta.tenant_id, meta.request_id, str(meta.operation), meta.anchor.hex()]
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()

@@ -27,7 +27,7 @@ from passback.agent.directory.base import (
 )
 from passback.agent.events import EventId, EventLog
 from passback.agent.journal import Journal
-from passback.agent.writeback import Writeback, _digest, refusal_before_write
+from passback.agent.writeback import Writeback, refusal_before_write
 from passback.crypto.envelope import Metadata, read_metadata, seal
 from passback.crypto.keys import PackageKey
 from passback.protocol.anchors import encode as anchor_text
@@ -401,18 +401,45 @@ def test_directory_unavailable_is_not_final(env: Env, where: str) -> None:
     assert env.ids().count(31009) == 1  # one start, however many deliveries
 
 
-def test_unexpected_exception(env: Env) -> None:
-    """The caller gets an answer; the exception text (which may hold anything,
-    even the password) is not logged, only its type (S7)."""
+def test_unexpected_exception_during_the_write(env: Env) -> None:
+    """The write went out and something unexpected broke: nobody knows whether
+    it landed, so the caller hears "unknown" and the journal entry stays open
+    for the pwdLastSet check on retry. The exception text (which may hold
+    anything, even the password) is not logged, only its type (S7)."""
     secret = password(7)
     env.directory.reset_error = RuntimeError(f"driver echoed {secret}")
     request_id = rid()
     result = env.handle(env.seal(secret, request_id=request_id))
-    assert result == Result(request_id, Outcome.UNKNOWN, {}, 32000)
+    assert result == Result(request_id, Outcome.OUTCOME_UNKNOWN, {}, 32000)
     event = env.log()[-1]
-    assert event["id"] == 32000 and event["message"] == "unexpected RuntimeError"
+    assert event["id"] == 32000 and event["message"].startswith("unexpected RuntimeError")
+    assert secret not in event["message"]
+    entry = env.journal.get(request_id)
+    assert entry is not None and entry.outcome is None
+
+
+def test_unexpected_exception_before_the_write(env: Env) -> None:
+    env.directory.locate_error = RuntimeError("parser broke")
+    request_id = rid()
+    result = env.handle(env.seal(password(), request_id=request_id))
+    assert result == Result(request_id, Outcome.UNKNOWN, {}, 32000)
+    assert env.directory.resets == []
     entry = env.journal.get(request_id)
     assert entry is not None and entry.outcome is Outcome.UNKNOWN
+
+
+def test_same_request_id_with_another_password_is_refused(env: Env) -> None:
+    """A retry must repeat the request exactly: with another password it is
+    another request, and answering "ok" would claim a password the directory
+    does not hold."""
+    request_id = rid()
+    first = env.handle(env.seal(password(1), request_id=request_id))
+    assert first.outcome is Outcome.OK
+    other = env.handle(env.seal(password(2), request_id=request_id))
+    assert other.outcome is Outcome.REPLAYED
+    assert [r[1] for r in env.directory.resets] == [password(1)]
+    again = env.handle(env.seal(password(1), request_id=request_id))
+    assert again.outcome is Outcome.OK and again.replayed
 
 
 # ---- the envelope is refused (S2, S3, S5) -----------------------------------
@@ -529,7 +556,8 @@ def test_same_request_id_for_another_operation(env: Env) -> None:
 def _started(env: Env, request_id: str, before: int | None) -> None:
     """What the journal holds when the agent died during a request."""
     meta = read_metadata(env.seal(password(), request_id=request_id))
-    env.journal.start(request_id, _digest(meta), anchor_text(ANCHOR), "admin_reset", NOW)
+    digest = env.writeback.request_digest(meta, password())
+    env.journal.start(request_id, digest, anchor_text(ANCHOR), "admin_reset", NOW)
     if before is not None:
         env.journal.before_write(request_id, before)
     env.restart()
