@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
@@ -37,7 +38,9 @@ from passback.protocol.messages import (
     Hello,
     Ready,
     Result,
+    Rules,
     RulesRequest,
+    SyncBatch,
     SyncRequest,
 )
 from passback.protocol.outcomes import Outcome
@@ -98,6 +101,7 @@ class RelayClient:
         self._ssl = None if config.plain_transport else tls_context(config)
         self._started = time.monotonic()
         self._send_lock = asyncio.Lock()
+        self._sync_lock = threading.Lock()  # held in worker threads
         self.ready = asyncio.Event()  # set while a link is READY
         self.connections = 0
 
@@ -112,9 +116,10 @@ class RelayClient:
         while not stop.is_set():
             code: int | None = None
             reason = ""
+            was_ready = False
             try:
-                code, reason = await self._session(stop)
-            except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as exc:
+                code, reason, was_ready = await self._session(stop)
+            except (OSError, InvalidHandshake, InvalidURI, TimeoutError, ConnectionClosed) as exc:
                 failures += 1
                 event, level = (
                     (EventId.ServiceBusError, Level.ERROR)
@@ -137,13 +142,16 @@ class RelayClient:
                     close_code=code,
                 )
                 raise LinkRefused(code, reason)
-            if code is not None:
+            if was_ready:
                 failures, delays = 0, self._delays()  # it was up: start the backoff anew
             delay = next(delays)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
 
-    async def _session(self, stop: asyncio.Event) -> tuple[int | None, str]:
+    async def _session(self, stop: asyncio.Event) -> tuple[int | None, str, bool]:
+        """One link, from dialling to its end: (close code, reason, whether it
+        reached READY). A link that never got ready does not reset the backoff:
+        a hub that closes every handshake must not be redialled every second."""
         hello = Hello(PROTOCOL_VERSION, self._config.agent_id, self._config.tenant_id, __version__)
         link = AgentLink(hello, self._config.relay_secret)
         async with connect(
@@ -165,9 +173,10 @@ class RelayClient:
                 if stopping.done():
                     receiving.cancel()
                     await ws.close(CloseCode.GOING_AWAY, "agent stopping")
-                    return CloseCode.GOING_AWAY, "agent stopping"
+                    return CloseCode.GOING_AWAY, "agent stopping", link.ready is not None
                 stopping.cancel()
-                return receiving.result()
+                code, reason = receiving.result()
+                return code, reason, link.ready is not None
             finally:
                 for task in tasks:
                     task.cancel()
@@ -232,10 +241,24 @@ class RelayClient:
             await self._flush(ws, link)
 
     async def _rules(self, ws: ClientConnection, link: AgentLink, request: RulesRequest) -> None:
-        rules = await asyncio.to_thread(read_rules, self._directory, request)
+        try:
+            rules = await asyncio.to_thread(read_rules, self._directory, request)
+        except Exception as exc:  # noqa: BLE001 - the hub waits for an answer
+            self._events.emit(
+                EventId.ADUnKnownError,
+                f"reading the password rules failed: {type(exc).__name__}: {exc}",
+                level=Level.ERROR,
+            )
+            rules = Rules(request.request_id, Outcome.UNKNOWN)
         if link.state is State.READY:
             link.send(rules)
             await self._flush(ws, link)
+
+    def _read_all_users(self, sync_id: str) -> list[SyncBatch]:
+        # One sync at a time: a second one waits (holding no LDAP connection)
+        # instead of taking a second connection from the writes' pool.
+        with self._sync_lock:
+            return list(batches(self._directory.iter_users(), sync_id))
 
     async def _heartbeats(self, ws: ClientConnection, link: AgentLink, ready: Ready) -> None:
         interval = max(ready.heartbeat_interval, 1)
@@ -262,9 +285,7 @@ class RelayClient:
 
     async def _sync(self, ws: ClientConnection, link: AgentLink, sync_id: str) -> None:
         try:
-            found = await asyncio.to_thread(
-                lambda: list(batches(self._directory.iter_users(), sync_id))
-            )
+            found = await asyncio.to_thread(self._read_all_users, sync_id)
         except Exception as exc:  # noqa: BLE001 - reported, the link stays up
             self._events.emit(
                 EventId.ADUnKnownError,

@@ -86,8 +86,11 @@ def onboard(
     key = generate_private_key()
     base = request.config_path.parent
     key_file = base / "agent.key"
+    # The new key goes beside the old one until the new config is written: a
+    # failed re-onboarding must leave the old key with the old config.
+    new_key_file = base / "agent.key.new"
     try:
-        write_private(key_file, private_key_to_pem(key))
+        write_private(new_key_file, private_key_to_pem(key))
     except ConfigError as exc:
         events.emit(EventId.OnBoardingConfigUpdateError, str(exc), level=Level.ERROR)
         raise OnboardingError(str(exc)) from exc
@@ -118,10 +121,11 @@ def onboard(
         events.emit(EventId.ValidationError, "the server's reply was invalid", level=Level.ERROR)
         raise OnboardingError("the server's onboarding reply was invalid") from exc
     try:
+        new_key_file.replace(key_file)
         save(config)
-    except ConfigError as exc:
+    except (ConfigError, OSError) as exc:
         events.emit(EventId.OnBoardingConfigUpdateError, str(exc), level=Level.ERROR)
-        raise OnboardingError(str(exc)) from exc
+        raise OnboardingError(f"the agent's files could not be written: {exc}") from exc
     events.emit(
         EventId.OnboardingEventSuccess,
         "onboarding finished; writeback ready",

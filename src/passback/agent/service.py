@@ -133,7 +133,14 @@ class Agent:
 
     async def _prune_journal(self) -> None:
         while True:
-            await asyncio.to_thread(self.journal.prune, int(time.time()))
+            try:
+                await asyncio.to_thread(self.journal.prune, int(time.time()))
+            except Exception as exc:  # noqa: BLE001 - retried next round, and said
+                self.events.emit(
+                    EventId.ConfigurationError,
+                    f"pruning the journal failed: {type(exc).__name__}: {exc}",
+                    level=Level.WARNING,
+                )
             await asyncio.sleep(JOURNAL_PRUNE_INTERVAL)
 
     def close(self) -> None:
