@@ -14,11 +14,13 @@ head, the PDC's server object, user attributes and ``tokenGroups``.
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any, TypeVar
 
 import ldap3
+from ldap3.core.exceptions import LDAPException
 from ldap3.utils.conv import escape_bytes
 
 from passback.agent.directory.base import (
@@ -58,7 +60,6 @@ from passback.agent.directory.users import (
     USER_ATTRIBUTES,
     USER_FILTER,
     RawAttributes,
-    anchor_text,
     build_user,
     choose_match,
 )
@@ -101,15 +102,19 @@ class ActiveDirectory:
 
     # -- reads ---------------------------------------------------------------
 
-    def _read(self, operation: Callable[[ldap3.Connection], T]) -> T:
-        """Run a read; once more on a fresh connection if the used one broke."""
+    def _read(
+        self, operation: Callable[[ldap3.Connection], T], pool: ConnectionPool | None = None
+    ) -> T:
+        """Run a read (on the read pool unless told); once more on a fresh
+        connection if the used one broke."""
+        pool = pool or self._reads
         try:
-            with self._reads.connection() as conn:
+            with pool.connection() as conn:
                 return operation(conn)
         except DirectoryUnavailable as exc:
             if not worth_retrying(exc):
                 raise
-        with self._reads.connection() as conn:
+        with pool.connection() as conn:
             return operation(conn)
 
     def _base(self, dn: str, attributes: list[str]) -> RawAttributes | None:
@@ -164,11 +169,7 @@ class ActiveDirectory:
 
         def find(conn: ldap3.Connection) -> DirectoryUser:
             found = _subtree_search(conn, self._settings.search_base, query, USER_ATTRIBUTES)
-            if not found:
-                raise UserNotFound(
-                    f"no user under the search base has anchor {anchor_text(anchor)}"
-                )
-            dn = choose_match(anchor, found)
+            dn = choose_match(anchor, found)  # UserNotFound if none carries the anchor
             attrs = dict(found)[dn]
             return build_user(dn, attrs, _constructed(conn, dn))
 
@@ -190,23 +191,49 @@ class ActiveDirectory:
         domain_dn = self.capabilities().domain_dn
         return policy_from_domain(domain_dn, self._base(domain_dn, DOMAIN_ATTRIBUTES) or {})
 
+    def pwd_last_set(self, user: DirectoryUser) -> int:
+        """``pwdLastSet`` of ``user`` as the PDC emulator has it now (W7).
+
+        Read from the PDC, where the writes go, so that a write that landed shows
+        even before it replicates to the configured DC (crash recovery compares it).
+
+        Raises:
+            UserNotFound: the object no longer exists.
+            DirectoryConfigError: the service account cannot read ``pwdLastSet``.
+        """
+        self.capabilities()
+        assert self._writes is not None  # set together with the capabilities
+
+        def search(conn: ldap3.Connection) -> RawAttributes | None:
+            return _base_search(conn, user.dn, ["pwdLastSet"])
+
+        attrs = self._read(search, self._writes)
+        if attrs is None:
+            raise UserNotFound(f"{user.sam_account_name} no longer exists")
+        values = attrs.get("pwdLastSet") or []
+        if not values:
+            raise DirectoryConfigError(
+                f"cannot read pwdLastSet of {user.dn} on the PDC emulator; the service "
+                "account needs Read Property on it"
+            )
+        return int(values[0])
+
     def iter_users(self) -> Iterator[DirectoryUser]:
         """Every user under the search base, page by page; holds one connection
-        while it runs (keep ``pool_size`` ≥ 2 so writes do not wait on a sync)."""
-        with self._reads.connection() as conn:
-            entries = conn.extend.standard.paged_search(
-                self._settings.search_base,
-                USER_FILTER,
-                ldap3.SUBTREE,
-                attributes=USER_ATTRIBUTES,
-                paged_size=PAGE_SIZE,
-                generator=True,
-            )
-            for entry in entries:
-                if entry.get("type") != "searchResEntry":
-                    continue
-                dn = entry["dn"]
-                yield build_user(dn, entry["raw_attributes"], _constructed(conn, dn))
+        while it runs (keep ``pool_size`` ≥ 2 so writes do not wait on a sync).
+
+        Raises (possibly after some users were yielded): any ``DirectoryError``
+        when a page is refused or fails; a sync must then not treat the users seen
+        so far as all of them.
+        """
+        base = self._settings.search_base
+        with (
+            self._reads.connection() as conn,
+            contextlib.closing(_paged_search(conn, base, USER_FILTER, USER_ATTRIBUTES)) as pages,
+        ):
+            for page in pages:
+                for dn, attrs in page:
+                    yield build_user(dn, attrs, _constructed(conn, dn))
 
     # -- writes --------------------------------------------------------------
 
@@ -332,6 +359,53 @@ def _subtree_search(
     raise _search_failed(conn, base)
 
 
+def _paged_search(
+    conn: ldap3.Connection, base: str, query: str, attributes: list[str]
+) -> Generator[list[tuple[str, RawAttributes]], None, None]:
+    """A subtree search, one list of entries per page (RFC 2696).
+
+    ldap3's own paged_search does not check the result code when the connection
+    does not raise exceptions, so a refused page would end the search quietly:
+    here every page's result is checked before any of its entries is used.
+    """
+    cookie: bytes | None = None  # set while the DC holds more pages for us
+    try:
+        while True:
+            sent, cookie = cookie, None
+            conn.search(
+                base, query, ldap3.SUBTREE, attributes=attributes,
+                paged_size=PAGE_SIZE, paged_cookie=sent,
+            )  # fmt: skip
+            result = conn.result
+            if result["result"] == NO_SUCH_OBJECT:
+                raise DirectoryConfigError(
+                    f"the search base {base} does not exist", server_message=result.get("message")
+                )
+            if result["result"] != SUCCESS:
+                raise _search_failed(conn, base)
+            page = _entries(conn)
+            cookie = _paged_cookie(result)
+            yield page
+            if not cookie:
+                return
+    finally:
+        if cookie:  # left before the last page: let the DC drop the result set
+            _abandon_pages(conn, base, query, cookie)
+
+
+def _abandon_pages(conn: ldap3.Connection, base: str, query: str, cookie: bytes) -> None:
+    """A page size of 0 with the cookie ends a paged search (RFC 2696); AD keeps
+    only a few open result sets per connection (MaxResultSetsPerConn)."""
+    with contextlib.suppress(LDAPException, OSError):
+        conn.search(base, query, ldap3.SUBTREE, attributes=[], paged_size=0, paged_cookie=cookie)
+
+
+def _paged_cookie(result: dict[str, Any]) -> bytes | None:
+    control = (result.get("controls") or {}).get(PAGED_RESULTS_OID) or {}
+    cookie = (control.get("value") or {}).get("cookie")
+    return cookie or None
+
+
 def _constructed(conn: ldap3.Connection, dn: str) -> RawAttributes:
     attrs = _base_search(conn, dn, CONSTRUCTED_ATTRIBUTES)
     if attrs is None:
@@ -342,13 +416,20 @@ def _constructed(conn: ldap3.Connection, dn: str) -> RawAttributes:
 SUCCESS = 0
 NO_SUCH_OBJECT = 32
 
+#: The simple paged results control (RFC 2696).
+PAGED_RESULTS_OID = "1.2.840.113556.1.4.319"
+
 
 def _search_failed(conn: ldap3.Connection, dn: str) -> DirectoryError:
+    """The error for a search the DC answered with a failure: DirectoryUnavailable
+    when it says it is busy or unavailable (worth another try later)."""
     result = conn.result
-    return DirectoryError(
-        f"search of {dn} failed: {result['description']} ({result['result']})",
-        server_message=result.get("message"),
-    )
+    code = result["result"]
+    message = result.get("message") or ""
+    text = f"search of {dn} failed: {result['description']} ({code})"
+    if classify_refusal(code, message).outcome is Outcome.DIRECTORY_UNAVAILABLE:
+        return DirectoryUnavailable(text, server_message=result.get("message"))
+    return DirectoryError(text, server_message=result.get("message"))
 
 
 def _one_text(attrs: RawAttributes, name: str, where: str) -> str:

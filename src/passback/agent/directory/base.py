@@ -134,6 +134,12 @@ class Directory(Protocol):
 
     def password_policy(self, user: DirectoryUser) -> PasswordPolicy: ...
 
+    def pwd_last_set(self, user: DirectoryUser) -> int:
+        """``pwdLastSet`` (FILETIME) of ``user`` as read from where the writes go
+        (the PDC emulator, W7), so a write that landed shows before it replicates.
+        Raises UserNotFound if the object is gone."""
+        ...
+
     def iter_users(self) -> Iterator[DirectoryUser]:
         """Every user account under the configured search base (for sync)."""
         ...

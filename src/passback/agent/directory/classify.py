@@ -33,6 +33,14 @@ the code but no reason, so a bare 0000052D is :attr:`Outcome.POLICY`::
     00000005: SecErr: DSID-03152870, problem 4003 (INSUFF_ACCESS_RIGHTS), data 0
     0000208D: NameErr: DSID-0310021B, problem 2001 (NO_OBJECT), data 0, best match
     0000001F: SvcErr: DSID-031A12D2, problem 5003 (WILL_NOT_PERFORM), data 0
+    0000200E: SvcErr: DSID-…, problem 5001 (BUSY), data 0                  (51)
+    0000200F: SvcErr: DSID-…, problem 5002 (UNAVAILABLE), data 0           (52)
+
+(the last two in the shape of AD's other SvcErr texts; the codes are MS-ERREF's
+ERROR_DS_BUSY and ERROR_DS_UNAVAILABLE, the DSID varies by build.)
+
+A busy or unavailable DC (results 51 and 52, whatever the text says) is
+:attr:`Outcome.DIRECTORY_UNAVAILABLE`: nothing was written, try again later.
 """
 
 from __future__ import annotations
@@ -52,6 +60,8 @@ ERROR_ACCESS_DENIED = 0x0005
 ERROR_NO_SUCH_USER = 0x0525
 ERROR_DS_OBJ_NOT_FOUND = 0x2030
 ERROR_DS_NO_SUCH_OBJECT = 0x208D
+ERROR_DS_BUSY = 0x200E
+ERROR_DS_UNAVAILABLE = 0x200F
 
 # LDAP result codes (RFC 4511) used when the text carries no code.
 LDAP_CONSTRAINT_VIOLATION = 19
@@ -69,15 +79,17 @@ _BY_CODE = {
     ERROR_NO_SUCH_USER: Outcome.USER_NOT_FOUND,
     ERROR_DS_OBJ_NOT_FOUND: Outcome.USER_NOT_FOUND,
     ERROR_DS_NO_SUCH_OBJECT: Outcome.USER_NOT_FOUND,
+    ERROR_DS_BUSY: Outcome.DIRECTORY_UNAVAILABLE,
+    ERROR_DS_UNAVAILABLE: Outcome.DIRECTORY_UNAVAILABLE,
 }
 
 _BY_RESULT = {
     LDAP_CONSTRAINT_VIOLATION: Outcome.POLICY,
     LDAP_NO_SUCH_OBJECT: Outcome.USER_NOT_FOUND,
     LDAP_INSUFFICIENT_ACCESS_RIGHTS: Outcome.ACCESS_DENIED,
-    LDAP_BUSY: Outcome.DIRECTORY_UNAVAILABLE,
-    LDAP_UNAVAILABLE: Outcome.DIRECTORY_UNAVAILABLE,
 }
+
+_UNAVAILABLE_RESULTS = frozenset({LDAP_BUSY, LDAP_UNAVAILABLE})
 
 # Reasons Samba writes after 0000052D, in the order they are tried.
 _POLICY_REASONS = (
@@ -115,6 +127,8 @@ def classify_refusal(result_code: int, message: str) -> Refusal:
         text names it (Samba does, AD does not).
     """
     code = server_code(message)
+    if result_code in _UNAVAILABLE_RESULTS:  # busy or unavailable, whatever the text
+        return Refusal(Outcome.DIRECTORY_UNAVAILABLE, code)
     if code == ERROR_PASSWORD_RESTRICTION:
         return _policy_refusal(message)
     if code is not None:

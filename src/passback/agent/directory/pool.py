@@ -85,6 +85,15 @@ class ConnectionPool:
             else:
                 self._idle.put(conn)
             raise translate(exc, where=self.where, write=write) from exc
+        except Exception as exc:
+            # The caller's own code failed between exchanges (e.g. parsing what
+            # came back): the connection is fine, unless the error came from
+            # inside the LDAP library, mid-exchange.
+            if _inside_library(exc) or self._closed:
+                _discard(conn)
+                conn = None
+            self._idle.put(conn)
+            raise
         except BaseException:
             _discard(conn)  # state unknown (e.g. interrupted mid-exchange)
             self._idle.put(None)
@@ -151,6 +160,21 @@ def _still_open(conn: ldap3.Connection) -> bool:
     except (OSError, ValueError):
         return False
     return not readable
+
+
+#: Modules whose failure may leave a connection halfway through an exchange.
+_LIBRARY_MODULES = ("ldap3", "pyasn1", "ssl", "socket")
+
+
+def _inside_library(exc: BaseException) -> bool:
+    """Whether ``exc`` was raised by code of the LDAP, ASN.1, TLS or socket library."""
+    tb = exc.__traceback__
+    while tb is not None:
+        module = tb.tb_frame.f_globals.get("__name__", "")
+        if module.split(".", 1)[0] in _LIBRARY_MODULES:
+            return True
+        tb = tb.tb_next
+    return False
 
 
 def _discard(conn: ldap3.Connection) -> None:

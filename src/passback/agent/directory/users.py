@@ -14,6 +14,7 @@ from passback.agent.directory.base import (
     DirectoryUser,
     DuplicateAnchor,
     MultipleMatches,
+    UserNotFound,
 )
 from passback.agent.directory.sids import is_protected, sid_to_str
 
@@ -89,9 +90,12 @@ def choose_match(anchor: bytes, candidates: Sequence[tuple[str, RawAttributes]])
     same person in several places, one account live); more than one enabled is
     :class:`MultipleMatches` (33003); none enabled is :class:`DuplicateAnchor`
     (80230402): the anchor is not unique and nothing tells which object is meant.
-    The caller handles zero candidates (UserNotFound).
+    No claimant is :class:`UserNotFound` (33002): an object found by its
+    objectGUID whose ms-DS-ConsistencyGuid says otherwise does not carry the anchor.
     """
     claimants = [(dn, attrs) for dn, attrs in candidates if anchor_of(attrs) == anchor]
+    if not claimants:
+        raise UserNotFound(f"no user under the search base has anchor {anchor_text(anchor)}")
     if len(claimants) == 1:
         return claimants[0][0]
     enabled = [dn for dn, attrs in claimants if is_enabled(attrs)]

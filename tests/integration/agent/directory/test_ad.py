@@ -133,6 +133,17 @@ def test_the_one_enabled_account_of_several_is_the_match(
     assert ad.locate(anchor).dn == enabled.dn
 
 
+def test_object_guid_of_a_user_anchored_elsewhere_is_not_found_33002(
+    ad: ActiveDirectory, samba_dc: SambaDC
+) -> None:
+    """W6: once ms-DS-ConsistencyGuid is set, it alone is the anchor; the
+    objectGUID finds the object but designates nothing (not a duplicate)."""
+    user = samba_dc.create_user(consistency_guid=os.urandom(16))
+    with pytest.raises(UserNotFound) as caught:
+        ad.locate(user.object_guid)
+    assert caught.value.outcome is Outcome.USER_NOT_FOUND
+
+
 def test_several_disabled_accounts_with_one_anchor_are_a_duplicate_anchor_80230402(
     ad: ActiveDirectory, samba_dc: SambaDC
 ) -> None:
@@ -300,6 +311,52 @@ def test_iter_users_pages_through_the_managed_ou(ad: ActiveDirectory, samba_dc: 
     seen = {u.dn: u for u in ad.iter_users()}
     assert created <= seen.keys()
     assert seen[samba_dc.service_dn].protected is False
+
+
+def test_iter_users_with_a_missing_search_base_raises(samba_dc: SambaDC) -> None:
+    """A refused search is an error, never "no users": a full sync would
+    otherwise tell the server that every user is gone."""
+    missing = f"OU=Nowhere,{samba_dc.domain_dn}"
+    directory = ActiveDirectory(settings_for(samba_dc, search_base=missing))
+    try:
+        with pytest.raises(DirectoryConfigError, match="does not exist"):
+            list(directory.iter_users())
+        # the connection went back to the pool and still works
+        assert directory.capabilities().domain_dn == samba_dc.domain_dn
+    finally:
+        directory.close()
+
+
+def test_iter_users_of_an_empty_ou_yields_nothing(samba_dc: SambaDC) -> None:
+    """An empty search base is a successful search with no entries."""
+    empty = f"CN=Computers,{samba_dc.domain_dn}"
+    directory = ActiveDirectory(settings_for(samba_dc, search_base=empty))
+    try:
+        assert list(directory.iter_users()) == []
+    finally:
+        directory.close()
+
+
+# -- pwdLastSet on the PDC (W7) ----------------------------------------------
+
+
+def test_pwd_last_set_shows_a_reset_at_once(ad: ActiveDirectory, samba_dc: SambaDC) -> None:
+    """Crash recovery compares pwdLastSet read where the write went (the PDC)."""
+    located = ad.locate(samba_dc.create_user().object_guid)
+    before = ad.pwd_last_set(located)
+    assert before == located.pwd_last_set > 0
+    ad.reset_password(located, NEW_PASSWORD, unlock=False)
+    assert ad.pwd_last_set(located) > before
+
+
+def test_pwd_last_set_of_a_deleted_user_is_not_found(
+    ad: ActiveDirectory, samba_dc: SambaDC
+) -> None:
+    user = samba_dc.create_user()
+    located = ad.locate(user.object_guid)
+    samba_dc.delete_user(user)
+    with pytest.raises(UserNotFound):
+        ad.pwd_last_set(located)
 
 
 # -- connections and TLS ---------------------------------------------------

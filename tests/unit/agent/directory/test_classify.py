@@ -48,6 +48,9 @@ AD_POLICY = (
 AD_ACCESS_DENIED = "00000005: SecErr: DSID-03152870, problem 4003 (INSUFF_ACCESS_RIGHTS), data 0\n"
 AD_NO_OBJECT = "0000208D: NameErr: DSID-0310021B, problem 2001 (NO_OBJECT), data 0, best match of:"
 AD_UNWILLING = "0000001F: SvcErr: DSID-031A12D2, problem 5003 (WILL_NOT_PERFORM), data 0\n"
+# ERROR_DS_BUSY / ERROR_DS_UNAVAILABLE in the shape of AD's SvcErr texts.
+AD_BUSY = "0000200E: SvcErr: DSID-03080420, problem 5001 (BUSY), data 0\n"
+AD_UNAVAILABLE = "0000200F: SvcErr: DSID-03080420, problem 5002 (UNAVAILABLE), data 0\n"
 
 
 @pytest.mark.parametrize(
@@ -67,6 +70,13 @@ AD_UNWILLING = "0000001F: SvcErr: DSID-031A12D2, problem 5003 (WILL_NOT_PERFORM)
         (50, AD_ACCESS_DENIED, Outcome.ACCESS_DENIED, {}),
         (32, AD_NO_OBJECT, Outcome.USER_NOT_FOUND, {}),
         (53, AD_UNWILLING, Outcome.UNKNOWN, {}),
+        (51, AD_BUSY, Outcome.DIRECTORY_UNAVAILABLE, {}),
+        (52, AD_UNAVAILABLE, Outcome.DIRECTORY_UNAVAILABLE, {}),
+        # the code decides even under another result, and 51/52 whatever the text
+        (1, AD_BUSY, Outcome.DIRECTORY_UNAVAILABLE, {}),
+        (80, AD_UNAVAILABLE, Outcome.DIRECTORY_UNAVAILABLE, {}),
+        (51, AD_UNWILLING, Outcome.DIRECTORY_UNAVAILABLE, {}),
+        (52, AD_POLICY, Outcome.DIRECTORY_UNAVAILABLE, {}),
     ],
 )
 def test_real_texts(result: int, message: str, outcome: Outcome, detail: dict[str, int]) -> None:

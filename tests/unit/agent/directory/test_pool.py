@@ -1,0 +1,80 @@
+"""ConnectionPool keeps a healthy connection when the caller's own code fails."""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+
+import pytest
+from ldap3.core.exceptions import LDAPSocketReceiveError
+
+from passback.agent.directory import pool as pool_module
+from passback.agent.directory.base import DirectoryUnavailable
+from passback.agent.directory.pool import ConnectionPool
+from passback.agent.directory.tls import PinnedTls
+
+
+class FakeConnection:
+    closed = False
+
+    def __init__(self) -> None:
+        self.unbound = False
+
+    def unbind(self) -> None:
+        self.unbound = True
+
+
+@pytest.fixture
+def pool(monkeypatch: pytest.MonkeyPatch) -> ConnectionPool:
+    monkeypatch.setattr(pool_module, "_still_open", lambda conn: not conn.unbound)
+    monkeypatch.setattr(ConnectionPool, "_open", lambda self: FakeConnection())
+    return ConnectionPool(
+        host="dc1.passback.test",
+        port=636,
+        tls=PinnedTls(ssl.create_default_context(), "dc1.passback.test"),
+        bind_dn="CN=svc",
+        bind_password="x",
+        size=1,
+        connect_timeout=1,
+        operation_timeout=1,
+    )
+
+
+def borrow(pool: ConnectionPool) -> Any:
+    with pool.connection() as conn:
+        return conn
+
+
+def test_a_caller_error_gives_the_connection_back(pool: ConnectionPool) -> None:
+    first = borrow(pool)
+    with pytest.raises(ValueError, match="parsing"), pool.connection():
+        raise ValueError("parsing failed")
+    assert borrow(pool) is first
+    assert not first.unbound
+
+
+def test_an_error_from_inside_the_ldap_library_discards_the_connection(
+    pool: ConnectionPool,
+) -> None:
+    first = borrow(pool)
+    library_code: dict[str, Any] = {"__name__": "ldap3.protocol.fake"}
+    exec("def decode():\n    raise ValueError('bad BER')", library_code)
+    with pytest.raises(ValueError, match="BER"), pool.connection():
+        library_code["decode"]()
+    assert first.unbound
+    assert borrow(pool) is not first
+
+
+def test_a_broken_connection_is_discarded_and_translated(pool: ConnectionPool) -> None:
+    first = borrow(pool)
+    with pytest.raises(DirectoryUnavailable), pool.connection():
+        raise LDAPSocketReceiveError("connection reset")
+    assert first.unbound
+    assert borrow(pool) is not first
+
+
+def test_an_interruption_discards_the_connection(pool: ConnectionPool) -> None:
+    first = borrow(pool)
+    with pytest.raises(KeyboardInterrupt), pool.connection():
+        raise KeyboardInterrupt
+    assert first.unbound
