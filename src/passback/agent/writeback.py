@@ -246,11 +246,13 @@ class Writeback:
         return self._succeed(meta, events, note="written")
 
     def _written_before_crash(self, request_id: str, user: DirectoryUser) -> bool:
-        """A request started but never finished (see module doc): did its write happen?"""
+        """A request started but never finished (see module doc): did its write
+        happen? ``pwdLastSet`` is read where writes go, the PDC emulator (W7):
+        another DC may not have the write replicated yet."""
         entry = self._journal.get(request_id)
         if entry is None or entry.pwd_last_set_before is None:
             return False  # it stopped before writing
-        return user.pwd_last_set != entry.pwd_last_set_before
+        return self._directory.pwd_last_set(user) != entry.pwd_last_set_before
 
     def _succeed(self, meta: Metadata, events: _Events, *, note: str) -> Result:
         self._events.emit(

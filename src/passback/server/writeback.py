@@ -129,9 +129,10 @@ async def reset_password(
         return plan
     present = await hub.present(tenant_id)
     candidates = [a for a in present if a in plan.agent_keys]
-    if plan.previous_agent in candidates:  # it holds the journal of this request id
-        candidates.remove(plan.previous_agent)
-        candidates.insert(0, plan.previous_agent)
+    if plan.previous_agent is not None:
+        # A request id stays with the agent that had it: only its journal knows
+        # whether the password was written. Another agent would write it again.
+        candidates = [a for a in candidates if a == plan.previous_agent]
 
     result = WritebackResult(request_id, Outcome.SERVICE_UNAVAILABLE, plan.support_code)
     for agent_id in candidates:

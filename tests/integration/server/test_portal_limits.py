@@ -138,6 +138,27 @@ async def test_a_retry_after_an_unknown_outcome_reuses_the_request_id(
     assert rows(server, "SELECT step, pending_request_id FROM portal_flows") == [("done", None)]
 
 
+async def test_another_password_after_an_unknown_outcome_is_a_new_request(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
+) -> None:
+    """The agent refuses the old request id with another password (it is not
+    the same request); the portal then writes the new password under a new id,
+    so the directory ends with the password the user typed last."""
+    async with portal_tenant(server, client, make_agent) as (_tenant, agent):
+        await at_password_step(client, mail)
+        agent.drop_next = True
+        assert (await set_password(client)).status_code == 504
+        async with asyncio.timeout(TIMEOUT):
+            await agent.reconnected.wait()
+        agent.outcomes = [(Outcome.REPLAYED, {}), (Outcome.OK, {})]
+        done = await set_password(client, "Another-Passw0rd!")
+        assert done.status_code == 200, done.text
+    first, replayed, fresh = agent.opened
+    assert replayed.metadata.request_id == first.metadata.request_id
+    assert fresh.metadata.request_id != first.metadata.request_id
+    assert fresh.secrets == ("Another-Passw0rd!",)
+
+
 async def test_portal_words_for_a_locked_or_vanished_account(
     server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
 ) -> None:

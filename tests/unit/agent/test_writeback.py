@@ -100,6 +100,10 @@ class FakeDirectory:
     def password_policy(self, user: DirectoryUser) -> PasswordPolicy:
         return PasswordPolicy("domain", 7, True, 0, 0, 0)
 
+    def pwd_last_set(self, user: DirectoryUser) -> int:
+        with self._lock:
+            return self.users[user.anchor].pwd_last_set
+
     def iter_users(self) -> Iterator[DirectoryUser]:
         return iter(list(self.users.values()))
 

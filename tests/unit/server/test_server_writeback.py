@@ -249,6 +249,20 @@ async def test_retry_goes_to_the_same_agent(world: World) -> None:
     assert {read_metadata(e).request_id for e in envelopes} == {request_id}
 
 
+async def test_retry_waits_for_its_agent(world: World) -> None:
+    """The agent that had a request holds its journal; another agent would write
+    the password again, so a retry without it is "service unavailable" (L4)."""
+    request_id = str(uuid.uuid4())
+    world.hub.behaviour[world.agents[0]] = AgentLost("dropped after receiving it")
+    first = await world.reset(request_id=request_id)
+    assert (first.outcome, first.agent_id) == (Outcome.OUTCOME_UNKNOWN, world.agents[0])
+    world.hub.behaviour.clear()
+    world.hub.agents = [world.agents[1]]  # the first agent is gone
+    second = await world.reset(request_id=request_id)
+    assert second.outcome is Outcome.SERVICE_UNAVAILABLE
+    assert [r[1] for r in world.hub.requests] == [world.agents[0]]
+
+
 async def test_request_id_of_another_user_conflicts(world: World) -> None:
     request_id = str(uuid.uuid4())
     await world.reset(request_id=request_id)

@@ -230,7 +230,6 @@ async def set_password(request: Request, slug: str, body: PasswordIn, token: Flo
     return DoneOut(
         request_id=result.request_id,
         message=_translator(request).gettext(
-            "Your new password is set in the directory. Use it from now on, "
-            "everywhere you sign in."
+            "Your new password is set in the directory. Use it from now on, everywhere you sign in."
         ),
     )

@@ -228,16 +228,12 @@ class Portal:
         # H2: one request at a time writes, and each try counts.
         pending = await asyncio.to_thread(self._claim_password_step, row.id_hash, user_id)
         try:
-            result = await writeback.reset_password(
-                Operation.RESET,
-                sessions=self.services.sessions,
-                hub=self.services.hub,
-                settings=self.services.settings,
-                tenant_id=tenant.id,
-                user=user_id,
-                new_password=new_password,
-                request_id=pending,  # M5: the agent's journal answers a retry
-            )
+            # The agent's journal answers a retry of a request whose outcome
+            # was unknown; with another password it refuses it as a replay,
+            # and a new request writes the password the user typed now.
+            result = await self._write(tenant, user_id, new_password, pending)
+            if pending is not None and result.outcome is Outcome.REPLAYED:
+                result = await self._write(tenant, user_id, new_password, None)
         except NotFound:  # the user left the directory since the flow started
             await self._settle(row.id_hash, end=True)
             raise PortalError.of_outcome(
@@ -274,6 +270,20 @@ class Portal:
         )
 
     # -- helpers ----------------------------------------------------------------
+
+    async def _write(
+        self, tenant: PortalTenant, user_id: str, new_password: str, request_id: str | None
+    ) -> writeback.WritebackResult:
+        return await writeback.reset_password(
+            Operation.RESET,
+            sessions=self.services.sessions,
+            hub=self.services.hub,
+            settings=self.services.settings,
+            tenant_id=tenant.id,
+            user=user_id,
+            new_password=new_password,
+            request_id=request_id,
+        )
 
     def _start(
         self, tenant: PortalTenant, username: str
