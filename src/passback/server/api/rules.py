@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Path
 
 from passback.protocol.outcomes import Outcome
-from passback.server.api.deps import AdminTenant, ServicesDep
+from passback.server.api.deps import AdminTenant, Services, ServicesDep
 from passback.server.api.problems import error_responses
 from passback.server.api.schemas import RulesOut
 from passback.server.directory_users import find_user
 from passback.server.errors import Conflict, NotFound, ServiceUnavailable
 from passback.server.outcomes import describe
 from passback.server.rules import rules_for
+from passback.server.store.models import DirectoryUser
 
 router = APIRouter(prefix="/api/v1", tags=["users"])
 
@@ -34,8 +36,7 @@ async def password_rules(
 ) -> RulesOut:
     """Asked of a connected agent, which reads the domain's policy or the
     fine-grained policy (PSO) that applies to this user (SPEC W4)."""
-    with services.sessions() as db:
-        found = list(db.scalars(find_user(tenant_id, user).limit(2)))
+    found = await asyncio.to_thread(_find, services, tenant_id, user)
     if not found:
         raise NotFound(describe(Outcome.USER_NOT_FOUND)[1], code=Outcome.USER_NOT_FOUND.value)
     if len(found) > 1:
@@ -47,3 +48,8 @@ async def password_rules(
     if rules is None:
         raise ServiceUnavailable("No connected agent could read the rules for this user right now.")
     return RulesOut.of(rules)
+
+
+def _find(services: Services, tenant_id: str, user: str) -> list[DirectoryUser]:
+    with services.sessions() as db:
+        return list(db.scalars(find_user(tenant_id, user).limit(2)))
