@@ -1,6 +1,6 @@
 """Pins the public surface that other parts and deployed agents depend on:
 wire values (W1), close codes, event ids (E3), protocol and envelope versions.
-A change here is a protocol change: update EVENTS.md and the server together."""
+A change here is a protocol change: update docs/reference/events.md and the server together."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The password operations the agent performs (SPEC W3), with their wire codes
-and the agent events that record them (EVENTS.md)."""
+and the agent events that record them (docs/reference/events.md)."""
 
 from __future__ import annotations
 

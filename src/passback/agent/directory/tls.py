@@ -2,7 +2,7 @@
 
 ldap3 builds a new SSL context (and reads the CA file) on every connection and
 leaves Nagle's algorithm on; both cost tens of milliseconds per connection
-(ARCHITECTURE.md, latency facts).
+(measured: see docs/benchmarks.md).
 """
 
 from __future__ import annotations
