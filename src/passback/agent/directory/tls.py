@@ -1,8 +1,9 @@
 """TLS for LDAPS: one verifying context built once, TCP_NODELAY on every socket.
 
 ldap3 builds a new SSL context (and reads the CA file) on every connection and
-leaves Nagle's algorithm on; both cost tens of milliseconds per connection
-(measured: see docs/benchmarks.md).
+leaves Nagle's algorithm on; against a Samba DC on loopback that cost about
+25 ms (the CA file) and 40 ms (a delayed ACK on the first exchange) per
+connection.
 """
 
 from __future__ import annotations
