@@ -20,6 +20,8 @@ from passback.crypto.keys import private_key_from_pem
 
 #: The journal forgets requests older than its retention; look once an hour.
 JOURNAL_PRUNE_INTERVAL = 3600
+#: A DC that was down at start is asked for its capabilities again this often.
+CAPABILITIES_RETRY = 60
 
 
 class AgentStartError(Exception):
@@ -96,18 +98,18 @@ class Agent:
             history_on_reset=lambda: self._history_on_reset,
         )
 
-    def _read_capabilities(self) -> None:
+    def _read_capabilities(self) -> bool:
         try:
             caps = self.directory.capabilities()
         except DirectoryError as exc:
             # Not fatal: the DC may come back; operations answer
-            # "directory unavailable" meanwhile and the heartbeat says so.
+            # "directory unavailable" meanwhile, and this is tried again.
             self.events.emit(
                 EventId.ADConfigurationError,
                 f"cannot read the directory's capabilities: {exc}",
                 level=Level.ERROR,
             )
-            return
+            return False
         self._history_on_reset = caps.history_enforced_on_reset
         if not caps.history_enforced_on_reset:
             self.events.emit(
@@ -117,14 +119,22 @@ class Agent:
                 level=Level.WARNING,
                 pdc=caps.pdc_host,
             )
+        return True
+
+    async def _watch_capabilities(self) -> None:
+        while not await asyncio.to_thread(self._read_capabilities):
+            await asyncio.sleep(CAPABILITIES_RETRY)
 
     async def run(self, stop: asyncio.Event) -> None:
-        await asyncio.to_thread(self._read_capabilities)
-        pruning = asyncio.ensure_future(self._prune_journal())
+        background = [
+            asyncio.ensure_future(self._watch_capabilities()),
+            asyncio.ensure_future(self._prune_journal()),
+        ]
         try:
             await self.client.run(stop)
         finally:
-            pruning.cancel()
+            for task in background:
+                task.cancel()
             self.events.emit(
                 EventId.WriteBackServiceStopped,
                 "agent stopped; operations fail until it returns",
