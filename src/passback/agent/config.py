@@ -33,6 +33,8 @@ class DirectoryConfig:
     search_base: str
     ca_file: Path  # the CA that signed the DC's LDAPS certificate
     tls_server_name: str | None = None
+    #: Bound LDAPS connections kept to each DC; a sync holds one while it runs.
+    pool_size: int = 2
 
     def bind_password(self) -> str:
         try:
@@ -116,6 +118,7 @@ def load(path: Path) -> AgentConfig:
             search_base=reader.text("directory", "search_base"),
             ca_file=_required(reader.path(base, "directory", "ca_file")),
             tls_server_name=reader.text("directory", "tls_server_name", optional=True) or None,
+            pool_size=reader.integer("directory", "pool_size", default=2, low=2, high=32),
         ),
     )
 
@@ -153,6 +156,7 @@ def dump(config: AgentConfig) -> dict[str, Any]:
             "search_base": d.search_base,
             "ca_file": rel(d.ca_file),
             "tls_server_name": d.tls_server_name or "",
+            "pool_size": d.pool_size,
         },
     }
 
@@ -204,6 +208,14 @@ class _Reader:
             return ""
         if not isinstance(value, str) or (not value and not optional):
             raise ConfigError(f"{self._path}: {section}.{key} must be a non-empty string")
+        return value
+
+    def integer(self, section: str, key: str, *, default: int, low: int, high: int) -> int:
+        value = self._get(section, key, True)
+        if value is None:
+            return default
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise ConfigError(f"{self._path}: {section}.{key} must be a whole number {low}..{high}")
         return value
 
     def path(self, base: Path, section: str, key: str, *, optional: bool = False) -> Path | None:

@@ -36,6 +36,7 @@ def directory_settings(config: DirectoryConfig) -> ADSettings:
         ca_file=str(config.ca_file),
         search_base=config.search_base,
         tls_server_name=config.tls_server_name,
+        pool_size=config.pool_size,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import stat
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -274,3 +275,18 @@ def test_bind_password_file_missing(tmp_path: Path) -> None:
     config = make_config(tmp_path)
     with pytest.raises(ConfigError, match="cannot read the service account's password file"):
         config.directory.bind_password()
+
+
+def test_pool_size_defaults_and_bounds(tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    save(config)
+    raw = tomllib.loads(config.path.read_text())
+    assert load(config.path).directory.pool_size == 2
+    del raw["directory"]["pool_size"]
+    assert load(write_raw(config.path, raw)).directory.pool_size == 2  # older files
+    raw["directory"]["pool_size"] = 6
+    assert load(write_raw(config.path, raw)).directory.pool_size == 6
+    for bad in (1, 33, "4", True, 2.5):
+        raw["directory"]["pool_size"] = bad
+        with pytest.raises(ConfigError, match=r"directory\.pool_size"):
+            load(write_raw(config.path, raw))
