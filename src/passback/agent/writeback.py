@@ -29,7 +29,7 @@ from passback.agent.directory.base import (
     utf16_units,
 )
 from passback.agent.events import EventId, EventLog, Level
-from passback.agent.journal import Journal
+from passback.agent.journal import Entry, Journal
 from passback.crypto.envelope import Metadata, open_envelope, read_metadata
 from passback.crypto.errors import EnvelopeError, Expired, Malformed, WrongRecipient
 from passback.crypto.keys import PackageKey
@@ -199,7 +199,7 @@ class Writeback:
             self._events.emit(
                 events.start, f"{meta.operation} received", request_id=rid, anchor=anchor
             )
-        return self._apply(meta, opened.secrets[0], events, entry is not None)
+        return self._apply(meta, opened.secrets[0], events, entry)
 
     def request_digest(self, meta: Metadata, password: str) -> str:
         """What makes two deliveries "the same request": tenant, request id,
@@ -213,12 +213,16 @@ class Writeback:
         parts = [meta.tenant_id, meta.request_id, str(meta.operation), meta.anchor.hex(), secret]
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
-    def _apply(self, meta: Metadata, password: str, events: _Events, resumed: bool) -> Result:
+    def _apply(
+        self, meta: Metadata, password: str, events: _Events, unfinished: Entry | None
+    ) -> Result:
+        """``unfinished``: the journal's entry when an earlier delivery started
+        this request and never finished it (the agent died, or the answer was lost)."""
         rid, anchor = meta.request_id, anchors.encode(meta.anchor)
         sent = False  # whether the write may have reached the directory
         try:
             user = self._directory.locate(meta.anchor)
-            if resumed and self._written_before_crash(rid, user):
+            if unfinished is not None and self._written_before_crash(unfinished, user):
                 return self._succeed(meta, events, note="found applied after a restart")
             refusal = refusal_before_write(user, password, unlock=meta.unlock)
             if refusal is not None:
@@ -245,12 +249,11 @@ class Writeback:
             return self._finish(meta, outcome, {}, EventId.UnknownError)
         return self._succeed(meta, events, note="written")
 
-    def _written_before_crash(self, request_id: str, user: DirectoryUser) -> bool:
+    def _written_before_crash(self, entry: Entry, user: DirectoryUser) -> bool:
         """A request started but never finished (see module doc): did its write
         happen? ``pwdLastSet`` is read where writes go, the PDC emulator (W7):
         another DC may not have the write replicated yet."""
-        entry = self._journal.get(request_id)
-        if entry is None or entry.pwd_last_set_before is None:
+        if entry.pwd_last_set_before is None:
             return False  # it stopped before writing
         return self._directory.pwd_last_set(user) != entry.pwd_last_set_before
 
