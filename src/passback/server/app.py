@@ -12,7 +12,6 @@ from fastapi.staticfiles import StaticFiles
 
 from passback import __version__
 from passback.server.api import agents, problems, rules, users
-from passback.server.api.deps import Services
 from passback.server.api.schemas import Health
 from passback.server.hub import Hub, LocalHub
 from passback.server.i18n import load_catalogs
@@ -25,6 +24,7 @@ from passback.server.portal.service import Portal
 from passback.server.portal.templating import STATIC, Renderer
 from passback.server.relay import RELAY_PATH, RelayEndpoint
 from passback.server.retention import prune_forever
+from passback.server.services import Services
 from passback.server.settings import ServerSettings
 from passback.server.store import create_engine, session_factory, upgrade
 

@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from passback.protocol.messages import Rules
 from passback.protocol.outcomes import Outcome
-from passback.server.api.deps import Services
 from passback.server.errors import AgentLost, AgentUnavailable, ReplyTimeout
+from passback.server.services import Services
 from passback.server.store.models import DirectoryUser
 
 logger = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ import asyncio
 from fastapi import APIRouter, status
 
 from passback.server import agents
-from passback.server.api.deps import AdminTenant, OnboardingToken, Services, ServicesDep
+from passback.server.api.deps import AdminTenant, OnboardingToken, ServicesDep
 from passback.server.api.problems import error_responses
 from passback.server.api.schemas import (
     AgentOut,
@@ -16,6 +16,7 @@ from passback.server.api.schemas import (
     PackageKeyOut,
 )
 from passback.server.relay import RELAY_PATH
+from passback.server.services import Services
 
 router = APIRouter(prefix="/api/v1", tags=["agents"])
 

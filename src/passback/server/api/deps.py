@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Annotated, cast
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
 
 from passback.crypto.tokens import token_hash
 from passback.server.errors import Unauthorized
-from passback.server.hub import Hub
-from passback.server.settings import ServerSettings
+from passback.server.services import Services
 from passback.server.store.models import Token
 from passback.server.tenants import ADMIN
-
-
-@dataclasses.dataclass(frozen=True)
-class Services:
-    settings: ServerSettings
-    sessions: sessionmaker[Session]
-    hub: Hub
 
 
 def get_services(request: Request) -> Services:

@@ -8,13 +8,14 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from passback.protocol.outcomes import Outcome
-from passback.server.api.deps import AdminTenant, Services, ServicesDep
+from passback.server.api.deps import AdminTenant, ServicesDep
 from passback.server.api.problems import error_responses
 from passback.server.api.schemas import RulesOut
 from passback.server.directory_users import find_user
 from passback.server.errors import Conflict, NotFound, ServiceUnavailable
 from passback.server.outcomes import describe
 from passback.server.rules import rules_for
+from passback.server.services import Services
 from passback.server.store.models import DirectoryUser
 
 router = APIRouter(prefix="/api/v1", tags=["users"])

@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 from passback.protocol.operations import Operation
 from passback.protocol.outcomes import Outcome
 from passback.server import support, writeback
-from passback.server.api.deps import Services
 from passback.server.directory_users import MAX_USERNAME, find_user
 from passback.server.errors import ApiError, NotFound
 from passback.server.i18n import Catalogs, Translator
@@ -37,6 +36,7 @@ from passback.server.portal.errors import (
 )
 from passback.server.portal.ratelimit import RateLimiter, address_key
 from passback.server.rules import PasswordRules, rules_for
+from passback.server.services import Services
 from passback.server.store.models import DirectoryUser, PortalFlow, Tenant, utcnow
 
 logger = logging.getLogger(__name__)
