@@ -175,6 +175,12 @@ async def start_reset(
     )
 
 
+def _password_step(request: Request, rules: PasswordRules | None) -> PasswordStepOut:
+    return PasswordStepOut(
+        rules=_rules_out(rules), rules_text=describe_rules(rules, _translator(request))
+    )
+
+
 @router.post(
     "/reset/code",
     response_model=PasswordStepOut,
@@ -191,9 +197,7 @@ async def enter_code(
         rules = await portal.password_step(tenant, token)
     except PortalError as error:
         raise _api_error(request, error, tenant) from None
-    return PasswordStepOut(
-        rules=_rules_out(rules), rules_text=describe_rules(rules, _translator(request))
-    )
+    return _password_step(request, rules)
 
 
 @router.get(
@@ -208,9 +212,7 @@ async def rules(request: Request, slug: str, token: FlowToken) -> PasswordStepOu
         found = await _portal(request).password_step(tenant, token)
     except PortalError as error:
         raise _api_error(request, error, tenant) from None
-    return PasswordStepOut(
-        rules=_rules_out(found), rules_text=describe_rules(found, _translator(request))
-    )
+    return _password_step(request, found)
 
 
 @router.post(
