@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import warnings
 from collections.abc import Iterator
 
@@ -16,17 +15,21 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import ldap3  # noqa: F401
 
-from tests.support.samba import SambaDC
+from tests.support.samba import SambaDC, SambaError, check_prerequisites
 
 
 @pytest.fixture(scope="session")
 def samba_dc() -> Iterator[SambaDC]:
     """One Samba AD DC for the whole session (provisioned, started, set up; see
     tests/support/samba.py for what it holds)."""
-    if shutil.which("samba") is None or shutil.which("samba-tool") is None:
-        pytest.skip("Samba is not installed (Debian package `samba`)")
+    # A missing prerequisite ends the run with one message, not one error per test
+    # (and never a skip: a green run without the DC would prove nothing).
     if os.geteuid() != 0:
-        pytest.skip("a Samba AD DC needs root (it binds ports 389/636)")
+        pytest.exit("a Samba AD DC needs root (it binds ports 389/636)", returncode=4)
+    try:
+        check_prerequisites()
+    except SambaError as exc:
+        pytest.exit(str(exc), returncode=4)
     dc = SambaDC()
     dc.start()  # a failure here is an error, not a skip
     try:

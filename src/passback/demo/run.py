@@ -50,7 +50,15 @@ from passback.agent.onboard import OnboardingError, OnboardRequest, onboard
 from passback.agent.service import check_directory
 from passback.crypto import certs
 from passback.demo.mailcatcher import MailCatcher
-from passback.demo.samba import SambaDC, SambaError, loopback_address, random_password
+from passback.demo.samba import (
+    SambaDC,
+    SambaError,
+    loopback_address,
+    random_password,
+)
+from passback.demo.samba import (
+    check_prerequisites as check_samba,
+)
 from passback.server.store.engine import create_engine, session_factory
 from passback.server.store.migrate import upgrade
 from passback.server.tenants import CreatedTenant, create_tenant
@@ -144,12 +152,10 @@ def check_prerequisites() -> None:
             "the demo needs root: its Samba AD DC binds ports 389 and 636 "
             "(run it as root, or with sudo)"
         )
-    missing = [p for p in ("samba", "samba-tool") if shutil.which(p) is None]
-    if missing:
-        raise DemoError(
-            f"{' and '.join(missing)} not found: the demo's directory is a Samba AD DC; "
-            "install the Debian package `samba` (apt-get install samba), or run scripts/setup"
-        )
+    try:
+        check_samba()
+    except SambaError as exc:
+        raise DemoError(f"the demo's directory is a Samba AD DC, and {exc}") from None
 
 
 def run(

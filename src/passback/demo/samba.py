@@ -67,6 +67,11 @@ ATTR_LOCKOUT_TIME = "28630ebf-41d5-11d1-a9c1-0000f80367c1"
 CLASS_USER = "bf967aba-0de6-11d0-a285-00aa003049e2"
 CLASS_PASSWORD_SETTINGS = "3bcd9db8-f84b-451c-952f-6c52b81f9ec6"  # noqa: S105
 
+#: Debian packages a DC needs. Only ``samba`` pulls in the daemon; the other three
+#: are mere *Recommends* of it, so ``--no-install-recommends`` leaves them out and
+#: provisioning fails (no ``samba-ad-provision`` data, no DSDB or ``acl_xattr`` module).
+DEBIAN_PACKAGES = ("samba", "samba-ad-provision", "samba-dsdb-modules", "samba-vfs-modules")
+
 UF_ACCOUNTDISABLE = 0x2
 UF_NORMAL_ACCOUNT = 0x200
 LDAP_INVALID_CREDENTIALS = 49
@@ -94,6 +99,37 @@ def random_password(avoid: str = "") -> str:
         password += secrets.choice(string.ascii_lowercase) + secrets.choice(string.digits)
         if not avoid or avoid.lower() not in password.lower():
             return password
+
+
+def missing_packages(packages: Sequence[str] | None = None) -> list[str]:
+    """The ``packages`` (default :data:`DEBIAN_PACKAGES`) that dpkg does not have
+    installed, decided as ``scripts/setup`` decides it.
+
+    Where there is no dpkg (not Debian), only the two commands are looked for."""
+    if shutil.which("dpkg-query") is None:
+        return [c for c in ("samba", "samba-tool") if shutil.which(c) is None]
+    missing = []
+    for package in DEBIAN_PACKAGES if packages is None else packages:
+        status = subprocess.run(  # noqa: S603 - fixed command, package names from a constant
+            ["dpkg-query", "-W", "-f=${Status}", package],  # noqa: S607
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout
+        if not status.endswith(" ok installed"):
+            missing.append(package)
+    return missing
+
+
+def check_prerequisites() -> None:
+    """Raise :class:`SambaError` naming what is missing to provision a DC here."""
+    missing = missing_packages()
+    if missing:
+        raise SambaError(
+            f"a Samba AD DC cannot be provisioned here: missing {' '.join(missing)}; "
+            f"install with `apt-get install --no-install-recommends {' '.join(missing)}` "
+            "(or run scripts/setup, which installs everything Passback needs)"
+        )
 
 
 def domain_dn(realm: str) -> str:
@@ -192,7 +228,13 @@ class SambaDC:
     # -- lifecycle ---------------------------------------------------------
 
     def start(self) -> None:
-        """Provision, start and set up the DC; stop it again if any step fails."""
+        """Provision, start and set up the DC; stop it again if any step fails.
+
+        Raises:
+            SambaError: a prerequisite is missing (before anything starts), or a step
+                failed.
+        """
+        check_prerequisites()
         try:
             self.stop_stale()
             self._provision()
