@@ -48,7 +48,9 @@ EXIT_REFUSED = 3
 def _database_url(data_dir: Path, database_url: str | None) -> str:
     if database_url:
         return database_url
-    data_dir.mkdir(parents=True, exist_ok=True)
+    # The data folder holds tenant keys: only its owner may enter it.
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    data_dir.chmod(0o700)
     return f"sqlite:///{(data_dir / 'passback.db').resolve()}"
 
 
@@ -63,7 +65,7 @@ _data_dir = click.option(
     type=click.Path(file_okay=False, path_type=Path),
     default=DEFAULT_DATA_DIR,
     show_default=True,
-    help="Folder for the embedded SQLite database.",
+    help="Folder for the embedded SQLite database (made mode 0700; files 0600).",
 )
 _database = click.option(
     "--database-url", default=None, help="SQLAlchemy URL (overrides --data-dir), e.g. PostgreSQL."

@@ -41,6 +41,18 @@ def test_server_trusts_the_proxies_named(uvicorn_run: dict[str, Any], tmp_path: 
     assert uvicorn_run["forwarded_allow_ips"] == "10.0.0.5,fd00::/8"
 
 
+def test_server_makes_its_data_folder_private(uvicorn_run: dict[str, Any], tmp_path: Path) -> None:
+    fresh, existing = tmp_path / "fresh", tmp_path / "existing"
+    existing.mkdir(mode=0o755)
+    for folder in (fresh, existing):
+        result = CliRunner().invoke(
+            cli.main, ["server", "--insecure-dev", "--data-dir", str(folder)]
+        )
+        assert result.exit_code == 0, result.output
+        assert folder.stat().st_mode & 0o777 == 0o700
+        assert (folder / "passback.db").stat().st_mode & 0o777 == 0o600
+
+
 def test_support_show_does_not_make_or_migrate_a_database(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere"
     result = CliRunner().invoke(

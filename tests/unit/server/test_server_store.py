@@ -99,3 +99,28 @@ def test_tokens_for_an_unknown_tenant(db: Session) -> None:
 def test_tenant_needs_a_name(db: Session) -> None:
     with pytest.raises(ValueError, match="name"):
         create_tenant(db, "  ")
+
+
+def test_sqlite_files_are_private(tmp_path: Path) -> None:
+    """The database holds tenant keys: it and its -wal/-shm files are 0600."""
+    database = tmp_path / "private.db"
+    url = f"sqlite:///{database}"
+    upgrade(url)
+    engine = create_engine(url)
+    try:
+        with session_factory(engine)() as session:
+            create_tenant(session, "Modes")
+            side_files = [Path(f"{database}-wal"), Path(f"{database}-shm")]
+            assert all(p.exists() for p in side_files)  # WAL: present while connected
+            for path in (database, *side_files):
+                assert path.stat().st_mode & 0o777 == 0o600, path
+    finally:
+        engine.dispose()
+
+
+def test_an_existing_open_database_is_narrowed(tmp_path: Path) -> None:
+    database = tmp_path / "old.db"
+    upgrade(f"sqlite:///{database}")
+    database.chmod(0o644)
+    create_engine(f"sqlite:///{database}").dispose()
+    assert database.stat().st_mode & 0o777 == 0o600
