@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from passback import __version__
 from passback.agent.config import (
@@ -95,7 +96,27 @@ def onboard(
         events.emit(EventId.OnBoardingConfigUpdateError, str(exc), level=Level.ERROR)
         raise OnboardingError(str(exc)) from exc
     events.emit(EventId.KeyPairCreationSuccess, "RSA-2048 key pair created", key_file=str(key_file))
+    try:
+        config = _register_and_save(request, key, key_file, new_key_file, events)
+    finally:
+        # Gone once it replaced the old key; on any failure, no stray private key.
+        new_key_file.unlink(missing_ok=True)
+    events.emit(
+        EventId.OnboardingEventSuccess,
+        "onboarding finished; writeback ready",
+        agent_id=config.agent_id,
+        tenant_id=config.tenant_id,
+    )
+    return config
 
+
+def _register_and_save(
+    request: OnboardRequest,
+    key: rsa.RSAPrivateKey,
+    key_file: Path,
+    new_key_file: Path,
+    events: EventLog,
+) -> AgentConfig:
     reply = _register(request, public_key_to_pem(key.public_key()), events)
     events.emit(EventId.AuthTokenSuccess, "onboarding token accepted", agent_id=reply["agent_id"])
     try:
@@ -113,8 +134,8 @@ def onboard(
             server_ca_file=request.server_ca_file,
             package_keys=(package_key,),
             private_key_file=key_file,
-            state_dir=base / "state",
-            event_log=base / "events.jsonl",
+            state_dir=key_file.parent / "state",
+            event_log=key_file.parent / "events.jsonl",
             directory=request.directory,
         )
     except (KeyError, TypeError, KeyFormatError) as exc:
@@ -126,19 +147,19 @@ def onboard(
     except (ConfigError, OSError) as exc:
         events.emit(EventId.OnBoardingConfigUpdateError, str(exc), level=Level.ERROR)
         raise OnboardingError(f"the agent's files could not be written: {exc}") from exc
-    events.emit(
-        EventId.OnboardingEventSuccess,
-        "onboarding finished; writeback ready",
-        agent_id=config.agent_id,
-        tenant_id=config.tenant_id,
-    )
     return config
 
 
 def _register(request: OnboardRequest, public_key: str, events: EventLog) -> dict[str, Any]:
     verify: ssl.SSLContext | bool = True
     if request.server_ca_file is not None:
-        verify = ssl.create_default_context(cafile=str(request.server_ca_file))
+        try:
+            verify = ssl.create_default_context(cafile=str(request.server_ca_file))
+        except (OSError, ssl.SSLError) as exc:
+            events.emit(EventId.OnBoardingServiceError, f"server CA: {exc}", level=Level.ERROR)
+            raise OnboardingError(
+                f"cannot use the server's CA file {request.server_ca_file}: {exc}"
+            ) from exc
     try:
         response = httpx.post(
             request.server_url.rstrip("/") + ONBOARD_PATH,
