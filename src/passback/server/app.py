@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from passback import __version__
-from passback.server.api import agents, problems, rules, users
+from passback.server.api import agents, docs, problems, rules, users
 from passback.server.api.schemas import Health
 from passback.server.hub import Hub, LocalHub
 from passback.server.i18n import load_catalogs
@@ -69,11 +69,14 @@ def create_app(
         version=__version__,
         summary="Self-service password reset with writeback to on-premises directories.",
         lifespan=lifespan,
+        docs_url=None,  # served from the installed package by api.docs
+        redoc_url=None,
     )
     app.state.services = services
     app.state.portal = portal
     app.state.renderer = Renderer(catalogs)
     problems.install(app)
+    docs.install(app)
     app.include_router(agents.router)
     app.include_router(users.router)
     app.include_router(rules.router)

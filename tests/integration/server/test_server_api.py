@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import logging
 import uuid
 from typing import Any
@@ -65,6 +67,20 @@ async def test_openapi_documents_every_route(client: httpx.AsyncClient) -> None:
                     assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (path, status)
     reset = spec["paths"]["/api/v1/users/{user}/password-reset"]["post"]
     assert set(reset["responses"]) == {"200", "401", "404", "409", "422", "502", "503", "504"}
+
+
+async def test_api_docs_load_nothing_from_another_origin(client: httpx.AsyncClient) -> None:
+    """/docs works on an offline server: every script, style sheet and image it
+    references is served by the server itself (set-up issue)."""
+    page = await client.get("/docs")
+    assert page.status_code == 200
+    references = re.findall(r"""(?:src|href|url)\s*[=:]\s*['"]([^'"]+)['"]""", page.text)
+    assert references, page.text
+    for reference in references:
+        assert reference.startswith("/"), reference  # same origin, no scheme or host
+        assert (await client.get(reference)).status_code == 200, reference
+    assert "://" not in page.text  # no absolute address at all
+    assert (await client.get("/redoc")).status_code == 404  # no page that needs a CDN
 
 
 async def test_onboarding(
