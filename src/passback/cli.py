@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 import sys
 from pathlib import Path
@@ -27,11 +28,13 @@ from passback.agent.link import PING_INTERVAL, InsecureTransport, LinkRefused
 from passback.agent.onboard import OnboardingError, OnboardRequest, onboard
 from passback.agent.service import Agent, AgentStartError, check_directory, serve
 from passback.crypto import certs
+from passback.crypto.masterkey import MasterKey
 from passback.demo.run import DemoError
 from passback.demo.run import run as run_demo
 from passback.protocol.messages import MAX_SYNC_FRAME
+from passback.server import keyring
 from passback.server.app import create_app
-from passback.server.errors import SlugTaken, UnknownTenant
+from passback.server.errors import KeyringError, SlugTaken, UnknownTenant
 from passback.server.settings import ServerSettings
 from passback.server.store.engine import create_engine, session_factory
 from passback.server.store.migrate import upgrade
@@ -60,6 +63,19 @@ def _session(data_dir: Path, database_url: str | None) -> Session:
     return session_factory(create_engine(url))()
 
 
+def _master_key(session: Session, data_dir: Path, key_file: Path | None) -> MasterKey:
+    """The master key for the store ``session`` opens, with its secrets wrapped
+    under it; a new key file only for a store that has no wrapped secret yet."""
+    try:
+        return keyring.store_master_key(
+            session,
+            key_file or data_dir / keyring.MASTER_KEY_FILE,
+            os.environ.get(keyring.MASTER_KEY_ENV),
+        )
+    except KeyringError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 _data_dir = click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -69,6 +85,15 @@ _data_dir = click.option(
 )
 _database = click.option(
     "--database-url", default=None, help="SQLAlchemy URL (overrides --data-dir), e.g. PostgreSQL."
+)
+_master_key_file = click.option(
+    "--master-key-file",
+    envvar=["PASSBACK_MASTER_KEY_FILE"],
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    show_default="DATA_DIR/master.key",
+    help="The key the store's secrets are wrapped under (made, mode 0600, for a new "
+    "store); or its text in PASSBACK_MASTER_KEY. Keep it out of database backups.",
 )
 _agent_config = click.option(
     "--config",
@@ -101,6 +126,7 @@ def main(verbose: bool) -> None:
 @main.command()
 @_data_dir
 @_database
+@_master_key_file
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8443, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path))
@@ -163,6 +189,7 @@ def main(verbose: bool) -> None:
 def server(
     data_dir: Path,
     database_url: str | None,
+    master_key_file: Path | None,
     host: str,
     port: int,
     tls_cert: Path | None,
@@ -189,6 +216,8 @@ def server(
             "the server speaks TLS: give --tls-cert and --tls-key "
             "(make a pair with `passback tls create`), or --insecure-dev for plain HTTP"
         )
+    with _session(data_dir, database_url) as session:
+        master_key = _master_key(session, data_dir, master_key_file)
     url = _database_url(data_dir, database_url)
     settings = ServerSettings(
         database_url=url,
@@ -211,7 +240,7 @@ def server(
         else {"proxy_headers": False}
     )
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, master_key),
         host=host,
         port=port,
         ssl_certfile=tls_cert,
@@ -237,12 +266,20 @@ def tenant() -> None:
 @click.option("--slug", default=None, help="The portal's URL part; default: from NAME.")
 @_data_dir
 @_database
-def tenant_create(name: str, slug: str | None, data_dir: Path, database_url: str | None) -> None:
+@_master_key_file
+def tenant_create(
+    name: str,
+    slug: str | None,
+    data_dir: Path,
+    database_url: str | None,
+    master_key_file: Path | None,
+) -> None:
     """Create a tenant; prints its admin API token and a one-time onboarding
     token. They are shown once and stored only hashed."""
     with _session(data_dir, database_url) as session:
+        master_key = _master_key(session, data_dir, master_key_file)
         try:
-            created = create_tenant(session, name, slug)
+            created = create_tenant(session, name, slug, master_key=master_key)
         except (ValueError, SlugTaken) as exc:
             raise click.ClickException(str(exc)) from exc
         session.commit()
@@ -266,6 +303,64 @@ def tenant_onboarding_token(tenant_id: str, data_dir: Path, database_url: str | 
             raise click.ClickException(f"no tenant {tenant_id}") from exc
         session.commit()
     click.echo(token)
+
+
+# -- master key ---------------------------------------------------------------
+
+
+@main.group("master-key")
+def master_key_group() -> None:
+    """The key the store's secrets are wrapped under."""
+
+
+@master_key_group.command("rotate")
+@_data_dir
+@_database
+@_master_key_file
+@click.option(
+    "--new-key-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the new key here (must not exist). Default: replace --master-key-file "
+    "once every secret is moved; needed when the key is in PASSBACK_MASTER_KEY.",
+)
+def master_key_rotate(
+    data_dir: Path,
+    database_url: str | None,
+    master_key_file: Path | None,
+    new_key_file: Path | None,
+) -> None:
+    """Wrap every stored secret under a new master key, in one transaction.
+
+    Stop every server node first, and start them with the new key after."""
+    key_file = master_key_file or data_dir / keyring.MASTER_KEY_FILE
+    from_environment = bool(os.environ.get(keyring.MASTER_KEY_ENV))
+    if from_environment and new_key_file is None:
+        raise click.UsageError(
+            f"the key comes from {keyring.MASTER_KEY_ENV}: give --new-key-file for the new one"
+        )
+    target = new_key_file or key_file.with_name(key_file.name + ".new")
+    with _session(data_dir, database_url) as session:
+        try:
+            old = keyring.master_key(
+                key_file, environment=os.environ.get(keyring.MASTER_KEY_ENV), may_create=False
+            )
+            keyring.seal_store(session, old)
+            new = MasterKey.generate()
+            # The new key is on disk before any secret depends on it.
+            keyring.write_key_file(target, new)
+            moved = keyring.rewrap_store(session, old, new)
+        except KeyringError as exc:
+            raise click.ClickException(str(exc)) from exc
+    if new_key_file is None:
+        target.replace(key_file)
+        target = key_file
+    click.echo(f"moved {moved} secrets from master key {old.key_id} to {new.key_id}")
+    click.echo(
+        f"new key: {target}"
+        + (" (put its text in PASSBACK_MASTER_KEY)" if from_environment else "")
+    )
+    click.echo("Start every server node with the new key; the old one opens nothing now.", err=True)
 
 
 # -- support ------------------------------------------------------------------

@@ -4,6 +4,7 @@ Exception tree::
 
     CryptoError
     ├── KeyFormatError       a key or key file is not what it must be
+    ├── UnwrapError          a secret wrapped under the master key does not open
     └── EnvelopeError        an envelope was refused; .reason names why
         ├── Malformed        not an envelope of a version we read
         ├── UnknownKey       sealed under a package key we do not hold (32004)
@@ -23,6 +24,14 @@ class CryptoError(Exception):
 
 class KeyFormatError(CryptoError):
     pass
+
+
+class UnwrapError(CryptoError):
+    """``key_id``: the master key the value was wrapped under, when that is why."""
+
+    def __init__(self, message: str, *, key_id: str | None = None) -> None:
+        super().__init__(message)
+        self.key_id = key_id
 
 
 class EnvelopeError(CryptoError):

@@ -35,6 +35,11 @@ class PackageKey:
             secret = base64.b64decode(encoded, validate=True)
         except ValueError as exc:
             raise KeyFormatError("package key is not base64") from exc
+        return cls.checked(key_id, secret)
+
+    @classmethod
+    def checked(cls, key_id: str, secret: bytes) -> PackageKey:
+        """``secret`` as the key named ``key_id``, once both are shown to fit."""
         if len(secret) != PACKAGE_KEY_BYTES:
             raise KeyFormatError(f"package key must be {PACKAGE_KEY_BYTES} bytes")
         if key_id != key_id_for(secret):

@@ -59,6 +59,7 @@ from passback.demo.samba import (
 from passback.demo.samba import (
     check_prerequisites as check_samba,
 )
+from passback.server.keyring import MASTER_KEY_FILE, store_master_key
 from passback.server.store.engine import create_engine, session_factory
 from passback.server.store.migrate import upgrade
 from passback.server.tenants import CreatedTenant, create_tenant
@@ -340,7 +341,9 @@ class _Demo:
         url = f"sqlite:///{self.layout.server_data / 'passback.db'}"
         upgrade(url)
         with session_factory(create_engine(url))() as session:
-            created = create_tenant(session, TENANT, SLUG)
+            key_file = self.layout.server_data / MASTER_KEY_FILE
+            key = store_master_key(session, key_file, environment=None)
+            created = create_tenant(session, TENANT, SLUG, master_key=key)
             session.commit()
         return created
 

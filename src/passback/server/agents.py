@@ -15,9 +15,11 @@ from sqlalchemy.orm import Session
 
 from passback.crypto.errors import KeyFormatError
 from passback.crypto.keys import PackageKey, public_key_from_pem
+from passback.crypto.masterkey import MasterKey
 from passback.crypto.tokens import RELAY_PREFIX, new_token, token_hash, token_matches
 from passback.protocol.messages import Hello
 from passback.server.errors import Unauthorized, Unprocessable
+from passback.server.keyring import open_package_key
 from passback.server.store.models import Agent, StoredPackageKey, Token, utcnow
 from passback.server.tenants import ONBOARDING
 
@@ -36,7 +38,13 @@ class OnboardedAgent:
 
 
 def onboard_agent(
-    session: Session, onboarding_token: str, *, name: str, public_key_pem: str, software: str
+    session: Session,
+    onboarding_token: str,
+    *,
+    name: str,
+    public_key_pem: str,
+    software: str,
+    master_key: MasterKey,
 ) -> OnboardedAgent:
     """Register a new agent with the one-time ``onboarding_token`` (L1).
 
@@ -85,15 +93,19 @@ def onboard_agent(
     session.add(agent)
     session.flush()
     return OnboardedAgent(
-        agent.id, agent.tenant_id, relay_secret, newest_package_key(session, agent.tenant_id)
+        agent.id,
+        agent.tenant_id,
+        relay_secret,
+        newest_package_key(session, agent.tenant_id, master_key),
     )
 
 
-def newest_package_key(session: Session, tenant_id: str) -> PackageKey:
+def newest_package_key(session: Session, tenant_id: str, master_key: MasterKey) -> PackageKey:
     """The key new envelopes of the tenant are sealed under (S3, S6).
 
     Raises:
         LookupError: the tenant has no package key in service.
+        KeyringError: it does not open under ``master_key``.
     """
     row = session.scalar(
         select(StoredPackageKey)
@@ -103,7 +115,7 @@ def newest_package_key(session: Session, tenant_id: str) -> PackageKey:
     )
     if row is None:
         raise LookupError(f"tenant {tenant_id} has no package key in service")
-    return PackageKey.from_b64(row.key_id, row.key_b64)
+    return open_package_key(master_key, row)
 
 
 def authenticate_agent(session: Session, hello: Hello, secret: str) -> Agent | None:

@@ -11,10 +11,12 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from passback import __version__
+from passback.crypto.masterkey import MasterKey
 from passback.server.api import agents, docs, problems, rules, users
 from passback.server.api.schemas import Health
 from passback.server.hub import Hub, LocalHub
 from passback.server.i18n import load_catalogs
+from passback.server.keyring import seal_store
 from passback.server.notify import MailSender, SmtpSender
 from passback.server.portal import api as portal_api
 from passback.server.portal import pages as portal_pages
@@ -30,24 +32,34 @@ from passback.server.store import create_engine, session_factory, upgrade
 
 
 def create_app(
-    settings: ServerSettings, hub: Hub | None = None, mailer: MailSender | None = None
+    settings: ServerSettings,
+    master_key: MasterKey,
+    hub: Hub | None = None,
+    mailer: MailSender | None = None,
 ) -> FastAPI:
-    """The server app. Migrates the store to the latest schema first (blocking).
+    """The server app. Migrates the store to the latest schema first, and wraps
+    under ``master_key`` any secret it still keeps in clear (blocking).
 
     Args:
+        master_key: the key the store's secrets are wrapped under (keyring.py).
         hub: where operations are routed; the in-process ``LocalHub`` if None.
         mailer: sends the portal's codes; SMTP per ``settings`` if None (and
             none at all without ``settings.smtp_host``).
     """
     upgrade(settings.database_url)
     engine = create_engine(settings.database_url)
-    services = Services(settings=settings, sessions=session_factory(engine), hub=hub or LocalHub())
+    sessions = session_factory(engine)
+    with sessions() as db:
+        seal_store(db, master_key)
+    services = Services(
+        settings=settings, sessions=sessions, hub=hub or LocalHub(), master_key=master_key
+    )
     catalogs = load_catalogs()
     portal = Portal(
         services,
         mailer=mailer or smtp_sender(settings),
         limiter=SlidingWindowLimiter(settings.lookup_limit, settings.lookup_window),
-        hasher=Hasher(load_key(services.sessions)),
+        hasher=Hasher(load_key(services.sessions, master_key)),
         catalogs=catalogs,
     )
 

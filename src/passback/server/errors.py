@@ -5,6 +5,8 @@ Exception tree::
     ServerError
     ├── UnknownTenant             no tenant has this id (CLI, tenants.py)
     ├── SlugTaken                 another tenant has this portal slug (tenants.py)
+    ├── KeyringError              the master key is missing, unreadable, or not the
+    │                             one the store's secrets are wrapped under (keyring.py)
     ├── HubError                  routing an operation to an agent failed (hub.py)
     │   ├── AgentUnavailable      not connected, or the send failed before delivery
     │   ├── AgentLost             delivered, then the link dropped before a result
@@ -35,6 +37,10 @@ class UnknownTenant(ServerError):
 
 
 class SlugTaken(ServerError):
+    pass
+
+
+class KeyringError(ServerError):
     pass
 
 

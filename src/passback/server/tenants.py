@@ -15,8 +15,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from passback.crypto.keys import PackageKey
+from passback.crypto.masterkey import MasterKey
 from passback.crypto.tokens import ADMIN_PREFIX, ONBOARDING_PREFIX, new_token, token_hash
 from passback.server.errors import SlugTaken, UnknownTenant
+from passback.server.keyring import wrap_package_key
 from passback.server.slugs import MAX_SLUG_LENGTH, check_slug, slugify
 from passback.server.store.models import Agent, StoredPackageKey, Tenant, Token, utcnow
 
@@ -42,9 +44,11 @@ class TenantSummary:
     agents: int  # onboarded and not revoked
 
 
-def create_tenant(session: Session, name: str, slug: str | None = None) -> CreatedTenant:
-    """A new tenant with its first package key, an admin token and an
-    onboarding token for its first agent.
+def create_tenant(
+    session: Session, name: str, slug: str | None = None, *, master_key: MasterKey
+) -> CreatedTenant:
+    """A new tenant with its first package key (wrapped under ``master_key``), an
+    admin token and an onboarding token for its first agent.
 
     Args:
         slug: the tenant's part of the portal's URL; if None, made from
@@ -69,7 +73,10 @@ def create_tenant(session: Session, name: str, slug: str | None = None) -> Creat
     key = PackageKey.generate()
     session.add(
         StoredPackageKey(
-            tenant_id=tenant.id, key_id=key.key_id, key_b64=key.to_b64(), created_at=now
+            tenant_id=tenant.id,
+            key_id=key.key_id,
+            key_wrapped=wrap_package_key(master_key, tenant.id, key),
+            created_at=now,
         )
     )
     admin = _add_token(session, tenant.id, ADMIN, ADMIN_PREFIX)

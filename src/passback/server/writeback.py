@@ -43,8 +43,7 @@ from passback.server.errors import (
     RequestInProgress,
     Unprocessable,
 )
-from passback.server.hub import Hub
-from passback.server.settings import ServerSettings
+from passback.server.services import Services
 from passback.server.store.models import Agent, OperationRecord, Tenant, utcnow
 
 logger = logging.getLogger(__name__)
@@ -85,9 +84,7 @@ class _Plan:
 async def reset_password(
     operation: Operation,
     *,
-    sessions: sessionmaker[Session],
-    hub: Hub,
-    settings: ServerSettings,
+    services: Services,
     tenant_id: str,
     user: str,
     new_password: str,
@@ -121,8 +118,9 @@ async def reset_password(
     if problem is not None:
         raise Unprocessable(_PASSWORD_MESSAGES[problem], code=problem.value, request_id=request_id)
 
+    sessions, hub, settings = services.sessions, services.hub, services.settings
     plan = await asyncio.to_thread(
-        _prepare, sessions, operation, tenant_id, user, request_id, unlock
+        _prepare, services, operation, tenant_id, user, request_id, unlock
     )
     if isinstance(plan, WritebackResult):
         _log(operation, tenant_id, user, plan)
@@ -179,14 +177,14 @@ async def reset_password(
 
 
 def _prepare(
-    sessions: sessionmaker[Session],
+    services: Services,
     operation: Operation,
     tenant_id: str,
     user: str,
     request_id: str,
     unlock: bool | None,
 ) -> _Plan | WritebackResult:
-    with sessions() as db, db.begin():
+    with services.sessions() as db, db.begin():
         matches = list(db.scalars(find_user(tenant_id, user).limit(2)))
         if not matches:
             raise NotFound(
@@ -236,7 +234,7 @@ def _prepare(
             user_id=found.id,
             anchor=anchors.decode(found.anchor),
             unlock=tenant.unlock_on_reset if unlock is None else unlock,
-            package_key=newest_package_key(db, tenant_id),
+            package_key=newest_package_key(db, tenant_id, services.master_key),
             agent_keys=keys,
             previous_agent=record.agent_id,
             support_code=record.support_code,

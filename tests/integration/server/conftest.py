@@ -15,6 +15,7 @@ import uvicorn
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from passback.crypto.keys import generate_private_key, public_key_to_pem
+from passback.crypto.masterkey import MasterKey
 from passback.server.app import create_app
 from passback.server.settings import ServerSettings
 from passback.server.tenants import CreatedTenant
@@ -54,7 +55,8 @@ def server(tmp_path: Path, mail: MailCatcher) -> Iterator[RunningServer]:
         smtp_from="passback@acme.test",
         public_url="https://sspr.acme.test",
     )
-    app = create_app(settings)
+    master_key = MasterKey.generate()
+    app = create_app(settings, master_key)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     host, port = sock.getsockname()
@@ -67,7 +69,9 @@ def server(tmp_path: Path, mail: MailCatcher) -> Iterator[RunningServer]:
         assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
         time.sleep(0.01)
     try:
-        yield RunningServer(f"http://{host}:{port}", f"ws://{host}:{port}/relay/v1", database_url)
+        yield RunningServer(
+            f"http://{host}:{port}", f"ws://{host}:{port}/relay/v1", database_url, master_key
+        )
     finally:
         uv.should_exit = True
         thread.join(TIMEOUT)

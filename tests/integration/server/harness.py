@@ -16,6 +16,7 @@ from websockets.exceptions import ConnectionClosed
 
 from passback.crypto.envelope import Opened, open_envelope
 from passback.crypto.keys import PackageKey
+from passback.crypto.masterkey import MasterKey
 from passback.protocol.link import AgentLink, Closed, Event, OperationReceived, Received
 from passback.protocol.messages import (
     PROTOCOL_VERSION,
@@ -40,12 +41,13 @@ class RunningServer:
     base_url: str
     relay_url: str
     database_url: str
+    master_key: MasterKey
 
     def create_tenant(self, name: str) -> CreatedTenant:
         engine = create_engine(self.database_url)
         try:
             with session_factory(engine)() as db, db.begin():
-                return create_tenant(db, name)
+                return create_tenant(db, name, master_key=self.master_key)
         finally:
             engine.dispose()
 

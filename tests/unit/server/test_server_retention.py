@@ -12,6 +12,7 @@ from passback.server.retention import prune
 from passback.server.store import create_engine, session_factory, upgrade
 from passback.server.store.models import PortalFlow, SupportRecord
 from passback.server.tenants import create_tenant
+from tests.support.keys import TEST_MASTER_KEY
 
 NOW = dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.UTC)
 
@@ -45,7 +46,7 @@ def test_prune_keeps_what_is_recent(tmp_path: Path) -> None:
     engine = create_engine(url)
     try:
         with session_factory(engine)() as db, db.begin():
-            tenant = create_tenant(db, "Acme").tenant_id
+            tenant = create_tenant(db, "Acme", master_key=TEST_MASTER_KEY).tenant_id
             db.add_all(
                 [
                     record(dt.timedelta(days=91)),

@@ -11,9 +11,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.orm import Session
 
-from passback.crypto.keys import PackageKey
 from passback.crypto.tokens import ADMIN_PREFIX, ONBOARDING_PREFIX, token_matches
 from passback.server.errors import UnknownTenant
+from passback.server.keyring import open_package_key
 from passback.server.store import create_engine, session_factory, upgrade
 from passback.server.store.models import Base, StoredPackageKey, Token
 from passback.server.tenants import (
@@ -22,6 +22,7 @@ from passback.server.tenants import (
     new_admin_token,
     new_onboarding_token,
 )
+from tests.support.keys import TEST_MASTER_KEY
 
 
 @pytest.fixture
@@ -66,7 +67,7 @@ def test_no_password_column(engine: sa.Engine) -> None:
 
 
 def test_create_tenant(db: Session) -> None:
-    created = create_tenant(db, "Acme")
+    created = create_tenant(db, "Acme", master_key=TEST_MASTER_KEY)
     db.commit()
     assert created.admin_token.startswith(ADMIN_PREFIX)
     assert created.onboarding_token.startswith(ONBOARDING_PREFIX)
@@ -75,14 +76,15 @@ def test_create_tenant(db: Session) -> None:
     assert token_matches(created.admin_token, tokens["admin"].token_hash)
     assert token_matches(created.onboarding_token, tokens["onboarding"].token_hash)
     stored = db.scalars(sa.select(StoredPackageKey)).one()
-    assert PackageKey.from_b64(stored.key_id, stored.key_b64).key_id == stored.key_id
+    assert open_package_key(TEST_MASTER_KEY, stored).key_id == stored.key_id
+    assert stored.key_wrapped.startswith(f"mk1.{TEST_MASTER_KEY.key_id}.")
     [summary] = list_tenants(db)
     assert (summary.tenant_id, summary.name, summary.agents) == (created.tenant_id, "Acme", 0)
     assert summary.created_at.tzinfo is not None
 
 
 def test_more_tokens(db: Session) -> None:
-    tenant = create_tenant(db, "Acme").tenant_id
+    tenant = create_tenant(db, "Acme", master_key=TEST_MASTER_KEY).tenant_id
     assert new_onboarding_token(db, tenant).startswith(ONBOARDING_PREFIX)
     assert new_admin_token(db, tenant).startswith(ADMIN_PREFIX)
     db.commit()
@@ -98,7 +100,7 @@ def test_tokens_for_an_unknown_tenant(db: Session) -> None:
 
 def test_tenant_needs_a_name(db: Session) -> None:
     with pytest.raises(ValueError, match="name"):
-        create_tenant(db, "  ")
+        create_tenant(db, "  ", master_key=TEST_MASTER_KEY)
 
 
 def test_sqlite_files_are_private(tmp_path: Path) -> None:
@@ -109,7 +111,7 @@ def test_sqlite_files_are_private(tmp_path: Path) -> None:
     engine = create_engine(url)
     try:
         with session_factory(engine)() as session:
-            create_tenant(session, "Modes")
+            create_tenant(session, "Modes", master_key=TEST_MASTER_KEY)
             side_files = [Path(f"{database}-wal"), Path(f"{database}-shm")]
             assert all(p.exists() for p in side_files)  # WAL: present while connected
             for path in (database, *side_files):

@@ -15,6 +15,7 @@ from passback.server.store import create_engine, session_factory, upgrade
 from passback.server.store.models import DirectoryUser
 from passback.server.sync import remove_unseen, upsert_users
 from passback.server.tenants import create_tenant
+from tests.support.keys import TEST_MASTER_KEY
 
 T0 = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 
@@ -48,7 +49,7 @@ def db(tmp_path: Path) -> Iterator[Session]:
 def test_upsert_skips_bad_anchors_and_keeps_the_last_duplicate(
     db: Session, caplog: pytest.LogCaptureFixture
 ) -> None:
-    tenant = create_tenant(db, "Acme").tenant_id
+    tenant = create_tenant(db, "Acme", master_key=TEST_MASTER_KEY).tenant_id
     users = [
         SyncUser("!bad!", "bad", None, None, True),
         SyncUser(b64(b"\x01"), "first", None, None, True),
@@ -62,7 +63,10 @@ def test_upsert_skips_bad_anchors_and_keeps_the_last_duplicate(
 
 
 def test_remove_unseen_is_per_tenant(db: Session) -> None:
-    acme, other = create_tenant(db, "Acme").tenant_id, create_tenant(db, "Other").tenant_id
+    acme, other = (
+        create_tenant(db, "Acme", master_key=TEST_MASTER_KEY).tenant_id,
+        create_tenant(db, "Other", master_key=TEST_MASTER_KEY).tenant_id,
+    )
     old = SyncUser(b64(b"\x01"), "old", None, None, True)
     upsert_users(db, acme, [old], T0)
     upsert_users(db, other, [old], T0)

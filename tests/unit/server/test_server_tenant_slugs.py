@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from passback.server.errors import SlugTaken
 from passback.server.store import create_engine, session_factory, upgrade
 from passback.server.tenants import create_tenant, list_tenants
+from tests.support.keys import TEST_MASTER_KEY
 
 
 def test_slugs_from_names_are_made_unique(tmp_path: Path) -> None:
@@ -18,13 +19,16 @@ def test_slugs_from_names_are_made_unique(tmp_path: Path) -> None:
     upgrade(url)
     engine = create_engine(url)
     with session_factory(engine)() as db, db.begin():
-        assert create_tenant(db, "Acme").slug == "acme"
-        assert create_tenant(db, "ACME").slug == "acme-2"
-        assert create_tenant(db, "Other", slug="portal-x").slug == "portal-x"
+        assert create_tenant(db, "Acme", master_key=TEST_MASTER_KEY).slug == "acme"
+        assert create_tenant(db, "ACME", master_key=TEST_MASTER_KEY).slug == "acme-2"
+        assert (
+            create_tenant(db, "Other", slug="portal-x", master_key=TEST_MASTER_KEY).slug
+            == "portal-x"
+        )
         with pytest.raises(SlugTaken):
-            create_tenant(db, "Again", slug="acme")
+            create_tenant(db, "Again", slug="acme", master_key=TEST_MASTER_KEY)
         with pytest.raises(ValueError, match="lowercase"):
-            create_tenant(db, "Bad", slug="Not OK")
+            create_tenant(db, "Bad", slug="Not OK", master_key=TEST_MASTER_KEY)
         assert [t.slug for t in list_tenants(db)] == ["acme", "acme-2", "portal-x"]
     engine.dispose()
 
@@ -40,7 +44,7 @@ def test_migration_0002_gives_existing_tenants_slugs_and_a_secret(tmp_path: Path
                 sa.text("INSERT INTO tenants (id, name, created_at) VALUES (:id, :name, :at)"),
                 {"id": f"00000000-0000-0000-0000-00000000000{n}", "name": name, "at": now},
             )
-    upgrade(url)
+    upgrade(url, "0002")
     with engine.connect() as connection:
         slugs = connection.execute(sa.text("SELECT slug FROM tenants ORDER BY id")).scalars()
         assert list(slugs) == ["acme", "acme-2", "tenant"]

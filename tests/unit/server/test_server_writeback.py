@@ -28,12 +28,14 @@ from passback.server.errors import (
     Unprocessable,
 )
 from passback.server.hub import AgentSession
+from passback.server.services import Services
 from passback.server.settings import ServerSettings
 from passback.server.store import create_engine, session_factory, upgrade
 from passback.server.store.models import DirectoryUser, OperationRecord, utcnow
 from passback.server.sync import upsert_users
 from passback.server.tenants import create_tenant, new_onboarding_token
 from passback.server.writeback import WritebackResult, reset_password
+from tests.support.keys import TEST_MASTER_KEY
 
 PASSWORD = "Marker-Pa55word-7f3c"
 NOW = 1_700_000_000
@@ -94,9 +96,7 @@ class World:
     ) -> WritebackResult:
         return await reset_password(
             Operation.ADMIN_RESET,
-            sessions=self.sessions,
-            hub=self.hub,
-            settings=self.settings,
+            services=Services(self.settings, self.sessions, self.hub, TEST_MASTER_KEY),
             tenant_id=kw.pop("tenant_id", self.tenant_id),  # type: ignore[arg-type]
             user=user,
             new_password=password,
@@ -118,12 +118,14 @@ def world(tmp_path: Path, private_key: rsa.RSAPrivateKey) -> Iterator[World]:
     sessions = session_factory(engine)
     pem = public_key_to_pem(private_key.public_key())
     with sessions() as db, db.begin():
-        tenant = create_tenant(db, "Acme")
-        other = create_tenant(db, "Other")
+        tenant = create_tenant(db, "Acme", master_key=TEST_MASTER_KEY)
+        other = create_tenant(db, "Other", master_key=TEST_MASTER_KEY)
         agents = []
         for name in ("a1", "a2"):
             token = new_onboarding_token(db, tenant.tenant_id)
-            onboarded = onboard_agent(db, token, name=name, public_key_pem=pem, software="t")
+            onboarded = onboard_agent(
+                db, token, name=name, public_key_pem=pem, software="t", master_key=TEST_MASTER_KEY
+            )
             agents.append(onboarded.agent_id)
         keys = {onboarded.package_key.key_id: onboarded.package_key}
         user = SyncUser(ANCHOR, "JDoe", "jdoe@acme.test", None, True)

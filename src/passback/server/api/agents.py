@@ -33,7 +33,12 @@ def onboard(body: OnboardRequest, token: OnboardingToken, services: ServicesDep)
     tenant's package key (SPEC L1). The token is spent by a successful call."""
     with services.sessions() as db, db.begin():
         agent = agents.onboard_agent(
-            db, token, name=body.name, public_key_pem=body.public_key, software=body.software
+            db,
+            token,
+            name=body.name,
+            public_key_pem=body.public_key,
+            software=body.software,
+            master_key=services.master_key,
         )
     return OnboardResponse(
         agent_id=agent.agent_id,

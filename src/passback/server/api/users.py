@@ -83,9 +83,7 @@ async def reset_password(
     again to learn whether the password was changed."""
     result = await writeback.reset_password(
         Operation.ADMIN_RESET,
-        sessions=services.sessions,
-        hub=services.hub,
-        settings=services.settings,
+        services=services,
         tenant_id=tenant_id,
         user=user,
         new_password=body.new_password,

@@ -7,20 +7,21 @@ token, and how each is kept (only hashed) and checked (in constant time).
   HMAC-SHA256(server key, flow hash + code). Binding it to the flow means a
   code is worth nothing in any other flow. The key is the deployment's random
   ``portal`` secret (table ``server_secrets``, made by migration 0002), shared
-  by every node of the database; a copy of the whole database holds it too
-  (see docs/topics/portal.md), which a 5-minute, single-use code bounds.
+  by every node of the database and wrapped under the master key: a copy of the
+  database alone cannot check a guess, so codes cannot be tried offline.
 - CSRF token: HMAC-SHA256(server key, flow hash), in every form of the flow.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import secrets
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from passback.crypto.masterkey import MasterKey
+from passback.server.keyring import open_server_secret
 from passback.server.store.models import ServerSecret
 
 CODE_DIGITS = 8
@@ -42,17 +43,18 @@ def flow_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def load_key(sessions: sessionmaker[Session]) -> bytes:
+def load_key(sessions: sessionmaker[Session], master_key: MasterKey) -> bytes:
     """The deployment's portal key.
 
     Raises:
         RuntimeError: the store has none (it was not migrated to 0002).
+        KeyringError: it does not open under ``master_key``.
     """
     with sessions() as db:
         row = db.get(ServerSecret, SECRET_NAME)
     if row is None:
         raise RuntimeError("the store has no portal secret: run the migrations")
-    return base64.b64decode(row.value_b64)
+    return open_server_secret(master_key, row)
 
 
 class Hasher:

@@ -276,9 +276,7 @@ class Portal:
     ) -> writeback.WritebackResult:
         return await writeback.reset_password(
             Operation.RESET,
-            sessions=self.services.sessions,
-            hub=self.services.hub,
-            settings=self.services.settings,
+            services=self.services,
             tenant_id=tenant.id,
             user=user_id,
             new_password=new_password,

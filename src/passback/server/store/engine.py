@@ -50,6 +50,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        # Deleted and replaced content is zeroed, not left in free pages: a
+        # secret replaced by its wrapped form leaves no copy in the file.
+        cursor.execute("PRAGMA secure_delete=ON")
     finally:
         cursor.close()
 

@@ -24,6 +24,9 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 UUID_LENGTH = 36
+#: A secret wrapped under the master key: "mk1." + 16-hex key id + "." + base64url
+#: of a 12-byte nonce, up to 32 secret bytes and a 16-byte tag (101 characters).
+WRAPPED_LENGTH = 128
 SLUG_LENGTH = 64
 
 
@@ -97,12 +100,9 @@ class Agent(Base):
 
 
 class StoredPackageKey(Base):
-    """A tenant's AES-256-GCM package key (S3).
-
-    Stored as is (base64) for now: anyone who reads the database can open
-    envelopes sealed under it if they also hold an agent's private key.
-    Wrapping it under a server master key is a later issue.
-    """
+    """A tenant's AES-256-GCM package key (S3), wrapped under the server's master
+    key (server/keyring.py); in clear (base64) only in a store from before 0003,
+    until the server's first start wraps it."""
 
     __tablename__ = "package_keys"
 
@@ -110,7 +110,7 @@ class StoredPackageKey(Base):
         ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
     )
     key_id: Mapped[str] = mapped_column(String(16), primary_key=True)
-    key_b64: Mapped[str] = mapped_column(String(64))
+    key_wrapped: Mapped[str] = mapped_column(String(WRAPPED_LENGTH))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     retired_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
@@ -153,13 +153,12 @@ class ServerSecret(Base):
     """A random key of the deployment, made by the migration that adds it.
 
     Kept in the store so that every server node sharing the database uses the
-    same key; whoever reads the database reads it too (like the package keys).
-    """
+    same key; wrapped under the master key like the package keys."""
 
     __tablename__ = "server_secrets"
 
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
-    value_b64: Mapped[str] = mapped_column(String(64))
+    value_wrapped: Mapped[str] = mapped_column(String(WRAPPED_LENGTH))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
