@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -126,3 +128,33 @@ def test_an_existing_open_database_is_narrowed(tmp_path: Path) -> None:
     database.chmod(0o644)
     create_engine(f"sqlite:///{database}").dispose()
     assert database.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_new_engine_keeps_the_locks_of_open_connections(tmp_path: Path) -> None:
+    """Making a second engine for a database this process has open must not drop
+    the first one's locks (closing any descriptor of the file drops them all):
+    another process would then believe itself the database's last user, and on
+    closing checkpoint and delete the write-ahead log under this process's feet
+    ("database disk image is malformed")."""
+    database = tmp_path / "locks.db"
+    url = f"sqlite:///{database}"
+    upgrade(url)
+    first = create_engine(url)
+    try:
+        with first.connect() as connection:
+            connection.exec_driver_sql("SELECT count(*) FROM tenants").scalar()
+            create_engine(url).dispose()
+            subprocess.run(
+                [sys.executable, "-c", OPEN_AND_CLOSE, str(database)], check=True, timeout=30
+            )
+            assert Path(f"{database}-wal").exists()  # still in use here: not removed
+    finally:
+        first.dispose()
+
+
+OPEN_AND_CLOSE = """
+import sqlite3, sys
+connection = sqlite3.connect(sys.argv[1])
+connection.execute("SELECT count(*) FROM tenants").fetchall()
+connection.close()
+"""

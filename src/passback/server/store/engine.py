@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -37,8 +38,13 @@ def create_engine(database_url: str) -> Engine:
 
 def private_sqlite_files(database: Path) -> None:
     """Create ``database`` empty with mode 0600 if it is missing; set 0600 on it and
-    on its side files where they exist."""
-    os.close(os.open(database, os.O_CREAT | os.O_WRONLY, 0o600))
+    on its side files where they exist.
+
+    An existing database is never opened here: closing any descriptor of the file
+    drops every POSIX lock this process holds on it, those of SQLite connections
+    included, and a writer elsewhere could then corrupt the database."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(database, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
     for path in (database, *(Path(f"{database}{s}") for s in SQLITE_SIDE_FILES)):
         if path.exists():
             path.chmod(0o600)
