@@ -231,8 +231,13 @@ class Writeback:
             sent = True
             self._directory.reset_password(user, password, unlock=meta.unlock and user.locked)
         except DirectoryError as exc:
+            outcome = exc.outcome
+            if outcome.may_retry_same_request and _may_be_written(unfinished):
+                # An earlier delivery may have written it, and the directory could
+                # not be asked: the answer stays "unknown", never "not written".
+                outcome = Outcome.OUTCOME_UNKNOWN
             return self._fail(
-                meta, events, exc.outcome, exc.detail, str(exc), server_message=exc.server_message
+                meta, events, outcome, exc.detail, str(exc), server_message=exc.server_message
             )
         except Exception as exc:  # noqa: BLE001 - the caller must get an answer
             # After the write went out, nobody knows whether it landed: say so,
@@ -321,3 +326,8 @@ class Writeback:
             reason=exc.reason,
         )
         return Result(rid, outcome, event_id=int(event))
+
+
+def _may_be_written(unfinished: Entry | None) -> bool:
+    """Whether an unfinished earlier delivery got as far as writing."""
+    return unfinished is not None and unfinished.pwd_last_set_before is not None

@@ -57,6 +57,11 @@ _PASSWORD_MESSAGES = {
 }
 
 
+#: Earlier outcomes of a request id after which its password is, or may be, in the
+#: directory: only the agent's journal can settle a retry.
+_MAY_BE_WRITTEN = frozenset({Outcome.OK.value, Outcome.OUTCOME_UNKNOWN.value})
+
+
 @dataclasses.dataclass(frozen=True)
 class WritebackResult:
     request_id: str
@@ -78,6 +83,9 @@ class _Plan:
     package_key: PackageKey
     agent_keys: dict[str, str]  # agent id → public key PEM, agents not revoked
     previous_agent: str | None
+    #: An earlier delivery of this request id was written or may have been: no
+    #: answer for it may say "not written" unless the agent itself says so.
+    may_be_written: bool
     support_code: str
 
 
@@ -171,6 +179,11 @@ async def reset_password(
             replayed=answer.replayed,
         )
         break
+    if plan.may_be_written and result.outcome is Outcome.SERVICE_UNAVAILABLE:
+        # Its agent is not here to tell: still in doubt, never "not written".
+        result = dataclasses.replace(
+            result, outcome=Outcome.OUTCOME_UNKNOWN, agent_id=plan.previous_agent
+        )
     await asyncio.to_thread(_record, sessions, result)
     _log(operation, tenant_id, user, result)
     return result
@@ -237,6 +250,7 @@ def _prepare(
             package_key=newest_package_key(db, tenant_id, services.master_key),
             agent_keys=keys,
             previous_agent=record.agent_id,
+            may_be_written=record.outcome in _MAY_BE_WRITTEN,
             support_code=record.support_code,
         )
 

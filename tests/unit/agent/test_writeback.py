@@ -593,6 +593,30 @@ def test_crash_before_reading_the_account(env: Env) -> None:
     assert len(env.directory.resets) == 1
 
 
+def test_in_doubt_while_the_directory_is_down_stays_unknown(env: Env) -> None:
+    """Issue "Hardening" 6: an earlier delivery may have written the password, and
+    the DC cannot be asked now: the answer is "outcome unknown", never the "not
+    written" of directory_unavailable; once the DC is back, the journal settles it."""
+    request_id = rid()
+    _started(env, request_id, PWD_LAST_SET - 1)  # it was written before the crash
+    env.directory.locate_error = DirectoryUnavailable("cannot reach dc1")
+    result = env.handle(env.seal(password(), request_id=request_id))
+    assert result.outcome is Outcome.OUTCOME_UNKNOWN
+    entry = env.journal.get(request_id)
+    assert entry is not None and not entry.finished
+    env.directory.locate_error = None
+    assert env.handle(env.seal(password(), request_id=request_id)).outcome is Outcome.OK
+    assert env.directory.resets == []  # settled from pwdLastSet, not written again
+
+
+def test_not_started_while_the_directory_is_down_is_not_written(env: Env) -> None:
+    request_id = rid()
+    _started(env, request_id, None)  # it stopped before reading the account
+    env.directory.locate_error = DirectoryUnavailable("cannot reach dc1")
+    result = env.handle(env.seal(password(), request_id=request_id))
+    assert result.outcome is Outcome.DIRECTORY_UNAVAILABLE
+
+
 class Crash(BaseException):
     """The process dies: nothing in the agent catches it."""
 

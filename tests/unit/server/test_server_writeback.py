@@ -253,16 +253,42 @@ async def test_retry_goes_to_the_same_agent(world: World) -> None:
 
 async def test_retry_waits_for_its_agent(world: World) -> None:
     """The agent that had a request holds its journal; another agent would write
-    the password again, so a retry without it is "service unavailable" (L4)."""
+    the password again (L4). Without it the retry is still "outcome unknown",
+    never the "not written" of service_unavailable (issue "Hardening" 6)."""
     request_id = str(uuid.uuid4())
     world.hub.behaviour[world.agents[0]] = AgentLost("dropped after receiving it")
     first = await world.reset(request_id=request_id)
     assert (first.outcome, first.agent_id) == (Outcome.OUTCOME_UNKNOWN, world.agents[0])
     world.hub.behaviour.clear()
     world.hub.agents = [world.agents[1]]  # the first agent is gone
-    second = await world.reset(request_id=request_id)
-    assert second.outcome is Outcome.SERVICE_UNAVAILABLE
+    for _ in range(2):
+        retry = await world.reset(request_id=request_id)
+        assert (retry.outcome, retry.agent_id) == (Outcome.OUTCOME_UNKNOWN, world.agents[0])
+        assert retry.support_code == first.support_code
     assert [r[1] for r in world.hub.requests] == [world.agents[0]]
+    world.hub.agents = list(world.agents)  # back: its journal settles it
+    settled = await world.reset(request_id=request_id)
+    assert (settled.outcome, settled.agent_id) == (Outcome.OK, world.agents[0])
+
+
+async def test_retry_of_a_written_request_without_its_agent_is_unknown(world: World) -> None:
+    """The first answer was "ok"; a retry cannot be checked without the agent
+    (the password may differ), so it is "unknown", not "not written"."""
+    request_id = str(uuid.uuid4())
+    assert (await world.reset(request_id=request_id)).outcome is Outcome.OK
+    world.hub.agents = []
+    retry = await world.reset(request_id=request_id)
+    assert retry.outcome is Outcome.OUTCOME_UNKNOWN
+
+
+async def test_retry_of_an_undelivered_request_without_agents_is_unavailable(
+    world: World,
+) -> None:
+    request_id = str(uuid.uuid4())
+    world.hub.agents = []
+    assert (await world.reset(request_id=request_id)).outcome is Outcome.SERVICE_UNAVAILABLE
+    retry = await world.reset(request_id=request_id)
+    assert retry.outcome is Outcome.SERVICE_UNAVAILABLE  # nothing was ever sent
 
 
 async def test_request_id_of_another_user_conflicts(world: World) -> None:
