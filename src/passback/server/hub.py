@@ -109,7 +109,9 @@ class LocalHub:
     def __init__(self) -> None:
         # Insertion order = connection order; a reconnecting agent moves last.
         self._sessions: dict[tuple[str, str], AgentSession] = {}
-        self._pending: dict[str, _Pending] = {}
+        # Keyed by tenant too: request ids are each tenant's own (one tenant's
+        # request id never blocks or answers another's).
+        self._pending: dict[tuple[str, str], _Pending] = {}
 
     async def present(self, tenant_id: str) -> list[str]:
         return [agent for tenant, agent in self._sessions if tenant == tenant_id]
@@ -151,10 +153,11 @@ class LocalHub:
         session = self._sessions.get((tenant_id, agent_id))
         if session is None:
             raise AgentUnavailable(f"agent {agent_id} is not connected")
-        if request_id in self._pending:
+        key = (tenant_id, request_id)
+        if key in self._pending:
             raise RequestInProgress(f"request {request_id} is already waiting for a result")
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
-        self._pending[request_id] = _Pending(session, kind, future)
+        self._pending[key] = _Pending(session, kind, future)
         try:
             try:
                 await send(session)
@@ -166,9 +169,9 @@ class LocalHub:
             except TimeoutError as exc:
                 raise ReplyTimeout(f"no result from agent {agent_id} in {timeout} s") from exc
         finally:
-            mine = self._pending.get(request_id)
+            mine = self._pending.get(key)
             if mine is not None and mine.future is future:
-                del self._pending[request_id]
+                del self._pending[key]
             if future.done() and not future.cancelled():
                 future.exception()  # retrieved: asyncio must not log it as lost
             else:
@@ -199,15 +202,15 @@ class LocalHub:
         key = (session.tenant_id, session.agent_id)
         if self._sessions.get(key) is session:
             del self._sessions[key]
-        for request_id, pending in list(self._pending.items()):
+        for pending_key, pending in list(self._pending.items()):
             if pending.session is session and not pending.future.done():
                 pending.future.set_exception(
                     AgentLost(f"link to agent {session.agent_id} ended before the result")
                 )
-                del self._pending[request_id]
+                del self._pending[pending_key]
 
     async def resolve(self, session: AgentSession, reply: Reply) -> None:
-        pending = self._pending.get(reply.request_id)
+        pending = self._pending.get((session.tenant_id, reply.request_id))
         if (
             pending is None
             or pending.session is not session

@@ -76,8 +76,8 @@ def record(sessions: sessionmaker[Session], incident: Incident, code: str | None
         values = dataclasses.asdict(incident)
         values["username"] = (incident.username or None) and incident.username[:MAX_USERNAME]
         values["path"] = incident.path[:MAX_PATH]
-        if incident.request_id:
-            operation = db.get(OperationRecord, incident.request_id)
+        if incident.request_id and incident.tenant_id:
+            operation = db.get(OperationRecord, (incident.tenant_id, incident.request_id))
             if operation is not None:
                 values["tenant_id"] = values["tenant_id"] or operation.tenant_id
                 values["user_id"] = values["user_id"] or operation.user_id
@@ -107,8 +107,8 @@ def lookup(sessions: sessionmaker[Session], code: str) -> SupportView | None:
         tenant = db.get(Tenant, row.tenant_id) if row.tenant_id else None
         user = db.get(DirectoryUser, row.user_id) if row.user_id else None
         operation = (
-            db.get(OperationRecord, row.request_id)
-            if row.request_id
+            db.get(OperationRecord, (row.tenant_id, row.request_id))
+            if row.request_id and row.tenant_id
             else db.scalar(select(OperationRecord).where(OperationRecord.support_code == code))
         )
         return SupportView(

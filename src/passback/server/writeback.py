@@ -184,7 +184,7 @@ async def reset_password(
         result = dataclasses.replace(
             result, outcome=Outcome.OUTCOME_UNKNOWN, agent_id=plan.previous_agent
         )
-    await asyncio.to_thread(_record, sessions, result)
+    await asyncio.to_thread(_record, sessions, tenant_id, result)
     _log(operation, tenant_id, user, result)
     return result
 
@@ -208,8 +208,8 @@ def _prepare(
         if len(matches) > 1:
             return WritebackResult(request_id, Outcome.MULTIPLE_MATCHES, str(uuid.uuid4()))
         found = matches[0]
-        record = db.get(OperationRecord, request_id)
-        if record is not None and (record.tenant_id != tenant_id or record.user_id != found.id):
+        record = db.get(OperationRecord, (tenant_id, request_id))
+        if record is not None and record.user_id != found.id:
             raise Conflict(
                 "This request id was already used for another request. Use a new request id.",
                 code="request_conflict",
@@ -255,9 +255,9 @@ def _prepare(
         )
 
 
-def _record(sessions: sessionmaker[Session], result: WritebackResult) -> None:
+def _record(sessions: sessionmaker[Session], tenant_id: str, result: WritebackResult) -> None:
     with sessions() as db, db.begin():
-        record = db.get(OperationRecord, result.request_id)
+        record = db.get(OperationRecord, (tenant_id, result.request_id))
         if record is None:
             return
         record.outcome = result.outcome.value

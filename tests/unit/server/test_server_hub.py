@@ -118,6 +118,23 @@ async def test_same_request_id_in_flight_is_refused() -> None:
     assert (await first).outcome is Outcome.OK
 
 
+async def test_request_ids_are_each_tenants_own() -> None:
+    """Issue "Hardening" 13: another tenant's request in flight with the same id
+    neither blocks this one nor takes its answer."""
+    hub = LocalHub()
+    mine, theirs = FakeSession(T1, "a"), FakeSession(T2, "b")
+    await hub.attach(mine)
+    await hub.attach(theirs)
+    first = asyncio.create_task(hub.request(T1, "a", RID, b"x", 5))
+    await mine.delivered.wait()
+    second = asyncio.create_task(hub.request(T2, "b", RID, b"y", 5))
+    await asyncio.wait_for(theirs.delivered.wait(), 5)
+    await hub.resolve(theirs, Result(RID, Outcome.NOT_COMPLEX, event_id=33008))
+    await hub.resolve(mine, ok())
+    assert (await first).outcome is Outcome.OK
+    assert (await second).outcome is Outcome.NOT_COMPLEX
+
+
 async def test_result_from_another_agent_is_ignored(caplog: pytest.LogCaptureFixture) -> None:
     hub = LocalHub()
     agent, other = FakeSession(T1, "a"), FakeSession(T1, "b")

@@ -204,6 +204,21 @@ async def test_other_tenants_user_is_not_found(world: World) -> None:
         await world.reset("bob")
 
 
+async def test_request_ids_are_each_tenants_own(world: World) -> None:
+    """Issue "Hardening" 13: a request id another tenant used is no conflict here
+    (nothing tells one tenant that another used it), and each keeps its record."""
+    request_id = str(uuid.uuid4())
+    theirs = await world.reset("bob", request_id=request_id, tenant_id=world.other_tenant_id)
+    mine = await world.reset(request_id=request_id)
+    assert theirs.outcome is Outcome.SERVICE_UNAVAILABLE  # that tenant has no agent here
+    assert mine.outcome is Outcome.OK
+    assert theirs.support_code != mine.support_code
+    assert {(r.tenant_id, r.request_id) for r in world.records()} == {
+        (world.other_tenant_id, request_id),
+        (world.tenant_id, request_id),
+    }
+
+
 async def test_no_agent_present(world: World) -> None:
     world.hub.agents = []
     result = await world.reset()

@@ -136,8 +136,11 @@ class OperationRecord(Base):
 
     __tablename__ = "operations"
 
+    # A request id is the tenant's own: another tenant may use the same one.
+    tenant_id: Mapped[str] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
     request_id: Mapped[str] = mapped_column(String(UUID_LENGTH), primary_key=True)
-    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[str] = mapped_column(String(UUID_LENGTH))
     agent_id: Mapped[str | None] = mapped_column(String(UUID_LENGTH))
     operation: Mapped[str] = mapped_column(String(32))
