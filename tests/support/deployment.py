@@ -105,8 +105,9 @@ class Deployment:
         return done
 
     def start_server(self) -> None:
-        self.cli("tls", "create", "--out", str(self.tls), "--host", "127.0.0.1")
-        log = (self.root / "server.log").open("wb")
+        if not (self.tls / "server.pem").exists():
+            self.cli("tls", "create", "--out", str(self.tls), "--host", "127.0.0.1")
+        log = (self.root / "server.log").open("ab")
         self.server = subprocess.Popen(
             [
                 *PASSBACK,
@@ -255,9 +256,17 @@ class Deployment:
 
     # -- teardown and inspection ----------------------------------------------
 
+    def restart_server(self) -> None:
+        """Stop the server (SIGINT) and start it again on the same port and data."""
+        self.stop_server()
+        self.start_server()
+
     def stop(self) -> None:
         for agent in self.agents:
             agent.stop()
+        self.stop_server()
+
+    def stop_server(self) -> None:
         if self.server is not None and self.server.poll() is None:
             self.server.send_signal(signal.SIGINT)
             try:
