@@ -44,11 +44,14 @@ class Ledger:
         self.answers: dict[str, list[str]] = defaultdict(list)
         self.requests: dict[str, tuple[TestUser, str]] = {}
 
-    def reset(self, user: TestUser, password: str | None = None, rid: str | None = None) -> str:
-        """Send (or, with ``rid``, send again) one reset; returns its answer."""
-        if rid is None:
-            rid = str(uuid.uuid4())
-            self.requests[rid] = (user, password or f"Soak-{secrets.token_hex(6)}-a1!")
+    def reset(self, user: TestUser) -> tuple[str, str]:
+        """A new reset of ``user`` to a new password: its request id and answer."""
+        rid = str(uuid.uuid4())
+        self.requests[rid] = (user, f"Soak-{secrets.token_hex(6)}-a1!")
+        return rid, self.retry(rid)
+
+    def retry(self, rid: str) -> str:
+        """The same request again (same id, same password); its answer."""
         user, password = self.requests[rid]
         response = self.deployment.reset(self.tenant, user.name, password, request_id=rid)
         answer = _answer(response)
@@ -57,7 +60,7 @@ class Ledger:
 
     def settle(self) -> None:
         for rid in self.requests:
-            wait_for(lambda r=rid: self.reset(self.requests[r][0], rid=r) == "ok", 60, "settling")
+            wait_for(lambda r=rid: self.retry(r) == "ok", 60, f"request {rid} to settle")
 
     def check_invariant(self) -> None:
         for rid, answers in self.answers.items():
@@ -111,25 +114,25 @@ def test_answers_in_doubt_never_say_not_written(deployment: Deployment, samba_dc
         _stop_agents(deployment, tenant)
         # 1. The agent dies right after the directory took the password.
         _start_agent(deployment, tenant, crashing=True)
-        crashed = ledger.reset(users[0])
-        assert crashed == "outcome_unknown"
+        crashed, answer = ledger.reset(users[0])
+        assert answer == "outcome_unknown"
         deployment.agents[-1].process.wait(30)
         deployment.wait_disconnected(tenant)
         written_before_crash[users[0].dn] = _pwd_last_set(samba_dc, users[0])
         # 2. No agent: the crashed request stays in doubt; a new one is not written.
-        assert ledger.reset(users[0], rid=crashed) == "outcome_unknown"
-        undelivered = ledger.reset(users[1])
-        assert undelivered == "service_unavailable"
+        assert ledger.retry(crashed) == "outcome_unknown"
+        undelivered, answer = ledger.reset(users[1])
+        assert answer == "service_unavailable"
         # 3. The server restarts; still no agent.
         deployment.restart_server()
-        assert ledger.reset(users[0], rid=crashed) == "outcome_unknown"
+        assert ledger.retry(crashed) == "outcome_unknown"
         # 4. The agent is back but the DC is down: the agent cannot settle it.
         _start_agent(deployment, tenant)
         with samba_dc.down():
-            assert ledger.reset(users[0], rid=crashed) == "outcome_unknown"
-            fresh = ledger.reset(users[2])
-            assert fresh == "directory_unavailable"
-            ledger.reset(users[1], rid=undelivered)
+            assert ledger.retry(crashed) == "outcome_unknown"
+            _fresh, answer = ledger.reset(users[2])
+            assert answer == "directory_unavailable"
+            ledger.retry(undelivered)
         # 5. Everything is back: every request id settles.
         ledger.settle()
         assert _pwd_last_set(samba_dc, users[0]) == written_before_crash[users[0].dn]

@@ -157,15 +157,6 @@ class SambaDC(_ProductDC):
         )
         return TestUser(user.name, user.dn, user.object_guid, user.password)
 
-    @contextlib.contextmanager
-    def down(self) -> Iterator[None]:
-        """The DC's daemon stopped for the block and started again after (same data)."""
-        terminate(self.pid())
-        try:
-            yield
-        finally:
-            self._start_daemon()
-
     def lock_out(self, user: DirectoryUser) -> None:
         """Lock ``user`` out the way a user does: bad passwords up to the threshold."""
         for i in range(LOCKOUT_THRESHOLD):

@@ -263,24 +263,34 @@ class SambaDC:
 
     def restart(self) -> None:
         """Stop and start the daemon: every client connection is closed by the DC."""
+        with self.down():
+            pass
+
+    @contextlib.contextmanager
+    def down(self) -> Iterator[None]:
+        """The daemon stopped for the block, started again after (same data); every
+        client connection is closed by the DC."""
         terminate(self.pid(), 10 * self.timeout_factor)
-        self._start_daemon()
-        if self._admin is not None:
-            with contextlib.suppress(LDAPException):
-                self._admin.unbind()  # the DC dropped it; close our end
-            self._admin = None
+        try:
+            yield
+        finally:
+            self._start_daemon()
+            self._drop_admin()
 
     def stop(self, *, remove: bool = False) -> None:
         """Stop the daemon (if it runs); with ``remove``, delete ``root`` too."""
-        if self._admin is not None:
-            with contextlib.suppress(LDAPException):
-                self._admin.unbind()
-            self._admin = None
+        self._drop_admin()
         if self.pid_file.exists():
             with contextlib.suppress(ValueError, OSError):
                 terminate(self.pid(), 10 * self.timeout_factor)
         if remove:
             shutil.rmtree(self.root, ignore_errors=True)
+
+    def _drop_admin(self) -> None:
+        if self._admin is not None:
+            with contextlib.suppress(LDAPException):
+                self._admin.unbind()  # the DC may have dropped it; close our end
+            self._admin = None
 
     def pid(self) -> int:
         """The daemon's pid, from its pid file."""
