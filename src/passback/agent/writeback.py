@@ -31,7 +31,14 @@ from passback.agent.directory.base import (
 from passback.agent.events import EventId, EventLog, Level
 from passback.agent.journal import Entry, Journal
 from passback.crypto.envelope import Metadata, open_envelope, read_metadata
-from passback.crypto.errors import EnvelopeError, Expired, Malformed, WrongRecipient
+from passback.crypto.errors import (
+    EnvelopeError,
+    Expired,
+    LifetimeTooLong,
+    Malformed,
+    NotYetValid,
+    WrongRecipient,
+)
 from passback.crypto.keys import PackageKey
 from passback.protocol import anchors
 from passback.protocol.messages import Result
@@ -308,8 +315,10 @@ class Writeback:
         return Result(meta.request_id, outcome, detail, int(event))
 
     def _refuse_envelope(self, exc: EnvelopeError, rid: str, anchor: str) -> Result:
-        if isinstance(exc, Expired):
+        if isinstance(exc, Expired | NotYetValid):  # outside its time window: clocks
             event, outcome = EventId.InputValidationError, Outcome.EXPIRED
+        elif isinstance(exc, LifetimeTooLong):
+            event, outcome = EventId.InputValidationError, Outcome.INVALID_REQUEST
         else:
             event, outcome = EventId.DecryptionError, Outcome.DECRYPT_FAILED
         self._events.emit(

@@ -28,7 +28,13 @@ from passback.agent.directory.base import (
 from passback.agent.events import EventId, EventLog
 from passback.agent.journal import Journal
 from passback.agent.writeback import Writeback, refusal_before_write
-from passback.crypto.envelope import Metadata, read_metadata, seal
+from passback.crypto.envelope import (
+    MAX_CLOCK_SKEW,
+    MAX_LIFETIME,
+    Metadata,
+    read_metadata,
+    seal,
+)
 from passback.crypto.keys import PackageKey
 from passback.protocol.anchors import encode as anchor_text
 from passback.protocol.messages import Result, decode, encode
@@ -153,6 +159,7 @@ class Env:
         anchor: bytes = ANCHOR,
         unlock: bool = False,
         issued_at: int = NOW,
+        expires_at: int | None = None,
         tenant_id: str = TENANT,
         agent_id: str = AGENT,
         agent_key: rsa.RSAPublicKey | None = None,
@@ -166,7 +173,7 @@ class Env:
             operation=operation,
             anchor=anchor,
             issued_at=issued_at,
-            expires_at=issued_at + TTL,
+            expires_at=issued_at + TTL if expires_at is None else expires_at,
             unlock=unlock,
         )
         return seal(
@@ -457,6 +464,35 @@ def test_expired(env: Env) -> None:
     (event,) = env.log()
     assert (event["id"], event["reason"], event["request_id"]) == (32003, "expired", request_id)
     assert event["anchor"] == anchor_text(ANCHOR)
+    assert env.journal.get(request_id) is None
+    assert env.directory.resets == []
+
+
+def test_issued_in_the_future_is_refused_as_expired_with_its_own_reason(env: Env) -> None:
+    """S5: issued more than MAX_CLOCK_SKEW ahead of the agent's clock; the
+    outcome tells the caller to check the clocks, the event says which way."""
+    request_id = rid()
+    later = NOW + MAX_CLOCK_SKEW + 1
+    result = env.handle(env.seal(password(), request_id=request_id, issued_at=later))
+    assert result == Result(request_id, Outcome.EXPIRED, {}, 32003)
+    (event,) = env.log()
+    assert (event["id"], event["reason"], event["request_id"]) == (
+        32003,
+        "not-yet-valid",
+        request_id,
+    )
+    assert env.journal.get(request_id) is None
+    assert env.directory.resets == []
+
+
+def test_lifetime_above_the_maximum_is_an_invalid_request(env: Env) -> None:
+    request_id = rid()
+    result = env.handle(
+        env.seal(password(), request_id=request_id, expires_at=NOW + MAX_LIFETIME + 1)
+    )
+    assert result == Result(request_id, Outcome.INVALID_REQUEST, {}, 32003)
+    (event,) = env.log()
+    assert (event["id"], event["reason"]) == (32003, "lifetime-too-long")
     assert env.journal.get(request_id) is None
     assert env.directory.resets == []
 
