@@ -28,6 +28,7 @@ from passback.agent.link import PING_INTERVAL, InsecureTransport, LinkRefused
 from passback.agent.onboard import OnboardingError, OnboardRequest, onboard
 from passback.agent.service import Agent, AgentStartError, check_directory, serve
 from passback.crypto import certs
+from passback.crypto.envelope import MAX_LIFETIME
 from passback.crypto.masterkey import MasterKey
 from passback.demo.run import DemoError
 from passback.demo.run import run as run_demo
@@ -162,7 +163,7 @@ def main(verbose: bool) -> None:
     "--operation-ttl",
     default=300,
     show_default=True,
-    type=click.IntRange(30, 3600),
+    type=click.IntRange(30, MAX_LIFETIME),
     help="Seconds a sealed password operation stays valid (the agent refuses it after).",
 )
 @click.option(

@@ -16,10 +16,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import ldap3
 import pytest
 
 from tests.support.deployment import Deployment, Tenant
-from tests.support.samba import SambaDC, TestUser
+from tests.support.samba import SERVICE_ACCOUNT, SambaDC, TestUser
 
 pytestmark = pytest.mark.samba
 
@@ -215,6 +216,40 @@ def test_protected_account_is_refused(
     assert error(response)["code"] == "protected"
     assert pwd_last_set(samba_dc, admin) == before
     assert samba_dc.can_bind(admin.dn, admin.password)
+
+
+def test_the_service_account_is_not_synced_and_cannot_be_reset_by_name(
+    deployment: Deployment, tenant: Tenant, samba_dc: SambaDC, user: TestUser
+) -> None:
+    """The agent binds as an account in the managed OU: the server never hears
+    of it, so the API cannot address it, and its password still binds."""
+    assert user.name in deployment.usernames(tenant)  # a full sync has happened
+    assert SERVICE_ACCOUNT not in deployment.usernames(tenant)
+    before = int(samba_dc.read(samba_dc.service_dn, "pwdLastSet")["pwdLastSet"][0])  # type: ignore[call-overload]
+    response = deployment.reset(tenant, SERVICE_ACCOUNT, new_password())
+    assert response.status_code == 404
+    assert error(response)["code"] == "user_not_found"
+    after = int(samba_dc.read(samba_dc.service_dn, "pwdLastSet")["pwdLastSet"][0])  # type: ignore[call-overload]
+    assert after == before
+    assert samba_dc.can_bind(samba_dc.service_dn, samba_dc.service_password)
+
+
+def test_an_admin_count_account_is_refused_by_name(
+    deployment: Deployment, tenant: Tenant, samba_dc: SambaDC
+) -> None:
+    """W5: adminCount=1 (set by hand: Samba has no SDProp) is synced and refused."""
+    marked = samba_dc.create_user()
+    PASSWORDS.append(marked.password)
+    admin = samba_dc.admin()
+    assert admin.modify(marked.dn, {"adminCount": [(ldap3.MODIFY_REPLACE, ["1"])]})
+    deployment.sync(tenant, marked.name)
+    before = pwd_last_set(samba_dc, marked)
+    response = deployment.reset(tenant, marked.name, new_password())
+    assert response.status_code == 409
+    body = error(response)
+    assert (body["code"], body["detail"]) == ("protected", {"reason": "protected-group"})
+    assert pwd_last_set(samba_dc, marked) == before
+    assert samba_dc.can_bind(marked.dn, marked.password)
 
 
 def test_reset_unlocks_a_locked_out_account(

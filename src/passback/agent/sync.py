@@ -37,13 +37,20 @@ def _size(user: SyncUser) -> int:
     return _USER_OVERHEAD + sum(len(json.dumps(v, ensure_ascii=False)) for v in values)
 
 
+def is_synced(user: DirectoryUser) -> bool:
+    """Whether the server learns of ``user``: not the agent's own service account
+    nor a critical system account, which no one may reset through Passback (W5);
+    a member of a protected group is, so the portal can say why it is refused."""
+    return user.protection is None or user.protection.synced
+
+
 def batches(users: Iterable[DirectoryUser], sync_id: str) -> Iterator[SyncBatch]:
-    """A full sync as batches; the last one says so (an empty directory still
-    sends one, empty, last batch)."""
+    """A full sync as batches of the users :func:`is_synced` lets through; the
+    last one says so (an empty directory still sends one, empty, last batch)."""
     pending: list[SyncUser] = []
     size = 0
     sequence = 0
-    for user in users:
+    for user in filter(is_synced, users):
         item = to_sync_user(user)
         if pending and (len(pending) == MAX_SYNC_USERS or size + _size(item) > _FRAME_BUDGET):
             yield SyncBatch(sync_id, sequence, True, False, tuple(pending))

@@ -31,7 +31,14 @@ from passback.agent.directory.base import (
 from passback.agent.events import EventId, EventLog, Level
 from passback.agent.journal import Entry, Journal
 from passback.crypto.envelope import Metadata, open_envelope, read_metadata
-from passback.crypto.errors import EnvelopeError, Expired, Malformed, WrongRecipient
+from passback.crypto.errors import (
+    EnvelopeError,
+    Expired,
+    LifetimeTooLong,
+    Malformed,
+    NotYetValid,
+    WrongRecipient,
+)
 from passback.crypto.keys import PackageKey
 from passback.protocol import anchors
 from passback.protocol.messages import Result
@@ -61,7 +68,8 @@ _EVENTS = {
 
 #: The event that explains a refusal, next to the operation's Fail event. A
 #: protected account has none of its own in the catalogue: the Fail event
-#: carries the reason (EVENTS 31003: "…protected account").
+#: carries the reason (EVENTS 31003: "…protected account"), and which kind of
+#: protection in its ``protection`` field.
 _CAUSE_EVENTS: Mapping[Outcome, EventId | None] = {
     Outcome.USER_NOT_FOUND: EventId.ADUserNotFoundError,
     Outcome.MULTIPLE_MATCHES: EventId.ADMutliMatchError,
@@ -226,7 +234,14 @@ class Writeback:
                 return self._succeed(meta, events, note="found applied after a restart")
             refusal = refusal_before_write(user, password, unlock=meta.unlock)
             if refusal is not None:
-                return self._fail(meta, events, refusal, {}, f"refused before writing: {refusal}")
+                detail: dict[str, int | str] = {}
+                why = f"refused before writing: {refusal}"
+                if refusal is Outcome.PROTECTED and user.protection is not None:
+                    detail = {"reason": str(user.protection)}
+                    why = (
+                        f"refused before writing: {user.sam_account_name} {user.protection.refusal}"
+                    )
+                return self._fail(meta, events, refusal, detail, why)
             self._journal.before_write(rid, user.pwd_last_set)
             sent = True
             self._directory.reset_password(user, password, unlock=meta.unlock and user.locked)
@@ -293,6 +308,7 @@ class Writeback:
                 outcome=str(outcome),
                 server_message=server_message,
             )
+        protection = detail.get("reason") if outcome is Outcome.PROTECTED else None
         self._events.emit(
             events.fail,
             f"refused: {outcome}" if cause is not None else f"refused: {outcome}: {message}",
@@ -300,6 +316,7 @@ class Writeback:
             request_id=rid,
             anchor=anchor,
             reason=str(outcome),
+            **({"protection": protection} if protection is not None else {}),
         )
         return self._finish(meta, outcome, detail, cause or events.fail)
 
@@ -313,8 +330,10 @@ class Writeback:
         return Result(meta.request_id, outcome, detail, int(event))
 
     def _refuse_envelope(self, exc: EnvelopeError, rid: str, anchor: str) -> Result:
-        if isinstance(exc, Expired):
+        if isinstance(exc, Expired | NotYetValid):  # outside its time window: clocks
             event, outcome = EventId.InputValidationError, Outcome.EXPIRED
+        elif isinstance(exc, LifetimeTooLong):
+            event, outcome = EventId.InputValidationError, Outcome.INVALID_REQUEST
         else:
             event, outcome = EventId.DecryptionError, Outcome.DECRYPT_FAILED
         self._events.emit(

@@ -47,7 +47,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from passback.crypto.errors import (
     Expired,
     IntegrityError,
+    LifetimeTooLong,
     Malformed,
+    NotYetValid,
     UnknownKey,
     WrongRecipient,
 )
@@ -56,6 +58,13 @@ from passback.protocol.anchors import MAX_ANCHOR_BYTES
 from passback.protocol.operations import Operation
 
 VERSION = 1
+#: How far in the agent's future an envelope may say it was issued: the
+#: server's and the agent's clocks differ a little (heartbeats report by how much).
+MAX_CLOCK_SKEW = 120
+#: Longest lifetime (expiry − issue time) an agent accepts: the ceiling of the
+#: server's operation TTL (``--operation-ttl``). A longer one was not sealed by
+#: a server as configured, and would keep a password usable for too long (S5).
+MAX_LIFETIME = 3600
 #: Longest secret in bytes once encoded (AD: 256 UTF-16 units).
 MAX_SECRET_BYTES = 512
 _FIXED = struct.Struct(">B8s16s16s16sBBQQB")
@@ -130,10 +139,14 @@ def open_envelope(
     now: int,
 ) -> Opened:
     """Verify and decrypt an envelope; check order: format, key, integrity,
-    recipient, expiry — each refusal its own exception (EVENTS 32004, S5).
+    recipient, times — each refusal its own exception (EVENTS 32004, S5).
+
+    The times: issued at most :data:`MAX_CLOCK_SKEW` seconds after ``now``,
+    valid for at most :data:`MAX_LIFETIME` seconds, and not yet expired.
 
     Raises:
-        Malformed, UnknownKey, IntegrityError, WrongRecipient, Expired.
+        Malformed, UnknownKey, IntegrityError, WrongRecipient, NotYetValid,
+        LifetimeTooLong, Expired.
     """
     meta, header_len = _unpack_header(data)
     package_key = package_keys.get(meta.key_id)
@@ -154,9 +167,22 @@ def open_envelope(
         plain = AESGCM(content_key).decrypt(_ZERO_NONCE, inner[_RSA_BYTES:], header)
     except (InvalidTag, ValueError) as exc:
         raise IntegrityError("password block failed authentication") from exc
+    _check_times(meta, now)
+    return Opened(meta, _unpack_secrets(plain))
+
+
+def _check_times(meta: Metadata, now: int) -> None:
+    if meta.issued_at > now + MAX_CLOCK_SKEW:
+        raise NotYetValid(
+            f"issued at {meta.issued_at}, {meta.issued_at - now} s after now ({now}); "
+            f"clocks may differ by {MAX_CLOCK_SKEW} s at most"
+        )
+    if meta.expires_at - meta.issued_at > MAX_LIFETIME:
+        raise LifetimeTooLong(
+            f"valid for {meta.expires_at - meta.issued_at} s; at most {MAX_LIFETIME} s accepted"
+        )
     if now >= meta.expires_at:
         raise Expired(f"expired at {meta.expires_at}, now {now}")
-    return Opened(meta, _unpack_secrets(plain))
 
 
 def _uuid_bytes(name: str, value: str) -> bytes:

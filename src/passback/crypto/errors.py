@@ -10,7 +10,9 @@ Exception tree::
         ├── UnknownKey       sealed under a package key we do not hold (32004)
         ├── IntegrityError   tampered, or the metadata altered (32004)
         ├── WrongRecipient   not sealed for this agent, or its RSA part fails (32004)
-        └── Expired          past its expiry (S5)
+        ├── Expired          past its expiry (S5)
+        ├── NotYetValid      issued further in the future than clocks differ (S5)
+        └── LifetimeTooLong  valid for longer than any server seals for (S5)
 
 No message ever carries key bytes or a password.
 """
@@ -56,3 +58,11 @@ class WrongRecipient(EnvelopeError):
 
 class Expired(EnvelopeError):
     reason = "expired"
+
+
+class NotYetValid(EnvelopeError):
+    reason = "not-yet-valid"
+
+
+class LifetimeTooLong(EnvelopeError):
+    reason = "lifetime-too-long"

@@ -5,8 +5,10 @@ field. A password operation travels as a binary frame holding the sealed
 envelope (``passback.crypto.envelope``) as it is, so that one request stays
 under 1 KB (SPEC S8) without a base64 layer.
 
-Decoding is strict: an unknown type, a missing or extra field, or a field of
-the wrong type is a ``BadFrame``. Nothing here does I/O.
+Decoding is strict: an unknown type, a missing or extra field, a field of the
+wrong type, or text that is not valid Unicode (JSON's ``\\ud800`` escapes let a
+lone surrogate through, which no database driver or encoder takes) is a
+``BadFrame``. Nothing here does I/O.
 """
 
 from __future__ import annotations
@@ -38,6 +40,18 @@ def _check_str(name: str, value: Any, *, limit: int = MAX_ID_LENGTH, empty: bool
         raise BadFrame(f"{name} must be a string")
     if len(value) > limit or (not value and not empty):
         raise BadFrame(f"{name} has a bad length")
+    if not value.isascii() and _has_surrogate(value):
+        raise BadFrame(f"{name} is not valid Unicode text")
+
+
+def _has_surrogate(value: str) -> bool:
+    """Whether ``value`` holds a UTF-16 surrogate code point: text that no UTF
+    encoding can carry (a pair decoded from JSON escapes becomes one character)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _check_int(name: str, value: Any) -> None:

@@ -7,6 +7,7 @@ import json
 import uuid
 
 import httpx
+import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
@@ -130,3 +131,40 @@ async def test_message_before_ready_state_after_auth(
     while isinstance(event, Received):  # the sync request may come first
         event = await agent.next_event()
     assert isinstance(event, Closed) and event.code == CloseCode.UNEXPECTED_MESSAGE
+
+
+async def test_a_lone_surrogate_is_a_bad_frame_not_a_server_error(
+    server: RunningServer, make_agent: AgentFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """JSON's "\\ud800" escape decodes to a lone surrogate, which the database
+    driver cannot encode: before any authentication it closed the link with 1011
+    and a traceback; in a sync batch it broke the agent's link. The relay now
+    refuses it as a bad frame, like any other invalid message."""
+    hello = json.dumps(
+        {"type": "hello", "version": 1, "agent_id": "\ud800", "tenant_id": "t", "software": ""}
+    )
+    assert await close_code_after(server, hello) == CloseCode.BAD_FRAME
+
+    agent = await make_agent(server.create_tenant("Acme"))
+    await agent.connect_ready()
+    request = await agent.next_sync_request()
+    user = {
+        "anchor": "AAECAwQFBgcICQoLDA0ODw",
+        "sam_account_name": "alice\udc00",
+        "user_principal_name": None,
+        "mail": None,
+        "enabled": True,
+    }
+    batch = {
+        "type": "sync_batch",
+        "sync_id": request.sync_id,
+        "sequence": 0,
+        "full": True,
+        "last": True,
+        "users": [user],
+    }
+    assert agent.ws is not None
+    await agent.ws.send(json.dumps(batch))
+    event = await agent.next_event()
+    assert isinstance(event, Closed) and event.code == CloseCode.BAD_FRAME
+    assert [r for r in caplog.records if r.exc_info] == []

@@ -22,7 +22,7 @@ USER = DirectoryUser(
     mail=None,
     enabled=True,
     locked=False,
-    protected=False,
+    protection=None,
     pwd_last_set=1,
 )
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 
 import pytest
 
-from passback.agent.directory.base import DirectoryUser
+from passback.agent.directory.base import DirectoryUser, Protection
 from passback.agent.sync import batches, to_sync_user
 from passback.protocol.messages import (
     MAX_SYNC_FRAME,
@@ -29,7 +30,7 @@ def user(
         mail=f"user{n}@example.test" if mail == "" else mail,
         enabled=enabled,
         locked=False,
-        protected=False,
+        protection=None,
         pwd_last_set=0,
     )
 
@@ -107,3 +108,19 @@ def test_size_bound_counts_characters_not_bytes() -> None:
 def test_batch_of_values_that_json_escapes_fits() -> None:
     odd = [user(n, upn="\\" * 1000, mail='"' * 1000) for n in range(300)]
     check_frames(list(batches(odd, "sync-1")))
+
+
+def test_the_service_account_and_critical_accounts_are_not_synced() -> None:
+    """W5: the agent's own bind account and critical system accounts never reach
+    the server, so neither the portal nor the API can address them; a member of
+    a protected group does, so the portal can say why it is refused."""
+    users = [
+        user(1),
+        dataclasses.replace(user(2), protection=Protection.SERVICE_ACCOUNT),
+        dataclasses.replace(user(3), protection=Protection.CRITICAL),
+        dataclasses.replace(user(4), protection=Protection.PROTECTED_GROUP),
+        user(5),
+    ]
+    (batch,) = batches(users, "sync-1")
+    assert [u.sam_account_name for u in batch.users] == ["user1", "user4", "user5"]
+    assert batch.last

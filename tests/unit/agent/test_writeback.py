@@ -23,12 +23,19 @@ from passback.agent.directory.base import (
     MultipleMatches,
     PasswordPolicy,
     PasswordRefused,
+    Protection,
     UserNotFound,
 )
 from passback.agent.events import EventId, EventLog
 from passback.agent.journal import Journal
 from passback.agent.writeback import Writeback, refusal_before_write
-from passback.crypto.envelope import Metadata, read_metadata, seal
+from passback.crypto.envelope import (
+    MAX_CLOCK_SKEW,
+    MAX_LIFETIME,
+    Metadata,
+    read_metadata,
+    seal,
+)
 from passback.crypto.keys import PackageKey
 from passback.protocol.anchors import encode as anchor_text
 from passback.protocol.messages import Result, decode, encode
@@ -53,7 +60,7 @@ def make_user(anchor: bytes = ANCHOR, **changes: Any) -> DirectoryUser:
         mail="alice@example.test",
         enabled=True,
         locked=False,
-        protected=False,
+        protection=None,
         pwd_last_set=PWD_LAST_SET,
     )
     return dataclasses.replace(user, **changes)
@@ -153,6 +160,7 @@ class Env:
         anchor: bytes = ANCHOR,
         unlock: bool = False,
         issued_at: int = NOW,
+        expires_at: int | None = None,
         tenant_id: str = TENANT,
         agent_id: str = AGENT,
         agent_key: rsa.RSAPublicKey | None = None,
@@ -166,7 +174,7 @@ class Env:
             operation=operation,
             anchor=anchor,
             issued_at=issued_at,
-            expires_at=issued_at + TTL,
+            expires_at=issued_at + TTL if expires_at is None else expires_at,
             unlock=unlock,
         )
         return seal(
@@ -273,19 +281,37 @@ def test_refused_before_writing(
     assert entry.pwd_last_set_before is None
 
 
-@pytest.mark.parametrize(
-    "changes", [{"protected": True}, {"protected": True, "enabled": False, "locked": True}]
-)
-def test_protected_account_is_refused_first(env: Env, changes: dict[str, bool]) -> None:
+@pytest.mark.parametrize("protection", list(Protection))
+@pytest.mark.parametrize("changes", [{}, {"enabled": False, "locked": True}])
+def test_protected_account_is_refused_first(
+    env: Env, protection: Protection, changes: dict[str, bool]
+) -> None:
     """W5: a protected account is refused before anything else; the catalogue has
-    no event of its own for it, so the Fail event (31003) carries the reason."""
-    env.directory.users[ANCHOR] = make_user(**changes)
+    no event of its own for it, so the Fail event (31003) carries the reason, and
+    the kind of protection: the agent's own service account, a critical system
+    account, or a protected group."""
+    env.directory.users[ANCHOR] = make_user(protection=protection, **changes)
     request_id = rid()
     result = env.handle(env.seal(password(), request_id=request_id, operation=Operation.RESET))
-    assert result == Result(request_id, Outcome.PROTECTED, {}, 31003)
+    assert result == Result(request_id, Outcome.PROTECTED, {"reason": str(protection)}, 31003)
     assert env.directory.resets == []
     assert env.ids() == [31001, 31003]
-    assert env.log()[1]["reason"] == "protected"
+    event = env.log()[1]
+    assert (event["reason"], event["protection"]) == ("protected", str(protection))
+    assert protection.refusal in event["message"]
+
+
+def test_a_protected_refusal_from_the_directory_names_its_kind_too(env: Env) -> None:
+    """Defence in depth: the directory adapter refuses it as well; the event
+    and the result say which kind of protection either way."""
+    env.directory.reset_error = PasswordRefused(
+        "svc is the agent's own service account",
+        outcome=Outcome.PROTECTED,
+        detail={"reason": "service-account"},
+    )
+    result = env.handle(env.seal(password()))
+    assert (result.outcome, result.detail) == (Outcome.PROTECTED, {"reason": "service-account"})
+    assert env.log()[-1]["protection"] == "service-account"
 
 
 def test_locked_with_unlock(env: Env) -> None:
@@ -329,11 +355,13 @@ def test_longest_password_is_written(env: Env) -> None:
         ("ok", True, {"locked": True}, None),
         ("x" * 300, True, {"locked": True}, Outcome.TOO_LONG),
         ("ok", True, {"enabled": False, "locked": True}, Outcome.DISABLED),
-        ("ok", True, {"protected": True}, Outcome.PROTECTED),
+        ("ok", True, {"protection": Protection.PROTECTED_GROUP}, Outcome.PROTECTED),
+        ("ok", True, {"protection": Protection.SERVICE_ACCOUNT}, Outcome.PROTECTED),
+        ("ok", True, {"protection": Protection.CRITICAL}, Outcome.PROTECTED),
     ],
 )
 def test_refusal_before_write(
-    password_text: str, unlock: bool, changes: dict[str, bool], expected: Outcome | None
+    password_text: str, unlock: bool, changes: dict[str, Any], expected: Outcome | None
 ) -> None:
     assert refusal_before_write(make_user(**changes), password_text, unlock=unlock) is expected
 
@@ -457,6 +485,35 @@ def test_expired(env: Env) -> None:
     (event,) = env.log()
     assert (event["id"], event["reason"], event["request_id"]) == (32003, "expired", request_id)
     assert event["anchor"] == anchor_text(ANCHOR)
+    assert env.journal.get(request_id) is None
+    assert env.directory.resets == []
+
+
+def test_issued_in_the_future_is_refused_as_expired_with_its_own_reason(env: Env) -> None:
+    """S5: issued more than MAX_CLOCK_SKEW ahead of the agent's clock; the
+    outcome tells the caller to check the clocks, the event says which way."""
+    request_id = rid()
+    later = NOW + MAX_CLOCK_SKEW + 1
+    result = env.handle(env.seal(password(), request_id=request_id, issued_at=later))
+    assert result == Result(request_id, Outcome.EXPIRED, {}, 32003)
+    (event,) = env.log()
+    assert (event["id"], event["reason"], event["request_id"]) == (
+        32003,
+        "not-yet-valid",
+        request_id,
+    )
+    assert env.journal.get(request_id) is None
+    assert env.directory.resets == []
+
+
+def test_lifetime_above_the_maximum_is_an_invalid_request(env: Env) -> None:
+    request_id = rid()
+    result = env.handle(
+        env.seal(password(), request_id=request_id, expires_at=NOW + MAX_LIFETIME + 1)
+    )
+    assert result == Result(request_id, Outcome.INVALID_REQUEST, {}, 32003)
+    (event,) = env.log()
+    assert (event["id"], event["reason"]) == (32003, "lifetime-too-long")
     assert env.journal.get(request_id) is None
     assert env.directory.resets == []
 
@@ -749,7 +806,7 @@ def test_no_password_in_the_event_log_after_every_path(
     env.directory.reset_error = ValueError(password(9))
     env.handle(env.seal(password(9)))
     env.directory.reset_error = None
-    env.directory.users[ANCHOR] = make_user(protected=True)
+    env.directory.users[ANCHOR] = make_user(protection=Protection.SERVICE_ACCOUNT)
     env.handle(env.seal(password(10)))
     env.handle(env.seal(("S7-too-long" * 30)[:257], anchor=OTHER_ANCHOR))
     text = env.events_path.read_text("utf-8")

@@ -15,6 +15,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from passback.crypto.envelope import (
     MAX_ANCHOR_BYTES,
+    MAX_CLOCK_SKEW,
+    MAX_LIFETIME,
     MAX_SECRET_BYTES,
     VERSION,
     Metadata,
@@ -27,7 +29,9 @@ from passback.crypto.errors import (
     EnvelopeError,
     Expired,
     IntegrityError,
+    LifetimeTooLong,
     Malformed,
+    NotYetValid,
     UnknownKey,
     WrongRecipient,
 )
@@ -463,3 +467,34 @@ def test_no_password_in_any_refusal(  # type: ignore[no-untyped-def]
         assert repr(MARKER.encode()) not in shown
     opened = opener(data)
     assert MARKER not in repr(opened)
+
+
+def test_issued_in_the_future_within_the_clock_skew_opens(sealer, opener) -> None:  # type: ignore[no-untyped-def]
+    data = sealer(issued_at=NOW + MAX_CLOCK_SKEW, expires_at=NOW + MAX_CLOCK_SKEW + TTL)
+    assert opener(data, now=NOW).secrets == (MARKER,)
+
+
+def test_issued_further_in_the_future_is_not_yet_valid(sealer, opener) -> None:  # type: ignore[no-untyped-def]
+    """S5: an envelope from the future is a skewed clock or a forgery stored
+    for later: refused, with its own reason, and not mistaken for "expired"."""
+    data = sealer(issued_at=NOW + MAX_CLOCK_SKEW + 1, expires_at=NOW + MAX_CLOCK_SKEW + 1 + TTL)
+    with pytest.raises(NotYetValid) as info:
+        opener(data, now=NOW)
+    assert info.value.reason == "not-yet-valid"
+    assert opener(data, now=NOW + 1).secrets == (MARKER,)  # once the clock catches up
+
+
+def test_lifetime_up_to_the_maximum_opens(sealer, opener) -> None:  # type: ignore[no-untyped-def]
+    data = sealer(expires_at=NOW + MAX_LIFETIME)
+    assert opener(data, now=NOW + MAX_LIFETIME - 1).secrets == (MARKER,)
+
+
+@pytest.mark.parametrize("lifetime", [MAX_LIFETIME + 1, 86_400, 2**40])
+def test_lifetime_above_the_maximum_is_refused(sealer, opener, lifetime: int) -> None:  # type: ignore[no-untyped-def]
+    """S5: a server seals for at most its operation TTL's ceiling; a longer
+    lifetime would keep the envelope usable for days, so it is refused even
+    while it has not expired."""
+    data = sealer(expires_at=NOW + lifetime)
+    with pytest.raises(LifetimeTooLong) as info:
+        opener(data, now=NOW)
+    assert info.value.reason == "lifetime-too-long"

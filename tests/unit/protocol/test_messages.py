@@ -390,3 +390,85 @@ def test_rules_refuses_bad_fields(fields: dict[str, Any]) -> None:
 def test_rules_request_needs_an_anchor() -> None:
     with pytest.raises(BadFrame):
         decode(frame(type="rules_request", request_id="r", anchor=""))
+
+
+# -- text must be valid Unicode ------------------------------------------------
+
+LONE_SURROGATE = "\ud800"
+
+#: Every string field of every message kind, as a frame with that field replaced.
+STRING_FIELDS: list[tuple[str, dict[str, Any]]] = [
+    ("hello.agent_id", hello_fields(agent_id=LONE_SURROGATE)),
+    ("hello.tenant_id", hello_fields(tenant_id="t" + LONE_SURROGATE)),
+    ("hello.software", hello_fields(software="x\udfff")),
+    ("auth.secret", {"type": "auth", "secret": "pbr_" + LONE_SURROGATE}),
+    (
+        "ready.session_id",
+        {"type": "ready", "session_id": LONE_SURROGATE, "heartbeat_interval": 1, "server_time": 1},
+    ),
+    ("result.request_id", result_fields(request_id=LONE_SURROGATE)),
+    ("result.detail key", result_fields(detail={LONE_SURROGATE: 1})),
+    ("result.detail value", result_fields(detail={"source": LONE_SURROGATE})),
+    ("sync_request.sync_id", {"type": "sync_request", "sync_id": LONE_SURROGATE}),
+    ("sync_batch.sync_id", batch_fields(sync_id=LONE_SURROGATE)),
+    ("sync_user.anchor", batch_fields(users=[user_fields(anchor=LONE_SURROGATE)])),
+    ("sync_user.sam", batch_fields(users=[user_fields(sam_account_name="a\ud800b")])),
+    ("sync_user.upn", batch_fields(users=[user_fields(user_principal_name=LONE_SURROGATE)])),
+    ("sync_user.mail", batch_fields(users=[user_fields(mail="\udc00@example.test")])),
+    (
+        "rules_request.request_id",
+        {"type": "rules_request", "request_id": LONE_SURROGATE, "anchor": "a"},
+    ),
+    (
+        "rules_request.anchor",
+        {"type": "rules_request", "request_id": "r", "anchor": LONE_SURROGATE},
+    ),
+    ("rules.request_id", {"type": "rules", "request_id": LONE_SURROGATE, "outcome": "ok"}),
+    (
+        "rules.source",
+        {"type": "rules", "request_id": "r", "outcome": "ok", "source": LONE_SURROGATE},
+    ),
+]
+
+
+@pytest.mark.parametrize("fields", [f for _, f in STRING_FIELDS], ids=[n for n, _ in STRING_FIELDS])
+def test_a_lone_surrogate_in_any_string_field_is_a_bad_frame(fields: dict[str, Any]) -> None:
+    """JSON's escapes carry a lone surrogate through json.loads; it must stop
+    here, not in the database driver (a 1011 and a lost sync batch)."""
+    text = json.dumps(fields)  # ensure_ascii: the surrogate travels as "\\ud800"
+    assert "\\ud" in text
+    with pytest.raises(BadFrame, match="not valid Unicode") as caught:
+        decode(text)
+    assert caught.value.close_code is CloseCode.BAD_FRAME
+
+
+def test_a_surrogate_pair_escaped_in_json_is_one_character_and_accepted() -> None:
+    text = json.dumps(hello_fields(software="x\U0001f600"))
+    assert "\\ud83d\\ude00" in text  # a pair of escapes on the wire
+    message = decode(text)
+    assert isinstance(message, Hello) and message.software == "x\U0001f600"
+
+
+def test_encode_refuses_a_lone_surrogate() -> None:
+    with pytest.raises(BadFrame, match="not valid Unicode"):
+        encode(SyncBatch("s", 0, True, True, (dataclasses.replace(USER, mail="\ud800"),)))
+
+
+@given(
+    st.text(max_size=20),
+    st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF),
+    st.text(max_size=20),
+    st.sampled_from(["agent_id", "tenant_id", "software"]),
+)
+def test_any_text_with_a_surrogate_is_refused(
+    before: str, surrogate: str, after: str, field: str
+) -> None:
+    value = before + surrogate + after
+    with pytest.raises(BadFrame):
+        decode(json.dumps(hello_fields(**{field: value})))
+
+
+@given(st.text(max_size=MAX_ID_LENGTH).filter(bool))
+def test_any_valid_text_passes_the_unicode_check(value: str) -> None:
+    message = decode(json.dumps(hello_fields(agent_id=value), ensure_ascii=False))
+    assert isinstance(message, Hello) and message.agent_id == value

@@ -52,6 +52,7 @@ from passback.agent.directory.password_settings import (
 )
 from passback.agent.directory.pool import ConnectionPool
 from passback.agent.directory.settings import ADSettings
+from passback.agent.directory.sids import sid_to_str
 from passback.agent.directory.tls import PinnedTls, verifying_context
 from passback.agent.directory.translate import worth_retrying
 from passback.agent.directory.users import (
@@ -62,6 +63,7 @@ from passback.agent.directory.users import (
     RawAttributes,
     build_user,
     choose_match,
+    first,
 )
 from passback.protocol.outcomes import Outcome
 
@@ -85,6 +87,7 @@ class ActiveDirectory:
         self._reads = self._pool(settings.host, settings.port, settings.tls_name)
         self._writes: ConnectionPool | None = None
         self._caps: DirectoryCapabilities | None = None
+        self._service_sid = ""  # the bind account's objectSid, read with the capabilities
         self._lock = threading.Lock()
 
     def _pool(self, host: str, port: int, tls_name: str) -> ConnectionPool:
@@ -126,15 +129,36 @@ class ActiveDirectory:
         return self._read(search)
 
     def capabilities(self) -> DirectoryCapabilities:
-        """Read once from the rootDSE and the domain's FSMO role owner (W4, W7).
+        """Read once from the rootDSE and the domain's FSMO role owner (W4, W7),
+        together with the SID of the account the agent binds as (W5).
 
         Raises:
-            DirectoryConfigError: the DC does not show what is needed to find the PDC.
+            DirectoryConfigError: the DC does not show what is needed to find the
+                PDC, or ``bind_dn`` names no object the DC shows.
         """
         with self._lock:
             if self._caps is None:
+                self._service_sid = self._read_service_sid()
                 self._caps, self._writes = self._discover()
             return self._caps
+
+    def _read_service_sid(self) -> str:
+        """The bound account's SID, so it is told apart from the users under the
+        search base however its DN is spelled (LDAP "Who am I?" is not on Samba 4.17)."""
+        bind_dn = self._settings.bind_dn
+        attrs = self._base(bind_dn, ["objectSid"])
+        if attrs is None:
+            raise DirectoryConfigError(
+                f"bind_dn {bind_dn} does not exist; it must be the service account's DN"
+            )
+        raw = first(attrs, "objectSid")
+        if raw is None:
+            raise DirectoryConfigError(f"cannot read objectSid of the service account {bind_dn}")
+        return sid_to_str(raw)
+
+    def _service_account_sid(self) -> str:
+        self.capabilities()
+        return self._service_sid
 
     def _discover(self) -> tuple[DirectoryCapabilities, ConnectionPool]:
         root = self._base("", ROOT_DSE_ATTRIBUTES) or {}
@@ -166,12 +190,13 @@ class ActiveDirectory:
             raise LookupFailed("an anchor is 16 bytes", outcome=Outcome.INVALID_REQUEST)
         value = escape_bytes(anchor)
         query = f"(&{USER_FILTER}(|(ms-DS-ConsistencyGuid={value})(objectGUID={value})))"
+        service_sid = self._service_account_sid()
 
         def find(conn: ldap3.Connection) -> DirectoryUser:
             found = _subtree_search(conn, self._settings.search_base, query, USER_ATTRIBUTES)
             dn = choose_match(anchor, found)  # UserNotFound if none carries the anchor
             attrs = dict(found)[dn]
-            return build_user(dn, attrs, _constructed(conn, dn))
+            return build_user(dn, attrs, _constructed(conn, dn), service_sid=service_sid)
 
         return self._read(find)
 
@@ -227,13 +252,14 @@ class ActiveDirectory:
         so far as all of them.
         """
         base = self._settings.search_base
+        service_sid = self._service_account_sid()
         with (
             self._reads.connection() as conn,
             contextlib.closing(_paged_search(conn, base, USER_FILTER, USER_ATTRIBUTES)) as pages,
         ):
             for page in pages:
                 for dn, attrs in page:
-                    yield build_user(dn, attrs, _constructed(conn, dn))
+                    yield build_user(dn, attrs, _constructed(conn, dn), service_sid=service_sid)
 
     # -- writes --------------------------------------------------------------
 
@@ -250,10 +276,11 @@ class ActiveDirectory:
             DirectoryUnavailable: the PDC could not be reached; ``OUTCOME_UNKNOWN``
                 if the connection broke after the request went out.
         """
-        if user.protected:
+        if user.protection is not None:
             raise PasswordRefused(
-                f"{user.sam_account_name} is in a protected group; writeback refuses it (W5)",
+                f"{user.sam_account_name} {user.protection.refusal}",
                 outcome=Outcome.PROTECTED,
+                detail={"reason": str(user.protection)},
             )
         if utf16_units(new_password) > MAX_PASSWORD_UTF16_UNITS:
             raise PasswordRefused(

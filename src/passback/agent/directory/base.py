@@ -19,6 +19,7 @@ and nowhere else (it may name internal DNs; it never holds the password).
 from __future__ import annotations
 
 import dataclasses
+import enum
 from collections.abc import Iterator
 from typing import Any, Protocol
 
@@ -77,6 +78,44 @@ class PasswordRefused(DirectoryError):
     """The directory refused the write; ``outcome`` is the classified reason."""
 
 
+class Protection(enum.StrEnum):
+    """Why writeback refuses an account whatever the request (SPEC W5), most
+    specific first: an account may be several of these; it is shown as the first."""
+
+    #: The account the agent binds as: a reset would break writeback at the next
+    #: bind, and whoever asked for it would know the agent's password.
+    SERVICE_ACCOUNT = "service-account"
+    #: ``isCriticalSystemObject`` TRUE: built-in accounts the domain needs
+    #: (Administrator, Guest, krbtgt and the like).
+    CRITICAL = "critical-system-object"
+    #: ``adminCount=1``, or a protected account or group in ``tokenGroups``.
+    PROTECTED_GROUP = "protected-group"
+
+    @property
+    def synced(self) -> bool:
+        """Whether sync sends such an account to the server. A member of a
+        protected group is, so the portal can say why it is refused (W5); the
+        others are not offered at all."""
+        return self is Protection.PROTECTED_GROUP
+
+    @property
+    def refusal(self) -> str:
+        """Why writeback refuses such an account, to follow its name in a message."""
+        return _REFUSALS[self]
+
+
+_REFUSALS = {
+    Protection.SERVICE_ACCOUNT: (
+        "is the agent's own service account; writeback never sets its password "
+        "(keep it out of the search base)"
+    ),
+    Protection.CRITICAL: (
+        "is a critical system account (isCriticalSystemObject); writeback refuses it"
+    ),
+    Protection.PROTECTED_GROUP: "is in a protected group; writeback refuses it (W5)",
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class DirectoryUser:
     """What the agent needs to know about one account, read in one search."""
@@ -88,8 +127,12 @@ class DirectoryUser:
     mail: str | None
     enabled: bool
     locked: bool  # locked out right now (lockoutTime > 0 within the lockout window)
-    protected: bool  # adminCount=1 or (nested) member of a well-known protected group
+    protection: Protection | None  # why writeback refuses it; None: it may be written
     pwd_last_set: int  # FILETIME (100 ns since 1601); 0 = must change at next logon
+
+    @property
+    def protected(self) -> bool:
+        return self.protection is not None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import dataclasses
 import urllib.parse
 
+from ldap3.core.exceptions import LDAPInvalidDnError
+from ldap3.utils.dn import parse_dn
+
 from passback.agent.directory.base import DirectoryConfigError
 
 LDAPS_DEFAULT_PORT = 636
@@ -13,6 +16,9 @@ LDAPS_DEFAULT_PORT = 636
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ADSettings:
     """Connection settings; only ``ldaps://`` is accepted (passwords cross this link).
+
+    ``bind_dn`` must be a DN, not a UPN or ``DOMAIN\\name``: the agent reads the
+    account by it to know which user it must never write (W5).
 
     Raises:
         DirectoryConfigError: on a plain ``ldap://`` URL or a nonsensical value.
@@ -37,6 +43,14 @@ class ADSettings:
             )
         if not url.hostname:
             raise DirectoryConfigError(f"ldap_url has no host: {self.ldap_url!r}")
+        try:
+            parse_dn(self.bind_dn)
+        except LDAPInvalidDnError as exc:
+            raise DirectoryConfigError(
+                f"bind_dn must be the service account's distinguished name, such as "
+                f"CN=svc-passback,OU=Service Accounts,DC=example,DC=org (got {self.bind_dn!r}: "
+                f"{exc})"
+            ) from exc
         if self.pool_size < 1:
             raise DirectoryConfigError("pool_size must be at least 1")
         if self.connect_timeout <= 0 or self.operation_timeout <= 0:

@@ -7,13 +7,14 @@ gives :class:`DirectoryUser` values and decisions.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from passback.agent.directory.base import (
     DirectoryConfigError,
     DirectoryUser,
     DuplicateAnchor,
     MultipleMatches,
+    Protection,
     UserNotFound,
 )
 from passback.agent.directory.sids import is_protected, sid_to_str
@@ -34,6 +35,7 @@ USER_ATTRIBUTES = [
     "userAccountControl",
     "lockoutTime",
     "adminCount",
+    "isCriticalSystemObject",
     "pwdLastSet",
 ]
 
@@ -112,8 +114,29 @@ def choose_match(anchor: bytes, candidates: Sequence[tuple[str, RawAttributes]])
     )
 
 
-def build_user(dn: str, attrs: RawAttributes, constructed: RawAttributes) -> DirectoryUser:
-    """One :class:`DirectoryUser` from the subtree entry plus its constructed attributes.
+def protection_of(
+    sid: str,
+    token_groups: Iterable[str],
+    *,
+    admin_count: int,
+    critical: bool,
+    service_sid: str,
+) -> Protection | None:
+    """Why writeback must refuse this account, if it must (W5); see :class:`Protection`."""
+    if sid == service_sid:
+        return Protection.SERVICE_ACCOUNT
+    if critical:
+        return Protection.CRITICAL
+    if is_protected(sid, token_groups, admin_count=admin_count):
+        return Protection.PROTECTED_GROUP
+    return None
+
+
+def build_user(
+    dn: str, attrs: RawAttributes, constructed: RawAttributes, *, service_sid: str
+) -> DirectoryUser:
+    """One :class:`DirectoryUser` from the subtree entry plus its constructed
+    attributes; ``service_sid`` is the SID of the account the agent binds as.
 
     Raises:
         DirectoryConfigError: ``tokenGroups`` came back empty (every account has at
@@ -143,10 +166,12 @@ def build_user(dn: str, attrs: RawAttributes, constructed: RawAttributes) -> Dir
         mail=text(attrs, "mail"),
         enabled=is_enabled(attrs),
         locked=locked,
-        protected=is_protected(
+        protection=protection_of(
             sid_to_str(raw_sid),
             (sid_to_str(g) for g in groups),
             admin_count=number(attrs, "adminCount"),
+            critical=first(attrs, "isCriticalSystemObject") == b"TRUE",
+            service_sid=service_sid,
         ),
         pwd_last_set=number(attrs, "pwdLastSet"),
     )

@@ -21,12 +21,14 @@ from passback.agent.directory.base import (
     DuplicateAnchor,
     MultipleMatches,
     PasswordRefused,
+    Protection,
     UserNotFound,
 )
 from passback.agent.directory.classify import classify_refusal
 from passback.agent.directory.settings import ADSettings
+from passback.agent.sync import batches
 from passback.protocol.outcomes import Outcome
-from tests.support.samba import SambaDC, TestUser
+from tests.support.samba import SERVICE_ACCOUNT, SambaDC, TestUser
 
 pytestmark = pytest.mark.samba
 
@@ -181,6 +183,81 @@ def test_domain_admin_in_the_managed_ou_is_protected_via_token_groups(
     assert samba_dc.can_bind(admin.dn, admin.password)
 
 
+def refused_without_writing(
+    ad: ActiveDirectory, dc: SambaDC, dn: str, password: str, protection: Protection
+) -> None:
+    """Locate by objectGUID, try a reset: refused as ``protection``, and the old
+    password still binds (``old password allowed period = 0`` on the tests' DC)."""
+    found = ad.locate(dc.object_guid(dn))
+    assert found.protection is protection
+    before = dc.read(dn, "pwdLastSet")["pwdLastSet"]
+    with pytest.raises(PasswordRefused) as caught:
+        ad.reset_password(found, NEW_PASSWORD, unlock=True)
+    assert caught.value.outcome is Outcome.PROTECTED
+    assert caught.value.detail == {"reason": str(protection)}
+    assert dc.read(dn, "pwdLastSet")["pwdLastSet"] == before
+    assert dc.can_bind(dn, password)
+    assert not dc.can_bind(dn, NEW_PASSWORD)
+
+
+def test_the_service_account_is_never_written_nor_synced(
+    ad: ActiveDirectory, samba_dc: SambaDC
+) -> None:
+    """The agent's own bind account lies in the managed OU here: a reset of it
+    would break writeback at the next bind and hand its password to the caller."""
+    refused_without_writing(
+        ad, samba_dc, samba_dc.service_dn, samba_dc.service_password, Protection.SERVICE_ACCOUNT
+    )
+    synced = {u.sam_account_name for b in batches(ad.iter_users(), "s") for u in b.users}
+    assert SERVICE_ACCOUNT not in synced and synced  # others are there
+
+
+def test_the_service_account_is_known_by_sid_however_its_dn_is_spelled(
+    samba_dc: SambaDC,
+) -> None:
+    spelled = samba_dc.service_dn.lower()
+    directory = ActiveDirectory(settings_for(samba_dc, bind_dn=spelled))
+    try:
+        found = directory.locate(samba_dc.object_guid(samba_dc.service_dn))
+    finally:
+        directory.close()
+    assert found.protection is Protection.SERVICE_ACCOUNT
+
+
+def test_an_admin_count_account_is_refused_and_still_synced(
+    ad: ActiveDirectory, samba_dc: SambaDC
+) -> None:
+    """W5: adminCount=1 (what SDProp sets on AD; Samba has no SDProp, so it is
+    set by hand here) is refused with `protected`; it is still synced so the
+    portal can say why."""
+    user = samba_dc.create_user()
+    admin = samba_dc.admin()
+    assert admin.modify(user.dn, {"adminCount": [(ldap3.MODIFY_REPLACE, ["1"])]}), admin.result
+    refused_without_writing(ad, samba_dc, user.dn, user.password, Protection.PROTECTED_GROUP)
+    synced = {u.sam_account_name for b in batches(ad.iter_users(), "s") for u in b.users}
+    assert user.name in synced
+
+
+def test_critical_system_accounts_are_never_written_nor_synced(samba_dc: SambaDC) -> None:
+    """isCriticalSystemObject TRUE (Samba refuses to set it over LDAP, so the
+    built-in accounts stand in): with the whole domain as search base,
+    Administrator is refused and Administrator, Guest and krbtgt are not synced."""
+    directory = ActiveDirectory(settings_for(samba_dc, search_base=samba_dc.domain_dn))
+    try:
+        administrator = f"CN=Administrator,CN=Users,{samba_dc.domain_dn}"
+        refused_without_writing(
+            directory, samba_dc, administrator, samba_dc.admin_password, Protection.CRITICAL
+        )
+        users = list(directory.iter_users())
+    finally:
+        directory.close()
+    critical = {u.sam_account_name for u in users if u.protection is Protection.CRITICAL}
+    assert {"Administrator", "Guest", "krbtgt"} <= critical
+    synced = {u.sam_account_name for b in batches(users, "s") for u in b.users}
+    assert synced and not critical & synced
+    assert SERVICE_ACCOUNT not in synced
+
+
 # -- reset (W4) ---------------------------------------------------------------
 
 
@@ -310,7 +387,8 @@ def test_iter_users_pages_through_the_managed_ou(ad: ActiveDirectory, samba_dc: 
     created = {samba_dc.create_user().dn for _ in range(3)}
     seen = {u.dn: u for u in ad.iter_users()}
     assert created <= seen.keys()
-    assert seen[samba_dc.service_dn].protected is False
+    assert seen[samba_dc.service_dn].protection is Protection.SERVICE_ACCOUNT
+    assert all(seen[dn].protection is None for dn in created)
 
 
 def test_iter_users_with_a_missing_search_base_raises(samba_dc: SambaDC) -> None:

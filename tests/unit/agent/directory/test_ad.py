@@ -117,6 +117,7 @@ def directory(reads: FakeConn, writes: FakeConn | None = None) -> ActiveDirector
     ad._reads = FakePool(reads)  # type: ignore[assignment]
     ad._writes = FakePool(writes or reads)  # type: ignore[assignment]
     ad._caps = DirectoryCapabilities(None, "dc1.passback.test", "DC=passback,DC=test")
+    ad._service_sid = "S-1-5-21-1-2-3-9999"
     ad._lock = threading.Lock()
     return ad
 
@@ -186,7 +187,7 @@ def test_a_failing_entry_ends_the_paged_search_before_the_connection_goes_back()
 
 
 def user(dn: str) -> DirectoryUser:
-    return DirectoryUser(dn, b"\x01" * 16, "u1", None, None, True, False, False, 1)
+    return DirectoryUser(dn, b"\x01" * 16, "u1", None, None, True, False, None, 1)
 
 
 def test_pwd_last_set_reads_the_pdc_not_the_configured_dc() -> None:

@@ -1,11 +1,13 @@
-"""The anchor match rule (W6) on raw entries."""
+"""The anchor match rule (W6) and the protection of an account (W5) on raw entries."""
 
 from __future__ import annotations
 
+import struct
+
 import pytest
 
-from passback.agent.directory.base import DuplicateAnchor, UserNotFound
-from passback.agent.directory.users import choose_match
+from passback.agent.directory.base import DuplicateAnchor, Protection, UserNotFound
+from passback.agent.directory.users import build_user, choose_match, protection_of
 
 ANCHOR = b"\x11" * 16
 OTHER = b"\x22" * 16
@@ -41,3 +43,65 @@ def test_two_disabled_claimants_are_a_duplicate_anchor() -> None:
     candidates = [("CN=a", attrs(OTHER, ANCHOR, b"514")), ("CN=b", attrs(ANCHOR, None, b"514"))]
     with pytest.raises(DuplicateAnchor):
         choose_match(ANCHOR, candidates)
+
+
+# -- protection (W5) ----------------------------------------------------------
+
+DOMAIN = "S-1-5-21-1-2-3"
+SERVICE = f"{DOMAIN}-1104"
+USERS = f"{DOMAIN}-513"
+
+
+@pytest.mark.parametrize(
+    ("sid", "groups", "admin_count", "critical", "expected"),
+    [
+        (f"{DOMAIN}-1200", [USERS], 0, False, None),
+        (SERVICE, [USERS], 0, False, Protection.SERVICE_ACCOUNT),
+        # the most specific reason wins: the service account in Domain Admins
+        (SERVICE, [f"{DOMAIN}-512"], 1, True, Protection.SERVICE_ACCOUNT),
+        (f"{DOMAIN}-501", [f"{DOMAIN}-514"], 0, True, Protection.CRITICAL),  # Guest
+        (f"{DOMAIN}-500", [USERS], 1, True, Protection.CRITICAL),  # Administrator
+        (f"{DOMAIN}-500", [USERS], 0, False, Protection.PROTECTED_GROUP),  # RID 500
+        (f"{DOMAIN}-502", [USERS], 0, False, Protection.PROTECTED_GROUP),  # krbtgt
+        (f"{DOMAIN}-1200", [USERS], 1, False, Protection.PROTECTED_GROUP),  # adminCount
+        (f"{DOMAIN}-1200", [USERS, "S-1-5-32-548"], 0, False, Protection.PROTECTED_GROUP),
+    ],
+)
+def test_protection_of(
+    sid: str, groups: list[str], admin_count: int, critical: bool, expected: Protection | None
+) -> None:
+    assert (
+        protection_of(sid, groups, admin_count=admin_count, critical=critical, service_sid=SERVICE)
+        is expected
+    )
+
+
+def raw_sid(sid: str) -> bytes:
+    parts = [int(p) for p in sid.split("-")[3:]]
+    return bytes([1, len(parts), 0, 0, 0, 0, 0, 5]) + struct.pack(f"<{len(parts)}I", *parts)
+
+
+@pytest.mark.parametrize(
+    ("sid", "critical", "expected"),
+    [
+        (f"{DOMAIN}-1200", None, None),
+        (f"{DOMAIN}-1200", b"FALSE", None),
+        (f"{DOMAIN}-1200", b"TRUE", Protection.CRITICAL),
+        (SERVICE, None, Protection.SERVICE_ACCOUNT),
+    ],
+)
+def test_build_user_reads_critical_and_knows_the_service_account(
+    sid: str, critical: bytes | None, expected: Protection | None
+) -> None:
+    entry = attrs(ANCHOR) | {"objectSid": [raw_sid(sid)], "sAMAccountName": [b"x"]}
+    if critical is not None:
+        entry["isCriticalSystemObject"] = [critical]
+    user = build_user("CN=x", entry, {"tokenGroups": [raw_sid(USERS)]}, service_sid=SERVICE)
+    assert user.protection is expected
+    assert user.protected is (expected is not None)
+
+
+def test_only_a_protected_group_member_is_synced() -> None:
+    """W5: a member of a protected group is shown, to be refused with a reason;
+    the agent's own account and critical system accounts are not offered."""
+    assert [p for p in Protection if p.synced] == [Protection.PROTECTED_GROUP]
