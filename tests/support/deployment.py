@@ -71,8 +71,9 @@ class AgentProcess:
 class Deployment:
     """Server + agents for one test module; everything under ``root``."""
 
-    def __init__(self, root: Path, dc: SambaDC, smtp_port: int | None = None) -> None:
+    def __init__(self, root: Path, dc: SambaDC | None, smtp_port: int | None = None) -> None:
         """Args:
+        dc: the directory agents are onboarded for; None: a server alone.
         smtp_port: an SMTP server on 127.0.0.1 (plain) for the portal's codes.
         """
         self.root = root
@@ -104,7 +105,8 @@ class Deployment:
             raise AssertionError(f"passback {args[0]} failed: {done.stdout}{done.stderr}")
         return done
 
-    def start_server(self) -> None:
+    def start_server(self, *options: str) -> None:
+        """Start ``passback server`` with TLS; ``options`` are added to its command line."""
         self.cli("tls", "create", "--out", str(self.tls), "--host", "127.0.0.1")
         log = (self.root / "server.log").open("wb")
         self.server = subprocess.Popen(
@@ -120,6 +122,7 @@ class Deployment:
                 "--tls-key",
                 str(self.tls / "server.key"),
                 *self._smtp_options(),
+                *options,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -172,6 +175,7 @@ class Deployment:
         token: str | None = None,
         check: bool = True,
     ) -> subprocess.CompletedProcess[str]:
+        assert self.dc is not None, "a deployment without a DC onboards no agent"
         self.password_file.write_text(self.dc.service_password)
         self.password_file.chmod(0o600)
         return self.cli(
@@ -265,6 +269,14 @@ class Deployment:
             except subprocess.TimeoutExpired:
                 self.server.kill()
                 self.server.wait()
+
+    def server_rss(self) -> int:
+        """The server process's resident memory in bytes (VmRSS)."""
+        assert self.server is not None
+        status = Path(f"/proc/{self.server.pid}/status").read_text()
+        kb = re.search(r"^VmRSS:\s+(\d+) kB$", status, re.M)
+        assert kb is not None, status
+        return int(kb.group(1)) * 1024
 
     def files(self) -> Iterator[Path]:
         """Every file the deployment wrote: logs, database, configs, state."""
