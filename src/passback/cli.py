@@ -17,7 +17,6 @@ from typing import Any, Literal
 
 import click
 import sqlalchemy
-import uvicorn
 from sqlalchemy.orm import Session
 
 from passback import __version__
@@ -33,9 +32,10 @@ from passback.crypto.masterkey import MasterKey
 from passback.demo.run import DemoError
 from passback.demo.run import run as run_demo
 from passback.protocol.messages import MAX_SYNC_FRAME
-from passback.server import keyring
+from passback.server import keyring, listen
 from passback.server.app import create_app
 from passback.server.errors import KeyringError, SlugTaken, UnknownTenant
+from passback.server.gate import MAX_HANDSHAKES, MAX_HANDSHAKES_PER_ADDRESS
 from passback.server.settings import ServerSettings
 from passback.server.store.engine import create_engine, session_factory
 from passback.server.store.migrate import upgrade
@@ -187,6 +187,50 @@ def main(verbose: bool) -> None:
     help="Reverse proxies (comma-separated addresses or networks) whose "
     "X-Forwarded-For/-Proto are trusted, so that rate limits see the client's address.",
 )
+@click.option(
+    "--tls-handshake-timeout",
+    default=listen.TLS_HANDSHAKE_TIMEOUT,
+    show_default=True,
+    type=click.FloatRange(1, 120),
+    help="Seconds a client has to finish the TLS handshake.",
+)
+@click.option(
+    "--header-timeout",
+    default=listen.HEADER_TIMEOUT,
+    show_default=True,
+    type=click.FloatRange(1, 120),
+    help="Seconds a client has to send a request's line and headers "
+    "(and a new connection to start sending).",
+)
+@click.option(
+    "--keep-alive-timeout",
+    default=listen.KEEP_ALIVE_TIMEOUT,
+    show_default=True,
+    type=click.IntRange(1, 300),
+    help="Seconds an HTTP connection may stay idle between requests "
+    "(relay WebSockets keep their own pings).",
+)
+@click.option(
+    "--max-connections",
+    default=listen.MAX_CONNECTIONS,
+    show_default=True,
+    type=click.IntRange(1, 1_000_000),
+    help="Connections held at once; more are closed as soon as they are made.",
+)
+@click.option(
+    "--relay-handshakes",
+    default=MAX_HANDSHAKES,
+    show_default=True,
+    type=click.IntRange(1, 100_000),
+    help="Relay links not yet authenticated at once; more get HTTP 503.",
+)
+@click.option(
+    "--relay-handshakes-per-address",
+    default=MAX_HANDSHAKES_PER_ADDRESS,
+    show_default=True,
+    type=click.IntRange(1, 100_000),
+    help="Relay links not yet authenticated at once from one client address.",
+)
 def server(
     data_dir: Path,
     database_url: str | None,
@@ -208,6 +252,12 @@ def server(
     reply_timeout: float,
     support_retention_days: int,
     forwarded_allow_ips: str,
+    tls_handshake_timeout: float,
+    header_timeout: float,
+    keep_alive_timeout: int,
+    max_connections: int,
+    relay_handshakes: int,
+    relay_handshakes_per_address: int,
 ) -> None:
     """Run the Passback server: portal at /portal/<slug>/, API, relay hub at /relay/v1."""
     if (tls_cert is None) != (tls_key is None):
@@ -233,6 +283,14 @@ def server(
         operation_ttl=operation_ttl,
         reply_timeout=reply_timeout,
         support_retention_days=support_retention_days,
+        relay_handshakes=relay_handshakes,
+        relay_handshakes_per_address=relay_handshakes_per_address,
+    )
+    limits = listen.ConnectionLimits(
+        tls_handshake_timeout=tls_handshake_timeout,
+        header_timeout=header_timeout,
+        keep_alive_timeout=keep_alive_timeout,
+        max_connections=max_connections,
     )
     # Forwarded headers only from the proxies named: anyone else could forge them.
     proxies: dict[str, Any] = (
@@ -240,8 +298,9 @@ def server(
         if forwarded_allow_ips.strip()
         else {"proxy_headers": False}
     )
-    uvicorn.run(
+    listen.serve(
         create_app(settings, master_key),
+        limits=limits,
         host=host,
         port=port,
         ssl_certfile=tls_cert,

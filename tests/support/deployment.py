@@ -71,8 +71,9 @@ class AgentProcess:
 class Deployment:
     """Server + agents for one test module; everything under ``root``."""
 
-    def __init__(self, root: Path, dc: SambaDC, smtp_port: int | None = None) -> None:
+    def __init__(self, root: Path, dc: SambaDC | None, smtp_port: int | None = None) -> None:
         """Args:
+        dc: the directory agents are onboarded for; None: a server alone.
         smtp_port: an SMTP server on 127.0.0.1 (plain) for the portal's codes.
         """
         self.root = root
@@ -83,6 +84,7 @@ class Deployment:
         self.port = free_port()
         self.url = f"https://127.0.0.1:{self.port}"
         self.server: subprocess.Popen[bytes] | None = None
+        self.server_options: tuple[str, ...] = ()
         self.agents: list[AgentProcess] = []
         self.password_file = root / "svc-password"
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -104,7 +106,10 @@ class Deployment:
             raise AssertionError(f"passback {args[0]} failed: {done.stdout}{done.stderr}")
         return done
 
-    def start_server(self) -> None:
+    def start_server(self, *options: str) -> None:
+        """Start ``passback server`` with TLS; ``options`` are added to its command
+        line (and kept for :meth:`restart_server`)."""
+        self.server_options = options
         if not (self.tls / "server.pem").exists():
             self.cli("tls", "create", "--out", str(self.tls), "--host", "127.0.0.1")
         log = (self.root / "server.log").open("ab")
@@ -121,6 +126,7 @@ class Deployment:
                 "--tls-key",
                 str(self.tls / "server.key"),
                 *self._smtp_options(),
+                *options,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -173,6 +179,7 @@ class Deployment:
         token: str | None = None,
         check: bool = True,
     ) -> subprocess.CompletedProcess[str]:
+        assert self.dc is not None, "a deployment without a DC onboards no agent"
         self.password_file.write_text(self.dc.service_password)
         self.password_file.chmod(0o600)
         return self.cli(
@@ -259,7 +266,7 @@ class Deployment:
     def restart_server(self) -> None:
         """Stop the server (SIGINT) and start it again on the same port and data."""
         self.stop_server()
-        self.start_server()
+        self.start_server(*self.server_options)
 
     def stop(self) -> None:
         for agent in self.agents:
@@ -274,6 +281,14 @@ class Deployment:
             except subprocess.TimeoutExpired:
                 self.server.kill()
                 self.server.wait()
+
+    def server_rss(self) -> int:
+        """The server process's resident memory in bytes (VmRSS)."""
+        assert self.server is not None
+        status = Path(f"/proc/{self.server.pid}/status").read_text()
+        kb = re.search(r"^VmRSS:\s+(\d+) kB$", status, re.M)
+        assert kb is not None, status
+        return int(kb.group(1)) * 1024
 
     def files(self) -> Iterator[Path]:
         """Every file the deployment wrote: logs, database, configs, state."""

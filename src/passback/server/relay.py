@@ -10,6 +10,7 @@ and sync batches to the store.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
@@ -18,12 +19,14 @@ import uuid
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.responses import PlainTextResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from passback.protocol.errors import CloseCode
 from passback.protocol.link import AuthRequested, Closed, Frame, HubLink, Received, State
 from passback.protocol.messages import Heartbeat, Hello, Result, Rules, SyncBatch
 from passback.server import agents, sync
+from passback.server.gate import HandshakeGate
 from passback.server.hub import Hub
 from passback.server.settings import ServerSettings
 from passback.server.store.models import utcnow
@@ -31,6 +34,11 @@ from passback.server.store.models import utcnow
 logger = logging.getLogger(__name__)
 
 RELAY_PATH = "/relay/v1"
+#: Refused upgrades are logged at most this often (seconds), with their count:
+#: a flood must not become a flood of log lines.
+REFUSAL_LOG_INTERVAL = 60.0
+#: Seconds a refused peer is asked to wait; agents back off on their own anyway.
+REFUSAL_RETRY_AFTER = 5
 
 
 class _Socket:
@@ -134,20 +142,29 @@ class RelayEndpoint:
         self._sessions = sessions
         self._hub = hub
         self._settings = settings
+        self._gate = HandshakeGate(settings.relay_handshakes, settings.relay_handshakes_per_address)
+        self._refused = 0  # refusals not yet logged
+        self._refusal_logged = -REFUSAL_LOG_INTERVAL
 
     async def __call__(self, websocket: WebSocket) -> None:
-        await websocket.accept()
+        address = websocket.client.host if websocket.client else ""
+        if not self._gate.enter(address):
+            await self._refuse(websocket, address)
+            return
         socket = _Socket(websocket)
         link = HubLink()
         session: _AgentSession | None = None
         try:
             try:
+                await websocket.accept()
                 async with asyncio.timeout(self._settings.handshake_timeout):
                     hello = await self._handshake(socket, link)
             except TimeoutError:
                 hello = None
                 link.close(CloseCode.HANDSHAKE_TIMEOUT, "handshake timeout")
                 logger.info("relay: handshake timed out")
+            finally:
+                self._gate.leave(address)
             if hello is not None:
                 session = _AgentSession(hello, link, socket)
                 await self._start(socket, link, session)
@@ -170,6 +187,28 @@ class RelayEndpoint:
                 extra={"agent_id": agent_id, "close_code": int(code)},
             )
             await socket.close(code, reason)
+
+    async def _refuse(self, websocket: WebSocket, address: str) -> None:
+        """Too many handshakes in flight: HTTP 503 instead of the upgrade, so
+        the peer (an agent's backoff) tries again later."""
+        self._refused += 1
+        now = time.monotonic()
+        if now - self._refusal_logged >= REFUSAL_LOG_INTERVAL:
+            logger.warning(
+                "relay: %d upgrade(s) refused, %d handshakes in flight (last from %s)",
+                self._refused,
+                self._gate.in_flight,
+                address,
+                extra={"client_addr": address},
+            )
+            self._refused, self._refusal_logged = 0, now
+        response = PlainTextResponse(
+            "too many relay handshakes in flight; try again later",
+            status_code=503,
+            headers={"Retry-After": str(REFUSAL_RETRY_AFTER)},
+        )
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
+            await websocket.send_denial_response(response)
 
     async def _handshake(self, socket: _Socket, link: HubLink) -> Hello | None:
         """The hello of an agent whose credentials are good, or ``None`` once

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
+from passback.server.gate import MAX_HANDSHAKES, MAX_HANDSHAKES_PER_ADDRESS
+
 SmtpSecurity = Literal["none", "starttls", "tls"]
 
 
@@ -20,6 +22,10 @@ class ServerSettings:
     heartbeat_interval: int = 300
     #: Seconds an agent has to send hello + auth after the socket opens.
     handshake_timeout: float = 10.0
+    #: Relay links not yet authenticated, per client address and overall; more
+    #: are refused with HTTP 503 before any link state exists (see gate.py).
+    relay_handshakes_per_address: int = MAX_HANDSHAKES_PER_ADDRESS
+    relay_handshakes: int = MAX_HANDSHAKES
     #: Days a support record (E2) is kept before it is pruned.
     support_retention_days: int = 90
     # -- email (one-time codes of the portal) -----------------------------------

@@ -22,7 +22,7 @@ def uvicorn_run(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     def run(app: object, **kwargs: Any) -> None:
         seen.update(kwargs)
 
-    monkeypatch.setattr(cli.uvicorn, "run", run)
+    monkeypatch.setattr(cli.listen, "serve", run)
     return seen
 
 

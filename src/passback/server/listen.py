@@ -1,0 +1,231 @@
+"""How ``passback server`` accepts connections: uvicorn, with every
+connection timed and counted.
+
+Uvicorn on its own leaves a TLS handshake 60 s (asyncio's default), waits for
+a request head for ever (a client sending one byte every few seconds holds
+its connection indefinitely) and accepts any number of connections. So:
+
+- the event loop is asyncio's, with ``create_server`` given our TLS handshake
+  timeout (``ServerLoop``);
+- the HTTP protocol is uvicorn's h11 one, with a deadline on each request
+  head, and connections past the cap closed as soon as they are made
+  (``guarded_protocol``). A WebSocket, once upgraded, is uvicorn's WebSocket
+  protocol: neither the head deadline nor the keep-alive timeout touch it,
+  so an agent's link idle between pings stays up;
+- asyncio's TLS layer keeps a 256 KiB read buffer per connection; it is
+  shrunk, and memory freed by closed connections is handed back to the
+  system (``trim_forever``), so a burst of connections leaves no lasting
+  cost (glibc keeps freed blocks in its heap otherwise).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import ctypes.util
+import dataclasses
+import logging
+import sys
+import time
+from asyncio import sslproto
+from collections.abc import Callable
+from typing import Any
+
+import h11
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+logger = logging.getLogger(__name__)
+
+#: A TLS handshake is one or two round trips: 10 s covers slow links; a peer
+#: that stalls is dropped instead of held for asyncio's 60 s.
+TLS_HANDSHAKE_TIMEOUT = 10.0
+#: A browser or agent sends its request head at once; 10 s covers slow links,
+#: and a silent or trickling client (slowloris) loses its connection.
+HEADER_TIMEOUT = 10.0
+#: Idle seconds between HTTP requests on one connection (uvicorn's default).
+KEEP_ALIVE_TIMEOUT = 5
+#: Connections held at once, past TLS: ~100 KB each, so ~100 MB at the cap;
+#: stay under the process's open-file limit (``ulimit -n``).
+MAX_CONNECTIONS = 1000
+#: Read buffer of each TLS connection: two full TLS records (16 KiB each); the
+#: stdlib's 256 KiB was most of what an idle connection cost.
+TLS_READ_BUFFER = 32 * 1024
+#: Seconds between looks at whether connections came and went, and if so a
+#: hand-back of freed memory to the system (one takes about a millisecond).
+TRIM_INTERVAL = 2.0
+#: A full server is logged at most this often (seconds), with the count refused.
+REFUSAL_LOG_INTERVAL = 60.0
+#: Uvicorn's exit status when the server could not start (e.g. port in use).
+STARTUP_FAILURE = 3
+
+
+@dataclasses.dataclass(frozen=True)
+class ConnectionLimits:
+    """How long a connection may take and how many there may be."""
+
+    tls_handshake_timeout: float = TLS_HANDSHAKE_TIMEOUT
+    header_timeout: float = HEADER_TIMEOUT
+    keep_alive_timeout: int = KEEP_ALIVE_TIMEOUT
+    max_connections: int = MAX_CONNECTIONS
+
+
+class ServerLoop(asyncio.SelectorEventLoop):
+    """asyncio's loop whose servers end TLS handshakes after our timeout."""
+
+    def __init__(self, tls_handshake_timeout: float) -> None:
+        super().__init__()
+        self._tls_handshake_timeout = tls_handshake_timeout
+
+    async def create_server(self, *args: Any, **kwargs: Any) -> asyncio.Server:
+        if kwargs.get("ssl") is not None:
+            kwargs.setdefault("ssl_handshake_timeout", self._tls_handshake_timeout)
+        return await super().create_server(*args, **kwargs)
+
+
+class Traffic:
+    """What the protocol tells the rest: connections made, and those refused
+    since the last log line (and when that was)."""
+
+    def __init__(self) -> None:
+        self.made = 0
+        self.refused = 0
+        self.logged = -REFUSAL_LOG_INTERVAL
+
+
+def guarded_protocol(limits: ConnectionLimits, traffic: Traffic) -> type[H11Protocol]:
+    """Uvicorn's h11 protocol with a request-head deadline and the connection cap."""
+
+    class GuardedH11Protocol(H11Protocol):
+        _head_timer: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            # Established connections of both kinds share this set; a WebSocket
+            # moves into it from here when it upgrades.
+            traffic.made += 1
+            if len(self.connections) >= limits.max_connections:
+                _log_refusal(traffic, len(self.connections))
+                transport.abort()
+                return
+            super().connection_made(transport)
+            self._arm_head_timer()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._cancel_head_timer()
+            if self.transport is None:  # refused in connection_made
+                return
+            super().connection_lost(exc)
+
+        def data_received(self, data: bytes) -> None:
+            if self._head_timer is None and self._waiting_for_head():
+                self._arm_head_timer()  # the first byte of a request on a kept-alive connection
+            super().data_received(data)
+            if not self._waiting_for_head():
+                self._cancel_head_timer()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._cancel_head_timer()  # idle now: the keep-alive timeout rules
+
+        def _waiting_for_head(self) -> bool:
+            return self.conn.their_state is h11.IDLE
+
+        def _arm_head_timer(self) -> None:
+            self._cancel_head_timer()
+            self._head_timer = self.loop.call_later(limits.header_timeout, self._head_timeout)
+
+        def _cancel_head_timer(self) -> None:
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+                self._head_timer = None
+
+        def _head_timeout(self) -> None:
+            self._head_timer = None
+            if self._waiting_for_head() and not self.transport.is_closing():
+                logger.info("connection from %s closed: no request head in time", self.client)
+                self.transport.close()
+
+    return GuardedH11Protocol
+
+
+def _log_refusal(traffic: Traffic, held: int) -> None:
+    traffic.refused += 1
+    now = time.monotonic()
+    if now - traffic.logged >= REFUSAL_LOG_INTERVAL:
+        logger.warning(
+            "server full: %d connection(s) refused, %d held (--max-connections)",
+            traffic.refused,
+            held,
+        )
+        traffic.refused, traffic.logged = 0, now
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim(0)``, or None where the C library has none."""
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    trim = getattr(ctypes.CDLL(name), "malloc_trim", None)
+    if trim is None:
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    return trim  # type: ignore[no-any-return]
+
+
+async def trim_forever(
+    traffic: Traffic, held: Callable[[], int], interval: float = TRIM_INTERVAL
+) -> None:
+    """Hand memory freed by closed connections back to the system, for ever.
+
+    glibc keeps freed blocks in its heap; after a burst of connections the
+    process would stay as big as at the burst's peak. Elsewhere: nothing to do.
+    """
+    trim = _malloc_trim()
+    if trim is None:
+        return
+    seen = (traffic.made, held())
+    while True:
+        await asyncio.sleep(interval)
+        now = (traffic.made, held())
+        if now != seen:  # connections came or went since the last look
+            seen = now
+            trim(0)
+
+
+def serve(app: Any, *, limits: ConnectionLimits, **options: Any) -> None:
+    """Run ``app`` under uvicorn with ``limits``; ``options`` go to ``uvicorn.Config``.
+
+    Exits with ``STARTUP_FAILURE`` if the server could not start.
+    """
+    # Class-wide: every TLS connection of this process (the server's own).
+    sslproto.SSLProtocol.max_size = TLS_READ_BUFFER
+    traffic = Traffic()
+    config = uvicorn.Config(
+        app,
+        http=guarded_protocol(limits, traffic),
+        timeout_keep_alive=limits.keep_alive_timeout,
+        **options,
+    )
+    server = uvicorn.Server(config)
+
+    async def run() -> None:
+        trimming = asyncio.ensure_future(
+            trim_forever(traffic, lambda: len(server.server_state.connections))
+        )
+        try:
+            await server.serve()
+        finally:
+            trimming.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await trimming
+
+    # As uvicorn.run does it, with our loop.
+    with (
+        contextlib.suppress(KeyboardInterrupt),
+        asyncio.Runner(loop_factory=lambda: ServerLoop(limits.tls_handshake_timeout)) as runner,
+    ):
+        runner.run(run())
+    if not server.started:
+        sys.exit(STARTUP_FAILURE)
