@@ -29,6 +29,7 @@ from passback.agent.service import Agent, AgentStartError, check_directory, serv
 from passback.crypto import certs
 from passback.demo.run import DemoError
 from passback.demo.run import run as run_demo
+from passback.printable import PrintableFormatter, printable
 from passback.protocol.messages import MAX_SYNC_FRAME
 from passback.server.app import create_app
 from passback.server.errors import SlugTaken, UnknownTenant
@@ -89,10 +90,10 @@ _insecure_dev = click.option(
 @click.option("-v", "--verbose", is_flag=True, help="Log more.")
 def main(verbose: bool) -> None:
     """Self-service password reset with writeback to Active Directory."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    # Log lines carry text from clients and agents: one record stays one line.
+    handler = logging.StreamHandler()
+    handler.setFormatter(PrintableFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
 
 
 # -- server -----------------------------------------------------------------
@@ -295,7 +296,7 @@ def support_show(code: str, data_dir: Path, database_url: str | None) -> None:
             )
         found = lookup(session_factory(engine), code)
     except ValueError as exc:
-        raise click.ClickException(f"{code!r} is not a support code (a UUID)") from exc
+        raise click.ClickException(f"'{printable(code)}' is not a support code (a UUID)") from exc
     finally:
         engine.dispose()
     if found is None:
@@ -316,9 +317,11 @@ def support_show(code: str, data_dir: Path, database_url: str | None) -> None:
         ("agent", r.agent_id),
         ("agent event", _event_name(r.event_id)),
     ]
+    # Most fields hold what a client typed (a username, a path): escape what
+    # would break the line or drive the terminal.
     for label, value in lines:
         if value:
-            click.echo(f"{label + ':':<16}{value}")
+            click.echo(f"{label + ':':<16}{printable(value)}")
     if r.event_id:
         click.echo(
             "The agent's own record of the event is in its event log (events.jsonl next to "

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import re
-
 import logging
+import re
 import uuid
 from typing import Any
 
@@ -204,3 +203,28 @@ async def test_validation_errors_never_echo_the_input(
     assert error["support_code"] in caplog.text  # the server's logs were captured
     assert MARKER not in caplog.text
     assert all(MARKER not in str(r.args) for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        # Python's URL parsing drops CR and LF from the path; other controls stay.
+        ("/api/v1/users/x%1B%5B2J%E2%80%A8WARNING%20forged/password-rules", None),  # 404
+        ("/api/v1/users/jdoe/password-reset", {"new_password": "x", "a\x1b[2J\u2028b": 1}),  # 422
+    ],
+)
+async def test_log_lines_escape_what_the_client_sent(
+    server: RunningServer,
+    client: httpx.AsyncClient,
+    caplog: pytest.LogCaptureFixture,
+    path: str,
+    body: Any,
+) -> None:
+    headers = bearer(server.create_tenant("Acme").admin_token)
+    caplog.set_level(logging.INFO)
+    method = "GET" if body is None else "POST"
+    response = await client.request(method, path, json=body, headers=headers)
+    support_code = response.json()["error"]["support_code"]
+    [line] = [r.getMessage() for r in caplog.records if support_code in r.getMessage()]
+    assert "\x1b" not in line and "\u2028" not in line
+    assert "\\x1b[2J\\u2028" in line

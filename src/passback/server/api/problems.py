@@ -22,6 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from passback.printable import printable
 from passback.server import support
 from passback.server.api.deps import get_services
 from passback.server.api.schemas import ErrorBody, ErrorInfo
@@ -101,7 +102,7 @@ async def store_record(request: Request, incident: Incident, code: str) -> None:
         logger.exception(
             "support: could not store the record of support code %s: %s",
             code,
-            incident,
+            printable(incident),
             extra={"support_code": code},
         )
 
@@ -119,10 +120,10 @@ async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     logger.warning(
         "api: %s %s → %d %s (request %s, support code %s)",
         request.method,
-        request.url.path,
+        printable(request.url.path),
         exc.status,
         exc.code,
-        exc.request_id,
+        printable(exc.request_id),
         support_code,
         extra={"code": exc.code, "request_id": exc.request_id, "support_code": support_code},
     )
@@ -158,8 +159,8 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     logger.info(
         "api: %s %s → 422 invalid request %s (support code %s)",
         request.method,
-        request.url.path,
-        errors,
+        printable(request.url.path),
+        printable(errors),
         support_code,
         extra={"support_code": support_code},
     )
@@ -209,7 +210,7 @@ async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
     logger.error(
         "api: %s %s failed (support code %s)",
         request.method,
-        request.url.path,
+        printable(request.url.path),
         support_code,
         exc_info=exc,
         extra={"support_code": support_code},
