@@ -9,10 +9,12 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
 from passback import __version__
 from passback.server.api import agents, docs, problems, rules, users
 from passback.server.api.schemas import Health
+from passback.server.headers import SecurityHeaders
 from passback.server.hub import Hub, LocalHub
 from passback.server.i18n import load_catalogs
 from passback.server.notify import MailSender, SmtpSender
@@ -64,7 +66,7 @@ def create_app(
                 await pruning
             engine.dispose()
 
-    app = FastAPI(
+    app = _App(
         title="Passback",
         version=__version__,
         summary="Self-service password reset with writeback to on-premises directories.",
@@ -76,7 +78,7 @@ def create_app(
     app.state.portal = portal
     app.state.renderer = Renderer(catalogs)
     problems.install(app)
-    docs.install(app)
+    app.page_policies = {docs.DOCS_PATH: docs.install(app)}
     app.include_router(agents.router)
     app.include_router(users.router)
     app.include_router(rules.router)
@@ -94,6 +96,20 @@ def create_app(
         return Health()
 
     return app
+
+
+class _App(FastAPI):
+    """The app wrapped in the security headers, outside Starlette's error
+    middleware, so that a 500 gets them too."""
+
+    page_policies: dict[str, str]  # CSP by path, for HTML other than the portal's
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeaders(
+            super().build_middleware_stack(),
+            page_policies=self.page_policies,
+            cacheable=("/static/", f"{docs.ASSETS_PATH}/"),
+        )
 
 
 def smtp_sender(settings: ServerSettings) -> SmtpSender | None:
