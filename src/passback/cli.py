@@ -131,7 +131,10 @@ def main(verbose: bool) -> None:
     help="Seconds a one-time code is valid.",
 )
 @click.option(
-    "--public-url", default=None, help="https://… users reach the portal at (for emails)."
+    "--public-url",
+    default=None,
+    help="https://… users reach the portal at (for emails); other host names are refused "
+    "(but loopback names from loopback, for health checks).",
 )
 @click.option(
     "--operation-ttl",

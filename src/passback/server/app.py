@@ -15,6 +15,7 @@ from passback import __version__
 from passback.server.api import agents, docs, problems, rules, users
 from passback.server.api.schemas import Health
 from passback.server.headers import SecurityHeaders
+from passback.server.hosts import TrustedHosts
 from passback.server.hub import Hub, LocalHub
 from passback.server.i18n import load_catalogs
 from passback.server.notify import MailSender, SmtpSender
@@ -78,6 +79,7 @@ def create_app(
     app.state.portal = portal
     app.state.renderer = Renderer(catalogs)
     problems.install(app)
+    app.public_url = settings.public_url
     app.page_policies = {docs.DOCS_PATH: docs.install(app)}
     app.include_router(agents.router)
     app.include_router(users.router)
@@ -99,14 +101,15 @@ def create_app(
 
 
 class _App(FastAPI):
-    """The app wrapped in the security headers, outside Starlette's error
-    middleware, so that a 500 gets them too."""
+    """The app wrapped in the Host check and the security headers, outside
+    Starlette's error middleware, so that a 500 gets them too."""
 
+    public_url: str | None = None
     page_policies: dict[str, str]  # CSP by path, for HTML other than the portal's
 
     def build_middleware_stack(self) -> ASGIApp:
         return SecurityHeaders(
-            super().build_middleware_stack(),
+            TrustedHosts(super().build_middleware_stack(), public_url=self.public_url),
             page_policies=self.page_policies,
             cacheable=("/static/", f"{docs.ASSETS_PATH}/"),
         )
