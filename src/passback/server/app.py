@@ -73,6 +73,8 @@ def create_app(
         summary="Self-service password reset with writeback to on-premises directories.",
         lifespan=lifespan,
         docs_url=None,  # served from the installed package by api.docs
+        # Any route: a body that is not UTF-8, or a Host that is not the public URL's.
+        responses=problems.error_responses(400),
         redoc_url=None,
     )
     app.state.services = services

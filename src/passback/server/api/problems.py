@@ -32,6 +32,8 @@ from passback.server.support import Incident
 logger = logging.getLogger(__name__)
 
 _DESCRIPTIONS = {
+    400: "The body could not be read (JSON must be UTF-8), or, with a public URL "
+    "configured, the Host is not this server's (`unknown_host`).",
     401: "Missing, unknown or revoked bearer token.",
     404: "No such object in the caller's tenant.",
     409: "The account or the request is in a state that does not allow it.",
@@ -180,8 +182,12 @@ def _describe(error: Mapping[str, Any]) -> dict[str, str]:
     """Field and problem of one validation error, without its ``input``."""
     kind = str(error.get("type", ""))
     message = _VALIDATION_MESSAGES.get(kind)
+    context = error.get("ctx") or {}
+    if kind == "string_too_short":
+        message = f"This must be at least {int(context['min_length'])} characters long."
+    elif kind == "string_too_long":
+        message = f"This must be at most {int(context['max_length'])} characters long."
     if message is None:
-        context = error.get("ctx") or {}
         quoted = "error" in context or any(isinstance(v, str) and v for v in context.values())
         message = "This value is not valid." if quoted else str(error.get("msg", "Not valid."))
     field = ".".join(str(part) for part in error.get("loc", ()))
@@ -190,8 +196,13 @@ def _describe(error: Mapping[str, Any]) -> dict[str, str]:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    # FastAPI raises 400 when a body cannot be decoded at all (JSON that is not
+    # UTF-8, a broken form); JSON it can decode but not parse is a 422.
+    code = {400: "unreadable_body", 404: "not_found", 405: "method_not_allowed"}.get(
+        exc.status_code, "http_error"
+    )
     message = {
+        400: "The request body could not be read: send JSON in UTF-8.",
         404: "There is no such page or API route.",
         405: "This API route does not take this HTTP method.",
     }.get(exc.status_code, "The request could not be served.")
