@@ -31,6 +31,7 @@ from passback.crypto.envelope import MAX_LIFETIME
 from passback.crypto.masterkey import MasterKey
 from passback.demo.run import DemoError
 from passback.demo.run import run as run_demo
+from passback.printable import PrintableFormatter, printable
 from passback.protocol.messages import MAX_SYNC_FRAME
 from passback.server import keyring, listen
 from passback.server.app import create_app
@@ -115,10 +116,10 @@ _insecure_dev = click.option(
 @click.option("-v", "--verbose", is_flag=True, help="Log more.")
 def main(verbose: bool) -> None:
     """Self-service password reset with writeback to Active Directory."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    # Log lines carry text from clients and agents: one record stays one line.
+    handler = logging.StreamHandler()
+    handler.setFormatter(PrintableFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
 
 
 # -- server -----------------------------------------------------------------
@@ -157,7 +158,10 @@ def main(verbose: bool) -> None:
     help="Seconds a one-time code is valid.",
 )
 @click.option(
-    "--public-url", default=None, help="https://… users reach the portal at (for emails)."
+    "--public-url",
+    default=None,
+    help="https://… users reach the portal at (for emails); other host names are refused "
+    "(but loopback names from loopback, for health checks).",
 )
 @click.option(
     "--operation-ttl",
@@ -450,7 +454,7 @@ def support_show(code: str, data_dir: Path, database_url: str | None) -> None:
             )
         found = lookup(session_factory(engine), code)
     except ValueError as exc:
-        raise click.ClickException(f"{code!r} is not a support code (a UUID)") from exc
+        raise click.ClickException(f"'{printable(code)}' is not a support code (a UUID)") from exc
     finally:
         engine.dispose()
     if found is None:
@@ -471,9 +475,11 @@ def support_show(code: str, data_dir: Path, database_url: str | None) -> None:
         ("agent", r.agent_id),
         ("agent event", _event_name(r.event_id)),
     ]
+    # Most fields hold what a client typed (a username, a path): escape what
+    # would break the line or drive the terminal.
     for label, value in lines:
         if value:
-            click.echo(f"{label + ':':<16}{value}")
+            click.echo(f"{label + ':':<16}{printable(value)}")
     if r.event_id:
         click.echo(
             "The agent's own record of the event is in its event log (events.jsonl next to "

@@ -9,11 +9,14 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
 from passback import __version__
 from passback.crypto.masterkey import MasterKey
 from passback.server.api import agents, docs, problems, rules, users
 from passback.server.api.schemas import Health
+from passback.server.headers import SecurityHeaders
+from passback.server.hosts import TrustedHosts
 from passback.server.hub import Hub, LocalHub
 from passback.server.i18n import load_catalogs
 from passback.server.keyring import seal_store
@@ -76,19 +79,22 @@ def create_app(
                 await pruning
             engine.dispose()
 
-    app = FastAPI(
+    app = _App(
         title="Passback",
         version=__version__,
         summary="Self-service password reset with writeback to on-premises directories.",
         lifespan=lifespan,
         docs_url=None,  # served from the installed package by api.docs
+        # Any route: a body that is not UTF-8, or a Host that is not the public URL's.
+        responses=problems.error_responses(400),
         redoc_url=None,
     )
     app.state.services = services
     app.state.portal = portal
     app.state.renderer = Renderer(catalogs)
     problems.install(app)
-    docs.install(app)
+    app.public_url = settings.public_url
+    app.page_policies = {docs.DOCS_PATH: docs.install(app)}
     app.include_router(agents.router)
     app.include_router(users.router)
     app.include_router(rules.router)
@@ -106,6 +112,21 @@ def create_app(
         return Health()
 
     return app
+
+
+class _App(FastAPI):
+    """The app wrapped in the Host check and the security headers, outside
+    Starlette's error middleware, so that a 500 gets them too."""
+
+    public_url: str | None = None
+    page_policies: dict[str, str]  # CSP by path, for HTML other than the portal's
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeaders(
+            TrustedHosts(super().build_middleware_stack(), public_url=self.public_url),
+            page_policies=self.page_policies,
+            cacheable=("/static/", f"{docs.ASSETS_PATH}/"),
+        )
 
 
 def smtp_sender(settings: ServerSettings) -> SmtpSender | None:

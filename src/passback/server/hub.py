@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeVar
 
+from passback.printable import printable
 from passback.protocol.messages import Reply, Result, Rules
 from passback.server.errors import AgentLost, AgentUnavailable, ReplyTimeout, RequestInProgress
 
@@ -221,7 +222,7 @@ class LocalHub:
             # not the kind of answer the request called for.
             logger.warning(
                 "reply for request %s from agent %s matches no pending request",
-                reply.request_id,
+                printable(reply.request_id),
                 session.agent_id,
                 extra={"request_id": reply.request_id, "agent_id": session.agent_id},
             )

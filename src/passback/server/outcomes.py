@@ -126,8 +126,10 @@ OUTCOMES: Mapping[Outcome, OutcomeView] = {
             "keeps failing, contact your administrator."
         ),
     ),
+    # The caller reused a request id for another request (another password, user
+    # or operation): the caller's error, not the gateway's.
     Outcome.REPLAYED: OutcomeView(
-        502,
+        409,
         N_("The agent refused the request as a replay. The password was not changed."),
     ),
     Outcome.DIRECTORY_UNAVAILABLE: OutcomeView(

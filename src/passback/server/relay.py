@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.responses import PlainTextResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from passback.printable import printable
 from passback.protocol.errors import CloseCode
 from passback.protocol.link import AuthRequested, Closed, Frame, HubLink, Received, State
 from passback.protocol.messages import Heartbeat, Hello, Result, Rules, SyncBatch
@@ -180,10 +181,10 @@ class RelayEndpoint:
             code, reason = link.close_code or CloseCode.INTERNAL_ERROR, link.close_reason
             agent_id = session.agent_id if session else link.hello and link.hello.agent_id
             logger.info(
-                "relay: link of agent %r closed (%d %s)",
-                agent_id,
+                "relay: link of agent '%s' closed (%d %s)",
+                printable(agent_id),
                 code,
-                reason,
+                printable(reason),
                 extra={"agent_id": agent_id, "close_code": int(code)},
             )
             await socket.close(code, reason)
@@ -232,9 +233,9 @@ class RelayEndpoint:
             return hello
         link.reject()
         logger.warning(
-            "relay: authentication failed for agent %r of tenant %r",
-            hello.agent_id,
-            hello.tenant_id,
+            "relay: authentication failed for agent '%s' of tenant '%s'",
+            printable(hello.agent_id),
+            printable(hello.tenant_id),
             extra={"agent_id": hello.agent_id, "tenant_id": hello.tenant_id},
         )
         return None
@@ -246,10 +247,10 @@ class RelayEndpoint:
         await self._hub.attach(session)
         link.send_sync_request(str(uuid.uuid4()))
         logger.info(
-            "relay: agent %s of tenant %s connected (%r)",
+            "relay: agent %s of tenant %s connected (%s)",
             hello.agent_id,
             hello.tenant_id,
-            hello.software,
+            printable(hello.software),
             extra={"agent_id": hello.agent_id, "tenant_id": hello.tenant_id},
         )
         await socket.flush(link)
@@ -360,8 +361,8 @@ def _track(syncs: dict[str, _FullSync], batch: SyncBatch, now: dt.datetime) -> _
 def _log_protocol_close(link: HubLink, event: Closed) -> None:
     agent_id = link.hello.agent_id if link.hello else None
     logger.warning(
-        "relay: closing link of agent %r: %s",
-        agent_id,
-        event.error or event.reason,
+        "relay: closing link of agent '%s': %s",
+        printable(agent_id),
+        printable(event.error or event.reason),
         extra={"agent_id": agent_id, "close_code": int(event.code)},
     )

@@ -65,7 +65,17 @@ async def test_openapi_documents_every_route(client: httpx.AsyncClient) -> None:
                 if status.startswith(("4", "5")):
                     assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (path, status)
     reset = spec["paths"]["/api/v1/users/{user}/password-reset"]["post"]
-    assert set(reset["responses"]) == {"200", "401", "404", "409", "422", "502", "503", "504"}
+    assert set(reset["responses"]) == {
+        "200",
+        "400",
+        "401",
+        "404",
+        "409",
+        "422",
+        "502",
+        "503",
+        "504",
+    }
 
 
 async def test_api_docs_load_nothing_from_another_origin(client: httpx.AsyncClient) -> None:
@@ -203,3 +213,58 @@ async def test_validation_errors_never_echo_the_input(
     assert error["support_code"] in caplog.text  # the server's logs were captured
     assert MARKER not in caplog.text
     assert all(MARKER not in str(r.args) for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        # Python's URL parsing drops CR and LF from the path; other controls stay.
+        ("/api/v1/users/x%1B%5B2J%E2%80%A8WARNING%20forged/password-rules", None),  # 404
+        ("/api/v1/users/jdoe/password-reset", {"new_password": "x", "a\x1b[2J\u2028b": 1}),  # 422
+    ],
+)
+async def test_log_lines_escape_what_the_client_sent(
+    server: RunningServer,
+    client: httpx.AsyncClient,
+    caplog: pytest.LogCaptureFixture,
+    path: str,
+    body: Any,
+) -> None:
+    headers = bearer(server.create_tenant("Acme").admin_token)
+    caplog.set_level(logging.INFO)
+    method = "GET" if body is None else "POST"
+    response = await client.request(method, path, json=body, headers=headers)
+    support_code = response.json()["error"]["support_code"]
+    [line] = [r.getMessage() for r in caplog.records if support_code in r.getMessage()]
+    assert "\x1b" not in line and "\u2028" not in line
+    assert "\\x1b[2J\\u2028" in line
+
+
+async def test_a_body_that_is_not_utf8_is_a_documented_400(
+    server: RunningServer, client: httpx.AsyncClient
+) -> None:
+    tenant = server.create_tenant("Acme")
+    response = await client.post(
+        "/api/v1/users/jdoe/password-reset",
+        headers=bearer(tenant.admin_token) | {"Content-Type": "application/json"},
+        content=b'{"new_password": "\xff\xfe"}',
+    )
+    assert_error(response, 400, "unreadable_body")
+    document = (await client.get("/openapi.json")).json()
+    assert "400" in document["paths"]["/api/v1/users/{user}/password-reset"]["post"]["responses"]
+
+
+@pytest.mark.parametrize("password", ["", "x" * 257])
+async def test_password_length_is_in_the_schema(
+    server: RunningServer, client: httpx.AsyncClient, password: str
+) -> None:
+    tenant = server.create_tenant("Acme")
+    response = await client.post(
+        "/api/v1/users/jdoe/password-reset",
+        headers=bearer(tenant.admin_token),
+        json={"new_password": password},
+    )
+    assert_error(response, 422, "validation_failed")
+    document = (await client.get("/openapi.json")).json()
+    field = document["components"]["schemas"]["ResetRequest"]["properties"]["new_password"]
+    assert (field["minLength"], field["maxLength"]) == (1, 256)

@@ -1,5 +1,6 @@
 """The server-side commands: ``passback server`` trusts forwarded headers only
-from the proxies named (M3); ``passback support show`` only reads (L3)."""
+from the proxies named (M3); ``passback support show`` only reads (L3) and
+prints what a client typed on one line."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from passback import cli
-from passback.server.store import create_engine, upgrade
+from passback.server import support
+from passback.server.store import create_engine, session_factory, upgrade
 
 
 @pytest.fixture
@@ -76,3 +78,29 @@ def test_support_show_does_not_make_or_migrate_a_database(tmp_path: Path) -> Non
             assert version.scalar_one() == "0001"  # not migrated by a lookup
     finally:
         engine.dispose()
+
+
+def test_support_show_escapes_what_a_client_typed(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'passback.db'}"
+    upgrade(url)
+    engine = create_engine(url)
+    forged = "jdoe\r\nerror:          ok (HTTP 200)\x1b[2J\u202e"
+    try:
+        code = support.record(
+            session_factory(engine),
+            support.Incident(
+                "user_not_found", 404, "No such user.", path=f"/portal/{forged}/", username=forged
+            ),
+        )
+    finally:
+        engine.dispose()
+    result = CliRunner().invoke(cli.main, ["support", "show", code, "--database-url", url])
+    assert result.exit_code == 0, result.output
+    assert "\r" not in result.output and "\x1b" not in result.output
+    assert "\u202e" not in result.output
+    escaped = "jdoe\\r\\nerror:          ok (HTTP 200)\\x1b[2J\\u202e"
+    assert f"username typed: {escaped}\n" in result.output
+    assert f"request:        GET /portal/{escaped}/\n" in result.output
+    assert [line for line in result.output.splitlines() if line.startswith("error:")] == [
+        "error:          user_not_found (HTTP 404)"
+    ]

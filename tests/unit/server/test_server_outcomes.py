@@ -24,7 +24,7 @@ EXPECTED_STATUS = {
     Outcome.INVALID_REQUEST: 502,
     Outcome.DECRYPT_FAILED: 502,
     Outcome.EXPIRED: 502,
-    Outcome.REPLAYED: 502,
+    Outcome.REPLAYED: 409,
     Outcome.UNKNOWN: 502,
     Outcome.DIRECTORY_UNAVAILABLE: 502,
     Outcome.SERVICE_UNAVAILABLE: 503,

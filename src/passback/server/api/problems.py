@@ -22,6 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from passback.printable import printable
 from passback.server import support
 from passback.server.api.deps import get_services
 from passback.server.api.schemas import ErrorBody, ErrorInfo
@@ -31,6 +32,8 @@ from passback.server.support import Incident
 logger = logging.getLogger(__name__)
 
 _DESCRIPTIONS = {
+    400: "The body could not be read (JSON must be UTF-8), or, with a public URL "
+    "configured, the Host is not this server's (`unknown_host`).",
     401: "Missing, unknown or revoked bearer token.",
     404: "No such object in the caller's tenant.",
     409: "The account or the request is in a state that does not allow it.",
@@ -101,7 +104,7 @@ async def store_record(request: Request, incident: Incident, code: str) -> None:
         logger.exception(
             "support: could not store the record of support code %s: %s",
             code,
-            incident,
+            printable(incident),
             extra={"support_code": code},
         )
 
@@ -119,10 +122,10 @@ async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     logger.warning(
         "api: %s %s → %d %s (request %s, support code %s)",
         request.method,
-        request.url.path,
+        printable(request.url.path),
         exc.status,
         exc.code,
-        exc.request_id,
+        printable(exc.request_id),
         support_code,
         extra={"code": exc.code, "request_id": exc.request_id, "support_code": support_code},
     )
@@ -158,8 +161,8 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     logger.info(
         "api: %s %s → 422 invalid request %s (support code %s)",
         request.method,
-        request.url.path,
-        errors,
+        printable(request.url.path),
+        printable(errors),
         support_code,
         extra={"support_code": support_code},
     )
@@ -179,8 +182,12 @@ def _describe(error: Mapping[str, Any]) -> dict[str, str]:
     """Field and problem of one validation error, without its ``input``."""
     kind = str(error.get("type", ""))
     message = _VALIDATION_MESSAGES.get(kind)
+    context = error.get("ctx") or {}
+    if kind == "string_too_short":
+        message = f"This must be at least {int(context['min_length'])} characters long."
+    elif kind == "string_too_long":
+        message = f"This must be at most {int(context['max_length'])} characters long."
     if message is None:
-        context = error.get("ctx") or {}
         quoted = "error" in context or any(isinstance(v, str) and v for v in context.values())
         message = "This value is not valid." if quoted else str(error.get("msg", "Not valid."))
     field = ".".join(str(part) for part in error.get("loc", ()))
@@ -189,8 +196,13 @@ def _describe(error: Mapping[str, Any]) -> dict[str, str]:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    # FastAPI raises 400 when a body cannot be decoded at all (JSON that is not
+    # UTF-8, a broken form); JSON it can decode but not parse is a 422.
+    code = {400: "unreadable_body", 404: "not_found", 405: "method_not_allowed"}.get(
+        exc.status_code, "http_error"
+    )
     message = {
+        400: "The request body could not be read: send JSON in UTF-8.",
         404: "There is no such page or API route.",
         405: "This API route does not take this HTTP method.",
     }.get(exc.status_code, "The request could not be served.")
@@ -209,7 +221,7 @@ async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
     logger.error(
         "api: %s %s failed (support code %s)",
         request.method,
-        request.url.path,
+        printable(request.url.path),
         support_code,
         exc_info=exc,
         extra={"support_code": support_code},

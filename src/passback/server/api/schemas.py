@@ -9,11 +9,19 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from passback.policy.password import MAX_PASSWORD_UTF16_UNITS
 from passback.server.rules import PasswordRules
 
-#: Longer than any password a directory takes (AD: 256 UTF-16 units), so the
-#: service answers "too long" itself, yet bounded.
-MAX_PASSWORD_FIELD = 1024
+#: Active Directory's limit: no longer password can be set. AD counts UTF-16
+#: units, so characters outside the BMP count twice (``too_long`` then).
+MAX_PASSWORD_FIELD = MAX_PASSWORD_UTF16_UNITS
+
+#: ``new_password`` in the API's bodies.
+PASSWORD_FIELD_DESCRIPTION = (
+    f"1 to {MAX_PASSWORD_FIELD} characters; Active Directory counts UTF-16 units, so a "
+    "character outside the Basic Multilingual Plane counts as two (more is `too_long`). "
+    "Never logged or stored."
+)
 
 
 class _Request(BaseModel):
@@ -93,7 +101,9 @@ class UserOut(BaseModel):
 
 
 class ResetRequest(_Request):
-    new_password: str = Field(max_length=MAX_PASSWORD_FIELD, description="Never logged or stored.")
+    new_password: str = Field(
+        min_length=1, max_length=MAX_PASSWORD_FIELD, description=PASSWORD_FIELD_DESCRIPTION
+    )
     request_id: uuid.UUID | None = Field(
         default=None,
         description="Idempotency key: send the same id again to retry safely and learn "

@@ -22,7 +22,11 @@ from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ConfigDict, Field
 
 from passback.server.api.problems import error_responses
-from passback.server.api.schemas import MAX_PASSWORD_FIELD, RulesOut
+from passback.server.api.schemas import (
+    MAX_PASSWORD_FIELD,
+    PASSWORD_FIELD_DESCRIPTION,
+    RulesOut,
+)
 from passback.server.directory_users import MAX_USERNAME
 from passback.server.errors import ApiError
 from passback.server.i18n import Translator, negotiate
@@ -77,7 +81,9 @@ class PasswordStepOut(BaseModel):
 
 
 class PasswordIn(_Request):
-    new_password: str = Field(max_length=MAX_PASSWORD_FIELD, description="Never logged or stored.")
+    new_password: str = Field(
+        min_length=1, max_length=MAX_PASSWORD_FIELD, description=PASSWORD_FIELD_DESCRIPTION
+    )
 
 
 class DoneOut(BaseModel):

@@ -1,5 +1,4 @@
-"""Rendering the portal's pages: Jinja2 templates, the user's language, and
-the headers every page carries."""
+"""Rendering the portal's pages: Jinja2 templates and the user's language."""
 
 from __future__ import annotations
 
@@ -19,20 +18,9 @@ LANGUAGE_COOKIE = "passback_lang"
 #: A year: the language switch is a preference, not a secret.
 LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
 
-#: No script, no frames, forms only to this site (the pages need no JavaScript).
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'"
-    ),
-    "Cache-Control": "no-store",
-    # same-origin, not no-referrer: with no-referrer browsers send "Origin: null"
-    # on the portal's own form posts, which the cross-site check must refuse.
-    "Referrer-Policy": "same-origin",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Vary": "Accept-Language, Cookie",
-}
+#: The security headers are the app's (``server/headers.py``); a page varies
+#: with the language and the flow's cookie.
+PAGE_HEADERS = {"Vary": "Accept-Language, Cookie"}
 
 
 def environment() -> Environment:
@@ -78,7 +66,7 @@ class Renderer:
                 **context,
             }
         )
-        response = HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+        response = HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)
         response.headers["Content-Language"] = t.tag
         chosen = request.query_params.get("lang")
         if chosen and t.tag.lower() == chosen.lower():
