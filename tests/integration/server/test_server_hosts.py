@@ -20,6 +20,7 @@ from passback.server.settings import ServerSettings
 from passback.server.store import create_engine, session_factory
 from passback.server.support import lookup
 from tests.integration.server.harness import TIMEOUT, RunningServer
+from tests.support.keys import TEST_MASTER_KEY
 
 FORGED = "evil.example"
 
@@ -27,7 +28,7 @@ FORGED = "evil.example"
 @pytest.fixture
 def open_server(tmp_path: Path) -> Iterator[str]:
     """A server without a public URL: any host name is answered."""
-    app = create_app(ServerSettings(f"sqlite:///{tmp_path / 'passback.db'}"))
+    app = create_app(ServerSettings(f"sqlite:///{tmp_path / 'passback.db'}"), TEST_MASTER_KEY)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     host, port = sock.getsockname()
