@@ -1,5 +1,6 @@
-"""The API's browsable reference at ``/docs``: Swagger UI served from the installed
-``swagger-ui-bundle`` package, so the page works on a server without Internet
+"""The API's browsable reference at ``/docs``: Swagger UI 5 (which reads the
+OpenAPI 3.1 document FastAPI writes) served from the files the installed
+``fastapi-offline`` package ships, so the page works on a server without Internet
 access and loads no script from another origin.
 
 The page starts Swagger UI with one inline script; its policy (``POLICY``)
@@ -10,16 +11,19 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import importlib.resources
 import re
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
-from swagger_ui_bundle import swagger_ui_path
 
 DOCS_PATH = "/docs"
 ASSETS_PATH = "/docs/assets"
+
+#: Swagger UI's script, style sheet and icon, as the package ships them.
+ASSETS = importlib.resources.files("fastapi_offline") / "static"
 
 _INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
 
@@ -30,13 +34,13 @@ def install(app: FastAPI) -> str:
     Returns:
         The page's Content-Security-Policy.
     """
-    app.mount(ASSETS_PATH, StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+    app.mount(ASSETS_PATH, StaticFiles(directory=str(ASSETS)), name="docs-assets")
     page = get_swagger_ui_html(
         openapi_url=app.openapi_url or "/openapi.json",
         title=f"{app.title} API",
         swagger_js_url=f"{ASSETS_PATH}/swagger-ui-bundle.js",
         swagger_css_url=f"{ASSETS_PATH}/swagger-ui.css",
-        swagger_favicon_url=f"{ASSETS_PATH}/favicon-32x32.png",
+        swagger_favicon_url=f"{ASSETS_PATH}/favicon.png",
         oauth2_redirect_url=None,  # the API takes bearer tokens, not OAuth
     )
     html = bytes(page.body).decode()
