@@ -133,7 +133,7 @@ async def test_too_long_is_refused_before_the_relay(
     server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory
 ) -> None:
     tenant, _agent = await connected_agent(server, client, make_agent)
-    # 129 characters (the body allows 256) but 258 UTF-16 units: too long for AD.
+    # 129 characters but 258 UTF-16 units: too long for AD.
     response = await reset(client, tenant, new_password="\U0001f600" * 129)
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "too_long"

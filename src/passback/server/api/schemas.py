@@ -12,14 +12,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from passback.policy.password import MAX_PASSWORD_UTF16_UNITS
 from passback.server.rules import PasswordRules
 
-#: Active Directory's limit: no longer password can be set. AD counts UTF-16
-#: units, so characters outside the BMP count twice (``too_long`` then).
-MAX_PASSWORD_FIELD = MAX_PASSWORD_UTF16_UNITS
+#: Longer than any password a directory takes (AD: 256 UTF-16 units), so the
+#: service answers ``too_long`` with the limit itself, yet bounded.
+MAX_PASSWORD_FIELD = 1024
 
 #: ``new_password`` in the API's bodies.
 PASSWORD_FIELD_DESCRIPTION = (
-    f"1 to {MAX_PASSWORD_FIELD} characters; Active Directory counts UTF-16 units, so a "
-    "character outside the Basic Multilingual Plane counts as two (more is `too_long`). "
+    f"At least 1 character. Active Directory takes at most {MAX_PASSWORD_UTF16_UNITS} "
+    "UTF-16 units (a character outside the Basic Multilingual Plane counts as two); a "
+    f"longer one, up to {MAX_PASSWORD_FIELD} characters, is answered `too_long`. "
     "Never logged or stored."
 )
 
