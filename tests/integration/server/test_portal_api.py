@@ -67,6 +67,11 @@ async def test_whole_reset_through_the_api(
         )
         assert checked.status_code == 200, checked.text
         body = checked.json()
+        # Issue "Hardening" 11: the token changes when the code passes.
+        old_token, token = token, body["flow_token"]
+        assert token and token != old_token
+        stale = await client.get(f"{API}/reset/rules", headers=flow(old_token))
+        assert stale.status_code == 409 and stale.json()["error"]["code"] == "no_flow"
         assert body["rules"]["min_length"] == 14 and body["rules"]["source"] == "pso:staff"
         assert body["rules_text"][0] == "Pelo menos 14 caracteres"
 

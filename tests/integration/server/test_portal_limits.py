@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from passback.protocol.outcomes import Outcome
 from passback.server.portal import flow
+from passback.server.portal.codes import CODE_DIGITS
 from passback.server.store import create_engine
 from tests.integration.server.harness import TIMEOUT, AgentFactory, RunningServer
 from tests.integration.server.portal_support import MAIL, csrf, portal_tenant
@@ -200,50 +201,87 @@ async def test_a_refusal_after_the_flow_expired_is_shown(
         assert "The password must be at least 14 characters long." in refused.text
 
 
-async def test_code_mails_per_user_are_capped_and_a_new_flow_ends_the_old(
+def from_address(server: RunningServer, address: str) -> httpx.AsyncClient:
+    """A client whose connections come from ``address`` (127.0.0.0/8)."""
+    return httpx.AsyncClient(
+        base_url=server.base_url,
+        timeout=TIMEOUT,
+        transport=httpx.AsyncHTTPTransport(local_address=address),
+    )
+
+
+async def wait_for_mail_limit_record(server: RunningServer, count: int) -> None:
+    deadline = time.monotonic() + TIMEOUT  # the note is stored after the answer
+    sql = "SELECT 1 FROM support_records WHERE error = 'mail_limit'"
+    while len(rows(server, sql)) < count:
+        assert time.monotonic() < deadline, "no support record of the mail cap"
+        await asyncio.sleep(0.05)
+
+
+async def test_a_flood_from_one_address_leaves_the_owner_their_codes(
     server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
 ) -> None:
-    async with portal_tenant(server, client, make_agent):
+    """Issue "Hardening" 5 (a), T1, T2: a stranger starting flows for a username
+    from one address uses up only that address's code mails; the owner, from
+    another address, still gets a code and resets."""
+    async with (
+        portal_tenant(server, client, make_agent),
+        from_address(server, "127.0.0.2") as owner,
+    ):
         pages = []
-        for count in range(1, flow.MAX_MAILS_PER_USER + 2):
+        for _ in range(flow.MAX_MAILS_PER_USER_PER_CLIENT + 3):
             client.cookies.clear()
-            started = await start(client)
-            assert started.headers["set-cookie"].startswith("passback_flow=")
+            await start(client)
             pages.append(await client.get(f"{BASE}/code"))
-            if count <= flow.MAX_MAILS_PER_USER:
-                old = await asyncio.to_thread(mail.code_for, MAIL, count)
         # The capped answer is the very same page (T2).
         assert pages[-1].status_code == 200
         assert pages[-1].text.replace(csrf(pages[-1]), "") == pages[0].text.replace(
             csrf(pages[0]), ""
         )
-        deadline = time.monotonic() + TIMEOUT  # the note is stored after the answer
-        while not rows(server, "SELECT 1 FROM support_records WHERE error = 'mail_limit'"):
-            assert time.monotonic() < deadline, "no support record of the mail cap"
-            await asyncio.sleep(0.05)
-        assert len(mail.to(MAIL)) == flow.MAX_MAILS_PER_USER
-        # The code of the last mail is no good: a newer flow started since.
-        stale = await enter_code(client, old)
-        assert stale.status_code == 422
-    blocked = rows(server, "SELECT blocked, mailed FROM portal_flows ORDER BY created_at")
-    assert blocked == [("superseded", True)] * flow.MAX_MAILS_PER_USER + [("mail_limit", False)]
+        await wait_for_mail_limit_record(server, 3)
+        assert len(mail.to(MAIL)) == flow.MAX_MAILS_PER_USER_PER_CLIENT
+        await start(owner)
+        code = await asyncio.to_thread(mail.code_for, MAIL, flow.MAX_MAILS_PER_USER_PER_CLIENT + 1)
+        assert (await enter_code(owner, code)).status_code == 303
+        assert (await set_password(owner)).status_code == 200
 
 
-async def test_a_new_flow_blocks_the_older_one_of_the_user(
+async def test_many_addresses_get_a_bounded_number_of_codes(
     server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
 ) -> None:
+    """Issue "Hardening" 5 (b), T1: an attacker spread over many addresses gets at
+    most MAX_MAILS_PER_USER codes an hour for one user, so at most
+    MAX_MAILS_PER_USER × MAX_CODE_ATTEMPTS guesses at 10**8 codes."""
+    addresses = [f"127.0.0.{n}" for n in range(10, 10 + flow.MAX_MAILS_PER_USER + 4)]
+    async with portal_tenant(server, client, make_agent):
+        for address in addresses:
+            async with from_address(server, address) as stranger:
+                await start(stranger)
+        await wait_for_mail_limit_record(server, 4)
+    assert len(mail.to(MAIL)) == flow.MAX_MAILS_PER_USER
+    mailed = rows(server, "SELECT count(*) FROM portal_flows WHERE mailed")
+    assert mailed == [(flow.MAX_MAILS_PER_USER,)]
+    guesses = flow.MAX_MAILS_PER_USER * flow.MAX_CODE_ATTEMPTS
+    assert guesses / 10**CODE_DIGITS < 1e-6  # the chance of a hit in an hour
+
+
+async def test_a_stranger_start_leaves_the_owner_flow_alone(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
+) -> None:
+    """Issue "Hardening" 5: a start for the same username neither spoils the
+    owner's code nor ends the owner's flow at the password step."""
     async with (
         portal_tenant(server, client, make_agent),
-        httpx.AsyncClient(base_url=server.base_url, timeout=TIMEOUT) as other,
+        from_address(server, "127.0.0.2") as stranger,
     ):
         await start(client)
         first = await asyncio.to_thread(mail.code_for, MAIL, 1)
-        await start(other)
-        second = await asyncio.to_thread(mail.code_for, MAIL, 2)
-        stale = await enter_code(client, first)
-        assert stale.status_code == 422
-        assert "The code is not correct, or no code was sent." in stale.text
-        assert (await enter_code(other, second)).status_code == 303
+        await start(stranger)
+        assert (await enter_code(client, first)).status_code == 303
+        await start(stranger)
+        assert (await set_password(client)).status_code == 200
+    steps = rows(server, "SELECT step, blocked FROM portal_flows ORDER BY created_at")
+    assert steps == [("done", None), ("code", None), ("code", None)]
 
 
 async def test_the_start_form_refuses_other_sites(

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from passback.protocol.operations import Operation
 from passback.protocol.outcomes import Outcome
 from passback.server.store import create_engine
-from tests.integration.server.harness import AgentFactory, RunningServer
+from tests.integration.server.harness import TIMEOUT, AgentFactory, RunningServer
 from tests.integration.server.portal_support import (
     MAIL,
     csrf,
@@ -202,7 +202,12 @@ async def test_steps_cannot_be_skipped_and_the_code_is_single_use(
         assert "finish the steps in order" in skip.text
         code = await asyncio.to_thread(mail.code_for, MAIL)
         assert (await enter_code(client, code)).status_code == 303
-        again = await client.post(f"{BASE}/code", data={"code": code, "csrf": csrf(code_page)})
+        # Issue "Hardening" 11: the flow has a new token now, so the old form's
+        # CSRF token is no good; with the current one, the code is spent.
+        stale = await client.post(f"{BASE}/code", data={"code": code, "csrf": csrf(code_page)})
+        assert stale.status_code == 403
+        current = csrf(await client.get(f"{BASE}/password"))
+        again = await client.post(f"{BASE}/code", data={"code": code, "csrf": current})
         assert again.status_code == 409  # spent: the flow is past the code step
 
 
@@ -302,3 +307,22 @@ async def test_language_follows_the_browser_and_the_switch(
         )
         assert refused.status_code == 422
         assert "poderá ser alterada de novo depois de 4 de maio de 2031" in refused.text
+
+
+async def test_the_flow_cookie_is_replaced_when_the_code_passes(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
+) -> None:
+    """Issue "Hardening" 11: the token that was used before the code proved
+    anything (and may have leaked) opens nothing once the code passed."""
+    async with portal_tenant(server, client, make_agent):
+        await start(client)
+        before = client.cookies["passback_flow"]
+        code = await asyncio.to_thread(mail.code_for, MAIL)
+        passed = await enter_code(client, code)
+        assert passed.status_code == 303
+        after = client.cookies["passback_flow"]
+        assert after != before
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=TIMEOUT) as thief:
+            thief.cookies.set("passback_flow", before)
+            assert (await thief.get(f"{BASE}/password")).status_code == 409
+        assert (await client.get(f"{BASE}/password")).status_code == 200

@@ -76,6 +76,11 @@ class CodeIn(_Request):
 
 class PasswordStepOut(BaseModel):
     step: Literal["password"] = "password"
+    flow_token: str | None = Field(
+        default=None,
+        description=f"Set when the code passed: the flow's new token, to send in "
+        f"`{FLOW_HEADER}` from now on (the earlier one no longer works).",
+    )
     rules: RulesOut | None = Field(description="None when no agent could tell right now.")
     rules_text: list[str] = Field(description="The rules in words, in the request's language.")
 
@@ -181,9 +186,13 @@ async def start_reset(
     )
 
 
-def _password_step(request: Request, rules: PasswordRules | None) -> PasswordStepOut:
+def _password_step(
+    request: Request, rules: PasswordRules | None, flow_token: str | None = None
+) -> PasswordStepOut:
     return PasswordStepOut(
-        rules=_rules_out(rules), rules_text=describe_rules(rules, _translator(request))
+        flow_token=flow_token,
+        rules=_rules_out(rules),
+        rules_text=describe_rules(rules, _translator(request)),
     )
 
 
@@ -199,11 +208,11 @@ async def enter_code(
     tenant = await _tenant(request, slug)
     portal = _portal(request)
     try:
-        await portal.enter_code(tenant, token, body.code)
-        rules = await portal.password_step(tenant, token)
+        new_token = await portal.enter_code(tenant, token, body.code)
+        rules = await portal.password_step(tenant, new_token)
     except PortalError as error:
         raise _api_error(request, error, tenant) from None
-    return _password_step(request, rules)
+    return _password_step(request, rules, new_token)
 
 
 @router.get(

@@ -74,6 +74,11 @@ class Hasher:
         candidate = self.code_hash(flow, typed)
         return hmac.compare_digest(candidate, stored or "0" * 64)
 
+    def client_hash(self, address: str) -> str:
+        """A flow's client address as the store keeps it: keyed, so the store
+        holds no address (and a copy of it cannot be searched for one)."""
+        return self._mac(b"client", "", address)
+
     def csrf_token(self, flow: str) -> str:
         return self._mac(b"csrf", flow, "")
 

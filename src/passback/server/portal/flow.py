@@ -7,8 +7,6 @@
       │                    └──refused (W1), or outcome unknown: try again
       │                                           │
       └─5 codes tried─▶ ended ◀──5 passwords, or a refusal no retry can mend
-                          ▲
-                          └── a newer flow of the same user (password step)
 
 Any step past its expiry is dead. The pure functions take and change a
 ``PortalFlow`` row; the caller loads it and commits. The ``claim_*``
@@ -19,8 +17,14 @@ skipped: every move checks the step it starts from.
 
 A flow of an unknown user (T2), or of one the code cannot reach, is
 ``blocked``: it looks the same from outside and its code step never passes.
-A newer flow of the same user blocks the older ones still at the code step
-the same way, so that from outside nothing tells them apart.
+
+A new flow leaves the user's other flows alone: anyone may start one for any
+username, so a start must not take the owner's code or password step away.
+What bounds a stranger is the number of code mails (T1): at most
+``MAX_MAILS_PER_USER_PER_CLIENT`` per client address, so a flood from one
+address leaves the owner's own address its mails, and ``MAX_MAILS_PER_USER`` in
+all, so that an attacker spread over many addresses gets at most
+``MAX_MAILS_PER_USER × MAX_CODE_ATTEMPTS`` guesses at 10**8 codes an hour.
 """
 
 from __future__ import annotations
@@ -42,8 +46,13 @@ MAX_CODE_ATTEMPTS = 5
 MAX_PASSWORD_ATTEMPTS = 5
 #: Seconds the user has to type the new password once the code passed.
 PASSWORD_STEP_TTL = 600
-#: Code mails one user gets per ``MAIL_WINDOW``, across flows (SPEC T1).
-MAX_MAILS_PER_USER = 5
+#: Code mails one user gets per ``MAIL_WINDOW`` from all addresses (SPEC T1):
+#: bounds a distributed attacker to 10 × 5 = 50 guesses an hour.
+MAX_MAILS_PER_USER = 10
+#: Code mails one user gets per ``MAIL_WINDOW`` for starts from one client
+#: address: a flood from one address leaves the owner the rest (issue
+#: "Hardening" 5).
+MAX_MAILS_PER_USER_PER_CLIENT = 3
 MAIL_WINDOW = dt.timedelta(hours=1)
 
 
@@ -62,7 +71,7 @@ class Blocked(enum.StrEnum):
     NO_MAIL = "no_mail"
     MAIL_FAILED = "mail_failed"
     MAIL_LIMIT = "mail_limit"  # T1: the user had their code mails for this hour
-    SUPERSEDED = "superseded"  # a newer flow of the same user started
+    SUPERSEDED = "superseded"  # flows of earlier versions only: no longer made
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,6 +86,7 @@ def new_flow(
     *,
     tenant_id: str,
     user_id: str | None,
+    client: str,
     blocked: Blocked | None,
     code_ttl: int,
     now: dt.datetime,
@@ -97,6 +107,7 @@ def new_flow(
         attempts=0,
         write_attempts=0,
         mailed=blocked is None,
+        client_hash=hasher.client_hash(client),
         created_at=now,
     )
     return NewFlow(row, token, code)
@@ -167,55 +178,35 @@ def claim_password_step(db: Session, key: str) -> tuple[int, str | None] | None:
     return (row[0], row[1]) if row is not None else None
 
 
-def supersede(db: Session, tenant_id: str, user_id: str, now: dt.datetime) -> None:
-    """A new flow of ``user_id`` starts: the older ones at the code step are
-    blocked (they look unchanged from outside, T2), the ones at the password
-    step end. One being written stays: its answer is on its way."""
-    db.execute(
-        update(PortalFlow)
-        .where(
-            PortalFlow.tenant_id == tenant_id,
-            PortalFlow.user_id == user_id,
-            PortalFlow.step == Step.CODE.value,
-            PortalFlow.blocked.is_(None),
-        )
-        .values(blocked=Blocked.SUPERSEDED.value, code_hash=None)
-        .execution_options(synchronize_session=False)
+def mail_limit_reached(
+    db: Session, tenant_id: str, user_id: str, client_hash: str, now: dt.datetime
+) -> bool:
+    """Whether ``user_id`` had their code mails of the last ``MAIL_WINDOW``: in
+    all, or for starts from this client address (T1)."""
+    recent = list(
+        db.execute(
+            select(PortalFlow.client_hash)
+            .where(
+                PortalFlow.tenant_id == tenant_id,
+                PortalFlow.user_id == user_id,
+                PortalFlow.mailed.is_(True),
+                PortalFlow.created_at > now - MAIL_WINDOW,
+            )
+            .limit(MAX_MAILS_PER_USER)
+        ).scalars()
     )
-    db.execute(
-        update(PortalFlow)
-        .where(
-            PortalFlow.tenant_id == tenant_id,
-            PortalFlow.user_id == user_id,
-            PortalFlow.step == Step.PASSWORD.value,
-        )
-        .values(step=Step.ENDED.value, completed_at=now)
-        .execution_options(synchronize_session=False)
-    )
-
-
-def mails_sent(db: Session, tenant_id: str, user_id: str, now: dt.datetime) -> int:
-    """Code mails sent to ``user_id`` within the last ``MAIL_WINDOW`` (T1)."""
-    recent = db.scalars(
-        select(PortalFlow.created_at)
-        .where(
-            PortalFlow.tenant_id == tenant_id,
-            PortalFlow.user_id == user_id,
-            PortalFlow.mailed.is_(True),
-        )
-        .order_by(PortalFlow.created_at.desc())
-        .limit(MAX_MAILS_PER_USER)
-    )
-    return sum(1 for created in recent if created > now - MAIL_WINDOW)
+    from_client = sum(1 for h in recent if h == client_hash)
+    return len(recent) >= MAX_MAILS_PER_USER or from_client >= MAX_MAILS_PER_USER_PER_CLIENT
 
 
 # -- moves ----------------------------------------------------------------------
 
 
-def enter_code(flow: PortalFlow, hasher: Hasher, code: str, now: dt.datetime) -> None:
+def enter_code(flow: PortalFlow, hasher: Hasher, code: str, now: dt.datetime) -> str:
     """Check ``code``, whose attempt is already counted in ``flow.attempts``
-    (``claim_code_attempt``); on success the flow moves to the password step
-    and the code is spent (single use).
+    (``claim_code_attempt``); on success the flow moves to the password step,
+    the code is spent (single use), and the flow gets a new token, returned: the
+    one that was used before the code proved anything opens nothing any more.
 
     Raises:
         FlowRefused: not at the code step or expired; ``WRONG_CODE`` with the
@@ -227,7 +218,9 @@ def enter_code(flow: PortalFlow, hasher: Hasher, code: str, now: dt.datetime) ->
         flow.step = Step.PASSWORD.value
         flow.code_hash = None
         flow.expires_at = now + dt.timedelta(seconds=PASSWORD_STEP_TTL)
-        return
+        token = new_flow_token()
+        flow.id_hash = flow_hash(token)
+        return token
     left = MAX_CODE_ATTEMPTS - flow.attempts
     if left <= 0:
         end(flow, now)

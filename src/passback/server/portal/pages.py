@@ -80,17 +80,23 @@ async def start(request: Request, slug: str, username: Text = "") -> Response:
     except PortalError as error:
         return await _fail(request, t, error, slug=slug, username=username)
     response = RedirectResponse(f"{_base(tenant)}/code", status_code=303)
+    _set_flow_cookie(request, response, tenant, started.token)
+    if started.deliver is not None:
+        response.background = BackgroundTask(started.deliver)
+    return response
+
+
+def _set_flow_cookie(
+    request: Request, response: Response, tenant: PortalTenant, token: str
+) -> None:
     response.set_cookie(
         FLOW_COOKIE,
-        started.token,
+        token,
         path=f"{_base(tenant)}/",
         httponly=True,
         samesite="lax",
         secure=request.url.scheme == "https",
     )
-    if started.deliver is not None:
-        response.background = BackgroundTask(started.deliver)
-    return response
 
 
 @router.get("/code")
@@ -115,12 +121,14 @@ async def enter_code(request: Request, slug: str, code: Text = "", csrf: Text = 
         tenant = await portal.tenant(slug)
         _check_same_origin(request)
         _check_csrf(portal, token, csrf)
-        await portal.enter_code(tenant, token, code)
+        new_token = await portal.enter_code(tenant, token, code)
     except PortalError as error:
         if error.field == "code" and token:
             return await _fail(request, t, error, slug=slug, page="code.html", token=token)
         return await _fail(request, t, error, slug=slug)
-    return RedirectResponse(f"{_base(tenant)}/password", status_code=303)
+    response = RedirectResponse(f"{_base(tenant)}/password", status_code=303)
+    _set_flow_cookie(request, response, tenant, new_token)
+    return response
 
 
 @router.get("/password")

@@ -11,7 +11,7 @@ import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from passback.protocol.operations import Operation
@@ -133,7 +133,7 @@ class Portal:
         username = username.strip()
         if not username or len(username) > MAX_USERNAME:
             raise PortalError("invalid_username", 422, N_("Enter your username."), field="username")
-        new, user = await asyncio.to_thread(self._start, tenant, username)
+        new, user = await asyncio.to_thread(self._start, tenant, username, address_key(client))
         deliver = None
         if user is not None and user.mail and new.row.blocked is None:
             message = code_mail(
@@ -153,12 +153,16 @@ class Portal:
             incident = support.Incident(
                 "mail_limit",
                 429,
-                "no code was sent: the user had their code mails for this hour",
+                "no code was sent: the user had their code mails for this hour "
+                "(from this address, or in all)",
                 method="POST",
                 tenant_id=tenant.id,
                 user_id=user.id,
                 username=username,
-                note=f"T1: at most {flow.MAX_MAILS_PER_USER} code mails per user per hour",
+                note=(
+                    f"T1: at most {flow.MAX_MAILS_PER_USER} code mails per user per hour, "
+                    f"{flow.MAX_MAILS_PER_USER_PER_CLIENT} for starts from one address"
+                ),
             )
 
             async def deliver() -> None:
@@ -166,27 +170,31 @@ class Portal:
 
         return Started(new.token, new.row.expires_at, deliver)
 
-    async def enter_code(self, tenant: PortalTenant, token: str | None, code: str) -> None:
-        """Raises:
-        PortalError: the code is wrong (attempts left), or the flow is not
-            at the code step, expired or ended."""
+    async def enter_code(self, tenant: PortalTenant, token: str | None, code: str) -> str:
+        """The flow's new token once the code passed (the old one is dead).
 
-        def check() -> tuple[FlowRefused | None, PortalFlow | None]:
+        Raises:
+            PortalError: the code is wrong (attempts left), or the flow is not
+                at the code step, expired or ended."""
+
+        def check() -> tuple[FlowRefused | str, PortalFlow | None]:
             now = self._clock()
             with self.services.sessions() as db, db.begin():
                 row = flow.find(db, tenant.id, token)
                 try:
-                    self._check_code(db, flow.require(row, flow.Step.CODE, now), code, now)
+                    return self._check_code(
+                        db, flow.require(row, flow.Step.CODE, now), code, now
+                    ), row
                 except FlowRefused as refused:
                     return refused, row
-                return None, row
 
-        refused, row = await asyncio.to_thread(check)
-        if refused is not None:
-            error = refusal_error(refused, row.user_id if row else None)
+        outcome, row = await asyncio.to_thread(check)
+        if isinstance(outcome, FlowRefused):
+            error = refusal_error(outcome, row.user_id if row else None)
             if row is not None and row.blocked:
                 error.note = f"the flow's code step cannot pass: {row.blocked}"
             raise error
+        return outcome
 
     async def password_step(self, tenant: PortalTenant, token: str | None) -> PasswordRules | None:
         """The rules for the flow's user, once the code passed (None: no agent
@@ -284,8 +292,9 @@ class Portal:
         )
 
     def _start(
-        self, tenant: PortalTenant, username: str
+        self, tenant: PortalTenant, username: str, client: str
     ) -> tuple[flow.NewFlow, DirectoryUser | None]:
+        """``client``: the starting address's limiter key (``address_key``)."""
         now = self._clock()
         with self.services.sessions() as db, db.begin():
             matches = list(db.scalars(find_user(tenant.id, username).limit(2)))
@@ -294,20 +303,26 @@ class Portal:
             if user is None:
                 blocked = flow.Blocked.UNKNOWN_USER
             else:
-                # One start of a user at a time: PostgreSQL locks the user's
-                # row; SQLite's first write below takes its one write lock.
+                # One start of a user at a time, so two cannot both pass the mail
+                # cap: a write to the user's row locks it (PostgreSQL) or takes
+                # the database's one write lock (SQLite) before the cap is read.
                 db.execute(
-                    select(DirectoryUser.id).where(DirectoryUser.id == user.id).with_for_update()
+                    update(DirectoryUser)
+                    .where(DirectoryUser.id == user.id)
+                    .values(id=DirectoryUser.id)
+                    .execution_options(synchronize_session=False)
                 )
-                flow.supersede(db, tenant.id, user.id, now)
                 if not user.mail:
                     blocked = flow.Blocked.NO_MAIL
-                elif flow.mails_sent(db, tenant.id, user.id, now) >= flow.MAX_MAILS_PER_USER:
+                elif flow.mail_limit_reached(
+                    db, tenant.id, user.id, self.hasher.client_hash(client), now
+                ):
                     blocked = flow.Blocked.MAIL_LIMIT
             new = flow.new_flow(
                 self.hasher,
                 tenant_id=tenant.id,
                 user_id=user.id if user else None,
+                client=client,
                 blocked=blocked,
                 code_ttl=self.services.settings.code_ttl,
                 now=now,
@@ -315,15 +330,16 @@ class Portal:
             db.add(new.row)
         return new, user
 
-    def _check_code(self, db: Session, row: PortalFlow, code: str, now: dt.datetime) -> None:
-        """H1: the attempt is counted by one atomic statement before the code
-        is compared, so parallel guesses cannot beat the limit."""
+    def _check_code(self, db: Session, row: PortalFlow, code: str, now: dt.datetime) -> str:
+        """The flow's new token if ``code`` is right. H1: the attempt is counted
+        by one atomic statement before the code is compared, so parallel guesses
+        cannot beat the limit."""
         claimed = flow.claim_code_attempt(db, row.id_hash)
         db.refresh(row)
         if claimed is None:
             flow.require(row, flow.Step.CODE, now)  # moved on meanwhile: say how
             raise FlowRefused(Refusal.TOO_MANY_CODES)
-        flow.enter_code(row, self.hasher, code, now)
+        return flow.enter_code(row, self.hasher, code, now)
 
     def _claim_password_step(self, key: str, user_id: str) -> str | None:
         """Take the flow's password step for this request; the pending request

@@ -189,6 +189,9 @@ class PortalFlow(Base):
     write_attempts: Mapped[int] = mapped_column(Integer, default=0)
     #: Whether a code mail was sent for this flow (the per-user cap, T1).
     mailed: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: The client address that started it, keyed (``Hasher.client_hash``): code
+    #: mails are also capped per user and address (T1).
+    client_hash: Mapped[str | None] = mapped_column(String(64))
     #: The request id of a writeback whose outcome is unknown: the next
     #: attempt reuses it, so the agent answers from its journal (W1).
     pending_request_id: Mapped[str | None] = mapped_column(String(UUID_LENGTH))

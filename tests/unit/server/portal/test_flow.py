@@ -21,10 +21,18 @@ def new(blocked: Blocked | None = None) -> flow.NewFlow:
         HASHER,
         tenant_id="t",
         user_id=None if blocked else "u",
+        client="192.0.2.1",
         blocked=blocked,
         code_ttl=300,
         now=NOW,
     )
+
+
+def test_the_client_address_is_kept_keyed() -> None:
+    row = new().row
+    assert row.client_hash == HASHER.client_hash("192.0.2.1")
+    assert row.client_hash != Hasher(b"o" * 32).client_hash("192.0.2.1")
+    assert "192.0.2.1" not in str(row.client_hash)
 
 
 def enter(row: PortalFlow, code: str, now: dt.datetime = NOW) -> None:
