@@ -12,15 +12,20 @@ Exception tree::
     │   ├── AgentLost             delivered, then the link dropped before a result
     │   ├── ReplyTimeout          delivered, no result within the timeout
     │   └── RequestInProgress     this request id is already waiting for its result
-    └── ApiError                  what an API caller is told: .status .code .message
-        ├── Unauthorized          401: missing, unknown, used or revoked token
-        ├── NotFound              404: no such user (in the caller's tenant)
-        ├── Conflict              409: e.g. a request id reused for another user
-        ├── Unprocessable         422: input the service cannot take (bad key, password)
-        └── ServiceUnavailable    503: no agent of the tenant is connected (W2)
+    ├── Refused                   a use-case refused the request: .code .message .detail
+    │   ├── Unauthorized          missing, unknown, used or revoked token
+    │   ├── NotFound              no such user (in the caller's tenant)
+    │   ├── Conflict              the request collides with another one
+    │   │   ├── RequestConflict   its request id was used for another request
+    │   │   └── RequestBusy       its request id is still being handled
+    │   ├── Unprocessable         input the service cannot take (bad key, password)
+    │   └── ServiceUnavailable    no agent of the tenant is connected (W2)
+    └── ApiError                  an answer the HTTP edge gives as it is: .status too
 
-``ApiError.message`` is plain English the caller can act on (SPEC W1, E2); it
-never holds a password, a token or a library's own text.
+Use-cases raise ``Refused`` and know nothing of HTTP; ``server/api/problems.py``
+alone maps each kind to its status and problem body, for the API and the pages.
+``message`` is plain English the caller can act on (SPEC W1, E2); it never holds
+a password, a token or a library's own text.
 """
 
 from __future__ import annotations
@@ -64,9 +69,11 @@ class RequestInProgress(HubError):
     pass
 
 
-class ApiError(ServerError):
-    status: int = 500
-    code: str = "internal_error"
+class Refused(ServerError):
+    """A request a use-case will not carry out, and why (no HTTP status: the edge
+    maps the kind of refusal to one)."""
+
+    code: str = "refused"
 
     def __init__(
         self,
@@ -76,7 +83,6 @@ class ApiError(ServerError):
         detail: dict[str, Any] | None = None,
         request_id: str | None = None,
         support_code: str | None = None,
-        status: int | None = None,
         localized_message: str | None = None,
         tenant_id: str | None = None,
         user_id: str | None = None,
@@ -86,12 +92,10 @@ class ApiError(ServerError):
         self.message = message
         if code is not None:
             self.code = code
-        if status is not None:
-            self.status = status
         self.detail: dict[str, Any] = detail or {}
         self.request_id = request_id
         #: Set when the failure already has a record (an operation); else the
-        #: API makes one up; either way it stores the support record (E2).
+        #: edge makes one up; either way it stores the support record (E2).
         self.support_code = support_code
         #: ``message`` in the caller's Accept-Language, where the route knows it.
         self.localized_message = localized_message
@@ -101,26 +105,40 @@ class ApiError(ServerError):
         self.username = username
 
 
-class Unauthorized(ApiError):
-    status = 401
+class Unauthorized(Refused):
     code = "unauthorized"
 
 
-class NotFound(ApiError):
-    status = 404
+class NotFound(Refused):
     code = "not_found"
 
 
-class Conflict(ApiError):
-    status = 409
+class Conflict(Refused):
     code = "conflict"
 
 
-class Unprocessable(ApiError):
-    status = 422
+class RequestConflict(Conflict):
+    code = "request_conflict"
+
+
+class RequestBusy(Conflict):
+    code = "request_in_progress"
+
+
+class Unprocessable(Refused):
     code = "invalid_input"
 
 
-class ServiceUnavailable(ApiError):
-    status = 503
+class ServiceUnavailable(Refused):
     code = "service_unavailable"
+
+
+class ApiError(Refused):
+    """An answer the HTTP edge gives as it is, with its ``status`` (an outcome of
+    the directory, a portal error); raised by route code only."""
+
+    code = "internal_error"
+
+    def __init__(self, message: str, *, status: int, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.status = status

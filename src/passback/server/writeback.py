@@ -37,9 +37,10 @@ from passback.server.directory_users import find_user
 from passback.server.errors import (
     AgentLost,
     AgentUnavailable,
-    Conflict,
     NotFound,
     ReplyTimeout,
+    RequestBusy,
+    RequestConflict,
     RequestInProgress,
     Unprocessable,
 )
@@ -48,6 +49,7 @@ from passback.server.store.models import Agent, OperationRecord, Tenant, utcnow
 
 logger = logging.getLogger(__name__)
 
+IN_PROGRESS = "A request with this request id is still in progress. Wait for it to finish."
 _PASSWORD_MESSAGES = {
     PasswordProblem.EMPTY: "The new password must not be empty.",
     PasswordProblem.INVALID: (
@@ -115,7 +117,8 @@ async def reset_password(
     Raises:
         Unprocessable: the password is empty or holds text that cannot be stored.
         NotFound: no such user in the tenant (code ``user_not_found``).
-        Conflict: ``request_id`` belongs to another user, or is in flight.
+        RequestConflict: ``request_id`` belongs to another user.
+        RequestBusy: ``request_id`` is in flight.
     """
     request_id = str(uuid.UUID(request_id)) if request_id else str(uuid.uuid4())
     problem = check_password(new_password)
@@ -165,11 +168,7 @@ async def reset_password(
             result = dataclasses.replace(result, outcome=Outcome.OUTCOME_UNKNOWN, agent_id=agent_id)
             break
         except RequestInProgress:
-            raise Conflict(
-                "A request with this request id is still in progress. Wait for it to finish.",
-                code="request_in_progress",
-                request_id=request_id,
-            ) from None
+            raise RequestBusy(IN_PROGRESS, request_id=request_id) from None
         result = dataclasses.replace(
             result,
             outcome=answer.outcome,
@@ -210,9 +209,8 @@ def _prepare(
         found = matches[0]
         record = db.get(OperationRecord, (tenant_id, request_id))
         if record is not None and record.user_id != found.id:
-            raise Conflict(
+            raise RequestConflict(
                 "This request id was already used for another request. Use a new request id.",
-                code="request_conflict",
                 request_id=request_id,
             )
         if record is None:
@@ -238,11 +236,7 @@ def _prepare(
         try:
             db.flush()
         except IntegrityError:  # the same new request id, concurrently
-            raise Conflict(
-                "A request with this request id is still in progress. Wait for it to finish.",
-                code="request_in_progress",
-                request_id=request_id,
-            ) from None
+            raise RequestBusy(IN_PROGRESS, request_id=request_id) from None
         return _Plan(
             user_id=found.id,
             anchor=anchors.decode(found.anchor),

@@ -1,5 +1,9 @@
 """Error responses: one body for every failure (SPEC E2), and no input echoed.
 
+This is where the server's failures become HTTP: the use-cases raise
+``server.errors.Refused`` (and the portal its ``PortalError``) without a status;
+``status_of`` gives each its status here, for the JSON API and the pages alike.
+
 Every error response stores a support record under its support code
 (``server/support.py``), so that the code finds the full record.
 
@@ -26,10 +30,67 @@ from passback.printable import printable
 from passback.server import support
 from passback.server.api.deps import get_services
 from passback.server.api.schemas import ErrorBody, ErrorInfo
-from passback.server.errors import ApiError
+from passback.server.errors import (
+    ApiError,
+    Refused,
+    ServiceUnavailable,
+    Unauthorized,
+    Unprocessable,
+)
+from passback.server.errors import Conflict as ConflictError
+from passback.server.errors import NotFound as NotFoundError
+from passback.server.outcomes import describe
+from passback.server.portal.errors import PortalError, Refusal
 from passback.server.support import Incident
 
 logger = logging.getLogger(__name__)
+
+#: The status of each kind of refusal; a subclass takes its nearest listed base.
+REFUSAL_STATUS: Mapping[type[Refused], int] = {
+    Unauthorized: 401,
+    NotFoundError: 404,
+    ConflictError: 409,
+    Unprocessable: 422,
+    ServiceUnavailable: 503,
+}
+
+#: The status of each portal error that is not a directory outcome, by code.
+PORTAL_STATUS: Mapping[str, int] = {
+    "tenant_not_found": 404,
+    "service_unavailable": 503,
+    "rate_limited": 429,
+    "invalid_username": 422,
+    "empty": 422,
+    "mismatch": 422,
+    "invalid": 422,
+    "request_in_progress": 409,
+    "request_conflict": 409,
+    "cross_site": 403,
+    "csrf_failed": 403,
+    Refusal.NO_FLOW.value: 409,
+    Refusal.EXPIRED.value: 410,
+    Refusal.WRONG_STEP.value: 409,
+    Refusal.WRONG_CODE.value: 422,
+    Refusal.TOO_MANY_CODES.value: 410,
+    Refusal.TOO_MANY_PASSWORDS.value: 410,
+    Refusal.BUSY.value: 409,
+    Refusal.ENDED.value: 410,
+}
+
+
+def status_of(error: Refused | PortalError) -> int:
+    """The HTTP status of ``error``, for the API and the pages."""
+    if isinstance(error, ApiError):
+        return error.status
+    if isinstance(error, PortalError):
+        if error.outcome is not None:
+            return describe(error.outcome, error.detail)[0]
+        return PORTAL_STATUS.get(error.code, 500)
+    for kind in type(error).__mro__:
+        if kind in REFUSAL_STATUS:
+            return REFUSAL_STATUS[kind]
+    return 500
+
 
 _DESCRIPTIONS = {
     400: "The body could not be read (JSON must be UTF-8), or, with a public URL "
@@ -110,29 +171,30 @@ async def store_record(request: Request, incident: Incident, code: str) -> None:
 
 
 def install(app: FastAPI) -> None:
-    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(Refused, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _internal_error)
 
 
 async def _api_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ApiError)
+    assert isinstance(exc, Refused)
+    status = status_of(exc)
     support_code = exc.support_code or str(uuid.uuid4())
     logger.warning(
         "api: %s %s → %d %s (request %s, support code %s)",
         request.method,
         printable(request.url.path),
-        exc.status,
+        status,
         exc.code,
         printable(exc.request_id),
         support_code,
         extra={"code": exc.code, "request_id": exc.request_id, "support_code": support_code},
     )
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     incident = Incident(
         error=exc.code,
-        status=exc.status,
+        status=status,
         message=exc.message,
         method=request.method,
         path=request.url.path,
@@ -143,7 +205,7 @@ async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     )
     await store_record(request, incident, support_code)
     return error_response(
-        exc.status,
+        status,
         exc.code,
         exc.message,
         detail=exc.detail,

@@ -21,7 +21,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Request, status
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ConfigDict, Field
 
-from passback.server.api.problems import error_responses
+from passback.server.api.problems import error_responses, status_of
 from passback.server.api.schemas import (
     MAX_PASSWORD_FIELD,
     PASSWORD_FIELD_DESCRIPTION,
@@ -126,7 +126,7 @@ def _api_error(
     return ApiError(
         error.text(english),
         code=error.code,
-        status=error.status,
+        status=status_of(error),
         detail=detail,
         request_id=error.request_id or None,
         support_code=error.support_code,

@@ -4,8 +4,9 @@
 
     PortalException          any failure of the portal
      ├── FlowRefused         a move of the flow refused (``flow``), with its ``Refusal``
-     └── PortalError         what the user is shown: status, message, field,
-                             support record; pages and API render it
+     └── PortalError         what the user is shown: code, message, field,
+                             support record; pages and API render it, with the
+                             status ``server/api/problems.py`` gives its code
 
 A ``PortalError`` holds an English message marked for translation and the
 values for its fields, or an ``Outcome`` of the directory; pages and the API
@@ -52,7 +53,6 @@ class PortalError(PortalException):
     def __init__(
         self,
         code: str,
-        status: int,
         message: str = "",
         *,
         values: Mapping[str, object] | None = None,
@@ -67,7 +67,6 @@ class PortalError(PortalException):
     ) -> None:
         super().__init__(code)
         self.code = code
-        self.status = status
         self.message = message
         self.values = dict(values or {})
         self.outcome = outcome
@@ -92,11 +91,9 @@ class PortalError(PortalException):
         user_id: str,
         flow_ended: bool = False,
     ) -> PortalError:
-        status, _message = describe(outcome, detail)
         field = "new_password" if outcome.is_policy_refusal else None
         return cls(
             outcome.value,
-            status,
             outcome=outcome,
             detail=detail,
             field=field,
@@ -158,47 +155,36 @@ ENDING_OUTCOMES = frozenset(
     }
 )
 
-#: Errors of the writeback that are not an ``Outcome``, by their code.
-WRITEBACK_ERRORS: Mapping[str, tuple[str, str | None]] = {
-    "invalid": (
-        N_("The new password contains a character that cannot be stored. Choose another one."),
-        "new_password",
-    ),
-    "request_in_progress": (
-        N_("Your previous attempt is still being processed. Wait a moment and try again."),
-        None,
-    ),
-}
+#: The portal's words for a writeback's refusals that are not an ``Outcome``.
+INVALID_PASSWORD = N_(
+    "The new password contains a character that cannot be stored. Choose another one."
+)
+STILL_IN_PROGRESS = N_(
+    "Your previous attempt is still being processed. Wait a moment and try again."
+)
 #: Any other error of the writeback: the password was not set.
 WRITEBACK_FAILED = N_(
     "Your password could not be set. Try again in a few minutes; if it keeps failing, "
     "contact your administrator."
 )
 
-_REFUSALS: dict[Refusal, tuple[int, str]] = {
-    Refusal.NO_FLOW: (409, N_("This reset has ended or never started. Start again.")),
-    Refusal.EXPIRED: (410, N_("This step has expired. Start again.")),
-    Refusal.WRONG_STEP: (
-        409,
-        N_("This step is not available now: finish the steps in order, or start again."),
+_REFUSALS: dict[Refusal, str] = {
+    Refusal.NO_FLOW: N_("This reset has ended or never started. Start again."),
+    Refusal.EXPIRED: N_("This step has expired. Start again."),
+    Refusal.WRONG_STEP: N_(
+        "This step is not available now: finish the steps in order, or start again."
     ),
-    Refusal.WRONG_CODE: (
-        422,
-        N_("The code is not correct, or no code was sent. Attempts left: %(left)d."),
+    Refusal.WRONG_CODE: N_(
+        "The code is not correct, or no code was sent. Attempts left: %(left)d."
     ),
-    Refusal.TOO_MANY_CODES: (
-        410,
-        N_("Too many wrong codes: this reset has ended. Start again."),
+    Refusal.TOO_MANY_CODES: N_("Too many wrong codes: this reset has ended. Start again."),
+    Refusal.TOO_MANY_PASSWORDS: N_(
+        "Too many attempts to set a new password: this reset has ended. Start again."
     ),
-    Refusal.TOO_MANY_PASSWORDS: (
-        410,
-        N_("Too many attempts to set a new password: this reset has ended. Start again."),
+    Refusal.BUSY: N_(
+        "Your new password is being set right now. Wait a moment, then reload the page."
     ),
-    Refusal.BUSY: (
-        409,
-        N_("Your new password is being set right now. Wait a moment, then reload the page."),
-    ),
-    Refusal.ENDED: (410, N_("This reset has ended. Start again.")),
+    Refusal.ENDED: N_("This reset has ended. Start again."),
 }
 
 _ENDING_REFUSALS = frozenset(
@@ -207,11 +193,9 @@ _ENDING_REFUSALS = frozenset(
 
 
 def refusal_error(refused: FlowRefused, user_id: str | None = None) -> PortalError:
-    status, message = _REFUSALS[refused.refusal]
     return PortalError(
         refused.refusal.value,
-        status,
-        message,
+        _REFUSALS[refused.refusal],
         values={"left": refused.attempts_left},
         field="code" if refused.refusal is Refusal.WRONG_CODE else None,
         user_id=user_id,

@@ -27,6 +27,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.background import BackgroundTask
 
 from passback.server import support
+from passback.server.api.problems import status_of
 from passback.server.i18n import Translator
 from passback.server.i18n.translations import N_
 from passback.server.portal import flow
@@ -198,7 +199,6 @@ def _check_same_origin(request: Request) -> None:
     if foreign:
         raise PortalError(
             "cross_site",
-            403,
             N_("This form was sent from another site. Open the portal's address yourself."),
             note=f"refused a cross-site POST (Sec-Fetch-Site: {site}, Origin: {origin})",
         )
@@ -208,7 +208,7 @@ def _check_csrf(portal: Portal, token: str | None, csrf: str) -> None:
     if token is None:
         return  # no flow: the step itself refuses it, with its own words
     if not portal.csrf_matches(token, csrf):
-        raise PortalError("csrf_failed", 403, N_("This form has expired. Start again."))
+        raise PortalError("csrf_failed", N_("This form has expired. Start again."))
 
 
 def _page(
@@ -270,12 +270,13 @@ async def _fail(
 ) -> Response:
     """The page for ``error``, with the support code of its stored record (E2)."""
     portal = _portal(request)
+    status = status_of(error)
     tenant = None
     if error.code != "tenant_not_found":
         tenant = await portal.tenant(slug)
     incident = support.Incident(
         error=error.code,
-        status=error.status,
+        status=status,
         message=error.text(Translator.for_locale(portal.catalogs, "en")),
         method=request.method,
         path=request.url.path,
@@ -295,20 +296,18 @@ async def _fail(
             t,
             "error.html",
             {"tenant_name": "Passback", "base": "", "error": shown, "restart": False},
-            error.status,
+            status,
         )
     if page == "code.html":
-        return _code_page(request, t, tenant, token, error.status, error=shown)
+        return _code_page(request, t, tenant, token, status, error=shown)
     if page == "password.html" and token is not None:
         try:
             rules = await portal.password_step(tenant, token)
         except PortalError:
             pass  # the flow ended or expired meanwhile: no form, the reason stays
         else:
-            return _password_page(request, t, tenant, token, rules, error.status, error=shown)
-    restart = error.status not in {429, 503}
+            return _password_page(request, t, tenant, token, rules, status, error=shown)
+    restart = status not in {429, 503}
     if page == "start.html" or error.field == "username":
-        return _page(
-            request, t, tenant, "start.html", error.status, error=shown, username=username or ""
-        )
-    return _page(request, t, tenant, "error.html", error.status, error=shown, restart=restart)
+        return _page(request, t, tenant, "start.html", status, error=shown, username=username or "")
+    return _page(request, t, tenant, "error.html", status, error=shown, restart=restart)

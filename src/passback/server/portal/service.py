@@ -18,7 +18,7 @@ from passback.protocol.operations import Operation
 from passback.protocol.outcomes import Outcome
 from passback.server import support, writeback
 from passback.server.directory_users import MAX_USERNAME, find_user
-from passback.server.errors import ApiError, NotFound
+from passback.server.errors import NotFound, Refused, RequestBusy, Unprocessable
 from passback.server.i18n import Catalogs, Translator
 from passback.server.i18n.translations import N_
 from passback.server.notify import MailError, MailMessage, MailSender
@@ -27,7 +27,8 @@ from passback.server.portal.code_mail import code_mail
 from passback.server.portal.codes import Hasher, flow_hash
 from passback.server.portal.errors import (
     ENDING_OUTCOMES,
-    WRITEBACK_ERRORS,
+    INVALID_PASSWORD,
+    STILL_IN_PROGRESS,
     WRITEBACK_FAILED,
     FlowRefused,
     PortalError,
@@ -88,7 +89,7 @@ class Portal:
 
         found = await asyncio.to_thread(load)
         if found is None:
-            raise PortalError("tenant_not_found", 404, N_("There is no such portal."))
+            raise PortalError("tenant_not_found", N_("There is no such portal."))
         return found
 
     async def check_available(self, tenant: PortalTenant) -> None:
@@ -101,14 +102,12 @@ class Portal:
         if self.mailer is None:
             raise PortalError(
                 Outcome.SERVICE_UNAVAILABLE.value,
-                503,
                 UNAVAILABLE,
                 note="no SMTP server is configured (passback server --smtp-host)",
             )
         if not await self.services.hub.present(tenant.id):
             raise PortalError(
                 Outcome.SERVICE_UNAVAILABLE.value,
-                503,
                 UNAVAILABLE,
                 note="no agent of the tenant is connected (W2)",
             )
@@ -126,13 +125,12 @@ class Portal:
         if not await self.limiter.allow(address_key(client)):
             raise PortalError(
                 "rate_limited",
-                429,
                 N_("Too many attempts from your network. Wait a few minutes and try again."),
             )
         await self.check_available(tenant)
         username = username.strip()
         if not username or len(username) > MAX_USERNAME:
-            raise PortalError("invalid_username", 422, N_("Enter your username."), field="username")
+            raise PortalError("invalid_username", N_("Enter your username."), field="username")
         new, user = await asyncio.to_thread(self._start, tenant, username, address_key(client))
         deliver = None
         if user is not None and user.mail and new.row.blocked is None:
@@ -223,12 +221,11 @@ class Portal:
         user_id = _user_of(row)
         if not new_password:
             raise PortalError(
-                "empty", 422, N_("Enter the new password."), field="new_password", user_id=user_id
+                "empty", N_("Enter the new password."), field="new_password", user_id=user_id
             )
         if confirm is not None and confirm != new_password:
             raise PortalError(
                 "mismatch",
-                422,
                 N_("The two passwords are not the same. Type them again."),
                 field="confirm_password",
                 user_id=user_id,
@@ -252,7 +249,7 @@ class Portal:
                 user_id=user_id,
                 flow_ended=True,
             ) from None
-        except ApiError as exc:
+        except Refused as exc:
             released = await self._settle(row.id_hash, pending=pending)
             raise self._writeback_error(exc, user_id, released) from None
         except BaseException:  # anything unforeseen: the step is not left held
@@ -382,13 +379,17 @@ class Portal:
 
         return await asyncio.to_thread(settle)
 
-    def _writeback_error(self, exc: ApiError, user_id: str, released: bool) -> PortalError:
+    def _writeback_error(self, exc: Refused, user_id: str, released: bool) -> PortalError:
         if not released:
             return self._too_many_passwords(user_id, exc.request_id, exc.support_code)
-        message, field = WRITEBACK_ERRORS.get(exc.code, (WRITEBACK_FAILED, None))
+        if isinstance(exc, Unprocessable):
+            code, message, field = "invalid", INVALID_PASSWORD, "new_password"
+        elif isinstance(exc, RequestBusy):
+            code, message, field = exc.code, STILL_IN_PROGRESS, None
+        else:
+            code, message, field = exc.code, WRITEBACK_FAILED, None
         return PortalError(
-            exc.code,
-            exc.status,
+            code,
             message,
             field=field,
             user_id=user_id,
