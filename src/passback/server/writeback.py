@@ -45,7 +45,7 @@ from passback.server.errors import (
     Unprocessable,
 )
 from passback.server.services import Services
-from passback.server.store.models import Agent, OperationRecord, Tenant, utcnow
+from passback.server.store.models import Agent, DirectoryUser, OperationRecord, Tenant, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +62,17 @@ _PASSWORD_MESSAGES = {
 #: Earlier outcomes of a request id after which its password is, or may be, in the
 #: directory: only the agent's journal can settle a retry.
 _MAY_BE_WRITTEN = frozenset({Outcome.OK.value, Outcome.OUTCOME_UNKNOWN.value})
+
+
+@dataclasses.dataclass(frozen=True)
+class UserId:
+    """A user the caller already resolved: the server's own id, looked up as
+    that alone (not also as an account name or UPN)."""
+
+    value: str
+
+    def __str__(self) -> str:
+        return self.value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,7 +107,7 @@ async def reset_password(
     *,
     services: Services,
     tenant_id: str,
-    user: str,
+    user: str | UserId,
     new_password: str,
     request_id: str | None = None,
     unlock: bool | None = None,
@@ -107,7 +118,8 @@ async def reset_password(
     Args:
         operation: who asks: ``RESET`` (the user, self-service) or
             ``ADMIN_RESET``; the agent records each under its own events (E3).
-        user: the server's user id, the sAMAccountName (any case) or the UPN.
+        user: the server's user id, the sAMAccountName (any case) or the UPN;
+            a ``UserId`` when the caller already resolved the user.
         request_id: a UUID chosen by the caller to make retries safe; new if None.
         unlock: also unlock the account; ``None`` means the tenant's setting.
 
@@ -192,12 +204,18 @@ def _prepare(
     services: Services,
     operation: Operation,
     tenant_id: str,
-    user: str,
+    user: str | UserId,
     request_id: str,
     unlock: bool | None,
 ) -> _Plan | WritebackResult:
     with services.sessions() as db, db.begin():
-        matches = list(db.scalars(find_user(tenant_id, user).limit(2)))
+        if isinstance(user, UserId):
+            query = select(DirectoryUser).where(
+                DirectoryUser.tenant_id == tenant_id, DirectoryUser.id == user.value
+            )
+        else:
+            query = find_user(tenant_id, user)
+        matches = list(db.scalars(query.limit(2)))
         if not matches:
             raise NotFound(
                 "No synced user of your organisation has this id, account name or UPN.",
@@ -261,14 +279,14 @@ def _record(sessions: sessionmaker[Session], tenant_id: str, result: WritebackRe
         record.finished_at = utcnow()
 
 
-def _log(operation: Operation, tenant_id: str, user: str, result: WritebackResult) -> None:
+def _log(operation: Operation, tenant_id: str, user: str | UserId, result: WritebackResult) -> None:
     # The full record of the support code (E2); never the password (S7).
     level = logging.INFO if result.outcome is Outcome.OK else logging.WARNING
     logger.log(
         level,
         "writeback: %s of %r in tenant %s: %s (request %s, agent %s, event %s, support code %s)",
         operation.value,
-        user,
+        str(user),
         tenant_id,
         result.outcome.value,
         result.request_id,
@@ -278,7 +296,7 @@ def _log(operation: Operation, tenant_id: str, user: str, result: WritebackResul
         extra={
             "operation": operation.value,
             "tenant_id": tenant_id,
-            "user": user,
+            "user": str(user),
             "outcome": result.outcome.value,
             "request_id": result.request_id,
             "agent_id": result.agent_id,

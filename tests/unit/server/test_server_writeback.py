@@ -34,7 +34,7 @@ from passback.server.store import create_engine, session_factory, upgrade
 from passback.server.store.models import DirectoryUser, OperationRecord, utcnow
 from passback.server.sync import upsert_users
 from passback.server.tenants import create_tenant, new_onboarding_token
-from passback.server.writeback import WritebackResult, reset_password
+from passback.server.writeback import UserId, WritebackResult, reset_password
 from tests.support.keys import TEST_MASTER_KEY
 
 PASSWORD = "Marker-Pa55word-7f3c"
@@ -170,6 +170,23 @@ async def test_user_by_id(world: World) -> None:
         user_id = db.scalar(sa.select(DirectoryUser.id).where(DirectoryUser.anchor == ANCHOR))
     assert user_id is not None
     assert (await world.reset(user_id)).outcome is Outcome.OK
+
+
+async def test_a_resolved_user_is_found_by_its_id_alone(world: World) -> None:
+    """The portal passes the user it resolved (``UserId``): looked up as an id
+    only, never as an account name or UPN that happens to equal it."""
+    with world.sessions() as db:
+        user_id = db.scalar(sa.select(DirectoryUser.id).where(DirectoryUser.anchor == ANCHOR))
+    assert user_id is not None
+    assert (await world.reset(UserId(user_id))).outcome is Outcome.OK  # type: ignore[arg-type]
+    with pytest.raises(NotFound):
+        await world.reset(UserId("jdoe"))  # type: ignore[arg-type]
+    other = await world.reset("bob", tenant_id=world.other_tenant_id)  # bob's own tenant
+    with world.sessions() as db:
+        bob = db.scalar(sa.select(DirectoryUser.id).where(DirectoryUser.sam_account_name == "bob"))
+    assert other.outcome is Outcome.SERVICE_UNAVAILABLE and bob is not None
+    with pytest.raises(NotFound):
+        await world.reset(UserId(bob))  # type: ignore[arg-type]  # another tenant's user
 
 
 async def test_unlock_defaults_to_the_tenant_setting(world: World) -> None:

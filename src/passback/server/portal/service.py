@@ -283,7 +283,7 @@ class Portal:
             Operation.RESET,
             services=self.services,
             tenant_id=tenant.id,
-            user=user_id,
+            user=writeback.UserId(user_id),
             new_password=new_password,
             request_id=request_id,
         )
