@@ -34,6 +34,8 @@ class AutoAgent:
         self.rules = RULES
         self.outcomes: list[tuple[Outcome, dict[str, int | str]]] = []
         self.opened: list[Opened] = []
+        #: Rules requests answered.
+        self.rules_asked = 0
         #: Set when an operation arrives.
         self.received = asyncio.Event()
         #: Awaited before an operation is answered (the test acts meanwhile).
@@ -65,6 +67,7 @@ class AutoAgent:
                 event_id = 31002 if outcome is Outcome.OK else 31003
                 await self.agent.send(Result(opened.metadata.request_id, outcome, detail, event_id))
             elif isinstance(event, Received) and isinstance(event.message, RulesRequest):
+                self.rules_asked += 1
                 rules = self.rules
                 await self.agent.send(
                     Rules(

@@ -123,6 +123,8 @@ async def test_whole_reset_in_the_pages(
         assert refused.status_code == 422
         assert "The password must be at least 14 characters long." in refused.text
         assert 'aria-describedby="rules new_password-error"' in refused.text
+        assert "At least 14 characters" in refused.text  # the rules, shown again...
+        assert agent.rules_asked == 1  # ...as the agent reported them: not asked again
         refused_code = support_code(refused)
 
         done = await set_password(client)

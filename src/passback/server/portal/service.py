@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import json
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -202,7 +203,22 @@ class Portal:
             PortalError: the flow is not at the password step.
         """
         row = await self.require(tenant, token, flow.Step.PASSWORD)
-        return await rules_for(self.services, tenant.id, _user_of(row))
+        kept = _rules_from_json(row.rules_json)
+        if kept is not None:
+            return kept  # the agent already reported them for this flow
+        rules = await rules_for(self.services, tenant.id, _user_of(row))
+        if rules is not None:
+            await asyncio.to_thread(self._keep_rules, row.id_hash, rules)
+        return rules
+
+    def _keep_rules(self, key: str, rules: PasswordRules) -> None:
+        with self.services.sessions() as db, db.begin():
+            db.execute(
+                update(PortalFlow)
+                .where(PortalFlow.id_hash == key)
+                .values(rules_json=json.dumps(dataclasses.asdict(rules)))
+                .execution_options(synchronize_session=False)
+            )
 
     async def set_password(
         self, tenant: PortalTenant, token: str | None, new_password: str, confirm: str | None
@@ -473,3 +489,14 @@ def _user_of(row: PortalFlow) -> str:
     if row.user_id is None:
         raise refusal_error(FlowRefused(Refusal.WRONG_STEP))
     return row.user_id
+
+
+def _rules_from_json(text: str | None) -> PasswordRules | None:
+    """Rules kept on a flow; None if there are none, or they were kept by a
+    version whose rules had other fields (then the agent is asked again)."""
+    if not text:
+        return None
+    try:
+        return PasswordRules(**json.loads(text))
+    except (TypeError, ValueError):
+        return None

@@ -192,6 +192,9 @@ class PortalFlow(Base):
     #: The client address that started it, keyed (``Hasher.client_hash``): code
     #: mails are also capped per user and address (T1).
     client_hash: Mapped[str | None] = mapped_column(String(64))
+    #: The password rules the agent reported for this flow's user, as JSON: a
+    #: form shown again (after a refusal, a reload) does not ask the agent again.
+    rules_json: Mapped[str | None] = mapped_column(Text)
     #: The request id of a writeback whose outcome is unknown: the next
     #: attempt reuses it, so the agent answers from its journal (W1).
     pending_request_id: Mapped[str | None] = mapped_column(String(UUID_LENGTH))
