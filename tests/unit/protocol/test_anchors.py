@@ -1,0 +1,28 @@
+"""passback.protocol.anchors: an anchor's text form (SPEC W6)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from passback.protocol import anchors
+
+
+@given(st.binary(min_size=1, max_size=anchors.MAX_ANCHOR_BYTES))
+def test_round_trip(raw: bytes) -> None:
+    text = anchors.encode(raw)
+    assert "=" not in text
+    assert anchors.decode(text) == raw
+    assert anchors.decode(text + "=" * (-len(text) % 4)) == raw  # padding optional
+
+
+@pytest.mark.parametrize("text", ["", "a b", "ab+/", "AAAA!", "A", "AAAAA="])
+def test_not_base64url(text: str) -> None:
+    with pytest.raises(ValueError, match="not base64url"):
+        anchors.decode(text)
+
+
+def test_length_bounds() -> None:
+    with pytest.raises(ValueError, match="1..64 bytes"):
+        anchors.decode(anchors.encode(b"x" * (anchors.MAX_ANCHOR_BYTES + 1)))
