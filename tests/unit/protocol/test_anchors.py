@@ -24,5 +24,5 @@ def test_not_base64url(text: str) -> None:
 
 
 def test_length_bounds() -> None:
-    with pytest.raises(ValueError, match="1..64 bytes"):
+    with pytest.raises(ValueError, match=r"1\.\.64 bytes"):
         anchors.decode(anchors.encode(b"x" * (anchors.MAX_ANCHOR_BYTES + 1)))
