@@ -5,7 +5,8 @@ Every option can also come from the environment as ``PASSBACK_<COMMAND>_<OPTION>
 the agent's ``--config`` is ``PASSBACK_AGENT_CONFIG`` for both agent commands.
 
 One module per command group; the options of the commands that open the store
-are in :mod:`passback.cli.store`.
+are in :mod:`passback.cli.store`. ``passback demo`` imports the demo only when
+it runs: the server and the agent never load it.
 """
 
 from __future__ import annotations

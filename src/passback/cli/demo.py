@@ -1,4 +1,8 @@
-"""``passback demo``: the whole product on one machine (:mod:`passback.demo`)."""
+"""``passback demo``: the whole product on one machine (:mod:`passback.demo`).
+
+The demo is an optional extra (``passback[demo]``): it is imported when the
+command runs, so that the server and the agent never load it or need it.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,13 @@ from pathlib import Path
 
 import click
 
-from passback.demo.run import DemoError
-from passback.demo.run import run as run_demo
+#: The top-level modules the ``demo`` extra installs beyond Passback's own
+#: dependencies (the mail catcher's SMTP server).
+EXTRA_MODULES = frozenset({"aiosmtpd"})
+INSTALL_HINT = (
+    "the demo needs Passback's 'demo' extra: pip install 'passback[demo]' "
+    "(scripts/setup installs it)"
+)
 
 
 @click.command()
@@ -32,6 +41,15 @@ def demo(directory: Path, port: int, dc_address: str) -> None:
     """Run a demo on this machine (as root): a Samba AD DC with demo users, the
     server with its portal, a mail catcher for its email, a tenant and an agent.
     Prints how to use it; Ctrl-C stops it all."""
+    # Imported here, not at the top: `passback server` and `passback agent` load
+    # this module too, and must neither load the demo nor need its extra.
+    try:
+        from passback.demo.run import DemoError
+        from passback.demo.run import run as run_demo
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] not in EXTRA_MODULES:
+            raise
+        raise click.ClickException(INSTALL_HINT) from exc
     if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
         # The demo prints its own progress ("mail.log" is the mail catcher's aiosmtpd).
         for name in ("passback", "httpx", "alembic", "mail.log"):
