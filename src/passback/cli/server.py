@@ -1,0 +1,209 @@
+"""``passback server``: the portal, the API and the relay hub behind one listener."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import click
+
+from passback.agent.link import PING_INTERVAL
+from passback.cli import store
+from passback.crypto.envelope import MAX_LIFETIME
+from passback.protocol.messages import MAX_SYNC_FRAME
+from passback.server import listen
+from passback.server.app import create_app
+from passback.server.gate import MAX_HANDSHAKES, MAX_HANDSHAKES_PER_ADDRESS
+from passback.server.settings import ServerSettings
+
+
+@click.command()
+@store.data_dir_option
+@store.database_option
+@store.master_key_file_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8443, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--insecure-dev", is_flag=True, help="Serve plain HTTP (development only).")
+@click.option("--smtp-host", default=None, help="SMTP server for the portal's one-time codes.")
+@click.option("--smtp-port", default=587, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--smtp-from", default="passback@localhost", show_default=True)
+@click.option(
+    "--smtp-security",
+    type=click.Choice(["starttls", "tls", "none"]),
+    default="starttls",
+    show_default=True,
+    help="STARTTLS, implicit TLS (port 465), or none (a relay on loopback only).",
+)
+@click.option("--smtp-username", default=None)
+@click.option(
+    "--smtp-password",
+    default=None,
+    help="Better: PASSBACK_SERVER_SMTP_PASSWORD in the environment.",
+)
+@click.option(
+    "--code-ttl",
+    default=300,
+    show_default=True,
+    type=click.IntRange(60, 3600),
+    help="Seconds a one-time code is valid.",
+)
+@click.option(
+    "--public-url",
+    default=None,
+    help="https://… users reach the portal at (for emails); other host names are refused "
+    "(but loopback names from loopback, for health checks).",
+)
+@click.option(
+    "--operation-ttl",
+    default=300,
+    show_default=True,
+    type=click.IntRange(30, MAX_LIFETIME),
+    help="Seconds a sealed password operation stays valid (the agent refuses it after).",
+)
+@click.option(
+    "--reply-timeout",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(1, 600),
+    help="Seconds to wait for an agent's answer before saying the outcome is unknown.",
+)
+@click.option(
+    "--support-retention-days",
+    default=90,
+    show_default=True,
+    type=click.IntRange(1, 3650),
+    help="Days a support record is kept.",
+)
+@click.option(
+    "--forwarded-allow-ips",
+    default="",
+    show_default="trust no proxy",
+    help="Reverse proxies (comma-separated addresses or networks) whose "
+    "X-Forwarded-For/-Proto are trusted, so that rate limits see the client's address.",
+)
+@click.option(
+    "--tls-handshake-timeout",
+    default=listen.TLS_HANDSHAKE_TIMEOUT,
+    show_default=True,
+    type=click.FloatRange(1, 120),
+    help="Seconds a client has to finish the TLS handshake.",
+)
+@click.option(
+    "--header-timeout",
+    default=listen.HEADER_TIMEOUT,
+    show_default=True,
+    type=click.FloatRange(1, 120),
+    help="Seconds a client has to send a request's line and headers "
+    "(and a new connection to start sending).",
+)
+@click.option(
+    "--keep-alive-timeout",
+    default=listen.KEEP_ALIVE_TIMEOUT,
+    show_default=True,
+    type=click.IntRange(1, 300),
+    help="Seconds an HTTP connection may stay idle between requests "
+    "(relay WebSockets keep their own pings).",
+)
+@click.option(
+    "--max-connections",
+    default=listen.MAX_CONNECTIONS,
+    show_default=True,
+    type=click.IntRange(1, 1_000_000),
+    help="Connections held at once; more are closed as soon as they are made.",
+)
+@click.option(
+    "--relay-handshakes",
+    default=MAX_HANDSHAKES,
+    show_default=True,
+    type=click.IntRange(1, 100_000),
+    help="Relay links not yet authenticated at once; more get HTTP 503.",
+)
+@click.option(
+    "--relay-handshakes-per-address",
+    default=MAX_HANDSHAKES_PER_ADDRESS,
+    show_default=True,
+    type=click.IntRange(1, 100_000),
+    help="Relay links not yet authenticated at once from one client address.",
+)
+def server(
+    data_dir: Path,
+    database_url: str | None,
+    master_key_file: Path | None,
+    host: str,
+    port: int,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    insecure_dev: bool,
+    smtp_host: str | None,
+    smtp_port: int,
+    smtp_from: str,
+    smtp_security: Literal["starttls", "tls", "none"],
+    smtp_username: str | None,
+    smtp_password: str | None,
+    code_ttl: int,
+    public_url: str | None,
+    operation_ttl: int,
+    reply_timeout: float,
+    support_retention_days: int,
+    forwarded_allow_ips: str,
+    tls_handshake_timeout: float,
+    header_timeout: float,
+    keep_alive_timeout: int,
+    max_connections: int,
+    relay_handshakes: int,
+    relay_handshakes_per_address: int,
+) -> None:
+    """Run the Passback server: portal at /portal/<slug>/, API, relay hub at /relay/v1."""
+    if (tls_cert is None) != (tls_key is None):
+        raise click.UsageError("give both --tls-cert and --tls-key")
+    if tls_cert is None and not insecure_dev:
+        raise click.UsageError(
+            "the server speaks TLS: give --tls-cert and --tls-key "
+            "(make a pair with `passback tls create`), or --insecure-dev for plain HTTP"
+        )
+    with store.open_session(data_dir, database_url) as session:
+        master_key = store.master_key(session, data_dir, master_key_file)
+    url = store.database_url(data_dir, database_url)
+    settings = ServerSettings(
+        database_url=url,
+        smtp_host=smtp_host,
+        smtp_port=smtp_port,
+        smtp_from=smtp_from,
+        smtp_security=smtp_security,
+        smtp_username=smtp_username,
+        smtp_password=smtp_password,
+        code_ttl=code_ttl,
+        public_url=public_url,
+        operation_ttl=operation_ttl,
+        reply_timeout=reply_timeout,
+        support_retention_days=support_retention_days,
+        relay_handshakes=relay_handshakes,
+        relay_handshakes_per_address=relay_handshakes_per_address,
+    )
+    limits = listen.ConnectionLimits(
+        tls_handshake_timeout=tls_handshake_timeout,
+        header_timeout=header_timeout,
+        keep_alive_timeout=keep_alive_timeout,
+        max_connections=max_connections,
+    )
+    # Forwarded headers only from the proxies named: anyone else could forge them.
+    proxies: dict[str, Any] = (
+        {"proxy_headers": True, "forwarded_allow_ips": forwarded_allow_ips}
+        if forwarded_allow_ips.strip()
+        else {"proxy_headers": False}
+    )
+    listen.serve(
+        create_app(settings, master_key),
+        limits=limits,
+        host=host,
+        port=port,
+        ssl_certfile=tls_cert,
+        ssl_keyfile=tls_key,
+        ws="websockets-sansio",
+        ws_ping_interval=PING_INTERVAL,
+        ws_max_size=MAX_SYNC_FRAME,
+        log_level="info",
+        **proxies,
+    )

@@ -1,0 +1,50 @@
+"""``passback server`` trusts forwarded headers only from the proxies named (M3)
+and keeps its data folder private."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from passback import cli
+
+
+@pytest.fixture
+def uvicorn_run(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+
+    def run(app: object, **kwargs: Any) -> None:
+        seen.update(kwargs)
+
+    monkeypatch.setattr(cli.server.listen, "serve", run)
+    return seen
+
+
+def test_server_trusts_no_proxy_by_default(uvicorn_run: dict[str, Any], tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli.main, ["server", "--insecure-dev", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert uvicorn_run["proxy_headers"] is False
+    assert "forwarded_allow_ips" not in uvicorn_run
+
+
+def test_server_trusts_the_proxies_named(uvicorn_run: dict[str, Any], tmp_path: Path) -> None:
+    args = ["server", "--insecure-dev", "--data-dir", str(tmp_path)]
+    result = CliRunner().invoke(cli.main, [*args, "--forwarded-allow-ips", "10.0.0.5,fd00::/8"])
+    assert result.exit_code == 0, result.output
+    assert uvicorn_run["proxy_headers"] is True
+    assert uvicorn_run["forwarded_allow_ips"] == "10.0.0.5,fd00::/8"
+
+
+def test_server_makes_its_data_folder_private(uvicorn_run: dict[str, Any], tmp_path: Path) -> None:
+    fresh, existing = tmp_path / "fresh", tmp_path / "existing"
+    existing.mkdir(mode=0o755)
+    for folder in (fresh, existing):
+        result = CliRunner().invoke(
+            cli.main, ["server", "--insecure-dev", "--data-dir", str(folder)]
+        )
+        assert result.exit_code == 0, result.output
+        assert folder.stat().st_mode & 0o777 == 0o700
+        assert (folder / "passback.db").stat().st_mode & 0o777 == 0o600

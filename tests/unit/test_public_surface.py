@@ -1,0 +1,160 @@
+"""Pins the public surface that operators, scripts and clients depend on: the
+``passback`` commands with their arguments, options and named environment
+variables, the exit code of a refused agent, and the server's HTTP routes.
+
+A change here is a change for every deployment: update docs/reference/cli.md or
+docs/reference/api.md (and the CHANGELOG) together with this list."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+from fastapi import routing
+from starlette.routing import Mount, WebSocketRoute
+
+from passback import cli
+from passback.server.app import create_app
+from passback.server.settings import ServerSettings
+from tests.support.keys import TEST_MASTER_KEY
+
+
+def _parameter(param: click.Parameter) -> str:
+    """``NAME`` for an argument, ``--long/-s`` for an option, then the
+    environment variables it names itself (not those derived from its path)."""
+    if isinstance(param, click.Argument):
+        text = param.human_readable_name
+    else:
+        text = "/".join([*param.opts, *param.secondary_opts])
+    if param.envvar:
+        names = [param.envvar] if isinstance(param.envvar, str) else list(param.envvar)
+        text += f" [{' '.join(names)}]"
+    return text
+
+
+def _commands(command: click.Command, path: str) -> Iterator[tuple[str, list[str]]]:
+    yield path, [_parameter(p) for p in command.params]
+    if isinstance(command, click.Group):
+        for name in sorted(command.commands):
+            yield from _commands(command.commands[name], f"{path} {name}")
+
+
+def test_cli_commands() -> None:
+    assert dict(_commands(cli.main, "passback")) == {
+        "passback": ["--version", "-v/--verbose"],
+        "passback agent": [],
+        "passback agent onboard": [
+            "--server [PASSBACK_AGENT_ONBOARD_SERVER]",
+            "--token",
+            "--name",
+            "--ldap-url",
+            "--bind-dn",
+            "--bind-password-file",
+            "--search-base",
+            "--ldap-ca-file",
+            "--ldap-tls-name",
+            "--server-ca-file",
+            "--config [PASSBACK_AGENT_CONFIG]",
+            "--insecure-dev",
+        ],
+        "passback agent run": ["--config [PASSBACK_AGENT_CONFIG]", "--insecure-dev"],
+        "passback demo": ["--dir [PASSBACK_DEMO_DIR]", "--port", "--dc-address"],
+        "passback master-key": [],
+        "passback master-key rotate": [
+            "--data-dir",
+            "--database-url",
+            "--master-key-file [PASSBACK_MASTER_KEY_FILE]",
+            "--new-key-file",
+        ],
+        "passback server": [
+            "--data-dir",
+            "--database-url",
+            "--master-key-file [PASSBACK_MASTER_KEY_FILE]",
+            "--host",
+            "--port",
+            "--tls-cert",
+            "--tls-key",
+            "--insecure-dev",
+            "--smtp-host",
+            "--smtp-port",
+            "--smtp-from",
+            "--smtp-security",
+            "--smtp-username",
+            "--smtp-password",
+            "--code-ttl",
+            "--public-url",
+            "--operation-ttl",
+            "--reply-timeout",
+            "--support-retention-days",
+            "--forwarded-allow-ips",
+            "--tls-handshake-timeout",
+            "--header-timeout",
+            "--keep-alive-timeout",
+            "--max-connections",
+            "--relay-handshakes",
+            "--relay-handshakes-per-address",
+        ],
+        "passback support": [],
+        "passback support show": ["CODE", "--data-dir", "--database-url"],
+        "passback tenant": [],
+        "passback tenant create": [
+            "NAME",
+            "--slug",
+            "--data-dir",
+            "--database-url",
+            "--master-key-file [PASSBACK_MASTER_KEY_FILE]",
+        ],
+        "passback tenant onboarding-token": ["TENANT_ID", "--data-dir", "--database-url"],
+        "passback tls": [],
+        "passback tls create": ["--out", "--host [PASSBACK_TLS_CREATE_HOST]"],
+    }
+
+
+def test_cli_environment_prefix_and_exit_codes() -> None:
+    """``PASSBACK_<COMMAND>_<OPTION>`` for every option; 3 for a refused agent."""
+    assert cli.main.context_settings["auto_envvar_prefix"] == "PASSBACK"
+    assert cli.agent.EXIT_REFUSED == 3
+
+
+def _routes(tmp_path: Path) -> Iterator[str]:
+    app = create_app(ServerSettings(f"sqlite:///{tmp_path / 'passback.db'}"), TEST_MASTER_KEY)
+    # Newer FastAPI keeps an included router whole in app.routes: flatten it.
+    flatten = getattr(routing, "iter_route_contexts", iter)
+    for route in flatten(app.routes):
+        original = getattr(route, "original_route", route)
+        if isinstance(original, Mount):
+            yield f"MOUNT {route.path}"
+        elif isinstance(original, WebSocketRoute):
+            yield f"WEBSOCKET {route.path}"
+        else:
+            yield from (f"{method} {route.path}" for method in route.methods)
+
+
+def test_http_routes(tmp_path: Path) -> None:
+    assert sorted(_routes(tmp_path)) == [
+        "GET /api/v1/agents",
+        "GET /api/v1/portal/{slug}/reset/rules",
+        "GET /api/v1/portal/{slug}/status",
+        "GET /api/v1/users",
+        "GET /api/v1/users/{user}/password-rules",
+        "GET /docs",
+        "GET /healthz",
+        "GET /openapi.json",
+        "GET /portal/{slug}/",
+        "GET /portal/{slug}/code",
+        "GET /portal/{slug}/password",
+        "HEAD /openapi.json",
+        "MOUNT /docs/assets",
+        "MOUNT /static",
+        "POST /api/v1/agents/onboard",
+        "POST /api/v1/portal/{slug}/reset",
+        "POST /api/v1/portal/{slug}/reset/code",
+        "POST /api/v1/portal/{slug}/reset/password",
+        "POST /api/v1/sync",
+        "POST /api/v1/users/{user}/password-reset",
+        "POST /portal/{slug}/",
+        "POST /portal/{slug}/code",
+        "POST /portal/{slug}/password",
+        "WEBSOCKET /relay/v1",
+    ]
