@@ -8,9 +8,9 @@ import signal
 import time
 
 from passback.agent.config import AgentConfig, ConfigError, DirectoryConfig
-from passback.agent.directory.ad import ActiveDirectory
+from passback.agent.directory.ad.active_directory import ActiveDirectory
+from passback.agent.directory.ad.settings import ADSettings
 from passback.agent.directory.base import Directory, DirectoryError
-from passback.agent.directory.settings import ADSettings
 from passback.agent.events import EventId, EventLog, Level
 from passback.agent.journal import Journal
 from passback.agent.link import RelayClient
@@ -111,14 +111,14 @@ class Agent:
                 level=Level.ERROR,
             )
             return False
-        self._history_on_reset = caps.history_enforced_on_reset
-        if not caps.history_enforced_on_reset:
+        self._history_on_reset = caps.history_on_reset
+        if not caps.history_on_reset:
             self.events.emit(
                 EventId.ADConfigurationError,
                 "the directory does not advertise the policy-hints control: "
                 "password history is not enforced on resets",
                 level=Level.WARNING,
-                pdc=caps.pdc_host,
+                pdc=caps.writes_to,
             )
         return True
 

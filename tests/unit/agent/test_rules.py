@@ -23,7 +23,7 @@ USER = DirectoryUser(
     enabled=True,
     locked=False,
     protection=None,
-    pwd_last_set=1,
+    password_stamp=1,
 )
 
 

@@ -28,7 +28,12 @@ class ComesBack(FakeDirectory):
         if self.down:
             self.down -= 1
             raise DirectoryUnavailable("LDAPS refused")
-        return DirectoryCapabilities("1.2.840.113556.1.4.2239", "dc1.example.test", "DC=x")
+        return DirectoryCapabilities(
+            history_on_reset=True,
+            max_password_length=256,
+            policy_hints=True,
+            writes_to="dc1.example.test",
+        )
 
 
 def make_agent(tmp_path: Path, directory: FakeDirectory, agent_key: Any) -> Agent:
