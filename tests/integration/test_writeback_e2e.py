@@ -19,6 +19,9 @@ from typing import Any
 import ldap3
 import pytest
 
+from passback.server.i18n import Translator, load_catalogs
+from passback.server.portal.rules_text import describe_rules
+from passback.server.rules import PasswordRules
 from tests.support.deployment import Deployment, Tenant
 from tests.support.samba import SERVICE_ACCOUNT, SambaDC, TestUser
 
@@ -136,6 +139,35 @@ def test_too_short_names_the_minimum(
     assert err["detail"]["min_length"] == 7
     assert "7" in err["message"]
     assert samba_dc.can_bind(user.dn, user.password)
+
+
+def test_rules_say_a_reset_does_not_check_the_history(
+    deployment: Deployment, tenant: Tenant, samba_dc: SambaDC
+) -> None:
+    """W4: Samba 4.17 has no policy-hints control and checks no history on a
+    reset. The rules the agent reports say so, and the portal's rule text
+    promises nothing about earlier passwords, though the policy keeps 24."""
+    user = samba_dc.create_user()
+    PASSWORDS.append(user.password)
+    name = f"pso-{uuid.uuid4().hex[:6]}"
+    samba_dc.create_pso(name, history_length=24)
+    samba_dc.apply_pso(name, user)
+    try:
+        deployment.sync(tenant, user.name)
+        with deployment.http(tenant.admin_token) as client:
+            response = client.get(f"/api/v1/users/{user.name}/password-rules")
+        assert response.status_code == 200, response.text
+        rules = response.json()
+        assert (rules["source"], rules["history_length"]) == (f"pso:{name}", 24)
+        assert rules["history_on_reset"] is False
+        assert rules["policy_hints"] is False
+        assert rules["max_length"] == 256
+        for locale, promise in (("en", "last"), ("pt_BR", "últimas")):
+            translator = Translator.for_locale(load_catalogs(), locale)
+            text = describe_rules(PasswordRules(**rules), translator)
+            assert text and not any(promise in phrase for phrase in text), text
+    finally:
+        samba_dc.delete_pso(name)
 
 
 def test_not_complex(

@@ -9,6 +9,7 @@ folder can be moved whole. Reading is strict: a missing or mistyped field is a
 from __future__ import annotations
 
 import dataclasses
+import enum
 import os
 import tomllib
 from pathlib import Path
@@ -25,6 +26,12 @@ class ConfigError(Exception):
     """The config file cannot be read, parsed or written."""
 
 
+class DirectoryKind(enum.StrEnum):
+    """Which kind of directory the agent writes to; it picks the adapter."""
+
+    ACTIVE_DIRECTORY = "active_directory"  # Active Directory, or Samba as an AD DC
+
+
 @dataclasses.dataclass(frozen=True)
 class DirectoryConfig:
     ldap_url: str
@@ -35,6 +42,7 @@ class DirectoryConfig:
     tls_server_name: str | None = None
     #: Bound LDAPS connections kept to each DC; a sync holds one while it runs.
     pool_size: int = 2
+    kind: DirectoryKind = DirectoryKind.ACTIVE_DIRECTORY
 
     def bind_password(self) -> str:
         try:
@@ -119,6 +127,7 @@ def load(path: Path) -> AgentConfig:
             ca_file=_required(reader.path(base, "directory", "ca_file")),
             tls_server_name=reader.text("directory", "tls_server_name", optional=True) or None,
             pool_size=reader.integer("directory", "pool_size", default=2, low=2, high=32),
+            kind=reader.kind("directory", "kind"),
         ),
     )
 
@@ -150,6 +159,7 @@ def dump(config: AgentConfig) -> dict[str, Any]:
         },
         "keys": {"package": [{"id": k.key_id, "key": k.to_b64()} for k in config.package_keys]},
         "directory": {
+            "kind": str(d.kind),
             "ldap_url": d.ldap_url,
             "bind_dn": d.bind_dn,
             "bind_password_file": rel(d.bind_password_file),
@@ -217,6 +227,19 @@ class _Reader:
         if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
             raise ConfigError(f"{self._path}: {section}.{key} must be a whole number {low}..{high}")
         return value
+
+    def kind(self, section: str, key: str) -> DirectoryKind:
+        """Files written before the key existed name no kind: Active Directory."""
+        value = self._get(section, key, True)
+        if value is None:
+            return DirectoryKind.ACTIVE_DIRECTORY
+        try:
+            return DirectoryKind(value)
+        except ValueError:
+            known = ", ".join(k.value for k in DirectoryKind)
+            raise ConfigError(
+                f"{self._path}: {section}.{key} must be one of: {known} (got {value!r})"
+            ) from None
 
     def path(self, base: Path, section: str, key: str, *, optional: bool = False) -> Path | None:
         value = self.text(section, key, optional=optional)

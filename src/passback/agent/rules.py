@@ -1,6 +1,7 @@
 """The password rules that apply to one user, as the directory states them:
-the fine-grained policy (PSO) that applies to them, or the domain's. The portal
-shows them next to the password field (SPEC W1, W4)."""
+the fine-grained policy (PSO) that applies to them, or the domain's, with what
+the directory does with a reset (whether it checks the history, the longest
+password it takes). The portal shows them next to the password field (SPEC W1, W4)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ def read_rules(directory: Directory, request: RulesRequest) -> Rules:
         return Rules(request.request_id, Outcome.INVALID_REQUEST)
     try:
         policy = directory.password_policy(directory.locate(anchor))
+        capabilities = directory.capabilities()
     except DirectoryError as exc:
         return Rules(request.request_id, exc.outcome)
     return Rules(
@@ -29,4 +31,7 @@ def read_rules(directory: Directory, request: RulesRequest) -> Rules:
         history_length=policy.history_length,
         min_age=policy.min_age_seconds,
         max_age=policy.max_age_seconds,
+        history_on_reset=capabilities.history_on_reset,
+        max_length=capabilities.max_password_length,
+        policy_hints=capabilities.policy_hints,
     )

@@ -6,11 +6,12 @@ import asyncio
 import contextlib
 import signal
 import time
+from collections.abc import Callable
 
-from passback.agent.config import AgentConfig, ConfigError, DirectoryConfig
-from passback.agent.directory.ad import ActiveDirectory
+from passback.agent.config import AgentConfig, ConfigError, DirectoryConfig, DirectoryKind
+from passback.agent.directory.ad.active_directory import ActiveDirectory
+from passback.agent.directory.ad.settings import ADSettings
 from passback.agent.directory.base import Directory, DirectoryError
-from passback.agent.directory.settings import ADSettings
 from passback.agent.events import EventId, EventLog, Level
 from passback.agent.journal import Journal
 from passback.agent.link import RelayClient
@@ -28,7 +29,7 @@ class AgentStartError(Exception):
     """The agent cannot start; the message names the cause (event 6800 family)."""
 
 
-def directory_settings(config: DirectoryConfig) -> ADSettings:
+def active_directory_settings(config: DirectoryConfig) -> ADSettings:
     return ADSettings(
         ldap_url=config.ldap_url,
         bind_dn=config.bind_dn,
@@ -40,8 +41,24 @@ def directory_settings(config: DirectoryConfig) -> ADSettings:
     )
 
 
-def open_directory(config: DirectoryConfig) -> ActiveDirectory:
-    return ActiveDirectory(directory_settings(config))
+def open_active_directory(config: DirectoryConfig) -> Directory:
+    return ActiveDirectory(active_directory_settings(config))
+
+
+#: The adapter that opens each kind of directory (``directory.kind`` in the config).
+ADAPTERS: dict[DirectoryKind, Callable[[DirectoryConfig], Directory]] = {
+    DirectoryKind.ACTIVE_DIRECTORY: open_active_directory,
+}
+
+
+def open_directory(config: DirectoryConfig) -> Directory:
+    """The adapter for ``config.kind``; nothing is contacted yet.
+
+    Raises:
+        ConfigError: the bind password file cannot be read.
+        DirectoryConfigError: a setting makes no sense for this kind.
+    """
+    return ADAPTERS[config.kind](config)
 
 
 def check_directory(config: DirectoryConfig) -> None:
@@ -111,14 +128,14 @@ class Agent:
                 level=Level.ERROR,
             )
             return False
-        self._history_on_reset = caps.history_enforced_on_reset
-        if not caps.history_enforced_on_reset:
+        self._history_on_reset = caps.history_on_reset
+        if not caps.history_on_reset:
             self.events.emit(
                 EventId.ADConfigurationError,
                 "the directory does not advertise the policy-hints control: "
                 "password history is not enforced on resets",
                 level=Level.WARNING,
-                pdc=caps.pdc_host,
+                pdc=caps.writes_to,
             )
         return True
 

@@ -242,7 +242,7 @@ class Writeback:
                         f"refused before writing: {user.sam_account_name} {user.protection.refusal}"
                     )
                 return self._fail(meta, events, refusal, detail, why)
-            self._journal.before_write(rid, user.pwd_last_set)
+            self._journal.before_write(rid, user.password_stamp)
             sent = True
             self._directory.reset_password(user, password, unlock=meta.unlock and user.locked)
         except DirectoryError as exc:
@@ -275,7 +275,7 @@ class Writeback:
         another DC may not have the write replicated yet."""
         if entry.pwd_last_set_before is None:
             return False  # it stopped before writing
-        return self._directory.pwd_last_set(user) != entry.pwd_last_set_before
+        return self._directory.password_stamp(user) != entry.pwd_last_set_before
 
     def _succeed(self, meta: Metadata, events: _Events, *, note: str) -> Result:
         self._events.emit(

@@ -54,7 +54,7 @@ from cryptography.x509.oid import NameOID
 from ldap3.core.exceptions import LDAPBindError, LDAPException
 from ldap3.protocol.formatters.formatters import format_sid
 
-from passback.agent.directory.tls import PinnedTls, verifying_context
+from passback.agent.directory.ldap.tls import PinnedTls, verifying_context
 
 LDAP_PORT = 389
 LDAPS_PORT = 636

@@ -237,6 +237,11 @@ class Rules:
     history_length: int = 0
     min_age: int = 0  # seconds
     max_age: int = 0  # seconds; 0 = never expires
+    # What the directory does with a reset (W4); None: not said (agents before
+    # these fields), which the server must treat as "cannot promise".
+    history_on_reset: bool | None = None  # a reset is checked against the history
+    max_length: int | None = None  # the longest password the directory takes
+    policy_hints: bool | None = None  # resets carry AD's policy-hints control
 
     def validate(self) -> None:
         _check_str("request_id", self.request_id)
@@ -246,6 +251,11 @@ class Rules:
         for name in ("min_length", "history_length", "min_age", "max_age"):
             _check_int(name, getattr(self, name))
         _check_bool("complexity", self.complexity)
+        for name in ("history_on_reset", "policy_hints"):
+            if getattr(self, name) is not None:
+                _check_bool(name, getattr(self, name))
+        if self.max_length is not None:
+            _check_int("max_length", self.max_length)
 
 
 ControlMessage: TypeAlias = (

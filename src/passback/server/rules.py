@@ -32,6 +32,11 @@ class PasswordRules:
     history_length: int
     min_age_seconds: int
     max_age_seconds: int  # 0 = never expires
+    #: Whether the directory checks a reset against the history; None when the
+    #: agent did not say (an older agent): then nothing may be promised.
+    history_on_reset: bool | None = None
+    max_length: int | None = None  # the longest password the directory takes
+    policy_hints: bool | None = None  # resets carry AD's policy-hints control
 
     @classmethod
     def from_message(cls, rules: Rules) -> PasswordRules:
@@ -42,7 +47,15 @@ class PasswordRules:
             rules.history_length,
             rules.min_age,
             rules.max_age,
+            history_on_reset=rules.history_on_reset,
+            max_length=rules.max_length,
+            policy_hints=rules.policy_hints,
         )
+
+    @property
+    def history_checked_on_reset(self) -> bool:
+        """Whether "not one of your last N passwords" is true of a reset."""
+        return self.history_length > 0 and self.history_on_reset is True
 
 
 async def rules_for(services: Services, tenant_id: str, user_id: str) -> PasswordRules | None:

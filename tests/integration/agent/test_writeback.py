@@ -14,8 +14,8 @@ from typing import Any
 import ldap3
 import pytest
 
-from passback.agent.directory.ad import ActiveDirectory
-from passback.agent.directory.settings import ADSettings
+from passback.agent.directory.ad.active_directory import ActiveDirectory
+from passback.agent.directory.ad.settings import ADSettings
 from passback.agent.events import EventLog
 from passback.agent.journal import Journal
 from passback.agent.writeback import Writeback

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -19,7 +20,8 @@ from tests.integration.server.harness import AgentFactory, FakeAgent, RunningSer
 from tests.integration.server.test_server_reset_flow import sync, user
 
 MAIL = "jdoe@acme.test"
-RULES = Rules("", Outcome.OK, "pso:staff", 14, True, 24, 86400, 0)
+#: As an AD with the policy-hints control answers: history is checked on a reset.
+RULES = Rules("", Outcome.OK, "pso:staff", 14, True, 24, 86400, 0, True, 256, True)
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 SUPPORT = re.compile(r"<code>([0-9a-f-]{36})</code>")
@@ -68,19 +70,8 @@ class AutoAgent:
                 await self.agent.send(Result(opened.metadata.request_id, outcome, detail, event_id))
             elif isinstance(event, Received) and isinstance(event.message, RulesRequest):
                 self.rules_asked += 1
-                rules = self.rules
-                await self.agent.send(
-                    Rules(
-                        event.message.request_id,
-                        rules.outcome,
-                        rules.source,
-                        rules.min_length,
-                        rules.complexity,
-                        rules.history_length,
-                        rules.min_age,
-                        rules.max_age,
-                    )
-                )
+                answer = dataclasses.replace(self.rules, request_id=event.message.request_id)
+                await self.agent.send(answer)
             elif isinstance(event, Received) and isinstance(event.message, SyncRequest):
                 continue
             else:

@@ -33,6 +33,9 @@ async def test_rules_come_from_the_agent(
         "history_length": 24,
         "min_age_seconds": 0,
         "max_age_seconds": 0,
+        "history_on_reset": None,  # an agent that does not tell
+        "max_length": None,
+        "policy_hints": None,
     }
 
 

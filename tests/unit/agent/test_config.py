@@ -15,6 +15,7 @@ from passback.agent.config import (
     AgentConfig,
     ConfigError,
     DirectoryConfig,
+    DirectoryKind,
     dump,
     load,
     save,
@@ -290,3 +291,24 @@ def test_pool_size_defaults_and_bounds(tmp_path: Path) -> None:
         raw["directory"]["pool_size"] = bad
         with pytest.raises(ConfigError, match=r"directory\.pool_size"):
             load(write_raw(config.path, raw))
+
+
+def test_directory_kind_defaults_to_active_directory(tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    save(config)
+    raw = tomllib.loads(config.path.read_text())
+    assert raw["directory"]["kind"] == "active_directory"
+    assert load(config.path).directory.kind is DirectoryKind.ACTIVE_DIRECTORY
+    del raw["directory"]["kind"]
+    loaded = load(write_raw(config.path, raw))  # files written before the key existed
+    assert loaded.directory.kind is DirectoryKind.ACTIVE_DIRECTORY
+
+
+@pytest.mark.parametrize("bad", ["openldap", "ActiveDirectory", "", 1, True])
+def test_an_unknown_directory_kind_is_refused(tmp_path: Path, bad: Any) -> None:
+    config = make_config(tmp_path)
+    save(config)
+    raw = tomllib.loads(config.path.read_text())
+    raw["directory"]["kind"] = bad
+    with pytest.raises(ConfigError, match=r"directory\.kind must be one of: active_directory"):
+        load(write_raw(config.path, raw))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from passback.agent.directory.base import (
+    DirectoryCapabilities,
     DirectoryUnavailable,
     DirectoryUser,
     PasswordPolicy,
@@ -23,7 +24,7 @@ USER = DirectoryUser(
     enabled=True,
     locked=False,
     protection=None,
-    pwd_last_set=1,
+    password_stamp=1,
 )
 
 
@@ -34,7 +35,41 @@ class PsoDirectory(FakeDirectory):
 
 def test_rules_of_the_user() -> None:
     rules = read_rules(PsoDirectory(USER), RulesRequest("r", anchors.encode(ANCHOR)))
-    assert rules == Rules("r", Outcome.OK, "pso:admins", 14, True, 24, 86400, 0)
+    assert rules == Rules(
+        "r",
+        Outcome.OK,
+        "pso:admins",
+        14,
+        True,
+        24,
+        86400,
+        0,
+        history_on_reset=False,
+        max_length=256,
+        policy_hints=False,
+    )
+
+
+class HintsDirectory(PsoDirectory):
+    def capabilities(self) -> DirectoryCapabilities:
+        return DirectoryCapabilities(
+            history_on_reset=True, max_password_length=256, policy_hints=True, writes_to="dc1"
+        )
+
+
+def test_rules_carry_the_directorys_capabilities() -> None:
+    """W4: whether a reset checks the history travels with the rules."""
+    rules = read_rules(HintsDirectory(USER), RulesRequest("r", anchors.encode(ANCHOR)))
+    assert (rules.history_on_reset, rules.max_length, rules.policy_hints) == (True, 256, True)
+
+
+def test_capabilities_unreadable() -> None:
+    class Down(PsoDirectory):
+        def capabilities(self) -> DirectoryCapabilities:
+            raise DirectoryUnavailable("LDAPS refused")
+
+    rules = read_rules(Down(USER), RulesRequest("r", anchors.encode(ANCHOR)))
+    assert rules == Rules("r", Outcome.DIRECTORY_UNAVAILABLE)
 
 
 def test_unknown_user() -> None:

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from passback.agent import service
+from passback.agent.config import DirectoryKind
+from passback.agent.directory.ad.active_directory import ActiveDirectory
 from passback.agent.directory.base import DirectoryCapabilities, DirectoryUnavailable
 from passback.agent.events import EventLog
 from passback.agent.service import Agent
+from passback.crypto import certs
 from passback.crypto.keys import private_key_to_pem
 from tests.unit.agent.test_link import config
 from tests.unit.agent.test_writeback import FakeDirectory
@@ -28,7 +32,12 @@ class ComesBack(FakeDirectory):
         if self.down:
             self.down -= 1
             raise DirectoryUnavailable("LDAPS refused")
-        return DirectoryCapabilities("1.2.840.113556.1.4.2239", "dc1.example.test", "DC=x")
+        return DirectoryCapabilities(
+            history_on_reset=True,
+            max_password_length=256,
+            policy_hints=True,
+            writes_to="dc1.example.test",
+        )
 
 
 def make_agent(tmp_path: Path, directory: FakeDirectory, agent_key: Any) -> Agent:
@@ -52,3 +61,17 @@ async def test_capabilities_are_read_again_when_the_dc_was_down(
         assert sum('"id": 33009' in line for line in ids) == 2
     finally:
         agent.close()
+
+
+def test_the_directory_kind_picks_the_adapter(tmp_path: Path) -> None:
+    directory_config = config(tmp_path).directory
+    (tmp_path / "pw").write_text("s3rvice-Pw\n")
+    ca = certs.create(tmp_path / "tls", ["dc"]).ca
+    directory_config = dataclasses.replace(directory_config, ca_file=ca)
+    assert directory_config.kind is DirectoryKind.ACTIVE_DIRECTORY
+    assert set(service.ADAPTERS) == set(DirectoryKind)
+    directory = service.open_directory(directory_config)
+    try:
+        assert isinstance(directory, ActiveDirectory)
+    finally:
+        directory.close()

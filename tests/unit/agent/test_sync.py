@@ -31,7 +31,7 @@ def user(
         enabled=enabled,
         locked=False,
         protection=None,
-        pwd_last_set=0,
+        password_stamp=0,
     )
 
 

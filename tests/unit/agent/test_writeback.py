@@ -61,7 +61,7 @@ def make_user(anchor: bytes = ANCHOR, **changes: Any) -> DirectoryUser:
         enabled=True,
         locked=False,
         protection=None,
-        pwd_last_set=PWD_LAST_SET,
+        password_stamp=PWD_LAST_SET,
     )
     return dataclasses.replace(user, **changes)
 
@@ -78,7 +78,12 @@ class FakeDirectory:
         self._lock = threading.Lock()
 
     def capabilities(self) -> DirectoryCapabilities:
-        return DirectoryCapabilities(None, "dc1.example.test", "DC=example,DC=test")
+        return DirectoryCapabilities(
+            history_on_reset=False,
+            max_password_length=256,
+            policy_hints=False,
+            writes_to="dc1.example.test",
+        )
 
     def locate(self, anchor: bytes) -> DirectoryUser:
         if self.locate_error is not None:
@@ -100,16 +105,16 @@ class FakeDirectory:
             current = self.users[user.anchor]
             self.users[user.anchor] = dataclasses.replace(
                 current,
-                pwd_last_set=current.pwd_last_set + 1,
+                password_stamp=current.password_stamp + 1,
                 locked=current.locked and not unlock,
             )
 
     def password_policy(self, user: DirectoryUser) -> PasswordPolicy:
         return PasswordPolicy("domain", 7, True, 0, 0, 0)
 
-    def pwd_last_set(self, user: DirectoryUser) -> int:
+    def password_stamp(self, user: DirectoryUser) -> int:
         with self._lock:
-            return self.users[user.anchor].pwd_last_set
+            return self.users[user.anchor].password_stamp
 
     def iter_users(self) -> Iterator[DirectoryUser]:
         return iter(list(self.users.values()))

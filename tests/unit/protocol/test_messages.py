@@ -50,6 +50,7 @@ MESSAGES: list[ControlMessage] = [
     RulesRequest("req-3", "AAECAwQFBgcICQoLDA0ODw"),
     Rules("req-3", Outcome.OK, "pso:admins", 14, True, 24, 86400, 0),
     Rules("req-4", Outcome.USER_NOT_FOUND),
+    Rules("req-5", Outcome.OK, "domain", 7, True, 24, 0, 0, False, 256, False),
 ]
 
 
@@ -380,11 +381,22 @@ def test_any_valid_result_round_trips(result: Result) -> None:
         {"complexity": 1},
         {"source": "x" * 257},
         {"max_age": "0"},
+        {"history_on_reset": 0},
+        {"policy_hints": "yes"},
+        {"max_length": -1},
+        {"max_length": True},
     ],
 )
 def test_rules_refuses_bad_fields(fields: dict[str, Any]) -> None:
     with pytest.raises(BadFrame):
         decode(frame(**({"type": "rules", "request_id": "r", "outcome": "ok"} | fields)))
+
+
+def test_rules_of_an_agent_that_does_not_tell_capabilities_leave_them_unknown() -> None:
+    old = frame(type="rules", request_id="r", outcome="ok", source="domain", history_length=24)
+    rules = decode(old)
+    assert isinstance(rules, Rules)
+    assert (rules.history_on_reset, rules.max_length, rules.policy_hints) == (None, None, None)
 
 
 def test_rules_request_needs_an_anchor() -> None:

@@ -1,4 +1,11 @@
-"""The seam between the agent and a directory (Active Directory first).
+"""The seam between the agent and a directory: what the agent asks of one, in
+terms of operations (locate, reset, policy, capabilities, the password stamp,
+iter_users), never of one directory's attributes or of the LDAP library.
+
+Adapters: ``ad/`` (Active Directory and Samba, on the generic ``ldap/`` parts),
+chosen by the ``directory.kind`` key of the agent's config. Verifying a current
+password, a change by the user and an unlock without a reset come with the
+change and unlock flows; they are not part of the interface yet.
 
 Exception tree (every directory adapter raises only these; library errors are
 translated at the boundary with ``raise ... from exc``)::
@@ -128,7 +135,9 @@ class DirectoryUser:
     enabled: bool
     locked: bool  # locked out right now (lockoutTime > 0 within the lockout window)
     protection: Protection | None  # why writeback refuses it; None: it may be written
-    pwd_last_set: int  # FILETIME (100 ns since 1601); 0 = must change at next logon
+    #: Opaque; changes whenever the password is written (AD: pwdLastSet). Compared
+    #: with :meth:`Directory.password_stamp` to tell whether a write landed.
+    password_stamp: int
 
     @property
     def protected(self) -> bool:
@@ -149,22 +158,29 @@ class PasswordPolicy:
 
 @dataclasses.dataclass(frozen=True)
 class DirectoryCapabilities:
-    """What the connected directory supports, read from its rootDSE."""
+    """What the connected directory does with a password the agent sets, as far
+    as users and operators must be told (SPEC W4)."""
 
-    policy_hints_oid: str | None  # 1.2.840.113556.1.4.2239 / ...2066, or None
-    pdc_host: str  # dNSHostName of the PDC emulator (W7)
-    domain_dn: str
-
-    @property
-    def history_enforced_on_reset(self) -> bool:
-        return self.policy_hints_oid is not None
+    #: Whether a reset by the service account is checked against the user's
+    #: password history (AD: only with the policy-hints control; Samba 4.17: no).
+    history_on_reset: bool
+    #: The longest password the directory takes, in its own units (AD: 256 UTF-16
+    #: code units).
+    max_password_length: int
+    #: Whether writes carry a control that asks the directory to apply the user's
+    #: whole policy on a reset (AD: LDAP_SERVER_POLICY_HINTS).
+    policy_hints: bool
+    #: The server password writes go to, for messages (AD: the PDC emulator, W7).
+    writes_to: str
 
 
 class Directory(Protocol):
     """One directory the agent writes to. Implementations are synchronous and
     thread-safe; the agent calls them from a worker thread."""
 
-    def capabilities(self) -> DirectoryCapabilities: ...
+    def capabilities(self) -> DirectoryCapabilities:
+        """Read once, when first asked (then remembered). Raises DirectoryError."""
+        ...
 
     def locate(self, anchor: bytes) -> DirectoryUser:
         """Find the account by its immutable anchor (W6). Never by a name."""
@@ -172,15 +188,17 @@ class Directory(Protocol):
 
     def reset_password(self, user: DirectoryUser, new_password: str, *, unlock: bool) -> None:
         """Set the password as the service account (W4); with ``unlock`` also
-        clear ``lockoutTime`` in the same modify. Raises PasswordRefused."""
+        unlock the account in the same write. Raises PasswordRefused."""
         ...
 
-    def password_policy(self, user: DirectoryUser) -> PasswordPolicy: ...
+    def password_policy(self, user: DirectoryUser) -> PasswordPolicy:
+        """The rules that apply to ``user`` (W4)."""
+        ...
 
-    def pwd_last_set(self, user: DirectoryUser) -> int:
-        """``pwdLastSet`` (FILETIME) of ``user`` as read from where the writes go
-        (the PDC emulator, W7), so a write that landed shows before it replicates.
-        Raises UserNotFound if the object is gone."""
+    def password_stamp(self, user: DirectoryUser) -> int:
+        """``user``'s :attr:`DirectoryUser.password_stamp` as the server that takes
+        the writes has it now (W7), so a write that landed shows before it
+        replicates. Raises UserNotFound if the object is gone."""
         ...
 
     def iter_users(self) -> Iterator[DirectoryUser]:

@@ -134,6 +134,25 @@ class RulesOut(BaseModel):
     history_length: int
     min_age_seconds: int
     max_age_seconds: int = Field(description="0: the password never expires.")
+    history_on_reset: bool | None = Field(
+        default=None,
+        description=(
+            "Whether the directory checks a reset (portal or admin) against the last "
+            "history_length passwords: Active Directory only with the policy-hints "
+            "control, Samba not. null: the agent did not say (an older agent)."
+        ),
+    )
+    max_length: int | None = Field(
+        default=None,
+        description="The longest password the directory takes; null: the agent did not say.",
+    )
+    policy_hints: bool | None = Field(
+        default=None,
+        description=(
+            "Whether resets carry Active Directory's policy-hints control; "
+            "null: the agent did not say."
+        ),
+    )
 
     @classmethod
     def of(cls, rules: PasswordRules) -> RulesOut:

@@ -21,7 +21,9 @@ def describe_rules(rules: PasswordRules | None, t: Translator) -> list[str]:
             t.gettext("3 of 4 kinds of character: capital letters, small letters, digits, symbols")
         )
         phrases.append(t.gettext("Not your account name"))
-    if rules.history_length:
+    # The portal resets the password: the history is promised only where the
+    # directory checks it on a reset (AD with the policy-hints control, W4).
+    if rules.history_checked_on_reset:
         phrases.append(
             t.ngettext(
                 "Not your last password",

@@ -6,8 +6,8 @@ import struct
 
 import pytest
 
+from passback.agent.directory.ad.users import build_user, choose_match, protection_of
 from passback.agent.directory.base import DuplicateAnchor, Protection, UserNotFound
-from passback.agent.directory.users import build_user, choose_match, protection_of
 
 ANCHOR = b"\x11" * 16
 OTHER = b"\x22" * 16

@@ -13,15 +13,16 @@ from typing import Any
 import ldap3
 import pytest
 
-from passback.agent.directory.ad import PAGED_RESULTS_OID, ActiveDirectory
+from passback.agent.directory.ad.active_directory import ActiveDirectory
+from passback.agent.directory.ad.discovery import Domain
 from passback.agent.directory.base import (
-    DirectoryCapabilities,
     DirectoryConfigError,
     DirectoryError,
     DirectoryUnavailable,
     DirectoryUser,
     UserNotFound,
 )
+from passback.agent.directory.ldap.search import PAGED_RESULTS_OID
 
 BASE_DN = "OU=Passback Users,DC=passback,DC=test"
 BUSY = (51, "busy", "0000200E: SvcErr: DSID-03080420, problem 5001 (BUSY), data 0\n")
@@ -116,7 +117,7 @@ def directory(reads: FakeConn, writes: FakeConn | None = None) -> ActiveDirector
     ad._settings = SimpleNamespace(search_base=BASE_DN)  # type: ignore[assignment]
     ad._reads = FakePool(reads)  # type: ignore[assignment]
     ad._writes = FakePool(writes or reads)  # type: ignore[assignment]
-    ad._caps = DirectoryCapabilities(None, "dc1.passback.test", "DC=passback,DC=test")
+    ad._domain = Domain(None, "dc1.passback.test", "DC=passback,DC=test")
     ad._service_sid = "S-1-5-21-1-2-3-9999"
     ad._lock = threading.Lock()
     return ad
@@ -183,29 +184,29 @@ def test_a_failing_entry_ends_the_paged_search_before_the_connection_goes_back()
     assert conn.searches[-1] == (BASE_DN, ldap3.SUBTREE, 0, b"1")
 
 
-# -- pwd_last_set: from the PDC (W7) ------------------------------------------
+# -- password_stamp: pwdLastSet from the PDC (W7) -----------------------------
 
 
 def user(dn: str) -> DirectoryUser:
     return DirectoryUser(dn, b"\x01" * 16, "u1", None, None, True, False, None, 1)
 
 
-def test_pwd_last_set_reads_the_pdc_not_the_configured_dc() -> None:
+def test_password_stamp_reads_the_pdc_not_the_configured_dc() -> None:
     dn, attrs = entry(1)
     reads = FakeConn([], {dn: {**attrs, "pwdLastSet": [b"100"]}})
     writes = FakeConn([], {dn: {**attrs, "pwdLastSet": [b"200"]}})
-    assert directory(reads, writes).pwd_last_set(user(dn)) == 200
+    assert directory(reads, writes).password_stamp(user(dn)) == 200
     assert reads.searches == []
     assert writes.searches[0][:2] == (dn, ldap3.BASE)
 
 
-def test_pwd_last_set_of_a_gone_user_is_user_not_found() -> None:
+def test_password_stamp_of_a_gone_user_is_user_not_found() -> None:
     with pytest.raises(UserNotFound):
-        directory(FakeConn([], {})).pwd_last_set(user("CN=gone," + BASE_DN))
+        directory(FakeConn([], {})).password_stamp(user("CN=gone," + BASE_DN))
 
 
-def test_pwd_last_set_unreadable_is_a_config_error() -> None:
+def test_password_stamp_unreadable_is_a_config_error() -> None:
     dn, attrs = entry(1)
     del attrs["pwdLastSet"]
     with pytest.raises(DirectoryConfigError, match="pwdLastSet"):
-        directory(FakeConn([], {dn: attrs})).pwd_last_set(user(dn))
+        directory(FakeConn([], {dn: attrs})).password_stamp(user(dn))

@@ -50,7 +50,7 @@ import datetime
 import re
 from typing import Any
 
-from passback.agent.directory.adtime import filetime_to_datetime
+from passback.agent.directory.ad.filetime import filetime_to_datetime
 from passback.protocol.outcomes import Outcome
 
 # Win32 codes (MS-ERREF) seen in LDAP diagnostic messages from AD and Samba.
@@ -134,6 +134,12 @@ def classify_refusal(result_code: int, message: str) -> Refusal:
     if code is not None:
         return Refusal(_BY_CODE.get(code, Outcome.UNKNOWN), code)
     return Refusal(_BY_RESULT.get(result_code, Outcome.UNKNOWN), None)
+
+
+def is_unavailable(result_code: int, message: str) -> bool:
+    """Whether a failed operation means the DC is busy or unavailable, by its
+    result code or by the Win32 code in its text."""
+    return classify_refusal(result_code, message).outcome is Outcome.DIRECTORY_UNAVAILABLE
 
 
 def _policy_refusal(message: str) -> Refusal:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 
 from ldap3.utils.dn import to_dn
+
+from passback.agent.directory.base import MAX_PASSWORD_UTF16_UNITS, DirectoryCapabilities
 
 #: LDAP_SERVER_POLICY_HINTS_OID (Windows Server 2012 R2 and later) and its
 #: deprecated predecessor; with one, AD enforces history on a reset too.
@@ -15,6 +18,26 @@ POLICY_HINTS_DEPRECATED_OID = "1.2.840.113556.1.4.2066"
 POLICY_HINTS_VALUE = b"\x30\x03\x02\x01\x01"
 
 ROOT_DSE_ATTRIBUTES = ["supportedControl", "defaultNamingContext", "dnsHostName"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Domain:
+    """What the agent learns about its domain once, from the rootDSE and the
+    domain's FSMO role owner."""
+
+    policy_hints_oid: str | None  # 1.2.840.113556.1.4.2239 / ...2066, or None
+    pdc_host: str  # dNSHostName of the PDC emulator (W7)
+    domain_dn: str
+
+    @property
+    def capabilities(self) -> DirectoryCapabilities:
+        hints = self.policy_hints_oid is not None
+        return DirectoryCapabilities(
+            history_on_reset=hints,
+            max_password_length=MAX_PASSWORD_UTF16_UNITS,
+            policy_hints=hints,
+            writes_to=self.pdc_host,
+        )
 
 
 def policy_hints_oid(supported_controls: Iterable[str]) -> str | None:

@@ -11,8 +11,8 @@ import ldap3
 from ldap3.core.exceptions import LDAPException
 
 from passback.agent.directory.base import DirectoryUnavailable
-from passback.agent.directory.tls import PinnedTls
-from passback.agent.directory.translate import is_broken, translate
+from passback.agent.directory.ldap.tls import PinnedTls
+from passback.agent.directory.ldap.translate import is_broken, translate
 
 #: LDAP result code of a refused simple bind (RFC 4511).
 INVALID_CREDENTIALS = 49

@@ -7,12 +7,11 @@ never "no rule".
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
-from passback.agent.directory.adtime import interval_seconds
+from passback.agent.directory.ad.filetime import interval_seconds
 from passback.agent.directory.base import DirectoryConfigError, PasswordPolicy
-
-RawAttributes = Mapping[str, Sequence[bytes]]
+from passback.agent.directory.ldap.search import RawAttributes
 
 PSO_ATTRIBUTES = [
     "cn",

@@ -14,7 +14,9 @@ from collections.abc import Iterator
 import ldap3
 import pytest
 
-from passback.agent.directory.ad import ActiveDirectory
+from passback.agent.directory.ad.active_directory import ActiveDirectory
+from passback.agent.directory.ad.classify import classify_refusal
+from passback.agent.directory.ad.settings import ADSettings
 from passback.agent.directory.base import (
     DirectoryConfigError,
     DirectoryUnavailable,
@@ -24,8 +26,6 @@ from passback.agent.directory.base import (
     Protection,
     UserNotFound,
 )
-from passback.agent.directory.classify import classify_refusal
-from passback.agent.directory.settings import ADSettings
 from passback.agent.sync import batches
 from passback.protocol.outcomes import Outcome
 from tests.support.samba import SERVICE_ACCOUNT, SambaDC, TestUser
@@ -76,10 +76,10 @@ def test_capabilities_find_the_pdc_and_no_policy_hints_on_samba_417(
     """W7: the PDC emulator comes from fSMORoleOwner; W4: Samba 4.17 advertises
     no policy-hints control, so history is not enforced on a reset."""
     caps = ad.capabilities()
-    assert caps.policy_hints_oid is None
-    assert not caps.history_enforced_on_reset
-    assert caps.pdc_host.lower() == samba_dc.tls_name.lower()
-    assert caps.domain_dn == samba_dc.domain_dn
+    assert not caps.policy_hints
+    assert not caps.history_on_reset
+    assert caps.max_password_length == 256
+    assert caps.writes_to.lower() == samba_dc.tls_name.lower()
 
 
 # -- locate (W6) ------------------------------------------------------------
@@ -94,7 +94,7 @@ def test_locate_by_object_guid(ad: ActiveDirectory, samba_dc: SambaDC) -> None:
     assert found.user_principal_name == f"{user.name}@passback.test"
     assert found.mail == f"{user.name}@example.test"
     assert (found.enabled, found.locked, found.protected) == (True, False, False)
-    assert found.pwd_last_set > 0
+    assert found.password_stamp > 0
 
 
 def test_locate_by_consistency_guid(ad: ActiveDirectory, samba_dc: SambaDC) -> None:
@@ -400,7 +400,7 @@ def test_iter_users_with_a_missing_search_base_raises(samba_dc: SambaDC) -> None
         with pytest.raises(DirectoryConfigError, match="does not exist"):
             list(directory.iter_users())
         # the connection went back to the pool and still works
-        assert directory.capabilities().domain_dn == samba_dc.domain_dn
+        assert directory.capabilities().writes_to.lower() == samba_dc.tls_name.lower()
     finally:
         directory.close()
 
@@ -418,23 +418,23 @@ def test_iter_users_of_an_empty_ou_yields_nothing(samba_dc: SambaDC) -> None:
 # -- pwdLastSet on the PDC (W7) ----------------------------------------------
 
 
-def test_pwd_last_set_shows_a_reset_at_once(ad: ActiveDirectory, samba_dc: SambaDC) -> None:
+def test_password_stamp_shows_a_reset_at_once(ad: ActiveDirectory, samba_dc: SambaDC) -> None:
     """Crash recovery compares pwdLastSet read where the write went (the PDC)."""
     located = ad.locate(samba_dc.create_user().object_guid)
-    before = ad.pwd_last_set(located)
-    assert before == located.pwd_last_set > 0
+    before = ad.password_stamp(located)
+    assert before == located.password_stamp > 0
     ad.reset_password(located, NEW_PASSWORD, unlock=False)
-    assert ad.pwd_last_set(located) > before
+    assert ad.password_stamp(located) > before
 
 
-def test_pwd_last_set_of_a_deleted_user_is_not_found(
+def test_password_stamp_of_a_deleted_user_is_not_found(
     ad: ActiveDirectory, samba_dc: SambaDC
 ) -> None:
     user = samba_dc.create_user()
     located = ad.locate(user.object_guid)
     samba_dc.delete_user(user)
     with pytest.raises(UserNotFound):
-        ad.pwd_last_set(located)
+        ad.password_stamp(located)
 
 
 # -- connections and TLS ---------------------------------------------------

@@ -2,8 +2,9 @@
 
 Reads go to the configured DC; password writes go to the domain's PDC emulator
 (W7), over a second pool when that is another host. Every ldap3 error is
-translated at the pool boundary (``translate.py``); refusals of a write are
-classified from the server's text (``classify.py``).
+translated at the pool boundary (``ldap/translate.py``); searches are judged
+by ``ldap/search.py``; refusals of a write are classified from the server's
+text (``ad/classify.py``).
 
 Rights the service account needs (see tests/support/samba.py for a delegation):
 Reset Password, Write pwdLastSet and Write lockoutTime on user objects under the
@@ -16,13 +17,38 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import ldap3
-from ldap3.core.exceptions import LDAPException
 from ldap3.utils.conv import escape_bytes
 
+from passback.agent.directory.ad.classify import classify_refusal, is_unavailable, may_change_after
+from passback.agent.directory.ad.discovery import (
+    POLICY_HINTS_VALUE,
+    ROOT_DSE_ATTRIBUTES,
+    Domain,
+    parent_dn,
+    policy_hints_oid,
+    same_host,
+)
+from passback.agent.directory.ad.password_settings import (
+    DOMAIN_ATTRIBUTES,
+    PSO_ATTRIBUTES,
+    policy_from_domain,
+    policy_from_pso,
+)
+from passback.agent.directory.ad.settings import ADSettings
+from passback.agent.directory.ad.sids import sid_to_str
+from passback.agent.directory.ad.users import (
+    CONSTRUCTED_ATTRIBUTES,
+    GUID_LENGTH,
+    USER_ATTRIBUTES,
+    USER_FILTER,
+    build_user,
+    choose_match,
+    first,
+)
 from passback.agent.directory.base import (
     MAX_PASSWORD_UTF16_UNITS,
     DirectoryCapabilities,
@@ -36,43 +62,18 @@ from passback.agent.directory.base import (
     UserNotFound,
     utf16_units,
 )
-from passback.agent.directory.classify import classify_refusal, may_change_after
-from passback.agent.directory.discovery import (
-    POLICY_HINTS_VALUE,
-    ROOT_DSE_ATTRIBUTES,
-    parent_dn,
-    policy_hints_oid,
-    same_host,
-)
-from passback.agent.directory.password_settings import (
-    DOMAIN_ATTRIBUTES,
-    PSO_ATTRIBUTES,
-    policy_from_domain,
-    policy_from_pso,
-)
-from passback.agent.directory.pool import ConnectionPool
-from passback.agent.directory.settings import ADSettings
-from passback.agent.directory.sids import sid_to_str
-from passback.agent.directory.tls import PinnedTls, verifying_context
-from passback.agent.directory.translate import worth_retrying
-from passback.agent.directory.users import (
-    CONSTRUCTED_ATTRIBUTES,
-    GUID_LENGTH,
-    USER_ATTRIBUTES,
-    USER_FILTER,
+from passback.agent.directory.ldap.pool import ConnectionPool
+from passback.agent.directory.ldap.search import (
     RawAttributes,
-    build_user,
-    choose_match,
-    first,
+    base_search,
+    paged_search,
+    subtree_search,
 )
+from passback.agent.directory.ldap.tls import PinnedTls, verifying_context
+from passback.agent.directory.ldap.translate import worth_retrying
 from passback.protocol.outcomes import Outcome
 
 T = TypeVar("T")
-
-#: Page size of the sync search; AD's MaxPageSize default is 1000.
-PAGE_SIZE = 500
-
-_ANY = "(objectClass=*)"
 
 
 class ActiveDirectory:
@@ -86,7 +87,7 @@ class ActiveDirectory:
         self._context = verifying_context(settings.ca_file)
         self._reads = self._pool(settings.host, settings.port, settings.tls_name)
         self._writes: ConnectionPool | None = None
-        self._caps: DirectoryCapabilities | None = None
+        self._domain: Domain | None = None
         self._service_sid = ""  # the bind account's objectSid, read with the capabilities
         self._lock = threading.Lock()
 
@@ -124,7 +125,7 @@ class ActiveDirectory:
         """The attributes of one object, or None if it does not exist."""
 
         def search(conn: ldap3.Connection) -> RawAttributes | None:
-            return _base_search(conn, dn, attributes)
+            return base_search(conn, dn, attributes, unavailable=is_unavailable)
 
         return self._read(search)
 
@@ -136,11 +137,14 @@ class ActiveDirectory:
             DirectoryConfigError: the DC does not show what is needed to find the
                 PDC, or ``bind_dn`` names no object the DC shows.
         """
+        return self._known_domain().capabilities
+
+    def _known_domain(self) -> Domain:
         with self._lock:
-            if self._caps is None:
+            if self._domain is None:
                 self._service_sid = self._read_service_sid()
-                self._caps, self._writes = self._discover()
-            return self._caps
+                self._domain, self._writes = self._discover()
+            return self._domain
 
     def _read_service_sid(self) -> str:
         """The bound account's SID, so it is told apart from the users under the
@@ -157,10 +161,10 @@ class ActiveDirectory:
         return sid_to_str(raw)
 
     def _service_account_sid(self) -> str:
-        self.capabilities()
+        self._known_domain()
         return self._service_sid
 
-    def _discover(self) -> tuple[DirectoryCapabilities, ConnectionPool]:
+    def _discover(self) -> tuple[Domain, ConnectionPool]:
         root = self._base("", ROOT_DSE_ATTRIBUTES) or {}
         domain_dn = _one_text(root, "defaultNamingContext", "the rootDSE")
         connected = _one_text(root, "dnsHostName", "the rootDSE")
@@ -174,8 +178,7 @@ class ActiveDirectory:
             writes = self._reads
         else:
             writes = self._pool(pdc_host, self._settings.port, pdc_host)
-        caps = DirectoryCapabilities(policy_hints_oid=hints, pdc_host=pdc_host, domain_dn=domain_dn)
-        return caps, writes
+        return Domain(policy_hints_oid=hints, pdc_host=pdc_host, domain_dn=domain_dn), writes
 
     def locate(self, anchor: bytes) -> DirectoryUser:
         """Find the account whose anchor is ``anchor`` under the search base (W6).
@@ -193,7 +196,9 @@ class ActiveDirectory:
         service_sid = self._service_account_sid()
 
         def find(conn: ldap3.Connection) -> DirectoryUser:
-            found = _subtree_search(conn, self._settings.search_base, query, USER_ATTRIBUTES)
+            found = subtree_search(
+                conn, self._settings.search_base, query, USER_ATTRIBUTES, unavailable=is_unavailable
+            )
             dn = choose_match(anchor, found)  # UserNotFound if none carries the anchor
             attrs = dict(found)[dn]
             return build_user(dn, attrs, _constructed(conn, dn), service_sid=service_sid)
@@ -213,11 +218,11 @@ class ActiveDirectory:
         if pso:
             dn = pso[0].decode()
             return policy_from_pso(dn, self._base(dn, PSO_ATTRIBUTES) or {})
-        domain_dn = self.capabilities().domain_dn
+        domain_dn = self._known_domain().domain_dn
         return policy_from_domain(domain_dn, self._base(domain_dn, DOMAIN_ATTRIBUTES) or {})
 
-    def pwd_last_set(self, user: DirectoryUser) -> int:
-        """``pwdLastSet`` of ``user`` as the PDC emulator has it now (W7).
+    def password_stamp(self, user: DirectoryUser) -> int:
+        """``pwdLastSet`` (a FILETIME) of ``user`` as the PDC emulator has it now (W7).
 
         Read from the PDC, where the writes go, so that a write that landed shows
         even before it replicates to the configured DC (crash recovery compares it).
@@ -226,11 +231,11 @@ class ActiveDirectory:
             UserNotFound: the object no longer exists.
             DirectoryConfigError: the service account cannot read ``pwdLastSet``.
         """
-        self.capabilities()
-        assert self._writes is not None  # set together with the capabilities
+        self._known_domain()
+        assert self._writes is not None  # set together with the domain
 
         def search(conn: ldap3.Connection) -> RawAttributes | None:
-            return _base_search(conn, user.dn, ["pwdLastSet"])
+            return base_search(conn, user.dn, ["pwdLastSet"], unavailable=is_unavailable)
 
         attrs = self._read(search, self._writes)
         if attrs is None:
@@ -255,7 +260,9 @@ class ActiveDirectory:
         service_sid = self._service_account_sid()
         with (
             self._reads.connection() as conn,
-            contextlib.closing(_paged_search(conn, base, USER_FILTER, USER_ATTRIBUTES)) as pages,
+            contextlib.closing(
+                paged_search(conn, base, USER_FILTER, USER_ATTRIBUTES, unavailable=is_unavailable)
+            ) as pages,
         ):
             for page in pages:
                 for dn, attrs in page:
@@ -288,16 +295,16 @@ class ActiveDirectory:
                 outcome=Outcome.TOO_LONG,
                 detail={"max_length": MAX_PASSWORD_UTF16_UNITS},
             )
-        caps = self.capabilities()
-        assert self._writes is not None  # set together with the capabilities
+        domain = self._known_domain()
+        assert self._writes is not None  # set together with the domain
         changes: dict[str, list[tuple[str, list[Any]]]] = {
             "unicodePwd": [(ldap3.MODIFY_REPLACE, [f'"{new_password}"'.encode("utf-16-le")])]
         }
         if unlock and user.locked:
             changes["lockoutTime"] = [(ldap3.MODIFY_REPLACE, ["0"])]
         controls = None
-        if caps.policy_hints_oid is not None:
-            controls = [(caps.policy_hints_oid, True, POLICY_HINTS_VALUE)]
+        if domain.policy_hints_oid is not None:
+            controls = [(domain.policy_hints_oid, True, POLICY_HINTS_VALUE)]
         with self._writes.connection(write=True) as conn:
             if conn.modify(user.dn, changes, controls=controls):
                 return
@@ -336,7 +343,7 @@ class ActiveDirectory:
             return {"min_length": policy.min_length}
         if outcome is Outcome.IN_HISTORY:
             return {"history_length": policy.history_length}
-        when = may_change_after(user.pwd_last_set, policy.min_age_seconds)
+        when = may_change_after(user.password_stamp, policy.min_age_seconds)
         return {"retry_after": when.isoformat()} if when else {}
 
     def close(self) -> None:
@@ -358,105 +365,11 @@ _REASONS = {
 }
 
 
-def _entries(conn: ldap3.Connection) -> list[tuple[str, RawAttributes]]:
-    return [
-        (e["dn"], e["raw_attributes"]) for e in conn.response if e.get("type") == "searchResEntry"
-    ]
-
-
-def _base_search(conn: ldap3.Connection, dn: str, attributes: list[str]) -> RawAttributes | None:
-    # ldap3's search() returns False for "no entries" too: judge by the result code.
-    conn.search(dn, _ANY, ldap3.BASE, attributes=attributes)
-    if conn.result["result"] == SUCCESS:
-        entries = _entries(conn)
-        return entries[0][1] if entries else None
-    if conn.result["result"] == NO_SUCH_OBJECT:
-        return None
-    raise _search_failed(conn, dn)
-
-
-def _subtree_search(
-    conn: ldap3.Connection, base: str, query: str, attributes: list[str]
-) -> list[tuple[str, RawAttributes]]:
-    conn.search(base, query, ldap3.SUBTREE, attributes=attributes)
-    if conn.result["result"] == SUCCESS:
-        return _entries(conn)
-    if conn.result["result"] == NO_SUCH_OBJECT:
-        raise DirectoryConfigError(f"the search base {base} does not exist")
-    raise _search_failed(conn, base)
-
-
-def _paged_search(
-    conn: ldap3.Connection, base: str, query: str, attributes: list[str]
-) -> Generator[list[tuple[str, RawAttributes]], None, None]:
-    """A subtree search, one list of entries per page (RFC 2696).
-
-    ldap3's own paged_search does not check the result code when the connection
-    does not raise exceptions, so a refused page would end the search quietly:
-    here every page's result is checked before any of its entries is used.
-    """
-    cookie: bytes | None = None  # set while the DC holds more pages for us
-    try:
-        while True:
-            sent, cookie = cookie, None
-            conn.search(
-                base, query, ldap3.SUBTREE, attributes=attributes,
-                paged_size=PAGE_SIZE, paged_cookie=sent,
-            )  # fmt: skip
-            result = conn.result
-            if result["result"] == NO_SUCH_OBJECT:
-                raise DirectoryConfigError(
-                    f"the search base {base} does not exist", server_message=result.get("message")
-                )
-            if result["result"] != SUCCESS:
-                raise _search_failed(conn, base)
-            page = _entries(conn)
-            cookie = _paged_cookie(result)
-            yield page
-            if not cookie:
-                return
-    finally:
-        if cookie:  # left before the last page: let the DC drop the result set
-            _abandon_pages(conn, base, query, cookie)
-
-
-def _abandon_pages(conn: ldap3.Connection, base: str, query: str, cookie: bytes) -> None:
-    """A page size of 0 with the cookie ends a paged search (RFC 2696); AD keeps
-    only a few open result sets per connection (MaxResultSetsPerConn)."""
-    with contextlib.suppress(LDAPException, OSError):
-        conn.search(base, query, ldap3.SUBTREE, attributes=[], paged_size=0, paged_cookie=cookie)
-
-
-def _paged_cookie(result: dict[str, Any]) -> bytes | None:
-    control = (result.get("controls") or {}).get(PAGED_RESULTS_OID) or {}
-    cookie = (control.get("value") or {}).get("cookie")
-    return cookie or None
-
-
 def _constructed(conn: ldap3.Connection, dn: str) -> RawAttributes:
-    attrs = _base_search(conn, dn, CONSTRUCTED_ATTRIBUTES)
+    attrs = base_search(conn, dn, CONSTRUCTED_ATTRIBUTES, unavailable=is_unavailable)
     if attrs is None:
         raise UserNotFound(f"{dn} vanished while it was read")
     return attrs
-
-
-SUCCESS = 0
-NO_SUCH_OBJECT = 32
-
-#: The simple paged results control (RFC 2696).
-PAGED_RESULTS_OID = "1.2.840.113556.1.4.319"
-
-
-def _search_failed(conn: ldap3.Connection, dn: str) -> DirectoryError:
-    """The error for a search the DC answered with a failure: DirectoryUnavailable
-    when it says it is busy or unavailable (worth another try later)."""
-    result = conn.result
-    code = result["result"]
-    message = result.get("message") or ""
-    text = f"search of {dn} failed: {result['description']} ({code})"
-    if classify_refusal(code, message).outcome is Outcome.DIRECTORY_UNAVAILABLE:
-        return DirectoryUnavailable(text, server_message=result.get("message"))
-    return DirectoryError(text, server_message=result.get("message"))
 
 
 def _one_text(attrs: RawAttributes, name: str, where: str) -> str:

@@ -7,8 +7,9 @@ gives :class:`DirectoryUser` values and decisions.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 
+from passback.agent.directory.ad.sids import is_protected, sid_to_str
 from passback.agent.directory.base import (
     DirectoryConfigError,
     DirectoryUser,
@@ -17,9 +18,7 @@ from passback.agent.directory.base import (
     Protection,
     UserNotFound,
 )
-from passback.agent.directory.sids import is_protected, sid_to_str
-
-RawAttributes = Mapping[str, Sequence[bytes]]
+from passback.agent.directory.ldap.search import RawAttributes
 
 #: Filter for user accounts (not computers, not contacts).
 USER_FILTER = "(&(objectCategory=person)(objectClass=user))"
@@ -173,5 +172,5 @@ def build_user(
             critical=first(attrs, "isCriticalSystemObject") == b"TRUE",
             service_sid=service_sid,
         ),
-        pwd_last_set=number(attrs, "pwdLastSet"),
+        password_stamp=number(attrs, "pwdLastSet"),
     )

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from ldap3.core.exceptions import LDAPSocketReceiveError
 
-from passback.agent.directory import pool as pool_module
 from passback.agent.directory.base import DirectoryUnavailable
-from passback.agent.directory.pool import ConnectionPool
-from passback.agent.directory.tls import PinnedTls
+from passback.agent.directory.ldap import pool as pool_module
+from passback.agent.directory.ldap.pool import ConnectionPool
+from passback.agent.directory.ldap.tls import PinnedTls
 
 
 class FakeConnection:

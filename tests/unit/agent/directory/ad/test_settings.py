@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from passback.agent.directory.ad.settings import ADSettings
 from passback.agent.directory.base import DirectoryConfigError
-from passback.agent.directory.settings import ADSettings
 
 
 def settings(**changes: str) -> ADSettings:

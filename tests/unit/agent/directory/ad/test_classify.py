@@ -10,7 +10,7 @@ import datetime
 
 import pytest
 
-from passback.agent.directory.classify import (
+from passback.agent.directory.ad.classify import (
     ERROR_PASSWORD_RESTRICTION,
     classify_refusal,
     may_change_after,
