@@ -20,7 +20,7 @@ from passback.server.hosts import TrustedHosts
 from passback.server.hub import Hub, LocalHub
 from passback.server.i18n import load_catalogs
 from passback.server.keyring import seal_store
-from passback.server.notify import MailSender, SmtpSender
+from passback.server.notify import SmtpSender
 from passback.server.portal import api as portal_api
 from passback.server.portal import pages as portal_pages
 from passback.server.portal.codes import Hasher, load_key
@@ -32,6 +32,7 @@ from passback.server.retention import prune_forever
 from passback.server.services import Services
 from passback.server.settings import ServerSettings
 from passback.server.store import create_engine, session_factory, upgrade
+from passback.server.types import MailSender
 
 
 def create_app(

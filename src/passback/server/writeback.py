@@ -18,9 +18,7 @@ import asyncio
 import dataclasses
 import json
 import logging
-import time
 import uuid
-from collections.abc import Callable
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -45,6 +43,7 @@ from passback.server.errors import (
 )
 from passback.server.services import Services
 from passback.server.store.models import Agent, OperationRecord, Tenant, utcnow
+from passback.server.types import Clock
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +97,7 @@ async def reset_password(
     new_password: str,
     request_id: str | None = None,
     unlock: bool | None = None,
-    clock: Callable[[], float] = time.time,
+    clock: Clock = utcnow,
 ) -> WritebackResult:
     """Reset ``user``'s password in the directory (W1, W3).
 
@@ -142,7 +141,7 @@ async def reset_password(
 
     result = WritebackResult(request_id, Outcome.SERVICE_UNAVAILABLE, plan.support_code)
     for agent_id in candidates:
-        now = int(clock())
+        now = int(clock().timestamp())
         metadata = Metadata(
             tenant_id=tenant_id,
             agent_id=agent_id,

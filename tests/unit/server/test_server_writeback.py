@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import datetime as dt
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -100,7 +101,7 @@ class World:
             tenant_id=kw.pop("tenant_id", self.tenant_id),  # type: ignore[arg-type]
             user=user,
             new_password=password,
-            clock=lambda: NOW,
+            clock=lambda: dt.datetime.fromtimestamp(NOW, dt.UTC),
             **kw,  # type: ignore[arg-type]
         )
 
