@@ -28,6 +28,7 @@ from passback.crypto.envelope import Metadata, seal
 from passback.crypto.keys import PackageKey, public_key_from_pem
 from passback.policy.password import PasswordProblem, check_password
 from passback.protocol import anchors
+from passback.protocol.messages import Result
 from passback.protocol.operations import Operation
 from passback.protocol.outcomes import Outcome
 from passback.server.agents import newest_package_key
@@ -125,14 +126,14 @@ async def reset_password(
     if problem is not None:
         raise Unprocessable(_PASSWORD_MESSAGES[problem], code=problem.value, request_id=request_id)
 
-    sessions, hub, settings = services.sessions, services.hub, services.settings
+    sessions, router, settings = services.sessions, services.router, services.settings
     plan = await asyncio.to_thread(
         _prepare, services, operation, tenant_id, user, request_id, unlock
     )
     if isinstance(plan, WritebackResult):
         _log(operation, tenant_id, user, plan)
         return plan
-    present = await hub.present(tenant_id)
+    present = await router.present(tenant_id)
     candidates = [a for a in present if a in plan.agent_keys]
     if plan.previous_agent is not None:
         # A request id stays with the agent that had it: only its journal knows
@@ -155,8 +156,8 @@ async def reset_password(
         agent_key = public_key_from_pem(plan.agent_keys[agent_id])
         envelope = seal(metadata, [new_password], agent_key=agent_key, package_key=plan.package_key)
         try:
-            answer = await hub.request(
-                tenant_id, agent_id, request_id, envelope, settings.reply_timeout
+            answer = await router.request(
+                tenant_id, agent_id, request_id, envelope, Result, settings.reply_timeout
             )
         except AgentUnavailable:
             continue  # not delivered: another agent may take it (L4)

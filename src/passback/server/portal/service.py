@@ -106,7 +106,7 @@ class Portal:
                 UNAVAILABLE,
                 note="no SMTP server is configured (passback server --smtp-host)",
             )
-        if not await self.services.hub.present(tenant.id):
+        if not await self.services.router.present(tenant.id):
             raise PortalError(
                 Outcome.SERVICE_UNAVAILABLE.value,
                 503,
