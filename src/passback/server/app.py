@@ -17,21 +17,23 @@ from passback.server.api import agents, docs, problems, rules, users
 from passback.server.api.schemas import Health
 from passback.server.headers import SecurityHeaders
 from passback.server.hosts import TrustedHosts
-from passback.server.hub import Hub, LocalHub
 from passback.server.i18n import load_catalogs
 from passback.server.keyring import seal_store
-from passback.server.notify import MailSender, SmtpSender
+from passback.server.notify import SmtpSender
 from passback.server.portal import api as portal_api
 from passback.server.portal import pages as portal_pages
 from passback.server.portal.codes import Hasher, load_key
 from passback.server.portal.ratelimit import SlidingWindowLimiter
 from passback.server.portal.service import Portal
 from passback.server.portal.templating import STATIC, Renderer
-from passback.server.relay import RELAY_PATH, RelayEndpoint
+from passback.server.relay.endpoint import RELAY_PATH, RelayEndpoint
+from passback.server.relay.inbox import Inbox
+from passback.server.relay.local import LocalHub
 from passback.server.retention import prune_forever
 from passback.server.services import Services
 from passback.server.settings import ServerSettings
 from passback.server.store import create_engine, session_factory, upgrade
+from passback.server.types import Hub, MailSender
 
 
 def create_app(
@@ -45,7 +47,8 @@ def create_app(
 
     Args:
         master_key: the key the store's secrets are wrapped under (keyring.py).
-        hub: where operations are routed; the in-process ``LocalHub`` if None.
+        hub: routes messages to the agents and holds their links; the
+            in-process ``LocalHub`` if None.
         mailer: sends the portal's codes; SMTP per ``settings`` if None (and
             none at all without ``settings.smtp_host``).
     """
@@ -54,9 +57,8 @@ def create_app(
     sessions = session_factory(engine)
     with sessions() as db:
         seal_store(db, master_key)
-    services = Services(
-        settings=settings, sessions=sessions, hub=hub or LocalHub(), master_key=master_key
-    )
+    hub = hub or LocalHub()
+    services = Services(settings=settings, sessions=sessions, router=hub, master_key=master_key)
     catalogs = load_catalogs()
     portal = Portal(
         services,
@@ -103,7 +105,7 @@ def create_app(
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_api_websocket_route(
         RELAY_PATH,
-        RelayEndpoint(sessions=services.sessions, hub=services.hub, settings=settings),
+        RelayEndpoint(links=hub, inbox=Inbox(services.sessions), settings=settings),
         name="relay",
     )
 

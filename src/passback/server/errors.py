@@ -7,7 +7,7 @@ Exception tree::
     ├── SlugTaken                 another tenant has this portal slug (tenants.py)
     ├── KeyringError              the master key is missing, unreadable, or not the
     │                             one the store's secrets are wrapped under (keyring.py)
-    ├── HubError                  routing an operation to an agent failed (hub.py)
+    ├── HubError                  routing a message to an agent failed (relay/local.py)
     │   ├── AgentUnavailable      not connected, or the send failed before delivery
     │   ├── AgentLost             delivered, then the link dropped before a result
     │   ├── ReplyTimeout          delivered, no result within the timeout

@@ -27,7 +27,6 @@ import ctypes.util
 import dataclasses
 import logging
 import sys
-import time
 from asyncio import sslproto
 from collections.abc import Callable
 from typing import Any
@@ -35,6 +34,9 @@ from typing import Any
 import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from passback.server.store.models import utcnow
+from passback.server.types import Clock
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +90,8 @@ class Traffic:
     """What the protocol tells the rest: connections made, and those refused
     since the last log line (and when that was)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock = utcnow) -> None:
+        self.clock = clock
         self.made = 0
         self.refused = 0
         self.logged = -REFUSAL_LOG_INTERVAL
@@ -151,7 +154,7 @@ def guarded_protocol(limits: ConnectionLimits, traffic: Traffic) -> type[H11Prot
 
 def _log_refusal(traffic: Traffic, held: int) -> None:
     traffic.refused += 1
-    now = time.monotonic()
+    now = traffic.clock().timestamp()
     if now - traffic.logged >= REFUSAL_LOG_INTERVAL:
         logger.warning(
             "server full: %d connection(s) refused, %d held (--max-connections)",

@@ -12,7 +12,7 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from passback.protocol.messages import Rules
+from passback.protocol.messages import Rules, RulesRequest
 from passback.protocol.outcomes import Outcome
 from passback.server.errors import AgentLost, AgentUnavailable, ReplyTimeout
 from passback.server.services import Services
@@ -65,10 +65,12 @@ async def rules_for(services: Services, tenant_id: str, user_id: str) -> Passwor
     anchor = await asyncio.to_thread(_anchor_of, services.sessions, tenant_id, user_id)
     if anchor is None:
         return None
-    for agent_id in await services.hub.present(tenant_id):
+    router = services.router
+    for agent_id in await router.present(tenant_id):
+        request = RulesRequest(str(uuid.uuid4()), anchor)
         try:
-            rules = await services.hub.rules(
-                tenant_id, agent_id, str(uuid.uuid4()), anchor, RULES_TIMEOUT
+            rules = await router.request(
+                tenant_id, agent_id, request.request_id, request, Rules, RULES_TIMEOUT
             )
         except AgentUnavailable:
             continue

@@ -1,20 +1,18 @@
-"""What the use-cases share: settings, the store's sessions, the hub and the
-master key the store's secrets are wrapped under."""
+"""What the use-cases share: settings, the store's sessions, the router to the
+agents and the master key the store's secrets are wrapped under."""
 
 from __future__ import annotations
 
 import dataclasses
 
-from sqlalchemy.orm import Session, sessionmaker
-
 from passback.crypto.masterkey import MasterKey
-from passback.server.hub import Hub
 from passback.server.settings import ServerSettings
+from passback.server.types import AgentRouter, StoreSessions
 
 
 @dataclasses.dataclass(frozen=True)
 class Services:
     settings: ServerSettings
-    sessions: sessionmaker[Session]
-    hub: Hub
+    sessions: StoreSessions
+    router: AgentRouter
     master_key: MasterKey

@@ -1,11 +1,14 @@
 """What the server knows of the tenant's directory users, as agents sync them (L5).
 
-The tenant comes from the authenticated link, never from the message. Plain
-functions over a ``Session``; they flush, the caller commits.
+The tenant comes from the authenticated link, never from the message. The store
+functions take a ``Session``; they flush, the caller commits. ``FullSyncs``
+follows the full syncs under way on one link, to tell when a sync may remove
+the users it did not see.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import uuid
@@ -15,10 +18,65 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from passback.protocol import anchors
-from passback.protocol.messages import SyncUser
+from passback.protocol.messages import SyncBatch, SyncRequest, SyncUser
+from passback.server.errors import AgentUnavailable
 from passback.server.store.models import DirectoryUser
+from passback.server.types import AgentRouter
 
 logger = logging.getLogger(__name__)
+
+#: Full syncs one link may have under way at once; an agent runs one at a time,
+#: so more means a misbehaving agent (the oldest is forgotten, and so deletes nothing).
+MAX_FULL_SYNCS = 4
+
+
+async def request_full_sync(router: AgentRouter, tenant_id: str) -> None:
+    """Ask one present agent of the tenant, the newest link first, for a full sync.
+
+    Raises:
+        AgentUnavailable: no agent of the tenant took the request.
+    """
+    for agent_id in reversed(await router.present(tenant_id)):
+        try:
+            await router.send(tenant_id, agent_id, SyncRequest(str(uuid.uuid4())))
+        except AgentUnavailable:
+            logger.warning("sync request to agent %s failed", agent_id, exc_info=True)
+            continue
+        return
+    raise AgentUnavailable(f"no agent of tenant {tenant_id} took the sync request")
+
+
+@dataclasses.dataclass
+class FullSync:
+    """One full sync as its batches arrive. Users it did not see are deleted at
+    its end only if every batch arrived, in order, and was stored."""
+
+    started: dt.datetime
+    next_sequence: int = 0
+    complete: bool = True
+
+
+class FullSyncs:
+    """The full syncs under way on one link, by sync id."""
+
+    def __init__(self) -> None:
+        self._syncs: dict[str, FullSync] = {}
+
+    def track(self, batch: SyncBatch, now: dt.datetime) -> FullSync:
+        """The full sync ``batch`` belongs to, updated for it; forgotten if
+        ``batch`` is its last."""
+        full = self._syncs.get(batch.sync_id)
+        if full is None:
+            if len(self._syncs) >= MAX_FULL_SYNCS:
+                del self._syncs[next(iter(self._syncs))]
+            # A sync whose first batch we did not see cannot tell who is gone.
+            full = self._syncs[batch.sync_id] = FullSync(now, complete=batch.sequence == 0)
+        if batch.sequence != full.next_sequence:
+            full.complete = False
+        full.next_sequence = batch.sequence + 1
+        if batch.last:
+            del self._syncs[batch.sync_id]
+        return full
 
 
 def upsert_users(

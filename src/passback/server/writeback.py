@@ -18,9 +18,7 @@ import asyncio
 import dataclasses
 import json
 import logging
-import time
 import uuid
-from collections.abc import Callable
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -30,6 +28,7 @@ from passback.crypto.envelope import Metadata, seal
 from passback.crypto.keys import PackageKey, public_key_from_pem
 from passback.policy.password import PasswordProblem, check_password
 from passback.protocol import anchors
+from passback.protocol.messages import Result
 from passback.protocol.operations import Operation
 from passback.protocol.outcomes import Outcome
 from passback.server.agents import newest_package_key
@@ -46,6 +45,7 @@ from passback.server.errors import (
 )
 from passback.server.services import Services
 from passback.server.store.models import Agent, DirectoryUser, OperationRecord, Tenant, utcnow
+from passback.server.types import Clock
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ async def reset_password(
     new_password: str,
     request_id: str | None = None,
     unlock: bool | None = None,
-    clock: Callable[[], float] = time.time,
+    clock: Clock = utcnow,
 ) -> WritebackResult:
     """Reset ``user``'s password in the directory (W1, W3).
 
@@ -141,14 +141,14 @@ async def reset_password(
     if problem is not None:
         raise Unprocessable(_PASSWORD_MESSAGES[problem], code=problem.value, request_id=request_id)
 
-    sessions, hub, settings = services.sessions, services.hub, services.settings
+    sessions, router, settings = services.sessions, services.router, services.settings
     plan = await asyncio.to_thread(
         _prepare, services, operation, tenant_id, user, request_id, unlock
     )
     if isinstance(plan, WritebackResult):
         _log(operation, tenant_id, user, plan)
         return plan
-    present = await hub.present(tenant_id)
+    present = await router.present(tenant_id)
     candidates = [a for a in present if a in plan.agent_keys]
     if plan.previous_agent is not None:
         # A request id stays with the agent that had it: only its journal knows
@@ -157,7 +157,7 @@ async def reset_password(
 
     result = WritebackResult(request_id, Outcome.SERVICE_UNAVAILABLE, plan.support_code)
     for agent_id in candidates:
-        now = int(clock())
+        now = int(clock().timestamp())
         metadata = Metadata(
             tenant_id=tenant_id,
             agent_id=agent_id,
@@ -171,8 +171,8 @@ async def reset_password(
         agent_key = public_key_from_pem(plan.agent_keys[agent_id])
         envelope = seal(metadata, [new_password], agent_key=agent_key, package_key=plan.package_key)
         try:
-            answer = await hub.request(
-                tenant_id, agent_id, request_id, envelope, settings.reply_timeout
+            answer = await router.request(
+                tenant_id, agent_id, request_id, envelope, Result, settings.reply_timeout
             )
         except AgentUnavailable:
             continue  # not delivered: another agent may take it (L4)

@@ -10,11 +10,19 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from passback.protocol.anchors import decode as decode_anchor
-from passback.protocol.messages import SyncUser
+from passback.protocol.messages import SyncBatch, SyncRequest, SyncUser
+from passback.server.errors import AgentUnavailable
 from passback.server.store import create_engine, session_factory, upgrade
 from passback.server.store.models import DirectoryUser
-from passback.server.sync import remove_unseen, upsert_users
+from passback.server.sync import (
+    MAX_FULL_SYNCS,
+    FullSyncs,
+    remove_unseen,
+    request_full_sync,
+    upsert_users,
+)
 from passback.server.tenants import create_tenant
+from passback.server.types import Outbound, ReplyT
 from tests.support.keys import TEST_MASTER_KEY
 
 T0 = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
@@ -75,3 +83,76 @@ def test_remove_unseen_is_per_tenant(db: Session) -> None:
     assert remove_unseen(db, acme, later) == 1
     names = {(u.tenant_id, u.sam_account_name) for u in db.scalars(sa.select(DirectoryUser))}
     assert names == {(acme, "new"), (other, "old")}
+
+
+class FakeRouter:
+    """Agents present in connection order; those in ``broken`` refuse what is sent."""
+
+    def __init__(self, *agents: str, broken: tuple[str, ...] = ()) -> None:
+        self.agents = list(agents)
+        self.broken = broken
+        self.sent: list[tuple[str, Outbound]] = []
+
+    async def present(self, tenant_id: str) -> list[str]:
+        return list(self.agents)
+
+    async def send(self, tenant_id: str, agent_id: str, message: Outbound) -> None:
+        if agent_id in self.broken:
+            raise AgentUnavailable("gone")
+        self.sent.append((agent_id, message))
+
+    async def request(
+        self,
+        tenant_id: str,
+        agent_id: str,
+        request_id: str,
+        message: Outbound,
+        reply: type[ReplyT],
+        timeout: float,
+    ) -> ReplyT:
+        raise NotImplementedError
+
+
+async def test_full_sync_goes_to_the_newest_working_agent() -> None:
+    router = FakeRouter("old", "mid", "new", broken=("new",))
+    await request_full_sync(router, "t")
+    [(agent, message)] = router.sent
+    assert agent == "mid" and isinstance(message, SyncRequest)
+
+
+async def test_full_sync_without_a_working_agent_is_unavailable() -> None:
+    for router in (FakeRouter(), FakeRouter("a", broken=("a",))):
+        with pytest.raises(AgentUnavailable):
+            await request_full_sync(router, "t")
+
+
+def batch(sync_id: str, sequence: int, *, last: bool = False) -> SyncBatch:
+    return SyncBatch(sync_id, sequence, True, last, ())
+
+
+def test_a_full_sync_seen_whole_is_complete_and_then_forgotten() -> None:
+    syncs = FullSyncs()
+    first = syncs.track(batch("s", 0), T0)
+    later = T0 + dt.timedelta(minutes=1)
+    assert syncs.track(batch("s", 1, last=True), later) is first
+    assert first.complete and first.started == T0
+    again = syncs.track(batch("s", 0), later)  # the same id after its end: a new sync
+    assert again is not first and again.started == later
+
+
+@pytest.mark.parametrize("sequences", [(1,), (0, 2), (0, 0)], ids=["no-first", "gap", "repeated"])
+def test_a_full_sync_missing_a_batch_is_incomplete(sequences: tuple[int, ...]) -> None:
+    syncs = FullSyncs()
+    for sequence in sequences:
+        full = syncs.track(batch("s", sequence), T0)
+    assert not full.complete
+
+
+def test_too_many_full_syncs_forget_the_oldest() -> None:
+    syncs = FullSyncs()
+    oldest = syncs.track(batch("s0", 0), T0)
+    for n in range(1, MAX_FULL_SYNCS + 1):
+        syncs.track(batch(f"s{n}", 0), T0)
+    # Its next batch starts it afresh: it did not see batch 0, so it removes no one.
+    assert not syncs.track(batch("s0", 1, last=True), T0).complete
+    assert oldest.complete

@@ -1,9 +1,10 @@
-"""The admin-reset use-case against a fake hub and a real SQLite store."""
+"""The admin-reset use-case against a fake router and a real SQLite store."""
 
 from __future__ import annotations
 
 import base64
 import dataclasses
+import datetime as dt
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,13 +28,13 @@ from passback.server.errors import (
     ReplyTimeout,
     Unprocessable,
 )
-from passback.server.hub import AgentSession
 from passback.server.services import Services
 from passback.server.settings import ServerSettings
 from passback.server.store import create_engine, session_factory, upgrade
 from passback.server.store.models import DirectoryUser, OperationRecord, utcnow
 from passback.server.sync import upsert_users
 from passback.server.tenants import create_tenant, new_onboarding_token
+from passback.server.types import Outbound, ReplyT
 from passback.server.writeback import UserId, WritebackResult, reset_password
 from tests.support.keys import TEST_MASTER_KEY
 
@@ -47,7 +48,7 @@ def private_key() -> rsa.RSAPrivateKey:
     return generate_private_key()
 
 
-class FakeHub:
+class FakeRouter:
     """Answers each agent as told: a Result outcome, or an exception to raise."""
 
     def __init__(self) -> None:
@@ -58,32 +59,32 @@ class FakeHub:
     async def present(self, tenant_id: str) -> list[str]:
         return list(self.agents)
 
+    async def send(self, tenant_id: str, agent_id: str, message: Outbound) -> None:
+        raise NotImplementedError
+
     async def request(
-        self, tenant_id: str, agent_id: str, request_id: str, envelope: bytes, timeout: float
-    ) -> Result:
-        self.requests.append((tenant_id, agent_id, request_id, envelope))
+        self,
+        tenant_id: str,
+        agent_id: str,
+        request_id: str,
+        message: Outbound,
+        reply: type[ReplyT],
+        timeout: float,
+    ) -> ReplyT:
+        assert isinstance(message, bytes)
+        self.requests.append((tenant_id, agent_id, request_id, message))
         what = self.behaviour.get(agent_id, Outcome.OK)
         if isinstance(what, Exception):
             raise what
-        return Result(request_id, what, detail={"min_length": 12}, event_id=31009)
-
-    async def request_sync(self, tenant_id: str) -> None:
-        raise NotImplementedError
-
-    async def attach(self, session: AgentSession) -> None:
-        raise NotImplementedError
-
-    async def detach(self, session: AgentSession) -> None:
-        raise NotImplementedError
-
-    async def resolve(self, session: AgentSession, result: Result) -> None:
-        raise NotImplementedError
+        answer = Result(request_id, what, detail={"min_length": 12}, event_id=31009)
+        assert isinstance(answer, reply)
+        return answer
 
 
 @dataclasses.dataclass
 class World:
     sessions: sessionmaker[Session]
-    hub: FakeHub
+    hub: FakeRouter
     settings: ServerSettings
     tenant_id: str
     other_tenant_id: str
@@ -100,7 +101,7 @@ class World:
             tenant_id=kw.pop("tenant_id", self.tenant_id),  # type: ignore[arg-type]
             user=user,
             new_password=password,
-            clock=lambda: NOW,
+            clock=lambda: dt.datetime.fromtimestamp(NOW, dt.UTC),
             **kw,  # type: ignore[arg-type]
         )
 
@@ -133,7 +134,7 @@ def world(tmp_path: Path, private_key: rsa.RSAPrivateKey) -> Iterator[World]:
         second = SyncUser("Ag", "other", None, None, True)
         upsert_users(db, tenant.tenant_id, [second], utcnow())
         upsert_users(db, other.tenant_id, [SyncUser("Aw", "bob", None, None, True)], utcnow())
-    hub = FakeHub()
+    hub = FakeRouter()
     hub.agents = list(agents)
     settings = ServerSettings(url, operation_ttl=300)
     yield World(sessions, hub, settings, tenant.tenant_id, other.tenant_id, agents, keys, path)

@@ -15,7 +15,7 @@ from passback.server.api.schemas import (
     OnboardResponse,
     PackageKeyOut,
 )
-from passback.server.relay import RELAY_PATH
+from passback.server.relay.endpoint import RELAY_PATH
 from passback.server.services import Services
 
 router = APIRouter(prefix="/api/v1", tags=["agents"])
@@ -58,7 +58,7 @@ def onboard(body: OnboardRequest, token: OnboardingToken, services: ServicesDep)
 )
 async def list_agents(tenant_id: AdminTenant, services: ServicesDep) -> list[AgentOut]:
     rows = await asyncio.to_thread(_agents, services, tenant_id)
-    present = set(await services.hub.present(tenant_id))
+    present = set(await services.router.present(tenant_id))
     for row in rows:
         row.connected = row.id in present
     return rows

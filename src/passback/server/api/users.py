@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from passback.protocol.operations import Operation
 from passback.protocol.outcomes import Outcome
-from passback.server import writeback
+from passback.server import sync, writeback
 from passback.server.api.deps import AdminTenant, ServicesDep
 from passback.server.api.problems import error_responses
 from passback.server.api.schemas import ResetRequest, ResetResponse, SyncAccepted, UserOut
@@ -56,7 +56,7 @@ def list_users(tenant_id: AdminTenant, services: ServicesDep) -> list[UserOut]:
 )
 async def request_sync(tenant_id: AdminTenant, services: ServicesDep) -> SyncAccepted:
     try:
-        await services.hub.request_sync(tenant_id)
+        await sync.request_full_sync(services.router, tenant_id)
     except AgentUnavailable:
         raise ServiceUnavailable(describe(Outcome.SERVICE_UNAVAILABLE)[1]) from None
     return SyncAccepted()

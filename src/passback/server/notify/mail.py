@@ -1,4 +1,4 @@
-"""The mail seam: what the portal hands over, and how sending fails.
+"""What the portal hands the mail seam (``types.MailSender``), and how sending fails.
 
 Exception tree::
 
@@ -8,7 +8,6 @@ Exception tree::
 from __future__ import annotations
 
 import dataclasses
-from typing import Protocol
 
 
 class MailError(Exception):
@@ -21,13 +20,3 @@ class MailMessage:
     subject: str
     body: str = dataclasses.field(repr=False)  # may hold a one-time code (S7)
     language: str = "en"
-
-
-class MailSender(Protocol):
-    async def send(self, message: MailMessage) -> None:
-        """Deliver ``message`` to the mail server.
-
-        Raises:
-            MailError: the server could not be reached or refused the message.
-        """
-        ...

@@ -1,7 +1,7 @@
 """Rate limits of the portal (SPEC T2: username lookups per client address).
 
-``RateLimiter`` is the seam; ``SlidingWindowLimiter`` keeps its counts in this
-process (one server node). Several nodes will share counts in Redis behind the
+``SlidingWindowLimiter`` keeps its counts in this process (one server node),
+behind the seam ``types.RateLimiter``. Several nodes will share counts in Redis behind the
 same interface (ARCHITECTURE, "Scale-out").
 """
 
@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import ipaddress
-import time
-from collections.abc import Callable
-from typing import Protocol
+
+from passback.server.store.models import utcnow
+from passback.server.types import Clock
 
 #: An IPv6 client is counted by its /64: one host usually holds a whole /64
 #: and could otherwise take a fresh address for every hit.
@@ -37,19 +37,10 @@ def address_key(host: str) -> str:
     return str(address)
 
 
-class RateLimiter(Protocol):
-    async def allow(self, key: str) -> bool:
-        """Count one hit for ``key``; False if it is over the limit (the hit
-        is not counted then)."""
-        ...
-
-
 class SlidingWindowLimiter:
     """At most ``limit`` hits per key in any ``window`` seconds."""
 
-    def __init__(
-        self, limit: int, window: float, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, limit: int, window: float, clock: Clock = utcnow) -> None:
         if limit < 1 or window <= 0:
             raise ValueError("a rate limit needs limit ≥ 1 and window > 0")
         self.limit = limit
@@ -62,7 +53,7 @@ class SlidingWindowLimiter:
 
     async def allow(self, key: str) -> bool:
         async with self._lock:
-            now = self._clock()
+            now = self._clock().timestamp()
             hits = self._hits.pop(key, None) or collections.deque()
             while hits and hits[0] <= now - self.window:
                 hits.popleft()

@@ -22,7 +22,7 @@ from passback.server.directory_users import MAX_USERNAME, find_user
 from passback.server.errors import NotFound, Refused, RequestBusy, Unprocessable
 from passback.server.i18n import Catalogs, Translator
 from passback.server.i18n.translations import N_
-from passback.server.notify import MailError, MailMessage, MailSender
+from passback.server.notify import MailError, MailMessage
 from passback.server.portal import flow
 from passback.server.portal.code_mail import code_mail
 from passback.server.portal.codes import Hasher, flow_hash
@@ -36,10 +36,11 @@ from passback.server.portal.errors import (
     Refusal,
     refusal_error,
 )
-from passback.server.portal.ratelimit import RateLimiter, address_key
+from passback.server.portal.ratelimit import address_key
 from passback.server.rules import PasswordRules, rules_for
 from passback.server.services import Services
 from passback.server.store.models import DirectoryUser, PortalFlow, Tenant, utcnow
+from passback.server.types import Clock, MailSender, RateLimiter
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ class Portal:
         limiter: RateLimiter,
         hasher: Hasher,
         catalogs: Catalogs,
-        clock: Callable[[], dt.datetime] = utcnow,
+        clock: Clock = utcnow,
     ) -> None:
         self.services = services
         self.mailer = mailer
@@ -106,7 +107,7 @@ class Portal:
                 UNAVAILABLE,
                 note="no SMTP server is configured (passback server --smtp-host)",
             )
-        if not await self.services.hub.present(tenant.id):
+        if not await self.services.router.present(tenant.id):
             raise PortalError(
                 Outcome.SERVICE_UNAVAILABLE.value,
                 UNAVAILABLE,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from passback.server.portal import ratelimit
@@ -12,8 +14,8 @@ class Clock:
     def __init__(self) -> None:
         self.now = 1000.0
 
-    def __call__(self) -> float:
-        return self.now
+    def __call__(self) -> dt.datetime:
+        return dt.datetime.fromtimestamp(self.now, dt.UTC)
 
 
 async def test_limit_per_key_within_the_window() -> None:

@@ -2,35 +2,30 @@
 
 A thin asyncio adapter around ``protocol.link.HubLink``: it feeds the frames
 it receives into the link, flushes what the link wants sent, and closes the
-socket with the link's close code when the link ends. What the messages mean
-is decided here, once the link is ready: results go to the hub, heartbeats
-and sync batches to the store.
+socket with the link's close code when the link ends. Once the link is ready,
+replies go to the ``LinkRegistry`` and heartbeats and sync batches to the
+``Inbox``, which knows what they mean.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
-import datetime as dt
 import logging
-import time
 import uuid
 
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
 from starlette.responses import PlainTextResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from passback.printable import printable
 from passback.protocol.errors import CloseCode
 from passback.protocol.link import AuthRequested, Closed, Frame, HubLink, Received, State
-from passback.protocol.messages import Heartbeat, Hello, Result, Rules, SyncBatch
-from passback.server import agents, sync
+from passback.protocol.messages import Heartbeat, Hello, Result, Rules, SyncBatch, SyncRequest
 from passback.server.gate import HandshakeGate
-from passback.server.hub import Hub
+from passback.server.relay.inbox import AgentInbox, Inbox
 from passback.server.settings import ServerSettings
 from passback.server.store.models import utcnow
+from passback.server.types import Clock, LinkRegistry, Outbound
 
 logger = logging.getLogger(__name__)
 
@@ -84,30 +79,13 @@ class _Socket:
             pass  # the peer left first
 
 
-#: Full syncs one link may have under way at once; an agent runs one at a time,
-#: so more means a misbehaving agent (the oldest is forgotten, and so deletes nothing).
-MAX_FULL_SYNCS = 4
-
-
-@dataclasses.dataclass
-class _FullSync:
-    """One full sync as its batches arrive. Users it did not see are deleted at
-    its end only if every batch arrived, in order, and was stored."""
-
-    started: dt.datetime
-    next_sequence: int = 0
-    complete: bool = True
-
-
 class _AgentSession:
-    """An authenticated link, as ``hub.AgentSession``."""
+    """An authenticated link, as ``types.AgentSession``."""
 
     def __init__(self, hello: Hello, link: HubLink, socket: _Socket) -> None:
         self._hello = hello
         self._link = link
         self._socket = socket
-        #: Full syncs under way on this link, by sync id.
-        self.full_syncs: dict[str, _FullSync] = {}
 
     @property
     def hello(self) -> Hello:
@@ -121,16 +99,13 @@ class _AgentSession:
     def agent_id(self) -> str:
         return self._hello.agent_id
 
-    async def send_operation(self, envelope: bytes) -> None:
-        self._link.send_operation(envelope)
-        await self._socket.flush(self._link)
-
-    async def send_sync_request(self, sync_id: str) -> None:
-        self._link.send_sync_request(sync_id)
-        await self._socket.flush(self._link)
-
-    async def send_rules_request(self, request_id: str, anchor: str) -> None:
-        self._link.send_rules_request(request_id, anchor)
+    async def send(self, message: Outbound) -> None:
+        if isinstance(message, bytes):
+            self._link.send_operation(message)
+        elif isinstance(message, SyncRequest):
+            self._link.send_sync_request(message.sync_id)
+        else:
+            self._link.send_rules_request(message.request_id, message.anchor)
         await self._socket.flush(self._link)
 
 
@@ -138,11 +113,17 @@ class RelayEndpoint:
     """The ASGI WebSocket endpoint; one call serves one agent's link."""
 
     def __init__(
-        self, *, sessions: sessionmaker[Session], hub: Hub, settings: ServerSettings
+        self,
+        *,
+        links: LinkRegistry,
+        inbox: Inbox,
+        settings: ServerSettings,
+        clock: Clock = utcnow,
     ) -> None:
-        self._sessions = sessions
-        self._hub = hub
+        self._links = links
+        self._inbox = inbox
         self._settings = settings
+        self._clock = clock
         self._gate = HandshakeGate(settings.relay_handshakes, settings.relay_handshakes_per_address)
         self._refused = 0  # refusals not yet logged
         self._refusal_logged = -REFUSAL_LOG_INTERVAL
@@ -168,14 +149,13 @@ class RelayEndpoint:
                 self._gate.leave(address)
             if hello is not None:
                 session = _AgentSession(hello, link, socket)
-                await self._start(socket, link, session)
-            if session is not None:
-                await self._serve(socket, link, session)
+                inbox = await self._start(socket, link, session)
+                await self._serve(socket, link, session, inbox)
         except (WebSocketDisconnect, OSError):
             link.connection_lost()
         finally:
             if session is not None:
-                await self._hub.detach(session)
+                await self._links.detach(session)
             if link.state is not State.CLOSED:  # cancelled, or an unexpected error
                 link.close(CloseCode.INTERNAL_ERROR, "internal error")
             code, reason = link.close_code or CloseCode.INTERNAL_ERROR, link.close_reason
@@ -193,7 +173,7 @@ class RelayEndpoint:
         """Too many handshakes in flight: HTTP 503 instead of the upgrade, so
         the peer (an agent's backoff) tries again later."""
         self._refused += 1
-        now = time.monotonic()
+        now = self._clock().timestamp()
         if now - self._refusal_logged >= REFUSAL_LOG_INTERVAL:
             logger.warning(
                 "relay: %d upgrade(s) refused, %d handshakes in flight (last from %s)",
@@ -229,7 +209,7 @@ class RelayEndpoint:
 
     async def _authenticate(self, link: HubLink, event: AuthRequested) -> Hello | None:
         hello = event.hello
-        if await asyncio.to_thread(self._check_secret, hello, event.secret):
+        if await self._inbox.admit(hello, event.secret):
             return hello
         link.reject()
         logger.warning(
@@ -240,12 +220,13 @@ class RelayEndpoint:
         )
         return None
 
-    async def _start(self, socket: _Socket, link: HubLink, session: _AgentSession) -> None:
+    async def _start(self, socket: _Socket, link: HubLink, session: _AgentSession) -> AgentInbox:
         hello = session.hello
-        link.accept(str(uuid.uuid4()), self._settings.heartbeat_interval, int(time.time()))
-        # Ready is queued first; anything the hub sends from now on follows it.
-        await self._hub.attach(session)
-        link.send_sync_request(str(uuid.uuid4()))
+        now = int(self._clock().timestamp())
+        link.accept(str(uuid.uuid4()), self._settings.heartbeat_interval, now)
+        # Ready is queued first; anything sent from now on follows it.
+        await self._links.attach(session)
+        inbox = await self._inbox.connected(session)
         logger.info(
             "relay: agent %s of tenant %s connected (%s)",
             hello.agent_id,
@@ -254,8 +235,11 @@ class RelayEndpoint:
             extra={"agent_id": hello.agent_id, "tenant_id": hello.tenant_id},
         )
         await socket.flush(link)
+        return inbox
 
-    async def _serve(self, socket: _Socket, link: HubLink, session: _AgentSession) -> None:
+    async def _serve(
+        self, socket: _Socket, link: HubLink, session: _AgentSession, inbox: AgentInbox
+    ) -> None:
         while link.state is not State.CLOSED:
             frame = await socket.receive()
             if frame is None:
@@ -267,95 +251,10 @@ class RelayEndpoint:
                 elif isinstance(event, Received):
                     message = event.message
                     if isinstance(message, Result | Rules):
-                        await self._hub.resolve(session, message)
+                        await self._links.resolve(session, message)
                     elif isinstance(message, Heartbeat | SyncBatch):
-                        await self._store(session, message)
+                        await inbox.receive(message)
             await socket.flush(link)
-
-    async def _store(self, session: _AgentSession, message: Heartbeat | SyncBatch) -> None:
-        try:
-            if isinstance(message, Heartbeat):
-                await asyncio.to_thread(self._heartbeat, session.agent_id, message)
-            else:
-                await self._sync_batch(session, message)
-        except SQLAlchemyError:
-            # The link stays up: the agent's next heartbeat or sync repairs it.
-            logger.exception(
-                "relay: could not store a %s of agent %s",
-                message.type,
-                session.agent_id,
-                extra={"agent_id": session.agent_id},
-            )
-
-    async def _sync_batch(self, session: _AgentSession, batch: SyncBatch) -> None:
-        now = utcnow()
-        full = _track(session.full_syncs, batch, now) if batch.full else None
-        remove_before = None
-        if full is not None and batch.last:
-            del session.full_syncs[batch.sync_id]
-            if full.complete:
-                remove_before = full.started
-            else:
-                logger.warning(
-                    "relay: sync %s of agent %s missed or lost a batch; no user is removed",
-                    batch.sync_id,
-                    session.agent_id,
-                    extra={"agent_id": session.agent_id, "tenant_id": session.tenant_id},
-                )
-        try:
-            stored, removed = await asyncio.to_thread(
-                self._apply_batch, session.tenant_id, batch, now, remove_before
-            )
-        except SQLAlchemyError:
-            if full is not None:
-                full.complete = False  # its end must not delete the users of this batch
-            raise
-        logger.info(
-            "relay: sync %s batch %d from agent %s: %d users stored, %d removed",
-            batch.sync_id,
-            batch.sequence,
-            session.agent_id,
-            stored,
-            removed,
-            extra={"agent_id": session.agent_id, "tenant_id": session.tenant_id},
-        )
-
-    # -- store work, run in a worker thread ------------------------------------------
-
-    def _check_secret(self, hello: Hello, secret: str) -> bool:
-        with self._sessions() as db, db.begin():
-            agent = agents.authenticate_agent(db, hello, secret)
-            if agent is not None:
-                agents.record_connected(db, agent.id, hello.software, utcnow())
-            return agent is not None
-
-    def _heartbeat(self, agent_id: str, heartbeat: Heartbeat) -> None:
-        with self._sessions() as db, db.begin():
-            agents.record_heartbeat(db, agent_id, heartbeat.history_on_reset, utcnow())
-
-    def _apply_batch(
-        self, tenant_id: str, batch: SyncBatch, now: dt.datetime, remove_before: dt.datetime | None
-    ) -> tuple[int, int]:
-        with self._sessions() as db, db.begin():
-            stored = sync.upsert_users(db, tenant_id, batch.users, now)
-            removed = (
-                0 if remove_before is None else sync.remove_unseen(db, tenant_id, remove_before)
-            )
-            return stored, removed
-
-
-def _track(syncs: dict[str, _FullSync], batch: SyncBatch, now: dt.datetime) -> _FullSync:
-    """The full sync this batch belongs to, updated for it."""
-    full = syncs.get(batch.sync_id)
-    if full is None:
-        if len(syncs) >= MAX_FULL_SYNCS:
-            del syncs[next(iter(syncs))]
-        # A sync whose first batch we did not see cannot tell who is gone.
-        full = syncs[batch.sync_id] = _FullSync(now, complete=batch.sequence == 0)
-    if batch.sequence != full.next_sequence:
-        full.complete = False
-    full.next_sequence = batch.sequence + 1
-    return full
 
 
 def _log_protocol_close(link: HubLink, event: Closed) -> None:
