@@ -19,7 +19,7 @@ from passback.crypto.masterkey import MasterKey
 from passback.server.app import create_app
 from passback.server.settings import ServerSettings
 from passback.server.tenants import CreatedTenant
-from tests.integration.server.harness import (
+from tests.support.server import (
     HANDSHAKE_TIMEOUT,
     TIMEOUT,
     TIMEOUT_FACTOR,

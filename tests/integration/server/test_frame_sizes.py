@@ -11,8 +11,7 @@ import pytest
 
 from passback.protocol.messages import MAX_OPERATION_FRAME, Heartbeat, Result, encode
 from passback.protocol.outcomes import Outcome
-from tests.integration.server.harness import AgentFactory, RunningServer
-from tests.integration.server.test_server_reset_flow import connected_agent, reset
+from tests.support.server import AgentFactory, RunningServer, connected_agent, reset
 
 ONE_KB = 1024
 

@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from passback.cli import main
 from passback.protocol.operations import Operation
 from passback.protocol.outcomes import Outcome
-from tests.integration.server.harness import AgentFactory, RunningServer
-from tests.integration.server.portal_support import MAIL, portal_tenant
+from tests.support.portal import MAIL, portal_tenant
+from tests.support.server import AgentFactory, RunningServer
 from tests.support.smtp import MailCatcher
 
 API = "/api/v1/portal/acme"

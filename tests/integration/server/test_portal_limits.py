@@ -17,16 +17,18 @@ from passback.protocol.outcomes import Outcome
 from passback.server.portal import flow
 from passback.server.portal.codes import CODE_DIGITS
 from passback.server.store import create_engine
-from tests.integration.server.harness import TIMEOUT, AgentFactory, RunningServer
-from tests.integration.server.portal_support import MAIL, csrf, portal_tenant
-from tests.integration.server.test_portal_pages import (
+from tests.support.portal import (
     BASE,
+    MAIL,
     NEW_PASSWORD,
+    csrf,
     enter_code,
+    portal_tenant,
     rows,
     set_password,
     start,
 )
+from tests.support.server import TIMEOUT, AgentFactory, RunningServer
 from tests.support.smtp import MailCatcher
 
 

@@ -15,54 +15,20 @@ import sqlalchemy as sa
 from passback.protocol.operations import Operation
 from passback.protocol.outcomes import Outcome
 from passback.server.store import create_engine
-from tests.integration.server.harness import TIMEOUT, AgentFactory, RunningServer
-from tests.integration.server.portal_support import (
+from tests.support.portal import (
+    BASE,
     MAIL,
+    NEW_PASSWORD,
     csrf,
+    enter_code,
     portal_tenant,
+    rows,
+    set_password,
+    start,
     support_code,
 )
+from tests.support.server import TIMEOUT, AgentFactory, RunningServer
 from tests.support.smtp import MailCatcher
-
-NEW_PASSWORD = "Portal-Pa55word-9d2e"
-BASE = "/portal/acme"
-
-
-async def start(client: httpx.AsyncClient, username: str = "jdoe") -> httpx.Response:
-    response = await client.post(f"{BASE}/", data={"username": username})
-    assert response.status_code == 303, response.text
-    assert response.headers["location"] == f"{BASE}/code"
-    return response
-
-
-async def enter_code(client: httpx.AsyncClient, code: str) -> httpx.Response:
-    page = await client.get(f"{BASE}/code")
-    assert page.status_code == 200, page.text
-    return await client.post(f"{BASE}/code", data={"code": code, "csrf": csrf(page)})
-
-
-async def set_password(
-    client: httpx.AsyncClient, password: str = NEW_PASSWORD, confirm: str | None = None
-) -> httpx.Response:
-    page = await client.get(f"{BASE}/password")
-    assert page.status_code == 200, page.text
-    return await client.post(
-        f"{BASE}/password",
-        data={
-            "new_password": password,
-            "confirm_password": password if confirm is None else confirm,
-            "csrf": csrf(page),
-        },
-    )
-
-
-def rows(server: RunningServer, sql: str) -> list[sa.Row[tuple[object, ...]]]:
-    engine = create_engine(server.database_url)
-    try:
-        with engine.connect() as connection:
-            return list(connection.execute(sa.text(sql)))
-    finally:
-        engine.dispose()
 
 
 async def test_no_agent_is_503_before_anything(

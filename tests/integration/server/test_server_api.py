@@ -12,7 +12,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from passback.crypto.keys import public_key_to_pem
-from tests.integration.server.harness import RunningServer, bearer
+from tests.support.server import RunningServer, bearer
 
 MARKER = "Marker-Secret-9f81c2"  # a password that must never come back
 

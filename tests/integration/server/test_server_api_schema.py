@@ -22,7 +22,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from tests.integration.server.harness import RunningServer, bearer
+from tests.support.server import RunningServer, bearer
 
 #: Cases per operation and kind (valid, invalid): enough to meet each declared
 #: answer while the whole test stays near 30 s on a small machine.

@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from passback.server.headers import HSTS_MAX_AGE, OTHER_POLICY, PAGE_POLICY
-from tests.integration.server.harness import RunningServer, bearer
+from tests.support.server import RunningServer, bearer
 
 #: One route of each kind: method, path, JSON body, whether it takes the admin token.
 ROUTES = [

@@ -19,8 +19,8 @@ from passback.server.hosts import host_name
 from passback.server.settings import ServerSettings
 from passback.server.store import create_engine, session_factory
 from passback.server.support import lookup
-from tests.integration.server.harness import TIMEOUT, RunningServer
 from tests.support.keys import TEST_MASTER_KEY
+from tests.support.server import TIMEOUT, RunningServer
 
 FORGED = "evil.example"
 

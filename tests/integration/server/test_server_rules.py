@@ -9,8 +9,7 @@ import httpx
 from passback.protocol.link import Received
 from passback.protocol.messages import Rules, RulesRequest
 from passback.protocol.outcomes import Outcome
-from tests.integration.server.harness import AgentFactory, RunningServer, bearer
-from tests.integration.server.test_server_reset_flow import GUID, anchor, connected_agent
+from tests.support.server import GUID, AgentFactory, RunningServer, anchor, bearer, connected_agent
 
 
 async def test_rules_come_from_the_agent(

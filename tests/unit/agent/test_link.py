@@ -3,7 +3,6 @@ The link itself runs against a real hub in the integration tests."""
 
 from __future__ import annotations
 
-import dataclasses
 import ssl
 import time
 import uuid
@@ -12,7 +11,6 @@ from typing import Any, cast
 
 import pytest
 
-from passback.agent.config import AgentConfig, DirectoryConfig
 from passback.agent.link import (
     MAX_INCOMING,
     PING_INTERVAL,
@@ -30,24 +28,7 @@ from passback.protocol.errors import CloseCode
 from passback.protocol.messages import MAX_CONTROL_FRAME, MAX_OPERATION_FRAME
 from passback.protocol.operations import Operation
 from passback.protocol.outcomes import Outcome
-
-
-def config(folder: Path, **changes: Any) -> AgentConfig:
-    base = AgentConfig(
-        path=folder / "agent.toml",
-        agent_id="a",
-        tenant_id="t",
-        name="n",
-        server_url="https://passback.example.test",
-        relay_path="/relay/v1",
-        relay_secret="pbr_x",
-        package_keys=(PackageKey.generate(),),
-        private_key_file=folder / "agent.key",
-        state_dir=folder / "state",
-        event_log=folder / "events.jsonl",
-        directory=DirectoryConfig("ldaps://dc", "CN=svc", folder / "pw", "DC=x", folder / "ca"),
-    )
-    return dataclasses.replace(base, **changes)
+from tests.support.agent import config
 
 
 def test_keepalive_is_well_inside_proxy_idle_cuts() -> None:

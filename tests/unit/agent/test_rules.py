@@ -12,7 +12,7 @@ from passback.agent.rules import read_rules
 from passback.protocol import anchors
 from passback.protocol.messages import Rules, RulesRequest
 from passback.protocol.outcomes import Outcome
-from tests.unit.agent.test_writeback import FakeDirectory
+from tests.support.directory import FakeDirectory
 
 ANCHOR = bytes(range(16))
 USER = DirectoryUser(

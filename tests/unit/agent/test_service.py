@@ -17,8 +17,8 @@ from passback.agent.events import EventLog
 from passback.agent.service import Agent
 from passback.crypto import certs
 from passback.crypto.keys import private_key_to_pem
-from tests.unit.agent.test_link import config
-from tests.unit.agent.test_writeback import FakeDirectory
+from tests.support.agent import config
+from tests.support.directory import FakeDirectory
 
 
 class ComesBack(FakeDirectory):

@@ -8,7 +8,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +16,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from passback.agent.directory.base import (
-    DirectoryCapabilities,
     DirectoryUnavailable,
     DirectoryUser,
     DuplicateAnchor,
     MultipleMatches,
-    PasswordPolicy,
     PasswordRefused,
     Protection,
     UserNotFound,
@@ -41,6 +39,7 @@ from passback.protocol.anchors import encode as anchor_text
 from passback.protocol.messages import Result, decode, encode
 from passback.protocol.operations import Operation
 from passback.protocol.outcomes import Outcome
+from tests.support.directory import FakeDirectory
 
 NOW = 1_700_000_000
 TTL = 300
@@ -64,63 +63,6 @@ def make_user(anchor: bytes = ANCHOR, **changes: Any) -> DirectoryUser:
         password_stamp=PWD_LAST_SET,
     )
     return dataclasses.replace(user, **changes)
-
-
-class FakeDirectory:
-    """An in-memory ``Directory``: users by anchor; each reset moves pwdLastSet."""
-
-    def __init__(self, *users: DirectoryUser) -> None:
-        self.users = {u.anchor: u for u in users}
-        self.resets: list[tuple[bytes, str, bool]] = []
-        self.locate_error: Exception | None = None
-        self.reset_error: BaseException | None = None
-        self.before_reset: Callable[[], None] | None = None
-        self._lock = threading.Lock()
-
-    def capabilities(self) -> DirectoryCapabilities:
-        return DirectoryCapabilities(
-            history_on_reset=False,
-            max_password_length=256,
-            policy_hints=False,
-            writes_to="dc1.example.test",
-        )
-
-    def locate(self, anchor: bytes) -> DirectoryUser:
-        if self.locate_error is not None:
-            raise self.locate_error
-        with self._lock:
-            try:
-                return self.users[anchor]
-            except KeyError:
-                raise UserNotFound("no object carries the anchor") from None
-
-    def reset_password(self, user: DirectoryUser, new_password: str, *, unlock: bool) -> None:
-        if self.before_reset is not None:
-            self.before_reset()
-        with self._lock:
-            self.resets.append((user.anchor, new_password, unlock))
-        if self.reset_error is not None:
-            raise self.reset_error
-        with self._lock:
-            current = self.users[user.anchor]
-            self.users[user.anchor] = dataclasses.replace(
-                current,
-                password_stamp=current.password_stamp + 1,
-                locked=current.locked and not unlock,
-            )
-
-    def password_policy(self, user: DirectoryUser) -> PasswordPolicy:
-        return PasswordPolicy("domain", 7, True, 0, 0, 0)
-
-    def password_stamp(self, user: DirectoryUser) -> int:
-        with self._lock:
-            return self.users[user.anchor].password_stamp
-
-    def iter_users(self) -> Iterator[DirectoryUser]:
-        return iter(list(self.users.values()))
-
-    def close(self) -> None:
-        pass
 
 
 class Env:

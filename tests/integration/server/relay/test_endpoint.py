@@ -14,7 +14,7 @@ from websockets.exceptions import ConnectionClosed
 from passback.protocol.errors import CloseCode
 from passback.protocol.link import Closed, Received
 from passback.protocol.messages import MAX_SYNC_FRAME, Heartbeat, SyncRequest
-from tests.integration.server.harness import TIMEOUT, AgentFactory, RunningServer, bearer
+from tests.support.server import TIMEOUT, AgentFactory, RunningServer, bearer
 
 
 async def close_code_after(server: RunningServer, *frames: str | bytes) -> int | None:

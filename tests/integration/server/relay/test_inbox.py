@@ -13,8 +13,14 @@ from sqlalchemy.exc import OperationalError
 from passback.protocol.messages import SyncBatch, SyncUser
 from passback.server import sync as server_sync
 from passback.server.tenants import CreatedTenant
-from tests.integration.server.harness import AgentFactory, FakeAgent, RunningServer
-from tests.integration.server.test_server_reset_flow import connected_agent, user, users_of
+from tests.support.server import (
+    AgentFactory,
+    FakeAgent,
+    RunningServer,
+    connected_agent,
+    user,
+    users_of,
+)
 
 
 def users(*numbers: int) -> tuple[SyncUser, ...]:

@@ -1,15 +1,19 @@
-"""Helpers of the server integration tests: the running server, and a fake agent
-that speaks the real relay protocol through ``protocol.link.AgentLink``."""
+"""Helpers of the server integration tests: the running server, a fake agent
+that speaks the real relay protocol through ``protocol.link.AgentLink``, and
+the relay steps the tests share (a synced user, an admin reset)."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
 import os
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import httpx
 from cryptography.hazmat.primitives.asymmetric import rsa
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -27,6 +31,7 @@ from passback.protocol.messages import (
     Rules,
     SyncBatch,
     SyncRequest,
+    SyncUser,
 )
 from passback.server.store import create_engine, session_factory
 from passback.server.tenants import CreatedTenant, create_tenant, new_onboarding_token
@@ -141,3 +146,69 @@ class FakeAgent:
 
 
 AgentFactory = Callable[[CreatedTenant], Awaitable[FakeAgent]]
+
+
+PASSWORD = "Tr0ub4dor&3-Horse"
+GUID = uuid.UUID("6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d").bytes_le
+
+
+def anchor(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def user(name: str, raw: bytes = GUID, enabled: bool = True) -> SyncUser:
+    return SyncUser(anchor(raw), name, f"{name}@acme.test", f"{name}@acme.test", enabled)
+
+
+async def users_of(
+    client: httpx.AsyncClient, tenant: CreatedTenant
+) -> dict[str, dict[str, object]]:
+    response = await client.get("/api/v1/users", headers=bearer(tenant.admin_token))
+    assert response.status_code == 200, response.text
+    return {u["sam_account_name"]: u for u in response.json()}
+
+
+async def sync(
+    agent: FakeAgent,
+    client: httpx.AsyncClient,
+    tenant: CreatedTenant,
+    *batches: tuple[SyncUser, ...],
+    full: bool = True,
+) -> dict[str, dict[str, object]]:
+    sync_id = str(uuid.uuid4())
+    for sequence, users in enumerate(batches):
+        last = sequence == len(batches) - 1
+        await agent.send(SyncBatch(sync_id, sequence, full, last, users))
+    # Batches are stored in order; the last one is visible once all are.
+    expected = {u.sam_account_name for u in batches[-1]}
+    for _ in range(250):
+        known = await users_of(client, tenant)
+        if expected <= set(known) and all(
+            known[u.sam_account_name]["enabled"] == u.enabled for u in batches[-1]
+        ):
+            return known
+        await asyncio.sleep(0.02)
+    raise AssertionError("the sync batch was not stored")
+
+
+async def connected_agent(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory
+) -> tuple[CreatedTenant, FakeAgent]:
+    tenant = server.create_tenant("Acme")
+    agent = await make_agent(tenant)
+    await agent.connect_ready()
+    await agent.next_sync_request()
+    await sync(agent, client, tenant, (user("jdoe"),))
+    return tenant, agent
+
+
+def reset(
+    client: httpx.AsyncClient, tenant: CreatedTenant, name: str = "jdoe", **body: object
+) -> asyncio.Task[httpx.Response]:
+    return asyncio.create_task(
+        client.post(
+            f"/api/v1/users/{name}/password-reset",
+            headers=bearer(tenant.admin_token),
+            json={"new_password": PASSWORD} | body,
+        )
+    )

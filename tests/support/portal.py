@@ -1,5 +1,5 @@
 """Helpers of the portal's integration tests: a fake agent that answers rules
-requests and operations by itself, and form helpers for the pages."""
+requests and operations by itself, the steps of the pages and form helpers."""
 
 from __future__ import annotations
 
@@ -10,16 +10,19 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
+import sqlalchemy as sa
 
 from passback.crypto.envelope import Opened
 from passback.protocol.link import OperationReceived, Received
 from passback.protocol.messages import Result, Rules, RulesRequest, SyncRequest
 from passback.protocol.outcomes import Outcome
+from passback.server.store import create_engine
 from passback.server.tenants import CreatedTenant
-from tests.integration.server.harness import AgentFactory, FakeAgent, RunningServer
-from tests.integration.server.test_server_reset_flow import sync, user
+from tests.support.server import AgentFactory, FakeAgent, RunningServer, sync, user
 
 MAIL = "jdoe@acme.test"
+NEW_PASSWORD = "Portal-Pa55word-9d2e"
+BASE = "/portal/acme"
 #: As an AD with the policy-hints control answers: history is checked on a reset.
 RULES = Rules("", Outcome.OK, "pso:staff", 14, True, 24, 86400, 0, True, 256, True)
 
@@ -115,3 +118,40 @@ def support_code(page: httpx.Response) -> str:
     found = SUPPORT.search(page.text)
     assert found, page.text
     return found.group(1)
+
+
+async def start(client: httpx.AsyncClient, username: str = "jdoe") -> httpx.Response:
+    response = await client.post(f"{BASE}/", data={"username": username})
+    assert response.status_code == 303, response.text
+    assert response.headers["location"] == f"{BASE}/code"
+    return response
+
+
+async def enter_code(client: httpx.AsyncClient, code: str) -> httpx.Response:
+    page = await client.get(f"{BASE}/code")
+    assert page.status_code == 200, page.text
+    return await client.post(f"{BASE}/code", data={"code": code, "csrf": csrf(page)})
+
+
+async def set_password(
+    client: httpx.AsyncClient, password: str = NEW_PASSWORD, confirm: str | None = None
+) -> httpx.Response:
+    page = await client.get(f"{BASE}/password")
+    assert page.status_code == 200, page.text
+    return await client.post(
+        f"{BASE}/password",
+        data={
+            "new_password": password,
+            "confirm_password": password if confirm is None else confirm,
+            "csrf": csrf(page),
+        },
+    )
+
+
+def rows(server: RunningServer, sql: str) -> list[sa.Row[tuple[object, ...]]]:
+    engine = create_engine(server.database_url)
+    try:
+        with engine.connect() as connection:
+            return list(connection.execute(sa.text(sql)))
+    finally:
+        engine.dispose()

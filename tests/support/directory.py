@@ -1,0 +1,71 @@
+"""A tiny in-memory directory for the agent's unit tests."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Callable, Iterator
+
+from passback.agent.directory.base import (
+    DirectoryCapabilities,
+    DirectoryUser,
+    PasswordPolicy,
+    UserNotFound,
+)
+
+
+class FakeDirectory:
+    """An in-memory ``Directory``: users by anchor; each reset moves pwdLastSet."""
+
+    def __init__(self, *users: DirectoryUser) -> None:
+        self.users = {u.anchor: u for u in users}
+        self.resets: list[tuple[bytes, str, bool]] = []
+        self.locate_error: Exception | None = None
+        self.reset_error: BaseException | None = None
+        self.before_reset: Callable[[], None] | None = None
+        self._lock = threading.Lock()
+
+    def capabilities(self) -> DirectoryCapabilities:
+        return DirectoryCapabilities(
+            history_on_reset=False,
+            max_password_length=256,
+            policy_hints=False,
+            writes_to="dc1.example.test",
+        )
+
+    def locate(self, anchor: bytes) -> DirectoryUser:
+        if self.locate_error is not None:
+            raise self.locate_error
+        with self._lock:
+            try:
+                return self.users[anchor]
+            except KeyError:
+                raise UserNotFound("no object carries the anchor") from None
+
+    def reset_password(self, user: DirectoryUser, new_password: str, *, unlock: bool) -> None:
+        if self.before_reset is not None:
+            self.before_reset()
+        with self._lock:
+            self.resets.append((user.anchor, new_password, unlock))
+        if self.reset_error is not None:
+            raise self.reset_error
+        with self._lock:
+            current = self.users[user.anchor]
+            self.users[user.anchor] = dataclasses.replace(
+                current,
+                password_stamp=current.password_stamp + 1,
+                locked=current.locked and not unlock,
+            )
+
+    def password_policy(self, user: DirectoryUser) -> PasswordPolicy:
+        return PasswordPolicy("domain", 7, True, 0, 0, 0)
+
+    def password_stamp(self, user: DirectoryUser) -> int:
+        with self._lock:
+            return self.users[user.anchor].password_stamp
+
+    def iter_users(self) -> Iterator[DirectoryUser]:
+        return iter(list(self.users.values()))
+
+    def close(self) -> None:
+        pass
