@@ -9,7 +9,6 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from passback.protocol.anchors import decode as decode_anchor
 from passback.protocol.messages import SyncBatch, SyncRequest, SyncUser
 from passback.server.errors import AgentUnavailable
 from passback.server.store import create_engine, session_factory, upgrade
@@ -30,18 +29,6 @@ T0 = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 
 def b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-@pytest.mark.parametrize("raw", [b"\x00", b"\xff" * 16, bytes(range(64))])
-def test_decode_anchor(raw: bytes) -> None:
-    assert decode_anchor(b64(raw)) == raw
-    assert decode_anchor(base64.urlsafe_b64encode(raw).decode()) == raw  # padded too
-
-
-@pytest.mark.parametrize("bad", ["", "!!!!", b64(bytes(65)), "a"])
-def test_decode_anchor_refuses(bad: str) -> None:
-    with pytest.raises(ValueError, match="anchor"):
-        decode_anchor(bad)
 
 
 @pytest.fixture

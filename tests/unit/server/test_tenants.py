@@ -1,16 +1,25 @@
-"""Tenants get a unique portal slug; migration 0002 gives existing ones one."""
+"""passback.server.tenants: a tenant with its tokens and its package key, and a
+unique portal slug."""
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
-from passback.server.errors import SlugTaken
+from passback.crypto.tokens import ADMIN_PREFIX, ONBOARDING_PREFIX, token_matches
+from passback.server.errors import SlugTaken, UnknownTenant
+from passback.server.keyring import open_package_key
 from passback.server.store import create_engine, session_factory, upgrade
-from passback.server.tenants import create_tenant, list_tenants
+from passback.server.store.models import StoredPackageKey, Token
+from passback.server.tenants import (
+    create_tenant,
+    list_tenants,
+    new_admin_token,
+    new_onboarding_token,
+)
 from tests.support.keys import TEST_MASTER_KEY
 
 
@@ -33,21 +42,38 @@ def test_slugs_from_names_are_made_unique(tmp_path: Path) -> None:
     engine.dispose()
 
 
-def test_migration_0002_gives_existing_tenants_slugs_and_a_secret(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    upgrade(url, "0001")
-    engine = create_engine(url)
-    now = dt.datetime.now(dt.UTC).isoformat()
-    with engine.begin() as connection:
-        for n, name in enumerate(["Acme", "acme", "???"]):
-            connection.execute(
-                sa.text("INSERT INTO tenants (id, name, created_at) VALUES (:id, :name, :at)"),
-                {"id": f"00000000-0000-0000-0000-00000000000{n}", "name": name, "at": now},
-            )
-    upgrade(url, "0002")
-    with engine.connect() as connection:
-        slugs = connection.execute(sa.text("SELECT slug FROM tenants ORDER BY id")).scalars()
-        assert list(slugs) == ["acme", "acme-2", "tenant"]
-        secret = connection.execute(sa.text("SELECT value_b64 FROM server_secrets")).scalar()
-        assert secret and len(secret) == 44  # 32 random bytes, base64
-    engine.dispose()
+def test_create_tenant(db: Session) -> None:
+    created = create_tenant(db, "Acme", master_key=TEST_MASTER_KEY)
+    db.commit()
+    assert created.admin_token.startswith(ADMIN_PREFIX)
+    assert created.onboarding_token.startswith(ONBOARDING_PREFIX)
+    assert created.admin_token not in repr(created)
+    tokens = {t.kind: t for t in db.scalars(sa.select(Token))}
+    assert token_matches(created.admin_token, tokens["admin"].token_hash)
+    assert token_matches(created.onboarding_token, tokens["onboarding"].token_hash)
+    stored = db.scalars(sa.select(StoredPackageKey)).one()
+    assert open_package_key(TEST_MASTER_KEY, stored).key_id == stored.key_id
+    assert stored.key_wrapped.startswith(f"mk1.{TEST_MASTER_KEY.key_id}.")
+    [summary] = list_tenants(db)
+    assert (summary.tenant_id, summary.name, summary.agents) == (created.tenant_id, "Acme", 0)
+    assert summary.created_at.tzinfo is not None
+
+
+def test_more_tokens(db: Session) -> None:
+    tenant = create_tenant(db, "Acme", master_key=TEST_MASTER_KEY).tenant_id
+    assert new_onboarding_token(db, tenant).startswith(ONBOARDING_PREFIX)
+    assert new_admin_token(db, tenant).startswith(ADMIN_PREFIX)
+    db.commit()
+    assert db.scalar(sa.select(sa.func.count(Token.id))) == 4
+
+
+def test_tokens_for_an_unknown_tenant(db: Session) -> None:
+    with pytest.raises(UnknownTenant):
+        new_onboarding_token(db, "00000000-0000-0000-0000-000000000000")
+    with pytest.raises(UnknownTenant):
+        new_admin_token(db, "00000000-0000-0000-0000-000000000000")
+
+
+def test_tenant_needs_a_name(db: Session) -> None:
+    with pytest.raises(ValueError, match="name"):
+        create_tenant(db, "  ", master_key=TEST_MASTER_KEY)

@@ -1,0 +1,44 @@
+"""passback.server.store.migrate: the migrations build exactly the models' schema,
+run twice harmlessly and fill in what later revisions add."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from passback.server.store import create_engine, upgrade
+from passback.server.store.models import Base
+
+
+def test_migrations_match_the_models(engine: sa.Engine) -> None:
+    with engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert diff == []
+
+
+def test_upgrade_twice_is_harmless(url: str) -> None:
+    upgrade(url)
+
+
+def test_migration_0002_gives_existing_tenants_slugs_and_a_secret(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    upgrade(url, "0001")
+    engine = create_engine(url)
+    now = dt.datetime.now(dt.UTC).isoformat()
+    with engine.begin() as connection:
+        for n, name in enumerate(["Acme", "acme", "???"]):
+            connection.execute(
+                sa.text("INSERT INTO tenants (id, name, created_at) VALUES (:id, :name, :at)"),
+                {"id": f"00000000-0000-0000-0000-00000000000{n}", "name": name, "at": now},
+            )
+    upgrade(url, "0002")
+    with engine.connect() as connection:
+        slugs = connection.execute(sa.text("SELECT slug FROM tenants ORDER BY id")).scalars()
+        assert list(slugs) == ["acme", "acme-2", "tenant"]
+        secret = connection.execute(sa.text("SELECT value_b64 FROM server_secrets")).scalar()
+        assert secret and len(secret) == 44  # 32 random bytes, base64
+    engine.dispose()
