@@ -1,6 +1,7 @@
 """The tests' own layout: helpers shared by several tests live in
 ``tests/support/``, so no test module (nor conftest.py) imports another test
-module or a helper kept beside the tests."""
+module or a helper kept beside the tests; and the unit tests mirror ``src/``,
+``tests/unit/<pkg>/test_<module>.py`` for ``src/passback/<pkg>/<module>.py``."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ import ast
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parents[1]
+SRC = TESTS.parent / "src" / "passback"
+#: Tests of the whole package rather than of one module.
+WHOLE_PACKAGE = {"test_exports.py", "test_public_surface.py", "test_test_layout.py"}
 
 
 def _imported(tree: ast.Module) -> list[str]:
@@ -52,3 +56,16 @@ def test_the_check_sees_every_kind_of_import() -> None:
         "tests.integration.server",
         ".",
     ]
+
+
+def test_unit_tests_are_named_after_their_module() -> None:
+    unit = TESTS / "unit"
+    wrong = []
+    for path in sorted(unit.rglob("test_*.py")):
+        relative = path.relative_to(unit)
+        if relative.as_posix() in WHOLE_PACKAGE:
+            continue
+        module = SRC / relative.parent / relative.stem.removeprefix("test_")
+        if not (module.with_suffix(".py").is_file() or module.is_dir()):
+            wrong.append(f"tests/unit/{relative.as_posix()}")
+    assert not wrong, "no module of src/passback by these names:\n" + "\n".join(wrong)
