@@ -226,6 +226,8 @@ def test_bad_outcome(outcome: Any) -> None:
 def test_encode_refuses_an_outcome_that_is_not_the_enum() -> None:
     with pytest.raises(BadFrame, match="outcome is unknown"):
         encode(Result("r", "ok"))  # type: ignore[arg-type]
+    with pytest.raises(BadFrame, match="outcome is unknown"):
+        encode(Rules("r", "ok"))  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
