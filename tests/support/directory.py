@@ -20,8 +20,9 @@ class FakeDirectory:
     def __init__(self, *users: DirectoryUser) -> None:
         self.users = {u.anchor: u for u in users}
         self.resets: list[tuple[bytes, str, bool]] = []
+        self.changes: list[tuple[bytes, str, str]] = []  # anchor, old, new
         self.locate_error: Exception | None = None
-        self.reset_error: BaseException | None = None
+        self.reset_error: BaseException | None = None  # raised by a reset or a change
         self.before_reset: Callable[[], None] | None = None
         self._lock = threading.Lock()
 
@@ -55,6 +56,17 @@ class FakeDirectory:
                 current,
                 password_stamp=current.password_stamp + 1,
                 locked=current.locked and not unlock,
+            )
+
+    def change_password(self, user: DirectoryUser, old_password: str, new_password: str) -> None:
+        with self._lock:
+            self.changes.append((user.anchor, old_password, new_password))
+        if self.reset_error is not None:
+            raise self.reset_error
+        with self._lock:
+            current = self.users[user.anchor]
+            self.users[user.anchor] = dataclasses.replace(
+                current, password_stamp=current.password_stamp + 1
             )
 
     def password_policy(self, user: DirectoryUser) -> PasswordPolicy:

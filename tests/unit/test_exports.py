@@ -28,6 +28,7 @@ def test_outcome_values() -> None:
         "locked",
         "protected",
         "wrong_password",
+        "cannot_change",
         "access_denied",
         "invalid_request",
         "decrypt_failed",
@@ -72,6 +73,9 @@ def test_event_ids() -> None:
         "PasswordResetFail": 31003,
         "OnboardingEventStart": 31004,
         "OnboardingEventSuccess": 31005,
+        "ChangePasswordStart": 31006,
+        "ChangePasswordSuccess": 31007,
+        "ChangePasswordFail": 31008,
         "ResetUserPasswordByAdminStart": 31009,
         "ResetUserPasswordByAdminSuccess": 31010,
         "ResetUserPasswordByAdminFail": 31011,
@@ -110,7 +114,11 @@ def test_versions() -> None:
 
 
 def test_operation_codes() -> None:
-    assert {op.value: op.code for op in Operation} == {"reset": 1, "admin_reset": 2}
+    assert {op.value: op.code for op in Operation} == {
+        "reset": 1,
+        "admin_reset": 2,
+        "change": 3,
+    }
 
 
 def test_message_types() -> None:

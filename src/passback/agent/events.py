@@ -28,6 +28,9 @@ class EventId(enum.IntEnum):
     PasswordResetFail = 31003
     OnboardingEventStart = 31004
     OnboardingEventSuccess = 31005
+    ChangePasswordStart = 31006
+    ChangePasswordSuccess = 31007
+    ChangePasswordFail = 31008
     ResetUserPasswordByAdminStart = 31009
     ResetUserPasswordByAdminSuccess = 31010
     ResetUserPasswordByAdminFail = 31011

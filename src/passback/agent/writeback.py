@@ -2,7 +2,9 @@
 
 open the envelope (S2, S3, S5) → check the journal (replay / re-delivery) →
 locate the account by anchor (W6) → refuse what must not be written (W5,
-disabled, locked, too long) → write (W4) → record and answer (W1).
+disabled, locked, too long) → write (W4: a reset by the service account, or a
+change the directory checks against the current password, W3) → record and
+answer (W1).
 
 Every step that ends the operation writes one event (E3) naming the request
 id and the anchor; the password is never in one. Nothing here touches a
@@ -16,7 +18,7 @@ import hashlib
 import hmac
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
@@ -64,6 +66,9 @@ _EVENTS = {
         EventId.ResetUserPasswordByAdminSuccess,
         EventId.ResetUserPasswordByAdminFail,
     ),
+    Operation.CHANGE: _Events(
+        EventId.ChangePasswordStart, EventId.ChangePasswordSuccess, EventId.ChangePasswordFail
+    ),
 }
 
 #: The event that explains a refusal, next to the operation's Fail event. A
@@ -78,6 +83,7 @@ _CAUSE_EVENTS: Mapping[Outcome, EventId | None] = {
     Outcome.DISABLED: EventId.ADUserAccountDisabled,
     Outcome.LOCKED: EventId.ADUserAccountLockedOut,
     Outcome.WRONG_PASSWORD: EventId.ADUserIncorrectPassword,
+    Outcome.CANNOT_CHANGE: EventId.ADPermissionsError,
     Outcome.TOO_SHORT: EventId.ADPasswordPolicyError,
     Outcome.NOT_COMPLEX: EventId.ADPasswordPolicyError,
     Outcome.IN_HISTORY: EventId.ADPasswordPolicyError,
@@ -177,7 +183,18 @@ class Writeback:
                 raise WrongRecipient("sealed for another tenant or agent")
         except EnvelopeError as exc:
             return self._refuse_envelope(exc, rid, anchor)
-        digest = self.request_digest(meta, opened.secrets[0])
+        if len(opened.secrets) != meta.operation.secrets:
+            self._events.emit(
+                EventId.InputValidationError,
+                f"a {meta.operation} carries {meta.operation.secrets} password(s), "
+                f"this one {len(opened.secrets)}: refused",
+                level=Level.ERROR,
+                request_id=rid,
+                anchor=anchor,
+                reason="secrets",
+            )
+            return Result(rid, Outcome.INVALID_REQUEST, event_id=EventId.InputValidationError)
+        digest = self.request_digest(meta, opened.secrets)
         entry = self._journal.get(rid)
         if entry is not None and entry.digest != digest:
             self._events.emit(
@@ -207,22 +224,23 @@ class Writeback:
             self._events.emit(
                 events.start, f"{meta.operation} received", request_id=rid, anchor=anchor
             )
-        return self._apply(meta, opened.secrets[0], events, entry)
+        return self._apply(meta, opened.secrets, events, entry)
 
-    def request_digest(self, meta: Metadata, password: str) -> str:
+    def request_digest(self, meta: Metadata, secrets: Sequence[str]) -> str:
         """What makes two deliveries "the same request": tenant, request id,
-        operation, anchor and the password (keyed, so the journal cannot be
-        used to guess it) — not the times, key or agent: a retry is sealed
+        operation, anchor and the passwords (keyed, so the journal cannot be
+        used to guess them) — not the times, key or agent: a retry is sealed
         afresh, maybe for another agent. The same request id with another
         password is another request, refused as a replay."""
+        joined = "\0".join(secrets)  # one password: the password itself, as before
         secret = hmac.new(
-            self._digest_key, password.encode("utf-8", "surrogatepass"), hashlib.sha256
+            self._digest_key, joined.encode("utf-8", "surrogatepass"), hashlib.sha256
         ).hexdigest()
         parts = [meta.tenant_id, meta.request_id, str(meta.operation), meta.anchor.hex(), secret]
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
     def _apply(
-        self, meta: Metadata, password: str, events: _Events, unfinished: Entry | None
+        self, meta: Metadata, secrets: Sequence[str], events: _Events, unfinished: Entry | None
     ) -> Result:
         """``unfinished``: the journal's entry when an earlier delivery started
         this request and never finished it (the agent died, or the answer was lost)."""
@@ -232,7 +250,9 @@ class Writeback:
             user = self._directory.locate(meta.anchor)
             if unfinished is not None and self._written_before_crash(unfinished, user):
                 return self._succeed(meta, events, note="found applied after a restart")
-            refusal = refusal_before_write(user, password, unlock=meta.unlock)
+            password = secrets[0]  # the new one
+            unlock = meta.unlock and meta.operation is not Operation.CHANGE
+            refusal = refusal_before_write(user, password, unlock=unlock)
             if refusal is not None:
                 detail: dict[str, int | str] = {}
                 why = f"refused before writing: {refusal}"
@@ -244,7 +264,10 @@ class Writeback:
                 return self._fail(meta, events, refusal, detail, why)
             self._journal.before_write(rid, user.password_stamp)
             sent = True
-            self._directory.reset_password(user, password, unlock=meta.unlock and user.locked)
+            if meta.operation is Operation.CHANGE:
+                self._directory.change_password(user, secrets[1], password)
+            else:
+                self._directory.reset_password(user, password, unlock=unlock and user.locked)
         except DirectoryError as exc:
             outcome = exc.outcome
             if outcome.may_retry_same_request and _may_be_written(unfinished):

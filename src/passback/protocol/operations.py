@@ -9,11 +9,18 @@ import enum
 class Operation(enum.StrEnum):
     RESET = "reset"  # self-service reset (31001–31003)
     ADMIN_RESET = "admin_reset"  # an administrator, from the console or the API (31009–31011)
+    CHANGE = "change"  # the user, with the current password (31006–31008)
 
     @property
     def code(self) -> int:
         """One byte in the envelope header."""
         return _CODES[self]
+
+    @property
+    def secrets(self) -> int:
+        """How many secrets its envelope carries: the new password first, then
+        the current one for a change."""
+        return _SECRETS[self]
 
     @classmethod
     def from_code(cls, code: int) -> Operation:
@@ -23,4 +30,5 @@ class Operation(enum.StrEnum):
         raise ValueError(f"unknown operation code {code}")
 
 
-_CODES = {Operation.RESET: 1, Operation.ADMIN_RESET: 2}
+_CODES = {Operation.RESET: 1, Operation.ADMIN_RESET: 2, Operation.CHANGE: 3}
+_SECRETS = {Operation.RESET: 1, Operation.ADMIN_RESET: 1, Operation.CHANGE: 2}

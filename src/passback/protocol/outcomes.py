@@ -29,6 +29,9 @@ class Outcome(enum.StrEnum):
     LOCKED = "locked"
     PROTECTED = "protected"
     WRONG_PASSWORD = "wrong_password"  # noqa: S105 - a name, not a password
+    # The account is set so that its user may not change the password
+    # ("User cannot change password": a deny on the Change Password right).
+    CANNOT_CHANGE = "cannot_change"
     ACCESS_DENIED = "access_denied"
     # Something on the way failed; the password was not written.
     INVALID_REQUEST = "invalid_request"

@@ -64,6 +64,10 @@ OUTCOMES: Mapping[Outcome, OutcomeView] = {
         422,
         N_("The current password is not correct."),
     ),
+    Outcome.CANNOT_CHANGE: OutcomeView(
+        409,
+        N_("Your account is set so that you cannot change its password. Ask your administrator."),
+    ),
     Outcome.USER_NOT_FOUND: OutcomeView(
         404,
         N_("No such user was found in the directory. Check the account name."),

@@ -4,6 +4,7 @@ an account the server should never have heard of."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import time
 import uuid
@@ -24,7 +25,7 @@ from passback.crypto.keys import PackageKey, generate_private_key
 from passback.protocol.messages import Result
 from passback.protocol.operations import Operation
 from passback.protocol.outcomes import Outcome
-from tests.support.samba import SambaDC
+from tests.support.samba import SambaDC, TestUser
 
 pytestmark = pytest.mark.samba
 
@@ -52,24 +53,33 @@ class Agent:
             events=self.events,
         )
 
-    def admin_reset(self, anchor: bytes, password: str) -> Result:
+    def seal(
+        self, operation: Operation, anchor: bytes, *secrets: str, unlock: bool = False
+    ) -> bytes:
         now = int(time.time())
         meta = Metadata(
             tenant_id=TENANT,
             agent_id=AGENT,
             request_id=str(uuid.uuid4()),
-            operation=Operation.ADMIN_RESET,
+            operation=operation,
             anchor=anchor,
             issued_at=now,
             expires_at=now + 300,
-            unlock=True,
+            unlock=unlock,
         )
-        envelope = seal(
-            meta, [password], agent_key=self.key.public_key(), package_key=self.package_key
-        )
+        return seal(meta, secrets, agent_key=self.key.public_key(), package_key=self.package_key)
+
+    def handle(self, envelope: bytes) -> Result:
         result = self.writeback.handle(envelope)
         assert result is not None
         return result
+
+    def admin_reset(self, anchor: bytes, password: str) -> Result:
+        return self.handle(self.seal(Operation.ADMIN_RESET, anchor, password, unlock=True))
+
+    def change(self, user: TestUser, new: str, current: str | None = None) -> Result:
+        current = user.password if current is None else current
+        return self.handle(self.seal(Operation.CHANGE, user.object_guid, new, current))
 
     def log(self) -> list[dict[str, Any]]:
         return [json.loads(line) for line in self.events_path.read_text().splitlines()]
@@ -137,4 +147,78 @@ def test_an_ordinary_user_is_written(agent: Agent, samba_dc: SambaDC) -> None:
     user = samba_dc.create_user()
     result = agent.admin_reset(user.object_guid, NEW_PASSWORD)
     assert (result.outcome, result.detail) == (Outcome.OK, {})
+    assert samba_dc.can_bind(user.dn, NEW_PASSWORD)
+
+
+# ---- change (W3) -------------------------------------------------------------
+
+#: Denies the Change Password right to Everyone and SELF: what "User cannot
+#: change password" in ADUC writes on the user object.
+CANNOT_CHANGE_SDDL = "".join(
+    f"(OD;;CR;ab721a53-1e2f-11d0-9819-00aa0040529b;;{who})" for who in ("WD", "PS")
+)
+
+
+def test_change_writes_the_new_password_and_the_old_stops_binding(
+    agent: Agent, samba_dc: SambaDC
+) -> None:
+    user = samba_dc.create_user()
+    envelope = agent.seal(Operation.CHANGE, user.object_guid, NEW_PASSWORD, user.password)
+    result = agent.handle(envelope)
+    assert (result.outcome, result.event_id) == (Outcome.OK, 31007)
+    assert samba_dc.can_bind(user.dn, NEW_PASSWORD)
+    assert not samba_dc.can_bind(user.dn, user.password)
+    # a retry of the same request answers from the journal, without a second change
+    stamp = samba_dc.read(user.dn, "pwdLastSet")["pwdLastSet"]
+    again = agent.handle(envelope)
+    assert (again.outcome, again.replayed) == (Outcome.OK, True)
+    assert samba_dc.read(user.dn, "pwdLastSet")["pwdLastSet"] == stamp
+    assert [e["id"] for e in agent.log()] == [31006, 31007, 32003]
+    assert user.password not in agent.events_path.read_text()
+
+
+def test_change_with_a_wrong_current_password_33007(agent: Agent, samba_dc: SambaDC) -> None:
+    user = samba_dc.create_user()
+    result = agent.change(user, NEW_PASSWORD, current="Wrong!Passw0rd-9")
+    assert (result.outcome, result.event_id) == (Outcome.WRONG_PASSWORD, 33007)
+    assert [e["id"] for e in agent.log()] == [31006, 33007, 31008]
+    assert samba_dc.can_bind(user.dn, user.password)
+    # Samba 4.17 does not count it as a bad logon (measured): the portal's
+    # attempt limits, not the lockout, are what stop guessing through a change
+    assert samba_dc.read(user.dn, "badPwdCount")["badPwdCount"] == [b"0"]
+
+
+def test_change_too_young_says_when_33008(agent: Agent, samba_dc: SambaDC) -> None:
+    user = samba_dc.create_user()
+    with samba_dc.domain_password_settings(minPwdAge=-864000000000):  # one day
+        result = agent.change(user, NEW_PASSWORD)
+    assert (result.outcome, result.event_id) == (Outcome.TOO_YOUNG, 33008)
+    when = datetime.datetime.fromisoformat(str(result.detail["retry_after"]))
+    left = when - datetime.datetime.now(datetime.UTC)
+    assert datetime.timedelta(hours=23) < left <= datetime.timedelta(days=1)
+    assert samba_dc.can_bind(user.dn, user.password)
+
+
+def test_change_to_a_password_that_is_not_complex_33008(agent: Agent, samba_dc: SambaDC) -> None:
+    user = samba_dc.create_user()
+    result = agent.change(user, "alllowercaseletters")
+    assert (result.outcome, result.event_id) == (Outcome.NOT_COMPLEX, 33008)
+    assert agent.log()[-1]["id"] == 31008
+
+
+def test_change_when_the_user_cannot_change_the_password(agent: Agent, samba_dc: SambaDC) -> None:
+    user = samba_dc.create_user()
+    samba_dc.samba_tool("dsacl", "set", f"--objectdn={user.dn}", f"--sddl={CANNOT_CHANGE_SDDL}")
+    result = agent.change(user, NEW_PASSWORD)
+    assert (result.outcome, result.event_id) == (Outcome.CANNOT_CHANGE, 33004)
+    assert samba_dc.can_bind(user.dn, user.password)
+
+
+def test_change_of_a_password_that_must_be_changed(agent: Agent, samba_dc: SambaDC) -> None:
+    """The forced change of W3: the user cannot bind (773), the change still works."""
+    user = samba_dc.create_user()
+    admin = samba_dc.admin()
+    assert admin.modify(user.dn, {"pwdLastSet": [(ldap3.MODIFY_REPLACE, ["0"])]}), admin.result
+    assert not samba_dc.can_bind(user.dn, user.password)
+    assert agent.change(user, NEW_PASSWORD).outcome is Outcome.OK
     assert samba_dc.can_bind(user.dn, NEW_PASSWORD)

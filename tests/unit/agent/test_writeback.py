@@ -112,8 +112,11 @@ class Env:
         agent_id: str = AGENT,
         agent_key: rsa.RSAPublicKey | None = None,
         package_key: PackageKey | None = None,
+        current: str | None = None,
     ) -> bytes:
-        self.passwords.append(password)
+        """``current``: the current password, second secret of a change."""
+        secrets = [password] if current is None else [password, current]
+        self.passwords.extend(secrets)
         meta = Metadata(
             tenant_id=tenant_id,
             agent_id=agent_id,
@@ -126,7 +129,7 @@ class Env:
         )
         return seal(
             meta,
-            [password],
+            secrets,
             agent_key=agent_key or self.agent_key.public_key(),
             package_key=package_key or self.package_key,
         )
@@ -192,6 +195,79 @@ def test_admin_reset_success(env: Env) -> None:
     assert entry is not None and entry.outcome is Outcome.OK and entry.event_id == 31010
     assert entry.pwd_last_set_before == PWD_LAST_SET
     assert (env.writeback.operations, env.writeback.failures) == (1, 0)
+
+
+def test_change_success(env: Env) -> None:
+    """W3: the new password first, the current one second; events 31006/31007."""
+    request_id = rid()
+    envelope = env.seal(
+        password(1), current=password(2), operation=Operation.CHANGE, request_id=request_id
+    )
+    assert env.handle(envelope) == Result(request_id, Outcome.OK, {}, 31007)
+    assert env.directory.changes == [(ANCHOR, password(2), password(1))]
+    assert env.directory.resets == []
+    assert env.ids() == [31006, 31007]
+    assert [e["name"] for e in env.log()] == ["ChangePasswordStart", "ChangePasswordSuccess"]
+
+
+def test_change_retry_answers_from_the_journal(env: Env) -> None:
+    envelope = env.seal(password(1), current=password(2), operation=Operation.CHANGE)
+    first = env.handle(envelope)
+    again = env.handle(envelope)
+    assert (again.outcome, again.replayed) == (first.outcome, True)
+    assert len(env.directory.changes) == 1
+
+
+def test_change_with_another_current_password_is_another_request(env: Env) -> None:
+    request_id = rid()
+    env.handle(
+        env.seal(
+            password(1), current=password(2), operation=Operation.CHANGE, request_id=request_id
+        )
+    )
+    other = env.seal(
+        password(1), current=password(3), operation=Operation.CHANGE, request_id=request_id
+    )
+    assert env.handle(other).outcome is Outcome.REPLAYED
+
+
+@pytest.mark.parametrize(
+    ("outcome", "detail", "cause"),
+    [
+        (Outcome.WRONG_PASSWORD, {}, 33007),
+        (Outcome.CANNOT_CHANGE, {}, 33004),
+        (Outcome.TOO_YOUNG, {"retry_after": "2023-11-15T00:00:00+00:00"}, 33008),
+    ],
+)
+def test_change_refused(env: Env, outcome: Outcome, detail: dict[str, Any], cause: int) -> None:
+    env.directory.reset_error = PasswordRefused("refused", outcome=outcome, detail=detail)
+    result = env.handle(env.seal(password(1), current=password(2), operation=Operation.CHANGE))
+    assert (result.outcome, result.detail, result.event_id) == (outcome, detail, cause)
+    assert env.ids() == [31006, cause, 31008]
+    assert env.log()[-1]["reason"] == str(outcome)
+
+
+def test_change_of_a_locked_account_is_refused_even_with_unlock(env: Env) -> None:
+    """A change never unlocks: that is a reset's or an unlock's business."""
+    env.directory.users[ANCHOR] = make_user(locked=True)
+    envelope = env.seal(password(1), current=password(2), operation=Operation.CHANGE, unlock=True)
+    assert env.handle(envelope).outcome is Outcome.LOCKED
+    assert env.directory.changes == []
+
+
+@pytest.mark.parametrize(
+    ("operation", "count"), [(Operation.CHANGE, 1), (Operation.ADMIN_RESET, 2)]
+)
+def test_wrong_number_of_secrets_is_an_invalid_request(
+    env: Env, operation: Operation, count: int
+) -> None:
+    envelope = env.seal(
+        password(1), current=password(2) if count == 2 else None, operation=operation
+    )
+    result = env.handle(envelope)
+    assert (result.outcome, result.event_id) == (Outcome.INVALID_REQUEST, 32003)
+    assert env.log()[-1]["reason"] == "secrets"
+    assert env.directory.changes == env.directory.resets == []
 
 
 def test_self_service_reset_success(env: Env) -> None:
@@ -564,7 +640,7 @@ def test_same_request_id_for_another_operation(env: Env) -> None:
 def _started(env: Env, request_id: str, before: int | None) -> None:
     """What the journal holds when the agent died during a request."""
     meta = read_metadata(env.seal(password(), request_id=request_id))
-    digest = env.writeback.request_digest(meta, password())
+    digest = env.writeback.request_digest(meta, [password()])
     env.journal.start(request_id, digest, anchor_text(ANCHOR), "admin_reset", NOW)
     if before is not None:
         env.journal.before_write(request_id, before)

@@ -15,10 +15,23 @@ def test_code_round_trip(op: Operation) -> None:
 
 def test_codes_are_pinned() -> None:
     """The code is a byte in every sealed envelope: changing one breaks agents in the field."""
-    assert {op: op.code for op in Operation} == {Operation.RESET: 1, Operation.ADMIN_RESET: 2}
+    assert {op: op.code for op in Operation} == {
+        Operation.RESET: 1,
+        Operation.ADMIN_RESET: 2,
+        Operation.CHANGE: 3,
+    }
 
 
-@pytest.mark.parametrize("code", [0, 3, 255])
+def test_secrets_per_operation() -> None:
+    """A change carries the new and the current password; the others one."""
+    assert {op: op.secrets for op in Operation} == {
+        Operation.RESET: 1,
+        Operation.ADMIN_RESET: 1,
+        Operation.CHANGE: 2,
+    }
+
+
+@pytest.mark.parametrize("code", [0, 4, 255])
 def test_unknown_code(code: int) -> None:
     with pytest.raises(ValueError, match=f"unknown operation code {code}"):
         Operation.from_code(code)

@@ -14,6 +14,7 @@ EXPECTED_STATUS = {
     Outcome.TOO_LONG: 422,
     Outcome.POLICY: 422,
     Outcome.WRONG_PASSWORD: 422,
+    Outcome.CANNOT_CHANGE: 409,
     Outcome.USER_NOT_FOUND: 404,
     Outcome.DISABLED: 409,
     Outcome.LOCKED: 409,

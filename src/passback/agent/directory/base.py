@@ -4,8 +4,8 @@ iter_users), never of one directory's attributes or of the LDAP library.
 
 Adapters: ``ad/`` (Active Directory and Samba, on the generic ``ldap/`` parts),
 chosen by the ``directory.kind`` key of the agent's config. Verifying a current
-password, a change by the user and an unlock without a reset come with the
-change and unlock flows; they are not part of the interface yet.
+password and an unlock without a reset come with their flows; they are not
+part of the interface yet.
 
 Exception tree (every directory adapter raises only these; library errors are
 translated at the boundary with ``raise ... from exc``)::
@@ -189,6 +189,13 @@ class Directory(Protocol):
     def reset_password(self, user: DirectoryUser, new_password: str, *, unlock: bool) -> None:
         """Set the password as the service account (W4); with ``unlock`` also
         unlock the account in the same write. Raises PasswordRefused."""
+        ...
+
+    def change_password(self, user: DirectoryUser, old_password: str, new_password: str) -> None:
+        """Change the password the way the user would (W3, W4): the directory
+        checks ``old_password``, history and minimum age. Raises PasswordRefused
+        (``WRONG_PASSWORD`` for a wrong current password, ``CANNOT_CHANGE`` when
+        the account may not change its password)."""
         ...
 
     def password_policy(self, user: DirectoryUser) -> PasswordPolicy:

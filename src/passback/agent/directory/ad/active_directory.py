@@ -283,6 +283,47 @@ class ActiveDirectory:
             DirectoryUnavailable: the PDC could not be reached; ``OUTCOME_UNKNOWN``
                 if the connection broke after the request went out.
         """
+        self._check_writable(user, new_password)
+        domain = self._known_domain()
+        changes: dict[str, list[tuple[str, list[Any]]]] = {
+            "unicodePwd": [(ldap3.MODIFY_REPLACE, [_unicode_pwd(new_password)])]
+        }
+        if unlock and user.locked:
+            changes["lockoutTime"] = [(ldap3.MODIFY_REPLACE, ["0"])]
+        controls = None
+        if domain.policy_hints_oid is not None:
+            controls = [(domain.policy_hints_oid, True, POLICY_HINTS_VALUE)]
+        self._write(user, changes, controls)
+
+    def change_password(self, user: DirectoryUser, old_password: str, new_password: str) -> None:
+        """Change ``user``'s password as AD's change operation, on the PDC emulator
+        (W3, W4, W7): one modify that deletes the current ``unicodePwd`` value and
+        adds the new one, so the directory itself checks the current password,
+        history and minimum age (MS-ADTS 3.1.1.3.1.5.2).
+
+        Sent by the service account, not by a bind as the user: the right it
+        uses, Change Password, is Everyone's by default, and a user whose
+        password expired or must be changed at next logon cannot bind at all
+        (docs/topics/writeback.md). Samba 4.17 does not count a wrong current
+        password as a bad logon: lockout does not limit guessing here.
+
+        Raises:
+            PasswordRefused: ``WRONG_PASSWORD`` (33007), ``CANNOT_CHANGE`` ("User
+                cannot change password"), policy refusals with their detail
+                (33008), ``PROTECTED`` (W5), ``TOO_LONG``, user gone (33002).
+            DirectoryUnavailable: as for :meth:`reset_password`.
+        """
+        self._check_writable(user, new_password)
+        self._known_domain()
+        changes = {
+            "unicodePwd": [
+                (ldap3.MODIFY_DELETE, [_unicode_pwd(old_password)]),
+                (ldap3.MODIFY_ADD, [_unicode_pwd(new_password)]),
+            ]
+        }
+        self._write(user, changes, None, change=True)
+
+    def _check_writable(self, user: DirectoryUser, new_password: str) -> None:
         if user.protection is not None:
             raise PasswordRefused(
                 f"{user.sam_account_name} {user.protection.refusal}",
@@ -295,24 +336,25 @@ class ActiveDirectory:
                 outcome=Outcome.TOO_LONG,
                 detail={"max_length": MAX_PASSWORD_UTF16_UNITS},
             )
-        domain = self._known_domain()
+
+    def _write(
+        self,
+        user: DirectoryUser,
+        changes: dict[str, list[tuple[str, list[Any]]]],
+        controls: list[tuple[str, bool, bytes]] | None,
+        *,
+        change: bool = False,
+    ) -> None:
+        """One modify on the PDC emulator as the service account; a refusal raised."""
         assert self._writes is not None  # set together with the domain
-        changes: dict[str, list[tuple[str, list[Any]]]] = {
-            "unicodePwd": [(ldap3.MODIFY_REPLACE, [f'"{new_password}"'.encode("utf-16-le")])]
-        }
-        if unlock and user.locked:
-            changes["lockoutTime"] = [(ldap3.MODIFY_REPLACE, ["0"])]
-        controls = None
-        if domain.policy_hints_oid is not None:
-            controls = [(domain.policy_hints_oid, True, POLICY_HINTS_VALUE)]
         with self._writes.connection(write=True) as conn:
             if conn.modify(user.dn, changes, controls=controls):
                 return
             result = dict(conn.result)
-        self._refuse(user, result["result"], result.get("message") or "")
+        self._refuse(user, result["result"], result.get("message") or "", change=change)
 
-    def _refuse(self, user: DirectoryUser, result_code: int, message: str) -> None:
-        refusal = classify_refusal(result_code, message)
+    def _refuse(self, user: DirectoryUser, result_code: int, message: str, *, change: bool) -> None:
+        refusal = classify_refusal(result_code, message, change=change)
         if refusal.outcome is Outcome.DIRECTORY_UNAVAILABLE:
             raise DirectoryUnavailable(
                 f"the PDC emulator is busy or unavailable (result {result_code})",
@@ -360,9 +402,19 @@ _REASONS = {
         "Write lockoutTime on user objects in this OU (33004)"
     ),
     Outcome.USER_NOT_FOUND: "the user no longer exists (33002)",
+    Outcome.WRONG_PASSWORD: "the current password is wrong (33007)",
+    Outcome.CANNOT_CHANGE: (
+        "the account is set so that its user cannot change the password (Change "
+        "Password denied to Everyone/SELF on the user object)"
+    ),
     Outcome.POLICY: "the password breaks the directory's policy (33008)",
     Outcome.UNKNOWN: "unknown error (33001); see the directory's message",
 }
+
+
+def _unicode_pwd(password: str) -> bytes:
+    """A password as ``unicodePwd`` takes it: quoted, UTF-16-LE (MS-ADTS 3.1.1.3.1.5)."""
+    return f'"{password}"'.encode("utf-16-le")
 
 
 def _constructed(conn: ldap3.Connection, dn: str) -> RawAttributes:

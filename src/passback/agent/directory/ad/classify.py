@@ -19,6 +19,9 @@ Texts observed on Samba 4.17 (unicodePwd replace/change over LDAPS)::
         specified doesn't match!                                (19, change only)
     00002030: No such Base DN: CN=…                                        (32)
     error in module acl: insufficient access rights during LDB_MODIFY (50)  (50)
+    error in module acl: Constraint violation during LDB_MODIFY (19)        (19)
+        (a change on an account whose Change Password right is denied to
+        Everyone and SELF: "User cannot change password")
 
 Samba 4.17 enforces neither history nor minimum age on a reset (it lacks the
 policy-hints control, as AD does without it); the texts above marked "change
@@ -115,12 +118,17 @@ def server_code(message: str) -> int | None:
     return int(match.group(1), 16) if match else None
 
 
-def classify_refusal(result_code: int, message: str) -> Refusal:
+def classify_refusal(result_code: int, message: str, *, change: bool = False) -> Refusal:
     """Classify a failed password write.
 
     Args:
         result_code: the LDAP result code of the modify response.
         message: the server's diagnostic message, verbatim.
+        change: the write was a change (delete old + add new). Everyone holds
+            the Change Password right by default, so a refusal for want of it
+            means the account is set to "User cannot change password"
+            (:attr:`Outcome.CANNOT_CHANGE`): AD answers ``00000005`` (50),
+            Samba 4.17 its ACL module's text without a code (19).
 
     Returns:
         The outcome; for ``TOO_SHORT`` the detail holds ``min_length`` when the
@@ -129,11 +137,22 @@ def classify_refusal(result_code: int, message: str) -> Refusal:
     code = server_code(message)
     if result_code in _UNAVAILABLE_RESULTS:  # busy or unavailable, whatever the text
         return Refusal(Outcome.DIRECTORY_UNAVAILABLE, code)
+    if change and _change_denied(result_code, code, message):
+        return Refusal(Outcome.CANNOT_CHANGE, code)
     if code == ERROR_PASSWORD_RESTRICTION:
         return _policy_refusal(message)
     if code is not None:
         return Refusal(_BY_CODE.get(code, Outcome.UNKNOWN), code)
     return Refusal(_BY_RESULT.get(result_code, Outcome.UNKNOWN), None)
+
+
+def _change_denied(result_code: int, code: int | None, message: str) -> bool:
+    if code is not None:
+        return code == ERROR_ACCESS_DENIED
+    return result_code == LDAP_INSUFFICIENT_ACCESS_RIGHTS or message.startswith(_ACL_MODULE)
+
+
+_ACL_MODULE = "error in module acl:"
 
 
 def is_unavailable(result_code: int, message: str) -> bool:

@@ -128,3 +128,30 @@ def test_may_change_after_adds_the_minimum_age() -> None:
 @pytest.mark.parametrize(("pwd_last_set", "min_age"), [(134_398_361_859_907_320, 0), (0, 86_400)])
 def test_may_change_after_unknown(pwd_last_set: int, min_age: int) -> None:
     assert may_change_after(pwd_last_set, min_age) is None
+
+
+SAMBA_CANNOT_CHANGE = "error in module acl: Constraint violation during LDB_MODIFY (19)"
+
+
+@pytest.mark.parametrize(
+    ("result", "message", "outcome"),
+    [
+        # "User cannot change password": Change Password denied on the account
+        (19, SAMBA_CANNOT_CHANGE, Outcome.CANNOT_CHANGE),
+        (50, AD_ACCESS_DENIED, Outcome.CANNOT_CHANGE),
+        (50, SAMBA_ACCESS_DENIED, Outcome.CANNOT_CHANGE),
+        (50, "", Outcome.CANNOT_CHANGE),
+        # the rest as for a reset
+        (19, SAMBA_WRONG_OLD, Outcome.WRONG_PASSWORD),
+        (19, SAMBA_TOO_YOUNG, Outcome.TOO_YOUNG),
+        (19, AD_POLICY, Outcome.POLICY),
+        (19, "", Outcome.POLICY),
+        (51, AD_BUSY, Outcome.DIRECTORY_UNAVAILABLE),
+    ],
+)
+def test_change_refusals(result: int, message: str, outcome: Outcome) -> None:
+    assert classify_refusal(result, message, change=True).outcome is outcome
+
+
+def test_the_acl_modules_text_on_a_reset_is_not_cannot_change() -> None:
+    assert classify_refusal(19, SAMBA_CANNOT_CHANGE).outcome is Outcome.POLICY
