@@ -21,6 +21,8 @@ class FakeDirectory:
         self.users = {u.anchor: u for u in users}
         self.resets: list[tuple[bytes, str, bool]] = []
         self.changes: list[tuple[bytes, str, str]] = []  # anchor, old, new
+        self.verifies: list[tuple[bytes, str]] = []
+        self.verify_error: Exception | None = None
         self.locate_error: Exception | None = None
         self.reset_error: BaseException | None = None  # raised by a reset or a change
         self.before_reset: Callable[[], None] | None = None
@@ -68,6 +70,12 @@ class FakeDirectory:
             self.users[user.anchor] = dataclasses.replace(
                 current, password_stamp=current.password_stamp + 1
             )
+
+    def verify_password(self, user: DirectoryUser, password: str) -> None:
+        with self._lock:
+            self.verifies.append((user.anchor, password))
+        if self.verify_error is not None:
+            raise self.verify_error
 
     def password_policy(self, user: DirectoryUser) -> PasswordPolicy:
         return PasswordPolicy("domain", 7, True, 0, 0, 0)

@@ -29,6 +29,11 @@ def test_outcome_values() -> None:
         "protected",
         "wrong_password",
         "cannot_change",
+        "must_change",
+        "password_expired",
+        "account_expired",
+        "logon_hours",
+        "workstation",
         "access_denied",
         "invalid_request",
         "decrypt_failed",
@@ -83,6 +88,9 @@ def test_event_ids() -> None:
         "WriteBackServiceStopped": 31016,
         "AuthTokenSuccess": 31017,
         "KeyPairCreationSuccess": 31018,
+        "VerifyPasswordStart": 31019,
+        "VerifyPasswordSuccess": 31020,
+        "VerifyPasswordFail": 31021,
         "UnknownError": 32000,
         "ServiceBusError": 32002,
         "InputValidationError": 32003,
@@ -118,6 +126,7 @@ def test_operation_codes() -> None:
         "reset": 1,
         "admin_reset": 2,
         "change": 3,
+        "verify": 4,
     }
 
 

@@ -38,6 +38,10 @@ class EventId(enum.IntEnum):
     WriteBackServiceStopped = 31016
     AuthTokenSuccess = 31017
     KeyPairCreationSuccess = 31018
+    # Not in the seeds' catalogue: Passback's own, numbered after it.
+    VerifyPasswordStart = 31019
+    VerifyPasswordSuccess = 31020
+    VerifyPasswordFail = 31021
     UnknownError = 32000
     ServiceBusError = 32002
     InputValidationError = 32003

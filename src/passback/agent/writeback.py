@@ -28,6 +28,7 @@ from passback.agent.directory.base import (
     Directory,
     DirectoryError,
     DirectoryUser,
+    Protection,
     utf16_units,
 )
 from passback.agent.events import EventId, EventLog, Level
@@ -69,7 +70,12 @@ _EVENTS = {
     Operation.CHANGE: _Events(
         EventId.ChangePasswordStart, EventId.ChangePasswordSuccess, EventId.ChangePasswordFail
     ),
+    Operation.VERIFY: _Events(
+        EventId.VerifyPasswordStart, EventId.VerifyPasswordSuccess, EventId.VerifyPasswordFail
+    ),
 }
+
+_RESETS = frozenset({Operation.RESET, Operation.ADMIN_RESET})
 
 #: The event that explains a refusal, next to the operation's Fail event. A
 #: protected account has none of its own in the catalogue: the Fail event
@@ -91,6 +97,13 @@ _CAUSE_EVENTS: Mapping[Outcome, EventId | None] = {
     Outcome.TOO_LONG: EventId.ADPasswordPolicyError,
     Outcome.POLICY: EventId.ADPasswordPolicyError,
     Outcome.PROTECTED: None,
+    # A verify's account states have no event of their own: the Fail event
+    # carries the reason.
+    Outcome.MUST_CHANGE: None,
+    Outcome.PASSWORD_EXPIRED: None,
+    Outcome.ACCOUNT_EXPIRED: None,
+    Outcome.LOGON_HOURS: None,
+    Outcome.WORKSTATION: None,
     Outcome.DIRECTORY_UNAVAILABLE: EventId.ADUnKnownError,
 }
 
@@ -106,6 +119,16 @@ def refusal_before_write(user: DirectoryUser, password: str, *, unlock: bool) ->
         return Outcome.LOCKED  # a reset would leave the account locked
     if utf16_units(password) > MAX_PASSWORD_UTF16_UNITS:
         return Outcome.TOO_LONG
+    return None
+
+
+def refusal_before_verify(user: DirectoryUser) -> Outcome | None:
+    """A verify writes nothing, so only the accounts the server never hears of
+    are refused: a bind as the agent's own account or a built-in one would
+    make the portal a way to guess their passwords. The account's state
+    (disabled, locked, …) is the directory's answer to the bind."""
+    if user.protection in (Protection.SERVICE_ACCOUNT, Protection.CRITICAL):
+        return Outcome.PROTECTED
     return None
 
 
@@ -250,9 +273,12 @@ class Writeback:
             user = self._directory.locate(meta.anchor)
             if unfinished is not None and self._written_before_crash(unfinished, user):
                 return self._succeed(meta, events, note="found applied after a restart")
-            password = secrets[0]  # the new one
-            unlock = meta.unlock and meta.operation is not Operation.CHANGE
-            refusal = refusal_before_write(user, password, unlock=unlock)
+            password = secrets[0]  # the new one, or the one to verify
+            unlock = meta.unlock and meta.operation in _RESETS
+            if meta.operation is Operation.VERIFY:
+                refusal = refusal_before_verify(user)
+            else:
+                refusal = refusal_before_write(user, password, unlock=unlock)
             if refusal is not None:
                 detail: dict[str, int | str] = {}
                 why = f"refused before writing: {refusal}"
@@ -262,6 +288,9 @@ class Writeback:
                         f"refused before writing: {user.sam_account_name} {user.protection.refusal}"
                     )
                 return self._fail(meta, events, refusal, detail, why)
+            if meta.operation is Operation.VERIFY:
+                self._directory.verify_password(user, password)
+                return self._succeed(meta, events, note="verified")
             self._journal.before_write(rid, user.password_stamp)
             sent = True
             if meta.operation is Operation.CHANGE:

@@ -10,6 +10,7 @@ class Operation(enum.StrEnum):
     RESET = "reset"  # self-service reset (31001–31003)
     ADMIN_RESET = "admin_reset"  # an administrator, from the console or the API (31009–31011)
     CHANGE = "change"  # the user, with the current password (31006–31008)
+    VERIFY = "verify"  # check a password by a bind as the user; nothing written (31019–31021)
 
     @property
     def code(self) -> int:
@@ -30,5 +31,5 @@ class Operation(enum.StrEnum):
         raise ValueError(f"unknown operation code {code}")
 
 
-_CODES = {Operation.RESET: 1, Operation.ADMIN_RESET: 2, Operation.CHANGE: 3}
-_SECRETS = {Operation.RESET: 1, Operation.ADMIN_RESET: 1, Operation.CHANGE: 2}
+_CODES = {Operation.RESET: 1, Operation.ADMIN_RESET: 2, Operation.CHANGE: 3, Operation.VERIFY: 4}
+_SECRETS = {Operation.RESET: 1, Operation.ADMIN_RESET: 1, Operation.CHANGE: 2, Operation.VERIFY: 1}

@@ -32,6 +32,12 @@ class Outcome(enum.StrEnum):
     # The account is set so that its user may not change the password
     # ("User cannot change password": a deny on the Change Password right).
     CANNOT_CHANGE = "cannot_change"
+    # A verify (U4) with the right password, on an account that cannot sign in now.
+    MUST_CHANGE = "must_change"  # the password must be changed at next logon
+    PASSWORD_EXPIRED = "password_expired"  # noqa: S105 - a name, not a password
+    ACCOUNT_EXPIRED = "account_expired"
+    LOGON_HOURS = "logon_hours"  # outside the account's logon hours
+    WORKSTATION = "workstation"  # the account may sign in only at named workstations
     ACCESS_DENIED = "access_denied"
     # Something on the way failed; the password was not written.
     INVALID_REQUEST = "invalid_request"

@@ -68,6 +68,26 @@ OUTCOMES: Mapping[Outcome, OutcomeView] = {
         409,
         N_("Your account is set so that you cannot change its password. Ask your administrator."),
     ),
+    Outcome.MUST_CHANGE: OutcomeView(
+        409,
+        N_("The password is correct, but it must be changed before use. Change it now."),
+    ),
+    Outcome.PASSWORD_EXPIRED: OutcomeView(
+        409,
+        N_("The password is correct, but it has expired. Change it now."),
+    ),
+    Outcome.ACCOUNT_EXPIRED: OutcomeView(
+        409,
+        N_("The account has expired in the directory. Ask your administrator."),
+    ),
+    Outcome.LOGON_HOURS: OutcomeView(
+        409,
+        N_("The account may not sign in at this time of day. Try again within its logon hours."),
+    ),
+    Outcome.WORKSTATION: OutcomeView(
+        409,
+        N_("The account may sign in only from particular computers. Ask your administrator."),
+    ),
     Outcome.USER_NOT_FOUND: OutcomeView(
         404,
         N_("No such user was found in the directory. Check the account name."),

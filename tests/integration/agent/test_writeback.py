@@ -222,3 +222,68 @@ def test_change_of_a_password_that_must_be_changed(agent: Agent, samba_dc: Samba
     assert not samba_dc.can_bind(user.dn, user.password)
     assert agent.change(user, NEW_PASSWORD).outcome is Outcome.OK
     assert samba_dc.can_bind(user.dn, NEW_PASSWORD)
+
+
+# ---- verify (U4) -------------------------------------------------------------
+
+
+def verify(agent: Agent, user: TestUser, password: str | None = None) -> Result:
+    password = user.password if password is None else password
+    return agent.handle(agent.seal(Operation.VERIFY, user.object_guid, password))
+
+
+def test_verify_the_right_password(agent: Agent, samba_dc: SambaDC) -> None:
+    user = samba_dc.create_user()
+    stamp = samba_dc.read(user.dn, "pwdLastSet")["pwdLastSet"]
+    result = verify(agent, user)
+    assert (result.outcome, result.event_id) == (Outcome.OK, 31020)
+    assert [e["id"] for e in agent.log()] == [31019, 31020]
+    assert samba_dc.read(user.dn, "pwdLastSet")["pwdLastSet"] == stamp
+
+
+def test_verify_a_wrong_password_counts_one_bad_logon(agent: Agent, samba_dc: SambaDC) -> None:
+    user = samba_dc.create_user()
+    envelope = agent.seal(Operation.VERIFY, user.object_guid, "Wrong!Passw0rd-1")
+    result = agent.handle(envelope)
+    assert (result.outcome, result.event_id) == (Outcome.WRONG_PASSWORD, 33007)
+    assert agent.handle(envelope).replayed  # a retry does not bind again
+    assert samba_dc.read(user.dn, "badPwdCount")["badPwdCount"] == [b"1"]
+
+
+def test_verify_a_disabled_account(agent: Agent, samba_dc: SambaDC) -> None:
+    user = samba_dc.create_user(disabled=True)
+    result = verify(agent, user)
+    assert (result.outcome, result.event_id) == (Outcome.DISABLED, 33005)
+
+
+def test_verify_a_locked_account(agent: Agent, samba_dc: SambaDC) -> None:
+    user = samba_dc.create_user()
+    samba_dc.lock_out(user)
+    result = verify(agent, user)
+    assert (result.outcome, result.event_id) == (Outcome.LOCKED, 33006)
+
+
+def test_verify_a_password_that_must_be_changed(agent: Agent, samba_dc: SambaDC) -> None:
+    user = samba_dc.create_user()
+    admin = samba_dc.admin()
+    assert admin.modify(user.dn, {"pwdLastSet": [(ldap3.MODIFY_REPLACE, ["0"])]}), admin.result
+    result = verify(agent, user)
+    assert (result.outcome, result.event_id) == (Outcome.MUST_CHANGE, 31021)
+    assert agent.log()[-1]["reason"] == "must_change"
+
+
+@pytest.mark.parametrize(
+    ("attribute", "value", "outcome"),
+    [
+        ("accountExpires", "116444736000000000", Outcome.ACCOUNT_EXPIRED),  # 1970
+        ("logonHours", bytes(21), Outcome.LOGON_HOURS),  # no hour allowed
+        ("userWorkstations", "NOWHERE", Outcome.WORKSTATION),
+    ],
+)
+def test_verify_an_account_that_cannot_sign_in_now(
+    agent: Agent, samba_dc: SambaDC, attribute: str, value: str | bytes, outcome: Outcome
+) -> None:
+    user = samba_dc.create_user()
+    admin = samba_dc.admin()
+    assert admin.modify(user.dn, {attribute: [(ldap3.MODIFY_REPLACE, [value])]}), admin.result
+    assert verify(agent, user).outcome is outcome

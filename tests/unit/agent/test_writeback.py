@@ -16,6 +16,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from passback.agent.directory.base import (
+    CredentialsRefused,
     DirectoryUnavailable,
     DirectoryUser,
     DuplicateAnchor,
@@ -26,7 +27,7 @@ from passback.agent.directory.base import (
 )
 from passback.agent.events import EventId, EventLog
 from passback.agent.journal import Journal
-from passback.agent.writeback import Writeback, refusal_before_write
+from passback.agent.writeback import Writeback, refusal_before_verify, refusal_before_write
 from passback.crypto.envelope import (
     MAX_CLOCK_SKEW,
     MAX_LIFETIME,
@@ -268,6 +269,66 @@ def test_wrong_number_of_secrets_is_an_invalid_request(
     assert (result.outcome, result.event_id) == (Outcome.INVALID_REQUEST, 32003)
     assert env.log()[-1]["reason"] == "secrets"
     assert env.directory.changes == env.directory.resets == []
+
+
+def test_verify_success(env: Env) -> None:
+    """U4: a bind as the user; nothing written, events 31019/31020."""
+    request_id = rid()
+    result = env.handle(env.seal(password(), operation=Operation.VERIFY, request_id=request_id))
+    assert result == Result(request_id, Outcome.OK, {}, 31020)
+    assert env.directory.verifies == [(ANCHOR, password())]
+    assert env.directory.resets == env.directory.changes == []
+    assert env.ids() == [31019, 31020]
+    entry = env.journal.get(request_id)
+    assert entry is not None and entry.pwd_last_set_before is None
+
+
+@pytest.mark.parametrize(
+    ("outcome", "ids"),
+    [
+        (Outcome.WRONG_PASSWORD, [31019, 33007, 31021]),
+        (Outcome.DISABLED, [31019, 33005, 31021]),
+        (Outcome.LOCKED, [31019, 33006, 31021]),
+        (Outcome.MUST_CHANGE, [31019, 31021]),
+        (Outcome.ACCOUNT_EXPIRED, [31019, 31021]),
+    ],
+)
+def test_verify_refused(env: Env, outcome: Outcome, ids: list[int]) -> None:
+    env.directory.verify_error = CredentialsRefused("refused", outcome=outcome)
+    result = env.handle(env.seal(password(), operation=Operation.VERIFY))
+    assert (result.outcome, result.event_id) == (outcome, ids[-2] if len(ids) == 3 else 31021)
+    assert env.ids() == ids
+    assert env.log()[-1]["reason"] == str(outcome)
+
+
+def test_verify_retry_does_not_bind_again(env: Env) -> None:
+    """A wrong password counts once: the retry is answered from the journal."""
+    env.directory.verify_error = CredentialsRefused("wrong", outcome=Outcome.WRONG_PASSWORD)
+    envelope = env.seal(password(), operation=Operation.VERIFY)
+    env.handle(envelope)
+    again = env.handle(envelope)
+    assert (again.outcome, again.replayed) == (Outcome.WRONG_PASSWORD, True)
+    assert len(env.directory.verifies) == 1
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"protection": Protection.SERVICE_ACCOUNT}, Outcome.PROTECTED),
+        ({"protection": Protection.CRITICAL}, Outcome.PROTECTED),
+        ({"protection": Protection.PROTECTED_GROUP}, None),
+        ({"enabled": False, "locked": True}, None),
+    ],
+)
+def test_refusal_before_verify(changes: dict[str, Any], expected: Outcome | None) -> None:
+    assert refusal_before_verify(make_user(**changes)) is expected
+
+
+def test_verify_of_the_service_account_does_not_bind(env: Env) -> None:
+    env.directory.users[ANCHOR] = make_user(protection=Protection.SERVICE_ACCOUNT)
+    result = env.handle(env.seal(password(), operation=Operation.VERIFY))
+    assert (result.outcome, result.detail) == (Outcome.PROTECTED, {"reason": "service-account"})
+    assert env.directory.verifies == []
 
 
 def test_self_service_reset_success(env: Env) -> None:

@@ -19,6 +19,7 @@ def test_codes_are_pinned() -> None:
         Operation.RESET: 1,
         Operation.ADMIN_RESET: 2,
         Operation.CHANGE: 3,
+        Operation.VERIFY: 4,
     }
 
 
@@ -28,10 +29,11 @@ def test_secrets_per_operation() -> None:
         Operation.RESET: 1,
         Operation.ADMIN_RESET: 1,
         Operation.CHANGE: 2,
+        Operation.VERIFY: 1,
     }
 
 
-@pytest.mark.parametrize("code", [0, 4, 255])
+@pytest.mark.parametrize("code", [0, 5, 255])
 def test_unknown_code(code: int) -> None:
     with pytest.raises(ValueError, match=f"unknown operation code {code}"):
         Operation.from_code(code)

@@ -3,9 +3,8 @@ terms of operations (locate, reset, policy, capabilities, the password stamp,
 iter_users), never of one directory's attributes or of the LDAP library.
 
 Adapters: ``ad/`` (Active Directory and Samba, on the generic ``ldap/`` parts),
-chosen by the ``directory.kind`` key of the agent's config. Verifying a current
-password and an unlock without a reset come with their flows; they are not
-part of the interface yet.
+chosen by the ``directory.kind`` key of the agent's config. An unlock without a
+reset comes with its flow; it is not part of the interface yet.
 
 Exception tree (every directory adapter raises only these; library errors are
 translated at the boundary with ``raise ... from exc``)::
@@ -17,7 +16,8 @@ translated at the boundary with ``raise ... from exc``)::
     │   ├── UserNotFound           no object carries the anchor (33002)
     │   ├── MultipleMatches        several enabled accounts claim it (33003)
     │   └── DuplicateAnchor        two objects share the anchor value (80230402)
-    └── PasswordRefused            the DC refused the write; .outcome says why
+    ├── PasswordRefused            the DC refused the write; .outcome says why
+    └── CredentialsRefused         a bind as the user failed; .outcome says why
 
 ``server_message`` is the directory's raw text: it goes to the agent's event log
 and nowhere else (it may name internal DNs; it never holds the password).
@@ -83,6 +83,11 @@ class DuplicateAnchor(LookupFailed):
 
 class PasswordRefused(DirectoryError):
     """The directory refused the write; ``outcome`` is the classified reason."""
+
+
+class CredentialsRefused(DirectoryError):
+    """A bind as the user failed (U4): wrong password, or the account cannot
+    sign in now; ``outcome`` is the classified reason."""
 
 
 class Protection(enum.StrEnum):
@@ -196,6 +201,11 @@ class Directory(Protocol):
         checks ``old_password``, history and minimum age. Raises PasswordRefused
         (``WRONG_PASSWORD`` for a wrong current password, ``CANNOT_CHANGE`` when
         the account may not change its password)."""
+        ...
+
+    def verify_password(self, user: DirectoryUser, password: str) -> None:
+        """Check ``password`` by one bind as ``user`` (U4); nothing is written and
+        a wrong password is never tried again. Raises CredentialsRefused."""
         ...
 
     def password_policy(self, user: DirectoryUser) -> PasswordPolicy:

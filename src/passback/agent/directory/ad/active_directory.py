@@ -23,7 +23,12 @@ from typing import Any, TypeVar
 import ldap3
 from ldap3.utils.conv import escape_bytes
 
-from passback.agent.directory.ad.classify import classify_refusal, is_unavailable, may_change_after
+from passback.agent.directory.ad.classify import (
+    classify_bind,
+    classify_refusal,
+    is_unavailable,
+    may_change_after,
+)
 from passback.agent.directory.ad.discovery import (
     POLICY_HINTS_VALUE,
     ROOT_DSE_ATTRIBUTES,
@@ -51,6 +56,7 @@ from passback.agent.directory.ad.users import (
 )
 from passback.agent.directory.base import (
     MAX_PASSWORD_UTF16_UNITS,
+    CredentialsRefused,
     DirectoryCapabilities,
     DirectoryConfigError,
     DirectoryError,
@@ -267,6 +273,34 @@ class ActiveDirectory:
             for page in pages:
                 for dn, attrs in page:
                     yield build_user(dn, attrs, _constructed(conn, dn), service_sid=service_sid)
+
+    def verify_password(self, user: DirectoryUser, password: str) -> None:
+        """Check ``password`` by one simple bind as ``user`` on the configured DC (U4).
+
+        One bind per call and none again after a refusal, so a wrong password
+        counts once, as a sign-in at a workstation would. The refusal is
+        classified by the ``data`` code of the bind's text (``52e`` wrong,
+        ``773`` must change, ``532`` expired, ``533`` disabled, ``701`` account
+        expired, ``775`` locked out, ``530`` logon hours, ``531`` workstation).
+
+        Raises:
+            CredentialsRefused: ``outcome`` says why.
+            DirectoryUnavailable: the DC could not be reached, or was busy.
+        """
+        result_code, message = self._reads.bind_as(user.dn, password)
+        outcome = classify_bind(result_code, message)
+        if outcome is Outcome.OK:
+            return
+        if outcome is Outcome.DIRECTORY_UNAVAILABLE:
+            raise DirectoryUnavailable(
+                f"{self._reads.where} is busy or unavailable (bind result {result_code})",
+                server_message=message,
+            )
+        raise CredentialsRefused(
+            f"the directory refused a bind as {user.sam_account_name}: {outcome}",
+            outcome=outcome,
+            server_message=message,
+        )
 
     # -- writes --------------------------------------------------------------
 

@@ -173,6 +173,49 @@ def _policy_refusal(message: str) -> Refusal:
     return Refusal(Outcome.POLICY, ERROR_PASSWORD_RESTRICTION)
 
 
+#: The sub-status of a refused bind, after ``data`` in the text (MS-ERREF NTSTATUS
+#: mapped to Win32), as AD and Samba 4.17 both write it::
+#:
+#:     80090308: LdapErr: DSID-0C0903A9, comment: AcceptSecurityContext error, data 52e, v1db1
+_BIND_DATA = re.compile(r"\bdata ([0-9A-Fa-f]+)\b")
+
+_BY_BIND_DATA = {
+    0x52E: Outcome.WRONG_PASSWORD,  # ERROR_LOGON_FAILURE
+    0x525: Outcome.WRONG_PASSWORD,  # ERROR_NO_SUCH_USER: the name did not resolve
+    0x773: Outcome.MUST_CHANGE,  # ERROR_PASSWORD_MUST_CHANGE (pwdLastSet = 0)
+    0x532: Outcome.PASSWORD_EXPIRED,  # ERROR_PASSWORD_EXPIRED
+    0x533: Outcome.DISABLED,  # ERROR_ACCOUNT_DISABLED
+    0x701: Outcome.ACCOUNT_EXPIRED,  # ERROR_ACCOUNT_EXPIRED (accountExpires)
+    0x775: Outcome.LOCKED,  # ERROR_ACCOUNT_LOCKED_OUT
+    0x530: Outcome.LOGON_HOURS,  # ERROR_INVALID_LOGON_HOURS
+    0x531: Outcome.WORKSTATION,  # ERROR_INVALID_WORKSTATION
+}
+
+#: LDAP result code of a refused simple bind (RFC 4511).
+LDAP_INVALID_CREDENTIALS = 49
+
+
+def classify_bind(result_code: int, message: str) -> Outcome:
+    """Classify a simple bind as a user (SPEC U4) by the ``data`` code in its text.
+
+    Args:
+        result_code: the LDAP result code of the bind response.
+        message: the server's diagnostic message, verbatim.
+
+    Returns:
+        ``OK`` for a successful bind; the account's state for a refused one
+        (``UNKNOWN`` when the code is not one of AD's logon failures).
+    """
+    if result_code == 0:
+        return Outcome.OK
+    if result_code in _UNAVAILABLE_RESULTS:
+        return Outcome.DIRECTORY_UNAVAILABLE
+    match = _BIND_DATA.search(message)
+    if result_code != LDAP_INVALID_CREDENTIALS or match is None:
+        return Outcome.UNKNOWN
+    return _BY_BIND_DATA.get(int(match.group(1), 16), Outcome.UNKNOWN)
+
+
 def may_change_after(pwd_last_set: int, min_age_seconds: int) -> datetime.datetime | None:
     """When a password set at ``pwd_last_set`` (FILETIME) is old enough to change.
 

@@ -131,6 +131,33 @@ class ConnectionPool:
             )
         return conn
 
+    def bind_as(self, dn: str, password: str) -> tuple[int, str]:
+        """One simple bind as ``dn`` on a new connection to this pool's DC, closed
+        at once; the pool's own connections are left alone. Returns the bind's
+        result code and diagnostic message (0 when it succeeded).
+
+        Raises:
+            DirectoryUnavailable: the DC could not be reached or TLS failed.
+        """
+        conn = ldap3.Connection(
+            self._server,
+            user=dn,
+            password=password,
+            authentication=ldap3.SIMPLE,
+            client_strategy=ldap3.SYNC,
+            raise_exceptions=False,
+            receive_timeout=max(1, round(self._operation_timeout)),
+        )
+        try:
+            conn.open()
+            conn.bind()
+            result = dict(conn.result)
+        except (LDAPException, OSError) as exc:
+            raise translate(exc, where=self.where) from exc
+        finally:
+            _discard(conn)
+        return int(result["result"]), str(result.get("message") or "")
+
     def close(self) -> None:
         """Unbind idle connections now and busy ones when they come back."""
         self._closed = True

@@ -12,6 +12,7 @@ import pytest
 
 from passback.agent.directory.ad.classify import (
     ERROR_PASSWORD_RESTRICTION,
+    classify_bind,
     classify_refusal,
     may_change_after,
     server_code,
@@ -155,3 +156,35 @@ def test_change_refusals(result: int, message: str, outcome: Outcome) -> None:
 
 def test_the_acl_modules_text_on_a_reset_is_not_cannot_change() -> None:
     assert classify_refusal(19, SAMBA_CANNOT_CHANGE).outcome is Outcome.POLICY
+
+
+def bind_text(data: str) -> str:
+    """A refused bind's text as Samba 4.17 writes it (AD's differs only in DSID and v)."""
+    return (
+        "80090308: LdapErr: DSID-0C0903A9, comment: AcceptSecurityContext error, "
+        f"data {data}, v1db1"
+    )
+
+
+@pytest.mark.parametrize(
+    ("result", "message", "outcome"),
+    [
+        (0, "", Outcome.OK),
+        (49, bind_text("52e"), Outcome.WRONG_PASSWORD),
+        (49, bind_text("525"), Outcome.WRONG_PASSWORD),
+        (49, bind_text("773"), Outcome.MUST_CHANGE),
+        (49, bind_text("532"), Outcome.PASSWORD_EXPIRED),
+        (49, bind_text("533"), Outcome.DISABLED),
+        (49, bind_text("701"), Outcome.ACCOUNT_EXPIRED),
+        (49, bind_text("775"), Outcome.LOCKED),
+        (49, bind_text("530"), Outcome.LOGON_HOURS),
+        (49, bind_text("531"), Outcome.WORKSTATION),
+        (49, bind_text("1234"), Outcome.UNKNOWN),
+        (49, "invalid credentials", Outcome.UNKNOWN),
+        (53, bind_text("52e"), Outcome.UNKNOWN),
+        (51, "", Outcome.DIRECTORY_UNAVAILABLE),
+        (52, bind_text("52e"), Outcome.DIRECTORY_UNAVAILABLE),
+    ],
+)
+def test_classify_bind(result: int, message: str, outcome: Outcome) -> None:
+    assert classify_bind(result, message) is outcome
