@@ -21,6 +21,7 @@ def test_outcome_values() -> None:
         "too_young",
         "too_long",
         "policy",
+        "common_password",
         "user_not_found",
         "multiple_matches",
         "duplicate_anchor",

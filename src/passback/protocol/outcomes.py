@@ -21,6 +21,8 @@ class Outcome(enum.StrEnum):
     TOO_YOUNG = "too_young"
     TOO_LONG = "too_long"
     POLICY = "policy"  # a policy refusal the directory did not explain further
+    # The server's own check, before the password leaves it: common or easily guessed.
+    COMMON_PASSWORD = "common_password"  # noqa: S105 - a name, not a password
     # The account cannot take the operation.
     USER_NOT_FOUND = "user_not_found"
     MULTIPLE_MATCHES = "multiple_matches"
@@ -70,6 +72,7 @@ _POLICY_REFUSALS = frozenset(
         Outcome.TOO_YOUNG,
         Outcome.TOO_LONG,
         Outcome.POLICY,
+        Outcome.COMMON_PASSWORD,
     }
 )
 

@@ -60,6 +60,14 @@ OUTCOMES: Mapping[Outcome, OutcomeView] = {
         422,
         N_("The directory refused the password under its password policy. Choose another one."),
     ),
+    Outcome.COMMON_PASSWORD: OutcomeView(
+        422,
+        N_(
+            "The password is too common or too easy to guess: it is a well-known password, "
+            "perhaps with a few characters changed or added, or it contains your "
+            "organisation's name. Choose another one."
+        ),
+    ),
     Outcome.WRONG_PASSWORD: OutcomeView(
         422,
         N_("The current password is not correct."),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -107,6 +108,32 @@ def new_admin_token(session: Session, tenant_id: str) -> str:
     token = _add_token(session, tenant_id, ADMIN, ADMIN_PREFIX)
     session.flush()
     return token
+
+
+def set_banned(
+    session: Session,
+    tenant_id: str,
+    *,
+    refuse_common: bool | None = None,
+    banned_words: Sequence[str] | None = None,
+) -> None:
+    """Whether the tenant refuses common and easily guessed passwords, and the
+    words it bans besides its name and slug (``policy.banned``); None keeps it.
+
+    Raises:
+        UnknownTenant: no tenant has this id.
+        ValueError: a banned word holds a line break (one word a line is stored).
+    """
+    tenant = session.get(Tenant, tenant_id)
+    if tenant is None:
+        raise UnknownTenant(f"no tenant {tenant_id}")
+    if refuse_common is not None:
+        tenant.refuse_common = refuse_common
+    if banned_words is not None:
+        if any("\n" in word or "\r" in word for word in banned_words):
+            raise ValueError("a banned word cannot hold a line break")
+        tenant.banned_words = "\n".join(w.strip() for w in banned_words if w.strip())
+    session.flush()
 
 
 def list_tenants(session: Session) -> list[TenantSummary]:

@@ -2,10 +2,10 @@
 ``reset_password`` with ``Operation.ADMIN_RESET`` for an administrator through
 the API, or with ``Operation.RESET`` for the user in the portal.
 
-Check the password (only what no directory takes) → find the user in the
-tenant → W2: an agent must be present → seal for one agent (S2, S3) → the hub
-delivers it and brings the result back (W1) → record the operation, never the
-password (S7).
+Check the password (only what no directory takes, and, when the tenant asks,
+no common or easily guessed one) → find the user in the tenant → W2: an agent
+must be present → seal for one agent (S2, S3) → the hub delivers it and brings
+the result back (W1) → record the operation, never the password (S7).
 
 ``request_id`` is an idempotency key: a retry with the same id seals a fresh
 envelope with the same id, preferably for the agent that had it, and that
@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from passback.crypto.envelope import Metadata, seal
 from passback.crypto.keys import PackageKey, public_key_from_pem
+from passback.policy.banned import BannedReason, check_banned, tenant_words
 from passback.policy.password import PasswordProblem, check_password
 from passback.protocol import anchors
 from passback.protocol.messages import Result
@@ -140,6 +141,13 @@ async def reset_password(
         return result
     if problem is not None:
         raise Unprocessable(_PASSWORD_MESSAGES[problem], code=problem.value, request_id=request_id)
+    banned = await asyncio.to_thread(_banned, services, tenant_id, new_password)
+    if banned is not None:
+        result = WritebackResult(
+            request_id, Outcome.COMMON_PASSWORD, str(uuid.uuid4()), detail={"reason": banned.value}
+        )
+        _log(operation, tenant_id, user, result)
+        return result
 
     sessions, router, settings = services.sessions, services.router, services.settings
     plan = await asyncio.to_thread(
@@ -198,6 +206,16 @@ async def reset_password(
     await asyncio.to_thread(_record, sessions, tenant_id, result)
     _log(operation, tenant_id, user, result)
     return result
+
+
+def _banned(services: Services, tenant_id: str, password: str) -> BannedReason | None:
+    """Why the tenant refuses ``password`` as too easy to guess, if it does."""
+    with services.sessions() as db:
+        tenant = db.get(Tenant, tenant_id)
+        if tenant is None or not tenant.refuse_common:
+            return None  # no tenant: no user either, which ``_prepare`` says
+        words = tenant_words(tenant.name, tenant.slug, tenant.banned_words.splitlines())
+    return check_banned(password, words)
 
 
 def _prepare(

@@ -84,6 +84,24 @@ async def test_too_long_is_refused_before_the_relay(
     assert response.json()["error"]["code"] == "too_long"
 
 
+async def test_common_password_is_refused_before_the_relay(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory
+) -> None:
+    tenant, agent = await connected_agent(server, client, make_agent)
+    for password in ("Summer2026!", "P@ssw0rd1", "Acme2026!"):
+        response = await reset(client, tenant, new_password=password)
+        assert response.status_code == 422, response.text
+        error = response.json()["error"]
+        assert error["code"] == "common_password"
+        assert error["message"].startswith("The password is too common or too easy to guess")
+    # The agent's first operation is the next good password: none of those reached it.
+    pending = reset(client, tenant)
+    opened = agent.open(await agent.next_operation())
+    assert opened.secrets == (PASSWORD,)
+    await agent.send(Result(opened.metadata.request_id, Outcome.OK, event_id=31009))
+    assert (await pending).status_code == 200
+
+
 async def test_no_agent_is_503_at_once(
     server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory
 ) -> None:

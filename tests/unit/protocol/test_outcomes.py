@@ -6,7 +6,15 @@ import pytest
 
 from passback.protocol.outcomes import Outcome
 
-POLICY = {"too_short", "not_complex", "in_history", "too_young", "too_long", "policy"}
+POLICY = {
+    "too_short",
+    "not_complex",
+    "in_history",
+    "too_young",
+    "too_long",
+    "policy",
+    "common_password",
+}
 TRANSIENT = {"directory_unavailable", "service_unavailable", "outcome_unknown"}
 
 

@@ -13,6 +13,7 @@ EXPECTED_STATUS = {
     Outcome.TOO_YOUNG: 422,
     Outcome.TOO_LONG: 422,
     Outcome.POLICY: 422,
+    Outcome.COMMON_PASSWORD: 422,
     Outcome.WRONG_PASSWORD: 422,
     Outcome.CANNOT_CHANGE: 409,
     Outcome.MUST_CHANGE: 409,

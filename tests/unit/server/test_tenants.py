@@ -13,12 +13,13 @@ from passback.crypto.tokens import ADMIN_PREFIX, ONBOARDING_PREFIX, token_matche
 from passback.server.errors import SlugTaken, UnknownTenant
 from passback.server.keyring import open_package_key
 from passback.server.store import create_engine, session_factory, upgrade
-from passback.server.store.models import StoredPackageKey, Token
+from passback.server.store.models import StoredPackageKey, Tenant, Token
 from passback.server.tenants import (
     create_tenant,
     list_tenants,
     new_admin_token,
     new_onboarding_token,
+    set_banned,
 )
 from tests.support.keys import TEST_MASTER_KEY
 
@@ -77,3 +78,18 @@ def test_tokens_for_an_unknown_tenant(db: Session) -> None:
 def test_tenant_needs_a_name(db: Session) -> None:
     with pytest.raises(ValueError, match="name"):
         create_tenant(db, "  ", master_key=TEST_MASTER_KEY)
+
+
+def test_banned_passwords_setting(db: Session) -> None:
+    tenant_id = create_tenant(db, "Acme", master_key=TEST_MASTER_KEY).tenant_id
+    tenant = db.get(Tenant, tenant_id)
+    assert tenant is not None
+    assert (tenant.refuse_common, tenant.banned_words) == (True, "")  # on by default
+    set_banned(db, tenant_id, banned_words=[" Roadrunner ", "", "Coyote"])
+    assert (tenant.refuse_common, tenant.banned_words) == (True, "Roadrunner\nCoyote")
+    set_banned(db, tenant_id, refuse_common=False)
+    assert (tenant.refuse_common, tenant.banned_words) == (False, "Roadrunner\nCoyote")
+    with pytest.raises(ValueError, match="line break"):
+        set_banned(db, tenant_id, banned_words=["a\nb"])
+    with pytest.raises(UnknownTenant):
+        set_banned(db, "00000000-0000-0000-0000-000000000000", refuse_common=True)

@@ -33,7 +33,7 @@ from passback.server.settings import ServerSettings
 from passback.server.store import create_engine, session_factory, upgrade
 from passback.server.store.models import DirectoryUser, OperationRecord, utcnow
 from passback.server.sync import upsert_users
-from passback.server.tenants import create_tenant, new_onboarding_token
+from passback.server.tenants import create_tenant, new_onboarding_token, set_banned
 from passback.server.types import Outbound, ReplyT
 from passback.server.writeback import UserId, WritebackResult, reset_password
 from tests.support.keys import TEST_MASTER_KEY
@@ -209,6 +209,29 @@ async def test_too_long_is_an_outcome(world: World) -> None:
     result = await world.reset(password="x" * 257)
     assert result.outcome is Outcome.TOO_LONG
     assert world.hub.requests == []
+
+
+@pytest.mark.parametrize(
+    ("password", "reason"),
+    [("Summer2026!", "common"), ("P@ssw0rd1", "common"), ("Acme-2026!x", "banned_word")],
+)
+async def test_common_password_is_an_outcome(world: World, password: str, reason: str) -> None:
+    result = await world.reset(password=password)
+    assert result.outcome is Outcome.COMMON_PASSWORD
+    assert result.detail == {"reason": reason}
+    assert world.hub.requests == []
+    assert world.records() == []
+
+
+async def test_banned_words_and_the_setting_are_the_tenants(world: World) -> None:
+    with world.sessions() as db, db.begin():
+        set_banned(db, world.tenant_id, banned_words=["Roadrunner"])
+    assert (await world.reset(password="R0adrunner-beep-9")).outcome is Outcome.COMMON_PASSWORD
+    other = await world.reset("bob", password="R0adrunner-beep-9", tenant_id=world.other_tenant_id)
+    assert other.outcome is Outcome.SERVICE_UNAVAILABLE  # not banned there; no agent
+    with world.sessions() as db, db.begin():
+        set_banned(db, world.tenant_id, refuse_common=False)
+    assert (await world.reset(password="Summer2026!")).outcome is Outcome.OK
 
 
 async def test_unknown_user(world: World) -> None:

@@ -187,12 +187,16 @@ async def start_reset(
 
 
 def _password_step(
-    request: Request, rules: PasswordRules | None, flow_token: str | None = None
+    request: Request,
+    tenant: PortalTenant,
+    rules: PasswordRules | None,
+    flow_token: str | None = None,
 ) -> PasswordStepOut:
+    t = _translator(request)
     return PasswordStepOut(
         flow_token=flow_token,
         rules=_rules_out(rules),
-        rules_text=describe_rules(rules, _translator(request)),
+        rules_text=describe_rules(rules, t, common_refused=tenant.refuse_common),
     )
 
 
@@ -212,7 +216,7 @@ async def enter_code(
         rules = await portal.password_step(tenant, new_token)
     except PortalError as error:
         raise _api_error(request, error, tenant) from None
-    return _password_step(request, rules, new_token)
+    return _password_step(request, tenant, rules, new_token)
 
 
 @router.get(
@@ -227,7 +231,7 @@ async def rules(request: Request, slug: str, token: FlowToken) -> PasswordStepOu
         found = await _portal(request).password_step(tenant, token)
     except PortalError as error:
         raise _api_error(request, error, tenant) from None
-    return _password_step(request, found)
+    return _password_step(request, tenant, found)
 
 
 @router.post(

@@ -136,6 +136,10 @@ PORTAL_OUTCOMES: Mapping[Outcome, str] = {
         "Your account is locked. Contact your administrator, or wait until it unlocks and "
         "start again."
     ),
+    Outcome.COMMON_PASSWORD: N_(
+        "This password is too easy to guess: it is a common password, or close to one, "
+        "or it contains your organisation's name. Choose another one."
+    ),
     Outcome.OUTCOME_UNKNOWN: N_(
         "We could not confirm whether your password was changed. Try again with the same "
         "new password: if it was changed, you will be told so."

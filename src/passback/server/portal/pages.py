@@ -252,7 +252,7 @@ def _password_page(
         "password.html",
         status,
         csrf=_portal(request).csrf_token(token),
-        rules=describe_rules(rules, t),
+        rules=describe_rules(rules, t, common_refused=tenant.refuse_common),
         rules_source=source_text(rules, t),
         **context,
     )

@@ -9,10 +9,18 @@ HOUR = 3600
 DAY = 24 * HOUR
 
 
-def describe_rules(rules: PasswordRules | None, t: Translator) -> list[str]:
-    """One short phrase per rule, e.g. ``["At least 14 characters", …]``."""
+def describe_rules(
+    rules: PasswordRules | None, t: Translator, *, common_refused: bool = False
+) -> list[str]:
+    """One short phrase per rule, e.g. ``["At least 14 characters", …]``.
+
+    Args:
+        common_refused: the server refuses common and easily guessed passwords
+            (the tenant's ``refuse_common``), whatever the directory says.
+    """
+    common = [t.gettext("Not a common or easily guessed password")] if common_refused else []
     if rules is None:
-        return [t.gettext("The directory checks the new password when you send it.")]
+        return [t.gettext("The directory checks the new password when you send it."), *common]
     phrases = [
         t.ngettext("At least %(num)d character", "At least %(num)d characters", rules.min_length)
     ]
@@ -47,7 +55,7 @@ def describe_rules(rules: PasswordRules | None, t: Translator) -> list[str]:
                 max(1, rules.min_age_seconds // HOUR),
             )
         )
-    return phrases
+    return phrases + common
 
 
 def source_text(rules: PasswordRules | None, t: Translator) -> str | None:

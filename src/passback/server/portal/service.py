@@ -52,6 +52,8 @@ class PortalTenant:
     id: str
     name: str
     slug: str
+    #: The server refuses common and easily guessed passwords (the rules say so).
+    refuse_common: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,7 +89,7 @@ class Portal:
         def load() -> PortalTenant | None:
             with self.services.sessions() as db:
                 row = db.scalar(select(Tenant).where(Tenant.slug == slug))
-                return PortalTenant(row.id, row.name, row.slug) if row else None
+                return PortalTenant(row.id, row.name, row.slug, row.refuse_common) if row else None
 
         found = await asyncio.to_thread(load)
         if found is None:

@@ -66,6 +66,10 @@ class Tenant(Base):
     slug: Mapped[str] = mapped_column(String(SLUG_LENGTH), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     unlock_on_reset: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    #: Refuse common and easily guessed passwords before they reach the directory.
+    refuse_common: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    #: The tenant's own banned words, one a line; its name and slug are banned too.
+    banned_words: Mapped[str] = mapped_column(Text, default="", server_default="")
 
 
 class Token(Base):

@@ -112,6 +112,39 @@ async def test_whole_reset_through_the_api(
     assert "operation:      reset" in out
 
 
+async def test_common_password_is_refused_and_never_reaches_the_agent(
+    server: RunningServer,
+    client: httpx.AsyncClient,
+    make_agent: AgentFactory,
+    mail: MailCatcher,
+) -> None:
+    async with portal_tenant(server, client, make_agent) as (_tenant, agent):
+        started = await client.post(f"{API}/reset", json={"username": "jdoe"})
+        token = started.json()["flow_token"]
+        code = await asyncio.to_thread(mail.code_for, MAIL)
+        checked = await client.post(f"{API}/reset/code", json={"code": code}, headers=flow(token))
+        body = checked.json()
+        token = body["flow_token"]
+        assert body["rules_text"][-1] == "Not a common or easily guessed password"
+
+        refused = await client.post(
+            f"{API}/reset/password", json={"new_password": "Summer2026!"}, headers=flow(token) | PT
+        )
+        assert refused.status_code == 422
+        error = refused.json()["error"]
+        assert error["code"] == "common_password"
+        assert error["message"].startswith("This password is too easy to guess")
+        assert error["localized_message"].startswith("Esta senha é fácil demais de adivinhar")
+        assert error["detail"] == {"reason": "common", "field": "new_password"}
+
+        done = await client.post(
+            f"{API}/reset/password", json={"new_password": NEW_PASSWORD}, headers=flow(token)
+        )
+        assert done.status_code == 200, done.text
+    assert len(agent.opened) == 1
+    assert agent.opened[0].secrets == (NEW_PASSWORD,)
+
+
 async def test_unknown_user_same_answer_and_no_token_no_flow(
     server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory
 ) -> None:

@@ -43,3 +43,13 @@ def test_no_history_promise_where_a_reset_does_not_check_it(
 def test_no_history_no_promise(en: Translator) -> None:
     rules = dataclasses.replace(RULES, history_length=0, history_on_reset=True)
     assert not any("last" in phrase for phrase in describe_rules(rules, en))
+
+
+def test_common_passwords_are_mentioned_where_refused(en: Translator, pt_br: Translator) -> None:
+    phrase = "Not a common or easily guessed password"
+    assert describe_rules(RULES, en, common_refused=True)[-1] == phrase
+    assert phrase not in describe_rules(RULES, en)
+    assert describe_rules(None, en, common_refused=True)[-1] == phrase
+    assert describe_rules(None, pt_br, common_refused=True)[-1] == (
+        "Não pode ser uma senha comum ou fácil de adivinhar"
+    )

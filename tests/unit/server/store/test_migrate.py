@@ -42,3 +42,33 @@ def test_migration_0002_gives_existing_tenants_slugs_and_a_secret(tmp_path: Path
         secret = connection.execute(sa.text("SELECT value_b64 FROM server_secrets")).scalar()
         assert secret and len(secret) == 44  # 32 random bytes, base64
     engine.dispose()
+
+
+def test_migration_0008_keeps_what_references_tenants(tmp_path: Path) -> None:
+    """Tenants refuse common passwords from then on; nothing that references a
+    tenant (ON DELETE CASCADE) goes with the new columns."""
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    upgrade(url, "0007")
+    engine = create_engine(url)
+    now = dt.datetime.now(dt.UTC).isoformat()
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "INSERT INTO tenants (id, name, slug, created_at) VALUES ('t1', 'A', 'a', :at)"
+            ),
+            {"at": now},
+        )
+        connection.execute(
+            sa.text(
+                "INSERT INTO package_keys (tenant_id, key_id, key_wrapped, created_at) "
+                "VALUES ('t1', 'k1', 'wrapped', :at)"
+            ),
+            {"at": now},
+        )
+    upgrade(url, "0008")
+    with engine.connect() as connection:
+        tenant = connection.execute(sa.text("SELECT refuse_common, banned_words FROM tenants"))
+        assert tenant.one() == (1, "")
+        keys = connection.execute(sa.text("SELECT count(*) FROM package_keys")).scalar()
+        assert keys == 1
+    engine.dispose()
