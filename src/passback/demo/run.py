@@ -248,7 +248,8 @@ class _Demo:
         self.server: subprocess.Popen[bytes] | None = None
         self.agent: subprocess.Popen[bytes] | None = None
         self.tenant: CreatedTenant | None = None
-        self.new_password = f"Demo-{random_password()[:10]}-1"
+        # Random, and without the tenant's name, which the server refuses in a password.
+        self.new_password = random_password(avoid=SLUG)
         self._stopped = threading.Event()
 
     # -- start -------------------------------------------------------------
