@@ -128,6 +128,8 @@ def test_operation_codes() -> None:
         "admin_reset": 2,
         "change": 3,
         "verify": 4,
+        "unlock": 5,
+        "require_change": 6,
     }
 
 
