@@ -23,8 +23,11 @@ class FakeDirectory:
         self.changes: list[tuple[bytes, str, str]] = []  # anchor, old, new
         self.verifies: list[tuple[bytes, str]] = []
         self.verify_error: Exception | None = None
+        self.unlocks: list[bytes] = []
+        self.require_changes: list[bytes] = []
         self.locate_error: Exception | None = None
-        self.reset_error: BaseException | None = None  # raised by a reset or a change
+        #: Raised by a reset, a change, an unlock or a require-change, after it is recorded.
+        self.reset_error: BaseException | None = None
         self.before_reset: Callable[[], None] | None = None
         self._lock = threading.Lock()
 
@@ -76,6 +79,22 @@ class FakeDirectory:
             self.verifies.append((user.anchor, password))
         if self.verify_error is not None:
             raise self.verify_error
+
+    def unlock(self, user: DirectoryUser) -> None:
+        with self._lock:
+            self.unlocks.append(user.anchor)
+        if self.reset_error is not None:
+            raise self.reset_error
+        with self._lock:
+            self.users[user.anchor] = dataclasses.replace(self.users[user.anchor], locked=False)
+
+    def require_password_change(self, user: DirectoryUser) -> None:
+        with self._lock:
+            self.require_changes.append(user.anchor)
+        if self.reset_error is not None:
+            raise self.reset_error
+        with self._lock:
+            self.users[user.anchor] = dataclasses.replace(self.users[user.anchor], password_stamp=0)
 
     def password_policy(self, user: DirectoryUser) -> PasswordPolicy:
         return PasswordPolicy("domain", 7, True, 0, 0, 0)

@@ -92,6 +92,12 @@ def test_event_ids() -> None:
         "VerifyPasswordStart": 31019,
         "VerifyPasswordSuccess": 31020,
         "VerifyPasswordFail": 31021,
+        "UnlockAccountStart": 31022,
+        "UnlockAccountSuccess": 31023,
+        "UnlockAccountFail": 31024,
+        "RequirePasswordChangeStart": 31025,
+        "RequirePasswordChangeSuccess": 31026,
+        "RequirePasswordChangeFail": 31027,
         "UnknownError": 32000,
         "ServiceBusError": 32002,
         "InputValidationError": 32003,
@@ -128,6 +134,8 @@ def test_operation_codes() -> None:
         "admin_reset": 2,
         "change": 3,
         "verify": 4,
+        "unlock": 5,
+        "require_change": 6,
     }
 
 

@@ -153,6 +153,8 @@ def test_http_routes(tmp_path: Path) -> None:
         "POST /api/v1/portal/{slug}/reset/password",
         "POST /api/v1/sync",
         "POST /api/v1/users/{user}/password-reset",
+        "POST /api/v1/users/{user}/require-password-change",
+        "POST /api/v1/users/{user}/unlock",
         "POST /portal/{slug}/",
         "POST /portal/{slug}/code",
         "POST /portal/{slug}/password",

@@ -42,6 +42,12 @@ class EventId(enum.IntEnum):
     VerifyPasswordStart = 31019
     VerifyPasswordSuccess = 31020
     VerifyPasswordFail = 31021
+    UnlockAccountStart = 31022
+    UnlockAccountSuccess = 31023
+    UnlockAccountFail = 31024
+    RequirePasswordChangeStart = 31025
+    RequirePasswordChangeSuccess = 31026
+    RequirePasswordChangeFail = 31027
     UnknownError = 32000
     ServiceBusError = 32002
     InputValidationError = 32003

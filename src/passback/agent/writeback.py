@@ -3,8 +3,9 @@
 open the envelope (S2, S3, S5) → check the journal (replay / re-delivery) →
 locate the account by anchor (W6) → refuse what must not be written (W5,
 disabled, locked, too long) → write (W4: a reset by the service account, or a
-change the directory checks against the current password, W3) → record and
-answer (W1).
+change the directory checks against the current password, W3; or, with no
+password at all, an unlock or a require-change by the service account) →
+record and answer (W1).
 
 Every step that ends the operation writes one event (E3) naming the request
 id and the anchor; the password is never in one. Nothing here touches a
@@ -73,9 +74,23 @@ _EVENTS = {
     Operation.VERIFY: _Events(
         EventId.VerifyPasswordStart, EventId.VerifyPasswordSuccess, EventId.VerifyPasswordFail
     ),
+    Operation.UNLOCK: _Events(
+        EventId.UnlockAccountStart, EventId.UnlockAccountSuccess, EventId.UnlockAccountFail
+    ),
+    Operation.REQUIRE_CHANGE: _Events(
+        EventId.RequirePasswordChangeStart,
+        EventId.RequirePasswordChangeSuccess,
+        EventId.RequirePasswordChangeFail,
+    ),
 }
 
 _RESETS = frozenset({Operation.RESET, Operation.ADMIN_RESET})
+#: Writes that carry no password and set an attribute to a fixed value: applying
+#: one twice leaves the account as applying it once, so an unfinished earlier
+#: delivery is simply applied again (no ``pwdLastSet`` check: an unlock does
+#: not move it, and a require-change of an account that must already change
+#: its password leaves it at 0).
+_IDEMPOTENT_WRITES = frozenset({Operation.UNLOCK, Operation.REQUIRE_CHANGE})
 
 #: The event that explains a refusal, next to the operation's Fail event. A
 #: protected account has none of its own in the catalogue: the Fail event
@@ -119,6 +134,20 @@ def refusal_before_write(user: DirectoryUser, password: str, *, unlock: bool) ->
         return Outcome.LOCKED  # a reset would leave the account locked
     if utf16_units(password) > MAX_PASSWORD_UTF16_UNITS:
         return Outcome.TOO_LONG
+    return None
+
+
+def refusal_before_account_write(user: DirectoryUser, operation: Operation) -> Outcome | None:
+    """An unlock or a require-change: protected accounts as for a reset (W5;
+    AdminSDHolder takes the service account's rights on them anyway). A
+    disabled account is not unlocked, since nobody could sign in with it: the
+    answer says what stands in the way. A require-change of a disabled
+    account is allowed (an account prepared before it is enabled), and so
+    is one of a locked account."""
+    if user.protected:
+        return Outcome.PROTECTED
+    if operation is Operation.UNLOCK and not user.enabled:
+        return Outcome.DISABLED
     return None
 
 
@@ -271,12 +300,18 @@ class Writeback:
         sent = False  # whether the write may have reached the directory
         try:
             user = self._directory.locate(meta.anchor)
-            if unfinished is not None and self._written_before_crash(unfinished, user):
-                return self._succeed(meta, events, note="found applied after a restart")
-            password = secrets[0]  # the new one, or the one to verify
+            if (
+                unfinished is not None
+                and meta.operation not in _IDEMPOTENT_WRITES
+                and self._written_before_crash(unfinished, user)
+            ):
+                return self._succeed(meta, events, "password found applied after a restart")
+            password = secrets[0] if secrets else ""  # the new one, or the one to verify
             unlock = meta.unlock and meta.operation in _RESETS
             if meta.operation is Operation.VERIFY:
                 refusal = refusal_before_verify(user)
+            elif meta.operation in _IDEMPOTENT_WRITES:
+                refusal = refusal_before_account_write(user, meta.operation)
             else:
                 refusal = refusal_before_write(user, password, unlock=unlock)
             if refusal is not None:
@@ -290,9 +325,17 @@ class Writeback:
                 return self._fail(meta, events, refusal, detail, why)
             if meta.operation is Operation.VERIFY:
                 self._directory.verify_password(user, password)
-                return self._succeed(meta, events, note="verified")
+                return self._succeed(meta, events, "password verified")
             self._journal.before_write(rid, user.password_stamp)
             sent = True
+            if meta.operation is Operation.UNLOCK:
+                self._directory.unlock(user)
+                return self._succeed(meta, events, "account unlocked (lockoutTime = 0)")
+            if meta.operation is Operation.REQUIRE_CHANGE:
+                self._directory.require_password_change(user)
+                return self._succeed(
+                    meta, events, "password must be changed at next logon (pwdLastSet = 0)"
+                )
             if meta.operation is Operation.CHANGE:
                 self._directory.change_password(user, secrets[1], password)
             else:
@@ -319,7 +362,7 @@ class Writeback:
                 anchor=anchor,
             )
             return self._finish(meta, outcome, {}, EventId.UnknownError)
-        return self._succeed(meta, events, note="written")
+        return self._succeed(meta, events, "password written")
 
     def _written_before_crash(self, entry: Entry, user: DirectoryUser) -> bool:
         """A request started but never finished (see module doc): did its write
@@ -329,10 +372,10 @@ class Writeback:
             return False  # it stopped before writing
         return self._directory.password_stamp(user) != entry.pwd_last_set_before
 
-    def _succeed(self, meta: Metadata, events: _Events, *, note: str) -> Result:
+    def _succeed(self, meta: Metadata, events: _Events, message: str) -> Result:
         self._events.emit(
             events.success,
-            f"password {note}",
+            message,
             request_id=meta.request_id,
             anchor=anchors.encode(meta.anchor),
         )

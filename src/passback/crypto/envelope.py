@@ -26,6 +26,8 @@ Layout, version 1 (all integers big-endian)::
       256 bytes RSA-OAEP(agent key) of the content key K
       AES-GCM(K, nonce 0 — K is used once) of the secrets, each as
         1 byte encoding (0 UTF-8, 1 UTF-16-LE: the shorter) + 2 bytes length + bytes
+        (no secret at all, an empty block, exactly for an operation that carries
+        none: an unlock, a require-change)
 
 The longest envelope (a 64-byte anchor, one 256-unit password) is 955 bytes,
 under the 1 KB of S8.
@@ -106,13 +108,20 @@ def seal(
     agent_key: rsa.RSAPublicKey,
     package_key: PackageKey,
 ) -> bytes:
-    """Seal ``passwords`` (the new one first) for one agent.
+    """Seal ``passwords`` (the new one first) for one agent; none exactly when
+    the operation carries none (``Operation.secrets`` is 0).
 
     Raises:
-        ValueError: a field does not fit the layout, or a password is not
-            encodable text (a lone surrogate) or is longer than AD allows.
+        ValueError: a field does not fit the layout, no password for an
+            operation that needs one or one for an operation that takes none,
+            or a password is not encodable text (a lone surrogate) or is
+            longer than AD allows.
     """
     meta = dataclasses.replace(metadata, key_id=package_key.key_id)
+    if not passwords and meta.operation.secrets:
+        raise ValueError(f"no password to seal for a {meta.operation}")
+    if passwords and not meta.operation.secrets:
+        raise ValueError(f"a {meta.operation} carries no password")
     header = _pack_header(meta)
     content_key = AESGCM.generate_key(bit_length=256)
     inner = agent_key.encrypt(content_key, _OAEP) + AESGCM(content_key).encrypt(
@@ -168,7 +177,10 @@ def open_envelope(
     except (InvalidTag, ValueError) as exc:
         raise IntegrityError("password block failed authentication") from exc
     _check_times(meta, now)
-    return Opened(meta, _unpack_secrets(plain))
+    found = _unpack_secrets(plain)
+    if not found and meta.operation.secrets:
+        raise Malformed("no secrets in the envelope")
+    return Opened(meta, found)
 
 
 def _check_times(meta: Metadata, now: int) -> None:
@@ -238,8 +250,6 @@ def _unpack_header(data: bytes) -> tuple[Metadata, int]:
 
 
 def _pack_secrets(passwords: Sequence[str]) -> bytes:
-    if not passwords:
-        raise ValueError("no password to seal")
     out = bytearray()
     for password in passwords:
         # Checked before encoding: an encoding error would hold the password.
@@ -270,6 +280,4 @@ def _unpack_secrets(plain: bytes) -> tuple[str, ...]:
             found.append(raw.decode("utf-8" if kind == _UTF8 else "utf-16-le"))
         except UnicodeDecodeError:
             raise Malformed("bad secrets block") from None
-    if not found:
-        raise Malformed("no secrets in the envelope")
     return tuple(found)

@@ -11,6 +11,8 @@ class Operation(enum.StrEnum):
     ADMIN_RESET = "admin_reset"  # an administrator, from the console or the API (31009–31011)
     CHANGE = "change"  # the user, with the current password (31006–31008)
     VERIFY = "verify"  # check a password by a bind as the user; nothing written (31019–31021)
+    UNLOCK = "unlock"  # an administrator: lockoutTime = 0, password untouched (31022–31024)
+    REQUIRE_CHANGE = "require_change"  # an administrator: pwdLastSet = 0 (31025–31027)
 
     @property
     def code(self) -> int:
@@ -20,7 +22,7 @@ class Operation(enum.StrEnum):
     @property
     def secrets(self) -> int:
         """How many secrets its envelope carries: the new password first, then
-        the current one for a change."""
+        the current one for a change; none for an unlock or a require-change."""
         return _SECRETS[self]
 
     @classmethod
@@ -31,5 +33,19 @@ class Operation(enum.StrEnum):
         raise ValueError(f"unknown operation code {code}")
 
 
-_CODES = {Operation.RESET: 1, Operation.ADMIN_RESET: 2, Operation.CHANGE: 3, Operation.VERIFY: 4}
-_SECRETS = {Operation.RESET: 1, Operation.ADMIN_RESET: 1, Operation.CHANGE: 2, Operation.VERIFY: 1}
+_CODES = {
+    Operation.RESET: 1,
+    Operation.ADMIN_RESET: 2,
+    Operation.CHANGE: 3,
+    Operation.VERIFY: 4,
+    Operation.UNLOCK: 5,
+    Operation.REQUIRE_CHANGE: 6,
+}
+_SECRETS = {
+    Operation.RESET: 1,
+    Operation.ADMIN_RESET: 1,
+    Operation.CHANGE: 2,
+    Operation.VERIFY: 1,
+    Operation.UNLOCK: 0,
+    Operation.REQUIRE_CHANGE: 0,
+}

@@ -13,6 +13,7 @@ import dataclasses
 import string
 from collections.abc import Callable, Mapping
 
+from passback.protocol.operations import Operation
 from passback.protocol.outcomes import Outcome
 from passback.server.i18n.translations import N_
 
@@ -210,6 +211,19 @@ def describe(
         if names <= detail.keys():
             return view.status, translate(view.detailed).format_map(detail)
     return view.status, translate(view.message)
+
+
+#: A success that wrote no password says what it did instead of ``Outcome.OK``'s message.
+SUCCESS_MESSAGES: Mapping[Operation, str] = {
+    Operation.UNLOCK: N_("The account was unlocked in the directory. Its password did not change."),
+    Operation.REQUIRE_CHANGE: N_("The user must now change the password at the next sign-in."),
+}
+
+
+def describe_success(operation: Operation, gettext: Callable[[str], str] | None = None) -> str:
+    """The message of a successful ``operation``, in English or through ``gettext``."""
+    translate = gettext or _english
+    return translate(SUCCESS_MESSAGES.get(operation, OUTCOMES[Outcome.OK].message))
 
 
 def _english(message: str) -> str:

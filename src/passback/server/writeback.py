@@ -1,6 +1,8 @@
 """Use-case: a password reset written back to the directory (SPEC W1, W3, W8):
 ``reset_password`` with ``Operation.ADMIN_RESET`` for an administrator through
-the API, or with ``Operation.RESET`` for the user in the portal.
+the API, or with ``Operation.RESET`` for the user in the portal; and, with no
+password at all, ``write_account`` with ``Operation.UNLOCK`` or
+``Operation.REQUIRE_CHANGE`` for an administrator.
 
 Check the password (only what no directory takes, and, when the tenant asks,
 no common or easily guessed one) → find the user in the tenant → W2: an agent
@@ -148,7 +150,47 @@ async def reset_password(
         )
         _log(operation, tenant_id, user, result)
         return result
+    return await _write_back(
+        operation, services, tenant_id, user, request_id, [new_password], unlock, clock
+    )
 
+
+async def write_account(
+    operation: Operation,
+    *,
+    services: Services,
+    tenant_id: str,
+    user: str | UserId,
+    request_id: str | None = None,
+    clock: Clock = utcnow,
+) -> WritebackResult:
+    """Unlock ``user``'s account (``UNLOCK``: ``lockoutTime`` = 0) or make the
+    user change the password at next logon (``REQUIRE_CHANGE``: ``pwdLastSet``
+    = 0), as an administrator (W3). Nothing secret is sealed; the password is
+    left as it is. Both are idempotent in the directory, and a retry with the
+    same ``request_id`` is answered as for :func:`reset_password`.
+
+    Raises:
+        ValueError: ``operation`` carries a password (use :func:`reset_password`).
+        NotFound, RequestConflict, RequestBusy: as for :func:`reset_password`.
+    """
+    if operation.secrets:
+        raise ValueError(f"a {operation} carries a password: use reset_password")
+    request_id = str(uuid.UUID(request_id)) if request_id else str(uuid.uuid4())
+    return await _write_back(operation, services, tenant_id, user, request_id, [], False, clock)
+
+
+async def _write_back(
+    operation: Operation,
+    services: Services,
+    tenant_id: str,
+    user: str | UserId,
+    request_id: str,
+    secrets: list[str],
+    unlock: bool | None,
+    clock: Clock,
+) -> WritebackResult:
+    """Find the user, seal ``secrets`` for one present agent, and bring its answer back."""
     sessions, router, settings = services.sessions, services.router, services.settings
     plan = await asyncio.to_thread(
         _prepare, services, operation, tenant_id, user, request_id, unlock
@@ -177,7 +219,7 @@ async def reset_password(
             unlock=plan.unlock,
         )
         agent_key = public_key_from_pem(plan.agent_keys[agent_id])
-        envelope = seal(metadata, [new_password], agent_key=agent_key, package_key=plan.package_key)
+        envelope = seal(metadata, secrets, agent_key=agent_key, package_key=plan.package_key)
         try:
             answer = await router.request(
                 tenant_id, agent_id, request_id, envelope, Result, settings.reply_timeout

@@ -287,3 +287,60 @@ def test_verify_an_account_that_cannot_sign_in_now(
     admin = samba_dc.admin()
     assert admin.modify(user.dn, {attribute: [(ldap3.MODIFY_REPLACE, [value])]}), admin.result
     assert verify(agent, user).outcome is outcome
+
+
+# ---- unlock and require-change (W3: no password) ------------------------------
+
+
+def account_write(agent: Agent, operation: Operation, anchor: bytes) -> Result:
+    return agent.handle(agent.seal(operation, anchor))
+
+
+def test_unlock_a_locked_out_account(agent: Agent, samba_dc: SambaDC) -> None:
+    user = samba_dc.create_user()
+    samba_dc.lock_out(user)
+    stamp = samba_dc.read(user.dn, "pwdLastSet")["pwdLastSet"]
+    result = account_write(agent, Operation.UNLOCK, user.object_guid)
+    assert (result.outcome, result.event_id) == (Outcome.OK, 31023)
+    assert [e["id"] for e in agent.log()] == [31022, 31023]
+    assert not samba_dc.is_locked(user)
+    assert samba_dc.read(user.dn, "pwdLastSet")["pwdLastSet"] == stamp
+    assert samba_dc.can_bind(user.dn, user.password)  # the old password, untouched
+
+
+def test_unlock_an_account_that_is_not_locked(agent: Agent, samba_dc: SambaDC) -> None:
+    user = samba_dc.create_user()
+    assert account_write(agent, Operation.UNLOCK, user.object_guid).outcome is Outcome.OK
+    assert samba_dc.can_bind(user.dn, user.password)
+
+
+def test_unlock_a_disabled_account_is_refused(agent: Agent, samba_dc: SambaDC) -> None:
+    user = samba_dc.create_user(disabled=True)
+    result = account_write(agent, Operation.UNLOCK, user.object_guid)
+    assert (result.outcome, result.event_id) == (Outcome.DISABLED, 33005)
+
+
+def test_require_change(agent: Agent, samba_dc: SambaDC) -> None:
+    user = samba_dc.create_user()
+    result = account_write(agent, Operation.REQUIRE_CHANGE, user.object_guid)
+    assert (result.outcome, result.event_id) == (Outcome.OK, 31026)
+    assert [e["id"] for e in agent.log()] == [31025, 31026]
+    assert samba_dc.read(user.dn, "pwdLastSet")["pwdLastSet"] == [b"0"]
+    assert verify(agent, user).outcome is Outcome.MUST_CHANGE  # the bind's data 773
+    assert agent.change(user, NEW_PASSWORD).outcome is Outcome.OK
+
+
+@pytest.mark.parametrize("operation", [Operation.UNLOCK, Operation.REQUIRE_CHANGE])
+def test_account_writes_refuse_protected_accounts(
+    agent: Agent, samba_dc: SambaDC, operation: Operation
+) -> None:
+    before = samba_dc.read(samba_dc.admin_dn, "pwdLastSet")["pwdLastSet"]
+    result = account_write(agent, operation, samba_dc.object_guid(samba_dc.admin_dn))
+    assert (result.outcome, result.detail) == (
+        Outcome.PROTECTED,
+        {"reason": "critical-system-object"},
+    )
+    assert samba_dc.read(samba_dc.admin_dn, "pwdLastSet")["pwdLastSet"] == before
+    user = samba_dc.create_user(domain_admin=True)
+    result = account_write(agent, operation, user.object_guid)
+    assert (result.outcome, result.detail) == (Outcome.PROTECTED, {"reason": "protected-group"})

@@ -51,6 +51,8 @@ async def test_openapi_documents_every_route(client: httpx.AsyncClient) -> None:
         "/api/v1/sync",
         "/api/v1/users/{user}/password-reset",
         "/api/v1/users/{user}/password-rules",
+        "/api/v1/users/{user}/unlock",
+        "/api/v1/users/{user}/require-password-change",
         "/api/v1/portal/{slug}/status",
         "/api/v1/portal/{slug}/reset",
         "/api/v1/portal/{slug}/reset/code",
@@ -76,6 +78,20 @@ async def test_openapi_documents_every_route(client: httpx.AsyncClient) -> None:
         "503",
         "504",
     }
+    for name in ("unlock", "require-password-change"):
+        route = spec["paths"][f"/api/v1/users/{{user}}/{name}"]["post"]
+        assert set(route["responses"]) == {
+            "200",
+            "400",
+            "401",
+            "404",
+            "409",
+            "422",
+            "502",
+            "503",
+            "504",
+        }
+        assert route["requestBody"].get("required") is not True  # the body is optional
 
 
 async def test_api_docs_load_nothing_from_another_origin(client: httpx.AsyncClient) -> None:

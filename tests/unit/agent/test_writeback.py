@@ -27,7 +27,12 @@ from passback.agent.directory.base import (
 )
 from passback.agent.events import EventId, EventLog
 from passback.agent.journal import Journal
-from passback.agent.writeback import Writeback, refusal_before_verify, refusal_before_write
+from passback.agent.writeback import (
+    Writeback,
+    refusal_before_account_write,
+    refusal_before_verify,
+    refusal_before_write,
+)
 from passback.crypto.envelope import (
     MAX_CLOCK_SKEW,
     MAX_LIFETIME,
@@ -101,7 +106,7 @@ class Env:
 
     def seal(
         self,
-        password: str,
+        password: str | None,
         *,
         request_id: str | None = None,
         operation: Operation = Operation.ADMIN_RESET,
@@ -115,8 +120,9 @@ class Env:
         package_key: PackageKey | None = None,
         current: str | None = None,
     ) -> bytes:
-        """``current``: the current password, second secret of a change."""
-        secrets = [password] if current is None else [password, current]
+        """``current``: the current password, second secret of a change;
+        ``password`` None: no secret (an unlock, a require-change)."""
+        secrets = [] if password is None else [password] if current is None else [password, current]
         self.passwords.extend(secrets)
         meta = Metadata(
             tenant_id=tenant_id,
@@ -329,6 +335,104 @@ def test_verify_of_the_service_account_does_not_bind(env: Env) -> None:
     result = env.handle(env.seal(password(), operation=Operation.VERIFY))
     assert (result.outcome, result.detail) == (Outcome.PROTECTED, {"reason": "service-account"})
     assert env.directory.verifies == []
+
+
+# ---- unlock and require-change (W3: no password) ------------------------------
+
+ACCOUNT_WRITES = [
+    (Operation.UNLOCK, "unlocks", [31022, 31023]),
+    (Operation.REQUIRE_CHANGE, "require_changes", [31025, 31026]),
+]
+
+
+@pytest.mark.parametrize(("operation", "calls", "ids"), ACCOUNT_WRITES)
+def test_account_write_success(env: Env, operation: Operation, calls: str, ids: list[int]) -> None:
+    env.directory.users[ANCHOR] = make_user(locked=True)
+    request_id = rid()
+    result = env.handle(env.seal(None, operation=operation, request_id=request_id))
+    assert result == Result(request_id, Outcome.OK, {}, ids[-1])
+    assert getattr(env.directory, calls) == [ANCHOR]
+    assert env.directory.resets == env.directory.changes == []
+    assert env.ids() == ids
+    again = env.handle(env.seal(None, operation=operation, request_id=request_id))
+    assert (again.outcome, again.replayed) == (Outcome.OK, True)
+    assert getattr(env.directory, calls) == [ANCHOR]  # answered from the journal
+
+
+def test_unlock_writes_nothing_else(env: Env) -> None:
+    env.directory.users[ANCHOR] = make_user(locked=True)
+    env.handle(env.seal(None, operation=Operation.UNLOCK))
+    user = env.directory.users[ANCHOR]
+    assert (user.locked, user.password_stamp) == (False, PWD_LAST_SET)
+
+
+@pytest.mark.parametrize(
+    ("changes", "operation", "expected"),
+    [
+        ({"protection": Protection.SERVICE_ACCOUNT}, Operation.UNLOCK, Outcome.PROTECTED),
+        ({"protection": Protection.CRITICAL}, Operation.REQUIRE_CHANGE, Outcome.PROTECTED),
+        ({"protection": Protection.PROTECTED_GROUP}, Operation.UNLOCK, Outcome.PROTECTED),
+        ({"enabled": False}, Operation.UNLOCK, Outcome.DISABLED),
+        ({"enabled": False}, Operation.REQUIRE_CHANGE, None),
+        ({"locked": True}, Operation.REQUIRE_CHANGE, None),
+        ({"locked": False}, Operation.UNLOCK, None),
+    ],
+)
+def test_refusal_before_account_write(
+    changes: dict[str, Any], operation: Operation, expected: Outcome | None
+) -> None:
+    assert refusal_before_account_write(make_user(**changes), operation) is expected
+
+
+@pytest.mark.parametrize(("operation", "calls", "ids"), ACCOUNT_WRITES)
+def test_account_write_of_a_protected_account(
+    env: Env, operation: Operation, calls: str, ids: list[int]
+) -> None:
+    env.directory.users[ANCHOR] = make_user(protection=Protection.PROTECTED_GROUP)
+    result = env.handle(env.seal(None, operation=operation))
+    assert (result.outcome, result.detail) == (Outcome.PROTECTED, {"reason": "protected-group"})
+    assert getattr(env.directory, calls) == []
+    assert env.ids() == [ids[0], ids[0] + 2]
+    assert env.log()[-1]["protection"] == "protected-group"
+
+
+def test_unlock_of_a_disabled_account(env: Env) -> None:
+    env.directory.users[ANCHOR] = make_user(enabled=False, locked=True)
+    result = env.handle(env.seal(None, operation=Operation.UNLOCK))
+    assert (result.outcome, result.event_id) == (Outcome.DISABLED, 33005)
+    assert env.directory.unlocks == []
+
+
+@pytest.mark.parametrize(("operation", "calls", "ids"), ACCOUNT_WRITES)
+def test_account_write_of_an_unknown_user(
+    env: Env, operation: Operation, calls: str, ids: list[int]
+) -> None:
+    result = env.handle(env.seal(None, operation=operation, anchor=b"\x99" * 16))
+    assert (result.outcome, result.event_id) == (Outcome.USER_NOT_FOUND, 33002)
+    assert env.ids() == [ids[0], 33002, ids[0] + 2]
+
+
+@pytest.mark.parametrize(("operation", "calls", "ids"), ACCOUNT_WRITES)
+def test_account_write_retried_after_an_unknown_outcome_is_applied_again(
+    env: Env, operation: Operation, calls: str, ids: list[int]
+) -> None:
+    """Idempotent: a write whose answer was lost is simply written again, without
+    the pwdLastSet check a reset needs."""
+    env.directory.reset_error = ConnectionResetError("lost")
+    envelope = env.seal(None, operation=operation)
+    assert env.handle(envelope).outcome is Outcome.OUTCOME_UNKNOWN
+    env.directory.reset_error = None
+    again = env.handle(envelope)
+    assert (again.outcome, again.replayed, again.event_id) == (Outcome.OK, False, ids[-1])
+    assert getattr(env.directory, calls) == [ANCHOR, ANCHOR]
+
+
+def test_account_write_retry_that_cannot_reach_the_directory_stays_unknown(env: Env) -> None:
+    env.directory.reset_error = ConnectionResetError("lost")
+    envelope = env.seal(None, operation=Operation.UNLOCK)
+    env.handle(envelope)
+    env.directory.reset_error = DirectoryUnavailable("down")
+    assert env.handle(envelope).outcome is Outcome.OUTCOME_UNKNOWN
 
 
 def test_self_service_reset_success(env: Env) -> None:

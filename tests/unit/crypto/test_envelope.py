@@ -367,7 +367,7 @@ def test_read_metadata_of_garbage(data: bytes) -> None:
 
 def test_read_metadata_with_an_unknown_operation(sealer) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(Malformed, match="unknown operation"):
-        read_metadata(flip(sealer(), OPERATION, 0x04))
+        read_metadata(flip(sealer(), OPERATION, 0x08))
 
 
 def test_read_metadata_does_not_verify(sealer) -> None:  # type: ignore[no-untyped-def]
@@ -429,8 +429,23 @@ def test_lone_surrogate_error_keeps_no_reference_to_the_password(sealer) -> None
 
 
 def test_seal_refuses_no_password(sealer) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="no password to seal"):
         sealer([])
+
+
+@pytest.mark.parametrize("operation", [Operation.UNLOCK, Operation.REQUIRE_CHANGE])
+def test_an_operation_without_secrets_round_trips(sealer, opener, operation: Operation) -> None:  # type: ignore[no-untyped-def]
+    opened = opener(sealer([], operation=operation))
+    assert opened.secrets == ()
+    assert opened.metadata.operation is operation
+
+
+@pytest.mark.parametrize("operation", [Operation.UNLOCK, Operation.REQUIRE_CHANGE])
+def test_seal_refuses_a_password_for_an_operation_without_secrets(  # type: ignore[no-untyped-def]
+    sealer, operation: Operation
+) -> None:
+    with pytest.raises(ValueError, match="carries no password"):
+        sealer([MARKER], operation=operation)
 
 
 def test_no_password_in_any_refusal(  # type: ignore[no-untyped-def]

@@ -20,6 +20,8 @@ def test_codes_are_pinned() -> None:
         Operation.ADMIN_RESET: 2,
         Operation.CHANGE: 3,
         Operation.VERIFY: 4,
+        Operation.UNLOCK: 5,
+        Operation.REQUIRE_CHANGE: 6,
     }
 
 
@@ -30,10 +32,12 @@ def test_secrets_per_operation() -> None:
         Operation.ADMIN_RESET: 1,
         Operation.CHANGE: 2,
         Operation.VERIFY: 1,
+        Operation.UNLOCK: 0,
+        Operation.REQUIRE_CHANGE: 0,
     }
 
 
-@pytest.mark.parametrize("code", [0, 5, 255])
+@pytest.mark.parametrize("code", [0, 7, 255])
 def test_unknown_code(code: int) -> None:
     with pytest.raises(ValueError, match=f"unknown operation code {code}"):
         Operation.from_code(code)

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import pytest
 
+from passback.protocol.operations import Operation
 from passback.protocol.outcomes import Outcome
-from passback.server.outcomes import OUTCOMES, describe
+from passback.server.outcomes import OUTCOMES, describe, describe_success
 
 EXPECTED_STATUS = {
     Outcome.OK: 200,
@@ -70,3 +71,10 @@ def test_missing_detail_falls_back() -> None:
     general = describe(Outcome.TOO_SHORT)
     assert describe(Outcome.TOO_SHORT, {"other": 1}) == general
     assert "{" not in general[1]
+
+
+def test_success_of_each_operation() -> None:
+    assert describe_success(Operation.ADMIN_RESET) == describe(Outcome.OK)[1]
+    assert "unlocked" in describe_success(Operation.UNLOCK)
+    assert "change the password" in describe_success(Operation.REQUIRE_CHANGE)
+    assert describe_success(Operation.UNLOCK, str.upper).isupper()

@@ -35,7 +35,7 @@ from passback.server.store.models import DirectoryUser, OperationRecord, utcnow
 from passback.server.sync import upsert_users
 from passback.server.tenants import create_tenant, new_onboarding_token, set_banned
 from passback.server.types import Outbound, ReplyT
-from passback.server.writeback import UserId, WritebackResult, reset_password
+from passback.server.writeback import UserId, WritebackResult, reset_password, write_account
 from tests.support.keys import TEST_MASTER_KEY
 
 PASSWORD = "Marker-Pa55word-7f3c"
@@ -101,6 +101,18 @@ class World:
             tenant_id=kw.pop("tenant_id", self.tenant_id),  # type: ignore[arg-type]
             user=user,
             new_password=password,
+            clock=lambda: dt.datetime.fromtimestamp(NOW, dt.UTC),
+            **kw,  # type: ignore[arg-type]
+        )
+
+    async def write_account(
+        self, operation: Operation, user: str = "jdoe", **kw: object
+    ) -> WritebackResult:
+        return await write_account(
+            operation,
+            services=Services(self.settings, self.sessions, self.hub, TEST_MASTER_KEY),
+            tenant_id=self.tenant_id,
+            user=user,
             clock=lambda: dt.datetime.fromtimestamp(NOW, dt.UTC),
             **kw,  # type: ignore[arg-type]
         )
@@ -359,3 +371,40 @@ async def test_agent_detail_comes_back(world: World) -> None:
     world.hub.behaviour[world.agents[0]] = Outcome.TOO_SHORT
     result = await world.reset()
     assert (result.outcome, result.detail) == (Outcome.TOO_SHORT, {"min_length": 12})
+
+
+@pytest.mark.parametrize("operation", [Operation.UNLOCK, Operation.REQUIRE_CHANGE])
+async def test_account_operations_seal_no_secret(
+    world: World, private_key: rsa.RSAPrivateKey, operation: Operation
+) -> None:
+    request_id = str(uuid.uuid4())
+    result = await world.write_account(operation, request_id=request_id)
+    assert (result.outcome, result.request_id) == (Outcome.OK, request_id)
+    [(_, _, _, envelope)] = world.hub.requests
+    opened = open_envelope(
+        envelope, agent_key=private_key, package_keys=world.package_keys, now=NOW
+    )
+    assert opened.secrets == ()
+    assert (opened.metadata.operation, opened.metadata.unlock) == (operation, False)
+    [record] = world.records()
+    assert (record.operation, record.outcome) == (operation.value, "ok")
+
+
+async def test_account_operation_retry_goes_to_the_same_agent(world: World) -> None:
+    request_id = str(uuid.uuid4())
+    world.hub.behaviour[world.agents[0]] = AgentLost("gone")
+    first = await world.write_account(Operation.UNLOCK, request_id=request_id)
+    assert first.outcome is Outcome.OUTCOME_UNKNOWN
+    del world.hub.behaviour[world.agents[0]]
+    again = await world.write_account(Operation.UNLOCK, request_id=request_id)
+    assert (again.outcome, again.agent_id) == (Outcome.OK, first.agent_id)
+
+
+async def test_account_operation_of_an_unknown_user(world: World) -> None:
+    with pytest.raises(NotFound):
+        await world.write_account(Operation.UNLOCK, "nobody")
+
+
+async def test_write_account_takes_no_password_operation(world: World) -> None:
+    with pytest.raises(ValueError, match="carries a password"):
+        await world.write_account(Operation.ADMIN_RESET)

@@ -3,8 +3,7 @@ terms of operations (locate, reset, policy, capabilities, the password stamp,
 iter_users), never of one directory's attributes or of the LDAP library.
 
 Adapters: ``ad/`` (Active Directory and Samba, on the generic ``ldap/`` parts),
-chosen by the ``directory.kind`` key of the agent's config. An unlock without a
-reset comes with its flow; it is not part of the interface yet.
+chosen by the ``directory.kind`` key of the agent's config.
 
 Exception tree (every directory adapter raises only these; library errors are
 translated at the boundary with ``raise ... from exc``)::
@@ -206,6 +205,16 @@ class Directory(Protocol):
     def verify_password(self, user: DirectoryUser, password: str) -> None:
         """Check ``password`` by one bind as ``user`` (U4); nothing is written and
         a wrong password is never tried again. Raises CredentialsRefused."""
+        ...
+
+    def unlock(self, user: DirectoryUser) -> None:
+        """Unlock the account as the service account, the password untouched
+        (W3). Idempotent. Raises PasswordRefused (``PROTECTED``, ``ACCESS_DENIED``)."""
+        ...
+
+    def require_password_change(self, user: DirectoryUser) -> None:
+        """Make the user change the password at next logon, as the service
+        account (W3). Idempotent. Raises PasswordRefused."""
         ...
 
     def password_policy(self, user: DirectoryUser) -> PasswordPolicy:

@@ -115,10 +115,24 @@ class ResetRequest(_Request):
     )
 
 
+class AccountRequest(_Request):
+    """An unlock or a require-change: no password, only the idempotency key."""
+
+    request_id: uuid.UUID | None = Field(
+        default=None,
+        description="Idempotency key: send the same id again to retry safely and learn "
+        "the outcome of an earlier attempt.",
+    )
+
+
 class ResetResponse(BaseModel):
     request_id: str
     outcome: Literal["ok"]
     message: str
+
+
+class AccountResponse(ResetResponse):
+    """An unlock or a require-change was written; ``message`` says which."""
 
 
 class SyncAccepted(BaseModel):

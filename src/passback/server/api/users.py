@@ -1,4 +1,5 @@
-"""Routes about the tenant's synced users: list, sync, admin password reset (W3)."""
+"""Routes about the tenant's synced users: list, sync, and an administrator's
+writes (W3): password reset, unlock, require a change at next logon."""
 
 from __future__ import annotations
 
@@ -12,12 +13,24 @@ from passback.protocol.outcomes import Outcome
 from passback.server import sync, writeback
 from passback.server.api.deps import AdminTenant, ServicesDep
 from passback.server.api.problems import error_responses
-from passback.server.api.schemas import ResetRequest, ResetResponse, SyncAccepted, UserOut
+from passback.server.api.schemas import (
+    AccountRequest,
+    AccountResponse,
+    ResetRequest,
+    ResetResponse,
+    SyncAccepted,
+    UserOut,
+)
 from passback.server.errors import AgentUnavailable, ApiError, ServiceUnavailable
-from passback.server.outcomes import describe
+from passback.server.outcomes import describe, describe_success
+from passback.server.services import Services
 from passback.server.store.models import DirectoryUser
 
 router = APIRouter(prefix="/api/v1", tags=["users"])
+
+UserParam = Annotated[
+    str, Path(max_length=1024, description="The user's id, sAMAccountName (any case) or UPN.")
+]
 
 
 @router.get(
@@ -69,10 +82,7 @@ async def request_sync(tenant_id: AdminTenant, services: ServicesDep) -> SyncAcc
     responses=error_responses(401, 404, 409, 422, 502, 503, 504),
 )
 async def reset_password(
-    user: Annotated[
-        str,
-        Path(max_length=1024, description="The user's id, sAMAccountName (any case) or UPN."),
-    ],
+    user: UserParam,
     body: ResetRequest,
     tenant_id: AdminTenant,
     services: ServicesDep,
@@ -90,14 +100,80 @@ async def reset_password(
         request_id=str(body.request_id) if body.request_id else None,
         unlock=body.unlock,
     )
+    _raise_unless_ok(result)
+    return ResetResponse(
+        request_id=result.request_id, outcome="ok", message=describe(Outcome.OK)[1]
+    )
+
+
+@router.post(
+    "/users/{user}/unlock",
+    response_model=AccountResponse,
+    summary="Unlock a locked-out account in the directory, its password unchanged",
+    responses=error_responses(401, 404, 409, 422, 502, 503, 504),
+)
+async def unlock(
+    user: UserParam,
+    tenant_id: AdminTenant,
+    services: ServicesDep,
+    body: AccountRequest | None = None,
+) -> AccountResponse:
+    """One connected agent sets the account's ``lockoutTime`` to 0 and nothing
+    else (SPEC W3): its password binds again at once. An account that is not
+    locked is answered ``ok`` too. A disabled account is refused ``disabled``,
+    a protected one ``protected``; ``outcome_unknown`` (504) means: send the
+    same request id again."""
+    return await _write_account(Operation.UNLOCK, user, body, tenant_id, services)
+
+
+@router.post(
+    "/users/{user}/require-password-change",
+    response_model=AccountResponse,
+    summary="Make the user change the password at the next sign-in",
+    responses=error_responses(401, 404, 409, 422, 502, 503, 504),
+)
+async def require_password_change(
+    user: UserParam,
+    tenant_id: AdminTenant,
+    services: ServicesDep,
+    body: AccountRequest | None = None,
+) -> AccountResponse:
+    """One connected agent sets the account's ``pwdLastSet`` to 0 (SPEC W3):
+    the current password no longer signs in until the user changes it. A
+    protected account is refused ``protected``; ``outcome_unknown`` (504)
+    means: send the same request id again."""
+    return await _write_account(Operation.REQUIRE_CHANGE, user, body, tenant_id, services)
+
+
+async def _write_account(
+    operation: Operation,
+    user: str,
+    body: AccountRequest | None,
+    tenant_id: str,
+    services: Services,
+) -> AccountResponse:
+    result = await writeback.write_account(
+        operation,
+        services=services,
+        tenant_id=tenant_id,
+        user=user,
+        request_id=str(body.request_id) if body and body.request_id else None,
+    )
+    _raise_unless_ok(result)
+    return AccountResponse(
+        request_id=result.request_id, outcome="ok", message=describe_success(operation)
+    )
+
+
+def _raise_unless_ok(result: writeback.WritebackResult) -> None:
+    if result.outcome is Outcome.OK:
+        return
     status_code, message = describe(result.outcome, result.detail)
-    if result.outcome is not Outcome.OK:
-        raise ApiError(
-            message,
-            code=result.outcome.value,
-            status=status_code,
-            detail=dict(result.detail),
-            request_id=result.request_id,
-            support_code=result.support_code,
-        )
-    return ResetResponse(request_id=result.request_id, outcome="ok", message=message)
+    raise ApiError(
+        message,
+        code=result.outcome.value,
+        status=status_code,
+        detail=dict(result.detail),
+        request_id=result.request_id,
+        support_code=result.support_code,
+    )

@@ -357,13 +357,46 @@ class ActiveDirectory:
         }
         self._write(user, changes, None, change=True)
 
-    def _check_writable(self, user: DirectoryUser, new_password: str) -> None:
+    def unlock(self, user: DirectoryUser) -> None:
+        """Unlock ``user`` on the PDC emulator, the password untouched (W3, W7):
+        one modify setting ``lockoutTime`` to 0, the only value a writer may
+        give it (MS-ADTS 3.1.1.5.3.1.1.1; AD then clears ``badPwdCount`` too).
+        Idempotent: an account that is not locked stays so.
+
+        Raises:
+            PasswordRefused: ``PROTECTED`` (W5), ``ACCESS_DENIED`` (the service
+                account lacks Write lockoutTime, 33004), user gone (33002).
+            DirectoryUnavailable: as for :meth:`reset_password`.
+        """
+        self._check_protection(user)
+        self._known_domain()
+        self._write(user, {"lockoutTime": [(ldap3.MODIFY_REPLACE, ["0"])]}, None, what="unlock")
+
+    def require_password_change(self, user: DirectoryUser) -> None:
+        """Make ``user`` change the password at next logon (W3, W7): one modify
+        setting ``pwdLastSet`` to 0 on the PDC emulator (MS-ADTS 3.1.1.3.1.5;
+        a bind then answers ``data 773``). Idempotent.
+
+        Raises:
+            PasswordRefused: ``PROTECTED`` (W5), ``ACCESS_DENIED`` (the service
+                account lacks Write pwdLastSet, 33004), user gone (33002).
+            DirectoryUnavailable: as for :meth:`reset_password`.
+        """
+        self._check_protection(user)
+        self._known_domain()
+        changes = {"pwdLastSet": [(ldap3.MODIFY_REPLACE, ["0"])]}
+        self._write(user, changes, None, what="require-change")
+
+    def _check_protection(self, user: DirectoryUser) -> None:
         if user.protection is not None:
             raise PasswordRefused(
                 f"{user.sam_account_name} {user.protection.refusal}",
                 outcome=Outcome.PROTECTED,
                 detail={"reason": str(user.protection)},
             )
+
+    def _check_writable(self, user: DirectoryUser, new_password: str) -> None:
+        self._check_protection(user)
         if utf16_units(new_password) > MAX_PASSWORD_UTF16_UNITS:
             raise PasswordRefused(
                 f"longer than {MAX_PASSWORD_UTF16_UNITS} characters",
@@ -378,6 +411,7 @@ class ActiveDirectory:
         controls: list[tuple[str, bool, bytes]] | None,
         *,
         change: bool = False,
+        what: str = "new password",
     ) -> None:
         """One modify on the PDC emulator as the service account; a refusal raised."""
         assert self._writes is not None  # set together with the domain
@@ -385,9 +419,12 @@ class ActiveDirectory:
             if conn.modify(user.dn, changes, controls=controls):
                 return
             result = dict(conn.result)
-        self._refuse(user, result["result"], result.get("message") or "", change=change)
+        message = result.get("message") or ""
+        self._refuse(user, result["result"], message, change=change, what=what)
 
-    def _refuse(self, user: DirectoryUser, result_code: int, message: str, *, change: bool) -> None:
+    def _refuse(
+        self, user: DirectoryUser, result_code: int, message: str, *, change: bool, what: str
+    ) -> None:
         refusal = classify_refusal(result_code, message, change=change)
         if refusal.outcome is Outcome.DIRECTORY_UNAVAILABLE:
             raise DirectoryUnavailable(
@@ -398,7 +435,7 @@ class ActiveDirectory:
         if refusal.outcome in _NEEDS_POLICY:
             detail.update(self._policy_detail(user, refusal.outcome, detail))
         raise PasswordRefused(
-            f"the directory refused the new password for {user.sam_account_name}: "
+            f"the directory refused the {what} for {user.sam_account_name}: "
             f"{_REASONS.get(refusal.outcome, refusal.outcome.value)}",
             outcome=refusal.outcome,
             detail=detail,
