@@ -47,7 +47,8 @@ class Ledger:
     def reset(self, user: TestUser) -> tuple[str, str]:
         """A new reset of ``user`` to a new password: its request id and answer."""
         rid = str(uuid.uuid4())
-        self.requests[rid] = (user, f"Zq-{secrets.token_hex(6)}-a1!"  # not the tenant's name)
+        # A random password without the tenant's name (the server refuses that).
+        self.requests[rid] = (user, f"Zq-{secrets.token_hex(6)}-a1!")
         return rid, self.retry(rid)
 
     def retry(self, rid: str) -> str:
