@@ -63,10 +63,7 @@ def deployment(
 
 @pytest.fixture(scope="module")
 def tenant(deployment: Deployment, samba_dc: SambaDC) -> Tenant:
-    t = deployment.create_tenant("Contoso Browser")
-    deployment.onboard(t, "agent-portal", samba_dc.managed_ou)
-    deployment.start_agent("agent-portal")
-    deployment.wait_connected(t)
+    t = deployment.connected_tenant("Contoso Browser", "agent-portal")
     return t
 
 

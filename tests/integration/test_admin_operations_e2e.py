@@ -35,12 +35,8 @@ def deployment(samba_dc: SambaDC, tmp_path_factory: pytest.TempPathFactory) -> I
 
 
 @pytest.fixture(scope="module")
-def tenant(deployment: Deployment, samba_dc: SambaDC) -> Tenant:
-    t = deployment.create_tenant("Fabrikam")
-    deployment.onboard(t, "agent-ops", samba_dc.managed_ou)
-    deployment.start_agent("agent-ops")
-    deployment.wait_connected(t)
-    return t
+def tenant(deployment: Deployment) -> Tenant:
+    return deployment.connected_tenant("Fabrikam", "agent-ops")
 
 
 @pytest.fixture

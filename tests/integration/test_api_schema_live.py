@@ -48,10 +48,7 @@ def deployment(samba_dc: SambaDC, tmp_path_factory: pytest.TempPathFactory) -> I
 def test_every_answer_matches_the_document_with_the_real_directory(
     deployment: Deployment, samba_dc: SambaDC
 ) -> None:
-    tenant = deployment.create_tenant("Schema")
-    deployment.onboard(tenant, "agent-a", samba_dc.managed_ou)
-    deployment.start_agent("agent-a")
-    deployment.wait_connected(tenant)
+    tenant = deployment.connected_tenant("Schema", "agent-a")
     users = [samba_dc.create_user().name for _ in range(3)]
     deployment.sync(tenant, *users)
     assert SERVICE_ACCOUNT not in deployment.usernames(tenant)

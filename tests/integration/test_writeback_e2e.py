@@ -56,12 +56,8 @@ def deployment(samba_dc: SambaDC, tmp_path_factory: pytest.TempPathFactory) -> I
 
 
 @pytest.fixture(scope="module")
-def tenant(deployment: Deployment, samba_dc: SambaDC) -> Tenant:
-    t = deployment.create_tenant("Contoso")
-    deployment.onboard(t, "agent-a", samba_dc.managed_ou)
-    deployment.start_agent("agent-a")
-    deployment.wait_connected(t)
-    return t
+def tenant(deployment: Deployment) -> Tenant:
+    return deployment.connected_tenant("Contoso", "agent-a")
 
 
 @pytest.fixture

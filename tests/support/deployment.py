@@ -171,6 +171,15 @@ class Deployment:
         found = dict(re.findall(r"^([a-z API]+?):\s+(\S+)$", out, re.M))
         return Tenant(found["tenant id"], found["admin API token"], found["onboarding token"])
 
+    def connected_tenant(self, name: str, agent: str) -> Tenant:
+        """A new tenant with one agent onboarded on the DC's managed OU, running
+        and connected."""
+        tenant = self.create_tenant(name)
+        self.onboard(tenant, agent, self.dc.managed_ou)
+        self.start_agent(agent)
+        self.wait_connected(tenant)
+        return tenant
+
     def onboard(
         self,
         tenant: Tenant,

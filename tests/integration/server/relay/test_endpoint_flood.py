@@ -58,10 +58,7 @@ def deployment(samba_dc: SambaDC, tmp_path_factory: pytest.TempPathFactory) -> I
 
 @pytest.fixture(scope="module")
 def tenant(deployment: Deployment, samba_dc: SambaDC) -> Tenant:
-    t = deployment.create_tenant("Flooded")
-    deployment.onboard(t, "agent-f", samba_dc.managed_ou)
-    deployment.start_agent("agent-f")
-    deployment.wait_connected(t)
+    t = deployment.connected_tenant("Flooded", "agent-f")
     return t
 
 
