@@ -106,6 +106,14 @@ def test_cli_commands() -> None:
             "--master-key-file [PASSBACK_MASTER_KEY_FILE]",
         ],
         "passback tenant onboarding-token": ["TENANT_ID", "--data-dir", "--database-url"],
+        "passback tenant password-policy": [
+            "TENANT_ID",
+            "--refuse-common/--allow-common",
+            "--banned-word",
+            "--clear-banned-words",
+            "--data-dir",
+            "--database-url",
+        ],
         "passback tls": [],
         "passback tls create": ["--out", "--host [PASSBACK_TLS_CREATE_HOST]"],
     }

@@ -8,7 +8,7 @@ import click
 
 from passback.cli import store
 from passback.server.errors import SlugTaken, UnknownTenant
-from passback.server.tenants import create_tenant, new_onboarding_token
+from passback.server.tenants import create_tenant, new_onboarding_token, set_banned
 
 
 @click.group()
@@ -58,3 +58,46 @@ def tenant_onboarding_token(tenant_id: str, data_dir: Path, database_url: str | 
             raise click.ClickException(f"no tenant {tenant_id}") from exc
         session.commit()
     click.echo(token)
+
+
+@tenant.command("password-policy")
+@click.argument("tenant_id")
+@click.option(
+    "--refuse-common/--allow-common",
+    default=None,
+    help="Refuse common and easily guessed passwords before they reach the directory "
+    "(on for a new tenant).",
+)
+@click.option(
+    "--banned-word",
+    "banned_words",
+    multiple=True,
+    help="A word no password may contain, besides the tenant's name and slug "
+    "(repeat it; replaces the tenant's list).",
+)
+@click.option("--clear-banned-words", is_flag=True, help="Remove the tenant's own words.")
+@store.data_dir_option
+@store.database_option
+def tenant_password_policy(
+    tenant_id: str,
+    refuse_common: bool | None,
+    banned_words: tuple[str, ...],
+    clear_banned_words: bool,
+    data_dir: Path,
+    database_url: str | None,
+) -> None:
+    """Set what TENANT_ID refuses as too easy to guess; prints the result."""
+    if banned_words and clear_banned_words:
+        raise click.UsageError("give --banned-word or --clear-banned-words, not both")
+    words = [] if clear_banned_words else list(banned_words) or None
+    with store.open_session(data_dir, database_url) as session:
+        try:
+            row = set_banned(session, tenant_id, refuse_common=refuse_common, banned_words=words)
+        except UnknownTenant as exc:
+            raise click.ClickException(f"no tenant {tenant_id}") from exc
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from exc
+        refusing, own = row.refuse_common, row.banned_words.splitlines()
+        session.commit()
+    click.echo(f"refuse common passwords: {'yes' if refusing else 'no'}")
+    click.echo(f"banned words:            {', '.join(own) or '(none besides name and slug)'}")

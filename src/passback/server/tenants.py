@@ -116,9 +116,10 @@ def set_banned(
     *,
     refuse_common: bool | None = None,
     banned_words: Sequence[str] | None = None,
-) -> None:
+) -> Tenant:
     """Whether the tenant refuses common and easily guessed passwords, and the
     words it bans besides its name and slug (``policy.banned``); None keeps it.
+    Returns the tenant as it is now.
 
     Raises:
         UnknownTenant: no tenant has this id.
@@ -134,6 +135,7 @@ def set_banned(
             raise ValueError("a banned word cannot hold a line break")
         tenant.banned_words = "\n".join(w.strip() for w in banned_words if w.strip())
     session.flush()
+    return tenant
 
 
 def list_tenants(session: Session) -> list[TenantSummary]:
