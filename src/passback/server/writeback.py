@@ -143,13 +143,6 @@ async def reset_password(
         return result
     if problem is not None:
         raise Unprocessable(_PASSWORD_MESSAGES[problem], code=problem.value, request_id=request_id)
-    banned = await asyncio.to_thread(_banned, services, tenant_id, new_password)
-    if banned is not None:
-        result = WritebackResult(
-            request_id, Outcome.COMMON_PASSWORD, str(uuid.uuid4()), detail={"reason": banned.value}
-        )
-        _log(operation, tenant_id, user, result)
-        return result
     return await _write_back(
         operation, services, tenant_id, user, request_id, [new_password], unlock, clock
     )
@@ -193,7 +186,7 @@ async def _write_back(
     """Find the user, seal ``secrets`` for one present agent, and bring its answer back."""
     sessions, router, settings = services.sessions, services.router, services.settings
     plan = await asyncio.to_thread(
-        _prepare, services, operation, tenant_id, user, request_id, unlock
+        _prepare, services, operation, tenant_id, user, request_id, secrets, unlock
     )
     if isinstance(plan, WritebackResult):
         _log(operation, tenant_id, user, plan)
@@ -250,25 +243,24 @@ async def _write_back(
     return result
 
 
-def _banned(services: Services, tenant_id: str, password: str) -> BannedReason | None:
-    """Why the tenant refuses ``password`` as too easy to guess, if it does."""
-    with services.sessions() as db:
-        tenant = db.get(Tenant, tenant_id)
-        if tenant is None or not tenant.refuse_common:
-            return None  # no tenant: no user either, which ``_prepare`` says
-        words = tenant_words(tenant.name, tenant.slug, tenant.banned_words.splitlines())
-    return check_banned(password, words)
-
-
 def _prepare(
     services: Services,
     operation: Operation,
     tenant_id: str,
     user: str | UserId,
     request_id: str,
+    secrets: list[str],
     unlock: bool | None,
 ) -> _Plan | WritebackResult:
     with services.sessions() as db, db.begin():
+        tenant = db.get(Tenant, tenant_id)
+        # Too easy to guess: refused before anything is looked up or recorded.
+        banned = _banned(tenant, secrets[0]) if tenant is not None and secrets else None
+        if banned is not None:
+            detail: dict[str, int | str] = {"reason": banned.value}
+            return WritebackResult(
+                request_id, Outcome.COMMON_PASSWORD, str(uuid.uuid4()), detail=detail
+            )
         if isinstance(user, UserId):
             query = select(DirectoryUser).where(
                 DirectoryUser.tenant_id == tenant_id, DirectoryUser.id == user.value
@@ -302,7 +294,6 @@ def _prepare(
                 created_at=utcnow(),
             )
             db.add(record)
-        tenant = db.get(Tenant, tenant_id)
         if tenant is None:  # the user row references it: only a broken store
             raise RuntimeError(f"user {found.id} has no tenant {tenant_id}")
         keys = {
@@ -325,6 +316,15 @@ def _prepare(
             may_be_written=record.outcome in _MAY_BE_WRITTEN,
             support_code=record.support_code,
         )
+
+
+def _banned(tenant: Tenant, password: str) -> BannedReason | None:
+    """Why ``tenant`` refuses ``password`` as too easy to guess, if it does."""
+    if not tenant.refuse_common:
+        return None
+    return check_banned(
+        password, tenant_words(tenant.name, tenant.slug, tenant.banned_words.splitlines())
+    )
 
 
 def _record(sessions: sessionmaker[Session], tenant_id: str, result: WritebackResult) -> None:
