@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 
 from passback.agent.directory.base import (
     MAX_PASSWORD_UTF16_UNITS,
+    CredentialsRefused,
     Directory,
     DirectoryError,
     DirectoryUser,
@@ -149,6 +150,23 @@ def refusal_before_account_write(user: DirectoryUser, operation: Operation) -> O
     if operation is Operation.UNLOCK and not user.enabled:
         return Outcome.DISABLED
     return None
+
+
+#: A verify's refusals that prove the password right: the account's state goes
+#: with them, as with a success, for the portal's forced change.
+_RIGHT_PASSWORD_STATES = frozenset({Outcome.MUST_CHANGE, Outcome.PASSWORD_EXPIRED})
+
+
+def account_state(user: DirectoryUser) -> dict[str, int | str]:
+    """What a verify tells of the account besides "right" (U4: the portal's "My
+    account"): ``password_set_at`` and ``password_expires_at`` in Unix seconds
+    (0: must change / never expires; absent: not known), ``locked`` 0 or 1.
+    Only after the password proved right: never to someone who guessed a name."""
+    state: dict[str, int | str] = {"locked": int(user.locked)}
+    if user.password_set_at is not None:
+        state["password_set_at"] = user.password_set_at
+    state["password_expires_at"] = user.password_expires_at or 0
+    return state
 
 
 def refusal_before_verify(user: DirectoryUser) -> Outcome | None:
@@ -324,8 +342,13 @@ class Writeback:
                     )
                 return self._fail(meta, events, refusal, detail, why)
             if meta.operation is Operation.VERIFY:
-                self._directory.verify_password(user, password)
-                return self._succeed(meta, events, "password verified")
+                try:
+                    self._directory.verify_password(user, password)
+                except CredentialsRefused as exc:
+                    if exc.outcome in _RIGHT_PASSWORD_STATES:
+                        exc.detail = {**account_state(user), **exc.detail}
+                    raise
+                return self._succeed(meta, events, "password verified", detail=account_state(user))
             self._journal.before_write(rid, user.password_stamp)
             sent = True
             if meta.operation is Operation.UNLOCK:
@@ -372,14 +395,21 @@ class Writeback:
             return False  # it stopped before writing
         return self._directory.password_stamp(user) != entry.pwd_last_set_before
 
-    def _succeed(self, meta: Metadata, events: _Events, message: str) -> Result:
+    def _succeed(
+        self,
+        meta: Metadata,
+        events: _Events,
+        message: str,
+        *,
+        detail: dict[str, int | str] | None = None,
+    ) -> Result:
         self._events.emit(
             events.success,
             message,
             request_id=meta.request_id,
             anchor=anchors.encode(meta.anchor),
         )
-        return self._finish(meta, Outcome.OK, {}, events.success)
+        return self._finish(meta, Outcome.OK, detail or {}, events.success)
 
     def _fail(
         self,

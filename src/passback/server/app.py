@@ -20,8 +20,10 @@ from passback.server.hosts import TrustedHosts
 from passback.server.i18n import load_catalogs
 from passback.server.keyring import seal_store
 from passback.server.notify import SmtpSender
+from passback.server.portal import account_pages
 from passback.server.portal import api as portal_api
 from passback.server.portal import pages as portal_pages
+from passback.server.portal.account import MAX_ACCOUNT_FAILURES, MAX_DEVICE_FAILURES, Accounts
 from passback.server.portal.codes import Hasher, load_key
 from passback.server.portal.ratelimit import SlidingWindowLimiter
 from passback.server.portal.service import Portal
@@ -68,6 +70,16 @@ def create_app(
         catalogs=catalogs,
     )
 
+    accounts = Accounts(
+        portal,
+        hasher=portal.hasher,
+        address_limiter=SlidingWindowLimiter(settings.sign_in_limit, settings.sign_in_window),
+        account_failures=SlidingWindowLimiter(
+            MAX_ACCOUNT_FAILURES, settings.sign_in_failure_window
+        ),
+        device_failures=SlidingWindowLimiter(MAX_DEVICE_FAILURES, settings.sign_in_failure_window),
+    )
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         pruning = asyncio.ensure_future(
@@ -93,6 +105,7 @@ def create_app(
     )
     app.state.services = services
     app.state.portal = portal
+    app.state.accounts = accounts
     app.state.renderer = Renderer(catalogs)
     problems.install(app)
     app.public_url = settings.public_url
@@ -102,6 +115,7 @@ def create_app(
     app.include_router(rules.router)
     app.include_router(portal_api.router)
     app.include_router(portal_pages.router)
+    app.include_router(account_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_api_websocket_route(
         RELAY_PATH,

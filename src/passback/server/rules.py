@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 import uuid
 
@@ -91,3 +92,15 @@ def _anchor_of(sessions: sessionmaker[Session], tenant_id: str, user_id: str) ->
                 DirectoryUser.tenant_id == tenant_id, DirectoryUser.id == user_id
             )
         )
+
+
+def rules_from_json(text: str | None) -> PasswordRules | None:
+    """Rules kept as JSON (on a flow or a session); None if there are none, or
+    they were kept by a version whose rules had other fields (then the agent
+    is asked again)."""
+    if not text:
+        return None
+    try:
+        return PasswordRules(**json.loads(text))
+    except (TypeError, ValueError):
+        return None

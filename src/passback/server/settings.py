@@ -47,3 +47,8 @@ class ServerSettings:
     #: Username lookups allowed per client address within ``lookup_window`` (T2).
     lookup_limit: int = 10
     lookup_window: float = 600.0
+    #: Sign-ins to "My account" allowed per client address within ``sign_in_window``.
+    sign_in_limit: int = 20
+    sign_in_window: float = 600.0
+    #: Seconds over which failed sign-ins are counted per account and per device.
+    sign_in_failure_window: float = 900.0

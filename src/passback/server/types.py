@@ -99,6 +99,15 @@ class Hub(AgentRouter, LinkRegistry, Protocol):
     """Both sides of the relay: what one server node is given."""
 
 
+class FailureCounter(Protocol):
+    """Failures per key within a window (sign-in throttles): asked before an
+    attempt, told after a failed one."""
+
+    async def full(self, key: str) -> bool: ...
+
+    async def add(self, key: str) -> None: ...
+
+
 class RateLimiter(Protocol):
     async def allow(self, key: str) -> bool:
         """Count one hit for ``key``; False if it is over the limit (the hit

@@ -1,8 +1,10 @@
-"""Use-case: a password reset written back to the directory (SPEC W1, W3, W8):
-``reset_password`` with ``Operation.ADMIN_RESET`` for an administrator through
-the API, or with ``Operation.RESET`` for the user in the portal; and, with no
-password at all, ``write_account`` with ``Operation.UNLOCK`` or
-``Operation.REQUIRE_CHANGE`` for an administrator.
+"""Use-case: a password operation written back to the directory (SPEC W1, W3,
+W8, U4): ``reset_password`` with ``Operation.ADMIN_RESET`` for an administrator
+through the API, or with ``Operation.RESET`` for the user in the portal;
+``change_password`` (the current password known) and ``verify_password``
+(sign-in, nothing written) for the user; and, with no password at all,
+``write_account`` with ``Operation.UNLOCK`` (an administrator, or the user
+after a gate) or ``Operation.REQUIRE_CHANGE`` (an administrator).
 
 Check the password (only what no directory takes, and, when the tenant asks,
 no common or easily guessed one) → find the user in the tenant → W2: an agent
@@ -61,6 +63,9 @@ _PASSWORD_MESSAGES = {
     ),
 }
 
+
+#: The operations that set a new password: the common-password check applies.
+_NEW_PASSWORD = frozenset({Operation.RESET, Operation.ADMIN_RESET, Operation.CHANGE})
 
 #: Earlier outcomes of a request id after which its password is, or may be, in the
 #: directory: only the agent's journal can settle a retry.
@@ -145,6 +150,88 @@ async def reset_password(
         raise Unprocessable(_PASSWORD_MESSAGES[problem], code=problem.value, request_id=request_id)
     return await _write_back(
         operation, services, tenant_id, user, request_id, [new_password], unlock, clock
+    )
+
+
+async def change_password(
+    *,
+    services: Services,
+    tenant_id: str,
+    user: str | UserId,
+    current_password: str,
+    new_password: str,
+    request_id: str | None = None,
+    clock: Clock = utcnow,
+) -> WritebackResult:
+    """Change ``user``'s password, the current one known (W3): the directory
+    itself checks ``current_password``, the history and the minimum age.
+
+    Returns:
+        How it ended: ``Outcome.OK``, ``WRONG_PASSWORD`` for a wrong current
+        password, ``CANNOT_CHANGE``, a policy refusal (``TOO_YOUNG`` with
+        ``detail["allowed_at"]``), …
+
+    Raises:
+        Unprocessable: a password is empty or holds text that cannot be stored.
+        NotFound, RequestConflict, RequestBusy: as for :func:`reset_password`.
+    """
+    request_id = str(uuid.UUID(request_id)) if request_id else str(uuid.uuid4())
+    # A current password longer than any the directory holds is simply wrong.
+    for password, too_long in (
+        (new_password, Outcome.TOO_LONG),
+        (current_password, Outcome.WRONG_PASSWORD),
+    ):
+        problem = check_password(password)
+        if problem is PasswordProblem.TOO_LONG:
+            result = WritebackResult(request_id, too_long, str(uuid.uuid4()))
+            _log(Operation.CHANGE, tenant_id, user, result)
+            return result
+        if problem is not None:
+            raise Unprocessable(
+                _PASSWORD_MESSAGES[problem], code=problem.value, request_id=request_id
+            )
+    return await _write_back(
+        Operation.CHANGE,
+        services,
+        tenant_id,
+        user,
+        request_id,
+        [new_password, current_password],
+        False,
+        clock,
+    )
+
+
+async def verify_password(
+    *,
+    services: Services,
+    tenant_id: str,
+    user: str | UserId,
+    password: str,
+    clock: Clock = utcnow,
+) -> WritebackResult:
+    """Check ``user``'s password against the directory (U4): one bind as the
+    user on the agent's side, nothing written. The common-password check does
+    not apply (the password is the directory's already).
+
+    Returns:
+        ``Outcome.OK`` with the account's state in ``detail``
+        (``password_set_at``, ``password_expires_at``, ``locked``), or why not:
+        ``WRONG_PASSWORD``, ``MUST_CHANGE``, ``PASSWORD_EXPIRED`` (both with the
+        state), ``DISABLED``, ``LOCKED``, ``ACCOUNT_EXPIRED``, …
+
+    Raises:
+        NotFound: no such user. A caller that must not tell an unknown user
+            from a wrong password (T2) answers both alike.
+    """
+    request_id = str(uuid.uuid4())
+    problem = check_password(password)
+    if problem is not None:  # no directory holds such a password: wrong, unasked
+        result = WritebackResult(request_id, Outcome.WRONG_PASSWORD, str(uuid.uuid4()))
+        _log(Operation.VERIFY, tenant_id, user, result)
+        return result
+    return await _write_back(
+        Operation.VERIFY, services, tenant_id, user, request_id, [password], False, clock
     )
 
 
@@ -255,7 +342,10 @@ def _prepare(
     with services.sessions() as db, db.begin():
         tenant = db.get(Tenant, tenant_id)
         # Too easy to guess: refused before anything is looked up or recorded.
-        banned = _banned(tenant, secrets[0]) if tenant is not None and secrets else None
+        new_password = secrets[0] if secrets and operation in _NEW_PASSWORD else None
+        banned = None
+        if tenant is not None and new_password is not None:
+            banned = _banned(tenant, new_password)
         if banned is not None:
             detail: dict[str, int | str] = {"reason": banned.value}
             return WritebackResult(

@@ -142,6 +142,11 @@ class DirectoryUser:
     #: Opaque; changes whenever the password is written (AD: pwdLastSet). Compared
     #: with :meth:`Directory.password_stamp` to tell whether a write landed.
     password_stamp: int
+    #: When the password was last set, in Unix seconds; 0: it must be changed at
+    #: next logon; None: not known.
+    password_set_at: int | None = None
+    #: When the password expires, in Unix seconds; None: never (or not known).
+    password_expires_at: int | None = None
 
     @property
     def protected(self) -> bool:

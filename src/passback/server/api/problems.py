@@ -27,6 +27,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from passback.printable import printable
+from passback.protocol.outcomes import Outcome
 from passback.server import support
 from passback.server.api.deps import get_services
 from passback.server.api.schemas import ErrorBody, ErrorInfo
@@ -67,6 +68,17 @@ PORTAL_STATUS: Mapping[str, int] = {
     "request_conflict": 409,
     "cross_site": 403,
     "csrf_failed": 403,
+    # "My account" (portal/account.py)
+    "wrong_credentials": 401,
+    "sign_in_throttled": 429,
+    "not_signed_in": 401,
+    "wrong_current_password": 422,
+    "too_many_changes": 410,
+    Outcome.DISABLED.value: 409,
+    Outcome.LOCKED.value: 409,
+    Outcome.ACCOUNT_EXPIRED.value: 409,
+    Outcome.LOGON_HOURS.value: 409,
+    Outcome.WORKSTATION.value: 409,
     Refusal.NO_FLOW.value: 409,
     Refusal.EXPIRED.value: 410,
     Refusal.WRONG_STEP.value: 409,

@@ -212,7 +212,7 @@ async def enter_code(
     tenant = await _tenant(request, slug)
     portal = _portal(request)
     try:
-        new_token = await portal.enter_code(tenant, token, body.code)
+        new_token = (await portal.enter_code(tenant, token, body.code)).token
         rules = await portal.password_step(tenant, new_token)
     except PortalError as error:
         raise _api_error(request, error, tenant) from None

@@ -9,7 +9,12 @@ token, and how each is kept (only hashed) and checked (in constant time).
   ``portal`` secret (table ``server_secrets``, made by migration 0002), shared
   by every node of the database and wrapped under the master key: a copy of the
   database alone cannot check a guess, so codes cannot be tried offline.
-- CSRF token: HMAC-SHA256(server key, flow hash), in every form of the flow.
+- CSRF token: HMAC-SHA256(server key, flow hash), in every form of the flow
+  (and of a signed-in session, bound to the session's hash).
+- device token: ``<user id>.<nonce>.<HMAC>``, given to a browser once its user
+  signed in: that browser's failed sign-ins are counted on their own, so a
+  stranger's guesses cannot lock the owner's own browser out (T2).
+- signed values (a notice carried over a redirect): ``<value>.<HMAC>``.
 """
 
 from __future__ import annotations
@@ -84,6 +89,32 @@ class Hasher:
 
     def csrf_matches(self, flow: str, token: str) -> bool:
         return hmac.compare_digest(self.csrf_token(flow).encode(), token.encode()[:128])
+
+    def device_token(self, user_id: str) -> str:
+        nonce = secrets.token_urlsafe(16)
+        return f"{user_id}.{nonce}.{self._mac(b'device', user_id, nonce)}"
+
+    def device_of(self, token: str | None) -> tuple[str, str] | None:
+        """(user id, nonce) of a device token this server made; None otherwise."""
+        parts = (token or "")[:256].split(".")
+        if len(parts) != 3:
+            return None
+        user_id, nonce, mac = parts
+        if not hmac.compare_digest(self._mac(b"device", user_id, nonce).encode(), mac.encode()):
+            return None
+        return user_id, nonce
+
+    def sign(self, purpose: str, value: str) -> str:
+        """``value`` with a MAC for ``purpose``; :meth:`unsign` checks it."""
+        return f"{value}.{self._mac(b'signed', purpose, value)}"
+
+    def unsign(self, purpose: str, signed: str | None) -> str | None:
+        value, _, mac = (signed or "").rpartition(".")
+        if not value or not hmac.compare_digest(
+            self._mac(b"signed", purpose, value).encode(), mac.encode()
+        ):
+            return None
+        return value
 
     def _mac(self, purpose: bytes, flow: str, value: str) -> str:
         message = purpose + b"\0" + flow.encode() + b"\0" + value.encode("utf-8", "replace")

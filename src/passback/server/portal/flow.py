@@ -64,6 +64,14 @@ class Step(enum.StrEnum):
     ENDED = "ended"
 
 
+class Purpose(enum.StrEnum):
+    """What the flow's code leads to: the new password, or first an unlock
+    (W3) with the new password offered after it."""
+
+    RESET = "reset"
+    UNLOCK = "unlock"
+
+
 class Blocked(enum.StrEnum):
     """Why a flow's code step cannot pass, for the support record only."""
 
@@ -90,6 +98,7 @@ def new_flow(
     blocked: Blocked | None,
     code_ttl: int,
     now: dt.datetime,
+    purpose: Purpose = Purpose.RESET,
 ) -> NewFlow:
     """A flow at the code step. A code is made and hashed for every flow, the
     blocked ones too, so that all take the same work (T2)."""
@@ -108,6 +117,7 @@ def new_flow(
         write_attempts=0,
         mailed=blocked is None,
         client_hash=hasher.client_hash(client),
+        purpose=purpose.value,
         created_at=now,
     )
     return NewFlow(row, token, code)

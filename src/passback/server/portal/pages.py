@@ -6,7 +6,18 @@ without JavaScript, under ``/portal/<slug>/``.
     GET  /code       code form
     POST /code       check the code              → 303 password
     GET  /password   the new password twice, with the rules for this user
-    POST /password   write it back; success page or the directory's reason
+    POST /password   write it back                → 303 done, or back to the form
+    GET  /done       the success page
+    GET  /unlock     username form of an unlock (W3); then the code, as above
+    POST /unlock     look up, send the code      → 303 code → 303 unlock/confirm
+    GET  /unlock/confirm   the unlock button
+    POST /unlock/confirm   unlock                  → 303 unlocked
+    GET  /unlocked   done; a new password offered too (the same flow)
+
+Post/Redirect/Get: a form that carried a password is answered with a
+redirect, also when it was refused (the reason rides in ``flash``), so that
+Back or Reload never sends the password again. "My account" (sign-in,
+change, forced change) is in ``account_pages``.
 
 The flow id travels in an HttpOnly, SameSite=Lax cookie scoped to the
 tenant's path: Lax, so that the link in the code mail (a cross-site
@@ -30,7 +41,7 @@ from passback.server import support
 from passback.server.api.problems import status_of
 from passback.server.i18n import Translator
 from passback.server.i18n.translations import N_
-from passback.server.portal import flow
+from passback.server.portal import flash, flow
 from passback.server.portal.errors import PortalError
 from passback.server.portal.rules_text import describe_rules, source_text
 from passback.server.portal.service import Portal, PortalTenant
@@ -46,41 +57,61 @@ router = APIRouter(prefix="/portal/{slug}", include_in_schema=False)
 Text = Annotated[str, Form(max_length=MAX_FIELD)]
 
 
-def _portal(request: Request) -> Portal:
+def portal_of(request: Request) -> Portal:
     return cast(Portal, request.app.state.portal)
 
 
-def _renderer(request: Request) -> Renderer:
+def renderer(request: Request) -> Renderer:
     return cast(Renderer, request.app.state.renderer)
 
 
-def _base(tenant: PortalTenant) -> str:
+def base_of(tenant: PortalTenant) -> str:
     return f"/portal/{tenant.slug}"
 
 
 @router.get("/")
 async def start_page(request: Request, slug: str) -> Response:
-    t = _renderer(request).translator(request)
-    try:
-        tenant = await _portal(request).tenant(slug)
-        await _portal(request).check_available(tenant)
-    except PortalError as error:
-        return await _fail(request, t, error, slug=slug)
-    return _page(request, t, tenant, "start.html", username="")
+    return await _username_page(request, slug, flow.Purpose.RESET)
 
 
 @router.post("/")
 async def start(request: Request, slug: str, username: Text = "") -> Response:
-    t = _renderer(request).translator(request)
-    portal = _portal(request)
+    return await _start(request, slug, username, flow.Purpose.RESET)
+
+
+@router.get("/unlock")
+async def unlock_start_page(request: Request, slug: str) -> Response:
+    return await _username_page(request, slug, flow.Purpose.UNLOCK)
+
+
+@router.post("/unlock")
+async def unlock_start(request: Request, slug: str, username: Text = "") -> Response:
+    return await _start(request, slug, username, flow.Purpose.UNLOCK)
+
+
+async def _username_page(request: Request, slug: str, purpose: flow.Purpose) -> Response:
+    t = renderer(request).translator(request)
+    try:
+        tenant = await portal_of(request).tenant(slug)
+        await portal_of(request).check_available(tenant)
+    except PortalError as error:
+        return await fail(request, t, error, slug=slug)
+    return page(request, t, tenant, "start.html", username="", purpose=purpose.value)
+
+
+async def _start(request: Request, slug: str, username: str, purpose: flow.Purpose) -> Response:
+    t = renderer(request).translator(request)
+    portal = portal_of(request)
     try:
         tenant = await portal.tenant(slug)
-        _check_same_origin(request)
+        check_same_origin(request)
         client = request.client.host if request.client else "unknown"
-        started = await portal.start(tenant, username, client=client, language=t.locale)
+        started = await portal.start(
+            tenant, username, client=client, language=t.locale, purpose=purpose
+        )
     except PortalError as error:
-        return await _fail(request, t, error, slug=slug, username=username)
-    response = RedirectResponse(f"{_base(tenant)}/code", status_code=303)
+        return await fail(request, t, error, slug=slug, username=username, purpose=purpose.value)
+    response = RedirectResponse(f"{base_of(tenant)}/code", status_code=303)
     _set_flow_cookie(request, response, tenant, started.token)
     if started.deliver is not None:
         response.background = BackgroundTask(started.deliver)
@@ -93,7 +124,7 @@ def _set_flow_cookie(
     response.set_cookie(
         FLOW_COOKIE,
         token,
-        path=f"{_base(tenant)}/",
+        path=f"{base_of(tenant)}/",
         httponly=True,
         samesite="lax",
         secure=request.url.scheme == "https",
@@ -102,46 +133,47 @@ def _set_flow_cookie(
 
 @router.get("/code")
 async def code_page(request: Request, slug: str) -> Response:
-    t = _renderer(request).translator(request)
-    portal = _portal(request)
+    t = renderer(request).translator(request)
+    portal = portal_of(request)
     token = request.cookies.get(FLOW_COOKIE)
     try:
         tenant = await portal.tenant(slug)
         await portal.require(tenant, token, flow.Step.CODE)
     except PortalError as error:
-        return await _fail(request, t, error, slug=slug)
+        return await fail(request, t, error, slug=slug)
     return _code_page(request, t, tenant, token)
 
 
 @router.post("/code")
 async def enter_code(request: Request, slug: str, code: Text = "", csrf: Text = "") -> Response:
-    t = _renderer(request).translator(request)
-    portal = _portal(request)
+    t = renderer(request).translator(request)
+    portal = portal_of(request)
     token = request.cookies.get(FLOW_COOKIE)
     try:
         tenant = await portal.tenant(slug)
-        _check_same_origin(request)
+        check_same_origin(request)
         _check_csrf(portal, token, csrf)
-        new_token = await portal.enter_code(tenant, token, code)
+        passed = await portal.enter_code(tenant, token, code)
     except PortalError as error:
         if error.field == "code" and token:
-            return await _fail(request, t, error, slug=slug, page="code.html", token=token)
-        return await _fail(request, t, error, slug=slug)
-    response = RedirectResponse(f"{_base(tenant)}/password", status_code=303)
-    _set_flow_cookie(request, response, tenant, new_token)
+            return await fail(request, t, error, slug=slug, page_name="code.html", token=token)
+        return await fail(request, t, error, slug=slug)
+    after = "unlock/confirm" if passed.purpose is flow.Purpose.UNLOCK else "password"
+    response = RedirectResponse(f"{base_of(tenant)}/{after}", status_code=303)
+    _set_flow_cookie(request, response, tenant, passed.token)
     return response
 
 
 @router.get("/password")
 async def password_page(request: Request, slug: str) -> Response:
-    t = _renderer(request).translator(request)
-    portal = _portal(request)
+    t = renderer(request).translator(request)
+    portal = portal_of(request)
     token = request.cookies.get(FLOW_COOKIE)
     try:
         tenant = await portal.tenant(slug)
         rules = await portal.password_step(tenant, token)
     except PortalError as error:
-        return await _fail(request, t, error, slug=slug)
+        return await fail(request, t, error, slug=slug)
     return _password_page(request, t, tenant, token or "", rules)
 
 
@@ -153,29 +185,79 @@ async def set_password(
     confirm_password: Text = "",
     csrf: Text = "",
 ) -> Response:
-    t = _renderer(request).translator(request)
-    portal = _portal(request)
+    t = renderer(request).translator(request)
+    portal = portal_of(request)
     token = request.cookies.get(FLOW_COOKIE)
     try:
         tenant = await portal.tenant(slug)
-        _check_same_origin(request)
+        check_same_origin(request)
         _check_csrf(portal, token, csrf)
         await portal.set_password(tenant, token, new_password, confirm_password)
     except PortalError as error:
-        retry = error.outcome is not None or error.field in {"new_password", "confirm_password"}
-        if retry and not error.flow_ended:
-            # The user may try again (W8): the same form, with the reason.
-            return await _fail(request, t, error, slug=slug, page="password.html", token=token)
-        return await _fail(request, t, error, slug=slug)
-    response = _page(request, t, tenant, "done.html")
-    response.delete_cookie(FLOW_COOKIE, path=f"{_base(tenant)}/")
-    return response
+        # The form again with the reason (W8), or the reason alone once the
+        # flow is over: either way by a redirect (PRG).
+        return await fail_and_redirect(request, t, error, slug=slug, to="password")
+    return RedirectResponse(f"{base_of(tenant)}/done", status_code=303)
+
+
+@router.get("/done")
+async def done_page(request: Request, slug: str) -> Response:
+    t = renderer(request).translator(request)
+    portal = portal_of(request)
+    try:
+        tenant = await portal.tenant(slug)
+        await portal.require(tenant, request.cookies.get(FLOW_COOKIE), flow.Step.DONE)
+    except PortalError as error:
+        return await fail(request, t, error, slug=slug)
+    return page(request, t, tenant, "done.html")
+
+
+@router.get("/unlock/confirm")
+async def unlock_page(request: Request, slug: str) -> Response:
+    t = renderer(request).translator(request)
+    portal = portal_of(request)
+    token = request.cookies.get(FLOW_COOKIE)
+    try:
+        tenant = await portal.tenant(slug)
+        await portal.unlock_step(tenant, token)
+    except PortalError as error:
+        return await fail(request, t, error, slug=slug)
+    return page(request, t, tenant, "unlock.html", csrf=portal.csrf_token(token or ""))
+
+
+@router.post("/unlock/confirm")
+async def unlock(request: Request, slug: str, csrf: Text = "") -> Response:
+    t = renderer(request).translator(request)
+    portal = portal_of(request)
+    token = request.cookies.get(FLOW_COOKIE)
+    try:
+        tenant = await portal.tenant(slug)
+        check_same_origin(request)
+        _check_csrf(portal, token, csrf)
+        await portal.unlock(tenant, token)
+    except PortalError as error:
+        return await fail_and_redirect(request, t, error, slug=slug, to="unlock/confirm")
+    return RedirectResponse(f"{base_of(tenant)}/unlocked", status_code=303)
+
+
+@router.get("/unlocked")
+async def unlocked_page(request: Request, slug: str) -> Response:
+    t = renderer(request).translator(request)
+    portal = portal_of(request)
+    try:
+        tenant = await portal.tenant(slug)
+        row = await portal.unlock_step(tenant, request.cookies.get(FLOW_COOKIE))
+        if row.unlocked_at is None:
+            return RedirectResponse(f"{base_of(tenant)}/unlock/confirm", status_code=303)
+    except PortalError as error:
+        return await fail(request, t, error, slug=slug)
+    return page(request, t, tenant, "unlocked.html")
 
 
 # -- rendering -------------------------------------------------------------------
 
 
-def _check_same_origin(request: Request) -> None:
+def check_same_origin(request: Request) -> None:
     """Refuse a form posted from another site (a hostile page submitting it
     from a visitor's browser). ``Sec-Fetch-Site`` is set by the browser and
     decides when present. Older browsers send only ``Origin``, which must then
@@ -211,7 +293,7 @@ def _check_csrf(portal: Portal, token: str | None, csrf: str) -> None:
         raise PortalError("csrf_failed", N_("This form has expired. Start again."))
 
 
-def _page(
+def page(
     request: Request,
     t: Translator,
     tenant: PortalTenant,
@@ -219,8 +301,25 @@ def _page(
     status: int = 200,
     **context: Any,
 ) -> Response:
-    values = {"tenant_name": tenant.name, "base": _base(tenant), "error": None, **context}
-    return _renderer(request).page(request, t, name, values, status)
+    """The page ``name``; an error or notice carried over a redirect
+    (``flash``) is shown on it, once, with the status it was carried with."""
+    values: dict[str, Any] = {
+        "tenant_name": tenant.name,
+        "base": base_of(tenant),
+        "error": None,
+        "notice": None,
+        **context,
+    }
+    carried = flash.take(request, portal_of(request).hasher)
+    if carried is not None:
+        if values["error"] is None and isinstance(carried.get("error"), dict):
+            values["error"] = carried["error"]
+            status = int(carried.get("status", status))
+        if isinstance(carried.get("notice"), str):
+            values["notice"] = carried["notice"]
+    response = renderer(request).page(request, t, name, values, status)
+    flash.forget(request, response, f"{base_of(tenant)}/")
+    return response
 
 
 def _code_page(
@@ -231,9 +330,9 @@ def _code_page(
     status: int = 200,
     **context: Any,
 ) -> Response:
-    csrf = _portal(request).csrf_token(token) if token else ""
-    minutes = _portal(request).services.settings.code_ttl // 60
-    return _page(request, t, tenant, "code.html", status, csrf=csrf, minutes=minutes, **context)
+    csrf = portal_of(request).csrf_token(token) if token else ""
+    minutes = portal_of(request).services.settings.code_ttl // 60
+    return page(request, t, tenant, "code.html", status, csrf=csrf, minutes=minutes, **context)
 
 
 def _password_page(
@@ -245,31 +344,30 @@ def _password_page(
     status: int = 200,
     **context: Any,
 ) -> Response:
-    return _page(
+    return page(
         request,
         t,
         tenant,
         "password.html",
         status,
-        csrf=_portal(request).csrf_token(token),
+        csrf=portal_of(request).csrf_token(token),
         rules=describe_rules(rules, t, common_refused=tenant.refuse_common),
         rules_source=source_text(rules, t),
         **context,
     )
 
 
-async def _fail(
+async def shown_error(
     request: Request,
     t: Translator,
     error: PortalError,
     *,
     slug: str,
     username: str | None = None,
-    page: str = "error.html",
-    token: str | None = None,
-) -> Response:
-    """The page for ``error``, with the support code of its stored record (E2)."""
-    portal = _portal(request)
+) -> tuple[dict[str, Any], int, PortalTenant | None]:
+    """What the page shows of ``error``, its status and the tenant, once its
+    support record (E2) is stored."""
+    portal = portal_of(request)
     status = status_of(error)
     tenant = None
     if error.code != "tenant_not_found":
@@ -289,25 +387,70 @@ async def _fail(
     code = await asyncio.to_thread(
         support.record, portal.services.sessions, incident, error.support_code
     )
-    shown = {"text": error.text(t), "field": error.field, "support_code": code}
+    return {"text": error.text(t), "field": error.field, "support_code": code}, status, tenant
+
+
+async def fail_and_redirect(
+    request: Request,
+    t: Translator,
+    error: PortalError,
+    *,
+    slug: str,
+    to: str,
+    username: str | None = None,
+    keep: dict[str, str] | None = None,
+) -> Response:
+    """PRG for a refused form: back to the page ``to`` (under the tenant's
+    base), which shows ``error`` with its support code and status, and gets
+    ``keep`` (what the form shows again, never a password)."""
+    shown, status, tenant = await shown_error(request, t, error, slug=slug, username=username)
     if tenant is None:
-        return _renderer(request).page(
+        return _bare_error(request, t, shown, status)
+    response = RedirectResponse(f"{base_of(tenant)}/{to}", status_code=303)
+    message = {"error": shown, "status": status, **(keep or {})}
+    flash.carry(request, response, portal_of(request).hasher, f"{base_of(tenant)}/", message)
+    return response
+
+
+def _bare_error(request: Request, t: Translator, shown: dict[str, Any], status: int) -> Response:
+    context = {"tenant_name": "Passback", "base": "", "error": shown, "restart": False}
+    context["notice"] = None
+    return renderer(request).page(request, t, "error.html", context, status)
+
+
+async def fail(
+    request: Request,
+    t: Translator,
+    error: PortalError,
+    *,
+    slug: str,
+    username: str | None = None,
+    page_name: str = "error.html",
+    token: str | None = None,
+    purpose: str = flow.Purpose.RESET.value,
+) -> Response:
+    """The page for ``error``, with the support code of its stored record (E2).
+    An error carried over a redirect is about what happened before, and says
+    more than "this step is over": it is shown instead."""
+    carried = flash.take(request, portal_of(request).hasher)
+    if carried is not None and isinstance(carried.get("error"), dict) and slug:
+        known = await portal_of(request).tenant(slug)
+        return page(request, t, known, "error.html", restart=True)
+    shown, status, tenant = await shown_error(request, t, error, slug=slug, username=username)
+    if tenant is None:
+        return _bare_error(request, t, shown, status)
+    if page_name == "code.html":
+        return _code_page(request, t, tenant, token, status, error=shown)
+    restart = status not in {429, 503}
+    if error.field == "username":
+        return page(
             request,
             t,
-            "error.html",
-            {"tenant_name": "Passback", "base": "", "error": shown, "restart": False},
+            tenant,
+            "start.html",
             status,
+            error=shown,
+            username=username or "",
+            purpose=purpose,
         )
-    if page == "code.html":
-        return _code_page(request, t, tenant, token, status, error=shown)
-    if page == "password.html" and token is not None:
-        try:
-            rules = await portal.password_step(tenant, token)
-        except PortalError:
-            pass  # the flow ended or expired meanwhile: no form, the reason stays
-        else:
-            return _password_page(request, t, tenant, token, rules, status, error=shown)
-    restart = status not in {429, 503}
-    if page == "start.html" or error.field == "username":
-        return _page(request, t, tenant, "start.html", status, error=shown, username=username or "")
-    return _page(request, t, tenant, "error.html", status, error=shown, restart=restart)
+    return page(request, t, tenant, "error.html", status, error=shown, restart=restart)

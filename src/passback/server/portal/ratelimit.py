@@ -1,4 +1,5 @@
-"""Rate limits of the portal (SPEC T2: username lookups per client address).
+"""Rate limits of the portal (SPEC T2: username lookups per client address;
+sign-in attempts per address, failed sign-ins per account and per device).
 
 ``SlidingWindowLimiter`` keeps its counts in this process (one server node),
 behind the seam ``types.RateLimiter``. Several nodes will share counts in Redis behind the
@@ -52,14 +53,29 @@ class SlidingWindowLimiter:
         self._lock = asyncio.Lock()
 
     async def allow(self, key: str) -> bool:
+        """Count one hit of ``key`` if it has hits left; whether it had."""
+        return await self._hit(key, count=True)
+
+    async def full(self, key: str) -> bool:
+        """Whether ``key`` has no hits left, without counting one (a failure
+        counter asks this first, then :meth:`add` s a failure)."""
+        return not await self._hit(key, count=False)
+
+    async def add(self, key: str) -> None:
+        """Count one hit of ``key`` even past the limit."""
+        await self._hit(key, count=True, force=True)
+
+    async def _hit(self, key: str, *, count: bool, force: bool = False) -> bool:
         async with self._lock:
             now = self._clock().timestamp()
             hits = self._hits.pop(key, None) or collections.deque()
             while hits and hits[0] <= now - self.window:
                 hits.popleft()
             allowed = len(hits) < self.limit
-            if allowed:
+            if count and (allowed or force):
                 hits.append(now)
+                while len(hits) > self.limit:  # what is past the limit changes nothing
+                    hits.popleft()
             if hits:
                 self._hits[key] = hits  # most recent last
             while len(self._hits) > MAX_KEYS:

@@ -10,13 +10,19 @@ DAY = 24 * HOUR
 
 
 def describe_rules(
-    rules: PasswordRules | None, t: Translator, *, common_refused: bool = False
+    rules: PasswordRules | None,
+    t: Translator,
+    *,
+    common_refused: bool = False,
+    change: bool = False,
 ) -> list[str]:
     """One short phrase per rule, e.g. ``["At least 14 characters", …]``.
 
     Args:
         common_refused: the server refuses common and easily guessed passwords
             (the tenant's ``refuse_common``), whatever the directory says.
+        change: the rules of a change (the current password known), which the
+            directory checks against the history as well; else of a reset.
     """
     common = [t.gettext("Not a common or easily guessed password")] if common_refused else []
     if rules is None:
@@ -29,9 +35,9 @@ def describe_rules(
             t.gettext("3 of 4 kinds of character: capital letters, small letters, digits, symbols")
         )
         phrases.append(t.gettext("Not your account name"))
-    # The portal resets the password: the history is promised only where the
-    # directory checks it on a reset (AD with the policy-hints control, W4).
-    if rules.history_checked_on_reset:
+    # A reset's history is promised only where the directory checks it on a
+    # reset (AD with the policy-hints control, W4); a change's always is.
+    if rules.history_checked_on_reset or (change and rules.history_length > 0):
         phrases.append(
             t.ngettext(
                 "Not your last password",

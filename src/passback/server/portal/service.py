@@ -37,7 +37,7 @@ from passback.server.portal.errors import (
     refusal_error,
 )
 from passback.server.portal.ratelimit import address_key
-from passback.server.rules import PasswordRules, rules_for
+from passback.server.rules import PasswordRules, rules_for, rules_from_json
 from passback.server.services import Services
 from passback.server.store.models import DirectoryUser, PortalFlow, Tenant, utcnow
 from passback.server.types import Clock, MailSender, RateLimiter
@@ -54,6 +54,14 @@ class PortalTenant:
     slug: str
     #: The server refuses common and easily guessed passwords (the rules say so).
     refuse_common: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class CodePassed:
+    """The flow's new token once its code passed, and where the flow leads."""
+
+    token: str = dataclasses.field(repr=False)
+    purpose: flow.Purpose
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,6 +117,14 @@ class Portal:
                 UNAVAILABLE,
                 note="no SMTP server is configured (passback server --smtp-host)",
             )
+        await self.check_agent(tenant)
+
+    async def check_agent(self, tenant: PortalTenant) -> None:
+        """W2: an agent of the tenant is connected.
+
+        Raises:
+            PortalError: ``service_unavailable`` (503), at once.
+        """
         if not await self.services.router.present(tenant.id):
             raise PortalError(
                 Outcome.SERVICE_UNAVAILABLE.value,
@@ -117,7 +133,13 @@ class Portal:
             )
 
     async def start(
-        self, tenant: PortalTenant, username: str, *, client: str, language: str
+        self,
+        tenant: PortalTenant,
+        username: str,
+        *,
+        client: str,
+        language: str,
+        purpose: flow.Purpose = flow.Purpose.RESET,
     ) -> Started:
         """Look the user up and make a flow at the code step. Known or not,
         the answer is the same (T2); only a known user with a mail gets one.
@@ -135,7 +157,9 @@ class Portal:
         username = username.strip()
         if not username or len(username) > MAX_USERNAME:
             raise PortalError("invalid_username", N_("Enter your username."), field="username")
-        new, user = await asyncio.to_thread(self._start, tenant, username, address_key(client))
+        new, user = await asyncio.to_thread(
+            self._start, tenant, username, address_key(client), purpose
+        )
         deliver = None
         if user is not None and user.mail and new.row.blocked is None:
             message = code_mail(
@@ -172,7 +196,7 @@ class Portal:
 
         return Started(new.token, new.row.expires_at, deliver)
 
-    async def enter_code(self, tenant: PortalTenant, token: str | None, code: str) -> str:
+    async def enter_code(self, tenant: PortalTenant, token: str | None, code: str) -> CodePassed:
         """The flow's new token once the code passed (the old one is dead).
 
         Raises:
@@ -196,7 +220,8 @@ class Portal:
             if row is not None and row.blocked:
                 error.note = f"the flow's code step cannot pass: {row.blocked}"
             raise error
-        return outcome
+        assert row is not None  # the code passed: the flow exists
+        return CodePassed(outcome, flow.Purpose(row.purpose))
 
     async def password_step(self, tenant: PortalTenant, token: str | None) -> PasswordRules | None:
         """The rules for the flow's user, once the code passed (None: no agent
@@ -206,7 +231,7 @@ class Portal:
             PortalError: the flow is not at the password step.
         """
         row = await self.require(tenant, token, flow.Step.PASSWORD)
-        kept = _rules_from_json(row.rules_json)
+        kept = rules_from_json(row.rules_json)
         if kept is not None:
             return kept  # the agent already reported them for this flow
         rules = await rules_for(self.services, tenant.id, _user_of(row))
@@ -293,6 +318,76 @@ class Portal:
             flow_ended=ending,
         )
 
+    async def unlock_step(self, tenant: PortalTenant, token: str | None) -> PortalFlow:
+        """The flow, once its code passed, if it was started to unlock.
+
+        Raises:
+            PortalError: the flow is not at that step, or was started to reset.
+        """
+        row = await self.require(tenant, token, flow.Step.PASSWORD)
+        if row.purpose != flow.Purpose.UNLOCK.value:
+            raise refusal_error(FlowRefused(Refusal.WRONG_STEP), row.user_id)
+        return row
+
+    async def unlock(self, tenant: PortalTenant, token: str | None) -> None:
+        """Unlock the flow's user's account, the password untouched (W3); once
+        per flow (again: nothing is written). The flow stays at the password
+        step, so the user may also choose a new password.
+
+        Raises:
+            PortalError: not at the unlock step; the directory refused (its
+                ``Outcome``, with the support code of the operation).
+        """
+        row = await self.unlock_step(tenant, token)
+        user_id = _user_of(row)
+        if row.unlocked_at is not None:
+            return
+        pending = await asyncio.to_thread(self._claim_password_step, row.id_hash, user_id)
+        try:
+            result = await writeback.write_account(
+                Operation.UNLOCK,
+                services=self.services,
+                tenant_id=tenant.id,
+                user=writeback.UserId(user_id),
+                request_id=pending,
+            )
+        except NotFound:
+            await self._settle(row.id_hash, end=True)
+            raise PortalError.of_outcome(
+                Outcome.USER_NOT_FOUND,
+                {},
+                request_id="",
+                support_code=support.new_code(),
+                user_id=user_id,
+                flow_ended=True,
+            ) from None
+        except Refused as exc:
+            released = await self._settle(row.id_hash, pending=pending)
+            raise self._writeback_error(exc, user_id, released) from None
+        except BaseException:
+            await self._settle(row.id_hash, pending=pending)
+            raise
+        ending = result.outcome in ENDING_OUTCOMES and result.outcome is not Outcome.LOCKED
+        unknown = result.outcome is Outcome.OUTCOME_UNKNOWN
+        released = await self._settle(
+            row.id_hash,
+            end=ending,
+            pending=result.request_id if unknown else None,
+            unlocked=result.outcome is Outcome.OK,
+        )
+        if result.outcome is Outcome.OK:
+            return
+        if not ending and not released:
+            raise self._too_many_passwords(user_id, result.request_id, result.support_code)
+        raise PortalError.of_outcome(
+            result.outcome,
+            result.detail,
+            request_id=result.request_id,
+            support_code=result.support_code,
+            user_id=user_id,
+            flow_ended=ending,
+        )
+
     # -- helpers ----------------------------------------------------------------
 
     async def _write(
@@ -308,7 +403,7 @@ class Portal:
         )
 
     def _start(
-        self, tenant: PortalTenant, username: str, client: str
+        self, tenant: PortalTenant, username: str, client: str, purpose: flow.Purpose
     ) -> tuple[flow.NewFlow, DirectoryUser | None]:
         """``client``: the starting address's limiter key (``address_key``)."""
         now = self._clock()
@@ -342,6 +437,7 @@ class Portal:
                 blocked=blocked,
                 code_ttl=self.services.settings.code_ttl,
                 now=now,
+                purpose=purpose,
             )
             db.add(new.row)
         return new, user
@@ -377,10 +473,17 @@ class Portal:
         raise self._too_many_passwords(user_id, None, None)
 
     async def _settle(
-        self, key: str, *, done: bool = False, end: bool = False, pending: str | None = None
+        self,
+        key: str,
+        *,
+        done: bool = False,
+        end: bool = False,
+        pending: str | None = None,
+        unlocked: bool = False,
     ) -> bool:
         """Leave the ``writing`` step: ``done``, ``end``, or back to the
-        password step keeping ``pending``. False: the flow ended."""
+        password step keeping ``pending`` (``unlocked``: the account was just
+        unlocked). False: the flow ended."""
 
         def settle() -> bool:
             now = self._clock()
@@ -394,6 +497,8 @@ class Portal:
                 if end:
                     flow.end(row, now)
                     return False
+                if unlocked:
+                    row.unlocked_at = now
                 return flow.release(row, pending, now)
 
         return await asyncio.to_thread(settle)
@@ -492,14 +597,3 @@ def _user_of(row: PortalFlow) -> str:
     if row.user_id is None:
         raise refusal_error(FlowRefused(Refusal.WRONG_STEP))
     return row.user_id
-
-
-def _rules_from_json(text: str | None) -> PasswordRules | None:
-    """Rules kept on a flow; None if there are none, or they were kept by a
-    version whose rules had other fields (then the agent is asked again)."""
-    if not text:
-        return None
-    try:
-        return PasswordRules(**json.loads(text))
-    except (TypeError, ValueError):
-        return None

@@ -14,6 +14,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -202,8 +203,44 @@ class PortalFlow(Base):
     #: The request id of a writeback whose outcome is unknown: the next
     #: attempt reuses it, so the agent answers from its journal (W1).
     pending_request_id: Mapped[str | None] = mapped_column(String(UUID_LENGTH))
+    #: ``reset``, or ``unlock``: the code leads to the unlock (W3), a reset offered.
+    purpose: Mapped[str] = mapped_column(String(16), default="reset")
+    #: When this flow unlocked the account (once per flow).
+    unlocked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     completed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class AccountSession(Base):
+    """A user signed in to "My account" with the directory password (SPEC U4),
+    or, signed in with a password that must be changed first, on the way to
+    the forced change.
+
+    Only the token's hash is stored. For the forced change the current
+    password is kept sealed (AES-GCM) under a key derived from the token,
+    which only the user's cookie holds: the store alone cannot open it (S7).
+    """
+
+    __tablename__ = "account_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str] = mapped_column(String(UUID_LENGTH), index=True)
+    #: ``signed_in``, or ``must_change`` (773) / ``password_expired`` (532).
+    state: Mapped[str] = mapped_column(String(32))
+    sealed_password: Mapped[bytes | None] = mapped_column(LargeBinary)
+    #: What the directory said of the account at sign-in (``writeback`` detail), JSON.
+    account_json: Mapped[str] = mapped_column(Text, default="{}")
+    #: The password rules the agent reported for the change page, JSON.
+    rules_json: Mapped[str | None] = mapped_column(Text)
+    #: Password changes tried in this session (claimed atomically before each).
+    change_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: A change whose outcome is unknown: the next attempt reuses its request id.
+    pending_request_id: Mapped[str | None] = mapped_column(String(UUID_LENGTH))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    #: The absolute end; the idle timeout counts from ``last_seen_at``.
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
 class SupportRecord(Base):

@@ -39,11 +39,20 @@ USER_ATTRIBUTES = [
 ]
 
 #: Constructed attributes: AD computes them only in a base-scope search.
-CONSTRUCTED_ATTRIBUTES = ["tokenGroups", "msDS-User-Account-Control-Computed"]
+CONSTRUCTED_ATTRIBUTES = [
+    "tokenGroups",
+    "msDS-User-Account-Control-Computed",
+    "msDS-UserPasswordExpiryTimeComputed",
+]
 
 UF_ACCOUNTDISABLE = 0x0002
 UF_LOCKOUT = 0x0010  # in msDS-User-Account-Control-Computed
 GUID_LENGTH = 16
+#: FILETIME of 1970-01-01, and its ticks per second (100 ns).
+FILETIME_UNIX_EPOCH = 116_444_736_000_000_000
+FILETIME_TICKS = 10_000_000
+#: What ``msDS-UserPasswordExpiryTimeComputed`` says of a password that never expires.
+FILETIME_NEVER = 0x7FFF_FFFF_FFFF_FFFF
 
 
 def first(attrs: RawAttributes, name: str) -> bytes | None:
@@ -59,6 +68,25 @@ def text(attrs: RawAttributes, name: str) -> str | None:
 def number(attrs: RawAttributes, name: str, default: int = 0) -> int:
     value = first(attrs, name)
     return int(value) if value is not None else default
+
+
+def unix_time(filetime: int) -> int:
+    """A FILETIME as Unix seconds; 0 stays 0 (AD's "never set" or "must change")."""
+    if filetime <= FILETIME_UNIX_EPOCH:
+        return 0
+    return (filetime - FILETIME_UNIX_EPOCH) // FILETIME_TICKS
+
+
+def password_expiry(constructed: RawAttributes) -> int | None:
+    """``msDS-UserPasswordExpiryTimeComputed`` as Unix seconds; None when the
+    password never expires or the directory does not compute it."""
+    value = first(constructed, "msDS-UserPasswordExpiryTimeComputed")
+    if value is None:
+        return None
+    filetime = int(value)
+    if filetime >= FILETIME_NEVER or filetime < 0:
+        return None
+    return unix_time(filetime)
 
 
 def anchor_of(attrs: RawAttributes) -> bytes:
@@ -173,4 +201,6 @@ def build_user(
             service_sid=service_sid,
         ),
         password_stamp=number(attrs, "pwdLastSet"),
+        password_set_at=unix_time(number(attrs, "pwdLastSet")),
+        password_expires_at=password_expiry(constructed),
     )

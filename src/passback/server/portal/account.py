@@ -1,0 +1,504 @@
+"""Signing in to "My account" with the directory password, and changing it
+(SPEC U4, W3, T2), as use-cases for the pages.
+
+Sign-in asks the agent to check the password (one bind as the user, so a
+wrong password counts once in the directory's own lockout, never more). A
+password that is right but must be changed (773) or has expired (532) leads
+to the forced change: the user typed it once, the session keeps it sealed
+(``account_session``) and the change page asks only for the new one.
+
+Throttles, each designed so that a stranger cannot use it against the
+account's owner:
+
+- per client address: ``signin_address_limit`` attempts per window (429);
+- per account: ``MAX_ACCOUNT_FAILURES`` failed sign-ins per window from
+  browsers the account never signed in from; past it, such browsers are
+  told to wait (or reset the password by code) without the directory being
+  asked: guessing stays bounded per account;
+- per device: a browser the owner signed in from carries a device token
+  (``Hasher.device_token``); its failures count on their own, so the owner's
+  own browser keeps its way in while a stranger exhausts the account's count.
+
+An unknown username and a wrong password get the same answer, counted the
+same way, and take at least ``FAILURE_FLOOR`` seconds, so neither the words
+nor the time tell whether an account exists (T2).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import json
+import logging
+import time
+
+from sqlalchemy import select
+
+from passback.protocol.outcomes import Outcome
+from passback.server import writeback
+from passback.server.directory_users import MAX_USERNAME, find_user
+from passback.server.errors import NotFound, Refused, Unprocessable
+from passback.server.i18n.translations import N_
+from passback.server.portal import account_session as sessions
+from passback.server.portal.codes import Hasher, flow_hash
+from passback.server.portal.errors import (
+    INVALID_PASSWORD,
+    STILL_IN_PROGRESS,
+    WRITEBACK_FAILED,
+    PortalError,
+)
+from passback.server.portal.ratelimit import address_key
+from passback.server.portal.service import Portal, PortalTenant
+from passback.server.rules import PasswordRules, rules_for, rules_from_json
+from passback.server.store.models import AccountSession, DirectoryUser, utcnow
+from passback.server.types import Clock, FailureCounter, RateLimiter
+
+logger = logging.getLogger(__name__)
+
+#: Failed sign-ins per account (from browsers it never signed in from), and
+#: per device, within the counters' window.
+MAX_ACCOUNT_FAILURES = 5
+MAX_DEVICE_FAILURES = 5
+#: Seconds a failed sign-in takes at least (T2: timing tells nothing).
+FAILURE_FLOOR = 0.5
+
+WRONG_CREDENTIALS = N_("The username or password is not correct.")
+THROTTLED = N_(
+    "Too many failed sign-ins for this account. Wait 15 minutes and try again, "
+    "or reset your password."
+)
+SESSION_ENDED = N_("You are not signed in, or your session has ended. Sign in again.")
+
+#: Sign-in refusals with the password right, in the portal's words.
+_SIGN_IN_REFUSALS = {
+    Outcome.DISABLED: N_("Your account is disabled. Contact your administrator."),
+    Outcome.LOCKED: N_(
+        "Your account is locked. You can unlock it yourself, or wait until it unlocks."
+    ),
+    Outcome.ACCOUNT_EXPIRED: N_("Your account has expired. Contact your administrator."),
+    Outcome.LOGON_HOURS: N_(
+        "Your account may not sign in at this time of day. Try again during your "
+        "allowed hours, or contact your administrator."
+    ),
+    Outcome.WORKSTATION: N_(
+        "Your account may sign in only at certain computers. Contact your administrator."
+    ),
+}
+#: Outcomes of a verify that tell nothing more than "wrong" to the user.
+_WRONG = frozenset({Outcome.WRONG_PASSWORD, Outcome.PROTECTED, Outcome.USER_NOT_FOUND})
+_FORCED = {
+    Outcome.MUST_CHANGE: sessions.State.MUST_CHANGE,
+    Outcome.PASSWORD_EXPIRED: sessions.State.PASSWORD_EXPIRED,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class SignedIn:
+    token: str = dataclasses.field(repr=False)
+    state: sessions.State
+    #: A fresh device token for this browser (T2: its failures count apart).
+    device: str = dataclasses.field(repr=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class AccountView:
+    """What "My account" shows; the session's CSRF token for its forms."""
+
+    state: sessions.State
+    username: str
+    principal: str | None
+    password_set_at: dt.datetime | None  # None: not known
+    must_change: bool
+    password_expires_at: dt.datetime | None  # None: never (or not known)
+    locked: bool
+    csrf: str
+    rules: PasswordRules | None = None
+
+
+class Accounts:
+    def __init__(
+        self,
+        portal: Portal,
+        *,
+        hasher: Hasher,
+        address_limiter: RateLimiter,
+        account_failures: FailureCounter,
+        device_failures: FailureCounter,
+        clock: Clock = utcnow,
+        failure_floor: float = FAILURE_FLOOR,
+    ) -> None:
+        self.portal = portal
+        self.services = portal.services
+        self.hasher = hasher
+        self.address_limiter = address_limiter
+        self.account_failures = account_failures
+        self.device_failures = device_failures
+        self._clock = clock
+        self._floor = failure_floor
+
+    # -- sign-in ------------------------------------------------------------------
+
+    async def sign_in(
+        self,
+        tenant: PortalTenant,
+        username: str,
+        password: str,
+        *,
+        client: str,
+        device: str | None,
+    ) -> SignedIn:
+        """Check ``password`` with the directory and open a session.
+
+        Raises:
+            PortalError: ``rate_limited`` (429), ``service_unavailable`` (503),
+                ``invalid_username`` / ``empty`` (422), ``wrong_credentials``
+                (401, unknown user alike), ``sign_in_throttled`` (429), the
+                account's state (``locked``, ``disabled``, …) when the password
+                was right, or the directory could not be asked.
+        """
+        started = time.monotonic()
+        if not await self.address_limiter.allow("sign-in:" + address_key(client)):
+            raise PortalError(
+                "rate_limited",
+                N_("Too many attempts from your network. Wait a few minutes and try again."),
+            )
+        await self.portal.check_agent(tenant)
+        username = username.strip()
+        if not username or len(username) > MAX_USERNAME:
+            raise PortalError("invalid_username", N_("Enter your username."), field="username")
+        if not password:
+            raise PortalError("empty", N_("Enter your password."), field="password")
+        user = await asyncio.to_thread(self._find, tenant, username)
+        counter, key = self._failure_key(tenant, user, username, device)
+        if await counter.full(key):
+            await self._pad(started)
+            raise PortalError(
+                "sign_in_throttled",
+                THROTTLED,
+                user_id=user.id if user else None,
+                note="T2: failed sign-ins of this account (or this browser) in the window",
+            )
+        if user is None:
+            await counter.add(key)
+            await self._pad(started)
+            raise self._wrong(None, "no synced user has this name")
+        try:
+            result = await writeback.verify_password(
+                services=self.services,
+                tenant_id=tenant.id,
+                user=writeback.UserId(user.id),
+                password=password,
+            )
+        except NotFound:  # left the directory a moment ago
+            await counter.add(key)
+            await self._pad(started)
+            raise self._wrong(user.id, "the user left the store during the sign-in") from None
+        if result.outcome is Outcome.OK or result.outcome in _FORCED:
+            state = _FORCED.get(result.outcome, sessions.State.SIGNED_IN)
+            token = await asyncio.to_thread(
+                self._open, tenant, user.id, state, result.detail, password
+            )
+            return SignedIn(token, state, self.hasher.device_token(user.id))
+        if result.outcome in _WRONG:
+            await counter.add(key)
+            await self._pad(started)
+            raise self._wrong(user.id, f"verify answered {result.outcome}", result)
+        own = _SIGN_IN_REFUSALS.get(result.outcome)
+        if own is not None:
+            raise PortalError(
+                result.outcome.value,
+                own,
+                user_id=user.id,
+                request_id=result.request_id,
+                support_code=result.support_code,
+            )
+        raise PortalError.of_outcome(
+            result.outcome,
+            result.detail,
+            request_id=result.request_id,
+            support_code=result.support_code,
+            user_id=user.id,
+        )
+
+    def _failure_key(
+        self, tenant: PortalTenant, user: DirectoryUser | None, username: str, device: str | None
+    ) -> tuple[FailureCounter, str]:
+        """Where a failed sign-in counts: this browser's own count if the
+        account signed in from it before, else the account's."""
+        known = self.hasher.device_of(device)
+        if user is not None and known is not None and known[0] == user.id:
+            return self.device_failures, f"device:{tenant.id}:{known[1]}"
+        who = user.id if user is not None else "name:" + username.casefold()
+        return self.account_failures, f"account:{tenant.id}:{who}"
+
+    async def _pad(self, started: float) -> None:
+        left = self._floor - (time.monotonic() - started)
+        if left > 0:
+            await asyncio.sleep(left)
+
+    @staticmethod
+    def _wrong(
+        user_id: str | None, note: str, result: writeback.WritebackResult | None = None
+    ) -> PortalError:
+        return PortalError(
+            "wrong_credentials",
+            WRONG_CREDENTIALS,
+            field="password",
+            user_id=user_id,
+            request_id=result.request_id if result else None,
+            support_code=result.support_code if result else None,
+            note=note,
+        )
+
+    def _find(self, tenant: PortalTenant, username: str) -> DirectoryUser | None:
+        with self.services.sessions() as db:
+            matches = list(db.scalars(find_user(tenant.id, username).limit(2)))
+            if len(matches) != 1:
+                return None
+            db.expunge(matches[0])
+            return matches[0]
+
+    def _open(
+        self,
+        tenant: PortalTenant,
+        user_id: str,
+        state: sessions.State,
+        account: dict[str, int | str],
+        password: str,
+    ) -> str:
+        with self.services.sessions() as db, db.begin():
+            new = sessions.new_session(
+                tenant_id=tenant.id,
+                user_id=user_id,
+                state=state,
+                account=account,
+                password=password if state.forced_change else None,
+                now=self._clock(),
+            )
+            db.add(new.row)
+        return new.token
+
+    # -- the session ----------------------------------------------------------------
+
+    async def view(self, tenant: PortalTenant, token: str | None) -> AccountView:
+        """The signed-in account, as the directory told it at sign-in.
+
+        Raises:
+            PortalError: ``not_signed_in`` (401).
+        """
+        row, user = await asyncio.to_thread(self._session, tenant, token)
+        return self._view(row, user)
+
+    async def change_step(self, tenant: PortalTenant, token: str | None) -> AccountView:
+        """The account with the rules for its new password (None: no agent could tell)."""
+        row, user = await asyncio.to_thread(self._session, tenant, token)
+        rules = rules_from_json(row.rules_json)
+        if rules is None:
+            rules = await rules_for(self.services, tenant.id, row.user_id)
+            if rules is not None:
+                await asyncio.to_thread(self._keep_rules, row.id_hash, rules)
+        return dataclasses.replace(self._view(row, user), rules=rules)
+
+    async def change(
+        self,
+        tenant: PortalTenant,
+        token: str | None,
+        current: str,
+        new_password: str,
+        confirm: str,
+    ) -> None:
+        """Change the password (W3); for a forced change the current one is
+        the sealed one from the sign-in. Afterwards the user is signed in.
+
+        Raises:
+            PortalError: not signed in; a field is empty or the two differ;
+                the directory refused (its ``Outcome``); the session's change
+                attempts are used up (it ends).
+        """
+        row, _ = await asyncio.to_thread(self._session, tenant, token)
+        state = sessions.State(row.state)
+        if state.forced_change:
+            current = sessions.unseal(token or "", row) or ""
+            if not current:
+                await self.sign_out(tenant, token)
+                raise PortalError("not_signed_in", SESSION_ENDED)
+        elif not current:
+            raise PortalError("empty", N_("Enter your current password."), field="current_password")
+        if not new_password:
+            raise PortalError("empty", N_("Enter the new password."), field="new_password")
+        if confirm != new_password:
+            raise PortalError(
+                "mismatch",
+                N_("The two passwords are not the same. Type them again."),
+                field="confirm_password",
+            )
+        attempt, pending = await asyncio.to_thread(self._claim, row.id_hash)
+        if attempt is None:
+            await self.sign_out(tenant, token)
+            raise PortalError(
+                "too_many_changes",
+                N_("Too many attempts to change the password. Sign in again."),
+                user_id=row.user_id,
+            )
+        try:
+            result = await self._write(tenant, row.user_id, current, new_password, pending)
+            if pending is not None and result.outcome is Outcome.REPLAYED:
+                result = await self._write(tenant, row.user_id, current, new_password, None)
+        except Refused as exc:
+            raise _writeback_error(exc, row.user_id) from None
+        if result.outcome is Outcome.OK:
+            await asyncio.to_thread(self._changed, row.id_hash)
+            return
+        unknown = result.request_id if result.outcome is Outcome.OUTCOME_UNKNOWN else None
+        await asyncio.to_thread(self._keep_pending, row.id_hash, unknown)
+        if result.outcome is Outcome.WRONG_PASSWORD:
+            if state.forced_change:  # the sealed password stopped being right
+                await self.sign_out(tenant, token)
+                raise PortalError(
+                    "not_signed_in",
+                    SESSION_ENDED,
+                    user_id=row.user_id,
+                    support_code=result.support_code,
+                )
+            # Guessing the current password through a signed-in session counts
+            # as a failed sign-in of the account (the directory may not count it).
+            await self.account_failures.add(f"account:{tenant.id}:{row.user_id}")
+            raise PortalError(
+                "wrong_current_password",
+                N_("Your current password is not correct."),
+                field="current_password",
+                user_id=row.user_id,
+                request_id=result.request_id,
+                support_code=result.support_code,
+            )
+        raise PortalError.of_outcome(
+            result.outcome,
+            result.detail,
+            request_id=result.request_id,
+            support_code=result.support_code,
+            user_id=row.user_id,
+        )
+
+    async def _write(
+        self,
+        tenant: PortalTenant,
+        user_id: str,
+        current: str,
+        new_password: str,
+        request_id: str | None,
+    ) -> writeback.WritebackResult:
+        return await writeback.change_password(
+            services=self.services,
+            tenant_id=tenant.id,
+            user=writeback.UserId(user_id),
+            current_password=current,
+            new_password=new_password,
+            request_id=request_id,
+        )
+
+    async def sign_out(self, tenant: PortalTenant, token: str | None) -> None:
+        def drop() -> None:
+            with self.services.sessions() as db, db.begin():
+                row = sessions.find(db, tenant.id, token)
+                if row is not None:
+                    db.delete(row)
+
+        await asyncio.to_thread(drop)
+
+    def csrf_matches(self, token: str | None, csrf: str) -> bool:
+        return token is not None and self.hasher.csrf_matches("session:" + flow_hash(token), csrf)
+
+    # -- store ------------------------------------------------------------------
+
+    def _session(
+        self, tenant: PortalTenant, token: str | None
+    ) -> tuple[AccountSession, DirectoryUser | None]:
+        with self.services.sessions() as db, db.begin():
+            try:
+                row = sessions.require(sessions.find(db, tenant.id, token), self._clock())
+            except sessions.SessionRefused:
+                raise PortalError("not_signed_in", SESSION_ENDED) from None
+            user = db.scalar(
+                select(DirectoryUser).where(
+                    DirectoryUser.tenant_id == tenant.id, DirectoryUser.id == row.user_id
+                )
+            )
+            db.flush()
+            db.expunge(row)
+            if user is not None:
+                db.expunge(user)
+            return row, user
+
+    def _view(self, row: AccountSession, user: DirectoryUser | None) -> AccountView:
+        account = sessions.account_of(row)
+        set_at = _when(account.get("password_set_at"))
+        return AccountView(
+            state=sessions.State(row.state),
+            username=user.sam_account_name if user else "",
+            principal=user.user_principal_name if user else None,
+            password_set_at=set_at,
+            must_change=account.get("password_set_at") == 0,
+            password_expires_at=_when(account.get("password_expires_at")),
+            locked=account.get("locked") == 1,
+            csrf=self.hasher.csrf_token("session:" + row.id_hash),
+        )
+
+    def _claim(self, key: str) -> tuple[int | None, str | None]:
+        with self.services.sessions() as db, db.begin():
+            attempt = sessions.claim_change(db, key)
+            row = db.get(AccountSession, key)
+            return attempt, row.pending_request_id if row is not None else None
+
+    def _keep_pending(self, key: str, request_id: str | None) -> None:
+        with self.services.sessions() as db, db.begin():
+            row = db.get(AccountSession, key)
+            if row is not None:
+                row.pending_request_id = request_id
+
+    def _keep_rules(self, key: str, rules: PasswordRules) -> None:
+        with self.services.sessions() as db, db.begin():
+            row = db.get(AccountSession, key)
+            if row is not None:
+                row.rules_json = json.dumps(dataclasses.asdict(rules))
+
+    def _changed(self, key: str) -> None:
+        """The new password is in the directory: signed in, the account's
+        dates as they now are (the expiry from the policy the agent reported)."""
+        now = self._clock()
+        with self.services.sessions() as db, db.begin():
+            row = db.get(AccountSession, key)
+            if row is None:
+                return
+            rules = rules_from_json(row.rules_json)
+            account = sessions.account_of(row)
+            account["password_set_at"] = int(now.timestamp())
+            if rules is not None:
+                max_age = rules.max_age_seconds
+                account["password_expires_at"] = int(now.timestamp()) + max_age if max_age else 0
+            else:
+                account.pop("password_expires_at", None)
+            sessions.signed_in(row, account, now)
+
+
+def _when(value: int | str | None) -> dt.datetime | None:
+    if not isinstance(value, int) or value <= 0:
+        return None
+    return dt.datetime.fromtimestamp(value, dt.UTC)
+
+
+def _writeback_error(exc: Refused, user_id: str) -> PortalError:
+    if isinstance(exc, Unprocessable):
+        code, message, field = "invalid", INVALID_PASSWORD, "new_password"
+    elif exc.code == "request_in_progress":
+        code, message, field = exc.code, STILL_IN_PROGRESS, None
+    else:
+        code, message, field = exc.code, WRITEBACK_FAILED, None
+    return PortalError(
+        code,
+        message,
+        field=field,
+        user_id=user_id,
+        request_id=exc.request_id,
+        support_code=exc.support_code,
+    )

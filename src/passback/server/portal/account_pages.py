@@ -1,0 +1,235 @@
+"""The pages of "My account" (SPEC U4, W3): sign in with the directory
+password, see the account's state, change the password; a password that must
+be changed (773) or has expired (532) leads from the sign-in straight to the
+change, and the change then signs the user in.
+
+    GET  /signin     username and password
+    POST /signin     the agent checks them      → 303 account, or change (forced)
+    GET  /account    password last set, expiry, lock state
+    GET  /change     current password (not for a forced change), the new one twice
+    POST /change     change it                   → 303 account, or back to the form
+    POST /signout                                → 303 signin
+
+The session cookie is HttpOnly, SameSite=Strict, Secure over HTTPS, scoped
+to the tenant's path; the forms of a session carry a CSRF token bound to it,
+and the sign-in form refuses posts from other sites. Every form that carried a
+password is answered with a redirect (PRG, see ``flash``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, cast
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from passback.server.i18n import Translator
+from passback.server.i18n.translations import N_
+from passback.server.portal import flash
+from passback.server.portal.account import Accounts
+from passback.server.portal.errors import PortalError
+from passback.server.portal.pages import (
+    MAX_FIELD,
+    base_of,
+    check_same_origin,
+    fail,
+    fail_and_redirect,
+    page,
+    portal_of,
+    renderer,
+)
+from passback.server.portal.rules_text import describe_rules, source_text
+from passback.server.portal.service import PortalTenant
+
+SESSION_COOKIE = "passback_session"
+DEVICE_COOKIE = "passback_device"
+#: A browser stays known to the account it signed in to for this long.
+DEVICE_COOKIE_AGE = 180 * 24 * 3600
+#: "Expires soon" on the account page.
+SOON = dt.timedelta(days=14)
+
+router = APIRouter(prefix="/portal/{slug}", include_in_schema=False)
+
+Text = Annotated[str, Form(max_length=MAX_FIELD)]
+
+
+def _accounts(request: Request) -> Accounts:
+    return cast(Accounts, request.app.state.accounts)
+
+
+@router.get("/signin")
+async def sign_in_page(request: Request, slug: str) -> Response:
+    t = renderer(request).translator(request)
+    try:
+        tenant = await portal_of(request).tenant(slug)
+        await portal_of(request).check_agent(tenant)
+    except PortalError as error:
+        return await fail(request, t, error, slug=slug)
+    carried = flash.take(request, portal_of(request).hasher) or {}
+    username = carried.get("username")
+    return page(
+        request, t, tenant, "signin.html", username=username if isinstance(username, str) else ""
+    )
+
+
+@router.post("/signin")
+async def sign_in(
+    request: Request, slug: str, username: Text = "", password: Text = ""
+) -> Response:
+    t = renderer(request).translator(request)
+    accounts = _accounts(request)
+    try:
+        tenant = await portal_of(request).tenant(slug)
+        check_same_origin(request)
+        client = request.client.host if request.client else "unknown"
+        signed_in = await accounts.sign_in(
+            tenant, username, password, client=client, device=request.cookies.get(DEVICE_COOKIE)
+        )
+    except PortalError as error:
+        return await fail_and_redirect(
+            request,
+            t,
+            error,
+            slug=slug,
+            to="signin",
+            username=username,
+            keep={"username": username},
+        )
+    after = "change" if signed_in.state.forced_change else "account"
+    response = RedirectResponse(f"{base_of(tenant)}/{after}", status_code=303)
+    _set_cookie(request, response, tenant, SESSION_COOKIE, signed_in.token)
+    _set_cookie(
+        request, response, tenant, DEVICE_COOKIE, signed_in.device, max_age=DEVICE_COOKIE_AGE
+    )
+    return response
+
+
+@router.get("/account")
+async def account_page(request: Request, slug: str) -> Response:
+    t = renderer(request).translator(request)
+    try:
+        tenant = await portal_of(request).tenant(slug)
+        view = await _accounts(request).view(tenant, request.cookies.get(SESSION_COOKIE))
+    except PortalError as error:
+        return await _not_signed_in(request, t, error, slug)
+    if view.state.forced_change:
+        return RedirectResponse(f"{base_of(tenant)}/change", status_code=303)
+    now = dt.datetime.now(dt.UTC)
+    expires = view.password_expires_at
+    return page(
+        request,
+        t,
+        tenant,
+        "account.html",
+        account=view,
+        csrf=view.csrf,
+        password_set=t.datetime(view.password_set_at) if view.password_set_at else None,
+        password_expires=t.datetime(expires) if expires else None,
+        expires_soon=expires is not None and expires - now < SOON,
+    )
+
+
+@router.get("/change")
+async def change_page(request: Request, slug: str) -> Response:
+    t = renderer(request).translator(request)
+    try:
+        tenant = await portal_of(request).tenant(slug)
+        view = await _accounts(request).change_step(tenant, request.cookies.get(SESSION_COOKIE))
+    except PortalError as error:
+        return await _not_signed_in(request, t, error, slug)
+    forced = view.state.value if view.state.forced_change else ""
+    return page(
+        request,
+        t,
+        tenant,
+        "change.html",
+        csrf=view.csrf,
+        forced=forced,
+        rules=describe_rules(view.rules, t, common_refused=tenant.refuse_common, change=True),
+        rules_source=source_text(view.rules, t),
+    )
+
+
+@router.post("/change")
+async def change(
+    request: Request,
+    slug: str,
+    current_password: Text = "",
+    new_password: Text = "",
+    confirm_password: Text = "",
+    csrf: Text = "",
+) -> Response:
+    t = renderer(request).translator(request)
+    accounts = _accounts(request)
+    token = request.cookies.get(SESSION_COOKIE)
+    try:
+        tenant = await portal_of(request).tenant(slug)
+        check_same_origin(request)
+        _check_csrf(accounts, token, csrf)
+        await accounts.change(tenant, token, current_password, new_password, confirm_password)
+    except PortalError as error:
+        to = "signin" if error.code in {"not_signed_in", "too_many_changes"} else "change"
+        return await fail_and_redirect(request, t, error, slug=slug, to=to)
+    response = RedirectResponse(f"{base_of(tenant)}/account", status_code=303)
+    notice = t.gettext(N_("Your password was changed. Use the new one from now on, everywhere."))
+    flash.carry(
+        request, response, portal_of(request).hasher, f"{base_of(tenant)}/", {"notice": notice}
+    )
+    return response
+
+
+@router.post("/signout")
+async def sign_out(request: Request, slug: str, csrf: Text = "") -> Response:
+    t = renderer(request).translator(request)
+    accounts = _accounts(request)
+    token = request.cookies.get(SESSION_COOKIE)
+    try:
+        tenant = await portal_of(request).tenant(slug)
+        check_same_origin(request)
+        _check_csrf(accounts, token, csrf)
+        await accounts.sign_out(tenant, token)
+    except PortalError as error:
+        return await fail(request, t, error, slug=slug)
+    response = RedirectResponse(f"{base_of(tenant)}/signin", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path=f"{base_of(tenant)}/")
+    notice = t.gettext(N_("You are signed out."))
+    flash.carry(
+        request, response, portal_of(request).hasher, f"{base_of(tenant)}/", {"notice": notice}
+    )
+    return response
+
+
+def _check_csrf(accounts: Accounts, token: str | None, csrf: str) -> None:
+    if token is None:
+        return  # no session: the use-case refuses it, with its own words
+    if not accounts.csrf_matches(token, csrf):
+        raise PortalError("csrf_failed", N_("This form has expired. Start again."))
+
+
+async def _not_signed_in(
+    request: Request, t: Translator, error: PortalError, slug: str
+) -> Response:
+    """A page of the session without one: to the sign-in, which says why."""
+    if error.code != "not_signed_in":
+        return await fail(request, t, error, slug=slug)
+    return await fail_and_redirect(request, t, error, slug=slug, to="signin")
+
+
+def _set_cookie(
+    request: Request,
+    response: Response,
+    tenant: PortalTenant,
+    name: str,
+    value: str,
+    max_age: int | None = None,
+) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path=f"{base_of(tenant)}/",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
