@@ -138,6 +138,7 @@ async def set_password(
 ) -> httpx.Response:
     page = await client.get(f"{BASE}/password")
     assert page.status_code == 200, page.text
+    # Post/Redirect/Get: the answer is the page the post redirects to.
     return await client.post(
         f"{BASE}/password",
         data={
@@ -145,6 +146,7 @@ async def set_password(
             "confirm_password": password if confirm is None else confirm,
             "csrf": csrf(page),
         },
+        follow_redirects=True,
     )
 
 
@@ -155,3 +157,19 @@ def rows(server: RunningServer, sql: str) -> list[sa.Row[tuple[object, ...]]]:
             return list(connection.execute(sa.text(sql)))
     finally:
         engine.dispose()
+
+
+CURRENT_PASSWORD = "Current-Pa55word-4c1a"  # noqa: S105 - a test value
+
+
+async def sign_in(
+    client: httpx.AsyncClient, username: str = "jdoe", password: str = CURRENT_PASSWORD
+) -> httpx.Response:
+    """Post the sign-in form; the redirect's answer (not followed)."""
+    return await client.post(f"{BASE}/signin", data={"username": username, "password": password})
+
+
+def field_error(page: httpx.Response, field: str) -> str:
+    found = re.search(rf'<p class="field-error" id="{field}-error">([^<]*)</p>', page.text)
+    assert found, page.text
+    return found.group(1)

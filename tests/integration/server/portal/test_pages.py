@@ -165,6 +165,7 @@ async def test_steps_cannot_be_skipped_and_the_code_is_single_use(
                 "confirm_password": NEW_PASSWORD,
                 "csrf": csrf(code_page),
             },
+            follow_redirects=True,
         )
         assert skip.status_code == 409
         assert "finish the steps in order" in skip.text
@@ -272,6 +273,7 @@ async def test_language_follows_the_browser_and_the_switch(
                 "csrf": csrf(page),
             },
             headers=pt,
+            follow_redirects=True,
         )
         assert refused.status_code == 422
         assert "poderá ser alterada de novo depois de 4 de maio de 2031" in refused.text
