@@ -159,7 +159,7 @@ def rows(server: RunningServer, sql: str) -> list[sa.Row[tuple[object, ...]]]:
         engine.dispose()
 
 
-CURRENT_PASSWORD = "Current-Pa55word-4c1a"  # noqa: S105 - a test value
+CURRENT_PASSWORD = "Current-Pa55word-4c1a"
 
 
 async def sign_in(

@@ -100,30 +100,32 @@ async def test_unknown_user_and_wrong_password_answer_alike(
 async def test_failed_sign_ins_are_throttled_per_account_not_for_the_owners_browser(
     server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory
 ) -> None:
-    async with portal_tenant(server, client, make_agent) as (_tenant, agent):
+    async with (
+        portal_tenant(server, client, make_agent) as (_tenant, agent),
+        httpx.AsyncClient(base_url=server.base_url) as owner,
+    ):
         # The owner signed in once from their browser: it is known to the account.
-        async with httpx.AsyncClient(base_url=server.base_url) as owner:
-            agent.outcomes.append((Outcome.OK, STATE))
-            assert (await sign_in(owner)).headers["location"] == f"{BASE}/account"
-            owner.cookies.delete("passback_session")
-            # A stranger fails up to the account's limit, then is told to wait
-            # without the directory being asked (its lockout is not driven further).
-            agent.outcomes += [WRONG] * MAX_ACCOUNT_FAILURES
-            for _ in range(MAX_ACCOUNT_FAILURES):
-                await sign_in(client, "jdoe", "Guess-Pa55word")
-            asked = len(agent.opened)
+        agent.outcomes.append((Outcome.OK, STATE))
+        assert (await sign_in(owner)).headers["location"] == f"{BASE}/account"
+        owner.cookies.delete("passback_session")
+        # A stranger fails up to the account's limit, then is told to wait
+        # without the directory being asked (its lockout is not driven further).
+        agent.outcomes += [WRONG] * MAX_ACCOUNT_FAILURES
+        for _ in range(MAX_ACCOUNT_FAILURES):
             await sign_in(client, "jdoe", "Guess-Pa55word")
-            page = await client.get(f"{BASE}/signin")
-            assert page.status_code == 429
-            assert "Too many failed sign-ins for this account" in page.text
-            assert len(agent.opened) == asked
-            # The owner's browser keeps its own count: still signs in.
-            agent.outcomes.append((Outcome.OK, STATE))
-            assert (await sign_in(owner)).headers["location"] == f"{BASE}/account"
-            # A forged device token is not the owner's.
-            client.cookies.set("passback_device", "x.y.z", path=f"{BASE}/")
-            await sign_in(client, "jdoe", "Guess-Pa55word")
-            assert (await client.get(f"{BASE}/signin")).status_code == 429
+        asked = len(agent.opened)
+        await sign_in(client, "jdoe", "Guess-Pa55word")
+        page = await client.get(f"{BASE}/signin")
+        assert page.status_code == 429
+        assert "Too many failed sign-ins for this account" in page.text
+        assert len(agent.opened) == asked
+        # The owner's browser keeps its own count: still signs in.
+        agent.outcomes.append((Outcome.OK, STATE))
+        assert (await sign_in(owner)).headers["location"] == f"{BASE}/account"
+        # A forged device token is not the owner's.
+        client.cookies.set("passback_device", "x.y.z", path=f"{BASE}/")
+        await sign_in(client, "jdoe", "Guess-Pa55word")
+        assert (await client.get(f"{BASE}/signin")).status_code == 429
 
 
 async def test_change_with_the_current_password(

@@ -6,7 +6,6 @@ import sqlalchemy as sa
 
 from passback.server.store.models import Base
 
-
 #: The one column that names a password: the current password of a forced
 #: change, sealed (AES-GCM) under a key only the user's cookie holds (S7;
 #: tests/unit/server/portal/test_account_session.py).
