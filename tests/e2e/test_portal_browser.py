@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import ldap3
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
@@ -151,3 +152,68 @@ def test_pages_speak_portuguese_when_the_browser_does(
         expect(page.get_by_role("heading", name="Reset your password")).to_be_visible()
     finally:
         context.close()
+
+
+def test_sign_in_leads_a_must_change_password_to_the_change_then_signs_in(
+    page: Page, deployment: Deployment, tenant: Tenant, samba_dc: SambaDC
+) -> None:
+    """U4, W3: a password that must be changed at next logon (773) cannot
+    bind; in the portal the user types it once, chooses a new one, and is in."""
+    user = samba_dc.create_user()
+    admin = samba_dc.admin()
+    assert admin.modify(user.dn, {"pwdLastSet": [(ldap3.MODIFY_REPLACE, ["0"])]}), admin.result
+    deployment.sync(tenant, user.name)
+
+    page.goto(f"{deployment.url}/portal/contoso-browser/signin")
+    expect(page.get_by_role("heading", name="Sign in to your account")).to_be_visible()
+    page.get_by_label("Username").fill(user.name)
+    page.get_by_label("Password").fill("Wrong!Passw0rd-7")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_title(re.compile(r"^Error: Sign in to your account"))
+    expect(page.locator("#password-error")).to_have_text("The username or password is not correct.")
+    expect(page.get_by_label("Username")).to_have_value(user.name)
+    expect(page.get_by_label("Password")).to_be_focused()
+
+    page.get_by_label("Password").fill(user.password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Choose a new password")).to_be_visible()
+    expect(page.get_by_text("requires a new password before you sign in")).to_be_visible()
+    expect(page.get_by_label("Current password")).to_have_count(0)  # typed once
+    new_password = f"N3w!Forced-{uuid.uuid4().hex[:8]}"
+    page.get_by_label("New password", exact=True).fill(new_password)
+    page.get_by_label("New password again").fill(new_password)
+    page.get_by_role("button", name="Change the password").click()
+
+    expect(page.get_by_role("heading", name="My account")).to_be_visible()
+    expect(page.get_by_role("status")).to_contain_text("Your password was changed")
+    expect(page.locator("dl.account")).to_contain_text(user.name)
+    page.reload()  # PRG: a reload shows the page, sends nothing again
+    expect(page.get_by_role("heading", name="My account")).to_be_visible()
+    assert samba_dc.can_bind(user.dn, new_password)
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("status")).to_contain_text("You are signed out.")
+    for path in deployment.files():
+        assert new_password.encode() not in path.read_bytes(), path
+
+
+def test_a_locked_out_user_unlocks_the_account_in_the_browser(
+    page: Page, deployment: Deployment, tenant: Tenant, samba_dc: SambaDC, mail: MailCatcher
+) -> None:
+    user = samba_dc.create_user()
+    deployment.sync(tenant, user.name)
+    samba_dc.lock_out(user)
+
+    page.goto(f"{deployment.url}/portal/contoso-browser/unlock")
+    expect(page.get_by_role("heading", name="Unlock your account")).to_be_visible()
+    page.get_by_label("Username").fill(user.name)
+    page.get_by_role("button", name="Continue").click()
+    code = mail.code_for(f"{user.name}@example.test", timeout=30)
+    page.get_by_label("Code from the email").fill(code)
+    page.get_by_role("button", name="Continue").click()
+    page.get_by_role("button", name="Unlock my account").click()
+    expect(page.get_by_role("heading", name="Account unlocked")).to_be_visible()
+    expect(
+        page.get_by_role("link", name="Forgot your password too? Choose a new one")
+    ).to_be_visible()
+    assert not samba_dc.is_locked(user)
+    assert samba_dc.can_bind(user.dn, user.password)

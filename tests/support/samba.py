@@ -84,6 +84,11 @@ TIMEOUT_FACTOR = float(os.environ.get("PASSBACK_TEST_TIMEOUT_FACTOR", "1"))
 DC_ADDRESS = os.environ.get("PASSBACK_TEST_DC_ADDRESS", "127.0.0.1")
 
 LOCKOUT_THRESHOLD = 3
+#: "User cannot change password", as ADUC sets it: a deny of the Change
+#: Password right to Everyone and to SELF.
+CANNOT_CHANGE_SDDL = "".join(
+    f"(OD;;CR;ab721a53-1e2f-11d0-9819-00aa0040529b;;{who})" for who in ("WD", "PS")
+)
 TEST_PASSWORD_SETTINGS = (
     "--complexity=on",
     "--min-pwd-length=7",

@@ -25,7 +25,7 @@ from passback.crypto.keys import PackageKey, generate_private_key
 from passback.protocol.messages import Result
 from passback.protocol.operations import Operation
 from passback.protocol.outcomes import Outcome
-from tests.support.samba import SambaDC, TestUser
+from tests.support.samba import CANNOT_CHANGE_SDDL, SambaDC, TestUser
 
 pytestmark = pytest.mark.samba
 
@@ -151,12 +151,6 @@ def test_an_ordinary_user_is_written(agent: Agent, samba_dc: SambaDC) -> None:
 
 
 # ---- change (W3) -------------------------------------------------------------
-
-#: Denies the Change Password right to Everyone and SELF: what "User cannot
-#: change password" in ADUC writes on the user object.
-CANNOT_CHANGE_SDDL = "".join(
-    f"(OD;;CR;ab721a53-1e2f-11d0-9819-00aa0040529b;;{who})" for who in ("WD", "PS")
-)
 
 
 def test_change_writes_the_new_password_and_the_old_stops_binding(

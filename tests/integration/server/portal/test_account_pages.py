@@ -173,14 +173,22 @@ async def test_change_with_the_current_password(
         assert change.secrets == (NEW_PASSWORD, CURRENT_PASSWORD)  # new first
 
 
+@pytest.mark.parametrize(
+    ("outcome", "why"),
+    [
+        (Outcome.MUST_CHANGE, "requires a new password before you sign in"),  # 773
+        (Outcome.PASSWORD_EXPIRED, "Your password has expired."),  # 532
+    ],
+)
 async def test_forced_change_asks_the_password_once_and_signs_in(
     server: RunningServer,
     client: httpx.AsyncClient,
     make_agent: AgentFactory,
-    tmp_path: Path,
+    outcome: Outcome,
+    why: str,
 ) -> None:
     async with portal_tenant(server, client, make_agent) as (_tenant, agent):
-        agent.outcomes.append((Outcome.MUST_CHANGE, {"password_set_at": 0, "locked": 0}))
+        agent.outcomes.append((outcome, {"password_set_at": 0, "locked": 0}))
         signed = await sign_in(client)
         assert signed.headers["location"] == f"{BASE}/change"
         # S7: the password typed at sign-in is kept only sealed
@@ -192,7 +200,7 @@ async def test_forced_change_asks_the_password_once_and_signs_in(
         assert (early.status_code, early.headers["location"]) == (303, f"{BASE}/change")
         form = await client.get(f"{BASE}/change")
         assert 'name="current_password"' not in form.text
-        assert "requires a new password before you sign in" in form.text
+        assert why in form.text
         done = await client.post(
             f"{BASE}/change",
             data={
