@@ -127,6 +127,13 @@ from passback.server.settings import ServerSettings
     type=click.IntRange(1, 100_000),
     help="Relay links not yet authenticated at once from one client address.",
 )
+@click.option(
+    "--sign-in-limit",
+    default=20,
+    show_default=True,
+    type=click.IntRange(1, 1_000_000),
+    help="Sign-ins to My account per client address in 10 minutes (raise it behind a NAT).",
+)
 def server(
     data_dir: Path,
     database_url: str | None,
@@ -154,6 +161,7 @@ def server(
     max_connections: int,
     relay_handshakes: int,
     relay_handshakes_per_address: int,
+    sign_in_limit: int,
 ) -> None:
     """Run the Passback server: portal at /portal/<slug>/, API, relay hub at /relay/v1."""
     if (tls_cert is None) != (tls_key is None):
@@ -175,6 +183,7 @@ def server(
         smtp_username=smtp_username,
         smtp_password=smtp_password,
         code_ttl=code_ttl,
+        sign_in_limit=sign_in_limit,
         public_url=public_url,
         operation_ttl=operation_ttl,
         reply_timeout=reply_timeout,
