@@ -1,14 +1,25 @@
-"""Writeback latency: a reset through Passback (API → relay → agent → DC) against
-a raw ``unicodePwd`` write by the same service account on the same DC.
+"""Writeback latency: each operation through Passback against the same operation
+done raw in LDAP on the same DC.
 
     python -m bench [--n 200] [--address 127.0.0.4]
 
+Three kinds, each against its raw counterpart:
+
+- reset: the admin API (API → relay → agent → DC) against a ``unicodePwd``
+  replace by the agent's service account on a warm, bound LDAPS connection;
+- change: the portal's change page (the POST only) against a ``unicodePwd``
+  delete of the old value and add of the new one, by the same service account
+  on a warm, bound LDAPS connection (the agent's own change operation);
+- verify: the portal's sign-in against what the agent does to check a
+  password: a new LDAPS connection (TCP, TLS), a simple bind as the user, an
+  unbind (``ConnectionPool.bind_as``).
+
 Runs its own Samba AD DC on a loopback address of its own (so it does not
 collide with the test suite's or the demo's), the server and one agent as real
-processes, exactly as an operator runs them. The two kinds of write alternate,
-one of each per round, so both see the same machine. Prints p50/p99 of each,
-their ratio, the size of each relay message, and the processes' peak memory.
-Needs root (the DC binds 389/636).
+processes, exactly as an operator runs them. Each Passback operation alternates
+with its raw counterpart, one of each per round, so both see the same machine.
+Prints p50/p99/mean of each, their ratios, the size of each relay message, and
+the processes' peak memory. Needs root (the DC binds 389/636).
 """
 
 from __future__ import annotations

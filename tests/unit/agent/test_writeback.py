@@ -280,8 +280,14 @@ def test_wrong_number_of_secrets_is_an_invalid_request(
 def test_verify_success(env: Env) -> None:
     """U4: a bind as the user; nothing written, events 31019/31020."""
     request_id = rid()
+    set_at, expires_at = NOW - 86400, NOW + 41 * 86400
+    env.directory.users[ANCHOR] = make_user(
+        password_set_at=set_at, password_expires_at=expires_at, locked=True
+    )
     result = env.handle(env.seal(password(), operation=Operation.VERIFY, request_id=request_id))
-    assert result == Result(request_id, Outcome.OK, {}, 31020)
+    # the account's state goes with "right", for the portal's My account
+    state = {"locked": 1, "password_set_at": set_at, "password_expires_at": expires_at}
+    assert result == Result(request_id, Outcome.OK, state, 31020)
     assert env.directory.verifies == [(ANCHOR, password())]
     assert env.directory.resets == env.directory.changes == []
     assert env.ids() == [31019, 31020]
@@ -296,6 +302,7 @@ def test_verify_success(env: Env) -> None:
         (Outcome.DISABLED, [31019, 33005, 31021]),
         (Outcome.LOCKED, [31019, 33006, 31021]),
         (Outcome.MUST_CHANGE, [31019, 31021]),
+        (Outcome.PASSWORD_EXPIRED, [31019, 31021]),
         (Outcome.ACCOUNT_EXPIRED, [31019, 31021]),
     ],
 )
@@ -305,6 +312,9 @@ def test_verify_refused(env: Env, outcome: Outcome, ids: list[int]) -> None:
     assert (result.outcome, result.event_id) == (outcome, ids[-2] if len(ids) == 3 else 31021)
     assert env.ids() == ids
     assert env.log()[-1]["reason"] == str(outcome)
+    # only a refusal that proved the password right tells of the account
+    right = outcome in (Outcome.MUST_CHANGE, Outcome.PASSWORD_EXPIRED)
+    assert result.detail == ({"locked": 0, "password_expires_at": 0} if right else {})
 
 
 def test_verify_retry_does_not_bind_again(env: Env) -> None:

@@ -41,3 +41,23 @@ def test_csrf_tokens() -> None:
 def test_short_keys_are_refused() -> None:
     with pytest.raises(ValueError, match="32 bytes"):
         Hasher(b"short")
+
+
+def test_device_tokens_name_their_user_and_cannot_be_forged() -> None:
+    hasher = Hasher(b"k" * 32)
+    token = hasher.device_token("user-1")
+    assert hasher.device_of(token) == ("user-1", token.split(".")[1])
+    assert hasher.device_token("user-1") != token  # a new nonce each time
+    user, nonce, mac = token.split(".")
+    for forged in (f"user-2.{nonce}.{mac}", f"{user}.x.{mac}", "a.b", "", None, "x" * 5000):
+        assert hasher.device_of(forged) is None
+    assert Hasher(b"o" * 32).device_of(token) is None
+
+
+def test_signed_values() -> None:
+    hasher = Hasher(b"k" * 32)
+    signed = hasher.sign("flash", "hello.world")
+    assert hasher.unsign("flash", signed) == "hello.world"
+    assert hasher.unsign("other", signed) is None
+    assert hasher.unsign("flash", "hello.world.00") is None
+    assert hasher.unsign("flash", None) is None

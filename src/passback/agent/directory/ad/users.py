@@ -84,7 +84,7 @@ def password_expiry(constructed: RawAttributes) -> int | None:
     if value is None:
         return None
     filetime = int(value)
-    if filetime >= FILETIME_NEVER or filetime < 0:
+    if filetime >= FILETIME_NEVER or filetime <= 0:  # never, or must change now
         return None
     return unix_time(filetime)
 

@@ -105,3 +105,24 @@ def test_only_a_protected_group_member_is_synced() -> None:
     """W5: a member of a protected group is shown, to be refused with a reason;
     the agent's own account and critical system accounts are not offered."""
     assert [p for p in Protection if p.synced] == [Protection.PROTECTED_GROUP]
+
+
+@pytest.mark.parametrize(
+    ("pwd_last_set", "expiry", "set_at", "expires_at"),
+    [
+        # 2023-11-14T22:13:20Z in FILETIME, and 42 days later
+        (b"133444736000000000", b"133481024000000000", 1_700_000_000, 1_703_628_800),
+        (b"0", b"0", 0, None),  # must change at next logon: AD computes 0, no expiry
+        (b"133444736000000000", b"9223372036854775807", 1_700_000_000, None),  # never
+        (b"133444736000000000", None, 1_700_000_000, None),  # not computed
+    ],
+)
+def test_build_user_reads_the_password_dates(
+    pwd_last_set: bytes, expiry: bytes | None, set_at: int, expires_at: int | None
+) -> None:
+    entry = attrs(ANCHOR) | {"objectSid": [raw_sid(USERS)], "pwdLastSet": [pwd_last_set]}
+    constructed = {"tokenGroups": [raw_sid(USERS)]}
+    if expiry is not None:
+        constructed["msDS-UserPasswordExpiryTimeComputed"] = [expiry]
+    user = build_user("CN=x", entry, constructed, service_sid=SERVICE)
+    assert (user.password_set_at, user.password_expires_at) == (set_at, expires_at)
