@@ -68,6 +68,7 @@ THROTTLED = N_(
     "Too many failed sign-ins for this account. Wait 15 minutes and try again, "
     "or reset your password."
 )
+CANNOT_CHECK = N_("Your password can't be checked right now. Try again in a few minutes.")
 SESSION_ENDED = N_("You are not signed in, or your session has ended. Sign in again.")
 
 #: Sign-in refusals with the password right, in the portal's words.
@@ -204,6 +205,15 @@ class Accounts:
             await counter.add(key)
             await self._pad(started)
             raise self._wrong(user.id, f"verify answered {result.outcome}", result)
+        if result.outcome.may_retry_same_request:  # the directory could not be asked
+            raise PortalError(
+                Outcome.SERVICE_UNAVAILABLE.value,
+                CANNOT_CHECK,
+                user_id=user.id,
+                request_id=result.request_id,
+                support_code=result.support_code,
+                note=f"verify answered {result.outcome}",
+            )
         own = _SIGN_IN_REFUSALS.get(result.outcome)
         if own is not None:
             raise PortalError(

@@ -267,3 +267,14 @@ async def test_a_session_ends_when_idle(
         engine.dispose()
         gone = await client.get(f"{BASE}/account")
         assert (gone.status_code, gone.headers["location"]) == (303, f"{BASE}/signin")
+
+
+async def test_a_directory_that_cannot_be_asked_is_not_a_wrong_password(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory
+) -> None:
+    async with portal_tenant(server, client, make_agent) as (_tenant, agent):
+        agent.outcomes.append((Outcome.DIRECTORY_UNAVAILABLE, {}))
+        await sign_in(client)
+        page = await client.get(f"{BASE}/signin")
+        assert page.status_code == 503
+        assert "can&#39;t be checked right now" in page.text
