@@ -25,8 +25,11 @@ the processes' peak memory. Needs root (the DC binds 389/636).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import os
 import platform
+import re
 import secrets
 import socket
 import statistics
@@ -36,6 +39,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import ldap3
 
 from passback.crypto.envelope import Metadata, seal
@@ -47,6 +51,10 @@ from passback.protocol.outcomes import Outcome
 from tests.support.deployment import Deployment
 
 WARM_UP = 5
+#: The tenant "Bench"'s portal, and what its pages carry.
+PORTAL = "/portal/bench"
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+SESSION_COOKIE = "passback_session"
 
 
 def new_password() -> str:
@@ -66,7 +74,7 @@ def peak_rss_mib(pid: int) -> float:
     return float("nan")
 
 
-def raw_writer(dc: SambaDC, dn: str) -> Callable[[str], None]:
+def service_connection(dc: SambaDC) -> ldap3.Connection:
     """A bound, warm LDAPS connection as the service account, with TCP_NODELAY
     (as the agent's pool has): the fastest a password write can be."""
     conn = ldap3.Connection(
@@ -76,6 +84,12 @@ def raw_writer(dc: SambaDC, dn: str) -> Callable[[str], None]:
         auto_bind=True,
     )
     conn.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return conn
+
+
+def raw_writer(dc: SambaDC, dn: str) -> Callable[[str], None]:
+    """A reset: ``unicodePwd`` replaced by the service account."""
+    conn = service_connection(dc)
 
     def write(password: str) -> None:
         change = {"unicodePwd": [(ldap3.MODIFY_REPLACE, [encode_password(password)])]}
@@ -83,6 +97,74 @@ def raw_writer(dc: SambaDC, dn: str) -> Callable[[str], None]:
             raise RuntimeError(f"raw write failed: {conn.result['description']}")
 
     return write
+
+
+def raw_changer(dc: SambaDC, dn: str, current: str) -> Callable[[str], None]:
+    """A change, as the agent sends it: one modify by the service account that
+    deletes the current ``unicodePwd`` value and adds the new one (the DC checks
+    the current password; the right used is Change Password, Everyone's)."""
+    conn = service_connection(dc)
+    known = [current]
+
+    def change(password: str) -> None:
+        changes = {
+            "unicodePwd": [
+                (ldap3.MODIFY_DELETE, [encode_password(known[0])]),
+                (ldap3.MODIFY_ADD, [encode_password(password)]),
+            ]
+        }
+        if not conn.modify(dn, changes):
+            raise RuntimeError(f"raw change failed: {conn.result['description']}")
+        known[0] = password
+
+    return change
+
+
+def raw_verifier(dc: SambaDC, dn: str, password: str) -> Callable[[], None]:
+    """A password check as the agent's ``verify_password`` does it
+    (``ConnectionPool.bind_as``): a new connection on the pool's server (one TLS
+    context built once), a simple bind as the user, an unbind; nothing reused."""
+    server = ldap3.Server(
+        dc.address, port=636, use_ssl=True, tls=dc.tls(), get_info=ldap3.NONE, connect_timeout=10
+    )
+
+    def verify() -> None:
+        conn = ldap3.Connection(
+            server,
+            user=dn,
+            password=password,
+            authentication=ldap3.SIMPLE,
+            client_strategy=ldap3.SYNC,
+            raise_exceptions=False,
+            receive_timeout=30,
+        )
+        try:
+            conn.open()
+            conn.bind()
+            result = dict(conn.result)
+        finally:
+            with contextlib.suppress(Exception):
+                conn.unbind()
+        if result["result"] != 0:
+            raise RuntimeError(f"raw bind failed: {result['description']} {result['message']}")
+
+    return verify
+
+
+def page_text(html: str) -> str:
+    """What a page says, without its markup (for an error message)."""
+    body = re.sub(r"(?s)<(script|style|head)\b.*?</\1>", " ", html)
+    return " ".join(re.sub(r"<[^>]+>", " ", body).split())[:1500]
+
+
+def refused(client: httpx.Client, what: str, response: httpx.Response) -> RuntimeError:
+    """The error for a post that did not end where a success ends: the page it
+    was sent back to (PRG) says why."""
+    location = response.headers.get("location")
+    if response.status_code == 303 and location:
+        shown = client.get(location)
+        return RuntimeError(f"{what} failed (303 to {location}): {page_text(shown.text)}")
+    return RuntimeError(f"{what} failed ({response.status_code}): {page_text(response.text)}")
 
 
 def message_sizes() -> dict[str, int]:
@@ -107,9 +189,28 @@ def message_sizes() -> dict[str, int]:
     }
 
 
+@dataclasses.dataclass
+class Kind:
+    """One operation measured both ways: through Passback and raw, on the same DC."""
+
+    name: str
+    raw_label: str
+    e2e_label: str
+    raw: Callable[[], None]
+    e2e: Callable[[], None]
+    raw_ms: list[float] = dataclasses.field(default_factory=list)
+    e2e_ms: list[float] = dataclasses.field(default_factory=list)
+
+
+def timed(operation: Callable[[], None], samples: list[float]) -> None:
+    start = time.perf_counter()
+    operation()
+    samples.append((time.perf_counter() - start) * 1000)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=200, help="writes of each kind")
+    parser.add_argument("--n", type=int, default=200, help="operations of each kind")
     parser.add_argument("--address", default="127.0.0.4", help="loopback address of the DC")
     args = parser.parse_args()
 
@@ -125,37 +226,123 @@ def main() -> None:
     dc.start()
     deployment = Deployment(root / "deployment", dc)
     try:
-        raw_user = dc.create_user("bench-raw", new_password())
-        e2e_user = dc.create_user("bench-e2e", new_password())
+        users = {
+            name: dc.create_user(name, new_password())
+            for name in (
+                "bench-raw",
+                "bench-e2e",
+                "bench-chg-raw",
+                "bench-chg-e2e",
+                "bench-ver-raw",
+                "bench-ver-e2e",
+            )
+        }
         deployment.root.mkdir()
-        deployment.start_server()
+        # Every sign-in comes from 127.0.0.1: lift the per-address limit (20 in 10 min).
+        deployment.start_server("--sign-in-limit", "100000")
         tenant = deployment.create_tenant("Bench")
         deployment.onboard(tenant, "bench-agent", dc.managed_ou)
         agent = deployment.start_agent("bench-agent")
         deployment.wait_connected(tenant)
-        deployment.sync(tenant, e2e_user.name)
+        deployment.sync(tenant, *(name for name in users if name.endswith("-e2e")))
 
-        raw_write = raw_writer(dc, raw_user.dn)
-        client = deployment.http(tenant.admin_token)
+        admin = deployment.http(tenant.admin_token)
+        changer = deployment.http()  # one browser, one session, for every change
+        signer = deployment.http()  # another browser, signing in again and again
 
-        def e2e_write(password: str) -> None:
-            response = client.post(
-                f"/api/v1/users/{e2e_user.name}/password-reset", json={"new_password": password}
+        reset_user = users["bench-e2e"]
+
+        def e2e_reset() -> None:
+            response = admin.post(
+                f"/api/v1/users/{reset_user.name}/password-reset",
+                json={"new_password": new_password()},
             )
             if response.status_code != 200:
                 raise RuntimeError(f"reset failed: {response.text}")
 
+        change_user = users["bench-chg-e2e"]
+        current = [change_user.password]
+        signed = changer.post(
+            f"{PORTAL}/signin", data={"username": change_user.name, "password": current[0]}
+        )
+        if signed.status_code != 303 or signed.headers.get("location") != f"{PORTAL}/account":
+            raise refused(changer, "sign-in for the changes", signed)
+        pending: dict[str, str] = {}
+
+        def read_change_form() -> None:
+            # The user reading the page: not timed.
+            form = changer.get(f"{PORTAL}/change")
+            found = CSRF.search(form.text)
+            if form.status_code != 200 or found is None:
+                raise RuntimeError(f"change form ({form.status_code}): {page_text(form.text)}")
+            pending["csrf"] = found.group(1)
+
+        def e2e_change() -> None:
+            password = new_password()
+            response = changer.post(
+                f"{PORTAL}/change",
+                data={
+                    "current_password": current[0],
+                    "new_password": password,
+                    "confirm_password": password,
+                    "csrf": pending.pop("csrf"),
+                },
+            )
+            if response.status_code != 303 or response.headers["location"] != f"{PORTAL}/account":
+                raise refused(changer, "change", response)
+            current[0] = password
+
+        verify_user = users["bench-ver-e2e"]
+
+        def e2e_verify() -> None:
+            signer.cookies.delete(SESSION_COOKIE)  # a new sign-in, the device cookie kept
+            response = signer.post(
+                f"{PORTAL}/signin",
+                data={"username": verify_user.name, "password": verify_user.password},
+            )
+            if response.status_code != 303 or response.headers["location"] != f"{PORTAL}/account":
+                raise refused(signer, "sign-in", response)
+
+        raw_reset = raw_writer(dc, users["bench-raw"].dn)
+        raw_change = raw_changer(dc, users["bench-chg-raw"].dn, users["bench-chg-raw"].password)
+        raw_verify = raw_verifier(dc, users["bench-ver-raw"].dn, users["bench-ver-raw"].password)
+        kinds = [
+            Kind(
+                "reset",
+                "raw unicodePwd replace",
+                "reset through Passback",
+                lambda: raw_reset(new_password()),
+                e2e_reset,
+            ),
+            Kind(
+                "change",
+                "raw unicodePwd delete+add",
+                "change through the portal",
+                lambda: raw_change(new_password()),
+                e2e_change,
+            ),
+            Kind(
+                "verify",
+                "raw connect+TLS+bind",
+                "sign-in through the portal",
+                raw_verify,
+                e2e_verify,
+            ),
+        ]
+        before = {"change": read_change_form}
+
         for _ in range(WARM_UP):
-            raw_write(new_password())
-            e2e_write(new_password())
-        raw, e2e = [], []
+            for kind in kinds:
+                kind.raw()
+                before.get(kind.name, lambda: None)()
+                kind.e2e()
         for _ in range(args.n):
-            for write, samples in ((raw_write, raw), (e2e_write, e2e)):
-                password = new_password()
-                start = time.perf_counter()
-                write(password)
-                samples.append((time.perf_counter() - start) * 1000)
-        client.close()
+            for kind in kinds:
+                timed(kind.raw, kind.raw_ms)
+                before.get(kind.name, lambda: None)()
+                timed(kind.e2e, kind.e2e_ms)
+        for client in (admin, changer, signer):
+            client.close()
         assert deployment.server is not None
         server_rss, agent_rss = peak_rss_mib(deployment.server.pid), peak_rss_mib(agent.process.pid)
     finally:
@@ -167,17 +354,17 @@ def main() -> None:
         f"machine: {platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}, {platform.platform()}"
     )
-    print(f"{args.n} writes of each kind, alternating; times in ms")
-    print(f"{'':28} {'p50':>8} {'p99':>8} {'mean':>8}")
-    for name, samples in (("raw unicodePwd write", raw), ("reset through Passback", e2e)):
-        print(
-            f"{name:28} {percentile(samples, 0.5):8.1f} {percentile(samples, 0.99):8.1f} "
-            f"{statistics.fmean(samples):8.1f}"
-        )
-    print(
-        f"{'ratio (Passback / raw)':28} {percentile(e2e, 0.5) / percentile(raw, 0.5):8.2f} "
-        f"{percentile(e2e, 0.99) / percentile(raw, 0.99):8.2f}"
-    )
+    print(f"{args.n} operations of each kind, each alternating with its raw one; times in ms")
+    print(f"{'':36} {'p50':>8} {'p99':>8} {'mean':>8}")
+    for kind in kinds:
+        for label, samples in ((kind.raw_label, kind.raw_ms), (kind.e2e_label, kind.e2e_ms)):
+            print(
+                f"{kind.name:7} {label:28} {percentile(samples, 0.5):8.1f} "
+                f"{percentile(samples, 0.99):8.1f} {statistics.fmean(samples):8.1f}"
+            )
+        p50 = percentile(kind.e2e_ms, 0.5) / percentile(kind.raw_ms, 0.5)
+        p99 = percentile(kind.e2e_ms, 0.99) / percentile(kind.raw_ms, 0.99)
+        print(f"{kind.name:7} {'ratio (Passback / raw)':28} {p50:8.2f} {p99:8.2f}")
     print()
     print("relay message sizes (bytes on the wire):")
     for name, size in message_sizes().items():
