@@ -1,6 +1,8 @@
 """Forgetting what is no longer needed: support records after their retention,
-portal flows a day after they ended or expired. Anonymous visitors create both
-(a mistyped address, a bot), so without this the store only grows."""
+portal flows a day after they ended or expired, "My account" sessions once
+they can no longer be used. Anonymous visitors create the first two (a
+mistyped address, a bot) and every sign-in makes a session, so without this
+the store only grows."""
 
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ import logging
 from sqlalchemy import delete, or_
 from sqlalchemy.orm import Session, sessionmaker
 
-from passback.server.store.models import PortalFlow, SupportRecord, utcnow
+from passback.server.portal.account_session import IDLE_TIMEOUT
+from passback.server.store.models import AccountSession, PortalFlow, SupportRecord, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +29,7 @@ INTERVAL_SECONDS = 3600
 class Pruned:
     support_records: int
     portal_flows: int
+    account_sessions: int = 0
 
 
 def prune(db: Session, now: dt.datetime, support_retention_days: int) -> Pruned:
@@ -43,7 +47,16 @@ def prune(db: Session, now: dt.datetime, support_retention_days: int) -> Pruned:
             )
         )
     )
-    return Pruned(records.rowcount, flows.rowcount)  # type: ignore[attr-defined]
+    # Dead at its end or after its idle time (a sealed password goes with it).
+    accounts = db.execute(
+        delete(AccountSession).where(
+            or_(
+                AccountSession.expires_at < now,
+                AccountSession.last_seen_at < now - IDLE_TIMEOUT,
+            )
+        )
+    )
+    return Pruned(records.rowcount, flows.rowcount, accounts.rowcount)  # type: ignore[attr-defined]
 
 
 async def prune_forever(sessions: sessionmaker[Session], support_retention_days: int) -> None:
@@ -55,11 +68,12 @@ async def prune_forever(sessions: sessionmaker[Session], support_retention_days:
             # A failed prune must not stop the server; the next round tries again.
             logger.exception("pruning old support records and flows failed")
         else:
-            if pruned.support_records or pruned.portal_flows:
+            if pruned.support_records or pruned.portal_flows or pruned.account_sessions:
                 logger.info(
-                    "pruned %d support records and %d portal flows",
+                    "pruned %d support records, %d portal flows and %d account sessions",
                     pruned.support_records,
                     pruned.portal_flows,
+                    pruned.account_sessions,
                 )
         await asyncio.sleep(INTERVAL_SECONDS)
 

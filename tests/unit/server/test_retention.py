@@ -8,9 +8,10 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from passback.server.portal import account_session
 from passback.server.retention import prune
 from passback.server.store import create_engine, session_factory, upgrade
-from passback.server.store.models import PortalFlow, SupportRecord
+from passback.server.store.models import AccountSession, PortalFlow, SupportRecord
 from passback.server.tenants import create_tenant
 from tests.support.keys import TEST_MASTER_KEY
 
@@ -40,6 +41,19 @@ def flow(tenant_id: str, *, expired: dt.timedelta, completed: dt.timedelta | Non
     )
 
 
+def session(tenant_id: str, *, seen: dt.timedelta, created: dt.timedelta) -> AccountSession:
+    row = account_session.new_session(
+        tenant_id=tenant_id,
+        user_id="u",
+        state=account_session.State.SIGNED_IN,
+        account={},
+        password=None,
+        now=NOW - created,
+    ).row
+    row.last_seen_at = NOW - seen
+    return row
+
+
 def test_prune_keeps_what_is_recent(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'store.db'}"
     upgrade(url)
@@ -55,13 +69,17 @@ def test_prune_keeps_what_is_recent(tmp_path: Path) -> None:
                     flow(tenant, expired=-dt.timedelta(minutes=5), completed=dt.timedelta(days=2)),
                     flow(tenant, expired=dt.timedelta(hours=1), completed=None),
                     flow(tenant, expired=-dt.timedelta(minutes=5), completed=None),
+                    session(tenant, seen=dt.timedelta(minutes=1), created=dt.timedelta(hours=1)),
+                    session(tenant, seen=dt.timedelta(minutes=16), created=dt.timedelta(hours=1)),
+                    session(tenant, seen=dt.timedelta(minutes=1), created=dt.timedelta(hours=9)),
                 ]
             )
         with session_factory(engine)() as db, db.begin():
             pruned = prune(db, NOW, support_retention_days=90)
-        assert (pruned.support_records, pruned.portal_flows) == (1, 2)
+        assert (pruned.support_records, pruned.portal_flows, pruned.account_sessions) == (1, 2, 2)
         with session_factory(engine)() as db:
             assert db.scalar(select(func.count()).select_from(SupportRecord)) == 1
             assert db.scalar(select(func.count()).select_from(PortalFlow)) == 2
+            assert db.scalar(select(func.count()).select_from(AccountSession)) == 1
     finally:
         engine.dispose()
