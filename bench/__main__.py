@@ -31,6 +31,7 @@ import os
 import platform
 import re
 import secrets
+import shutil
 import socket
 import statistics
 import tempfile
@@ -348,6 +349,9 @@ def main() -> None:
     finally:
         deployment.stop()
         dc.stop(remove=True)
+        # The deployment's folder holds its master key, store and the service
+        # account's password file: nothing of a benchmark is kept.
+        shutil.rmtree(root, ignore_errors=True)
 
     print()
     print(
