@@ -38,16 +38,11 @@ from sqlalchemy import select
 from passback.protocol.outcomes import Outcome
 from passback.server import writeback
 from passback.server.directory_users import MAX_USERNAME, find_user
-from passback.server.errors import NotFound, Refused, Unprocessable
+from passback.server.errors import NotFound, Refused
 from passback.server.i18n.translations import N_
 from passback.server.portal import account_session as sessions
 from passback.server.portal.codes import Hasher, flow_hash
-from passback.server.portal.errors import (
-    INVALID_PASSWORD,
-    STILL_IN_PROGRESS,
-    WRITEBACK_FAILED,
-    PortalError,
-)
+from passback.server.portal.errors import PortalError, writeback_error
 from passback.server.portal.ratelimit import address_key
 from passback.server.portal.service import Portal, PortalTenant
 from passback.server.rules import PasswordRules, rules_for, rules_from_json
@@ -356,7 +351,7 @@ class Accounts:
             if pending is not None and result.outcome is Outcome.REPLAYED:
                 result = await self._write(tenant, row.user_id, current, new_password, None)
         except Refused as exc:
-            raise _writeback_error(exc, row.user_id) from None
+            raise writeback_error(exc, row.user_id) from None
         if result.outcome is Outcome.OK:
             await asyncio.to_thread(self._changed, row.id_hash)
             return
@@ -495,20 +490,3 @@ def _when(value: int | str | None) -> dt.datetime | None:
     if not isinstance(value, int) or value <= 0:
         return None
     return dt.datetime.fromtimestamp(value, dt.UTC)
-
-
-def _writeback_error(exc: Refused, user_id: str) -> PortalError:
-    if isinstance(exc, Unprocessable):
-        code, message, field = "invalid", INVALID_PASSWORD, "new_password"
-    elif exc.code == "request_in_progress":
-        code, message, field = exc.code, STILL_IN_PROGRESS, None
-    else:
-        code, message, field = exc.code, WRITEBACK_FAILED, None
-    return PortalError(
-        code,
-        message,
-        field=field,
-        user_id=user_id,
-        request_id=exc.request_id,
-        support_code=exc.support_code,
-    )

@@ -22,6 +22,7 @@ import enum
 from collections.abc import Mapping
 
 from passback.protocol.outcomes import Outcome
+from passback.server.errors import Refused, RequestBusy, Unprocessable
 from passback.server.i18n import Translator
 from passback.server.i18n.translations import N_
 from passback.server.outcomes import describe
@@ -194,6 +195,26 @@ _REFUSALS: dict[Refusal, str] = {
 _ENDING_REFUSALS = frozenset(
     {Refusal.TOO_MANY_CODES, Refusal.TOO_MANY_PASSWORDS, Refusal.ENDED, Refusal.EXPIRED}
 )
+
+
+def writeback_error(exc: Refused, user_id: str) -> PortalError:
+    """What the user is told when the writeback use-case refused the request
+    itself (no directory answer): a password it cannot store, a request still
+    in progress, anything else as "could not be set"."""
+    if isinstance(exc, Unprocessable):
+        code, message, field = "invalid", INVALID_PASSWORD, "new_password"
+    elif isinstance(exc, RequestBusy):
+        code, message, field = exc.code, STILL_IN_PROGRESS, None
+    else:
+        code, message, field = exc.code, WRITEBACK_FAILED, None
+    return PortalError(
+        code,
+        message,
+        field=field,
+        user_id=user_id,
+        request_id=exc.request_id,
+        support_code=exc.support_code,
+    )
 
 
 def refusal_error(refused: FlowRefused, user_id: str | None = None) -> PortalError:

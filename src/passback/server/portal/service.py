@@ -19,7 +19,7 @@ from passback.protocol.operations import Operation
 from passback.protocol.outcomes import Outcome
 from passback.server import support, writeback
 from passback.server.directory_users import MAX_USERNAME, find_user
-from passback.server.errors import NotFound, Refused, RequestBusy, Unprocessable
+from passback.server.errors import NotFound, Refused
 from passback.server.i18n import Catalogs, Translator
 from passback.server.i18n.translations import N_
 from passback.server.notify import MailError, MailMessage
@@ -28,13 +28,11 @@ from passback.server.portal.code_mail import code_mail
 from passback.server.portal.codes import Hasher, flow_hash
 from passback.server.portal.errors import (
     ENDING_OUTCOMES,
-    INVALID_PASSWORD,
-    STILL_IN_PROGRESS,
-    WRITEBACK_FAILED,
     FlowRefused,
     PortalError,
     Refusal,
     refusal_error,
+    writeback_error,
 )
 from passback.server.portal.ratelimit import address_key
 from passback.server.rules import PasswordRules, rules_for, rules_from_json
@@ -276,29 +274,17 @@ class Portal:
             )
         # H2: one request at a time writes, and each try counts.
         pending = await asyncio.to_thread(self._claim_password_step, row.id_hash, user_id)
-        try:
+
+        async def write() -> writeback.WritebackResult:
             # The agent's journal answers a retry of a request whose outcome
             # was unknown; with another password it refuses it as a replay,
             # and a new request writes the password the user typed now.
             result = await self._write(tenant, user_id, new_password, pending)
             if pending is not None and result.outcome is Outcome.REPLAYED:
                 result = await self._write(tenant, user_id, new_password, None)
-        except NotFound:  # the user left the directory since the flow started
-            await self._settle(row.id_hash, end=True)
-            raise PortalError.of_outcome(
-                Outcome.USER_NOT_FOUND,
-                {},
-                request_id="",
-                support_code=support.new_code(),
-                user_id=user_id,
-                flow_ended=True,
-            ) from None
-        except Refused as exc:
-            released = await self._settle(row.id_hash, pending=pending)
-            raise self._writeback_error(exc, user_id, released) from None
-        except BaseException:  # anything unforeseen: the step is not left held
-            await self._settle(row.id_hash, pending=pending)
-            raise
+            return result
+
+        result = await self._while_held(row.id_hash, user_id, pending, write)
         if result.outcome is Outcome.OK:
             await self._settle(row.id_hash, done=True)
             return result
@@ -307,16 +293,7 @@ class Portal:
         released = await self._settle(
             row.id_hash, end=ending, pending=result.request_id if unknown else None
         )
-        if not ending and not released:
-            raise self._too_many_passwords(user_id, result.request_id, result.support_code)
-        raise PortalError.of_outcome(
-            result.outcome,
-            result.detail,
-            request_id=result.request_id,
-            support_code=result.support_code,
-            user_id=user_id,
-            flow_ended=ending,
-        )
+        raise self._refused(result, user_id, ending=ending, released=released)
 
     async def unlock_step(self, tenant: PortalTenant, token: str | None) -> PortalFlow:
         """The flow, once its code passed, if it was started to unlock.
@@ -342,17 +319,47 @@ class Portal:
         user_id = _user_of(row)
         if row.unlocked_at is not None:
             return
+        # The step is held as for a password, and the unlock counts as one of
+        # the flow's writes. It is idempotent: a new request id every time,
+        # and a pending password request keeps its id for the password step.
         pending = await asyncio.to_thread(self._claim_password_step, row.id_hash, user_id)
-        try:
-            result = await writeback.write_account(
+
+        async def write() -> writeback.WritebackResult:
+            return await writeback.write_account(
                 Operation.UNLOCK,
                 services=self.services,
                 tenant_id=tenant.id,
                 user=writeback.UserId(user_id),
-                request_id=pending,
             )
-        except NotFound:
-            await self._settle(row.id_hash, end=True)
+
+        result = await self._while_held(row.id_hash, user_id, pending, write)
+        ending = result.outcome in ENDING_OUTCOMES and result.outcome is not Outcome.LOCKED
+        released = await self._settle(
+            row.id_hash, end=ending, pending=pending, unlocked=result.outcome is Outcome.OK
+        )
+        if result.outcome is not Outcome.OK:
+            raise self._refused(result, user_id, ending=ending, released=released)
+
+    # -- helpers ----------------------------------------------------------------
+
+    async def _while_held(
+        self,
+        key: str,
+        user_id: str,
+        pending: str | None,
+        write: Callable[[], Awaitable[writeback.WritebackResult]],
+    ) -> writeback.WritebackResult:
+        """Run ``write`` while this request holds the flow's step; if it
+        fails on the way, the step is left (as it was, or ended).
+
+        Raises:
+            PortalError: the user left the directory (the flow ends), or the
+                writeback refused the request.
+        """
+        try:
+            return await write()
+        except NotFound:  # the user left the directory since the flow started
+            await self._settle(key, end=True)
             raise PortalError.of_outcome(
                 Outcome.USER_NOT_FOUND,
                 {},
@@ -362,24 +369,21 @@ class Portal:
                 flow_ended=True,
             ) from None
         except Refused as exc:
-            released = await self._settle(row.id_hash, pending=pending)
-            raise self._writeback_error(exc, user_id, released) from None
-        except BaseException:
-            await self._settle(row.id_hash, pending=pending)
+            released = await self._settle(key, pending=pending)
+            if not released:
+                raise self._too_many_passwords(user_id, exc.request_id, exc.support_code) from None
+            raise writeback_error(exc, user_id) from None
+        except BaseException:  # anything unforeseen: the step is not left held
+            await self._settle(key, pending=pending)
             raise
-        ending = result.outcome in ENDING_OUTCOMES and result.outcome is not Outcome.LOCKED
-        unknown = result.outcome is Outcome.OUTCOME_UNKNOWN
-        released = await self._settle(
-            row.id_hash,
-            end=ending,
-            pending=result.request_id if unknown else None,
-            unlocked=result.outcome is Outcome.OK,
-        )
-        if result.outcome is Outcome.OK:
-            return
+
+    def _refused(
+        self, result: writeback.WritebackResult, user_id: str, *, ending: bool, released: bool
+    ) -> PortalError:
+        """The error for a write the directory did not take."""
         if not ending and not released:
-            raise self._too_many_passwords(user_id, result.request_id, result.support_code)
-        raise PortalError.of_outcome(
+            return self._too_many_passwords(user_id, result.request_id, result.support_code)
+        return PortalError.of_outcome(
             result.outcome,
             result.detail,
             request_id=result.request_id,
@@ -387,8 +391,6 @@ class Portal:
             user_id=user_id,
             flow_ended=ending,
         )
-
-    # -- helpers ----------------------------------------------------------------
 
     async def _write(
         self, tenant: PortalTenant, user_id: str, new_password: str, request_id: str | None
@@ -502,24 +504,6 @@ class Portal:
                 return flow.release(row, pending, now)
 
         return await asyncio.to_thread(settle)
-
-    def _writeback_error(self, exc: Refused, user_id: str, released: bool) -> PortalError:
-        if not released:
-            return self._too_many_passwords(user_id, exc.request_id, exc.support_code)
-        if isinstance(exc, Unprocessable):
-            code, message, field = "invalid", INVALID_PASSWORD, "new_password"
-        elif isinstance(exc, RequestBusy):
-            code, message, field = exc.code, STILL_IN_PROGRESS, None
-        else:
-            code, message, field = exc.code, WRITEBACK_FAILED, None
-        return PortalError(
-            code,
-            message,
-            field=field,
-            user_id=user_id,
-            request_id=exc.request_id,
-            support_code=exc.support_code,
-        )
 
     @staticmethod
     def _too_many_passwords(

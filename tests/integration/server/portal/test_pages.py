@@ -296,3 +296,63 @@ async def test_the_flow_cookie_is_replaced_when_the_code_passes(
             thief.cookies.set("passback_flow", before)
             assert (await thief.get(f"{BASE}/password")).status_code == 409
         assert (await client.get(f"{BASE}/password")).status_code == 200
+
+
+async def unlock_flow(client: httpx.AsyncClient, mail: MailCatcher) -> httpx.Response:
+    """Start an unlock for jdoe and pass the code: the unlock page."""
+    started = await client.post(f"{BASE}/unlock", data={"username": "jdoe"})
+    assert started.headers["location"] == f"{BASE}/code"
+    code = await asyncio.to_thread(mail.code_for, MAIL)
+    passed = await enter_code(client, code)
+    assert passed.headers["location"] == f"{BASE}/unlock/confirm"
+    page = await client.get(f"{BASE}/unlock/confirm")
+    assert page.status_code == 200
+    return page
+
+
+async def test_unlock_once_then_a_new_password_is_offered(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
+) -> None:
+    async with portal_tenant(server, client, make_agent) as (_tenant, agent):
+        first = await client.get(f"{BASE}/unlock")
+        assert "<h1>Unlock your account</h1>" in first.text
+        assert f'action="{BASE}/unlock"' in first.text
+        page = await unlock_flow(client, mail)
+        early = await client.get(f"{BASE}/unlocked")
+        assert (early.status_code, early.headers["location"]) == (303, f"{BASE}/unlock/confirm")
+        for _ in range(2):  # a second post (Back, Reload) writes nothing again
+            done = await client.post(f"{BASE}/unlock/confirm", data={"csrf": csrf(page)})
+            assert (done.status_code, done.headers["location"]) == (303, f"{BASE}/unlocked")
+        assert [o.metadata.operation for o in agent.opened] == [Operation.UNLOCK]
+        assert agent.opened[0].secrets == ()
+        unlocked = await client.get(f"{BASE}/unlocked")
+        assert "Your account is unlocked" in unlocked.text
+        # the same flow goes on to a new password
+        assert await set_password(client) is not None
+        assert [o.metadata.operation for o in agent.opened] == [Operation.UNLOCK, Operation.RESET]
+
+
+async def test_unlock_of_a_disabled_account_ends_the_flow(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
+) -> None:
+    async with portal_tenant(server, client, make_agent) as (_tenant, agent):
+        page = await unlock_flow(client, mail)
+        agent.outcomes.append((Outcome.DISABLED, {}))
+        await client.post(f"{BASE}/unlock/confirm", data={"csrf": csrf(page)})
+        shown = await client.get(f"{BASE}/unlock/confirm")
+        assert shown.status_code == 409
+        assert "disabled" in shown.text
+        assert rows(server, "SELECT step, unlocked_at FROM portal_flows") == [("ended", None)]
+
+
+async def test_a_reset_flow_cannot_unlock(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
+) -> None:
+    async with portal_tenant(server, client, make_agent) as (_tenant, agent):
+        await start(client)
+        code = await asyncio.to_thread(mail.code_for, MAIL)
+        assert (await enter_code(client, code)).headers["location"] == f"{BASE}/password"
+        assert (await client.get(f"{BASE}/unlock/confirm")).status_code == 409
+        form = await client.get(f"{BASE}/password")
+        await client.post(f"{BASE}/unlock/confirm", data={"csrf": csrf(form)})
+        assert agent.opened == []
