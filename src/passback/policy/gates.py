@@ -1,0 +1,117 @@
+"""Which verification gates a user must pass, and what is missing when they
+cannot (SPEC G1, G2, G6, G7, G8). Pure: no I/O, no store.
+
+A tenant's :class:`GatePolicy` names the methods it allows and whether one or
+two gates are required. A user may pass the gates of the methods they have
+"on file" (registered, or contact data from the directory) among the allowed
+ones; each method counts once. When what is on file cannot satisfy the policy,
+:func:`shortfall` says exactly what is missing (G6).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Collection, Sequence
+
+
+class Method(enum.StrEnum):
+    """A way to prove who one is (G1), in the order pages offer them."""
+
+    EMAIL = "email"  # a code to the directory's mail or a registered address
+    MOBILE_SMS = "mobile_sms"  # a code by SMS to the mobile phone
+    MOBILE_VOICE = "mobile_voice"  # a voice call to the mobile phone reads the code
+    OFFICE_VOICE = "office_voice"  # a voice call to the office phone
+    QUESTIONS = "questions"  # security questions (G2)
+    TOTP = "totp"  # an authenticator app (RFC 6238)
+
+    @property
+    def phone(self) -> bool:
+        return self in _PHONE
+
+
+_PHONE = frozenset({Method.MOBILE_SMS, Method.MOBILE_VOICE, Method.OFFICE_VOICE})
+
+#: Bounds an operator may choose within.
+MAX_GATES = 2
+MAX_QUESTIONS = 20
+MAX_RECONFIRM_DAYS = 3650
+
+
+@dataclasses.dataclass(frozen=True)
+class GatePolicy:
+    """A tenant's self-service policy for its users (G1, G2, G8)."""
+
+    methods: frozenset[Method] = frozenset({Method.EMAIL})
+    #: Gates a reset or unlock needs: 1 or 2 (of different methods).
+    required: int = 1
+    #: Security questions a user registers (N) and is asked at a reset (M ≤ N).
+    questions_to_register: int = 3
+    questions_to_ask: int = 2
+    #: Users must register enough methods when they sign in (G8) …
+    registration_required: bool = False
+    #: … and confirm them again after this many days (0: never).
+    reconfirm_days: int = 180
+
+    def problems(self) -> list[str]:
+        """What is wrong with this policy, in words for an operator; empty if nothing."""
+        found = []
+        if not 1 <= self.required <= MAX_GATES:
+            found.append(f"gates required must be 1 or {MAX_GATES}")
+        elif len(self.methods) < self.required:
+            found.append(
+                f"{self.required} gates are required but only {len(self.methods)} "
+                "method(s) are allowed: allow more methods or require fewer gates"
+            )
+        if not 1 <= self.questions_to_register <= MAX_QUESTIONS:
+            found.append(f"questions to register must be between 1 and {MAX_QUESTIONS}")
+        if not 1 <= self.questions_to_ask <= self.questions_to_register:
+            found.append("questions asked at a reset must be between 1 and the number registered")
+        if not 0 <= self.reconfirm_days <= MAX_RECONFIRM_DAYS:
+            found.append(f"re-confirmation days must be between 0 and {MAX_RECONFIRM_DAYS}")
+        return found
+
+
+#: G7: administrators always need two gates, never security questions; no
+#: tenant setting weakens this.
+ADMIN_POLICY = GatePolicy(
+    methods=frozenset(Method) - {Method.QUESTIONS},
+    required=2,
+    registration_required=True,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Shortfall:
+    """Why a user cannot pass the policy with what is on file (G6)."""
+
+    required: int
+    usable: int  # methods on file that the policy allows
+    #: Allowed methods the user could register to make up the difference.
+    could_register: tuple[Method, ...]
+
+
+def usable(policy: GatePolicy, on_file: Collection[Method]) -> list[Method]:
+    """The user's methods the policy allows, in the pages' order."""
+    return [m for m in Method if m in policy.methods and m in on_file]
+
+
+def shortfall(policy: GatePolicy, on_file: Collection[Method]) -> Shortfall | None:
+    """What is missing for ``policy`` with ``on_file``; None when nothing is."""
+    have = usable(policy, on_file)
+    if len(have) >= policy.required:
+        return None
+    missing = tuple(m for m in Method if m in policy.methods and m not in on_file)
+    return Shortfall(policy.required, len(have), missing)
+
+
+def choices(
+    policy: GatePolicy, on_file: Collection[Method], passed: Sequence[Method]
+) -> list[Method]:
+    """The methods the user may pass next: usable, and not passed already."""
+    return [m for m in usable(policy, on_file) if m not in passed]
+
+
+def satisfied(policy: GatePolicy, passed: Sequence[Method]) -> bool:
+    """Whether the gates passed so far (each method once) are enough."""
+    return len({m for m in passed if m in policy.methods}) >= policy.required

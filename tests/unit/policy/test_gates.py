@@ -1,0 +1,79 @@
+"""Which gates a user must pass, and what is missing (SPEC G1, G2, G6, G7)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from passback.policy.gates import (
+    ADMIN_POLICY,
+    GatePolicy,
+    Method,
+    Shortfall,
+    choices,
+    satisfied,
+    shortfall,
+    usable,
+)
+
+TWO = GatePolicy(methods=frozenset({Method.EMAIL, Method.TOTP, Method.QUESTIONS}), required=2)
+
+
+def test_the_default_is_one_email_gate() -> None:
+    policy = GatePolicy()
+    assert policy.problems() == []
+    assert usable(policy, {Method.EMAIL, Method.TOTP}) == [Method.EMAIL]
+    assert satisfied(policy, [Method.EMAIL])
+    assert not satisfied(policy, [Method.TOTP])  # passed, but not allowed
+
+
+def test_two_gates_of_different_methods() -> None:
+    on_file = {Method.TOTP, Method.EMAIL}
+    assert choices(TWO, on_file, []) == [Method.EMAIL, Method.TOTP]
+    assert choices(TWO, on_file, [Method.TOTP]) == [Method.EMAIL]
+    assert not satisfied(TWO, [Method.TOTP, Method.TOTP])  # one method counts once
+    assert satisfied(TWO, [Method.TOTP, Method.EMAIL])
+
+
+def test_shortfall_says_what_is_missing() -> None:
+    """G6: "two methods are required, only one is on file", and which to add."""
+    assert shortfall(TWO, {Method.EMAIL, Method.TOTP}) is None
+    assert shortfall(TWO, {Method.EMAIL, Method.MOBILE_SMS}) == Shortfall(
+        required=2, usable=1, could_register=(Method.QUESTIONS, Method.TOTP)
+    )
+    assert shortfall(GatePolicy(), set()) == Shortfall(1, 0, (Method.EMAIL,))
+
+
+def test_administrators_always_need_two_gates_and_never_questions() -> None:
+    """G7."""
+    assert ADMIN_POLICY.required == 2
+    assert Method.QUESTIONS not in ADMIN_POLICY.methods
+    assert ADMIN_POLICY.problems() == []
+
+
+def test_phone_methods() -> None:
+    assert [m for m in Method if m.phone] == [
+        Method.MOBILE_SMS,
+        Method.MOBILE_VOICE,
+        Method.OFFICE_VOICE,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        ({"required": 0}, "gates required must be 1 or 2"),
+        ({"required": 3}, "gates required must be 1 or 2"),
+        ({"required": 2}, "2 gates are required but only 1 method(s) are allowed"),
+        ({"questions_to_register": 0}, "questions to register must be between 1 and 20"),
+        ({"questions_to_register": 21}, "questions to register must be between 1 and 20"),
+        ({"questions_to_ask": 4}, "questions asked at a reset must be between 1 and"),
+        ({"questions_to_ask": 0}, "questions asked at a reset must be between 1 and"),
+        ({"reconfirm_days": -1}, "re-confirmation days must be between 0 and 3650"),
+        ({"reconfirm_days": 3651}, "re-confirmation days must be between 0 and 3650"),
+    ],
+)
+def test_policy_problems(changes: dict[str, int], problem: str) -> None:
+    found = dataclasses.replace(GatePolicy(), **changes).problems()
+    assert len(found) >= 1 and found[0].startswith(problem), found
