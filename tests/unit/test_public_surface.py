@@ -107,6 +107,17 @@ def test_cli_commands() -> None:
             "--master-key-file [PASSBACK_MASTER_KEY_FILE]",
         ],
         "passback tenant onboarding-token": ["TENANT_ID", "--data-dir", "--database-url"],
+        "passback tenant policy": [
+            "TENANT_ID",
+            "--methods",
+            "--gates",
+            "--questions-to-register",
+            "--questions-to-ask",
+            "--registration-required/--registration-optional",
+            "--reconfirm-days",
+            "--data-dir",
+            "--database-url",
+        ],
         "passback tenant password-policy": [
             "TENANT_ID",
             "--refuse-common/--allow-common",
@@ -143,6 +154,7 @@ def _routes(tmp_path: Path) -> Iterator[str]:
 def test_http_routes(tmp_path: Path) -> None:
     assert sorted(_routes(tmp_path)) == [
         "GET /api/v1/agents",
+        "GET /api/v1/policy",
         "GET /api/v1/portal/{slug}/reset/rules",
         "GET /api/v1/portal/{slug}/status",
         "GET /api/v1/users",
@@ -163,6 +175,7 @@ def test_http_routes(tmp_path: Path) -> None:
         "HEAD /openapi.json",
         "MOUNT /docs/assets",
         "MOUNT /static",
+        "PATCH /api/v1/policy",
         "POST /api/v1/agents/onboard",
         "POST /api/v1/portal/{slug}/reset",
         "POST /api/v1/portal/{slug}/reset/code",

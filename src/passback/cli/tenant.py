@@ -7,7 +7,9 @@ from pathlib import Path
 import click
 
 from passback.cli import store
-from passback.server.errors import SlugTaken, UnknownTenant
+from passback.policy.gates import MAX_GATES, Method
+from passback.server.errors import SlugTaken, UnknownTenant, Unprocessable
+from passback.server.gate_policies import change_gate_policy, gate_policy
 from passback.server.tenants import create_tenant, new_onboarding_token, set_banned
 
 
@@ -101,3 +103,84 @@ def tenant_password_policy(
         session.commit()
     click.echo(f"refuse common passwords: {'yes' if refusing else 'no'}")
     click.echo(f"banned words:            {', '.join(own) or '(none besides name and slug)'}")
+
+
+@tenant.command("policy")
+@click.argument("tenant_id")
+@click.option(
+    "--methods",
+    default=None,
+    help="Methods users may prove who they are with, comma-separated: "
+    + ", ".join(m.value for m in Method)
+    + ".",
+)
+@click.option(
+    "--gates", type=click.IntRange(1, MAX_GATES), default=None, help="Gates required: 1 or 2."
+)
+@click.option(
+    "--questions-to-register", type=int, default=None, help="Security questions a user registers."
+)
+@click.option(
+    "--questions-to-ask", type=int, default=None, help="Security questions asked at a reset."
+)
+@click.option(
+    "--registration-required/--registration-optional",
+    default=None,
+    help="Users must register enough methods when they sign in.",
+)
+@click.option(
+    "--reconfirm-days",
+    type=int,
+    default=None,
+    help="Days until users confirm their methods again (0: never).",
+)
+@store.data_dir_option
+@store.database_option
+def tenant_policy(
+    tenant_id: str,
+    methods: str | None,
+    gates: int | None,
+    questions_to_register: int | None,
+    questions_to_ask: int | None,
+    registration_required: bool | None,
+    reconfirm_days: int | None,
+    data_dir: Path,
+    database_url: str | None,
+) -> None:
+    """Show TENANT_ID's self-service policy, changed first by the options given."""
+    changes: dict[str, object] = {
+        name: value
+        for name, value in (
+            ("required", gates),
+            ("questions_to_register", questions_to_register),
+            ("questions_to_ask", questions_to_ask),
+            ("registration_required", registration_required),
+            ("reconfirm_days", reconfirm_days),
+        )
+        if value is not None
+    }
+    if methods is not None:
+        changes["methods"] = [m.strip() for m in methods.split(",") if m.strip()]
+    with store.open_session(data_dir, database_url) as session:
+        try:
+            policy = (
+                change_gate_policy(session, tenant_id, **changes)
+                if changes
+                else gate_policy(session, tenant_id)
+            )
+        except UnknownTenant as exc:
+            raise click.ClickException(f"no tenant {tenant_id}") from exc
+        except Unprocessable as exc:
+            raise click.ClickException(f"not changed: {exc}") from exc
+        session.commit()
+    click.echo(
+        f"methods:               {', '.join(m.value for m in Method if m in policy.methods)}"
+    )
+    click.echo(f"gates required:        {policy.required}")
+    click.echo(
+        f"security questions:    {policy.questions_to_register} to register, "
+        f"{policy.questions_to_ask} asked"
+    )
+    click.echo(f"registration required: {'yes' if policy.registration_required else 'no'}")
+    days = policy.reconfirm_days
+    click.echo(f"re-confirm after:      {f'{days} days' if days else 'never'}")

@@ -13,7 +13,7 @@ from starlette.types import ASGIApp
 
 from passback import __version__
 from passback.crypto.masterkey import MasterKey
-from passback.server.api import agents, docs, problems, rules, users
+from passback.server.api import agents, docs, policy, problems, rules, users
 from passback.server.api.schemas import Health
 from passback.server.headers import SecurityHeaders
 from passback.server.hosts import TrustedHosts
@@ -113,6 +113,7 @@ def create_app(
     app.include_router(agents.router)
     app.include_router(users.router)
     app.include_router(rules.router)
+    app.include_router(policy.router)
     app.include_router(portal_api.router)
     app.include_router(portal_pages.router)
     app.include_router(account_pages.router)

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from passback.policy.gates import GatePolicy, Method
 from passback.policy.password import MAX_PASSWORD_UTF16_UNITS
 from passback.server.rules import PasswordRules
 
@@ -171,3 +172,39 @@ class RulesOut(BaseModel):
     @classmethod
     def of(cls, rules: PasswordRules) -> RulesOut:
         return cls(**dataclasses.asdict(rules))
+
+
+class PolicyOut(BaseModel):
+    """A tenant's self-service policy (SPEC G1, G2, G8)."""
+
+    methods: list[Method] = Field(description="Methods users may prove who they are with.")
+    gates_required: int = Field(description="Gates a reset or unlock needs: 1 or 2.")
+    questions_to_register: int
+    questions_to_ask: int
+    registration_required: bool
+    reconfirm_days: int = Field(
+        description="Days until users confirm their methods again; 0: never."
+    )
+
+    @classmethod
+    def of(cls, policy: GatePolicy) -> PolicyOut:
+        return cls(
+            methods=[m for m in Method if m in policy.methods],
+            gates_required=policy.required,
+            questions_to_register=policy.questions_to_register,
+            questions_to_ask=policy.questions_to_ask,
+            registration_required=policy.registration_required,
+            reconfirm_days=policy.reconfirm_days,
+        )
+
+
+class PolicyChange(_Request):
+    """The fields to change; the others stay as they are. The result must be a
+    valid policy as a whole (e.g. two gates need two allowed methods)."""
+
+    methods: list[Method] | None = Field(default=None, max_length=len(Method))
+    gates_required: int | None = Field(default=None, ge=1, le=2)
+    questions_to_register: int | None = Field(default=None, ge=1, le=20)
+    questions_to_ask: int | None = Field(default=None, ge=1, le=20)
+    registration_required: bool | None = None
+    reconfirm_days: int | None = Field(default=None, ge=0, le=3650)

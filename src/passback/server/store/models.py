@@ -211,6 +211,25 @@ class PortalFlow(Base):
     completed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
 
+class GatePolicyRow(Base):
+    """A tenant's self-service policy (``policy.gates.GatePolicy``); a tenant
+    without a row has the default one."""
+
+    __tablename__ = "gate_policies"
+
+    tenant_id: Mapped[str] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    #: The allowed methods, comma-separated (``policy.gates.Method`` values).
+    methods: Mapped[str] = mapped_column(String(256))
+    required: Mapped[int] = mapped_column(Integer)
+    questions_to_register: Mapped[int] = mapped_column(Integer)
+    questions_to_ask: Mapped[int] = mapped_column(Integer)
+    registration_required: Mapped[bool] = mapped_column(Boolean)
+    reconfirm_days: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
 class AccountSession(Base):
     """A user signed in to "My account" with the directory password (SPEC U4),
     or, signed in with a password that must be changed first, on the way to

@@ -1,0 +1,51 @@
+"""The tenant's self-service policy (SPEC G1, G2, G8): read it, change it."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter
+
+from passback.server.api.deps import AdminTenant, ServicesDep
+from passback.server.api.problems import error_responses
+from passback.server.api.schemas import PolicyChange, PolicyOut
+from passback.server.gate_policies import change_gate_policy, gate_policy
+from passback.server.services import Services
+
+router = APIRouter(prefix="/api/v1", tags=["policy"])
+
+
+@router.get(
+    "/policy",
+    response_model=PolicyOut,
+    summary="The tenant's self-service policy",
+    responses=error_responses(401),
+)
+async def get_policy(tenant_id: AdminTenant, services: ServicesDep) -> PolicyOut:
+    def read() -> PolicyOut:
+        with services.sessions() as db:
+            return PolicyOut.of(gate_policy(db, tenant_id))
+
+    return await asyncio.to_thread(read)
+
+
+@router.patch(
+    "/policy",
+    response_model=PolicyOut,
+    summary="Change the tenant's self-service policy",
+    responses=error_responses(401, 422),
+)
+async def change_policy(
+    change: PolicyChange, tenant_id: AdminTenant, services: ServicesDep
+) -> PolicyOut:
+    """Change the fields given; the others stay. The result is checked as a
+    whole (`invalid_policy`, 422, names every problem) and shown back."""
+    changes = change.model_dump(exclude_none=True)
+    if "gates_required" in changes:
+        changes["required"] = changes.pop("gates_required")
+    return await asyncio.to_thread(_change, services, tenant_id, changes)
+
+
+def _change(services: Services, tenant_id: str, changes: dict[str, object]) -> PolicyOut:
+    with services.sessions() as db, db.begin():
+        return PolicyOut.of(change_gate_policy(db, tenant_id, **changes))
