@@ -27,7 +27,7 @@ from passback.crypto.errors import KeyFormatError, UnwrapError
 from passback.crypto.keys import PackageKey
 from passback.crypto.masterkey import MasterKey, is_wrapped, wrapped_key_id
 from passback.server.errors import KeyringError
-from passback.server.store.models import ServerSecret, StoredPackageKey
+from passback.server.store.models import GateRegistration, ServerSecret, StoredPackageKey
 
 #: The environment variable that may hold the master key itself (base64).
 MASTER_KEY_ENV = "PASSBACK_MASTER_KEY"
@@ -40,6 +40,11 @@ def package_key_context(tenant_id: str, key_id: str) -> str:
 
 def server_secret_context(name: str) -> str:
     return f"server-secret/{name}"
+
+
+def gate_secret_context(tenant_id: str, user_id: str) -> str:
+    """A user's authenticator secret (``portal.registrations``)."""
+    return f"totp/{tenant_id}/{user_id}"
 
 
 def wrap_package_key(master: MasterKey, tenant_id: str, key: PackageKey) -> str:
@@ -167,15 +172,27 @@ def rewrap_store(session: Session, old: MasterKey, new: MasterKey) -> int:
         value = open_server_secret(old, secret_row)
         secret_row.value_wrapped = new.wrap(value, server_secret_context(secret_row.name))
         moved += 1
+    for registration in session.scalars(
+        select(GateRegistration).where(GateRegistration.secret_wrapped.is_not(None))
+    ):
+        assert registration.secret_wrapped is not None
+        context = gate_secret_context(registration.tenant_id, registration.user_id)
+        value = _unwrap(old, registration.secret_wrapped, context)
+        registration.secret_wrapped = new.wrap(value, context)
+        moved += 1
     session.commit()
     _wipe_free_space(session)
     return moved
 
 
 def _stored_values(session: Session) -> list[str]:
+    gate_secrets = select(GateRegistration.secret_wrapped).where(
+        GateRegistration.secret_wrapped.is_not(None)
+    )
     return [
         *session.scalars(select(StoredPackageKey.key_wrapped)),
         *session.scalars(select(ServerSecret.value_wrapped)),
+        *(v for v in session.scalars(gate_secrets) if v is not None),
     ]
 
 

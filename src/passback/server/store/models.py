@@ -230,6 +230,30 @@ class GatePolicyRow(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
+class GateRegistration(Base):
+    """A verification method a user registered in "My account" (SPEC G2, G3):
+    an authenticator app's secret (wrapped under the master key), security
+    answers (argon2id hashes, in ``data_json``), or contact data. One of each
+    method per user; ``confirmed_at`` is None until the user proved it works
+    (an authenticator's first code), and such a row is not on file."""
+
+    __tablename__ = "gate_registrations"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "user_id", "method", name="uq_gate_registrations_method"),
+    )
+
+    id: Mapped[str] = mapped_column(String(UUID_LENGTH), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str] = mapped_column(String(UUID_LENGTH), index=True)
+    method: Mapped[str] = mapped_column(String(32))
+    secret_wrapped: Mapped[str | None] = mapped_column(String(WRAPPED_LENGTH))
+    data_json: Mapped[str] = mapped_column(Text, default="{}")
+    #: The authenticator's last accepted time step: a code is never taken twice.
+    last_step: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    confirmed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
 class AccountSession(Base):
     """A user signed in to "My account" with the directory password (SPEC U4),
     or, signed in with a password that must be changed first, on the way to

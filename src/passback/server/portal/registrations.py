@@ -1,0 +1,128 @@
+"""What a user has on file to prove who they are (SPEC G2, G3): the
+directory's contact data and the methods registered in "My account".
+
+An authenticator's secret is wrapped under the master key (bound to its tenant
+and user); a registration counts once the user proved it works
+(``confirmed_at``). Functions take a store session; the caller commits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from passback.crypto.masterkey import MasterKey
+from passback.policy.gates import Method
+from passback.server.keyring import gate_secret_context
+from passback.server.portal.gates import totp
+from passback.server.store.models import DirectoryUser, GateRegistration
+
+
+def registered(db: Session, tenant_id: str, user_id: str) -> dict[Method, GateRegistration]:
+    """The user's confirmed registrations, by method."""
+    rows = db.scalars(
+        select(GateRegistration).where(
+            GateRegistration.tenant_id == tenant_id,
+            GateRegistration.user_id == user_id,
+            GateRegistration.confirmed_at.is_not(None),
+        )
+    )
+    return {Method(r.method): r for r in rows if r.method in _KNOWN}
+
+
+def on_file(db: Session, user: DirectoryUser) -> set[Method]:
+    """The methods ``user`` could pass now: the directory's mail, and what
+    they registered."""
+    found = set(registered(db, user.tenant_id, user.id))
+    if user.mail:
+        found.add(Method.EMAIL)
+    return found
+
+
+def pending_totp(
+    db: Session, master: MasterKey, tenant_id: str, user_id: str, now: dt.datetime
+) -> str | None:
+    """The secret of the authenticator being set up (made now if none is);
+    None when one is already confirmed (remove it first)."""
+    row = _row(db, tenant_id, user_id, Method.TOTP)
+    if row is not None and row.confirmed_at is not None:
+        return None
+    if row is None:
+        secret = totp.new_secret()
+        row = GateRegistration(
+            id=str(uuid.uuid4()),
+            tenant_id=tenant_id,
+            user_id=user_id,
+            method=Method.TOTP.value,
+            secret_wrapped=master.wrap(secret.encode(), gate_secret_context(tenant_id, user_id)),
+            data_json="{}",
+            last_step=0,
+            created_at=now,
+        )
+        db.add(row)
+        db.flush()
+        return secret
+    return _secret(master, row)
+
+
+def confirm_totp(
+    db: Session, master: MasterKey, tenant_id: str, user_id: str, code: str, now: dt.datetime
+) -> bool:
+    """The first code from the app: the authenticator is on file if it is right."""
+    row = _row(db, tenant_id, user_id, Method.TOTP)
+    if row is None or row.confirmed_at is not None:
+        return False
+    step = totp.matching_step(_secret(master, row), code, now=now.timestamp(), after=0)
+    if step is None:
+        return False
+    row.last_step = step
+    row.confirmed_at = now
+    return True
+
+
+def check_totp(
+    db: Session, master: MasterKey, tenant_id: str, user_id: str, code: str, now: dt.datetime
+) -> bool:
+    """A code at a gate: right, within the drift, and of a later step than
+    any taken before (the step is taken by this call)."""
+    row = _row(db, tenant_id, user_id, Method.TOTP)
+    if row is None or row.confirmed_at is None:
+        return False
+    step = totp.matching_step(_secret(master, row), code, now=now.timestamp(), after=row.last_step)
+    if step is None:
+        return False
+    row.last_step = step
+    return True
+
+
+def remove(db: Session, tenant_id: str, user_id: str, method: Method) -> bool:
+    """Forget the user's registration of ``method``; whether there was one."""
+    row = _row(db, tenant_id, user_id, method)
+    if row is None:
+        return False
+    db.delete(row)
+    return True
+
+
+def _row(db: Session, tenant_id: str, user_id: str, method: Method) -> GateRegistration | None:
+    return db.scalar(
+        select(GateRegistration).where(
+            GateRegistration.tenant_id == tenant_id,
+            GateRegistration.user_id == user_id,
+            GateRegistration.method == method.value,
+        )
+    )
+
+
+def _secret(master: MasterKey, row: GateRegistration) -> str:
+    if row.secret_wrapped is None:
+        raise RuntimeError(f"registration {row.id} has no secret")
+    return master.unwrap(
+        row.secret_wrapped, gate_secret_context(row.tenant_id, row.user_id)
+    ).decode()
+
+
+_KNOWN = frozenset(m.value for m in Method)
