@@ -20,12 +20,13 @@ from passback.server.hosts import TrustedHosts
 from passback.server.i18n import load_catalogs
 from passback.server.keyring import seal_store
 from passback.server.notify import SmtpSender
-from passback.server.portal import account_pages
+from passback.server.portal import account_pages, security_pages
 from passback.server.portal import api as portal_api
 from passback.server.portal import pages as portal_pages
 from passback.server.portal.account import MAX_ACCOUNT_FAILURES, MAX_DEVICE_FAILURES, Accounts
 from passback.server.portal.codes import Hasher, load_key
 from passback.server.portal.ratelimit import SlidingWindowLimiter
+from passback.server.portal.security_info import SecurityInfo
 from passback.server.portal.service import Portal
 from passback.server.portal.templating import STATIC, Renderer
 from passback.server.relay.endpoint import RELAY_PATH, RelayEndpoint
@@ -106,6 +107,7 @@ def create_app(
     app.state.services = services
     app.state.portal = portal
     app.state.accounts = accounts
+    app.state.security_info = SecurityInfo(accounts)
     app.state.renderer = Renderer(catalogs)
     problems.install(app)
     app.public_url = settings.public_url
@@ -117,6 +119,7 @@ def create_app(
     app.include_router(portal_api.router)
     app.include_router(portal_pages.router)
     app.include_router(account_pages.router)
+    app.include_router(security_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_api_websocket_route(
         RELAY_PATH,

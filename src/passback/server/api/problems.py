@@ -74,6 +74,8 @@ PORTAL_STATUS: Mapping[str, int] = {
     "not_signed_in": 401,
     "wrong_current_password": 422,
     "too_many_changes": 410,
+    "already_registered": 409,
+    "method_not_allowed": 403,
     Outcome.DISABLED.value: 409,
     Outcome.LOCKED.value: 409,
     Outcome.ACCOUNT_EXPIRED.value: 409,

@@ -295,6 +295,20 @@ class Accounts:
         row, user = await asyncio.to_thread(self._session, tenant, token)
         return self._view(row, user)
 
+    async def signed_in(
+        self, tenant: PortalTenant, token: str | None
+    ) -> tuple[AccountView, DirectoryUser]:
+        """The session's account and user, signed in (not on the way to a
+        forced change).
+
+        Raises:
+            PortalError: ``not_signed_in`` (401).
+        """
+        row, user = await asyncio.to_thread(self._session, tenant, token)
+        if user is None or sessions.State(row.state).forced_change:
+            raise PortalError("not_signed_in", SESSION_ENDED)
+        return self._view(row, user), user
+
     async def change_step(self, tenant: PortalTenant, token: str | None) -> AccountView:
         """The account with the rules for its new password (None: no agent could tell)."""
         row, user = await asyncio.to_thread(self._session, tenant, token)
@@ -410,6 +424,9 @@ class Accounts:
                     db.delete(row)
 
         await asyncio.to_thread(drop)
+
+    def csrf_token(self, token: str) -> str:
+        return self.hasher.csrf_token("session:" + flow_hash(token))
 
     def csrf_matches(self, token: str | None, csrf: str) -> bool:
         return token is not None and self.hasher.csrf_matches("session:" + flow_hash(token), csrf)

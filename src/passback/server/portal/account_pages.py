@@ -112,7 +112,7 @@ async def account_page(request: Request, slug: str) -> Response:
         tenant = await portal_of(request).tenant(slug)
         view = await _accounts(request).view(tenant, request.cookies.get(SESSION_COOKIE))
     except PortalError as error:
-        return await _not_signed_in(request, t, error, slug)
+        return await not_signed_in(request, t, error, slug)
     if view.state.forced_change:
         return RedirectResponse(f"{base_of(tenant)}/change", status_code=303)
     now = dt.datetime.now(dt.UTC)
@@ -137,7 +137,7 @@ async def change_page(request: Request, slug: str) -> Response:
         tenant = await portal_of(request).tenant(slug)
         view = await _accounts(request).change_step(tenant, request.cookies.get(SESSION_COOKIE))
     except PortalError as error:
-        return await _not_signed_in(request, t, error, slug)
+        return await not_signed_in(request, t, error, slug)
     forced = view.state.value if view.state.forced_change else ""
     return page(
         request,
@@ -166,7 +166,7 @@ async def change(
     try:
         tenant = await portal_of(request).tenant(slug)
         check_same_origin(request)
-        _check_csrf(accounts, token, csrf)
+        check_session_csrf(accounts, token, csrf)
         await accounts.change(tenant, token, current_password, new_password, confirm_password)
     except PortalError as error:
         to = "signin" if error.code in {"not_signed_in", "too_many_changes"} else "change"
@@ -187,7 +187,7 @@ async def sign_out(request: Request, slug: str, csrf: Text = "") -> Response:
     try:
         tenant = await portal_of(request).tenant(slug)
         check_same_origin(request)
-        _check_csrf(accounts, token, csrf)
+        check_session_csrf(accounts, token, csrf)
         await accounts.sign_out(tenant, token)
     except PortalError as error:
         return await fail(request, t, error, slug=slug)
@@ -200,16 +200,14 @@ async def sign_out(request: Request, slug: str, csrf: Text = "") -> Response:
     return response
 
 
-def _check_csrf(accounts: Accounts, token: str | None, csrf: str) -> None:
+def check_session_csrf(accounts: Accounts, token: str | None, csrf: str) -> None:
     if token is None:
         return  # no session: the use-case refuses it, with its own words
     if not accounts.csrf_matches(token, csrf):
         raise PortalError("csrf_failed", N_("This form has expired. Start again."))
 
 
-async def _not_signed_in(
-    request: Request, t: Translator, error: PortalError, slug: str
-) -> Response:
+async def not_signed_in(request: Request, t: Translator, error: PortalError, slug: str) -> Response:
     """A page of the session without one: to the sign-in, which says why."""
     if error.code != "not_signed_in":
         return await fail(request, t, error, slug=slug)

@@ -254,6 +254,25 @@ class GateRegistration(Base):
     confirmed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
 
+class AuditEvent(Base):
+    """One thing that happened to a user's self-service (SPEC E5): a
+    registration item, a gate attempt, a reset, a change, an unlock, a block.
+    Never a password, a code or an answer (S7)."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[str] = mapped_column(String(UUID_LENGTH), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+    user_id: Mapped[str | None] = mapped_column(String(UUID_LENGTH), index=True)
+    #: Who acted: ``user`` (self-service), ``admin``, ``system``.
+    actor: Mapped[str] = mapped_column(String(16))
+    activity: Mapped[str] = mapped_column(String(64))
+    #: ``success`` or ``failure``.
+    result: Mapped[str] = mapped_column(String(16))
+    detail_json: Mapped[str] = mapped_column(Text, default="{}")
+
+
 class AccountSession(Base):
     """A user signed in to "My account" with the directory password (SPEC U4),
     or, signed in with a password that must be changed first, on the way to

@@ -1,0 +1,61 @@
+"""The audit log of self-service (SPEC E5): what happened to whose account,
+when, done by whom, and how it ended. The admin console's reports read it;
+nothing secret is ever written to it (S7).
+
+Activity names follow the words administrators know from the reports of
+the products Passback stands beside ("Self-service password reset",
+"Unlock a user account (self-service)", …) in a stable machine form.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import json
+import uuid
+
+from sqlalchemy.orm import Session
+
+from passback.server.store.models import AuditEvent
+
+
+class Activity(enum.StrEnum):
+    REGISTER_METHOD = "register_method"  # "User registered security info"
+    REMOVE_METHOD = "remove_method"  # "User deleted security info"
+    SIGN_IN = "sign_in"
+    CHANGE_PASSWORD = "change_password"  # noqa: S105 - an activity name
+    RESET_PASSWORD = "reset_password"  # noqa: S105 - an activity name
+    UNLOCK_ACCOUNT = "unlock_account"
+    GATE = "gate"  # one verification attempt, pass or fail
+
+
+class Actor(enum.StrEnum):
+    USER = "user"
+    ADMIN = "admin"
+    SYSTEM = "system"
+
+
+def record(
+    db: Session,
+    *,
+    tenant_id: str,
+    user_id: str | None,
+    activity: Activity,
+    success: bool,
+    at: dt.datetime,
+    actor: Actor = Actor.USER,
+    **detail: str | int,
+) -> AuditEvent:
+    """Add one event to the session (the caller commits, with what it records)."""
+    event = AuditEvent(
+        id=str(uuid.uuid4()),
+        tenant_id=tenant_id,
+        at=at,
+        user_id=user_id,
+        actor=actor.value,
+        activity=activity.value,
+        result="success" if success else "failure",
+        detail_json=json.dumps(detail, sort_keys=True),
+    )
+    db.add(event)
+    return event

@@ -1,0 +1,105 @@
+""" "Security info" in My account (SPEC G2, G3, E5, S7): an authenticator app
+set up with its first code, removed, each an audit event; its secret only
+wrapped in the store."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import httpx
+import pyotp
+
+from passback.protocol.outcomes import Outcome
+from tests.support.portal import BASE, csrf, field_error, portal_tenant, rows, sign_in
+from tests.support.server import AgentFactory, RunningServer, bearer
+
+STATE = {"locked": 0, "password_set_at": int(time.time()) - 60, "password_expires_at": 0}
+
+
+async def allow_totp(client: httpx.AsyncClient, admin_token: str) -> None:
+    changed = await client.patch(
+        "/api/v1/policy", headers=bearer(admin_token), json={"methods": ["email", "totp"]}
+    )
+    assert changed.status_code == 200, changed.text
+
+
+def secret_of(page: httpx.Response) -> str:
+    found = re.search(r'<code class="secret">([A-Z2-7 ]+)</code>', page.text)
+    assert found, page.text
+    return found.group(1).replace(" ", "")
+
+
+async def test_set_up_and_remove_an_authenticator(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory
+) -> None:
+    async with portal_tenant(server, client, make_agent) as (tenant, agent):
+        await allow_totp(client, tenant.admin_token)
+        agent.outcomes.append((Outcome.OK, STATE))
+        await sign_in(client)
+        info = await client.get(f"{BASE}/security")
+        assert info.status_code == 200
+        assert "j•••@acme.test" in info.text  # the directory's mail, masked
+        assert f'href="{BASE}/security/authenticator"' in info.text
+
+        page = await client.get(f"{BASE}/security/authenticator")
+        assert page.status_code == 200
+        assert page.headers["cache-control"] == "no-store"
+        assert "<svg" in page.text and "<title>QR code</title>" in page.text
+        secret = secret_of(page)
+        again = await client.get(f"{BASE}/security/authenticator")
+        assert secret_of(again) == secret  # a reload shows the same key
+
+        wrong = await client.post(
+            f"{BASE}/security/authenticator", data={"code": "000000", "csrf": csrf(page)}
+        )
+        assert wrong.headers["location"] == f"{BASE}/security/authenticator"
+        shown = await client.get(f"{BASE}/security/authenticator")
+        assert shown.status_code == 422
+        assert "The code is not correct" in field_error(shown, "code")
+
+        done = await client.post(
+            f"{BASE}/security/authenticator",
+            data={"code": pyotp.TOTP(secret).now(), "csrf": csrf(page)},
+        )
+        assert done.headers["location"] == f"{BASE}/security"
+        info = await client.get(f"{BASE}/security")
+        assert "Your authenticator app is set up" in info.text
+        assert f'action="{BASE}/security/authenticator/remove"' in info.text
+        # one authenticator at a time
+        taken = await client.get(f"{BASE}/security/authenticator", follow_redirects=True)
+        assert "already set up" in taken.text
+
+        removed = await client.post(
+            f"{BASE}/security/authenticator/remove", data={"csrf": csrf(info)}
+        )
+        assert removed.headers["location"] == f"{BASE}/security"
+        assert "is removed" in (await client.get(f"{BASE}/security")).text
+    assert rows(server, "SELECT activity, result FROM audit_events ORDER BY at") == [
+        ("register_method", "failure"),
+        ("register_method", "success"),
+        ("remove_method", "success"),
+    ]
+    database = Path(server.database_url.removeprefix("sqlite:///"))
+    stored = b"".join(p.read_bytes() for p in database.parent.glob(database.name + "*"))
+    assert secret.encode() not in stored  # S7: wrapped under the master key
+
+
+async def test_security_info_needs_a_signed_in_session_and_the_policy(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory
+) -> None:
+    async with portal_tenant(server, client, make_agent) as (_tenant, agent):
+        gone = await client.get(f"{BASE}/security")
+        assert gone.headers["location"] == f"{BASE}/signin"
+        agent.outcomes.append((Outcome.OK, STATE))
+        await sign_in(client)
+        info = await client.get(f"{BASE}/security")
+        assert "Authenticator app" not in info.text  # the default policy: email only
+        refused = await client.get(f"{BASE}/security/authenticator", follow_redirects=True)
+        assert refused.url.path == f"{BASE}/security"
+        assert refused.status_code == 403
+        assert "does not use this method" in refused.text
+        forged = await client.post(f"{BASE}/security/authenticator/remove", data={"csrf": "nope"})
+        assert forged.status_code == 303
+        assert (await client.get(f"{BASE}/signin")).status_code == 403
