@@ -13,6 +13,9 @@ from passback.policy.gates import GatePolicy, Method
 from passback.server.errors import UnknownTenant, Unprocessable
 from passback.server.store.models import GatePolicyRow, Tenant, utcnow
 
+#: The methods this version's portal offers at a gate; a policy may allow only these.
+AVAILABLE = frozenset({Method.EMAIL, Method.TOTP})
+
 #: What a change may name: the fields of ``GatePolicy``.
 FIELDS = frozenset(f.name for f in dataclasses.fields(GatePolicy))
 
@@ -59,7 +62,15 @@ def change_gate_policy(session: Session, tenant_id: str, **changes: Any) -> Gate
                 f"known: {', '.join(m.value for m in Method)}",
                 code="invalid_policy",
             )
-        changes["methods"] = frozenset(Method(n) for n in names)
+        chosen = frozenset(Method(n) for n in names)
+        missing = [m.value for m in Method if m in chosen - AVAILABLE]
+        if missing:
+            raise Unprocessable(
+                f"not available in this version yet: {', '.join(missing)}; "
+                f"available: {', '.join(m.value for m in Method if m in AVAILABLE)}",
+                code="invalid_policy",
+            )
+        changes["methods"] = chosen
     policy = dataclasses.replace(gate_policy(session, tenant_id), **changes)
     problems = policy.problems()
     if problems:

@@ -76,6 +76,8 @@ PORTAL_STATUS: Mapping[str, int] = {
     "too_many_changes": 410,
     "already_registered": 409,
     "method_not_allowed": 403,
+    "invalid_method": 422,
+    "not_enough_methods": 409,
     Outcome.DISABLED.value: 409,
     Outcome.LOCKED.value: 409,
     Outcome.ACCOUNT_EXPIRED.value: 409,

@@ -2,11 +2,19 @@
 
 ::
 
-    code ──right code──▶ password ──claimed──▶ writing ──directory said OK──▶ done
-      │                    ▲                      │
-      │                    └──refused (W1), or outcome unknown: try again
-      │                                           │
-      └─5 codes tried─▶ ended ◀──5 passwords, or a refusal no retry can mend
+    choose ──method──▶ code ──right code, enough gates──▶ password ──claimed──▶ writing
+      ▲                  │ └─right code, another gate needed─▶ choose      │
+      │                  │                        ▲                         │
+      │                  │                        └──refused (W1), or outcome unknown: try again
+      │                  │                                                  │
+      │                  └─5 codes tried─▶ ended ◀──5 passwords, or a refusal no retry can mend
+      │                                                   directory said OK ──▶ done
+    (a tenant that allows more than the email code starts here; else at code)
+
+The ``code`` step is the gate of the method the flow is at (``gate``): an
+emailed code, or an authenticator's. ``gates_passed`` lists the methods passed
+(SPEC G1: each counts once); the caller decides, from the tenant's policy,
+whether a passed gate is enough (``done``).
 
 Any step past its expiry is dead. The pure functions take and change a
 ``PortalFlow`` row; the caller loads it and commits. The ``claim_*``
@@ -57,6 +65,7 @@ MAIL_WINDOW = dt.timedelta(hours=1)
 
 
 class Step(enum.StrEnum):
+    CHOOSE = "choose"  # the user picks the method of the next gate
     CODE = "code"
     PASSWORD = "password"  # noqa: S105 - a step name
     WRITING = "writing"  # one request holds the password step, writing back
@@ -99,9 +108,12 @@ def new_flow(
     code_ttl: int,
     now: dt.datetime,
     purpose: Purpose = Purpose.RESET,
+    choose: bool = False,
 ) -> NewFlow:
-    """A flow at the code step. A code is made and hashed for every flow, the
-    blocked ones too, so that all take the same work (T2)."""
+    """A flow at the email gate's code step, or with ``choose`` at the choice
+    of a method (nothing sent yet; ``blocked`` is decided when the email gate
+    is chosen). A code is made and hashed for every flow at the email gate,
+    the blocked ones too, so that all take the same work (T2)."""
     token = new_flow_token()
     key = flow_hash(token)
     code = new_code()
@@ -109,13 +121,15 @@ def new_flow(
         id_hash=key,
         tenant_id=tenant_id,
         user_id=user_id,
-        step=Step.CODE.value,
-        blocked=blocked.value if blocked else None,
-        code_hash=hasher.code_hash(key, code),
+        step=(Step.CHOOSE if choose else Step.CODE).value,
+        gate=None if choose else "email",
+        gates_passed="",
+        blocked=None if choose else (blocked.value if blocked else None),
+        code_hash=None if choose else hasher.code_hash(key, code),
         expires_at=now + dt.timedelta(seconds=code_ttl),
         attempts=0,
         write_attempts=0,
-        mailed=blocked is None,
+        mailed=blocked is None and not choose,
         client_hash=hasher.client_hash(client),
         purpose=purpose.value,
         created_at=now,
@@ -212,7 +226,9 @@ def mail_limit_reached(
 # -- moves ----------------------------------------------------------------------
 
 
-def enter_code(flow: PortalFlow, hasher: Hasher, code: str, now: dt.datetime) -> str:
+def enter_code(
+    flow: PortalFlow, hasher: Hasher, code: str, now: dt.datetime, *, done: bool = True
+) -> str:
     """Check ``code``, whose attempt is already counted in ``flow.attempts``
     (``claim_code_attempt``); on success the flow moves to the password step,
     the code is spent (single use), and the flow gets a new token, returned: the
@@ -222,11 +238,26 @@ def enter_code(flow: PortalFlow, hasher: Hasher, code: str, now: dt.datetime) ->
         FlowRefused: not at the code step or expired; ``WRONG_CODE`` with the
             attempts left; ``TOO_MANY_CODES`` once the last attempt failed.
     """
-    require(flow, Step.CODE, now)
     matches = hasher.code_matches(flow.code_hash, flow.id_hash, code)
-    if matches and flow.blocked is None:
-        flow.step = Step.PASSWORD.value
+    return pass_gate(flow, matches=matches and flow.blocked is None, done=done, now=now)
+
+
+def pass_gate(flow: PortalFlow, *, matches: bool, done: bool, now: dt.datetime) -> str:
+    """The gate's answer was checked by the caller (``matches``), its attempt
+    already counted. On success the gate's method is passed, the flow moves to
+    the password step (``done``: the policy is satisfied) or to the choice of
+    the next gate, and it gets a new token, returned.
+
+    Raises:
+        FlowRefused: as :func:`enter_code`.
+    """
+    require(flow, Step.CODE, now)
+    if matches:
+        passed = [*passed_gates(flow), flow.gate or "email"]
+        flow.gates_passed = ",".join(dict.fromkeys(passed))
+        flow.step = (Step.PASSWORD if done else Step.CHOOSE).value
         flow.code_hash = None
+        flow.gate = None
         flow.expires_at = now + dt.timedelta(seconds=PASSWORD_STEP_TTL)
         token = new_flow_token()
         flow.id_hash = flow_hash(token)
@@ -236,6 +267,42 @@ def enter_code(flow: PortalFlow, hasher: Hasher, code: str, now: dt.datetime) ->
         end(flow, now)
         raise FlowRefused(Refusal.TOO_MANY_CODES)
     raise FlowRefused(Refusal.WRONG_CODE, attempts_left=left)
+
+
+def passed_gates(flow: PortalFlow) -> list[str]:
+    """The methods whose gates the flow passed, in order."""
+    return [m for m in (flow.gates_passed or "").split(",") if m]
+
+
+def arm_email(
+    flow: PortalFlow,
+    hasher: Hasher,
+    *,
+    blocked: Blocked | None,
+    code_ttl: int,
+    now: dt.datetime,
+) -> str:
+    """Put the flow at an email gate: a new code (hashed; returned to be
+    mailed unless ``blocked``)."""
+    require(flow, Step.CHOOSE, now)
+    code = new_code()
+    flow.step = Step.CODE.value
+    flow.gate = "email"
+    flow.code_hash = hasher.code_hash(flow.id_hash, code)
+    flow.blocked = blocked.value if blocked else None
+    flow.mailed = blocked is None
+    flow.expires_at = now + dt.timedelta(seconds=code_ttl)
+    return code
+
+
+def arm_app(flow: PortalFlow, method: str, *, code_ttl: int, now: dt.datetime) -> None:
+    """Put the flow at the gate of a method that sends nothing (an
+    authenticator app): the user types what the app shows."""
+    require(flow, Step.CHOOSE, now)
+    flow.step = Step.CODE.value
+    flow.gate = method
+    flow.code_hash = None
+    flow.expires_at = now + dt.timedelta(seconds=code_ttl)
 
 
 def release(flow: PortalFlow, pending_request_id: str | None, now: dt.datetime) -> bool:

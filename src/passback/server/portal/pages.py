@@ -111,8 +111,51 @@ async def _start(request: Request, slug: str, username: str, purpose: flow.Purpo
         )
     except PortalError as error:
         return await fail(request, t, error, slug=slug, username=username, purpose=purpose.value)
-    response = RedirectResponse(f"{base_of(tenant)}/code", status_code=303)
+    after = "method" if started.step is flow.Step.CHOOSE else "code"
+    response = RedirectResponse(f"{base_of(tenant)}/{after}", status_code=303)
     _set_flow_cookie(request, response, tenant, started.token)
+    if started.deliver is not None:
+        response.background = BackgroundTask(started.deliver)
+    return response
+
+
+@router.get("/method")
+async def method_page(request: Request, slug: str) -> Response:
+    t = renderer(request).translator(request)
+    portal = portal_of(request)
+    token = request.cookies.get(FLOW_COOKIE)
+    try:
+        tenant = await portal.tenant(slug)
+        choice = await portal.choice(tenant, token)
+    except PortalError as error:
+        return await fail(request, t, error, slug=slug)
+    return page(
+        request,
+        t,
+        tenant,
+        "method.html",
+        csrf=portal.csrf_token(token or ""),
+        methods=[m.value for m in choice.methods],
+        passed=choice.passed,
+        required=choice.required,
+    )
+
+
+@router.post("/method")
+async def choose_method(
+    request: Request, slug: str, method: Text = "", csrf: Text = ""
+) -> Response:
+    t = renderer(request).translator(request)
+    portal = portal_of(request)
+    token = request.cookies.get(FLOW_COOKIE)
+    try:
+        tenant = await portal.tenant(slug)
+        check_same_origin(request)
+        _check_csrf(portal, token, csrf)
+        started = await portal.choose(tenant, token, method, language=t.locale)
+    except PortalError as error:
+        return await fail_and_redirect(request, t, error, slug=slug, to="method")
+    response = RedirectResponse(f"{base_of(tenant)}/code", status_code=303)
     if started.deliver is not None:
         response.background = BackgroundTask(started.deliver)
     return response
@@ -138,10 +181,10 @@ async def code_page(request: Request, slug: str) -> Response:
     token = request.cookies.get(FLOW_COOKIE)
     try:
         tenant = await portal.tenant(slug)
-        await portal.require(tenant, token, flow.Step.CODE)
+        row = await portal.require(tenant, token, flow.Step.CODE)
     except PortalError as error:
         return await fail(request, t, error, slug=slug)
-    return _code_page(request, t, tenant, token)
+    return _code_page(request, t, tenant, token, gate=row.gate or "email")
 
 
 @router.post("/code")
@@ -156,9 +199,17 @@ async def enter_code(request: Request, slug: str, code: Text = "", csrf: Text = 
         passed = await portal.enter_code(tenant, token, code)
     except PortalError as error:
         if error.field == "code" and token:
-            return await fail(request, t, error, slug=slug, page_name="code.html", token=token)
+            gate = await portal.gate_of(slug, token)
+            return await fail(
+                request, t, error, slug=slug, page_name="code.html", token=token, gate=gate
+            )
         return await fail(request, t, error, slug=slug)
-    after = "unlock/confirm" if passed.purpose is flow.Purpose.UNLOCK else "password"
+    if passed.step is flow.Step.CHOOSE:
+        after = "method"  # another gate is needed
+    elif passed.purpose is flow.Purpose.UNLOCK:
+        after = "unlock/confirm"
+    else:
+        after = "password"
     response = RedirectResponse(f"{base_of(tenant)}/{after}", status_code=303)
     _set_flow_cookie(request, response, tenant, passed.token)
     return response
@@ -328,11 +379,14 @@ def _code_page(
     tenant: PortalTenant,
     token: str | None,
     status: int = 200,
+    gate: str = "email",
     **context: Any,
 ) -> Response:
     csrf = portal_of(request).csrf_token(token) if token else ""
     minutes = portal_of(request).services.settings.code_ttl // 60
-    return page(request, t, tenant, "code.html", status, csrf=csrf, minutes=minutes, **context)
+    return page(
+        request, t, tenant, "code.html", status, csrf=csrf, minutes=minutes, gate=gate, **context
+    )
 
 
 def _password_page(
@@ -428,6 +482,7 @@ async def fail(
     page_name: str = "error.html",
     token: str | None = None,
     purpose: str = flow.Purpose.RESET.value,
+    gate: str = "email",
 ) -> Response:
     """The page for ``error``, with the support code of its stored record (E2).
     An error carried over a redirect is about what happened before, and says
@@ -440,7 +495,7 @@ async def fail(
     if tenant is None:
         return _bare_error(request, t, shown, status)
     if page_name == "code.html":
-        return _code_page(request, t, tenant, token, status, error=shown)
+        return _code_page(request, t, tenant, token, status, gate=gate, error=shown)
     restart = status not in {429, 503}
     if error.field == "username":
         return page(

@@ -15,15 +15,18 @@ from collections.abc import Awaitable, Callable
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from passback.policy import gates
+from passback.policy.gates import Method
 from passback.protocol.operations import Operation
 from passback.protocol.outcomes import Outcome
 from passback.server import support, writeback
 from passback.server.directory_users import MAX_USERNAME, find_user
 from passback.server.errors import NotFound, Refused
+from passback.server.gate_policies import AVAILABLE, gate_policy
 from passback.server.i18n import Catalogs, Translator
 from passback.server.i18n.translations import N_
 from passback.server.notify import MailError, MailMessage
-from passback.server.portal import flow
+from passback.server.portal import flow, registrations
 from passback.server.portal.code_mail import code_mail
 from passback.server.portal.codes import Hasher, flow_hash
 from passback.server.portal.errors import (
@@ -56,10 +59,31 @@ class PortalTenant:
 
 @dataclasses.dataclass(frozen=True)
 class CodePassed:
-    """The flow's new token once its code passed, and where the flow leads."""
+    """The flow's new token once its code passed, and where the flow leads:
+    the choice of another gate, or (``step`` PASSWORD) the purpose's page."""
 
     token: str = dataclasses.field(repr=False)
     purpose: flow.Purpose
+    step: flow.Step = flow.Step.PASSWORD
+
+
+@dataclasses.dataclass(frozen=True)
+class Choice:
+    """The methods the flow's next gate may use, and how many are passed."""
+
+    methods: tuple[Method, ...]
+    passed: int
+    required: int
+
+
+@dataclasses.dataclass(frozen=True)
+class _Armed:
+    """An email gate just set up: what sending its code needs."""
+
+    key: str
+    code: str = dataclasses.field(repr=False)
+    blocked: str | None
+    user: DirectoryUser | None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,6 +93,8 @@ class Started:
     #: Sends the code; run after the answer went out, so that the answer takes
     #: the same time whether or not a mail is sent (T2). None: nothing to send.
     deliver: Callable[[], Awaitable[None]] | None
+    #: The step the flow is at: the email gate's code, or the choice of a method.
+    step: flow.Step = flow.Step.CODE
 
 
 class Portal:
@@ -158,21 +184,34 @@ class Portal:
         new, user = await asyncio.to_thread(
             self._start, tenant, username, address_key(client), purpose
         )
+        if new.row.step == flow.Step.CHOOSE.value:
+            return Started(new.token, new.row.expires_at, None, flow.Step.CHOOSE)
+        armed = _Armed(new.row.id_hash, new.code, new.row.blocked, user)
+        return Started(
+            new.token, new.row.expires_at, self._delivery(tenant, armed, username, language)
+        )
+
+    def _delivery(
+        self, tenant: PortalTenant, armed: _Armed, username: str, language: str
+    ) -> Callable[[], Awaitable[None]] | None:
+        """What sends the email gate's code after the answer went out (or
+        records why none is sent); None when there is nothing to do."""
+        user = armed.user
         deliver = None
-        if user is not None and user.mail and new.row.blocked is None:
+        if user is not None and user.mail and armed.blocked is None:
             message = code_mail(
                 Translator.for_locale(self.catalogs, language),
                 to=user.mail,
-                code=new.code,
+                code=armed.code,
                 minutes=self.services.settings.code_ttl // 60,
                 tenant_name=tenant.name,
                 link=self._link(tenant),
             )
 
             async def deliver() -> None:
-                await self._deliver(tenant, new.row.id_hash, user.id, message)
+                await self._deliver(tenant, armed.key, user.id, message)
 
-        elif user is not None and new.row.blocked == flow.Blocked.MAIL_LIMIT:
+        elif user is not None and armed.blocked == flow.Blocked.MAIL_LIMIT:
             # The answer is the same (T2); support learns why no mail came.
             incident = support.Incident(
                 "mail_limit",
@@ -192,7 +231,93 @@ class Portal:
             async def deliver() -> None:
                 await asyncio.to_thread(support.record, self.services.sessions, incident)
 
-        return Started(new.token, new.row.expires_at, deliver)
+        return deliver
+
+    async def choice(self, tenant: PortalTenant, token: str | None) -> Choice:
+        """The methods the flow's next gate may use. Before any gate passed,
+        the tenant's allowed methods, the same for every username (T2); after
+        one, the user's own that the policy allows and that are not passed.
+
+        Raises:
+            PortalError: not at the choice; ``not_enough_methods`` (409, the
+                flow ends) when the user cannot pass the gates the policy
+                requires, saying exactly what is missing (G6).
+        """
+        row = await self.require(tenant, token, flow.Step.CHOOSE)
+        found = await asyncio.to_thread(self._choice, tenant, row)
+        if isinstance(found, Choice):
+            return found
+        await asyncio.to_thread(self._end, row.id_hash)
+        raise found
+
+    def _choice(self, tenant: PortalTenant, row: PortalFlow) -> Choice | PortalError:
+        passed = [Method(m) for m in flow.passed_gates(row)]
+        with self.services.sessions() as db:
+            policy = gate_policy(db, tenant.id)
+            user = db.get(DirectoryUser, row.user_id) if passed and row.user_id else None
+            if not passed:
+                offered = [m for m in Method if m in policy.methods and m in AVAILABLE]
+                return Choice(tuple(offered), 0, policy.required)
+            on_file = registrations.on_file(db, user) if user is not None else set()
+        left = gates.choices(policy, on_file, passed)
+        if left:
+            return Choice(tuple(left), len(passed), policy.required)
+        missing = gates.shortfall(policy, on_file)
+        return PortalError(
+            "not_enough_methods",
+            N_(
+                "Your organisation requires %(required)d ways to prove who you are, and "
+                "only %(usable)d is on file for your account. Contact your administrator; "
+                "once you can sign in, add another method under Security info in My account."
+            ),
+            values={"required": policy.required, "usable": missing.usable if missing else 0},
+            user_id=row.user_id,
+            flow_ended=True,
+            note=f"G6: passed {','.join(flow.passed_gates(row))}, on file "
+            f"{','.join(sorted(on_file))}",
+        )
+
+    async def choose(
+        self, tenant: PortalTenant, token: str | None, method: str, *, language: str
+    ) -> Started:
+        """Put the flow at the gate of ``method``: an email code is sent (after
+        the answer, as at the start); an authenticator needs nothing sent.
+
+        Raises:
+            PortalError: not at the choice, or ``method`` is not offered (422).
+        """
+        row = await self.require(tenant, token, flow.Step.CHOOSE)
+        offered = await self.choice(tenant, token)
+        if method not in {m.value for m in offered.methods}:
+            raise PortalError(
+                "invalid_method", N_("Choose one of the ways offered."), field="method"
+            )
+        armed = await asyncio.to_thread(self._arm, tenant, row.id_hash, Method(method))
+        deliver = None
+        if armed is not None:
+            username = armed.user.sam_account_name if armed.user else ""
+            deliver = self._delivery(tenant, armed, username, language)
+        return Started(token or "", row.expires_at, deliver)
+
+    def _arm(self, tenant: PortalTenant, key: str, method: Method) -> _Armed | None:
+        """Move the flow to the gate of ``method``; for an email gate, what
+        its delivery needs."""
+        now = self._clock()
+        ttl = self.services.settings.code_ttl
+        with self.services.sessions() as db, db.begin():
+            try:
+                row = flow.require(db.get(PortalFlow, key), flow.Step.CHOOSE, now)
+            except FlowRefused as refused:
+                raise refusal_error(refused) from None
+            if method is not Method.EMAIL:
+                flow.arm_app(row, method.value, code_ttl=ttl, now=now)
+                return None
+            user = db.get(DirectoryUser, row.user_id) if row.user_id else None
+            blocked = self._email_blocked(db, tenant, user, row.client_hash or "", now)
+            code = flow.arm_email(row, self.hasher, blocked=blocked, code_ttl=ttl, now=now)
+            if user is not None:
+                db.expunge(user)
+            return _Armed(key, code, row.blocked, user)
 
     async def enter_code(self, tenant: PortalTenant, token: str | None, code: str) -> CodePassed:
         """The flow's new token once the code passed (the old one is dead).
@@ -207,7 +332,7 @@ class Portal:
                 row = flow.find(db, tenant.id, token)
                 try:
                     return self._check_code(
-                        db, flow.require(row, flow.Step.CODE, now), code, now
+                        db, tenant, flow.require(row, flow.Step.CODE, now), code, now
                     ), row
                 except FlowRefused as refused:
                     return refused, row
@@ -219,7 +344,7 @@ class Portal:
                 error.note = f"the flow's code step cannot pass: {row.blocked}"
             raise error
         assert row is not None  # the code passed: the flow exists
-        return CodePassed(outcome, flow.Purpose(row.purpose))
+        return CodePassed(outcome, flow.Purpose(row.purpose), flow.Step(row.step))
 
     async def password_step(self, tenant: PortalTenant, token: str | None) -> PasswordRules | None:
         """The rules for the flow's user, once the code passed (None: no agent
@@ -407,30 +532,20 @@ class Portal:
     def _start(
         self, tenant: PortalTenant, username: str, client: str, purpose: flow.Purpose
     ) -> tuple[flow.NewFlow, DirectoryUser | None]:
-        """``client``: the starting address's limiter key (``address_key``)."""
+        """``client``: the starting address's limiter key (``address_key``).
+        A tenant that allows only the email code starts at its gate (as the
+        portal always did); one that allows more starts at the choice."""
         now = self._clock()
         with self.services.sessions() as db, db.begin():
             matches = list(db.scalars(find_user(tenant.id, username).limit(2)))
             user = matches[0] if len(matches) == 1 else None
+            policy = gate_policy(db, tenant.id)
+            choose = policy.methods != {Method.EMAIL} or policy.required != 1
             blocked = None
-            if user is None:
-                blocked = flow.Blocked.UNKNOWN_USER
-            else:
-                # One start of a user at a time, so two cannot both pass the mail
-                # cap: a write to the user's row locks it (PostgreSQL) or takes
-                # the database's one write lock (SQLite) before the cap is read.
-                db.execute(
-                    update(DirectoryUser)
-                    .where(DirectoryUser.id == user.id)
-                    .values(id=DirectoryUser.id)
-                    .execution_options(synchronize_session=False)
+            if not choose:
+                blocked = self._email_blocked(
+                    db, tenant, user, self.hasher.client_hash(client), now
                 )
-                if not user.mail:
-                    blocked = flow.Blocked.NO_MAIL
-                elif flow.mail_limit_reached(
-                    db, tenant.id, user.id, self.hasher.client_hash(client), now
-                ):
-                    blocked = flow.Blocked.MAIL_LIMIT
             new = flow.new_flow(
                 self.hasher,
                 tenant_id=tenant.id,
@@ -440,20 +555,66 @@ class Portal:
                 code_ttl=self.services.settings.code_ttl,
                 now=now,
                 purpose=purpose,
+                choose=choose,
             )
             db.add(new.row)
+            if user is not None:
+                db.expunge(user)
         return new, user
 
-    def _check_code(self, db: Session, row: PortalFlow, code: str, now: dt.datetime) -> str:
-        """The flow's new token if ``code`` is right. H1: the attempt is counted
-        by one atomic statement before the code is compared, so parallel guesses
-        cannot beat the limit."""
+    def _email_blocked(
+        self,
+        db: Session,
+        tenant: PortalTenant,
+        user: DirectoryUser | None,
+        client_hash: str,
+        now: dt.datetime,
+    ) -> flow.Blocked | None:
+        """Why an email gate for ``user`` cannot pass (no code is sent), if it cannot."""
+        if user is None:
+            return flow.Blocked.UNKNOWN_USER
+        # One start of a user at a time, so two cannot both pass the mail
+        # cap: a write to the user's row locks it (PostgreSQL) or takes
+        # the database's one write lock (SQLite) before the cap is read.
+        db.execute(
+            update(DirectoryUser)
+            .where(DirectoryUser.id == user.id)
+            .values(id=DirectoryUser.id)
+            .execution_options(synchronize_session=False)
+        )
+        if not user.mail:
+            return flow.Blocked.NO_MAIL
+        if flow.mail_limit_reached(db, tenant.id, user.id, client_hash, now):
+            return flow.Blocked.MAIL_LIMIT
+        return None
+
+    def _end(self, key: str) -> None:
+        with self.services.sessions() as db, db.begin():
+            row = db.get(PortalFlow, key)
+            if row is not None:
+                flow.end(row, self._clock())
+
+    def _check_code(
+        self, db: Session, tenant: PortalTenant, row: PortalFlow, code: str, now: dt.datetime
+    ) -> str:
+        """The flow's new token if ``code`` is right for its gate. H1: the
+        attempt is counted by one atomic statement before the code is
+        compared, so parallel guesses cannot beat the limit."""
         claimed = flow.claim_code_attempt(db, row.id_hash)
         db.refresh(row)
         if claimed is None:
             flow.require(row, flow.Step.CODE, now)  # moved on meanwhile: say how
             raise FlowRefused(Refusal.TOO_MANY_CODES)
-        return flow.enter_code(row, self.hasher, code, now)
+        gate = Method(row.gate or Method.EMAIL.value)
+        passed = [*(Method(m) for m in flow.passed_gates(row)), gate]
+        done = gates.satisfied(gate_policy(db, tenant.id), passed)
+        if gate is Method.EMAIL:
+            return flow.enter_code(row, self.hasher, code, now, done=done)
+        # An authenticator: the user's own (none for an unknown user: never passes).
+        matches = row.user_id is not None and registrations.check_totp(
+            db, self.services.master_key, tenant.id, row.user_id, code, now
+        )
+        return flow.pass_gate(row, matches=matches, done=done, now=now)
 
     def _claim_password_step(self, key: str, user_id: str) -> str | None:
         """Take the flow's password step for this request; the pending request
@@ -559,6 +720,17 @@ class Portal:
         if isinstance(found, FlowRefused):
             raise refusal_error(found)
         return found
+
+    async def gate_of(self, slug: str, token: str) -> str:
+        """The method of the gate the flow of ``token`` is at (``email`` if none)."""
+
+        def read() -> str:
+            with self.services.sessions() as db:
+                tenant = db.scalar(select(Tenant.id).where(Tenant.slug == slug))
+                row = flow.find(db, tenant or "", token)
+                return (row.gate if row is not None else None) or Method.EMAIL.value
+
+        return await asyncio.to_thread(read)
 
     def csrf_token(self, token: str) -> str:
         return self.hasher.csrf_token(flow_hash(token))

@@ -203,6 +203,10 @@ class PortalFlow(Base):
     #: The request id of a writeback whose outcome is unknown: the next
     #: attempt reuses it, so the agent answers from its journal (W1).
     pending_request_id: Mapped[str | None] = mapped_column(String(UUID_LENGTH))
+    #: The method of the gate at the code step (``email``, ``totp``); None elsewhere.
+    gate: Mapped[str | None] = mapped_column(String(32))
+    #: The methods whose gates were passed, comma-separated (SPEC G1: one or two).
+    gates_passed: Mapped[str] = mapped_column(String(128), default="")
     #: ``reset``, or ``unlock``: the code leads to the unlock (W3), a reset offered.
     purpose: Mapped[str] = mapped_column(String(16), default="reset")
     #: When this flow unlocked the account (once per flow).

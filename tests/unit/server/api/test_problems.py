@@ -5,6 +5,7 @@ gives each its status, for the API and the pages."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -76,3 +77,16 @@ def test_portal_outcomes_take_the_outcomes_status() -> None:
         Outcome.OUTCOME_UNKNOWN, {}, request_id="r", support_code="s", user_id="u"
     )
     assert status_of(unknown) == 504
+
+
+def test_every_portal_error_code_has_a_status() -> None:
+    """A code raised by the portal but missing from PORTAL_STATUS would answer 500."""
+    source = Path(__file__).resolve().parents[4] / "src" / "passback" / "server"
+    raised = {
+        code
+        for path in source.rglob("*.py")
+        for code in re.findall(r'PortalError\(\s*"([a-z_]+)"', path.read_text())
+    }
+    assert len(raised) > 15
+    outcomes = {o.value for o in Outcome}
+    assert sorted(raised - PORTAL_STATUS.keys() - outcomes) == []

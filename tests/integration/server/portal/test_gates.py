@@ -1,0 +1,152 @@
+"""Verification gates in the reset flow (SPEC G1, G6, T2): the tenant's policy
+allows the email code and an authenticator app, and asks for one or two."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+import httpx
+import pyotp
+import sqlalchemy as sa
+
+from passback.server.portal import registrations
+from passback.server.store import create_engine, session_factory
+from passback.server.store.models import DirectoryUser
+from tests.support.portal import (
+    BASE,
+    MAIL,
+    csrf,
+    enter_code,
+    portal_tenant,
+    rows,
+    support_code,
+)
+from tests.support.server import AgentFactory, RunningServer, bearer
+from tests.support.smtp import MailCatcher
+
+
+async def set_policy(client: httpx.AsyncClient, admin_token: str, **body: object) -> None:
+    changed = await client.patch("/api/v1/policy", headers=bearer(admin_token), json=body)
+    assert changed.status_code == 200, changed.text
+
+
+def register_authenticator(server: RunningServer, username: str = "jdoe") -> str:
+    """Set up an authenticator for ``username`` as Security info does; its secret."""
+    engine = create_engine(server.database_url)
+    try:
+        with session_factory(engine)() as db, db.begin():
+            user = db.scalar(
+                sa.select(DirectoryUser).where(DirectoryUser.sam_account_name == username)
+            )
+            assert user is not None
+            earlier = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=60)
+            secret = registrations.pending_totp(
+                db, server.master_key, user.tenant_id, user.id, earlier
+            )
+            assert secret is not None
+            code = pyotp.TOTP(secret).at(earlier)
+            assert registrations.confirm_totp(
+                db, server.master_key, user.tenant_id, user.id, code, earlier
+            )
+            return secret
+    finally:
+        engine.dispose()
+
+
+async def start(client: httpx.AsyncClient, username: str = "jdoe") -> None:
+    started = await client.post(f"{BASE}/", data={"username": username})
+    assert started.headers["location"] == f"{BASE}/method", started.text
+
+
+async def choose(client: httpx.AsyncClient, method: str) -> httpx.Response:
+    page = await client.get(f"{BASE}/method")
+    assert page.status_code == 200, page.text
+    return await client.post(f"{BASE}/method", data={"method": method, "csrf": csrf(page)})
+
+
+async def test_one_gate_of_the_users_choice(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
+) -> None:
+    async with portal_tenant(server, client, make_agent) as (tenant, _agent):
+        await set_policy(client, tenant.admin_token, methods=["email", "totp"])
+        secret = register_authenticator(server)
+        await start(client)
+        page = await client.get(f"{BASE}/method")
+        assert 'value="email"' in page.text and 'value="totp"' in page.text
+        # T2: the same choice for a username that matches nobody
+        async with httpx.AsyncClient(base_url=server.base_url) as stranger:
+            await start(stranger, "nobody")
+            other = await stranger.get(f"{BASE}/method")
+            assert other.text.replace(csrf(other), "") == page.text.replace(csrf(page), "")
+            await choose(stranger, "totp")
+            wrong = await enter_code(stranger, pyotp.TOTP(secret).now())
+            assert wrong.status_code == 422  # nobody's authenticator: never passes
+
+        chosen = await choose(client, "totp")
+        assert chosen.headers["location"] == f"{BASE}/code"
+        code_page = await client.get(f"{BASE}/code")
+        assert "authenticator app" in code_page.text and "No email?" not in code_page.text
+        passed = await enter_code(client, pyotp.TOTP(secret).now())
+        assert passed.headers["location"] == f"{BASE}/password"
+    assert mail.to(MAIL) == []  # nothing was mailed
+
+
+async def test_two_gates_of_different_methods(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
+) -> None:
+    async with portal_tenant(server, client, make_agent) as (tenant, _agent):
+        await set_policy(client, tenant.admin_token, methods=["email", "totp"], gates_required=2)
+        secret = register_authenticator(server)
+        await start(client)
+        assert (await choose(client, "email")).headers["location"] == f"{BASE}/code"
+        code = await asyncio.to_thread(mail.code_for, MAIL)
+        first = await enter_code(client, code)
+        assert first.headers["location"] == f"{BASE}/method"  # one more
+        page = await client.get(f"{BASE}/method")
+        assert "Done: 1." in page.text
+        assert 'value="email"' not in page.text and 'value="totp"' in page.text
+        refused = await client.post(f"{BASE}/method", data={"method": "email", "csrf": csrf(page)})
+        assert refused.headers["location"] == f"{BASE}/method"
+        assert (await client.get(f"{BASE}/method")).status_code == 422
+        await choose(client, "totp")
+        second = await enter_code(client, pyotp.TOTP(secret).now())
+        assert second.headers["location"] == f"{BASE}/password"
+    assert rows(server, "SELECT gates_passed FROM portal_flows") == [("email,totp",)]
+
+
+async def test_two_gates_with_one_method_on_file_says_what_is_missing(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
+) -> None:
+    """G6, told only once a gate proved who the user is (T2)."""
+    async with portal_tenant(server, client, make_agent) as (tenant, _agent):
+        await set_policy(client, tenant.admin_token, methods=["email", "totp"], gates_required=2)
+        await start(client)
+        await choose(client, "email")
+        code = await asyncio.to_thread(mail.code_for, MAIL)
+        assert (await enter_code(client, code)).headers["location"] == f"{BASE}/method"
+        page = await client.get(f"{BASE}/method")
+        assert page.status_code == 409
+        assert "requires 2 ways to prove who you are, and only 1 is on file" in page.text
+        [(note,)] = rows(
+            server, f"SELECT note FROM support_records WHERE code='{support_code(page)}'"
+        )
+        assert note == "G6: passed email, on file email"
+        assert rows(server, "SELECT step FROM portal_flows") == [("ended",)]
+
+
+async def test_an_authenticator_code_is_taken_once(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
+) -> None:
+    async with portal_tenant(server, client, make_agent) as (tenant, _agent):
+        await set_policy(client, tenant.admin_token, methods=["email", "totp"])
+        secret = register_authenticator(server)
+        code = pyotp.TOTP(secret).now()
+        await start(client)
+        await choose(client, "totp")
+        assert (await enter_code(client, code)).headers["location"] == f"{BASE}/password"
+        client.cookies.clear()
+        await start(client)
+        await choose(client, "totp")
+        again = await enter_code(client, code)  # the same code, read over a shoulder
+        assert again.status_code == 422
