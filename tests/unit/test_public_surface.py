@@ -182,6 +182,7 @@ def test_http_routes(tmp_path: Path) -> None:
         "POST /api/v1/agents/onboard",
         "POST /api/v1/portal/{slug}/reset",
         "POST /api/v1/portal/{slug}/reset/code",
+        "POST /api/v1/portal/{slug}/reset/method",
         "POST /api/v1/portal/{slug}/reset/password",
         "POST /api/v1/sync",
         "POST /api/v1/users/{user}/password-reset",

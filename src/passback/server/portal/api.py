@@ -3,7 +3,8 @@ rate limits and answers as the pages.
 
     GET  /api/v1/portal/{slug}/status          W2: may a reset start now?
     POST /api/v1/portal/{slug}/reset           username → flow token (201)
-    POST /api/v1/portal/{slug}/reset/code      the emailed code
+    POST /api/v1/portal/{slug}/reset/method    the method of the next gate (when asked)
+    POST /api/v1/portal/{slug}/reset/code      the gate's code (emailed, or an app's)
     GET  /api/v1/portal/{slug}/reset/rules     the rules for this user
     POST /api/v1/portal/{slug}/reset/password  the new password → the directory's answer
 
@@ -21,6 +22,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Request, status
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ConfigDict, Field
 
+from passback.policy.gates import Method
 from passback.server.api.problems import error_responses, status_of
 from passback.server.api.schemas import (
     MAX_PASSWORD_FIELD,
@@ -31,6 +33,7 @@ from passback.server.directory_users import MAX_USERNAME
 from passback.server.errors import ApiError
 from passback.server.i18n import Translator, negotiate
 from passback.server.portal.errors import PortalError
+from passback.server.portal.flow import Step
 from passback.server.portal.rules_text import describe_rules
 from passback.server.portal.service import Portal, PortalTenant
 from passback.server.rules import PasswordRules
@@ -62,16 +65,42 @@ class StartIn(_Request):
 
 class StartOut(BaseModel):
     flow_token: str = Field(description=f"Send it back in `{FLOW_HEADER}`.")
-    step: Literal["code"] = "code"
+    step: Literal["code", "method"] = Field(
+        default="code",
+        description="`code`: a code was emailed (the tenant allows only that); "
+        "`method`: choose the method of the first gate among `methods`.",
+    )
+    methods: list[Method] = Field(default_factory=list, description="When `step` is `method`.")
     code_expires_at: dt.datetime
     message: str = Field(
         description="The same for every username (T2): a code was sent if the "
-        "account exists and has an email address."
+        "account exists and has an email address, or the methods to choose from."
     )
 
 
+class MethodIn(_Request):
+    method: Method = Field(description="One of the `methods` offered.")
+
+
+class CodeStepOut(BaseModel):
+    step: Literal["code"] = "code"
+    method: Method
+    message: str
+
+
 class CodeIn(_Request):
-    code: str = Field(max_length=32, description="The 8-digit code from the email.")
+    code: str = Field(
+        max_length=32,
+        description="The emailed 8-digit code, or the 6-digit code of an authenticator app.",
+    )
+
+
+class MethodStepOut(BaseModel):
+    """Another gate is needed (the tenant asks for two)."""
+
+    step: Literal["method"] = "method"
+    flow_token: str = Field(description=f"The flow's new token, to send in `{FLOW_HEADER}`.")
+    methods: list[Method]
 
 
 class PasswordStepOut(BaseModel):
@@ -171,10 +200,18 @@ async def start_reset(
     tenant = await _tenant(request, slug)
     t = _translator(request)
     client = request.client.host if request.client else "unknown"
+    portal = _portal(request)
     try:
-        started = await _portal(request).start(
-            tenant, body.username, client=client, language=t.locale
-        )
+        started = await portal.start(tenant, body.username, client=client, language=t.locale)
+        if started.step is Step.CHOOSE:
+            choice = await portal.choice(tenant, started.token)
+            return StartOut(
+                flow_token=started.token,
+                step="method",
+                methods=list(choice.methods),
+                code_expires_at=started.expires_at,
+                message=t.gettext("Choose how to prove who you are."),
+            )
     except PortalError as error:
         raise _api_error(request, error, tenant, body.username) from None
     if started.deliver is not None:
@@ -184,6 +221,32 @@ async def start_reset(
         code_expires_at=started.expires_at,
         message=t.gettext("If the account exists and has an email address, we sent it a code."),
     )
+
+
+@router.post(
+    "/reset/method",
+    response_model=CodeStepOut,
+    summary="Choose the method of the next gate; an email code is sent now",
+    responses=error_responses(404, 409, 410, 422),
+)
+async def choose_method(
+    request: Request, slug: str, body: MethodIn, token: FlowToken, background: BackgroundTasks
+) -> CodeStepOut:
+    tenant = await _tenant(request, slug)
+    t = _translator(request)
+    try:
+        started = await _portal(request).choose(tenant, token, body.method.value, language=t.locale)
+    except PortalError as error:
+        raise _api_error(request, error, tenant) from None
+    if started.deliver is not None:
+        background.add_task(started.deliver)
+    if body.method is Method.EMAIL:
+        message = t.gettext("If the account exists and has an email address, we sent it a code.")
+    else:
+        message = t.gettext(
+            "Open your authenticator app and type the 6-digit code it shows for this account."
+        )
+    return CodeStepOut(method=body.method, message=message)
 
 
 def _password_step(
@@ -202,17 +265,21 @@ def _password_step(
 
 @router.post(
     "/reset/code",
-    response_model=PasswordStepOut,
-    summary="Check the emailed code; on success the password step opens",
+    response_model=PasswordStepOut | MethodStepOut,
+    summary="Check the gate's code; on success the password step opens, or the next gate",
     responses=error_responses(404, 409, 410, 422),
 )
 async def enter_code(
     request: Request, slug: str, body: CodeIn, token: FlowToken
-) -> PasswordStepOut:
+) -> PasswordStepOut | MethodStepOut:
     tenant = await _tenant(request, slug)
     portal = _portal(request)
     try:
-        new_token = (await portal.enter_code(tenant, token, body.code)).token
+        passed = await portal.enter_code(tenant, token, body.code)
+        new_token = passed.token
+        if passed.step is Step.CHOOSE:
+            choice = await portal.choice(tenant, new_token)
+            return MethodStepOut(flow_token=new_token, methods=list(choice.methods))
         rules = await portal.password_step(tenant, new_token)
     except PortalError as error:
         raise _api_error(request, error, tenant) from None

@@ -150,3 +150,31 @@ async def test_an_authenticator_code_is_taken_once(
         await choose(client, "totp")
         again = await enter_code(client, code)  # the same code, read over a shoulder
         assert again.status_code == 422
+
+
+async def test_the_json_api_passes_two_gates(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
+) -> None:
+    api = "/api/v1/portal/acme/reset"
+    async with portal_tenant(server, client, make_agent) as (tenant, _agent):
+        await set_policy(client, tenant.admin_token, methods=["email", "totp"], gates_required=2)
+        secret = register_authenticator(server)
+        started = await client.post(api, json={"username": "jdoe"})
+        assert started.status_code == 201, started.text
+        body = started.json()
+        assert (body["step"], body["methods"]) == ("method", ["email", "totp"])
+        flow = {"X-Passback-Flow": body["flow_token"]}
+        chosen = await client.post(f"{api}/method", json={"method": "totp"}, headers=flow)
+        assert chosen.json()["step"] == "code", chosen.text
+        first = await client.post(
+            f"{api}/code", json={"code": pyotp.TOTP(secret).now()}, headers=flow
+        )
+        assert first.status_code == 200, first.text
+        assert (first.json()["step"], first.json()["methods"]) == ("method", ["email"])
+        flow = {"X-Passback-Flow": first.json()["flow_token"]}
+        bad = await client.post(f"{api}/method", json={"method": "totp"}, headers=flow)
+        assert (bad.status_code, bad.json()["error"]["code"]) == (422, "invalid_method")
+        await client.post(f"{api}/method", json={"method": "email"}, headers=flow)
+        code = await asyncio.to_thread(mail.code_for, MAIL)
+        second = await client.post(f"{api}/code", json={"code": code}, headers=flow)
+        assert second.json()["step"] == "password", second.text
