@@ -14,7 +14,7 @@ from passback.server.errors import UnknownTenant, Unprocessable
 from passback.server.store.models import GatePolicyRow, Tenant, utcnow
 
 #: The methods this version's portal offers at a gate; a policy may allow only these.
-AVAILABLE = frozenset({Method.EMAIL, Method.TOTP})
+AVAILABLE = frozenset({Method.EMAIL, Method.TOTP, Method.QUESTIONS})
 
 #: What a change may name: the fields of ``GatePolicy``.
 FIELDS = frozenset(f.name for f in dataclasses.fields(GatePolicy))

@@ -46,7 +46,7 @@ async def test_an_invalid_change_is_refused_whole(
     for body, words in (
         ({"gates_required": 2}, "2 gates are required but only 1 method(s) are allowed"),
         ({"questions_to_ask": 5}, "questions asked at a reset must be between 1 and"),
-        ({"methods": ["questions"]}, "not available in this version yet: questions"),
+        ({"methods": ["mobile_sms"]}, "not available in this version yet: mobile_sms"),
     ):
         refused = await client.patch("/api/v1/policy", headers=auth, json=body)
         assert refused.status_code == 422, refused.text

@@ -84,6 +84,10 @@ class Hasher:
         holds no address (and a copy of it cannot be searched for one)."""
         return self._mac(b"client", "", address)
 
+    def who_hash(self, username: str) -> str:
+        """A username as typed, keyed and folded: what a flow keeps of it."""
+        return self._mac(b"who", "", " ".join(username.casefold().split()))
+
     def csrf_token(self, flow: str) -> str:
         return self._mac(b"csrf", flow, "")
 

@@ -109,6 +109,7 @@ def new_flow(
     now: dt.datetime,
     purpose: Purpose = Purpose.RESET,
     choose: bool = False,
+    who_hash: str | None = None,
 ) -> NewFlow:
     """A flow at the email gate's code step, or with ``choose`` at the choice
     of a method (nothing sent yet; ``blocked`` is decided when the email gate
@@ -132,6 +133,7 @@ def new_flow(
         mailed=blocked is None and not choose,
         client_hash=hasher.client_hash(client),
         purpose=purpose.value,
+        who_hash=who_hash,
         created_at=now,
     )
     return NewFlow(row, token, code)

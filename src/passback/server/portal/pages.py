@@ -37,18 +37,22 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.background import BackgroundTask
 
+from passback.policy.gates import Method
 from passback.server import support
 from passback.server.api.problems import status_of
 from passback.server.i18n import Translator
 from passback.server.i18n.translations import N_
 from passback.server.portal import flash, flow
 from passback.server.portal.errors import PortalError
+from passback.server.portal.gates.questions import QUESTIONS
 from passback.server.portal.rules_text import describe_rules, source_text
-from passback.server.portal.service import Portal, PortalTenant
+from passback.server.portal.service import CodePassed, Portal, PortalTenant
 from passback.server.portal.templating import Renderer
 from passback.server.rules import PasswordRules
 
 FLOW_COOKIE = "passback_flow"
+#: Fields of the questions form: the CSRF token and at most 20 answers.
+MAX_QUESTION_FIELDS = 24
 #: Form fields are short; bound them so a form post cannot carry megabytes.
 MAX_FIELD = 1024
 
@@ -155,7 +159,8 @@ async def choose_method(
         started = await portal.choose(tenant, token, method, language=t.locale)
     except PortalError as error:
         return await fail_and_redirect(request, t, error, slug=slug, to="method")
-    response = RedirectResponse(f"{base_of(tenant)}/code", status_code=303)
+    after = "questions" if method == Method.QUESTIONS.value else "code"
+    response = RedirectResponse(f"{base_of(tenant)}/{after}", status_code=303)
     if started.deliver is not None:
         response.background = BackgroundTask(started.deliver)
     return response
@@ -184,7 +189,47 @@ async def code_page(request: Request, slug: str) -> Response:
         row = await portal.require(tenant, token, flow.Step.CODE)
     except PortalError as error:
         return await fail(request, t, error, slug=slug)
+    if row.gate == Method.QUESTIONS.value:
+        return RedirectResponse(f"{base_of(tenant)}/questions", status_code=303)
     return _code_page(request, t, tenant, token, gate=row.gate or "email")
+
+
+@router.get("/questions")
+async def questions_page(request: Request, slug: str) -> Response:
+    t = renderer(request).translator(request)
+    portal = portal_of(request)
+    token = request.cookies.get(FLOW_COOKIE)
+    try:
+        tenant = await portal.tenant(slug)
+        keys = await portal.question_step(tenant, token)
+    except PortalError as error:
+        return await fail(request, t, error, slug=slug)
+    return page(
+        request,
+        t,
+        tenant,
+        "questions.html",
+        csrf=portal.csrf_token(token or ""),
+        questions=[t.gettext(QUESTIONS[key]) for key in keys],
+    )
+
+
+@router.post("/questions")
+async def answer_questions(request: Request, slug: str) -> Response:
+    t = renderer(request).translator(request)
+    portal = portal_of(request)
+    token = request.cookies.get(FLOW_COOKIE)
+    form = await request.form(max_fields=MAX_QUESTION_FIELDS)
+    answers = [a[:MAX_FIELD] for a in form.getlist("answer") if isinstance(a, str)]
+    csrf = form.get("csrf")
+    try:
+        tenant = await portal.tenant(slug)
+        check_same_origin(request)
+        _check_csrf(portal, token, csrf if isinstance(csrf, str) else "")
+        passed = await portal.enter_answers(tenant, token, answers)
+    except PortalError as error:
+        return await fail_and_redirect(request, t, error, slug=slug, to="questions")
+    return _after_gate(request, tenant, passed)
 
 
 @router.post("/code")
@@ -204,6 +249,11 @@ async def enter_code(request: Request, slug: str, code: Text = "", csrf: Text = 
                 request, t, error, slug=slug, page_name="code.html", token=token, gate=gate
             )
         return await fail(request, t, error, slug=slug)
+    return _after_gate(request, tenant, passed)
+
+
+def _after_gate(request: Request, tenant: PortalTenant, passed: CodePassed) -> Response:
+    """Where a passed gate leads: another gate, or the flow's purpose."""
     if passed.step is flow.Step.CHOOSE:
         after = "method"  # another gate is needed
     elif passed.purpose is flow.Purpose.UNLOCK:

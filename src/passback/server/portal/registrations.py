@@ -9,7 +9,9 @@ and user); a registration counts once the user proved it works
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
+from collections.abc import Mapping
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,7 +19,7 @@ from sqlalchemy.orm import Session
 from passback.crypto.masterkey import MasterKey
 from passback.policy.gates import Method
 from passback.server.keyring import gate_secret_context
-from passback.server.portal.gates import totp
+from passback.server.portal.gates import questions, totp
 from passback.server.store.models import DirectoryUser, GateRegistration
 
 
@@ -96,6 +98,43 @@ def check_totp(
         return False
     row.last_step = step
     return True
+
+
+def set_questions(
+    db: Session, tenant_id: str, user_id: str, answers: Mapping[str, str], now: dt.datetime
+) -> None:
+    """Register security questions (G2): ``answers`` by question key, already
+    validated (``gates.questions.answer_problem``); only their argon2id hashes
+    are kept. Replaces earlier ones."""
+    hashes = {key: questions.hash_answer(answer) for key, answer in answers.items()}
+    row = _row(db, tenant_id, user_id, Method.QUESTIONS)
+    if row is None:
+        row = GateRegistration(
+            id=str(uuid.uuid4()),
+            tenant_id=tenant_id,
+            user_id=user_id,
+            method=Method.QUESTIONS.value,
+            last_step=0,
+            created_at=now,
+        )
+        db.add(row)
+    row.data_json = json.dumps({"answers": hashes}, sort_keys=True)
+    row.confirmed_at = now
+    db.flush()
+
+
+def answer_hashes(db: Session, tenant_id: str, user_id: str | None) -> dict[str, str]:
+    """The user's registered questions and their answers' hashes (empty: none)."""
+    if user_id is None:
+        return {}
+    row = registered(db, tenant_id, user_id).get(Method.QUESTIONS)
+    if row is None:
+        return {}
+    try:
+        answers = json.loads(row.data_json).get("answers", {})
+    except (ValueError, AttributeError):
+        return {}
+    return {k: v for k, v in answers.items() if isinstance(k, str) and isinstance(v, str)}
 
 
 def remove(db: Session, tenant_id: str, user_id: str, method: Method) -> bool:

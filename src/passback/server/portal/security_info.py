@@ -14,7 +14,7 @@ from passback.server.i18n.translations import N_
 from passback.server.portal import registrations
 from passback.server.portal.account import Accounts
 from passback.server.portal.errors import PortalError
-from passback.server.portal.gates import totp
+from passback.server.portal.gates import questions, totp
 from passback.server.portal.service import PortalTenant
 from passback.server.store.models import utcnow
 from passback.server.types import Clock
@@ -117,6 +117,71 @@ class SecurityInfo:
                 user_id=user.id,
             )
 
+    async def question_form(self, tenant: PortalTenant, token: str | None) -> int:
+        """How many questions the user registers (the tenant's N).
+
+        Raises:
+            PortalError: not signed in; ``method_not_allowed`` (403).
+        """
+        await self.accounts.signed_in(tenant, token)
+        policy = await self._allowed(tenant, Method.QUESTIONS)
+        return policy.questions_to_register
+
+    async def set_questions(
+        self, tenant: PortalTenant, token: str | None, keys: list[str], answers: list[str]
+    ) -> None:
+        """Register the user's questions (G2): N different predefined ones, each
+        answer at least 3 characters, not the username, not another answer.
+        Nothing is kept unless all are right.
+
+        Raises:
+            PortalError: not signed in; ``invalid_answer`` (422, field
+                ``answer-<n>``) or ``invalid_question`` (422).
+        """
+        _, user = await self.accounts.signed_in(tenant, token)
+        count = (await self._allowed(tenant, Method.QUESTIONS)).questions_to_register
+        if (
+            len(keys) != count
+            or len(answers) != count
+            or len(set(keys)) != count
+            or not set(keys) <= questions.QUESTIONS.keys()
+        ):
+            raise PortalError(
+                "invalid_question",
+                N_("Choose a different question for each answer."),
+                user_id=user.id,
+            )
+        seen: list[str] = []
+        for number, answer in enumerate(answers, 1):
+            problem = questions.answer_problem(answer, username=user.sam_account_name, others=seen)
+            if problem is None and user.user_principal_name:
+                local = user.user_principal_name.partition("@")[0]
+                problem = questions.answer_problem(answer, username=local, others=seen)
+            if problem is not None:
+                raise PortalError(
+                    "invalid_answer", problem, field=f"answer-{number}", user_id=user.id
+                )
+            seen.append(questions.normalise(answer))
+
+        def store() -> None:
+            now = self._clock()
+            with self.services.sessions() as db, db.begin():
+                registrations.set_questions(
+                    db, tenant.id, user.id, dict(zip(keys, answers, strict=True)), now
+                )
+                audit.record(
+                    db,
+                    tenant_id=tenant.id,
+                    user_id=user.id,
+                    activity=audit.Activity.REGISTER_METHOD,
+                    success=True,
+                    at=now,
+                    method=Method.QUESTIONS.value,
+                    questions=count,
+                )
+
+        await asyncio.to_thread(store)
+
     async def remove(self, tenant: PortalTenant, token: str | None, method: Method) -> None:
         _, user = await self.accounts.signed_in(tenant, token)
 
@@ -136,7 +201,7 @@ class SecurityInfo:
 
         await asyncio.to_thread(forget)
 
-    async def _allowed(self, tenant: PortalTenant, method: Method) -> None:
+    async def _allowed(self, tenant: PortalTenant, method: Method) -> GatePolicy:
         """Raises PortalError ``method_not_allowed`` (403) when the tenant's
         policy does not allow ``method``."""
 
@@ -144,11 +209,13 @@ class SecurityInfo:
             with self.services.sessions() as db:
                 return gate_policy(db, tenant.id)
 
-        if method not in (await asyncio.to_thread(read)).methods:
+        policy = await asyncio.to_thread(read)
+        if method not in policy.methods:
             raise PortalError(
                 "method_not_allowed",
                 N_("Your organisation does not use this method."),
             )
+        return policy
 
 
 def mask_mail(mail: str) -> str:

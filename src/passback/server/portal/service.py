@@ -37,6 +37,7 @@ from passback.server.portal.errors import (
     refusal_error,
     writeback_error,
 )
+from passback.server.portal.gates import questions
 from passback.server.portal.ratelimit import address_key
 from passback.server.rules import PasswordRules, rules_for, rules_from_json
 from passback.server.services import Services
@@ -45,6 +46,7 @@ from passback.server.types import Clock, MailSender, RateLimiter
 
 logger = logging.getLogger(__name__)
 
+WRONG_ANSWERS = N_("At least one answer is not right. Attempts left: %(left)d.")
 UNAVAILABLE = N_("Your password can't be reset right now. Try again in a few minutes.")
 
 
@@ -309,6 +311,10 @@ class Portal:
                 row = flow.require(db.get(PortalFlow, key), flow.Step.CHOOSE, now)
             except FlowRefused as refused:
                 raise refusal_error(refused) from None
+            if method is Method.QUESTIONS:
+                flow.arm_app(row, method.value, code_ttl=ttl, now=now)
+                row.challenge = json.dumps(self._questions(db, tenant, row))
+                return None
             if method is not Method.EMAIL:
                 flow.arm_app(row, method.value, code_ttl=ttl, now=now)
                 return None
@@ -556,11 +562,91 @@ class Portal:
                 now=now,
                 purpose=purpose,
                 choose=choose,
+                who_hash=self.hasher.who_hash(username),
             )
             db.add(new.row)
             if user is not None:
                 db.expunge(user)
         return new, user
+
+    def _questions(self, db: Session, tenant: PortalTenant, row: PortalFlow) -> dict[str, object]:
+        """Which questions the gate asks (G2, T2): from the user's own, or, for a
+        username without enough of them, from the predefined list (and then
+        no answer can pass: ``real`` is false)."""
+        count = gate_policy(db, tenant.id).questions_to_ask
+        hashes = registrations.answer_hashes(db, tenant.id, row.user_id)
+        real = len(hashes) >= count
+        keys = sorted(hashes) if real else sorted(questions.QUESTIONS)
+        who = row.who_hash or row.id_hash
+        return {"keys": questions.asked(who, keys, count), "real": real}
+
+    async def question_step(self, tenant: PortalTenant, token: str | None) -> list[str]:
+        """The keys of the questions the flow's gate asks.
+
+        Raises:
+            PortalError: the flow is not at a questions gate.
+        """
+        row = await self.require(tenant, token, flow.Step.CODE)
+        if row.gate != Method.QUESTIONS.value:
+            raise refusal_error(FlowRefused(Refusal.WRONG_STEP), row.user_id)
+        return _challenge(row).keys
+
+    async def enter_answers(
+        self, tenant: PortalTenant, token: str | None, answers: list[str]
+    ) -> CodePassed:
+        """Check the answers of a questions gate; all must be right. Counted
+        like a code (5 attempts per flow), and every answer is checked, right
+        or wrong, so the time tells nothing.
+
+        Raises:
+            PortalError: as :meth:`enter_code`.
+        """
+
+        def check() -> tuple[FlowRefused | str, PortalFlow | None]:
+            now = self._clock()
+            with self.services.sessions() as db, db.begin():
+                row = flow.find(db, tenant.id, token)
+                try:
+                    row = flow.require(row, flow.Step.CODE, now)
+                    if row.gate != Method.QUESTIONS.value:
+                        raise FlowRefused(Refusal.WRONG_STEP)
+                    return self._check_answers(db, tenant, row, answers, now), row
+                except FlowRefused as refused:
+                    return refused, row
+
+        outcome, row = await asyncio.to_thread(check)
+        if isinstance(outcome, FlowRefused):
+            error = refusal_error(outcome, row.user_id if row else None)
+            if outcome.refusal is Refusal.WRONG_CODE:
+                error.message = WRONG_ANSWERS
+                error.field = "answers"
+            raise error
+        assert row is not None
+        return CodePassed(outcome, flow.Purpose(row.purpose), flow.Step(row.step))
+
+    def _check_answers(
+        self,
+        db: Session,
+        tenant: PortalTenant,
+        row: PortalFlow,
+        answers: list[str],
+        now: dt.datetime,
+    ) -> str:
+        claimed = flow.claim_code_attempt(db, row.id_hash)
+        db.refresh(row)
+        if claimed is None:
+            flow.require(row, flow.Step.CODE, now)
+            raise FlowRefused(Refusal.TOO_MANY_CODES)
+        challenge = _challenge(row)
+        hashes = registrations.answer_hashes(db, tenant.id, row.user_id)
+        typed = [*answers, *[""] * len(challenge.keys)][: len(challenge.keys)]
+        results = [
+            questions.answer_matches(hashes.get(key) if challenge.real else None, answer)
+            for key, answer in zip(challenge.keys, typed, strict=True)
+        ]
+        passed = [*(Method(m) for m in flow.passed_gates(row)), Method.QUESTIONS]
+        done = gates.satisfied(gate_policy(db, tenant.id), passed)
+        return flow.pass_gate(row, matches=bool(results) and all(results), done=done, now=now)
 
     def _email_blocked(
         self,
@@ -741,6 +827,25 @@ class Portal:
     def _link(self, tenant: PortalTenant) -> str | None:
         base = self.services.settings.public_url
         return f"{base.rstrip('/')}/portal/{tenant.slug}/code" if base else None
+
+
+@dataclasses.dataclass(frozen=True)
+class _Challenge:
+    """What a questions gate asks; ``real``: the user's own questions (else
+    none of the answers can pass)."""
+
+    keys: list[str]
+    real: bool
+
+
+def _challenge(row: PortalFlow) -> _Challenge:
+    try:
+        found = json.loads(row.challenge or "{}")
+    except ValueError:
+        found = {}
+    keys = found.get("keys", []) if isinstance(found, dict) else []
+    known = [k for k in keys if isinstance(k, str) and k in questions.QUESTIONS]
+    return _Challenge(known, isinstance(found, dict) and found.get("real") is True)
 
 
 def _user_of(row: PortalFlow) -> str:

@@ -207,6 +207,11 @@ class PortalFlow(Base):
     gate: Mapped[str | None] = mapped_column(String(32))
     #: The methods whose gates were passed, comma-separated (SPEC G1: one or two).
     gates_passed: Mapped[str] = mapped_column(String(128), default="")
+    #: The username as typed, keyed (``Hasher.who_hash``): which security
+    #: questions a gate asks depends on it alone (T2).
+    who_hash: Mapped[str | None] = mapped_column(String(64))
+    #: What the gate asks, JSON: the security questions' keys.
+    challenge: Mapped[str | None] = mapped_column(Text)
     #: ``reset``, or ``unlock``: the code leads to the unlock (W3), a reset offered.
     purpose: Mapped[str] = mapped_column(String(16), default="reset")
     #: When this flow unlocked the account (once per flow).

@@ -178,3 +178,70 @@ async def test_the_json_api_passes_two_gates(
         code = await asyncio.to_thread(mail.code_for, MAIL)
         second = await client.post(f"{api}/code", json={"code": code}, headers=flow)
         assert second.json()["step"] == "password", second.text
+
+
+def register_questions(server: RunningServer, answers: dict[str, str]) -> None:
+    engine = create_engine(server.database_url)
+    try:
+        with session_factory(engine)() as db, db.begin():
+            user = db.scalar(
+                sa.select(DirectoryUser).where(DirectoryUser.sam_account_name == "jdoe")
+            )
+            assert user is not None
+            now = dt.datetime.now(dt.UTC)
+            registrations.set_questions(db, user.tenant_id, user.id, answers, now)
+    finally:
+        engine.dispose()
+
+
+ANSWERS = {"first_pet": "Rex", "birth_city": "Porto Alegre", "first_school": "Escola 7"}
+
+
+async def answer(client: httpx.AsyncClient, answers: list[str]) -> httpx.Response:
+    page = await client.get(f"{BASE}/questions")
+    assert page.status_code in (200, 422), page.text  # 422: the last try's error, shown once
+    return await client.post(f"{BASE}/questions", data={"csrf": csrf(page), "answer": answers})
+
+
+async def test_security_questions_gate(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
+) -> None:
+    from passback.server.portal.gates.questions import QUESTIONS
+
+    async with portal_tenant(server, client, make_agent) as (tenant, _agent):
+        await set_policy(client, tenant.admin_token, methods=["email", "questions"])
+        register_questions(server, ANSWERS)
+        await start(client)
+        chosen = await choose(client, "questions")
+        assert chosen.headers["location"] == f"{BASE}/questions"
+        page = await client.get(f"{BASE}/questions")
+        asked = [k for k, text in QUESTIONS.items() if text.replace("'", "&#39;") in page.text]
+        assert len(asked) == 2 and set(asked) <= ANSWERS.keys()  # M = 2 of the user's 3
+        # the same questions every time for this username (T2)
+        async with httpx.AsyncClient(base_url=server.base_url) as again:
+            await start(again)
+            await choose(again, "questions")
+            assert (await again.get(f"{BASE}/questions")).text.replace(
+                csrf(await again.get(f"{BASE}/questions")), ""
+            ) == page.text.replace(csrf(page), "")
+        wrong = await answer(client, [ANSWERS[asked[0]], "wrong"])
+        assert wrong.headers["location"] == f"{BASE}/questions"
+        shown = await client.get(f"{BASE}/questions")
+        assert shown.status_code == 422
+        assert "At least one answer is not right. Attempts left: 4." in shown.text
+        right = await answer(client, [f"  {ANSWERS[k].upper()} " for k in asked])
+        assert right.headers["location"] == f"{BASE}/password"
+
+
+async def test_questions_for_a_username_without_any_never_pass(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
+) -> None:
+    async with portal_tenant(server, client, make_agent) as (tenant, _agent):
+        await set_policy(client, tenant.admin_token, methods=["email", "questions"])
+        await start(client, "nobody")
+        await choose(client, "questions")
+        page = await client.get(f"{BASE}/questions")
+        assert page.text.count('name="answer"') == 2  # asked like anyone (T2)
+        for _ in range(5):
+            await answer(client, ["Rex", "Porto Alegre"])
+        assert (await client.get(f"{BASE}/questions")).status_code == 410  # ended

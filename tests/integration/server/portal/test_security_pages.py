@@ -103,3 +103,57 @@ async def test_security_info_needs_a_signed_in_session_and_the_policy(
         forged = await client.post(f"{BASE}/security/authenticator/remove", data={"csrf": "nope"})
         assert forged.status_code == 303
         assert (await client.get(f"{BASE}/signin")).status_code == 403
+
+
+async def set_up_questions(
+    client: httpx.AsyncClient, answers: list[str], keys: list[str] | None = None
+) -> httpx.Response:
+    page = await client.get(f"{BASE}/security/questions")
+    assert page.status_code == 200, page.text
+    chosen = keys or re.findall(r'<option value="([a-z_]+)" selected>', page.text)
+    data = {"csrf": csrf(page), "question": chosen, "answer": answers}
+    return await client.post(f"{BASE}/security/questions", data=data)
+
+
+async def test_security_questions_are_validated_and_kept_hashed(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory
+) -> None:
+    async with portal_tenant(server, client, make_agent) as (tenant, agent):
+        changed = await client.patch(
+            "/api/v1/policy",
+            headers=bearer(tenant.admin_token),
+            json={"methods": ["email", "questions"], "questions_to_register": 3},
+        )
+        assert changed.status_code == 200, changed.text
+        agent.outcomes.append((Outcome.OK, STATE))
+        await sign_in(client)
+        page = await client.get(f"{BASE}/security/questions")
+        assert page.text.count('<select id="question-') == 3
+        for answers, field, words in (
+            (["Rex", "jdoe junior", "Lisbon"], "answer-2", "may not contain your username"),
+            (["Rex", "rex ", "Lisbon"], "answer-2", "its own answer"),
+            (["Rex", "ab", "Lisbon"], "answer-2", "at least 3 characters"),
+            (["Rex", "Porto", "x" * 300], "answer-3", "at most 200"),
+        ):
+            refused = await set_up_questions(client, answers)
+            assert refused.headers["location"] == f"{BASE}/security/questions"
+            shown = await client.get(f"{BASE}/security/questions")
+            assert shown.status_code == 422
+            assert words in field_error(shown, field)
+        same = await set_up_questions(client, ["a1a", "b2b", "c3c"], ["first_pet"] * 3)
+        assert same.headers["location"] == f"{BASE}/security/questions"
+        assert "different question" in (await client.get(f"{BASE}/security/questions")).text
+        assert rows(server, "SELECT count(*) FROM gate_registrations") == [(0,)]  # nothing kept
+
+        answers = ["Rex the Dog", "Porto Alegre", "Escola Estadual 7 🌸"]
+        done = await set_up_questions(client, answers)
+        assert done.headers["location"] == f"{BASE}/security"
+        info = await client.get(f"{BASE}/security")
+        assert "Your security questions are set up" in info.text
+    [(data,)] = rows(server, "SELECT data_json FROM gate_registrations")
+    assert data.count("$argon2id$") == 3
+    database = Path(server.database_url.removeprefix("sqlite:///"))
+    stored = b"".join(p.read_bytes() for p in database.parent.glob(database.name + "*"))
+    for answer in answers:
+        for form in (answer, answer.casefold()):
+            assert form.encode() not in stored  # S7
