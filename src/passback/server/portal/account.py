@@ -43,6 +43,7 @@ from passback.server.i18n.translations import N_
 from passback.server.portal import account_session as sessions
 from passback.server.portal.codes import Hasher, flow_hash
 from passback.server.portal.errors import PortalError, writeback_error
+from passback.server.portal.notice_mail import Notice
 from passback.server.portal.ratelimit import address_key
 from passback.server.portal.service import Portal, PortalTenant
 from passback.server.rules import PasswordRules, rules_for, rules_from_json
@@ -326,6 +327,8 @@ class Accounts:
         current: str,
         new_password: str,
         confirm: str,
+        *,
+        language: str = "en",
     ) -> None:
         """Change the password (W3); for a forced change the current one is
         the sealed one from the sign-in. Afterwards the user is signed in.
@@ -368,6 +371,7 @@ class Accounts:
             raise writeback_error(exc, row.user_id) from None
         if result.outcome is Outcome.OK:
             await asyncio.to_thread(self._changed, row.id_hash)
+            self.portal.notify(tenant, row.user_id, Notice.CHANGED, language)
             return
         unknown = result.request_id if result.outcome is Outcome.OUTCOME_UNKNOWN else None
         await asyncio.to_thread(self._keep_pending, row.id_hash, unknown)

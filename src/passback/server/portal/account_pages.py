@@ -167,7 +167,9 @@ async def change(
         tenant = await portal_of(request).tenant(slug)
         check_same_origin(request)
         check_session_csrf(accounts, token, csrf)
-        await accounts.change(tenant, token, current_password, new_password, confirm_password)
+        await accounts.change(
+            tenant, token, current_password, new_password, confirm_password, language=t.locale
+        )
     except PortalError as error:
         to = "signin" if error.code in {"not_signed_in", "too_many_changes"} else "change"
         return await fail_and_redirect(request, t, error, slug=slug, to=to)

@@ -312,7 +312,9 @@ async def set_password(request: Request, slug: str, body: PasswordIn, token: Flo
     keeps the flow at the password step: send another password."""
     tenant = await _tenant(request, slug)
     try:
-        result = await _portal(request).set_password(tenant, token, body.new_password, None)
+        result = await _portal(request).set_password(
+            tenant, token, body.new_password, None, language=_translator(request).locale
+        )
     except PortalError as error:
         raise _api_error(request, error, tenant) from None
     return DoneOut(

@@ -293,7 +293,7 @@ async def set_password(
         tenant = await portal.tenant(slug)
         check_same_origin(request)
         _check_csrf(portal, token, csrf)
-        await portal.set_password(tenant, token, new_password, confirm_password)
+        await portal.set_password(tenant, token, new_password, confirm_password, language=t.locale)
     except PortalError as error:
         # The form again with the reason (W8), or the reason alone once the
         # flow is over: either way by a redirect (PRG).
@@ -335,7 +335,7 @@ async def unlock(request: Request, slug: str, csrf: Text = "") -> Response:
         tenant = await portal.tenant(slug)
         check_same_origin(request)
         _check_csrf(portal, token, csrf)
-        await portal.unlock(tenant, token)
+        await portal.unlock(tenant, token, language=t.locale)
     except PortalError as error:
         return await fail_and_redirect(request, t, error, slug=slug, to="unlock/confirm")
     return RedirectResponse(f"{base_of(tenant)}/unlocked", status_code=303)

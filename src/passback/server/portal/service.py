@@ -38,6 +38,7 @@ from passback.server.portal.errors import (
     writeback_error,
 )
 from passback.server.portal.gates import questions
+from passback.server.portal.notice_mail import Notice, notice_mail
 from passback.server.portal.ratelimit import address_key
 from passback.server.rules import PasswordRules, rules_for, rules_from_json
 from passback.server.services import Services
@@ -116,6 +117,8 @@ class Portal:
         self.hasher = hasher
         self.catalogs = catalogs
         self._clock = clock
+        #: Notices being sent (G9): kept so that they finish, never awaited.
+        self._notices: set[asyncio.Task[None]] = set()
 
     # -- steps ----------------------------------------------------------------
 
@@ -378,7 +381,13 @@ class Portal:
             )
 
     async def set_password(
-        self, tenant: PortalTenant, token: str | None, new_password: str, confirm: str | None
+        self,
+        tenant: PortalTenant,
+        token: str | None,
+        new_password: str,
+        confirm: str | None,
+        *,
+        language: str = "en",
     ) -> writeback.WritebackResult:
         """Write the new password back (W1): the directory's answer at once.
 
@@ -418,6 +427,7 @@ class Portal:
         result = await self._while_held(row.id_hash, user_id, pending, write)
         if result.outcome is Outcome.OK:
             await self._settle(row.id_hash, done=True)
+            self.notify(tenant, user_id, Notice.RESET, language)
             return result
         ending = result.outcome in ENDING_OUTCOMES
         unknown = result.outcome is Outcome.OUTCOME_UNKNOWN
@@ -437,7 +447,9 @@ class Portal:
             raise refusal_error(FlowRefused(Refusal.WRONG_STEP), row.user_id)
         return row
 
-    async def unlock(self, tenant: PortalTenant, token: str | None) -> None:
+    async def unlock(
+        self, tenant: PortalTenant, token: str | None, *, language: str = "en"
+    ) -> None:
         """Unlock the flow's user's account, the password untouched (W3); once
         per flow (again: nothing is written). The flow stays at the password
         step, so the user may also choose a new password.
@@ -470,6 +482,33 @@ class Portal:
         )
         if result.outcome is not Outcome.OK:
             raise self._refused(result, user_id, ending=ending, released=released)
+        self.notify(tenant, user_id, Notice.UNLOCKED, language)
+
+    def notify(self, tenant: PortalTenant, user_id: str, notice: Notice, language: str) -> None:
+        """Email the user that ``notice`` happened (G9), in the background: a
+        mail that cannot be sent is logged and undoes nothing."""
+        task = asyncio.ensure_future(self._send_notice(tenant, user_id, notice, language))
+        self._notices.add(task)
+        task.add_done_callback(self._notices.discard)
+
+    async def _send_notice(
+        self, tenant: PortalTenant, user_id: str, notice: Notice, language: str
+    ) -> None:
+        def mail_of() -> str | None:
+            with self.services.sessions() as db:
+                user = db.get(DirectoryUser, user_id)
+                return user.mail if user is not None else None
+
+        try:
+            to = await asyncio.to_thread(mail_of)
+            if to is None or self.mailer is None:
+                logger.info("portal: no %s notice for user %s: no mail address", notice, user_id)
+                return
+            t = Translator.for_locale(self.catalogs, language)
+            message = notice_mail(t, notice, to=to, when=self._clock(), tenant_name=tenant.name)
+            await self.mailer.send(message)
+        except Exception as exc:  # noqa: BLE001 - a notice must never undo the operation
+            logger.warning("portal: the %s notice for user %s failed: %s", notice, user_id, exc)
 
     # -- helpers ----------------------------------------------------------------
 

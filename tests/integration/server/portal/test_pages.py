@@ -298,11 +298,14 @@ async def test_the_flow_cookie_is_replaced_when_the_code_passes(
         assert (await client.get(f"{BASE}/password")).status_code == 200
 
 
-async def unlock_flow(client: httpx.AsyncClient, mail: MailCatcher) -> httpx.Response:
-    """Start an unlock for jdoe and pass the code: the unlock page."""
+async def unlock_flow(
+    client: httpx.AsyncClient, mail: MailCatcher, code_mail: int = 1
+) -> httpx.Response:
+    """Start an unlock for jdoe and pass the code (of the ``code_mail``-th mail
+    to jdoe): the unlock page."""
     started = await client.post(f"{BASE}/unlock", data={"username": "jdoe"})
     assert started.headers["location"] == f"{BASE}/code"
-    code = await asyncio.to_thread(mail.code_for, MAIL)
+    code = await asyncio.to_thread(mail.code_for, MAIL, code_mail)
     passed = await enter_code(client, code)
     assert passed.headers["location"] == f"{BASE}/unlock/confirm"
     page = await client.get(f"{BASE}/unlock/confirm")
@@ -356,3 +359,49 @@ async def test_a_reset_flow_cannot_unlock(
         form = await client.get(f"{BASE}/password")
         await client.post(f"{BASE}/unlock/confirm", data={"csrf": csrf(form)})
         assert agent.opened == []
+
+
+async def test_the_user_is_told_of_a_reset_and_of_an_unlock_by_mail(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
+) -> None:
+    """G9: when, what, and what to do if it was not them."""
+    async with portal_tenant(server, client, make_agent):
+        await start(client)
+        code = await asyncio.to_thread(mail.code_for, MAIL)
+        await enter_code(client, code)
+        assert (await set_password(client)).status_code == 200
+        notice = await asyncio.to_thread(mail.wait_for, MAIL, 2)
+        assert notice["Subject"] == "Your password was reset"
+        body = notice.get_content()
+        assert "The password of your Acme account was reset on" in body
+        assert "If it was not you" in body and NEW_PASSWORD not in body
+        client.cookies.clear()
+        page = await unlock_flow(client, mail, code_mail=3)
+        await client.post(f"{BASE}/unlock/confirm", data={"csrf": csrf(page)})
+        unlocked = await asyncio.to_thread(mail.wait_for, MAIL, 4)
+        assert unlocked["Subject"] == "Your account was unlocked"
+
+
+async def test_a_notice_that_cannot_be_sent_undoes_nothing(
+    server: RunningServer,
+    client: httpx.AsyncClient,
+    make_agent: AgentFactory,
+    mail: MailCatcher,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with portal_tenant(server, client, make_agent):
+        await start(client)
+        code = await asyncio.to_thread(mail.code_for, MAIL)
+        await enter_code(client, code)
+        mail.stop()  # the SMTP server goes away before the notice
+        try:
+            done = await set_password(client)
+            assert done.status_code == 200 and "Password changed" in done.text
+            for _ in range(100):
+                if "notice for user" in caplog.text:
+                    break
+                await asyncio.sleep(0.05)
+            assert "the reset notice for user" in caplog.text
+        finally:
+            mail.start()
+    assert rows(server, "SELECT step FROM portal_flows") == [("done",)]
