@@ -18,7 +18,7 @@ from passback.protocol.messages import Result, Rules, RulesRequest, SyncRequest
 from passback.protocol.outcomes import Outcome
 from passback.server.store import create_engine
 from passback.server.tenants import CreatedTenant
-from tests.support.server import AgentFactory, FakeAgent, RunningServer, sync, user
+from tests.support.server import TIMEOUT, AgentFactory, FakeAgent, RunningServer, sync, user
 
 MAIL = "jdoe@acme.test"
 NEW_PASSWORD = "Portal-Pa55word-9d2e"
@@ -173,3 +173,12 @@ def field_error(page: httpx.Response, field: str) -> str:
     found = re.search(rf'<p class="field-error" id="{field}-error">([^<]*)</p>', page.text)
     assert found, page.text
     return found.group(1)
+
+
+def from_address(server: RunningServer, address: str) -> httpx.AsyncClient:
+    """A client whose connections come from ``address`` (127.0.0.0/8)."""
+    return httpx.AsyncClient(
+        base_url=server.base_url,
+        timeout=TIMEOUT,
+        transport=httpx.AsyncHTTPTransport(local_address=address),
+    )

@@ -153,6 +153,7 @@ def _routes(tmp_path: Path) -> Iterator[str]:
 
 def test_http_routes(tmp_path: Path) -> None:
     assert sorted(_routes(tmp_path)) == [
+        "DELETE /api/v1/users/{user}/blocks",
         "GET /api/v1/agents",
         "GET /api/v1/policy",
         "GET /api/v1/portal/{slug}/reset/rules",

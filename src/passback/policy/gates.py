@@ -63,6 +63,15 @@ class GatePolicy:
                 f"{self.required} gates are required but only {len(self.methods)} "
                 "method(s) are allowed: allow more methods or require fewer gates"
             )
+        elif (
+            Method.QUESTIONS in self.methods
+            and len(self.methods - {Method.QUESTIONS}) < self.required
+        ):
+            found.append(
+                f"security questions need {self.required} other method(s) allowed beside them: "
+                "anyone can block an account's questions with wrong answers (T1), and the "
+                "owner must keep a way in"
+            )
         if not 1 <= self.questions_to_register <= MAX_QUESTIONS:
             found.append(f"questions to register must be between 1 and {MAX_QUESTIONS}")
         if not 1 <= self.questions_to_ask <= self.questions_to_register:

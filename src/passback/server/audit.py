@@ -27,6 +27,8 @@ class Activity(enum.StrEnum):
     RESET_PASSWORD = "reset_password"  # noqa: S105 - an activity name
     UNLOCK_ACCOUNT = "unlock_account"
     GATE = "gate"  # one verification attempt, pass or fail
+    BLOCK = "block"  # T1: a part of self-service blocked for 24 hours
+    LIFT_BLOCK = "lift_block"
 
 
 class Actor(enum.StrEnum):
@@ -44,9 +46,17 @@ def record(
     success: bool,
     at: dt.datetime,
     actor: Actor = Actor.USER,
+    method: str | None = None,
+    subject: str | None = None,
     **detail: str | int,
 ) -> AuditEvent:
-    """Add one event to the session (the caller commits, with what it records)."""
+    """Add one event to the session (the caller commits, with what it records).
+
+    Args:
+        method: the verification method of a gate or a registration.
+        subject: whose attempt it counts as for T1 (``portal.blocks``); the
+            user id by default.
+    """
     event = AuditEvent(
         id=str(uuid.uuid4()),
         tenant_id=tenant_id,
@@ -55,6 +65,8 @@ def record(
         actor=actor.value,
         activity=activity.value,
         result="success" if success else "failure",
+        method=method,
+        subject=subject or user_id,
         detail_json=json.dumps(detail, sort_keys=True),
     )
     db.add(event)

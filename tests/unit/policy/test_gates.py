@@ -66,6 +66,14 @@ def test_phone_methods() -> None:
         ({"required": 0}, "gates required must be 1 or 2"),
         ({"required": 3}, "gates required must be 1 or 2"),
         ({"required": 2}, "2 gates are required but only 1 method(s) are allowed"),
+        (
+            {"methods": frozenset({Method.QUESTIONS})},
+            "security questions need 1 other method(s) allowed beside them",
+        ),
+        (
+            {"methods": frozenset({Method.QUESTIONS, Method.EMAIL}), "required": 2},
+            "security questions need 2 other method(s) allowed beside them",
+        ),
         ({"questions_to_register": 0}, "questions to register must be between 1 and 20"),
         ({"questions_to_register": 21}, "questions to register must be between 1 and 20"),
         ({"questions_to_ask": 4}, "questions asked at a reset must be between 1 and"),

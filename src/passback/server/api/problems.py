@@ -77,6 +77,8 @@ PORTAL_STATUS: Mapping[str, int] = {
     "already_registered": 409,
     "method_not_allowed": 403,
     "invalid_method": 422,
+    "blocked": 429,
+    "questions_blocked": 429,
     "invalid_question": 422,
     "invalid_answer": 422,
     "not_enough_methods": 409,

@@ -208,3 +208,7 @@ class PolicyChange(_Request):
     questions_to_ask: int | None = Field(default=None, ge=1, le=20)
     registration_required: bool | None = None
     reconfirm_days: int | None = Field(default=None, ge=0, le=3650)
+
+
+class BlocksLifted(BaseModel):
+    lifted: int = Field(description="How many blocks were in force and are now lifted.")

@@ -3,28 +3,40 @@ writes (W3): password reset, unlock, require a change at next logon."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import asyncio
+from typing import Annotated, cast
 
-from fastapi import APIRouter, Path, status
+from fastapi import APIRouter, Path, Request, status
 from sqlalchemy import select
 
 from passback.protocol.operations import Operation
 from passback.protocol.outcomes import Outcome
-from passback.server import sync, writeback
+from passback.server import audit, sync, writeback
 from passback.server.api.deps import AdminTenant, ServicesDep
 from passback.server.api.problems import error_responses
 from passback.server.api.schemas import (
     AccountRequest,
     AccountResponse,
+    BlocksLifted,
     ResetRequest,
     ResetResponse,
     SyncAccepted,
     UserOut,
 )
-from passback.server.errors import AgentUnavailable, ApiError, ServiceUnavailable
+from passback.server.directory_users import find_user
+from passback.server.errors import (
+    AgentUnavailable,
+    ApiError,
+    Conflict,
+    NotFound,
+    ServiceUnavailable,
+)
 from passback.server.outcomes import describe, describe_success
+from passback.server.portal import blocks
+from passback.server.portal.codes import Hasher
+from passback.server.portal.service import Portal
 from passback.server.services import Services
-from passback.server.store.models import DirectoryUser
+from passback.server.store.models import DirectoryUser, utcnow
 
 router = APIRouter(prefix="/api/v1", tags=["users"])
 
@@ -177,3 +189,48 @@ def _raise_unless_ok(result: writeback.WritebackResult) -> None:
         request_id=result.request_id,
         support_code=result.support_code,
     )
+
+
+@router.delete(
+    "/users/{user}/blocks",
+    response_model=BlocksLifted,
+    summary="Lift the user's self-service blocks (T1)",
+    responses=error_responses(401, 404, 409, 422),
+)
+async def lift_blocks(
+    user: UserParam, tenant_id: AdminTenant, services: ServicesDep, request: Request
+) -> BlocksLifted:
+    """Every T1 block of the account, of its names as typed in the portal, and
+    from every address; an audit event records it."""
+    hasher = cast(Portal, request.app.state.portal).hasher
+    return await asyncio.to_thread(_lift, services, tenant_id, user, hasher)
+
+
+def _lift(services: Services, tenant_id: str, user: str, hasher: Hasher) -> BlocksLifted:
+    with services.sessions() as db, db.begin():
+        found = list(db.scalars(find_user(tenant_id, user).limit(2)))
+        if not found:
+            raise NotFound(describe(Outcome.USER_NOT_FOUND)[1], code=Outcome.USER_NOT_FOUND.value)
+        if len(found) > 1:
+            raise Conflict(
+                "More than one synced user matches this name; use the user's id.",
+                code=Outcome.MULTIPLE_MATCHES.value,
+            )
+        row = found[0]
+        names = [
+            row.sam_account_name,
+            *([row.user_principal_name] if row.user_principal_name else []),
+        ]
+        subjects = [row.id, *(hasher.who_hash(name) for name in names)]
+        lifted = blocks.lift(db, tenant_id, subjects)
+        audit.record(
+            db,
+            tenant_id=tenant_id,
+            user_id=row.id,
+            activity=audit.Activity.LIFT_BLOCK,
+            success=True,
+            at=utcnow(),
+            actor=audit.Actor.ADMIN,
+            lifted=lifted,
+        )
+        return BlocksLifted(lifted=lifted)

@@ -111,7 +111,11 @@ class PortalError(PortalException):
             if own is not None:
                 return t.gettext(own)
             return describe(self.outcome, self._localized_detail(t), t.gettext)[1]
-        return t.gettext(self.message, **self.values)
+        values = {
+            key: t.datetime(value) if isinstance(value, dt.datetime) else value
+            for key, value in self.values.items()
+        }
+        return t.gettext(self.message, **values)
 
     def _localized_detail(self, t: Translator) -> dict[str, int | str]:
         detail = dict(self.detail)

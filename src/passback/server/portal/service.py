@@ -19,14 +19,14 @@ from passback.policy import gates
 from passback.policy.gates import Method
 from passback.protocol.operations import Operation
 from passback.protocol.outcomes import Outcome
-from passback.server import support, writeback
+from passback.server import audit, support, writeback
 from passback.server.directory_users import MAX_USERNAME, find_user
 from passback.server.errors import NotFound, Refused
 from passback.server.gate_policies import AVAILABLE, gate_policy
 from passback.server.i18n import Catalogs, Translator
 from passback.server.i18n.translations import N_
 from passback.server.notify import MailError, MailMessage
-from passback.server.portal import flow, registrations
+from passback.server.portal import blocks, flow, registrations
 from passback.server.portal.code_mail import code_mail
 from passback.server.portal.codes import Hasher, flow_hash
 from passback.server.portal.errors import (
@@ -47,6 +47,14 @@ from passback.server.types import Clock, MailSender, RateLimiter
 
 logger = logging.getLogger(__name__)
 
+BLOCKED = N_(
+    "Too many attempts for this account from your network: you can try again after "
+    "%(until)s. Your administrator can lift this sooner."
+)
+QUESTIONS_BLOCKED = N_(
+    "Security questions are blocked for this account until %(until)s, after too many wrong "
+    "answers. Choose another way to prove who you are, or contact your administrator."
+)
 WRONG_ANSWERS = N_("At least one answer is not right. Attempts left: %(left)d.")
 UNAVAILABLE = N_("Your password can't be reset right now. Try again in a few minutes.")
 
@@ -186,9 +194,17 @@ class Portal:
         username = username.strip()
         if not username or len(username) > MAX_USERNAME:
             raise PortalError("invalid_username", N_("Enter your username."), field="username")
-        new, user = await asyncio.to_thread(
+        started = await asyncio.to_thread(
             self._start, tenant, username, address_key(client), purpose
         )
+        if isinstance(started, dt.datetime):
+            raise PortalError(
+                "blocked",
+                BLOCKED,
+                values={"until": started},
+                note="T1: 5 starts for this username from this address within an hour",
+            )
+        new, user = started
         if new.row.step == flow.Step.CHOOSE.value:
             return Started(new.token, new.row.expires_at, None, flow.Step.CHOOSE)
         armed = _Armed(new.row.id_hash, new.code, new.row.blocked, user)
@@ -315,6 +331,9 @@ class Portal:
             except FlowRefused as refused:
                 raise refusal_error(refused) from None
             if method is Method.QUESTIONS:
+                until = blocks.active(db, tenant.id, _subject(row), blocks.Scope.QUESTIONS, now)
+                if until is not None:
+                    raise _questions_blocked(until, row)
                 flow.arm_app(row, method.value, code_ttl=ttl, now=now)
                 row.challenge = json.dumps(self._questions(db, tenant, row))
                 return None
@@ -576,12 +595,33 @@ class Portal:
 
     def _start(
         self, tenant: PortalTenant, username: str, client: str, purpose: flow.Purpose
-    ) -> tuple[flow.NewFlow, DirectoryUser | None]:
+    ) -> tuple[flow.NewFlow, DirectoryUser | None] | dt.datetime:
         """``client``: the starting address's limiter key (``address_key``).
         A tenant that allows only the email code starts at its gate (as the
-        portal always did); one that allows more starts at the choice."""
+        portal always did); one that allows more starts at the choice. When
+        this address may not start another flow for this username (T1), when
+        the block ends instead."""
         now = self._clock()
+        who, client_hash = self.hasher.who_hash(username), self.hasher.client_hash(client)
         with self.services.sessions() as db, db.begin():
+            until = blocks.active(db, tenant.id, who, blocks.Scope.RESET, now, client_hash)
+            if until is None and blocks.starts(db, tenant.id, who, client_hash, now) >= (
+                blocks.MAX_RESET_STARTS
+            ):
+                until = blocks.block(db, tenant.id, who, blocks.Scope.RESET, now, client_hash)
+                audit.record(
+                    db,
+                    tenant_id=tenant.id,
+                    user_id=None,
+                    activity=audit.Activity.BLOCK,
+                    success=True,
+                    at=now,
+                    actor=audit.Actor.SYSTEM,
+                    subject=who,
+                    scope=blocks.Scope.RESET.value,
+                )
+            if until is not None:
+                return until
             matches = list(db.scalars(find_user(tenant.id, username).limit(2)))
             user = matches[0] if len(matches) == 1 else None
             policy = gate_policy(db, tenant.id)
@@ -601,7 +641,7 @@ class Portal:
                 now=now,
                 purpose=purpose,
                 choose=choose,
-                who_hash=self.hasher.who_hash(username),
+                who_hash=who,
             )
             db.add(new.row)
             if user is not None:
@@ -649,6 +689,10 @@ class Portal:
                     row = flow.require(row, flow.Step.CODE, now)
                     if row.gate != Method.QUESTIONS.value:
                         raise FlowRefused(Refusal.WRONG_STEP)
+                    scope = blocks.Scope.QUESTIONS
+                    until = blocks.active(db, tenant.id, _subject(row), scope, now)
+                    if until is not None:
+                        raise _questions_blocked(until, row)
                     return self._check_answers(db, tenant, row, answers, now), row
                 except FlowRefused as refused:
                     return refused, row
@@ -683,9 +727,25 @@ class Portal:
             questions.answer_matches(hashes.get(key) if challenge.real else None, answer)
             for key, answer in zip(challenge.keys, typed, strict=True)
         ]
-        passed = [*(Method(m) for m in flow.passed_gates(row)), Method.QUESTIONS]
-        done = gates.satisfied(gate_policy(db, tenant.id), passed)
-        return flow.pass_gate(row, matches=bool(results) and all(results), done=done, now=now)
+        matches = bool(results) and all(results)
+        try:
+            return self._pass(db, tenant, row, Method.QUESTIONS, matches, now)
+        except FlowRefused:
+            subject = _subject(row)
+            if blocks.wrong_answers(db, tenant.id, subject, now) >= blocks.MAX_WRONG_QUESTIONS:
+                blocks.block(db, tenant.id, subject, blocks.Scope.QUESTIONS, now)
+                audit.record(
+                    db,
+                    tenant_id=tenant.id,
+                    user_id=row.user_id,
+                    activity=audit.Activity.BLOCK,
+                    success=True,
+                    at=now,
+                    actor=audit.Actor.SYSTEM,
+                    subject=subject,
+                    scope=blocks.Scope.QUESTIONS.value,
+                )
+            raise
 
     def _email_blocked(
         self,
@@ -731,14 +791,37 @@ class Portal:
             flow.require(row, flow.Step.CODE, now)  # moved on meanwhile: say how
             raise FlowRefused(Refusal.TOO_MANY_CODES)
         gate = Method(row.gate or Method.EMAIL.value)
+        if gate is Method.EMAIL:
+            matches = self.hasher.code_matches(row.code_hash, row.id_hash, code)
+            matches = matches and row.blocked is None
+        else:  # an authenticator: the user's own (none for an unknown user: never passes)
+            matches = row.user_id is not None and registrations.check_totp(
+                db, self.services.master_key, tenant.id, row.user_id, code, now
+            )
+        return self._pass(db, tenant, row, gate, matches, now)
+
+    def _pass(
+        self,
+        db: Session,
+        tenant: PortalTenant,
+        row: PortalFlow,
+        gate: Method,
+        matches: bool,
+        now: dt.datetime,
+    ) -> str:
+        """Record the gate attempt (E5) and move the flow (``flow.pass_gate``)."""
+        audit.record(
+            db,
+            tenant_id=tenant.id,
+            user_id=row.user_id,
+            activity=audit.Activity.GATE,
+            success=matches,
+            at=now,
+            method=gate.value,
+            subject=_subject(row),
+        )
         passed = [*(Method(m) for m in flow.passed_gates(row)), gate]
         done = gates.satisfied(gate_policy(db, tenant.id), passed)
-        if gate is Method.EMAIL:
-            return flow.enter_code(row, self.hasher, code, now, done=done)
-        # An authenticator: the user's own (none for an unknown user: never passes).
-        matches = row.user_id is not None and registrations.check_totp(
-            db, self.services.master_key, tenant.id, row.user_id, code, now
-        )
         return flow.pass_gate(row, matches=matches, done=done, now=now)
 
     def _claim_password_step(self, key: str, user_id: str) -> str | None:
@@ -875,6 +958,22 @@ class _Challenge:
 
     keys: list[str]
     real: bool
+
+
+def _questions_blocked(until: dt.datetime, row: PortalFlow) -> PortalError:
+    return PortalError(
+        "questions_blocked",
+        QUESTIONS_BLOCKED,
+        values={"until": until},
+        user_id=row.user_id,
+        note="T1: 5 wrong answers to this account's questions within an hour",
+    )
+
+
+def _subject(row: PortalFlow) -> str:
+    """Whose attempt a flow's gate counts as (T1): the user, or the username
+    as typed when it matched nobody."""
+    return row.user_id or row.who_hash or row.id_hash
 
 
 def _challenge(row: PortalFlow) -> _Challenge:

@@ -279,7 +279,29 @@ class AuditEvent(Base):
     activity: Mapped[str] = mapped_column(String(64))
     #: ``success`` or ``failure``.
     result: Mapped[str] = mapped_column(String(16))
+    #: The verification method, for gates and registrations.
+    method: Mapped[str | None] = mapped_column(String(32))
+    #: Whose attempt, for the T1 counts: the user id, or the username as typed
+    #: (keyed) when it matched nobody.
+    subject: Mapped[str | None] = mapped_column(String(64), index=True)
     detail_json: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class SelfServiceBlock(Base):
+    """A T1 block: a username (as typed, keyed) or a user may not use a part of
+    self-service until ``until``. ``client_hash`` None: from every address."""
+
+    __tablename__ = "self_service_blocks"
+
+    id: Mapped[str] = mapped_column(String(UUID_LENGTH), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    #: Who: the user when known, else the keyed username (``Hasher.who_hash``).
+    subject: Mapped[str] = mapped_column(String(64), index=True)
+    #: ``questions`` (the security-questions gate) or ``reset`` (starting a flow).
+    scope: Mapped[str] = mapped_column(String(16))
+    client_hash: Mapped[str | None] = mapped_column(String(64))
+    until: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
 class AccountSession(Base):

@@ -18,6 +18,7 @@ from tests.support.portal import (
     MAIL,
     csrf,
     enter_code,
+    from_address,
     portal_tenant,
     rows,
     support_code,
@@ -215,7 +216,8 @@ async def test_security_questions_gate(
         chosen = await choose(client, "questions")
         assert chosen.headers["location"] == f"{BASE}/questions"
         page = await client.get(f"{BASE}/questions")
-        asked = [k for k, text in QUESTIONS.items() if text.replace("'", "&#39;") in page.text]
+        shown = {k: page.text.find(text.replace("'", "&#39;")) for k, text in QUESTIONS.items()}
+        asked = sorted((k for k, at in shown.items() if at >= 0), key=shown.__getitem__)
         assert len(asked) == 2 and set(asked) <= ANSWERS.keys()  # M = 2 of the user's 3
         # the same questions every time for this username (T2)
         async with httpx.AsyncClient(base_url=server.base_url) as again:
@@ -245,3 +247,44 @@ async def test_questions_for_a_username_without_any_never_pass(
         for _ in range(5):
             await answer(client, ["Rex", "Porto Alegre"])
         assert (await client.get(f"{BASE}/questions")).status_code == 410  # ended
+
+
+async def test_wrong_answers_block_the_questions_not_the_owner(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
+) -> None:
+    """T1 with the attribution of portal.blocks: 5 wrong answers within an hour
+    block the account's questions for 24 hours, from everywhere; the owner keeps
+    the email code; an administrator lifts the block."""
+    async with portal_tenant(server, client, make_agent) as (tenant, _agent):
+        await set_policy(client, tenant.admin_token, methods=["email", "questions"])
+        register_questions(server, ANSWERS)
+        for attempt in range(5):  # five strangers, one wrong answer each
+            async with from_address(server, f"127.0.0.{10 + attempt}") as stranger:
+                await start(stranger)
+                await choose(stranger, "questions")
+                await answer(stranger, ["wrong", f"guess {attempt}"])
+        client.cookies.clear()
+        await start(client)
+        refused = await choose(client, "questions")
+        assert refused.headers["location"] == f"{BASE}/method"
+        page = await client.get(f"{BASE}/method")
+        assert page.status_code == 429
+        assert "Security questions are blocked for this account until" in page.text
+        # the owner, with their mailbox, still gets in
+        async with httpx.AsyncClient(base_url=server.base_url) as owner:
+            await start(owner)
+            await choose(owner, "email")
+            code = await asyncio.to_thread(mail.code_for, MAIL)
+            assert (await enter_code(owner, code)).headers["location"] == f"{BASE}/password"
+        lifted = await client.delete(
+            "/api/v1/users/jdoe/blocks", headers=bearer(tenant.admin_token)
+        )
+        assert lifted.json() == {"lifted": 1}
+        client.cookies.clear()
+        await start(client)
+        assert (await choose(client, "questions")).headers["location"] == f"{BASE}/questions"
+    activities = rows(server, "SELECT activity, result, method FROM audit_events ORDER BY at")
+    assert activities.count(("gate", "failure", "questions")) == 5
+    assert ("block", "success", None) in activities
+    assert ("lift_block", "success", None) in activities
+    assert ("gate", "success", "email") in activities

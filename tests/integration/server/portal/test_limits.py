@@ -14,7 +14,7 @@ import httpx
 import sqlalchemy as sa
 
 from passback.protocol.outcomes import Outcome
-from passback.server.portal import flow
+from passback.server.portal import blocks, flow
 from passback.server.portal.codes import CODE_DIGITS
 from passback.server.store import create_engine
 from tests.support.portal import (
@@ -23,6 +23,7 @@ from tests.support.portal import (
     NEW_PASSWORD,
     csrf,
     enter_code,
+    from_address,
     portal_tenant,
     rows,
     set_password,
@@ -207,15 +208,6 @@ async def test_a_refusal_after_the_flow_expired_is_shown(
         assert "The password must be at least 14 characters long." in refused.text
 
 
-def from_address(server: RunningServer, address: str) -> httpx.AsyncClient:
-    """A client whose connections come from ``address`` (127.0.0.0/8)."""
-    return httpx.AsyncClient(
-        base_url=server.base_url,
-        timeout=TIMEOUT,
-        transport=httpx.AsyncHTTPTransport(local_address=address),
-    )
-
-
 async def wait_for_mail_limit_record(server: RunningServer, count: int) -> None:
     deadline = time.monotonic() + TIMEOUT  # the note is stored after the answer
     sql = "SELECT 1 FROM support_records WHERE error = 'mail_limit'"
@@ -235,7 +227,7 @@ async def test_a_flood_from_one_address_leaves_the_owner_their_codes(
         from_address(server, "127.0.0.2") as owner,
     ):
         pages = []
-        for _ in range(flow.MAX_MAILS_PER_USER_PER_CLIENT + 3):
+        for _ in range(blocks.MAX_RESET_STARTS):
             client.cookies.clear()
             await start(client)
             pages.append(await client.get(f"{BASE}/code"))
@@ -244,8 +236,14 @@ async def test_a_flood_from_one_address_leaves_the_owner_their_codes(
         assert pages[-1].text.replace(csrf(pages[-1]), "") == pages[0].text.replace(
             csrf(pages[0]), ""
         )
-        await wait_for_mail_limit_record(server, 3)
+        await wait_for_mail_limit_record(server, blocks.MAX_RESET_STARTS - 3)
         assert len(mail.to(MAIL)) == flow.MAX_MAILS_PER_USER_PER_CLIENT
+        # T1: a sixth start from this address for this username within the hour
+        # blocks the address for it, and says until when
+        client.cookies.clear()
+        blocked = await client.post(f"{BASE}/", data={"username": "jdoe"})
+        assert blocked.status_code == 429
+        assert "Too many attempts for this account from your network" in blocked.text
         await start(owner)
         code = await asyncio.to_thread(mail.code_for, MAIL, flow.MAX_MAILS_PER_USER_PER_CLIENT + 1)
         assert (await enter_code(owner, code)).status_code == 303
