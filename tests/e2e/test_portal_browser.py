@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import re
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import ldap3
+import pyotp
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
@@ -217,3 +219,77 @@ def test_a_locked_out_user_unlocks_the_account_in_the_browser(
     ).to_be_visible()
     assert not samba_dc.is_locked(user)
     assert samba_dc.can_bind(user.dn, user.password)
+
+
+def test_a_user_registers_an_authenticator_and_questions_then_resets_with_both(
+    page: Page, deployment: Deployment, tenant: Tenant, samba_dc: SambaDC
+) -> None:
+    """G1, G2: a policy of two gates (app + questions, email beside them);
+    the user registers both in Security info, then resets with them."""
+    user = samba_dc.create_user()
+    deployment.sync(tenant, user.name)
+    with deployment.http(tenant.admin_token) as admin:
+        changed = admin.patch(
+            "/api/v1/policy",
+            json={"methods": ["email", "totp", "questions"], "gates_required": 2,
+                  "questions_to_register": 3, "questions_to_ask": 2},
+        )  # fmt: skip
+        assert changed.status_code == 200, changed.text
+    base = f"{deployment.url}/portal/contoso-browser"
+    try:
+        page.goto(f"{base}/signin")
+        page.get_by_label("Username").fill(user.name)
+        page.get_by_label("Password").fill(user.password)
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("link", name="Security info").click()
+        expect(page.get_by_role("heading", name="Security info")).to_be_visible()
+
+        page.get_by_role("link", name="Set up an authenticator app").click()
+        expect(page.locator(".qr svg")).to_be_visible()
+        secret = page.locator("code.secret").inner_text().replace(" ", "")
+        page.get_by_label("Code from the app").fill(pyotp.TOTP(secret).now())
+        page.get_by_role("button", name="Check the code").click()
+        expect(page.get_by_role("status")).to_contain_text("authenticator app is set up")
+
+        page.get_by_role("link", name="Set up security questions").click()
+        answers = {}
+        for n in range(1, 4):
+            question = page.locator(f"#question-{n}").locator("option:checked").inner_text()
+            answers[question] = f"Answer number {n} ✓"
+            page.locator(f"#answer-{n}").fill(answers[question])
+        page.get_by_role("button", name="Save the questions").click()
+        expect(page.get_by_role("status")).to_contain_text("security questions are set up")
+        page.get_by_role("link", name="Back to my account").click()
+        page.get_by_role("button", name="Sign out").click()
+
+        page.goto(f"{base}/")
+        page.get_by_label("Username").fill(user.name)
+        page.get_by_role("button", name="Continue").click()
+        expect(page.get_by_role("heading", name="Prove who you are")).to_be_visible()
+        page.get_by_label("A code from my authenticator app").check()
+        page.get_by_role("button", name="Continue").click()
+        # the next step's code (within the drift): the one that set it up is spent
+        page.get_by_label("Code from the app").fill(pyotp.TOTP(secret).at(time.time() + 30))
+        page.get_by_role("button", name="Continue").click()
+        expect(page.get_by_text("Done: 1.")).to_be_visible()
+        page.get_by_label("My security questions").check()
+        page.get_by_role("button", name="Continue").click()
+        expect(page.get_by_role("heading", name="Answer your security questions")).to_be_visible()
+        for field in page.locator('input[name="answer"]').all():
+            label = page.locator(f'label[for="{field.get_attribute("id")}"]').inner_text()
+            field.fill(answers[label].upper())
+        page.get_by_role("button", name="Continue").click()
+        expect(page.get_by_role("heading", name="Choose a new password")).to_be_visible()
+        new_password = f"N3w!Gates-{uuid.uuid4().hex[:8]}"
+        page.get_by_label("New password", exact=True).fill(new_password)
+        page.get_by_label("New password again").fill(new_password)
+        page.get_by_role("button", name="Set the new password").click()
+        expect(page.get_by_role("heading", name="Password changed")).to_be_visible()
+        assert samba_dc.can_bind(user.dn, new_password)
+        for path in deployment.files():  # S7: no answer, secret or password stored
+            data = path.read_bytes()
+            for secret_text in (new_password, secret, *answers.values()):
+                assert secret_text.encode() not in data, path
+    finally:
+        with deployment.http(tenant.admin_token) as admin:
+            admin.patch("/api/v1/policy", json={"methods": ["email"], "gates_required": 1})
