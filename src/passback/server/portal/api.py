@@ -32,6 +32,7 @@ from passback.server.api.schemas import (
 from passback.server.directory_users import MAX_USERNAME
 from passback.server.errors import ApiError
 from passback.server.i18n import Translator, negotiate
+from passback.server.i18n.translations import N_
 from passback.server.portal.errors import PortalError
 from passback.server.portal.flow import Step
 from passback.server.portal.rules_text import describe_rules
@@ -235,6 +236,12 @@ async def choose_method(
     tenant = await _tenant(request, slug)
     t = _translator(request)
     try:
+        if body.method is Method.QUESTIONS:
+            raise PortalError(
+                "invalid_method",
+                N_("Security questions are answered in the portal's pages."),
+                field="method",
+            )
         started = await _portal(request).choose(tenant, token, body.method.value, language=t.locale)
     except PortalError as error:
         raise _api_error(request, error, tenant) from None

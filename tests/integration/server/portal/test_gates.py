@@ -288,3 +288,23 @@ async def test_wrong_answers_block_the_questions_not_the_owner(
     assert ("block", "success", None) in activities
     assert ("lift_block", "success", None) in activities
     assert ("gate", "success", "email") in activities
+
+
+async def test_a_questions_gate_takes_no_code_and_the_api_sends_to_the_pages(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
+) -> None:
+    async with portal_tenant(server, client, make_agent) as (tenant, _agent):
+        await set_policy(client, tenant.admin_token, methods=["email", "questions"])
+        register_questions(server, ANSWERS)
+        await start(client)
+        await choose(client, "questions")
+        code_page = await client.get(f"{BASE}/questions")
+        posted = await client.post(f"{BASE}/code", data={"code": "123456", "csrf": csrf(code_page)})
+        assert posted.status_code == 409  # answers, not a code
+        api = "/api/v1/portal/acme/reset"
+        body = (await client.post(api, json={"username": "jdoe"})).json()
+        assert body["methods"] == ["email", "questions"]
+        flow = {"X-Passback-Flow": body["flow_token"]}
+        refused = await client.post(f"{api}/method", json={"method": "questions"}, headers=flow)
+        assert refused.status_code == 422
+        assert "answered in the portal's pages" in refused.json()["error"]["message"]
