@@ -149,6 +149,30 @@ PORTAL_OUTCOMES: Mapping[Outcome, str] = {
         "We could not confirm whether your password was changed. Try again with the same "
         "new password: if it was changed, you will be told so."
     ),
+    Outcome.PROTECTED: N_(
+        "Your account is protected (an administrator's or a system account): its password "
+        "cannot be changed here. Contact your administrator."
+    ),
+    # The start page's words: the password step says the same when nothing can answer.
+    Outcome.SERVICE_UNAVAILABLE: N_(
+        "Your password can't be reset right now. Try again in a few minutes."
+    ),
+    **dict.fromkeys(
+        (
+            Outcome.ACCESS_DENIED,
+            Outcome.INVALID_REQUEST,
+            Outcome.DECRYPT_FAILED,
+            Outcome.EXPIRED,
+            Outcome.REPLAYED,
+            Outcome.DIRECTORY_UNAVAILABLE,
+            Outcome.UNKNOWN,
+        ),
+        N_(
+            "This could not be done because of a problem on your organisation's side; nothing "
+            "was changed. Try again in a few minutes. If it keeps failing, give your "
+            "administrator the support code below."
+        ),
+    ),
 }
 
 #: Outcomes after which another password cannot help: the flow ends.
