@@ -94,6 +94,7 @@ def test_cli_commands() -> None:
             "--max-connections",
             "--relay-handshakes",
             "--relay-handshakes-per-address",
+            "--lookup-limit",
             "--sign-in-limit",
         ],
         "passback support": [],

@@ -128,6 +128,14 @@ from passback.server.settings import ServerSettings
     help="Relay links not yet authenticated at once from one client address.",
 )
 @click.option(
+    "--lookup-limit",
+    default=10,
+    show_default=True,
+    type=click.IntRange(1, 1_000_000),
+    help="Username lookups (reset and unlock starts) per client address in 10 minutes "
+    "(raise it when many users share one address, e.g. behind a NAT).",
+)
+@click.option(
     "--sign-in-limit",
     default=20,
     show_default=True,
@@ -161,6 +169,7 @@ def server(
     max_connections: int,
     relay_handshakes: int,
     relay_handshakes_per_address: int,
+    lookup_limit: int,
     sign_in_limit: int,
 ) -> None:
     """Run the Passback server: portal at /portal/<slug>/, API, relay hub at /relay/v1."""
@@ -183,6 +192,7 @@ def server(
         smtp_username=smtp_username,
         smtp_password=smtp_password,
         code_ttl=code_ttl,
+        lookup_limit=lookup_limit,
         sign_in_limit=sign_in_limit,
         public_url=public_url,
         operation_ttl=operation_ttl,
