@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime as dt
 import fcntl
 import os
 import shutil
@@ -43,6 +44,8 @@ from types import FrameType
 from typing import Any
 
 import httpx
+import pyotp
+from sqlalchemy import select
 
 from passback.agent.config import DirectoryConfig, write_private
 from passback.agent.events import EventLog
@@ -59,9 +62,12 @@ from passback.demo.samba import (
 from passback.demo.samba import (
     check_prerequisites as check_samba,
 )
-from passback.server.keyring import MASTER_KEY_FILE, store_master_key
+from passback.server.keyring import MASTER_KEY_FILE, master_key, store_master_key
+from passback.server.portal import registrations
+from passback.server.portal.gates.questions import QUESTIONS
 from passback.server.store.engine import create_engine, session_factory
 from passback.server.store.migrate import upgrade
+from passback.server.store.models import DirectoryUser, utcnow
 from passback.server.tenants import CreatedTenant, create_tenant
 
 REALM = "DEMO.PASSBACK.TEST"
@@ -72,6 +78,8 @@ SLUG = "demo"
 #: The domain of the demo users' mail addresses and of the server's sender.
 MAIL_DOMAIN = REALM.lower()
 AGENT_NAME = "demo-agent"
+#: alice's security answers (a demo: printed so that anyone can try the gate).
+ALICE_ANSWERS = {"first_pet": "Rex", "birth_city": "Lisbon", "first_school": "Demo School"}
 SERVER_HOST = "127.0.0.1"
 READY_TIMEOUT = 90.0
 STOP_TIMEOUT = 15.0
@@ -250,6 +258,8 @@ class _Demo:
         self.tenant: CreatedTenant | None = None
         # Random, and without the tenant's name, which the server refuses in a password.
         self.new_password = random_password(avoid=SLUG)
+        self.alice_password = ""
+        self.totp_secret = ""
         self._stopped = threading.Event()
 
     # -- start -------------------------------------------------------------
@@ -301,6 +311,40 @@ class _Demo:
         )
         self._wait_for(self._agent_connected, "the agent to connect")
         self._wait_for(self._users_synced, "the agent to sync the demo users", sync=True)
+        self._set_up_gates()
+
+    def _set_up_gates(self) -> None:
+        """The tenant allows the email code, an authenticator app and security
+        questions (one gate), and alice has an app and questions registered, as
+        she would in My account → Security info."""
+        with self._client() as client:
+            changed = client.patch(
+                "/api/v1/policy", json={"methods": ["email", "totp", "questions"]}
+            )
+        changed.raise_for_status()
+        url = f"sqlite:///{self.layout.server_data / 'passback.db'}"
+        key = master_key(
+            self.layout.server_data / MASTER_KEY_FILE, environment=None, may_create=False
+        )
+        engine = create_engine(url)
+        try:
+            with session_factory(engine)() as db, db.begin():
+                alice = db.scalar(
+                    select(DirectoryUser).where(DirectoryUser.sam_account_name == ALICE)
+                )
+                if alice is None:
+                    raise DemoError("alice was not synced")
+                # Set up a minute ago, so that the code of now was never taken.
+                earlier = utcnow() - dt.timedelta(minutes=1)
+                secret = registrations.pending_totp(db, key, alice.tenant_id, alice.id, earlier)
+                if secret is None or not registrations.confirm_totp(
+                    db, key, alice.tenant_id, alice.id, pyotp.TOTP(secret).at(earlier), earlier
+                ):
+                    raise DemoError("could not register alice's authenticator")
+                registrations.set_questions(db, alice.tenant_id, alice.id, ALICE_ANSWERS, earlier)
+        finally:
+            engine.dispose()
+        self.totp_secret = secret
 
     def _stop_leftovers(self) -> None:
         """Stop the server and agent an earlier demo in this folder left running
@@ -326,9 +370,12 @@ class _Demo:
             (BOB, "Bob", True, False),
             (CAROL, "Carol", False, True),
         ):
+            password = random_password(name)
+            if name == ALICE:
+                self.alice_password = password
             dc.create_user(
                 name,
-                random_password(name),
+                password,
                 given_name=given,
                 surname="Demo",
                 mail=f"{name}@{MAIL_DOMAIN}",
@@ -490,6 +537,19 @@ class _Demo:
                 f"Self-service portal: open it in a browser and sign in as {ALICE}",
                 "",
                 f"    {self.portal_url}",
+                "",
+                f"  Reset or unlock {ALICE}'s password there: the tenant allows the email code,",
+                "  an authenticator app and security questions (one of them is asked).",
+                f"  {ALICE}'s authenticator key is {self.totp_secret}; a code of now:",
+                f"    {sys.executable} -c \\",
+                f"      \"import pyotp; print(pyotp.TOTP('{self.totp_secret}').now())\"",
+                f"  {ALICE}'s security answers:",
+                *(f"    {QUESTIONS[k]} {v}" for k, v in ALICE_ANSWERS.items()),
+                "  Ask for two gates instead (then back with --gates 1):",
+                f"    {Path(sys.executable).parent / 'passback'} tenant policy \\",
+                f"      {self.tenant.tenant_id} \\",
+                f"      --data-dir {layout.server_data} --gates 2",
+                f"  My account ({self.portal_url}signin): {ALICE} / {self.alice_password}",
                 "",
                 "  The browser warns that the connection is not private: the demo's",
                 "  certificate comes from its own private CA. Accept the warning for",

@@ -190,6 +190,19 @@ def test_demo_runs_as_printed_and_stops_cleanly(demo: Demo) -> None:
     for log in ("server.log", "agent.log", "events.jsonl"):
         assert str(demo.root) in printed and log in printed
 
+    # The printed demo login signs in to My account (before any reset below).
+    login = re.search(r"My account \(\S+signin\): alice / (\S+)", printed)
+    assert login is not None, printed
+    with httpx.Client(
+        base_url=url,
+        verify=ssl.create_default_context(cafile=str(demo.root / "tls" / "ca.pem")),
+        timeout=60,
+    ) as signing_in:
+        signed = signing_in.post(
+            f"{portal}signin", data={"username": "alice", "password": login.group(1)}
+        )
+        assert signed.headers.get("location") == "/portal/demo/account", signed.text
+
     # The ready-to-paste curl command, pasted into a shell.
     curl = re.search(r"^\s+(curl .*?password-reset)$", printed, re.M | re.S)
     assert curl is not None, printed
@@ -238,7 +251,12 @@ def test_demo_runs_as_printed_and_stops_cleanly(demo: Demo) -> None:
         assert '<label for="username">' in page.text
         started = browser.post(portal, data={"username": "alice"})
         assert started.status_code == 303, started.text
-        assert started.headers["location"] == "/portal/demo/code"
+        # The demo's tenant allows three methods: the user chooses the email code.
+        assert started.headers["location"] == "/portal/demo/method"
+        choice = browser.get(f"{portal}method")
+        assert 'value="totp"' in choice.text and 'value="questions"' in choice.text
+        chosen = browser.post(f"{portal}method", data={"method": "email", "csrf": csrf(choice)})
+        assert chosen.headers["location"] == "/portal/demo/code"
         code = code_in_mail(demo.root / "mail", ALICE_MAIL)
         echoed = demo.read_until(f"mail to {ALICE_MAIL}: Your password reset code", 30)
         assert f"{code[:4]} {code[4:]}" in echoed.splitlines()[-1]
@@ -264,6 +282,26 @@ def test_demo_runs_as_printed_and_stops_cleanly(demo: Demo) -> None:
         assert done.headers["location"] == "/portal/demo/done"
         assert "Password changed" in browser.get(f"{portal}done").text
     assert dc.can_bind(f"CN=alice,{USERS_DN}", portal_password)
+
+    # The printed authenticator command gives a code; the printed policy command runs.
+    totp = re.search(r'^\s+(\S+python\S*) -c \\\n\s+"(import pyotp;[^"]+)"', printed, re.M)
+    assert totp is not None, printed
+    code_now = subprocess.run(
+        [totp.group(1), "-c", totp.group(2)], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert re.fullmatch(r"\d{6}", code_now), code_now
+    policy = re.search(
+        r"^\s+(\S+passback) tenant policy \\\n\s+(\S+) \\\n\s+--data-dir (\S+) --gates 2",
+        printed,
+        re.M,
+    )
+    assert policy is not None, printed
+    shown = subprocess.run(
+        [policy.group(1), "tenant", "policy", policy.group(2), "--data-dir", policy.group(3)],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert "methods:               email, questions, totp" in shown
+    assert "security questions" in shown
 
     # The passwords and the code never reached a log (SPEC S7).
     for path in demo.root.rglob("*"):
