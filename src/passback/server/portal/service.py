@@ -382,6 +382,7 @@ class Portal:
             PortalError: the flow is not at the password step.
         """
         row = await self.require(tenant, token, flow.Step.PASSWORD)
+        await self._refuse_disabled(row)
         kept = rules_from_json(row.rules_json)
         if kept is not None:
             return kept  # the agent already reported them for this flow
@@ -464,7 +465,34 @@ class Portal:
         row = await self.require(tenant, token, flow.Step.PASSWORD)
         if row.purpose != flow.Purpose.UNLOCK.value:
             raise refusal_error(FlowRefused(Refusal.WRONG_STEP), row.user_id)
+        await self._refuse_disabled(row)
         return row
+
+    async def _refuse_disabled(self, row: PortalFlow) -> None:
+        """T2: an account the directory reports disabled is told so right
+        after the gates, before a new password is typed (never before: the
+        gates prove who is asking); the flow ends.
+
+        Raises:
+            PortalError: ``disabled`` (409).
+        """
+
+        def enabled() -> bool:
+            with self.services.sessions() as db:
+                user = db.get(DirectoryUser, row.user_id) if row.user_id else None
+                return user is None or user.enabled
+
+        if await asyncio.to_thread(enabled):
+            return
+        await asyncio.to_thread(self._end, row.id_hash)
+        raise PortalError.of_outcome(
+            Outcome.DISABLED,
+            {},
+            request_id="",
+            support_code=support.new_code(),
+            user_id=row.user_id or "",
+            flow_ended=True,
+        )
 
     async def unlock(
         self, tenant: PortalTenant, token: str | None, *, language: str = "en"

@@ -405,3 +405,24 @@ async def test_a_notice_that_cannot_be_sent_undoes_nothing(
         finally:
             mail.start()
     assert rows(server, "SELECT step FROM portal_flows") == [("done",)]
+
+
+async def test_a_disabled_account_is_told_right_after_the_gate(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
+) -> None:
+    """T2: never before the gate (the code page is the same as anyone's), and
+    before a new password is typed."""
+    async with portal_tenant(server, client, make_agent) as (_tenant, agent):
+        engine = create_engine(server.database_url)
+        with engine.begin() as connection:
+            connection.execute(sa.text("UPDATE directory_users SET enabled = 0"))
+        engine.dispose()
+        await start(client)
+        code = await asyncio.to_thread(mail.code_for, MAIL)
+        passed = await enter_code(client, code)
+        assert passed.headers["location"] == f"{BASE}/password"
+        page = await client.get(f"{BASE}/password")
+        assert page.status_code == 409
+        assert "disabled" in page.text and 'name="new_password"' not in page.text
+        assert rows(server, "SELECT step FROM portal_flows") == [("ended",)]
+        assert agent.opened == []
