@@ -96,6 +96,9 @@ class NewFlow:
     row: PortalFlow
     token: str = dataclasses.field(repr=False)
     code: str = dataclasses.field(repr=False)
+    #: The code mail's link locates the flow from another device (the phone
+    #: that got the mail); it opens nothing without the code.
+    link: str = dataclasses.field(repr=False, default="")
 
 
 def new_flow(
@@ -136,7 +139,9 @@ def new_flow(
         who_hash=who_hash,
         created_at=now,
     )
-    return NewFlow(row, token, code)
+    link = new_flow_token()
+    row.link_hash = None if choose else flow_hash(link)
+    return NewFlow(row, token, code, link)
 
 
 def find(db: Session, tenant_id: str, token: str | None) -> PortalFlow | None:
@@ -259,6 +264,7 @@ def pass_gate(flow: PortalFlow, *, matches: bool, done: bool, now: dt.datetime) 
         flow.gates_passed = ",".join(dict.fromkeys(passed))
         flow.step = (Step.PASSWORD if done else Step.CHOOSE).value
         flow.code_hash = None
+        flow.link_hash = None
         flow.gate = None
         flow.expires_at = now + dt.timedelta(seconds=PASSWORD_STEP_TTL)
         token = new_flow_token()
@@ -283,9 +289,9 @@ def arm_email(
     blocked: Blocked | None,
     code_ttl: int,
     now: dt.datetime,
-) -> str:
-    """Put the flow at an email gate: a new code (hashed; returned to be
-    mailed unless ``blocked``)."""
+) -> tuple[str, str]:
+    """Put the flow at an email gate: a new code and a new link (hashed;
+    returned to be mailed unless ``blocked``)."""
     require(flow, Step.CHOOSE, now)
     code = new_code()
     flow.step = Step.CODE.value
@@ -294,7 +300,17 @@ def arm_email(
     flow.blocked = blocked.value if blocked else None
     flow.mailed = blocked is None
     flow.expires_at = now + dt.timedelta(seconds=code_ttl)
-    return code
+    link = new_flow_token()
+    flow.link_hash = flow_hash(link)
+    return code, link
+
+
+def find_by_link(db: Session, tenant_id: str, link: str | None) -> PortalFlow | None:
+    """The tenant's flow whose code mail carried ``link``, if any."""
+    if not link or len(link) > 128:
+        return None
+    row = db.scalar(select(PortalFlow).where(PortalFlow.link_hash == flow_hash(link)))
+    return row if row is not None and row.tenant_id == tenant_id else None
 
 
 def arm_app(flow: PortalFlow, method: str, *, code_ttl: int, now: dt.datetime) -> None:

@@ -194,6 +194,42 @@ async def code_page(request: Request, slug: str) -> Response:
     return _code_page(request, t, tenant, token, gate=row.gate or "email")
 
 
+@router.get("/code/{link}")
+async def code_link_page(request: Request, slug: str, link: str) -> Response:
+    """The code mail's link, opened anywhere: the code form of that flow. A
+    GET changes nothing (mail scanners open links); the code decides."""
+    t = renderer(request).translator(request)
+    portal = portal_of(request)
+    try:
+        tenant = await portal.tenant(slug)
+        await portal.link_step(tenant, link)
+    except PortalError as error:
+        return await fail(request, t, error, slug=slug)
+    return _code_page(
+        request, t, tenant, None, csrf=portal.link_csrf_token(link), action=f"code/{link}"
+    )
+
+
+@router.post("/code/{link}")
+async def enter_code_by_link(
+    request: Request, slug: str, link: str, code: Text = "", csrf: Text = ""
+) -> Response:
+    t = renderer(request).translator(request)
+    portal = portal_of(request)
+    try:
+        tenant = await portal.tenant(slug)
+        check_same_origin(request)
+        if not portal.link_csrf_matches(link, csrf):
+            raise PortalError("csrf_failed", N_("This form has expired. Start again."))
+        passed = await portal.enter_code(tenant, None, code, link=link)
+    except PortalError as error:
+        if error.field == "code":
+            return await fail_and_redirect(request, t, error, slug=slug, to=f"code/{link}")
+        return await fail(request, t, error, slug=slug)
+    # This device continues the flow from here (its token, in this browser's cookie).
+    return _after_gate(request, tenant, passed)
+
+
 @router.get("/questions")
 async def questions_page(request: Request, slug: str) -> Response:
     t = renderer(request).translator(request)
@@ -432,11 +468,11 @@ def _code_page(
     gate: str = "email",
     **context: Any,
 ) -> Response:
-    csrf = portal_of(request).csrf_token(token) if token else ""
+    if "csrf" not in context:
+        context["csrf"] = portal_of(request).csrf_token(token) if token else ""
+    context.setdefault("action", "code")
     minutes = portal_of(request).services.settings.code_ttl // 60
-    return page(
-        request, t, tenant, "code.html", status, csrf=csrf, minutes=minutes, gate=gate, **context
-    )
+    return page(request, t, tenant, "code.html", status, minutes=minutes, gate=gate, **context)
 
 
 def _password_page(

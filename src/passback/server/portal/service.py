@@ -95,6 +95,7 @@ class _Armed:
     code: str = dataclasses.field(repr=False)
     blocked: str | None
     user: DirectoryUser | None
+    link: str = dataclasses.field(repr=False, default="")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -207,7 +208,7 @@ class Portal:
         new, user = started
         if new.row.step == flow.Step.CHOOSE.value:
             return Started(new.token, new.row.expires_at, None, flow.Step.CHOOSE)
-        armed = _Armed(new.row.id_hash, new.code, new.row.blocked, user)
+        armed = _Armed(new.row.id_hash, new.code, new.row.blocked, user, new.link)
         return Started(
             new.token, new.row.expires_at, self._delivery(tenant, armed, username, language)
         )
@@ -226,7 +227,7 @@ class Portal:
                 code=armed.code,
                 minutes=self.services.settings.code_ttl // 60,
                 tenant_name=tenant.name,
-                link=self._link(tenant),
+                link=self._link(tenant, armed.link),
             )
 
             async def deliver() -> None:
@@ -342,12 +343,14 @@ class Portal:
                 return None
             user = db.get(DirectoryUser, row.user_id) if row.user_id else None
             blocked = self._email_blocked(db, tenant, user, row.client_hash or "", now)
-            code = flow.arm_email(row, self.hasher, blocked=blocked, code_ttl=ttl, now=now)
+            code, link = flow.arm_email(row, self.hasher, blocked=blocked, code_ttl=ttl, now=now)
             if user is not None:
                 db.expunge(user)
-            return _Armed(key, code, row.blocked, user)
+            return _Armed(key, code, row.blocked, user, link)
 
-    async def enter_code(self, tenant: PortalTenant, token: str | None, code: str) -> CodePassed:
+    async def enter_code(
+        self, tenant: PortalTenant, token: str | None, code: str, *, link: str | None = None
+    ) -> CodePassed:
         """The flow's new token once the code passed (the old one is dead).
 
         Raises:
@@ -357,7 +360,10 @@ class Portal:
         def check() -> tuple[FlowRefused | str, PortalFlow | None]:
             now = self._clock()
             with self.services.sessions() as db, db.begin():
-                row = flow.find(db, tenant.id, token)
+                if link is not None:  # from the code mail, maybe on another device
+                    row = flow.find_by_link(db, tenant.id, link)
+                else:
+                    row = flow.find(db, tenant.id, token)
                 try:
                     return self._check_code(
                         db, tenant, flow.require(row, flow.Step.CODE, now), code, now
@@ -970,15 +976,48 @@ class Portal:
 
         return await asyncio.to_thread(read)
 
+    async def link_step(self, tenant: PortalTenant, link: str) -> None:
+        """Whether the code mail's ``link`` finds a flow at its email gate.
+
+        Raises:
+            PortalError: no such flow, or it moved on, expired or ended.
+        """
+
+        def check() -> FlowRefused | None:
+            with self.services.sessions() as db:
+                try:
+                    row = flow.require(
+                        flow.find_by_link(db, tenant.id, link), flow.Step.CODE, self._clock()
+                    )
+                except FlowRefused as refused:
+                    return refused
+                return (
+                    None
+                    if row.gate in (None, Method.EMAIL.value)
+                    else FlowRefused(Refusal.WRONG_STEP)
+                )
+
+        refused = await asyncio.to_thread(check)
+        if refused is not None:
+            raise refusal_error(refused)
+
+    def link_csrf_token(self, link: str) -> str:
+        return self.hasher.csrf_token("link:" + flow_hash(link))
+
+    def link_csrf_matches(self, link: str, csrf: str) -> bool:
+        return self.hasher.csrf_matches("link:" + flow_hash(link), csrf)
+
     def csrf_token(self, token: str) -> str:
         return self.hasher.csrf_token(flow_hash(token))
 
     def csrf_matches(self, token: str | None, csrf: str) -> bool:
         return token is not None and self.hasher.csrf_matches(flow_hash(token), csrf)
 
-    def _link(self, tenant: PortalTenant) -> str | None:
+    def _link(self, tenant: PortalTenant, link: str) -> str | None:
+        """The code mail's link: it finds the flow on any device (the phone
+        that got the mail), where the code is typed as usual."""
         base = self.services.settings.public_url
-        return f"{base.rstrip('/')}/portal/{tenant.slug}/code" if base else None
+        return f"{base.rstrip('/')}/portal/{tenant.slug}/code/{link}" if base else None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -212,6 +212,8 @@ class PortalFlow(Base):
     who_hash: Mapped[str | None] = mapped_column(String(64))
     #: What the gate asks, JSON: the security questions' keys.
     challenge: Mapped[str | None] = mapped_column(Text)
+    #: SHA-256 of the code mail's link, which finds the flow from another device.
+    link_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     #: ``reset``, or ``unlock``: the code leads to the unlock (W3), a reset offered.
     purpose: Mapped[str] = mapped_column(String(16), default="reset")
     #: When this flow unlocked the account (once per flow).

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import re
 from pathlib import Path
 
 import httpx
@@ -69,7 +70,7 @@ async def test_whole_reset_in_the_pages(
         code = await asyncio.to_thread(mail.code_for, MAIL)
         message = mail.wait_for(MAIL)
         assert message["Subject"] == "Your password reset code"
-        assert "https://sspr.acme.test/portal/acme/code" in message.get_content()
+        assert "https://sspr.acme.test/portal/acme/code/" in message.get_content()
 
         checked = await enter_code(client, code)
         assert checked.status_code == 303 and checked.headers["location"] == f"{BASE}/password"
@@ -426,3 +427,37 @@ async def test_a_disabled_account_is_told_right_after_the_gate(
         assert "disabled" in page.text and 'name="new_password"' not in page.text
         assert rows(server, "SELECT step FROM portal_flows") == [("ended",)]
         assert agent.opened == []
+
+
+async def test_the_mail_link_continues_on_another_device(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
+) -> None:
+    """The link in the code mail finds the flow on the phone that got the mail;
+    the link alone opens nothing (a GET changes nothing: mail scanners open
+    links), the code decides, and the phone carries on from there."""
+    async with portal_tenant(server, client, make_agent):
+        await start(client)
+        code = await asyncio.to_thread(mail.code_for, MAIL)
+        found = re.search(
+            r"https://sspr\.acme\.test(/portal/acme/code/[\w-]+)", mail.wait_for(MAIL).get_content()
+        )
+        assert found, mail.wait_for(MAIL).get_content()
+        link = found.group(1)
+        async with httpx.AsyncClient(base_url=server.base_url) as phone:
+            for _ in range(2):  # scanners and reloads: nothing moves
+                page = await phone.get(link)
+                assert page.status_code == 200 and 'name="code"' in page.text
+            assert rows(server, "SELECT step, attempts FROM portal_flows") == [("code", 0)]
+            wrong = await phone.post(link, data={"code": "00000000", "csrf": csrf(page)})
+            assert wrong.headers["location"] == link
+            shown = await phone.get(link)
+            assert shown.status_code == 422 and "Attempts left: 4." in shown.text
+            forged = await phone.post(link, data={"code": code, "csrf": "x"})
+            assert forged.status_code == 403
+            passed = await phone.post(link, data={"code": code, "csrf": csrf(page)})
+            assert passed.headers["location"] == f"{BASE}/password"
+            assert (await phone.get(f"{BASE}/password")).status_code == 200
+            assert (await phone.get(link)).status_code == 409  # spent with the code
+        # the browser that asked holds a token that opens nothing any more
+        assert (await client.get(f"{BASE}/password")).status_code == 409
+        assert (await client.get(f"{BASE}/code/not-a-link")).status_code == 409
