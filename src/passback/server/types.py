@@ -100,10 +100,13 @@ class Hub(AgentRouter, LinkRegistry, Protocol):
 
 
 class FailureCounter(Protocol):
-    """Failures per key within a window (sign-in throttles): asked before an
-    attempt, told after a failed one."""
+    """Failures per key within a window (sign-in throttles): an attempt is
+    counted before it is made (``allow``, atomic) and given back when it
+    succeeded (``refund``); ``add`` counts one more (a wrong current password)."""
 
-    async def full(self, key: str) -> bool: ...
+    async def allow(self, key: str) -> bool: ...
+
+    async def refund(self, key: str) -> None: ...
 
     async def add(self, key: str) -> None: ...
 

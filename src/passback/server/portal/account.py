@@ -59,7 +59,10 @@ MAX_DEVICE_FAILURES = 5
 #: Seconds a failed sign-in takes at least (T2: timing tells nothing).
 FAILURE_FLOOR = 0.5
 
-WRONG_CREDENTIALS = N_("The username or password is not correct.")
+WRONG_CREDENTIALS = N_(
+    "The username or password is not correct, or the account is locked (then unlock it "
+    "with the link below)."
+)
 THROTTLED = N_(
     "Too many failed sign-ins for this account. Wait 15 minutes and try again, "
     "or reset your password."
@@ -70,9 +73,6 @@ SESSION_ENDED = N_("You are not signed in, or your session has ended. Sign in ag
 #: Sign-in refusals with the password right, in the portal's words.
 _SIGN_IN_REFUSALS = {
     Outcome.DISABLED: N_("Your account is disabled. Contact your administrator."),
-    Outcome.LOCKED: N_(
-        "Your account is locked. You can unlock it yourself, or wait until it unlocks."
-    ),
     Outcome.ACCOUNT_EXPIRED: N_("Your account has expired. Contact your administrator."),
     Outcome.LOGON_HOURS: N_(
         "Your account may not sign in at this time of day. Try again during your "
@@ -82,8 +82,12 @@ _SIGN_IN_REFUSALS = {
         "Your account may sign in only at certain computers. Contact your administrator."
     ),
 }
-#: Outcomes of a verify that tell nothing more than "wrong" to the user.
-_WRONG = frozenset({Outcome.WRONG_PASSWORD, Outcome.PROTECTED, Outcome.USER_NOT_FOUND})
+#: Outcomes of a verify that tell nothing more than "wrong" to the user. A
+#: locked account is among them: the directory says "locked" to any password,
+#: so saying it would tell a stranger that the account exists (T2).
+_WRONG = frozenset(
+    {Outcome.WRONG_PASSWORD, Outcome.PROTECTED, Outcome.USER_NOT_FOUND, Outcome.LOCKED}
+)
 _FORCED = {
     Outcome.MUST_CHANGE: sessions.State.MUST_CHANGE,
     Outcome.PASSWORD_EXPIRED: sessions.State.PASSWORD_EXPIRED,
@@ -168,7 +172,10 @@ class Accounts:
             raise PortalError("empty", N_("Enter your password."), field="password")
         user = await asyncio.to_thread(self._find, tenant, username)
         counter, key = self._failure_key(tenant, user, username, device)
-        if await counter.full(key):
+        # The attempt is counted before the directory is asked, in one step, so
+        # that parallel sign-ins cannot together go past the limit (and drive
+        # the directory's lockout); a right password gives it back.
+        if not await counter.allow(key):
             await self._pad(started)
             raise PortalError(
                 "sign_in_throttled",
@@ -177,7 +184,6 @@ class Accounts:
                 note="T2: failed sign-ins of this account (or this browser) in the window",
             )
         if user is None:
-            await counter.add(key)
             await self._pad(started)
             raise self._wrong(None, "no synced user has this name")
         try:
@@ -188,17 +194,16 @@ class Accounts:
                 password=password,
             )
         except NotFound:  # left the directory a moment ago
-            await counter.add(key)
             await self._pad(started)
             raise self._wrong(user.id, "the user left the store during the sign-in") from None
         if result.outcome is Outcome.OK or result.outcome in _FORCED:
+            await counter.refund(key)
             state = _FORCED.get(result.outcome, sessions.State.SIGNED_IN)
             token = await asyncio.to_thread(
                 self._open, tenant, user.id, state, result.detail, password
             )
             return SignedIn(token, state, self.hasher.device_token(user.id))
         if result.outcome in _WRONG:
-            await counter.add(key)
             await self._pad(started)
             raise self._wrong(user.id, f"verify answered {result.outcome}", result)
         if result.outcome.may_retry_same_request:  # the directory could not be asked

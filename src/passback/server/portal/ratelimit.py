@@ -56,16 +56,19 @@ class SlidingWindowLimiter:
         """Count one hit of ``key`` if it has hits left; whether it had."""
         return await self._hit(key, count=True)
 
-    async def full(self, key: str) -> bool:
-        """Whether ``key`` has no hits left, without counting one (a failure
-        counter asks this first, then :meth:`add` s a failure)."""
-        return not await self._hit(key, count=False)
+    async def refund(self, key: str) -> None:
+        """Take back the latest hit of ``key`` (an attempt counted before it was
+        known to fail, which then succeeded)."""
+        async with self._lock:
+            hits = self._hits.get(key)
+            if hits:
+                hits.pop()
 
     async def add(self, key: str) -> None:
         """Count one hit of ``key`` even past the limit."""
         await self._hit(key, count=True, force=True)
 
-    async def _hit(self, key: str, *, count: bool, force: bool = False) -> bool:
+    async def _hit(self, key: str, *, count: bool = True, force: bool = False) -> bool:
         async with self._lock:
             now = self._clock().timestamp()
             hits = self._hits.pop(key, None) or collections.deque()

@@ -5,6 +5,7 @@ the real Samba DC in tests/integration/test_account_e2e.py."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -87,7 +88,9 @@ async def test_unknown_user_and_wrong_password_answer_alike(
             page = await client.get(f"{BASE}/signin")
             assert page.status_code == 401
             assert "<title>Error: Sign in to your account" in page.text
-            assert field_error(page, "password") == "The username or password is not correct."
+            assert field_error(page, "password").startswith(
+                "The username or password is not correct"
+            )
             kept = f'value="{username}"'
             assert kept in page.text  # the form keeps the username, never the password
             answers.append(page.text.replace(support_code(page), "").replace(kept, ""))
@@ -227,7 +230,6 @@ async def test_forced_change_asks_the_password_once_and_signs_in(
     ("outcome", "text"),
     [
         (Outcome.DISABLED, "Your account is disabled."),
-        (Outcome.LOCKED, "Your account is locked. You can unlock it yourself"),
         (Outcome.ACCOUNT_EXPIRED, "Your account has expired."),
     ],
 )
@@ -249,6 +251,32 @@ async def test_an_account_that_cannot_sign_in_says_why(
             server, f"SELECT error, request_id FROM support_records WHERE code='{code}'"
         )
         assert error == outcome.value and request_id
+
+
+async def test_a_locked_account_answers_like_a_wrong_password(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory
+) -> None:
+    """T2: the directory says "locked" to any password, so the portal does not
+    repeat it (that would tell a stranger the account exists); the shared
+    words point to the unlock."""
+    async with portal_tenant(server, client, make_agent) as (_tenant, agent):
+        agent.outcomes.append((Outcome.LOCKED, {}))
+        await sign_in(client)
+        page = await client.get(f"{BASE}/signin")
+        assert page.status_code == 401
+        assert "or the account is locked" in field_error(page, "password")
+        assert f'href="{BASE}/unlock"' in page.text
+
+
+async def test_parallel_sign_ins_cannot_pass_the_account_limit(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory
+) -> None:
+    """Each attempt is counted before the directory is asked: twenty at once
+    reach the directory no more than the limit allows."""
+    async with portal_tenant(server, client, make_agent) as (_tenant, agent):
+        agent.outcomes += [WRONG] * 20
+        await asyncio.gather(*(sign_in(client, "jdoe", "Guess-Pa55word") for _ in range(20)))
+        assert len(agent.opened) == MAX_ACCOUNT_FAILURES
 
 
 async def test_a_session_ends_when_idle(

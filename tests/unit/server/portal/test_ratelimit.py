@@ -67,17 +67,18 @@ def test_address_key_groups_ipv6_by_64(host: str, key: str) -> None:
     assert ratelimit.address_key(host) == key
 
 
-async def test_a_failure_counter_asks_then_counts() -> None:
-    """Sign-in throttles (T2): ``full`` asks without counting, ``add`` counts
-    even past the limit, and the window forgets old failures."""
+async def test_a_failure_counter_reserves_then_refunds() -> None:
+    """Sign-in throttles (T2): ``allow`` counts an attempt before it is made,
+    ``refund`` gives it back when it succeeded, ``add`` counts even past the
+    limit, and the window forgets old failures."""
     clock = Clock()
     failures = SlidingWindowLimiter(2, 60, clock)
-    assert not await failures.full("k")
-    await failures.add("k")
-    assert not await failures.full("k")
-    await failures.add("k")
-    assert await failures.full("k")
+    assert await failures.allow("k")
+    await failures.refund("k")  # it succeeded
+    assert await failures.allow("k") and await failures.allow("k")
+    assert not await failures.allow("k")  # full
+    await failures.refund("nobody")  # nothing to give back: no harm
     await failures.add("k")  # past the limit: still full, nothing grows
-    assert await failures.full("k") and not await failures.full("other")
+    assert not await failures.allow("k") and await failures.allow("other")
     clock.now += 61
-    assert not await failures.full("k")
+    assert await failures.allow("k")
