@@ -7,6 +7,10 @@ against the account's owner (SPEC T1, T2).
   addresses an attacker has. A stranger can cause this block, so the policy
   never lets questions stand alone (``GatePolicy.problems``): the owner keeps
   the email code and the authenticator app.
+- **Authenticator codes**: 10 wrong codes within an hour to one account's
+  app, from anywhere, and further codes are not compared until the hour has
+  passed (they answer "wrong", as any wrong code does). A stranger can hold
+  this up; the owner keeps the email code.
 - **Reset attempts**: 5 flows started within an hour for one username from
   one client address block that address from starting another for that
   username for 24 hours after the last. The owner, from their own address, is
@@ -34,6 +38,10 @@ WINDOW = dt.timedelta(hours=1)
 BLOCK = dt.timedelta(hours=24)
 MAX_WRONG_QUESTIONS = 5
 MAX_RESET_STARTS = 5
+#: Wrong authenticator codes per account per hour, from anywhere; past it, app
+#: codes are not even compared (and answer "wrong") until the hour has passed,
+#: so that many addresses together cannot guess 10**6 codes at leisure.
+MAX_WRONG_APP_CODES = 10
 
 
 class Scope(enum.StrEnum):
@@ -64,15 +72,15 @@ def active(
     )
 
 
-def wrong_answers(db: Session, tenant_id: str, subject: str, now: dt.datetime) -> int:
-    """Wrong answers to ``subject``'s questions in the last hour (audit events)."""
+def failures(db: Session, tenant_id: str, subject: str, method: str, now: dt.datetime) -> int:
+    """Failed gate attempts of ``method`` for ``subject`` in the last hour (audit events)."""
     count = db.scalar(
         select(func.count()).where(
             AuditEvent.tenant_id == tenant_id,
             AuditEvent.subject == subject,
             AuditEvent.activity == "gate",
             AuditEvent.result == "failure",
-            AuditEvent.method == "questions",
+            AuditEvent.method == method,
             AuditEvent.at > now - WINDOW,
         )
     )

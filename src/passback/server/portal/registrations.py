@@ -13,7 +13,7 @@ import json
 import uuid
 from collections.abc import Mapping
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from passback.crypto.masterkey import MasterKey
@@ -96,8 +96,14 @@ def check_totp(
     step = totp.matching_step(_secret(master, row), code, now=now.timestamp(), after=row.last_step)
     if step is None:
         return False
-    row.last_step = step
-    return True
+    # Taken in one statement: of two requests with the same code at once, one wins.
+    taken = db.execute(
+        update(GateRegistration)
+        .where(GateRegistration.id == row.id, GateRegistration.last_step < step)
+        .values(last_step=step)
+        .execution_options(synchronize_session=False)
+    )
+    return int(taken.rowcount) == 1  # type: ignore[attr-defined]
 
 
 def set_questions(

@@ -766,7 +766,8 @@ class Portal:
             return self._pass(db, tenant, row, Method.QUESTIONS, matches, now)
         except FlowRefused:
             subject = _subject(row)
-            if blocks.wrong_answers(db, tenant.id, subject, now) >= blocks.MAX_WRONG_QUESTIONS:
+            wrong = blocks.failures(db, tenant.id, subject, Method.QUESTIONS.value, now)
+            if wrong >= blocks.MAX_WRONG_QUESTIONS:
                 blocks.block(db, tenant.id, subject, blocks.Scope.QUESTIONS, now)
                 audit.record(
                     db,
@@ -831,8 +832,13 @@ class Portal:
             matches = self.hasher.code_matches(row.code_hash, row.id_hash, code)
             matches = matches and row.blocked is None
         else:  # an authenticator: the user's own (none for an unknown user: never passes)
-            matches = row.user_id is not None and registrations.check_totp(
-                db, self.services.master_key, tenant.id, row.user_id, code, now
+            guessed = blocks.failures(db, tenant.id, _subject(row), gate.value, now)
+            matches = (
+                row.user_id is not None
+                and guessed < blocks.MAX_WRONG_APP_CODES
+                and registrations.check_totp(
+                    db, self.services.master_key, tenant.id, row.user_id, code, now
+                )
             )
         return self._pass(db, tenant, row, gate, matches, now)
 

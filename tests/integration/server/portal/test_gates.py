@@ -308,3 +308,28 @@ async def test_a_questions_gate_takes_no_code_and_the_api_sends_to_the_pages(
         refused = await client.post(f"{api}/method", json={"method": "questions"}, headers=flow)
         assert refused.status_code == 422
         assert "answered in the portal's pages" in refused.json()["error"]["message"]
+
+
+async def test_many_addresses_cannot_guess_an_authenticator_at_leisure(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
+) -> None:
+    """portal.blocks: 10 wrong app codes in an hour to one account, from any
+    addresses, and no code is compared until the hour has passed."""
+    async with portal_tenant(server, client, make_agent) as (tenant, _agent):
+        await set_policy(client, tenant.admin_token, methods=["email", "totp"])
+        secret = register_authenticator(server)
+        for attempt in range(10):
+            async with from_address(server, f"127.0.1.{attempt + 1}") as stranger:
+                await start(stranger)
+                await choose(stranger, "totp")
+                await enter_code(stranger, "000000")
+        await start(client)
+        await choose(client, "totp")
+        refused = await enter_code(client, pyotp.TOTP(secret).now())
+        assert refused.status_code == 422  # the right code, not compared
+        engine = create_engine(server.database_url)
+        with engine.begin() as connection:  # an hour later
+            connection.execute(sa.text("UPDATE audit_events SET at = '2000-01-01 00:00:00.000000'"))
+        engine.dispose()
+        passed = await enter_code(client, pyotp.TOTP(secret).now())
+        assert passed.headers["location"] == f"{BASE}/password"
