@@ -22,3 +22,13 @@ def find_user(tenant_id: str, user: str) -> Select[DirectoryUser]:
             func.lower(DirectoryUser.user_principal_name) == name,
         ),
     )
+
+
+def canonical_name(username: str) -> str:
+    """A typed username reduced to what names one person whichever form was
+    typed (``alice``, ``Alice@Contoso.com``, ``CONTOSO\\alice`` → ``alice``):
+    what counts and chooses by the name typed use it, so that the forms of a
+    known account and of an unknown name behave alike (T2)."""
+    name = " ".join(username.casefold().split())
+    name = name.rpartition("\\")[2]
+    return name.partition("@")[0] or name

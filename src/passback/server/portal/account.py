@@ -37,7 +37,7 @@ from sqlalchemy import select
 
 from passback.protocol.outcomes import Outcome
 from passback.server import writeback
-from passback.server.directory_users import MAX_USERNAME, find_user
+from passback.server.directory_users import MAX_USERNAME, canonical_name, find_user
 from passback.server.errors import NotFound, Refused
 from passback.server.i18n.translations import N_
 from passback.server.portal import account_session as sessions
@@ -240,7 +240,7 @@ class Accounts:
         known = self.hasher.device_of(device)
         if user is not None and known is not None and known[0] == user.id:
             return self.device_failures, f"device:{tenant.id}:{known[1]}"
-        who = user.id if user is not None else "name:" + username.casefold()
+        who = user.id if user is not None else "name:" + canonical_name(username)
         return self.account_failures, f"account:{tenant.id}:{who}"
 
     async def _pad(self, started: float) -> None:

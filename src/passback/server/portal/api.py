@@ -167,6 +167,11 @@ def _api_error(
     )
 
 
+def _api_methods(methods: tuple[Method, ...]) -> list[Method]:
+    """The methods this API can pass (security questions are answered in the pages)."""
+    return [m for m in methods if m is not Method.QUESTIONS]
+
+
 def _rules_out(rules: PasswordRules | None) -> RulesOut | None:
     return RulesOut.of(rules) if rules else None
 
@@ -209,7 +214,7 @@ async def start_reset(
             return StartOut(
                 flow_token=started.token,
                 step="method",
-                methods=list(choice.methods),
+                methods=_api_methods(choice.methods),
                 code_expires_at=started.expires_at,
                 message=t.gettext("Choose how to prove who you are."),
             )
@@ -286,7 +291,7 @@ async def enter_code(
         new_token = passed.token
         if passed.step is Step.CHOOSE:
             choice = await portal.choice(tenant, new_token)
-            return MethodStepOut(flow_token=new_token, methods=list(choice.methods))
+            return MethodStepOut(flow_token=new_token, methods=_api_methods(choice.methods))
         rules = await portal.password_step(tenant, new_token)
     except PortalError as error:
         raise _api_error(request, error, tenant) from None

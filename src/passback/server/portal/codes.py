@@ -26,6 +26,7 @@ import secrets
 from sqlalchemy.orm import Session, sessionmaker
 
 from passback.crypto.masterkey import MasterKey
+from passback.server.directory_users import canonical_name
 from passback.server.keyring import open_server_secret
 from passback.server.store.models import ServerSecret
 
@@ -85,8 +86,9 @@ class Hasher:
         return self._mac(b"client", "", address)
 
     def who_hash(self, username: str) -> str:
-        """A username as typed, keyed and folded: what a flow keeps of it."""
-        return self._mac(b"who", "", " ".join(username.casefold().split()))
+        """A username as typed, keyed and reduced to its canonical form
+        (``directory_users.canonical_name``): what a flow keeps of it."""
+        return self._mac(b"who", "", canonical_name(username))
 
     def csrf_token(self, flow: str) -> str:
         return self._mac(b"csrf", flow, "")

@@ -278,7 +278,16 @@ class Portal:
             policy = gate_policy(db, tenant.id)
             user = db.get(DirectoryUser, row.user_id) if passed and row.user_id else None
             if not passed:
-                offered = [m for m in Method if m in policy.methods and m in AVAILABLE]
+                # Security questions come second when two gates are needed:
+                # strangers then neither see an account's questions nor block them.
+                first = policy.required < 2
+                offered = [
+                    m
+                    for m in Method
+                    if m in policy.methods
+                    and m in AVAILABLE
+                    and (first or m is not Method.QUESTIONS)
+                ]
                 return Choice(tuple(offered), 0, policy.required)
             on_file = registrations.on_file(db, user) if user is not None else set()
         left = gates.choices(policy, on_file, passed)

@@ -303,7 +303,7 @@ async def test_a_questions_gate_takes_no_code_and_the_api_sends_to_the_pages(
         assert posted.status_code == 409  # answers, not a code
         api = "/api/v1/portal/acme/reset"
         body = (await client.post(api, json={"username": "jdoe"})).json()
-        assert body["methods"] == ["email", "questions"]
+        assert body["methods"] == ["email"]  # questions: in the pages only
         flow = {"X-Passback-Flow": body["flow_token"]}
         refused = await client.post(f"{api}/method", json={"method": "questions"}, headers=flow)
         assert refused.status_code == 422
@@ -333,3 +333,38 @@ async def test_many_addresses_cannot_guess_an_authenticator_at_leisure(
         engine.dispose()
         passed = await enter_code(client, pyotp.TOTP(secret).now())
         assert passed.headers["location"] == f"{BASE}/password"
+
+
+async def test_with_two_gates_questions_come_second(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
+) -> None:
+    """A stranger neither sees an account's questions nor blocks them."""
+    async with portal_tenant(server, client, make_agent) as (tenant, _agent):
+        await set_policy(
+            client, tenant.admin_token, methods=["email", "totp", "questions"], gates_required=2
+        )
+        register_questions(server, ANSWERS)
+        await start(client)
+        first = await client.get(f"{BASE}/method")
+        assert 'value="questions"' not in first.text
+        await choose(client, "email")
+        code = await asyncio.to_thread(mail.code_for, MAIL)
+        await enter_code(client, code)
+        second = await client.get(f"{BASE}/method")
+        assert 'value="questions"' in second.text
+
+
+async def test_the_forms_of_a_name_ask_the_same_questions(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
+) -> None:
+    """T2: `nobody` and `NOBODY@acme.test` are one name, as `jdoe` and its UPN are one account."""
+    async with portal_tenant(server, client, make_agent) as (tenant, _agent):
+        await set_policy(client, tenant.admin_token, methods=["email", "questions"])
+        pages = []
+        for typed in ("nobody", "NOBODY@acme.test", "ACME\\nobody"):
+            async with httpx.AsyncClient(base_url=server.base_url) as visitor:
+                await start(visitor, typed)
+                await choose(visitor, "questions")
+                page = await visitor.get(f"{BASE}/questions")
+                pages.append(page.text.replace(csrf(page), ""))
+        assert pages[0] == pages[1] == pages[2]
