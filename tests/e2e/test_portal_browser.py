@@ -224,7 +224,7 @@ def test_a_locked_out_user_unlocks_the_account_in_the_browser(
 
 
 def test_a_user_registers_an_authenticator_and_questions_then_resets_with_both(
-    page: Page, deployment: Deployment, tenant: Tenant, samba_dc: SambaDC
+    page: Page, deployment: Deployment, tenant: Tenant, samba_dc: SambaDC, mail: MailCatcher
 ) -> None:
     """G1, G2: a policy of two gates (app + questions, email beside them);
     the user registers both in Security info, then resets with them."""
@@ -246,6 +246,14 @@ def test_a_user_registers_an_authenticator_and_questions_then_resets_with_both(
         page.get_by_role("link", name="Security info").click()
         expect(page.get_by_role("heading", name="Security info")).to_be_visible()
 
+        # The password alone changes nothing: a code by mail first.
+        page.get_by_role("link", name="Set up an authenticator app").click()
+        expect(page.get_by_role("heading", name="Confirm it is you")).to_be_visible()
+        page.get_by_role("button", name="Send the code").click()
+        confirm = mail.code_for(f"{user.name}@example.test", timeout=30)
+        page.get_by_label("Code from the email").fill(confirm)
+        page.get_by_role("button", name="Continue").click()
+        expect(page.get_by_role("status")).to_contain_text("Confirmed")
         page.get_by_role("link", name="Set up an authenticator app").click()
         expect(page.locator(".qr svg")).to_be_visible()
         secret = page.locator("code.secret").inner_text().replace(" ", "")

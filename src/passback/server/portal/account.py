@@ -315,6 +315,15 @@ class Accounts:
             raise PortalError("not_signed_in", SESSION_ENDED)
         return self._view(row, user), user
 
+    async def signed_in_row(
+        self, tenant: PortalTenant, token: str | None
+    ) -> tuple[AccountSession, DirectoryUser]:
+        """The signed-in session's row and user (see :meth:`signed_in`)."""
+        row, user = await asyncio.to_thread(self._session, tenant, token)
+        if user is None or sessions.State(row.state).forced_change:
+            raise PortalError("not_signed_in", SESSION_ENDED)
+        return row, user
+
     async def change_step(self, tenant: PortalTenant, token: str | None) -> AccountView:
         """The account with the rules for its new password (None: no agent could tell)."""
         row, user = await asyncio.to_thread(self._session, tenant, token)

@@ -41,6 +41,11 @@ MAX_AGE = dt.timedelta(hours=8)
 CHANGE_WINDOW = dt.timedelta(minutes=10)
 #: Password changes one session sends to the directory before it ends.
 MAX_CHANGE_ATTEMPTS = 5
+#: Confirming by an emailed code before Security info changes: codes a session
+#: may have sent, tries it has, and how long a confirmation lasts.
+MAX_CONFIRM_MAILS = 3
+MAX_CONFIRM_ATTEMPTS = 5
+CONFIRMED_FOR = dt.timedelta(minutes=10)
 
 _NONCE = 12
 _KEY_INFO = b"passback account session: the current password, sealed"
@@ -169,3 +174,34 @@ def unseal(token: str, row: AccountSession) -> str | None:
 def _key(token: str) -> bytes:
     hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_KEY_INFO)
     return hkdf.derive(token.encode("ascii"))
+
+
+def arm_confirmation(row: AccountSession, code_hash: str) -> bool:
+    """Keep the hash of a new confirmation code; False when the session has
+    sent its codes already (the old code, if any, stays)."""
+    if row.confirm_mails >= MAX_CONFIRM_MAILS:
+        return False
+    row.confirm_mails += 1
+    row.confirm_code_hash = code_hash
+    row.confirm_attempts = 0
+    return True
+
+
+def confirm(row: AccountSession, matches: bool, now: dt.datetime) -> bool:
+    """One try of the confirmation code (``matches``: compared by the caller);
+    the session may change Security info for ``CONFIRMED_FOR`` if it was right.
+    The code is spent either way once its tries are used up."""
+    if row.confirm_code_hash is None or row.confirm_attempts >= MAX_CONFIRM_ATTEMPTS:
+        return False
+    row.confirm_attempts += 1
+    if matches:
+        row.confirm_code_hash = None
+        row.confirmed_until = now + CONFIRMED_FOR
+        return True
+    if row.confirm_attempts >= MAX_CONFIRM_ATTEMPTS:
+        row.confirm_code_hash = None
+    return False
+
+
+def confirmed(row: AccountSession, now: dt.datetime) -> bool:
+    return row.confirmed_until is not None and now < row.confirmed_until

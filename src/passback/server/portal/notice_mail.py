@@ -15,17 +15,23 @@ class Notice(enum.StrEnum):
     RESET = "reset"
     CHANGED = "changed"
     UNLOCKED = "unlocked"
+    SECURITY_INFO = "security_info"  # a method added or removed in Security info
 
 
 _SUBJECTS = {
     Notice.RESET: N_("Your password was reset"),
     Notice.CHANGED: N_("Your password was changed"),
     Notice.UNLOCKED: N_("Your account was unlocked"),
+    Notice.SECURITY_INFO: N_("Your security info was changed"),
 }
 _WHAT = {
     Notice.RESET: N_("The password of your %(organisation)s account was reset on %(when)s."),
     Notice.CHANGED: N_("The password of your %(organisation)s account was changed on %(when)s."),
     Notice.UNLOCKED: N_("Your %(organisation)s account was unlocked on %(when)s."),
+    Notice.SECURITY_INFO: N_(
+        "The ways to prove who you are for your %(organisation)s account were changed on "
+        "%(when)s (a method was added or removed)."
+    ),
 }
 
 
@@ -46,4 +52,30 @@ def notice_mail(
     ]
     return MailMessage(
         to=to, subject=t.gettext(_SUBJECTS[notice]), body="\n".join(lines) + "\n", language=t.tag
+    )
+
+
+def confirm_mail(t: Translator, *, to: str, code: str, tenant_name: str) -> MailMessage:
+    """The code that lets a signed-in session change Security info."""
+    lines = [
+        t.gettext("Hello,"),
+        "",
+        t.gettext(
+            "Someone signed in to your %(organisation)s account wants to change the ways you "
+            "prove who you are. To allow it, type this code on the page that asked for it:",
+            organisation=tenant_name,
+        ),
+        "",
+        f"    {code[:4]} {code[4:]}",
+        "",
+        t.gettext(
+            "If it was not you, do not give the code to anyone: change your password and "
+            "contact your administrator."
+        ),
+    ]
+    return MailMessage(
+        to=to,
+        subject=t.gettext("Your code to change your security info"),
+        body="\n".join(lines) + "\n",
+        language=t.tag,
     )

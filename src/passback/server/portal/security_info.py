@@ -1,23 +1,39 @@
 """Use-cases of "Security info" in My account (SPEC G2, G3, G8): the methods a
 signed-in user has on file, and registering or removing them. Each item is
-its own audit event (E5)."""
+its own audit event (E5), and the user is told of it by mail (G9).
+
+A password alone does not change how an account proves who it is: a session
+first confirms with a code sent to the directory's mail (for 10 minutes), so
+that someone who phished the password cannot add their own authenticator or
+questions and keep a way in after the owner changed it. A user without any
+mail on file registers with the password alone (nothing else could confirm).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
+from collections.abc import Awaitable, Callable
 
 from passback.policy.gates import GatePolicy, Method
 from passback.server import audit
 from passback.server.gate_policies import gate_policy
+from passback.server.i18n import Translator
 from passback.server.i18n.translations import N_
+from passback.server.notify import MailError
+from passback.server.portal import account_session as sessions
 from passback.server.portal import registrations
 from passback.server.portal.account import Accounts
+from passback.server.portal.codes import new_code
 from passback.server.portal.errors import PortalError
 from passback.server.portal.gates import questions, totp
+from passback.server.portal.notice_mail import Notice, confirm_mail
 from passback.server.portal.service import PortalTenant
-from passback.server.store.models import utcnow
+from passback.server.store.models import AccountSession, DirectoryUser, utcnow
 from passback.server.types import Clock
+
+logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,6 +59,104 @@ class SecurityInfo:
         self.services = accounts.services
         self._clock = clock
 
+    # -- confirming by mail --------------------------------------------------------
+
+    async def needs_confirmation(self, tenant: PortalTenant, token: str | None) -> str | None:
+        """The masked mail a code would go to, when the session must confirm
+        before it changes anything; None when it may change now."""
+        row, user = await self.accounts.signed_in_row(tenant, token)
+        if not user.mail or sessions.confirmed(row, self._clock()):
+            return None
+        return mask_mail(user.mail)
+
+    async def send_confirmation(
+        self, tenant: PortalTenant, token: str | None, *, language: str
+    ) -> Callable[[], Awaitable[None]]:
+        """Make a confirmation code; what sends it (run after the answer).
+
+        Raises:
+            PortalError: not signed in; ``no_mail`` (409); ``too_many_confirm_codes``
+                (429) once the session sent its codes.
+        """
+        row, user = await self.accounts.signed_in_row(tenant, token)
+        if not user.mail:
+            raise PortalError("no_mail", N_("There is no email address on file for your account."))
+        code = new_code()
+        portal = self.accounts.portal
+
+        def arm() -> bool:
+            with self.services.sessions() as db, db.begin():
+                stored = db.get(AccountSession, row.id_hash)
+                return stored is not None and sessions.arm_confirmation(
+                    stored, portal.hasher.code_hash("confirm:" + row.id_hash, code)
+                )
+
+        if not await asyncio.to_thread(arm):
+            raise PortalError(
+                "too_many_confirm_codes",
+                N_("Too many codes were sent in this session. Sign out and in again later."),
+                user_id=user.id,
+            )
+        message = confirm_mail(
+            Translator.for_locale(portal.catalogs, language),
+            to=user.mail,
+            code=code,
+            tenant_name=tenant.name,
+        )
+        mailer = portal.mailer
+
+        async def deliver() -> None:
+            if mailer is None:
+                return
+            try:
+                await mailer.send(message)
+            except MailError as exc:
+                logger.warning("security info: the confirmation mail failed: %s", exc)
+
+        return deliver
+
+    async def confirm(self, tenant: PortalTenant, token: str | None, code: str) -> None:
+        """Check the emailed code: the session may change Security info for 10 minutes.
+
+        Raises:
+            PortalError: not signed in; ``wrong_code`` (422, field ``code``).
+        """
+        row, user = await self.accounts.signed_in_row(tenant, token)
+        hasher = self.accounts.portal.hasher
+
+        def check() -> bool:
+            with self.services.sessions() as db, db.begin():
+                stored = db.get(AccountSession, row.id_hash)
+                if stored is None:
+                    return False
+                matches = hasher.code_matches(
+                    stored.confirm_code_hash, "confirm:" + row.id_hash, code
+                )
+                return sessions.confirm(stored, matches, self._clock())
+
+        if not await asyncio.to_thread(check):
+            raise PortalError(
+                "wrong_code",
+                N_("The code is not correct, or it is used up. Ask for a new one."),
+                field="code",
+                user_id=user.id,
+            )
+
+    async def _confirmed(self, tenant: PortalTenant, token: str | None) -> DirectoryUser:
+        """The session's user, once it confirmed by mail (or has no mail to).
+
+        Raises:
+            PortalError: not signed in; ``confirm_first`` (403).
+        """
+        row, user = await self.accounts.signed_in_row(tenant, token)
+        if user.mail and not sessions.confirmed(row, self._clock()):
+            raise PortalError(
+                "confirm_first",
+                N_("Confirm with the code we email you before you change your security info."),
+                user_id=user.id,
+            )
+        return user
+
     async def view(self, tenant: PortalTenant, token: str | None) -> SecurityView:
         _, user = await self.accounts.signed_in(tenant, token)
 
@@ -63,7 +177,7 @@ class SecurityInfo:
         Raises:
             PortalError: not signed in; ``already_registered`` (409).
         """
-        _, user = await self.accounts.signed_in(tenant, token)
+        user = await self._confirmed(tenant, token)
         await self._allowed(tenant, Method.TOTP)
 
         def pending() -> str | None:
@@ -83,14 +197,14 @@ class SecurityInfo:
         return Enrolment(secret, totp.qr_svg(uri))
 
     async def confirm_authenticator(
-        self, tenant: PortalTenant, token: str | None, code: str
+        self, tenant: PortalTenant, token: str | None, code: str, *, language: str = "en"
     ) -> None:
         """The app's first code: the authenticator is on file if it is right.
 
         Raises:
             PortalError: not signed in; ``wrong_code`` (422, field ``code``).
         """
-        _, user = await self.accounts.signed_in(tenant, token)
+        user = await self._confirmed(tenant, token)
 
         def confirm() -> bool:
             now = self._clock()
@@ -116,6 +230,7 @@ class SecurityInfo:
                 field="code",
                 user_id=user.id,
             )
+        self.accounts.portal.notify(tenant, user.id, Notice.SECURITY_INFO, language)
 
     async def question_form(self, tenant: PortalTenant, token: str | None) -> int:
         """How many questions the user registers (the tenant's N).
@@ -123,12 +238,18 @@ class SecurityInfo:
         Raises:
             PortalError: not signed in; ``method_not_allowed`` (403).
         """
-        await self.accounts.signed_in(tenant, token)
+        await self._confirmed(tenant, token)
         policy = await self._allowed(tenant, Method.QUESTIONS)
         return policy.questions_to_register
 
     async def set_questions(
-        self, tenant: PortalTenant, token: str | None, keys: list[str], answers: list[str]
+        self,
+        tenant: PortalTenant,
+        token: str | None,
+        keys: list[str],
+        answers: list[str],
+        *,
+        language: str = "en",
     ) -> None:
         """Register the user's questions (G2): N different predefined ones, each
         answer at least 3 characters, not the username, not another answer.
@@ -138,7 +259,7 @@ class SecurityInfo:
             PortalError: not signed in; ``invalid_answer`` (422, field
                 ``answer-<n>``) or ``invalid_question`` (422).
         """
-        _, user = await self.accounts.signed_in(tenant, token)
+        user = await self._confirmed(tenant, token)
         count = (await self._allowed(tenant, Method.QUESTIONS)).questions_to_register
         if (
             len(keys) != count
@@ -181,25 +302,31 @@ class SecurityInfo:
                 )
 
         await asyncio.to_thread(store)
+        self.accounts.portal.notify(tenant, user.id, Notice.SECURITY_INFO, language)
 
-    async def remove(self, tenant: PortalTenant, token: str | None, method: Method) -> None:
-        _, user = await self.accounts.signed_in(tenant, token)
+    async def remove(
+        self, tenant: PortalTenant, token: str | None, method: Method, *, language: str = "en"
+    ) -> None:
+        user = await self._confirmed(tenant, token)
 
-        def forget() -> None:
+        def forget() -> bool:
             now = self._clock()
             with self.services.sessions() as db, db.begin():
-                if registrations.remove(db, tenant.id, user.id, method):
-                    audit.record(
-                        db,
-                        tenant_id=tenant.id,
-                        user_id=user.id,
-                        activity=audit.Activity.REMOVE_METHOD,
-                        success=True,
-                        at=now,
-                        method=method.value,
-                    )
+                if not registrations.remove(db, tenant.id, user.id, method):
+                    return False
+                audit.record(
+                    db,
+                    tenant_id=tenant.id,
+                    user_id=user.id,
+                    activity=audit.Activity.REMOVE_METHOD,
+                    success=True,
+                    at=now,
+                    method=method.value,
+                )
+                return True
 
-        await asyncio.to_thread(forget)
+        if await asyncio.to_thread(forget):
+            self.accounts.portal.notify(tenant, user.id, Notice.SECURITY_INFO, language)
 
     async def _allowed(self, tenant: PortalTenant, method: Method) -> GatePolicy:
         """Raises PortalError ``method_not_allowed`` (403) when the tenant's

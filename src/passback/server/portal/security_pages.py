@@ -8,6 +8,13 @@ file to prove who they are, and setting up or removing a method.
     GET  /security/questions              N questions, each with its answer
     POST /security/questions              → 303 security
     POST /security/questions/remove       → 303 security
+    GET  /security/confirm                why a code is needed; "send the code"
+    POST /security/confirm                a code to the directory's mail → 303 confirm/code
+    GET  /security/confirm/code           the code form
+    POST /security/confirm/code           → 303 security (changes allowed for 10 minutes)
+
+A change needs the session to have confirmed by mail first (``security_info``):
+the pages of a change lead to /security/confirm until it has.
 
 Signed-in sessions only (``account_pages``); every form carries the session's
 CSRF token and is answered with a redirect.
@@ -19,8 +26,10 @@ from typing import Annotated, cast
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.background import BackgroundTask
 
 from passback.policy.gates import MAX_QUESTIONS, Method
+from passback.server.i18n import Translator
 from passback.server.i18n.translations import N_
 from passback.server.portal import flash
 from passback.server.portal.account_pages import SESSION_COOKIE, check_session_csrf, not_signed_in
@@ -56,11 +65,13 @@ async def security_page(request: Request, slug: str) -> Response:
     except PortalError as error:
         return await not_signed_in(request, t, error, slug)
     accounts = _security(request).accounts
+    confirm_to = await _security(request).needs_confirmation(tenant, token)
     return page(
         request,
         t,
         tenant,
         "security.html",
+        confirm_to=confirm_to,
         info=view,
         totp_allowed=Method.TOTP in view.policy.methods,
         has_totp=Method.TOTP in view.methods,
@@ -78,9 +89,7 @@ async def authenticator_page(request: Request, slug: str) -> Response:
         tenant = await portal_of(request).tenant(slug)
         enrolment = await _security(request).authenticator(tenant, token)
     except PortalError as error:
-        if error.code in {"already_registered", "method_not_allowed"}:
-            return await fail_and_redirect(request, t, error, slug=slug, to="security")
-        return await not_signed_in(request, t, error, slug)
+        return await _refused(request, t, error, slug)
     grouped = " ".join(enrolment.secret[i : i + 4] for i in range(0, len(enrolment.secret), 4))
     response = page(
         request,
@@ -106,9 +115,9 @@ async def confirm_authenticator(
         tenant = await portal_of(request).tenant(slug)
         check_same_origin(request)
         check_session_csrf(security.accounts, token, csrf)
-        await security.confirm_authenticator(tenant, token, code)
+        await security.confirm_authenticator(tenant, token, code, language=t.locale)
     except PortalError as error:
-        to = "security/authenticator" if error.field == "code" else "signin"
+        to = "security/authenticator" if error.field == "code" else _after_refusal(error)
         return await fail_and_redirect(request, t, error, slug=slug, to=to)
     return _back(
         request,
@@ -128,9 +137,9 @@ async def remove_authenticator(request: Request, slug: str, csrf: Text = "") -> 
         tenant = await portal_of(request).tenant(slug)
         check_same_origin(request)
         check_session_csrf(security.accounts, token, csrf)
-        await security.remove(tenant, token, Method.TOTP)
+        await security.remove(tenant, token, Method.TOTP, language=t.locale)
     except PortalError as error:
-        return await fail_and_redirect(request, t, error, slug=slug, to="signin")
+        return await fail_and_redirect(request, t, error, slug=slug, to=_after_refusal(error))
     return _back(
         request,
         tenant_base=base_of(tenant),
@@ -146,9 +155,7 @@ async def questions_page(request: Request, slug: str) -> Response:
         tenant = await portal_of(request).tenant(slug)
         count = await _security(request).question_form(tenant, token)
     except PortalError as error:
-        if error.code == "method_not_allowed":
-            return await fail_and_redirect(request, t, error, slug=slug, to="security")
-        return await not_signed_in(request, t, error, slug)
+        return await _refused(request, t, error, slug)
     keys = list(QUESTIONS)
     return page(
         request,
@@ -176,10 +183,10 @@ async def set_questions(request: Request, slug: str) -> Response:
         tenant = await portal_of(request).tenant(slug)
         check_same_origin(request)
         check_session_csrf(security.accounts, token, csrf if isinstance(csrf, str) else "")
-        await security.set_questions(tenant, token, keys, answers)
+        await security.set_questions(tenant, token, keys, answers, language=t.locale)
     except PortalError as error:
-        to = "signin" if error.code in {"not_signed_in", "csrf_failed"} else "security/questions"
-        return await fail_and_redirect(request, t, error, slug=slug, to=to)
+        to = "security/questions" if error.field or error.code == "invalid_question" else None
+        return await fail_and_redirect(request, t, error, slug=slug, to=to or _after_refusal(error))
     return _back(
         request,
         tenant_base=base_of(tenant),
@@ -196,14 +203,109 @@ async def remove_questions(request: Request, slug: str, csrf: Text = "") -> Resp
         tenant = await portal_of(request).tenant(slug)
         check_same_origin(request)
         check_session_csrf(security.accounts, token, csrf)
-        await security.remove(tenant, token, Method.QUESTIONS)
+        await security.remove(tenant, token, Method.QUESTIONS, language=t.locale)
     except PortalError as error:
-        return await fail_and_redirect(request, t, error, slug=slug, to="signin")
+        return await fail_and_redirect(request, t, error, slug=slug, to=_after_refusal(error))
     return _back(
         request,
         tenant_base=base_of(tenant),
         notice=t.gettext(N_("Your security questions are removed.")),
     )
+
+
+@router.get("/security/confirm")
+async def confirm_page(request: Request, slug: str) -> Response:
+    t = renderer(request).translator(request)
+    token = request.cookies.get(SESSION_COOKIE)
+    try:
+        tenant = await portal_of(request).tenant(slug)
+        mail = await _security(request).needs_confirmation(tenant, token)
+    except PortalError as error:
+        return await not_signed_in(request, t, error, slug)
+    if mail is None:
+        return RedirectResponse(f"{base_of(tenant)}/security", status_code=303)
+    return page(
+        request,
+        t,
+        tenant,
+        "security_confirm.html",
+        mail=mail,
+        csrf=_security(request).accounts.csrf_token(token or ""),
+    )
+
+
+@router.post("/security/confirm")
+async def send_confirmation(request: Request, slug: str, csrf: Text = "") -> Response:
+    t = renderer(request).translator(request)
+    token = request.cookies.get(SESSION_COOKIE)
+    security = _security(request)
+    try:
+        tenant = await portal_of(request).tenant(slug)
+        check_same_origin(request)
+        check_session_csrf(security.accounts, token, csrf)
+        deliver = await security.send_confirmation(tenant, token, language=t.locale)
+    except PortalError as error:
+        to = "security/confirm" if error.code == "too_many_confirm_codes" else _after_refusal(error)
+        return await fail_and_redirect(request, t, error, slug=slug, to=to)
+    response = RedirectResponse(f"{base_of(tenant)}/security/confirm/code", status_code=303)
+    response.background = BackgroundTask(deliver)
+    return response
+
+
+@router.get("/security/confirm/code")
+async def confirm_code_page(request: Request, slug: str) -> Response:
+    t = renderer(request).translator(request)
+    token = request.cookies.get(SESSION_COOKIE)
+    try:
+        tenant = await portal_of(request).tenant(slug)
+        mail = await _security(request).needs_confirmation(tenant, token)
+    except PortalError as error:
+        return await not_signed_in(request, t, error, slug)
+    if mail is None:
+        return RedirectResponse(f"{base_of(tenant)}/security", status_code=303)
+    return page(
+        request,
+        t,
+        tenant,
+        "security_confirm_code.html",
+        mail=mail,
+        csrf=_security(request).accounts.csrf_token(token or ""),
+    )
+
+
+@router.post("/security/confirm/code")
+async def confirm(request: Request, slug: str, code: Text = "", csrf: Text = "") -> Response:
+    t = renderer(request).translator(request)
+    token = request.cookies.get(SESSION_COOKIE)
+    security = _security(request)
+    try:
+        tenant = await portal_of(request).tenant(slug)
+        check_same_origin(request)
+        check_session_csrf(security.accounts, token, csrf)
+        await security.confirm(tenant, token, code)
+    except PortalError as error:
+        to = "security/confirm/code" if error.field == "code" else _after_refusal(error)
+        return await fail_and_redirect(request, t, error, slug=slug, to=to)
+    return _back(
+        request,
+        tenant_base=base_of(tenant),
+        notice=t.gettext(N_("Confirmed. You can change your security info for 10 minutes.")),
+    )
+
+
+async def _refused(request: Request, t: Translator, error: PortalError, slug: str) -> Response:
+    """A page of a change that cannot be shown: where it leads instead."""
+    if error.code == "not_signed_in":
+        return await not_signed_in(request, t, error, slug)
+    return await fail_and_redirect(request, t, error, slug=slug, to=_after_refusal(error))
+
+
+def _after_refusal(error: PortalError) -> str:
+    if error.code in {"not_signed_in", "csrf_failed"}:
+        return "signin"
+    if error.code == "confirm_first":
+        return "security/confirm"
+    return "security"
 
 
 def _back(request: Request, *, tenant_base: str, notice: str) -> Response:

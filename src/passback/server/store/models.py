@@ -332,6 +332,12 @@ class AccountSession(Base):
     change_attempts: Mapped[int] = mapped_column(Integer, default=0)
     #: A change whose outcome is unknown: the next attempt reuses its request id.
     pending_request_id: Mapped[str | None] = mapped_column(String(UUID_LENGTH))
+    #: Changing Security info needs the emailed code too (a password alone is
+    #: not enough): its hash, tries, sends, and until when the session may.
+    confirm_code_hash: Mapped[str | None] = mapped_column(String(64))
+    confirm_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    confirm_mails: Mapped[int] = mapped_column(Integer, default=0)
+    confirmed_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     #: The absolute end; the idle timeout counts from ``last_seen_at``.

@@ -4,6 +4,7 @@ wrapped in the store."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from pathlib import Path
@@ -12,8 +13,9 @@ import httpx
 import pyotp
 
 from passback.protocol.outcomes import Outcome
-from tests.support.portal import BASE, csrf, field_error, portal_tenant, rows, sign_in
+from tests.support.portal import BASE, MAIL, csrf, field_error, portal_tenant, rows, sign_in
 from tests.support.server import AgentFactory, RunningServer, bearer
+from tests.support.smtp import MailCatcher
 
 STATE = {"locked": 0, "password_set_at": int(time.time()) - 60, "password_expires_at": 0}
 
@@ -25,6 +27,20 @@ async def allow_totp(client: httpx.AsyncClient, admin_token: str) -> None:
     assert changed.status_code == 200, changed.text
 
 
+async def confirm_by_mail(client: httpx.AsyncClient, mail: MailCatcher, nth: int = 1) -> None:
+    """Confirm the session by the emailed code (the ``nth`` mail to jdoe)."""
+    page = await client.get(f"{BASE}/security/confirm")
+    assert page.status_code in (200, 403), page.text  # 403: why it was asked for, once
+    sent = await client.post(f"{BASE}/security/confirm", data={"csrf": csrf(page)})
+    assert sent.headers["location"] == f"{BASE}/security/confirm/code"
+    code = await asyncio.to_thread(mail.code_for, MAIL, nth)
+    form = await client.get(f"{BASE}/security/confirm/code")
+    done = await client.post(
+        f"{BASE}/security/confirm/code", data={"code": code, "csrf": csrf(form)}
+    )
+    assert done.headers["location"] == f"{BASE}/security", done.text
+
+
 def secret_of(page: httpx.Response) -> str:
     found = re.search(r'<code class="secret">([A-Z2-7 ]+)</code>', page.text)
     assert found, page.text
@@ -32,7 +48,7 @@ def secret_of(page: httpx.Response) -> str:
 
 
 async def test_set_up_and_remove_an_authenticator(
-    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
 ) -> None:
     async with portal_tenant(server, client, make_agent) as (tenant, agent):
         await allow_totp(client, tenant.admin_token)
@@ -42,6 +58,10 @@ async def test_set_up_and_remove_an_authenticator(
         assert info.status_code == 200
         assert "j•••@acme.test" in info.text  # the directory's mail, masked
         assert f'href="{BASE}/security/authenticator"' in info.text
+        # the password alone changes nothing: first a code by mail
+        early = await client.get(f"{BASE}/security/authenticator")
+        assert early.headers["location"] == f"{BASE}/security/confirm"
+        await confirm_by_mail(client, mail)
 
         page = await client.get(f"{BASE}/security/authenticator")
         assert page.status_code == 200
@@ -87,7 +107,7 @@ async def test_set_up_and_remove_an_authenticator(
 
 
 async def test_security_info_needs_a_signed_in_session_and_the_policy(
-    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
 ) -> None:
     async with portal_tenant(server, client, make_agent) as (_tenant, agent):
         gone = await client.get(f"{BASE}/security")
@@ -96,6 +116,7 @@ async def test_security_info_needs_a_signed_in_session_and_the_policy(
         await sign_in(client)
         info = await client.get(f"{BASE}/security")
         assert "Authenticator app" not in info.text  # the default policy: email only
+        await confirm_by_mail(client, mail)
         refused = await client.get(f"{BASE}/security/authenticator", follow_redirects=True)
         assert refused.url.path == f"{BASE}/security"
         assert refused.status_code == 403
@@ -116,7 +137,7 @@ async def set_up_questions(
 
 
 async def test_security_questions_are_validated_and_kept_hashed(
-    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
 ) -> None:
     async with portal_tenant(server, client, make_agent) as (tenant, agent):
         changed = await client.patch(
@@ -127,6 +148,7 @@ async def test_security_questions_are_validated_and_kept_hashed(
         assert changed.status_code == 200, changed.text
         agent.outcomes.append((Outcome.OK, STATE))
         await sign_in(client)
+        await confirm_by_mail(client, mail)
         page = await client.get(f"{BASE}/security/questions")
         assert page.text.count('<select id="question-') == 3
         for answers, field, words in (
@@ -157,3 +179,38 @@ async def test_security_questions_are_validated_and_kept_hashed(
     for answer in answers:
         for form in (answer, answer.casefold()):
             assert form.encode() not in stored  # S7
+
+
+async def test_a_change_is_confirmed_by_mail_and_told_by_mail(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
+) -> None:
+    """A phished password alone cannot add a way in (the code goes to the
+    owner's mailbox), and the owner hears of every change."""
+    async with portal_tenant(server, client, make_agent) as (tenant, agent):
+        await allow_totp(client, tenant.admin_token)
+        agent.outcomes.append((Outcome.OK, STATE))
+        await sign_in(client)
+        page = await client.get(f"{BASE}/security/confirm")
+        await client.post(f"{BASE}/security/confirm", data={"csrf": csrf(page)})
+        sent = await asyncio.to_thread(mail.wait_for, MAIL, 1)
+        assert sent["Subject"] == "Your code to change your security info"
+        form = await client.get(f"{BASE}/security/confirm/code")
+        for _ in range(5):
+            await client.post(
+                f"{BASE}/security/confirm/code", data={"code": "00000000", "csrf": csrf(form)}
+            )
+        code = await asyncio.to_thread(mail.code_for, MAIL, 1)
+        used_up = await client.post(
+            f"{BASE}/security/confirm/code", data={"code": code, "csrf": csrf(form)}
+        )
+        assert used_up.headers["location"] == f"{BASE}/security/confirm/code"
+        assert "used up" in (await client.get(f"{BASE}/security/confirm/code")).text
+        await confirm_by_mail(client, mail, nth=2)  # a new code works
+        page = await client.get(f"{BASE}/security/authenticator")
+        await client.post(
+            f"{BASE}/security/authenticator",
+            data={"code": pyotp.TOTP(secret_of(page)).now(), "csrf": csrf(page)},
+        )
+        told = await asyncio.to_thread(mail.wait_for, MAIL, 3)
+        assert told["Subject"] == "Your security info was changed"
+        assert "If it was not you" in told.get_content()
