@@ -20,7 +20,7 @@ from passback.server.hosts import TrustedHosts
 from passback.server.i18n import load_catalogs
 from passback.server.keyring import seal_store
 from passback.server.notify import SmtpSender
-from passback.server.portal import account_pages, security_pages
+from passback.server.portal import account_pages, flash, security_pages
 from passback.server.portal import api as portal_api
 from passback.server.portal import pages as portal_pages
 from passback.server.portal.account import MAX_ACCOUNT_FAILURES, MAX_DEVICE_FAILURES, Accounts
@@ -143,7 +143,10 @@ class _App(FastAPI):
 
     def build_middleware_stack(self) -> ASGIApp:
         return SecurityHeaders(
-            TrustedHosts(super().build_middleware_stack(), public_url=self.public_url),
+            TrustedHosts(
+                flash.ReplacedByEveryPost(super().build_middleware_stack()),
+                public_url=self.public_url,
+            ),
             page_policies=self.page_policies,
             cacheable=("/static/", f"{docs.ASSETS_PATH}/"),
         )

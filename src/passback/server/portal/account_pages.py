@@ -173,11 +173,10 @@ async def change(
     except PortalError as error:
         to = "signin" if error.code in {"not_signed_in", "too_many_changes"} else "change"
         return await fail_and_redirect(request, t, error, slug=slug, to=to)
-    response = RedirectResponse(f"{base_of(tenant)}/account", status_code=303)
-    notice = t.gettext(N_("Your password was changed. Use the new one from now on, everywhere."))
-    flash.carry(
-        request, response, portal_of(request).hasher, f"{base_of(tenant)}/", {"notice": notice}
-    )
+    to = f"{base_of(tenant)}/account"
+    response = RedirectResponse(to, status_code=303)
+    notice = N_("Your password was changed. Use the new one from now on, everywhere.")
+    flash.carry(request, response, portal_of(request).hasher, to, {"notice": notice})
     return response
 
 
@@ -193,11 +192,11 @@ async def sign_out(request: Request, slug: str, csrf: Text = "") -> Response:
         await accounts.sign_out(tenant, token)
     except PortalError as error:
         return await fail(request, t, error, slug=slug)
-    response = RedirectResponse(f"{base_of(tenant)}/signin", status_code=303)
+    to = f"{base_of(tenant)}/signin"
+    response = RedirectResponse(to, status_code=303)
     response.delete_cookie(SESSION_COOKIE, path=f"{base_of(tenant)}/")
-    notice = t.gettext(N_("You are signed out."))
     flash.carry(
-        request, response, portal_of(request).hasher, f"{base_of(tenant)}/", {"notice": notice}
+        request, response, portal_of(request).hasher, to, {"notice": N_("You are signed out.")}
     )
     return response
 

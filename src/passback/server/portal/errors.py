@@ -104,6 +104,53 @@ class PortalError(PortalException):
             flow_ended=flow_ended,
         )
 
+    def carried(self, support_code: str) -> dict[str, object]:
+        """What a redirect carries of this error (``flash``) to show it again,
+        in whatever language the next page is in: the message's id and values,
+        never words already translated; nothing secret is in an error."""
+        values = {
+            key: {"datetime": value.isoformat()} if isinstance(value, dt.datetime) else value
+            for key, value in self.values.items()
+        }
+        return {
+            "code": self.code,
+            "message": self.message,
+            "values": values,
+            "outcome": self.outcome.value if self.outcome else None,
+            "detail": self.detail,
+            "field": self.field,
+            "support_code": support_code,
+        }
+
+    @classmethod
+    def from_carried(cls, carried: Mapping[str, object]) -> PortalError | None:
+        """The error :meth:`carried` described; None if it is not one."""
+        raw_values, detail = carried.get("values"), carried.get("detail")
+        code, outcome, field = carried.get("code"), carried.get("outcome"), carried.get("field")
+        if not isinstance(code, str) or not isinstance(raw_values, dict):
+            return None
+        if not isinstance(detail, dict):
+            return None
+        try:
+            values = {
+                str(key): dt.datetime.fromisoformat(value["datetime"])
+                if isinstance(value, dict)
+                else value
+                for key, value in raw_values.items()
+            }
+            known = Outcome(outcome) if isinstance(outcome, str) else None
+        except (KeyError, TypeError, ValueError):
+            return None
+        return cls(
+            code,
+            str(carried.get("message") or ""),
+            values=values,
+            outcome=known,
+            detail=detail,
+            field=field if isinstance(field, str) else None,
+            support_code=str(carried.get("support_code") or "") or None,
+        )
+
     def text(self, t: Translator) -> str:
         """The message in ``t``'s language."""
         if self.outcome is not None:

@@ -1,8 +1,11 @@
 """A message carried across a redirect (Post/Redirect/Get): a form that
 carried a password answers with a redirect, never with a page, so that Back
-or Reload cannot send the password again. What the next page must show (an
-error with its support code and status, or a notice) rides in a short-lived
-cookie, signed so that nobody can make the portal show words of their own.
+or Reload cannot send the password again. What the page it leads to must
+show (an error — its message id, values, support code and status — or a
+notice's message id) rides in a short-lived cookie for that page alone,
+signed so that nobody can make the portal show words of their own. The page
+renders it in its own language, so a reload or a switch of language shows
+the same page, with the same support code.
 """
 
 from __future__ import annotations
@@ -11,8 +14,10 @@ import base64
 import json
 from typing import Any
 
+from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from passback.server.portal.codes import Hasher
 
@@ -25,16 +30,19 @@ _MAX_COOKIE = 3800
 
 
 def carry(
-    request: Request, response: Response, hasher: Hasher, path: str, message: dict[str, Any]
+    request: Request, response: Response, hasher: Hasher, at: str, message: dict[str, Any]
 ) -> None:
-    """Make the next page under ``path`` show ``message`` (JSON-able)."""
+    """Make the page at the path ``at`` show ``message`` (JSON-able), when it
+    is shown next and on its reloads, until another message replaces it or
+    ``MAX_AGE`` passes. Other pages do not show it."""
+    message = {**message, "at": at}
     raw = json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode()
     value = base64.urlsafe_b64encode(raw).decode().rstrip("=")
     response.set_cookie(
         COOKIE,
         hasher.sign(_PURPOSE, value),
         max_age=MAX_AGE,
-        path=path,
+        path="/".join(at.split("/")[:3]) + "/",  # the tenant's pages: /portal/<slug>/
         httponly=True,
         samesite="strict",
         secure=request.url.scheme == "https",
@@ -42,8 +50,7 @@ def carry(
 
 
 def take(request: Request, hasher: Hasher) -> dict[str, Any] | None:
-    """The carried message, if a genuine one came; :func:`forget` it on the
-    response so that it is shown once."""
+    """The message carried to this very page, if a genuine one came."""
     cookie = request.cookies.get(COOKIE)
     if not cookie or len(cookie) > _MAX_COOKIE:
         return None
@@ -54,9 +61,39 @@ def take(request: Request, hasher: Hasher) -> dict[str, Any] | None:
         message = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
     except ValueError:
         return None
-    return message if isinstance(message, dict) else None
+    if not isinstance(message, dict) or message.get("at") != request.url.path:
+        return None
+    return message
 
 
-def forget(request: Request, response: Response, path: str) -> None:
-    if COOKIE in request.cookies:
-        response.delete_cookie(COOKIE, path=path)
+class ReplacedByEveryPost:
+    """ASGI middleware: every answer to a POST of the portal replaces the
+    carried message — with its own, or with none — so that a message of an
+    earlier failed post never shows on a page after a later successful one."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if scope["type"] != "http" or scope["method"] != "POST" or not path.startswith("/portal/"):
+            await self.app(scope, receive, send)
+            return
+        carried = any(
+            name == b"cookie" and COOKIE.encode() + b"=" in value
+            for name, value in scope.get("headers", [])
+        )
+
+        async def send_replacing(message: Message) -> None:
+            if carried and message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                own = any(v.startswith(f"{COOKIE}=") for v in headers.getlist("set-cookie"))
+                if not own:
+                    tenant_path = "/".join(path.split("/")[:3]) + "/"
+                    headers.append(
+                        "set-cookie",
+                        f"{COOKIE}=; Max-Age=0; Path={tenant_path}; HttpOnly; SameSite=strict",
+                    )
+            await send(message)
+
+        await self.app(scope, receive, send_replacing)

@@ -439,7 +439,9 @@ def page(
     **context: Any,
 ) -> Response:
     """The page ``name``; an error or notice carried over a redirect
-    (``flash``) is shown on it, once, with the status it was carried with."""
+    (``flash``) to this very page is shown on it, in the page's language and
+    with the status it was carried with — also when the page is reloaded or
+    switched to another language, until the next redirect replaces it."""
     values: dict[str, Any] = {
         "tenant_name": tenant.name,
         "base": base_of(tenant),
@@ -447,16 +449,25 @@ def page(
         "notice": None,
         **context,
     }
-    carried = flash.take(request, portal_of(request).hasher)
+    carried = flash.take(request, portal_of(request).hasher) if request.method == "GET" else None
     if carried is not None:
-        if values["error"] is None and isinstance(carried.get("error"), dict):
-            values["error"] = carried["error"]
+        error = carried_error(carried)
+        if values["error"] is None and error is not None:
+            values["error"] = _shown(error, t)
             status = int(carried.get("status", status))
         if isinstance(carried.get("notice"), str):
-            values["notice"] = carried["notice"]
-    response = renderer(request).page(request, t, name, values, status)
-    flash.forget(request, response, f"{base_of(tenant)}/")
-    return response
+            values["notice"] = t.gettext(carried["notice"])
+    return renderer(request).page(request, t, name, values, status)
+
+
+def carried_error(carried: dict[str, Any]) -> PortalError | None:
+    raw = carried.get("error")
+    return PortalError.from_carried(raw) if isinstance(raw, dict) else None
+
+
+def _shown(error: PortalError, t: Translator) -> dict[str, Any]:
+    """What a page shows of ``error``."""
+    return {"text": error.text(t), "field": error.field, "support_code": error.support_code}
 
 
 def _code_page(
@@ -546,9 +557,10 @@ async def fail_and_redirect(
     shown, status, tenant = await shown_error(request, t, error, slug=slug, username=username)
     if tenant is None:
         return _bare_error(request, t, shown, status)
-    response = RedirectResponse(f"{base_of(tenant)}/{to}", status_code=303)
-    message = {"error": shown, "status": status, **(keep or {})}
-    flash.carry(request, response, portal_of(request).hasher, f"{base_of(tenant)}/", message)
+    target = f"{base_of(tenant)}/{to}"
+    response = RedirectResponse(target, status_code=303)
+    message = {"error": error.carried(shown["support_code"]), "status": status, **(keep or {})}
+    flash.carry(request, response, portal_of(request).hasher, target, message)
     return response
 
 
@@ -573,8 +585,8 @@ async def fail(
     """The page for ``error``, with the support code of its stored record (E2).
     An error carried over a redirect is about what happened before, and says
     more than "this step is over": it is shown instead."""
-    carried = flash.take(request, portal_of(request).hasher)
-    if carried is not None and isinstance(carried.get("error"), dict) and slug:
+    carried = flash.take(request, portal_of(request).hasher) if request.method == "GET" else None
+    if carried is not None and carried_error(carried) is not None and slug:
         known = await portal_of(request).tenant(slug)
         return page(request, t, known, "error.html", restart=True)
     shown, status, tenant = await shown_error(request, t, error, slug=slug, username=username)

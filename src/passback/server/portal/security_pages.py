@@ -122,9 +122,7 @@ async def confirm_authenticator(
     return _back(
         request,
         tenant_base=f"/portal/{slug}",
-        notice=t.gettext(
-            N_("Your authenticator app is set up. You can use it to prove who you are.")
-        ),
+        notice=N_("Your authenticator app is set up. You can use it to prove who you are."),
     )
 
 
@@ -143,7 +141,7 @@ async def remove_authenticator(request: Request, slug: str, csrf: Text = "") -> 
     return _back(
         request,
         tenant_base=base_of(tenant),
-        notice=t.gettext(N_("Your authenticator app is removed.")),
+        notice=N_("Your authenticator app is removed."),
     )
 
 
@@ -190,7 +188,7 @@ async def set_questions(request: Request, slug: str) -> Response:
     return _back(
         request,
         tenant_base=base_of(tenant),
-        notice=t.gettext(N_("Your security questions are set up.")),
+        notice=N_("Your security questions are set up."),
     )
 
 
@@ -209,7 +207,7 @@ async def remove_questions(request: Request, slug: str, csrf: Text = "") -> Resp
     return _back(
         request,
         tenant_base=base_of(tenant),
-        notice=t.gettext(N_("Your security questions are removed.")),
+        notice=N_("Your security questions are removed."),
     )
 
 
@@ -289,7 +287,7 @@ async def confirm(request: Request, slug: str, code: Text = "", csrf: Text = "")
     return _back(
         request,
         tenant_base=base_of(tenant),
-        notice=t.gettext(N_("Confirmed. You can change your security info for 10 minutes.")),
+        notice=N_("Confirmed. You can change your security info for 10 minutes."),
     )
 
 
@@ -309,6 +307,8 @@ def _after_refusal(error: PortalError) -> str:
 
 
 def _back(request: Request, *, tenant_base: str, notice: str) -> Response:
-    response = RedirectResponse(f"{tenant_base}/security", status_code=303)
-    flash.carry(request, response, portal_of(request).hasher, f"{tenant_base}/", {"notice": notice})
+    """To Security info, which shows ``notice`` (a message id)."""
+    to = f"{tenant_base}/security"
+    response = RedirectResponse(to, status_code=303)
+    flash.carry(request, response, portal_of(request).hasher, to, {"notice": notice})
     return response

@@ -94,8 +94,9 @@ async def test_unknown_user_and_wrong_password_answer_alike(
             kept = f'value="{username}"'
             assert kept in page.text  # the form keeps the username, never the password
             answers.append(page.text.replace(support_code(page), "").replace(kept, ""))
-            # PRG: shown once; a reload shows the plain form
-            assert (await client.get(f"{BASE}/signin")).status_code == 200
+            # PRG: a reload shows the same page, with the same support code
+            again = await client.get(f"{BASE}/signin")
+            assert again.status_code == 401 and support_code(again) == support_code(page)
         assert answers[0] == answers[1]
         assert len(agent.opened) == 1  # only the known user's password reached the agent
 
@@ -306,3 +307,19 @@ async def test_a_directory_that_cannot_be_asked_is_not_a_wrong_password(
         page = await client.get(f"{BASE}/signin")
         assert page.status_code == 503
         assert "can&#39;t be checked right now" in page.text
+
+
+async def test_switching_language_keeps_the_page_and_its_support_code(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory
+) -> None:
+    """An error page (here: a refused sign-in) in another language is the same
+    page: the same words, translated, and the same support code, no new record."""
+    async with portal_tenant(server, client, make_agent) as (_tenant, agent):
+        agent.outcomes.append(WRONG)
+        await sign_in(client, "jdoe", "Wrong-Pa55word")
+        english = await client.get(f"{BASE}/signin")
+        portuguese = await client.get(f"{BASE}/signin?lang=pt-BR")
+        assert portuguese.status_code == english.status_code == 401
+        assert "não estão corretos" in field_error(portuguese, "password")
+        assert support_code(portuguese) == support_code(english)
+        assert rows(server, "SELECT count(*) FROM support_records") == [(1,)]
