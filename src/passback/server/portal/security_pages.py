@@ -4,10 +4,9 @@ file to prove who they are, and setting up or removing a method.
     GET  /security                        the methods, each with its action
     GET  /security/authenticator          QR code + secret + the first code
     POST /security/authenticator          the first code   → 303 security
-    POST /security/authenticator/remove                    → 303 security
+    POST /security/{authenticator,questions}/remove        → 303 security
     GET  /security/questions              N questions, each with its answer
     POST /security/questions              → 303 security
-    POST /security/questions/remove       → 303 security
     GET  /security/confirm                why a code is needed; "send the code"
     POST /security/confirm                a code to the directory's mail → 303 confirm/code
     GET  /security/confirm/code           the code form
@@ -126,25 +125,6 @@ async def confirm_authenticator(
     )
 
 
-@router.post("/security/authenticator/remove")
-async def remove_authenticator(request: Request, slug: str, csrf: Text = "") -> Response:
-    t = renderer(request).translator(request)
-    token = request.cookies.get(SESSION_COOKIE)
-    security = _security(request)
-    try:
-        tenant = await portal_of(request).tenant(slug)
-        check_same_origin(request)
-        check_session_csrf(security.accounts, token, csrf)
-        await security.remove(tenant, token, Method.TOTP, language=t.locale)
-    except PortalError as error:
-        return await fail_and_redirect(request, t, error, slug=slug, to=_after_refusal(error))
-    return _back(
-        request,
-        tenant_base=base_of(tenant),
-        notice=N_("Your authenticator app is removed."),
-    )
-
-
 @router.get("/security/questions")
 async def questions_page(request: Request, slug: str) -> Response:
     t = renderer(request).translator(request)
@@ -192,8 +172,15 @@ async def set_questions(request: Request, slug: str) -> Response:
     )
 
 
-@router.post("/security/questions/remove")
-async def remove_questions(request: Request, slug: str, csrf: Text = "") -> Response:
+#: What Security info can remove, by the name in its path, with what is said after.
+_REMOVABLE = {
+    "authenticator": (Method.TOTP, N_("Your authenticator app is removed.")),
+    "questions": (Method.QUESTIONS, N_("Your security questions are removed.")),
+}
+
+
+@router.post("/security/{what}/remove")
+async def remove(request: Request, slug: str, what: str, csrf: Text = "") -> Response:
     t = renderer(request).translator(request)
     token = request.cookies.get(SESSION_COOKIE)
     security = _security(request)
@@ -201,14 +188,15 @@ async def remove_questions(request: Request, slug: str, csrf: Text = "") -> Resp
         tenant = await portal_of(request).tenant(slug)
         check_same_origin(request)
         check_session_csrf(security.accounts, token, csrf)
-        await security.remove(tenant, token, Method.QUESTIONS, language=t.locale)
+        if what not in _REMOVABLE:
+            raise PortalError(
+                "method_not_allowed", N_("Your organisation does not use this method.")
+            )
+        method, notice = _REMOVABLE[what]
+        await security.remove(tenant, token, method, language=t.locale)
     except PortalError as error:
         return await fail_and_redirect(request, t, error, slug=slug, to=_after_refusal(error))
-    return _back(
-        request,
-        tenant_base=base_of(tenant),
-        notice=N_("Your security questions are removed."),
-    )
+    return _back(request, tenant_base=base_of(tenant), notice=notice)
 
 
 @router.get("/security/confirm")
