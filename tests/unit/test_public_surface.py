@@ -206,6 +206,7 @@ def test_http_routes(tmp_path: Path) -> None:
         "POST /portal/{slug}/security/confirm",
         "POST /portal/{slug}/security/confirm/code",
         "POST /portal/{slug}/security/questions",
+        "POST /portal/{slug}/security/review",
         "POST /portal/{slug}/security/{what}/remove",
         "POST /portal/{slug}/signin",
         "POST /portal/{slug}/signout",

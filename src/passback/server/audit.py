@@ -22,6 +22,7 @@ from passback.server.store.models import AuditEvent
 class Activity(enum.StrEnum):
     REGISTER_METHOD = "register_method"  # "User registered security info"
     REMOVE_METHOD = "remove_method"  # "User deleted security info"
+    RECONFIRM = "reconfirm"  # "User reviewed security info"
     SIGN_IN = "sign_in"
     CHANGE_PASSWORD = "change_password"  # noqa: S105 - an activity name
     RESET_PASSWORD = "reset_password"  # noqa: S105 - an activity name

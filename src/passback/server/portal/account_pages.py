@@ -40,6 +40,7 @@ from passback.server.portal.pages import (
     renderer,
 )
 from passback.server.portal.rules_text import describe_rules, source_text
+from passback.server.portal.security_info import DUE_NOTICES, SecurityInfo
 from passback.server.portal.service import PortalTenant
 
 SESSION_COOKIE = "passback_session"
@@ -115,6 +116,13 @@ async def account_page(request: Request, slug: str) -> Response:
         return await not_signed_in(request, t, error, slug)
     if view.state.forced_change:
         return RedirectResponse(f"{base_of(tenant)}/change", status_code=303)
+    security = cast(SecurityInfo, request.app.state.security_info)
+    due = await security.due(tenant, request.cookies.get(SESSION_COOKIE))
+    if due is not None:  # G8: the tenant asks for it before My account
+        to = f"{base_of(tenant)}/security"
+        response = RedirectResponse(to, status_code=303)
+        flash.carry(request, response, portal_of(request).hasher, to, {"notice": DUE_NOTICES[due]})
+        return response
     now = dt.datetime.now(dt.UTC)
     expires = view.password_expires_at
     return page(

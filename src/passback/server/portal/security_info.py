@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
+import enum
 import logging
 from collections.abc import Awaitable, Callable
 
+from passback.policy import gates
 from passback.policy.gates import GatePolicy, Method
 from passback.server import audit
 from passback.server.gate_policies import gate_policy
@@ -45,6 +48,26 @@ class SecurityView:
     methods: frozenset[Method]  # confirmed, on file
 
 
+class Due(enum.StrEnum):
+    """What the tenant asks of a user at sign-in (G8)."""
+
+    REGISTER = "register"  # registration required, and the policy cannot be met yet
+    RECONFIRM = "reconfirm"  # the methods were last confirmed too long ago
+
+
+#: What Security info tells a user who must act, by what is due.
+DUE_NOTICES = {
+    Due.REGISTER: N_(
+        "Your organisation asks you to set up enough ways to prove who you are before you "
+        "go on. Add them below."
+    ),
+    Due.RECONFIRM: N_(
+        "Your organisation asks you to check your security info now and then. Is it still "
+        "right? Change what is not, or confirm it below."
+    ),
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class Enrolment:
     """An authenticator being set up: what the page shows."""
@@ -58,6 +81,53 @@ class SecurityInfo:
         self.accounts = accounts
         self.services = accounts.services
         self._clock = clock
+
+    # -- what the tenant asks at sign-in (G8) ---------------------------------------
+
+    async def due(self, tenant: PortalTenant, token: str | None) -> Due | None:
+        """What the user must do before My account, if anything."""
+        _, user = await self.accounts.signed_in_row(tenant, token)
+        now = self._clock()
+
+        def read() -> Due | None:
+            with self.services.sessions() as db:
+                policy = gate_policy(db, tenant.id)
+                if policy.registration_required and gates.shortfall(
+                    policy, registrations.on_file(db, user)
+                ):
+                    return Due.REGISTER
+                confirmed = [
+                    r.confirmed_at
+                    for r in registrations.registered(db, tenant.id, user.id).values()
+                    if r.confirmed_at is not None
+                ]
+                days = policy.reconfirm_days
+                if days and confirmed and min(confirmed) < now - dt.timedelta(days=days):
+                    return Due.RECONFIRM
+                return None
+
+        return await asyncio.to_thread(read)
+
+    async def still_right(self, tenant: PortalTenant, token: str | None) -> None:
+        """The user confirmed that their methods are still right (G8): they
+        count as confirmed now. Nothing is added or removed."""
+        _, user = await self.accounts.signed_in_row(tenant, token)
+
+        def store() -> None:
+            now = self._clock()
+            with self.services.sessions() as db, db.begin():
+                for row in registrations.registered(db, tenant.id, user.id).values():
+                    row.confirmed_at = now
+                audit.record(
+                    db,
+                    tenant_id=tenant.id,
+                    user_id=user.id,
+                    activity=audit.Activity.RECONFIRM,
+                    success=True,
+                    at=now,
+                )
+
+        await asyncio.to_thread(store)
 
     # -- confirming by mail --------------------------------------------------------
 

@@ -5,6 +5,7 @@ file to prove who they are, and setting up or removing a method.
     GET  /security/authenticator          QR code + secret + the first code
     POST /security/authenticator          the first code   → 303 security
     POST /security/{authenticator,questions}/remove        → 303 security
+    POST /security/review                 "still right" (G8)   → 303 account
     GET  /security/questions              N questions, each with its answer
     POST /security/questions              → 303 security
     GET  /security/confirm                why a code is needed; "send the code"
@@ -65,12 +66,14 @@ async def security_page(request: Request, slug: str) -> Response:
         return await not_signed_in(request, t, error, slug)
     accounts = _security(request).accounts
     confirm_to = await _security(request).needs_confirmation(tenant, token)
+    due = await _security(request).due(tenant, token)
     return page(
         request,
         t,
         tenant,
         "security.html",
         confirm_to=confirm_to,
+        due=due.value if due else "",
         info=view,
         totp_allowed=Method.TOTP in view.policy.methods,
         has_totp=Method.TOTP in view.methods,
@@ -170,6 +173,22 @@ async def set_questions(request: Request, slug: str) -> Response:
         tenant_base=base_of(tenant),
         notice=N_("Your security questions are set up."),
     )
+
+
+@router.post("/security/review")
+async def still_right(request: Request, slug: str, csrf: Text = "") -> Response:
+    """G8: the user confirms that their security info is still right."""
+    t = renderer(request).translator(request)
+    token = request.cookies.get(SESSION_COOKIE)
+    security = _security(request)
+    try:
+        tenant = await portal_of(request).tenant(slug)
+        check_same_origin(request)
+        check_session_csrf(security.accounts, token, csrf)
+        await security.still_right(tenant, token)
+    except PortalError as error:
+        return await fail_and_redirect(request, t, error, slug=slug, to=_after_refusal(error))
+    return RedirectResponse(f"{base_of(tenant)}/account", status_code=303)
 
 
 #: What Security info can remove, by the name in its path, with what is said after.

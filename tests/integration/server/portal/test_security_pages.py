@@ -5,14 +5,17 @@ wrapped in the store."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import re
 import time
 from pathlib import Path
 
 import httpx
 import pyotp
+import sqlalchemy as sa
 
 from passback.protocol.outcomes import Outcome
+from passback.server.store import create_engine
 from tests.support.portal import BASE, MAIL, csrf, field_error, portal_tenant, rows, sign_in
 from tests.support.server import AgentFactory, RunningServer, bearer
 from tests.support.smtp import MailCatcher
@@ -214,3 +217,52 @@ async def test_a_change_is_confirmed_by_mail_and_told_by_mail(
         told = await asyncio.to_thread(mail.wait_for, MAIL, 3)
         assert told["Subject"] == "Your security info was changed"
         assert "If it was not you" in told.get_content()
+
+
+async def test_registration_required_and_reconfirmation_at_sign_in(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
+) -> None:
+    """G8: the tenant requires enough methods before My account, and a check
+    of them every N days."""
+    async with portal_tenant(server, client, make_agent) as (tenant, agent):
+        changed = await client.patch(
+            "/api/v1/policy",
+            headers=bearer(tenant.admin_token),
+            json={
+                "methods": ["email", "totp"],
+                "gates_required": 2,
+                "registration_required": True,
+                "reconfirm_days": 30,
+            },
+        )
+        assert changed.status_code == 200, changed.text
+        agent.outcomes.append((Outcome.OK, STATE))
+        await sign_in(client)
+        account = await client.get(f"{BASE}/account")
+        assert account.headers["location"] == f"{BASE}/security"
+        info = await client.get(f"{BASE}/security")
+        assert "asks you to set up enough ways" in info.text
+        await confirm_by_mail(client, mail)
+        page = await client.get(f"{BASE}/security/authenticator")
+        await client.post(
+            f"{BASE}/security/authenticator",
+            data={"code": pyotp.TOTP(secret_of(page)).now(), "csrf": csrf(page)},
+        )
+        assert (await client.get(f"{BASE}/account")).status_code == 200  # enough now
+
+        engine = create_engine(server.database_url)
+        with engine.begin() as connection:  # 31 days later
+            connection.execute(
+                sa.text("UPDATE gate_registrations SET confirmed_at = :t"),
+                {"t": (dt.datetime.now(dt.UTC) - dt.timedelta(days=31)).isoformat()},
+            )
+        engine.dispose()
+        again = await client.get(f"{BASE}/account")
+        assert again.headers["location"] == f"{BASE}/security"
+        info = await client.get(f"{BASE}/security")
+        assert "check your security info now and then" in info.text
+        reviewed = await client.post(f"{BASE}/security/review", data={"csrf": csrf(info)})
+        assert reviewed.headers["location"] == f"{BASE}/account"
+        assert (await client.get(f"{BASE}/account")).status_code == 200
+    activities = [a for (a,) in rows(server, "SELECT activity FROM audit_events")]
+    assert "reconfirm" in activities
