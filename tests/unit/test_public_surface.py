@@ -200,6 +200,7 @@ def test_http_routes(tmp_path: Path) -> None:
         "POST /portal/{slug}/code",
         "POST /portal/{slug}/code/{link}",
         "POST /portal/{slug}/method",
+        "POST /portal/{slug}/method/again",
         "POST /portal/{slug}/password",
         "POST /portal/{slug}/questions",
         "POST /portal/{slug}/security/authenticator",

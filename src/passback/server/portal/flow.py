@@ -323,6 +323,21 @@ def arm_app(flow: PortalFlow, method: str, *, code_ttl: int, now: dt.datetime) -
     flow.expires_at = now + dt.timedelta(seconds=code_ttl)
 
 
+def back_to_choice(flow: PortalFlow, now: dt.datetime) -> None:
+    """The user picks another method for the gate they are at: the code of
+    this one is forgotten; tries already made still count (5 per flow).
+
+    Raises:
+        FlowRefused: not at a code step.
+    """
+    require(flow, Step.CODE, now)
+    flow.step = Step.CHOOSE.value
+    flow.gate = None
+    flow.code_hash = None
+    flow.link_hash = None
+    flow.challenge = None
+
+
 def release(flow: PortalFlow, pending_request_id: str | None, now: dt.datetime) -> bool:
     """The writeback did not set the password: back to the password step,
     remembering ``pending_request_id`` when its outcome is unknown. False:

@@ -166,6 +166,22 @@ async def choose_method(
     return response
 
 
+@router.post("/method/again")
+async def choose_again(request: Request, slug: str, csrf: Text = "") -> Response:
+    """From a gate back to the choice of its method."""
+    t = renderer(request).translator(request)
+    portal = portal_of(request)
+    token = request.cookies.get(FLOW_COOKIE)
+    try:
+        tenant = await portal.tenant(slug)
+        check_same_origin(request)
+        _check_csrf(portal, token, csrf)
+        await portal.choose_again(tenant, token)
+    except PortalError as error:
+        return await fail(request, t, error, slug=slug)
+    return RedirectResponse(f"{base_of(tenant)}/method", status_code=303)
+
+
 def _set_flow_cookie(
     request: Request, response: Response, tenant: PortalTenant, token: str
 ) -> None:
@@ -191,7 +207,8 @@ async def code_page(request: Request, slug: str) -> Response:
         return await fail(request, t, error, slug=slug)
     if row.gate == Method.QUESTIONS.value:
         return RedirectResponse(f"{base_of(tenant)}/questions", status_code=303)
-    return _code_page(request, t, tenant, token, gate=row.gate or "email")
+    choice = await portal.offers_choice(tenant)
+    return _code_page(request, t, tenant, token, gate=row.gate or "email", gate_choice=choice)
 
 
 @router.get("/code/{link}")
@@ -247,6 +264,7 @@ async def questions_page(request: Request, slug: str) -> Response:
         "questions.html",
         csrf=portal.csrf_token(token or ""),
         questions=[t.gettext(QUESTIONS[key]) for key in keys],
+        gate_choice=True,  # a questions gate exists only where the user chose it
     )
 
 
@@ -482,6 +500,7 @@ def _code_page(
     if "csrf" not in context:
         context["csrf"] = portal_of(request).csrf_token(token) if token else ""
     context.setdefault("action", "code")
+    context.setdefault("gate_choice", False)
     minutes = portal_of(request).services.settings.code_ttl // 60
     return page(request, t, tenant, "code.html", status, minutes=minutes, gate=gate, **context)
 
@@ -593,7 +612,10 @@ async def fail(
     if tenant is None:
         return _bare_error(request, t, shown, status)
     if page_name == "code.html":
-        return _code_page(request, t, tenant, token, status, gate=gate, error=shown)
+        choice = await portal_of(request).offers_choice(tenant)
+        return _code_page(
+            request, t, tenant, token, status, gate=gate, error=shown, gate_choice=choice
+        )
     restart = status not in {429, 503}
     if error.field == "username":
         return page(

@@ -702,6 +702,42 @@ class Portal:
         who = row.who_hash or row.id_hash
         return {"keys": questions.asked(who, keys, count), "real": real}
 
+    async def offers_choice(self, tenant: PortalTenant) -> bool:
+        """Whether the tenant's users choose the method of their gates."""
+
+        def read() -> bool:
+            with self.services.sessions() as db:
+                policy = gate_policy(db, tenant.id)
+                return policy.methods != {Method.EMAIL} or policy.required != 1
+
+        return await asyncio.to_thread(read)
+
+    async def choose_again(self, tenant: PortalTenant, token: str | None) -> None:
+        """Back from a gate to the choice of its method (a tenant that offers
+        a choice only).
+
+        Raises:
+            PortalError: not at a gate, or the tenant offers no choice.
+        """
+
+        def back() -> FlowRefused | None:
+            now = self._clock()
+            with self.services.sessions() as db, db.begin():
+                row = flow.find(db, tenant.id, token)
+                try:
+                    row = flow.require(row, flow.Step.CODE, now)
+                    policy = gate_policy(db, tenant.id)
+                    if policy.methods == {Method.EMAIL} and policy.required == 1:
+                        raise FlowRefused(Refusal.WRONG_STEP)
+                    flow.back_to_choice(row, now)
+                except FlowRefused as refused:
+                    return refused
+                return None
+
+        refused = await asyncio.to_thread(back)
+        if refused is not None:
+            raise refusal_error(refused)
+
     async def question_step(self, tenant: PortalTenant, token: str | None) -> list[str]:
         """The keys of the questions the flow's gate asks.
 

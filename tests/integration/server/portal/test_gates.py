@@ -368,3 +368,34 @@ async def test_the_forms_of_a_name_ask_the_same_questions(
                 page = await visitor.get(f"{BASE}/questions")
                 pages.append(page.text.replace(csrf(page), ""))
         assert pages[0] == pages[1] == pages[2]
+
+
+async def test_the_user_may_choose_another_way_at_a_gate(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
+) -> None:
+    """No phone at hand: from the app's gate back to the choice, then the mail."""
+    async with portal_tenant(server, client, make_agent) as (tenant, _agent):
+        await set_policy(client, tenant.admin_token, methods=["email", "totp"])
+        register_authenticator(server)
+        await start(client)
+        await choose(client, "totp")
+        await enter_code(client, "000000")  # one wrong try: it still counts
+        page = await client.get(f"{BASE}/code")
+        assert f'action="{BASE}/method/again"' in page.text
+        back = await client.post(f"{BASE}/method/again", data={"csrf": csrf(page)})
+        assert back.headers["location"] == f"{BASE}/method"
+        await choose(client, "email")
+        code = await asyncio.to_thread(mail.code_for, MAIL)
+        assert (await enter_code(client, code)).headers["location"] == f"{BASE}/password"
+        assert rows(server, "SELECT attempts FROM portal_flows") == [(2,)]
+
+
+async def test_an_email_only_tenant_offers_no_other_way(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
+) -> None:
+    async with portal_tenant(server, client, make_agent):
+        await client.post(f"{BASE}/", data={"username": "jdoe"})
+        page = await client.get(f"{BASE}/code")
+        assert "/method/again" not in page.text
+        refused = await client.post(f"{BASE}/method/again", data={"csrf": csrf(page)})
+        assert refused.status_code == 409
