@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import Session
 
+from passback.protocol.outcomes import Outcome
+from passback.server.errors import Conflict, NotFound
+from passback.server.outcomes import describe
 from passback.server.store.models import DirectoryUser
 
 #: Longest username (sAMAccountName or UPN) a caller may type; the support
@@ -22,6 +26,24 @@ def find_user(tenant_id: str, user: str) -> Select[DirectoryUser]:
             func.lower(DirectoryUser.user_principal_name) == name,
         ),
     )
+
+
+def one_user(db: Session, tenant_id: str, user: str) -> DirectoryUser:
+    """The one synced user of the tenant that ``user`` names (see :func:`find_user`).
+
+    Raises:
+        NotFound: nobody (``user_not_found``).
+        Conflict: more than one (``multiple_matches``): use the user's id.
+    """
+    found = list(db.scalars(find_user(tenant_id, user).limit(2)))
+    if not found:
+        raise NotFound(describe(Outcome.USER_NOT_FOUND)[1], code=Outcome.USER_NOT_FOUND.value)
+    if len(found) > 1:
+        raise Conflict(
+            "More than one synced user matches this name; use the user's id.",
+            code=Outcome.MULTIPLE_MATCHES.value,
+        )
+    return found[0]
 
 
 def canonical_name(username: str) -> str:

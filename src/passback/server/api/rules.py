@@ -7,13 +7,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from passback.protocol.outcomes import Outcome
 from passback.server.api.deps import AdminTenant, ServicesDep
 from passback.server.api.problems import error_responses
 from passback.server.api.schemas import RulesOut
-from passback.server.directory_users import find_user
-from passback.server.errors import Conflict, NotFound, ServiceUnavailable
-from passback.server.outcomes import describe
+from passback.server.directory_users import one_user
+from passback.server.errors import ServiceUnavailable
 from passback.server.rules import rules_for
 from passback.server.services import Services
 from passback.server.store.models import DirectoryUser
@@ -38,19 +36,12 @@ async def password_rules(
     """Asked of a connected agent, which reads the domain's policy or the
     fine-grained policy (PSO) that applies to this user (SPEC W4)."""
     found = await asyncio.to_thread(_find, services, tenant_id, user)
-    if not found:
-        raise NotFound(describe(Outcome.USER_NOT_FOUND)[1], code=Outcome.USER_NOT_FOUND.value)
-    if len(found) > 1:
-        raise Conflict(
-            "More than one synced user matches this name; use the user's id.",
-            code=Outcome.MULTIPLE_MATCHES.value,
-        )
-    rules = await rules_for(services, tenant_id, found[0].id)
+    rules = await rules_for(services, tenant_id, found.id)
     if rules is None:
         raise ServiceUnavailable("No connected agent could read the rules for this user right now.")
     return RulesOut.of(rules)
 
 
-def _find(services: Services, tenant_id: str, user: str) -> list[DirectoryUser]:
+def _find(services: Services, tenant_id: str, user: str) -> DirectoryUser:
     with services.sessions() as db:
-        return list(db.scalars(find_user(tenant_id, user).limit(2)))
+        return one_user(db, tenant_id, user)

@@ -23,12 +23,10 @@ from passback.server.api.schemas import (
     SyncAccepted,
     UserOut,
 )
-from passback.server.directory_users import find_user
+from passback.server.directory_users import one_user
 from passback.server.errors import (
     AgentUnavailable,
     ApiError,
-    Conflict,
-    NotFound,
     ServiceUnavailable,
 )
 from passback.server.outcomes import describe, describe_success
@@ -208,15 +206,7 @@ async def lift_blocks(
 
 def _lift(services: Services, tenant_id: str, user: str, hasher: Hasher) -> BlocksLifted:
     with services.sessions() as db, db.begin():
-        found = list(db.scalars(find_user(tenant_id, user).limit(2)))
-        if not found:
-            raise NotFound(describe(Outcome.USER_NOT_FOUND)[1], code=Outcome.USER_NOT_FOUND.value)
-        if len(found) > 1:
-            raise Conflict(
-                "More than one synced user matches this name; use the user's id.",
-                code=Outcome.MULTIPLE_MATCHES.value,
-            )
-        row = found[0]
+        row = one_user(db, tenant_id, user)
         names = [
             row.sam_account_name,
             *([row.user_principal_name] if row.user_principal_name else []),

@@ -220,6 +220,11 @@ async def remove(request: Request, slug: str, what: str, csrf: Text = "") -> Res
 
 @router.get("/security/confirm")
 async def confirm_page(request: Request, slug: str) -> Response:
+    return await _confirm_page(request, slug, "security_confirm.html")
+
+
+async def _confirm_page(request: Request, slug: str, name: str) -> Response:
+    """A page of the confirmation by mail; to Security info once it is done."""
     t = renderer(request).translator(request)
     token = request.cookies.get(SESSION_COOKIE)
     try:
@@ -229,14 +234,8 @@ async def confirm_page(request: Request, slug: str) -> Response:
         return await not_signed_in(request, t, error, slug)
     if mail is None:
         return RedirectResponse(f"{base_of(tenant)}/security", status_code=303)
-    return page(
-        request,
-        t,
-        tenant,
-        "security_confirm.html",
-        mail=mail,
-        csrf=_security(request).accounts.csrf_token(token or ""),
-    )
+    csrf = _security(request).accounts.csrf_token(token or "")
+    return page(request, t, tenant, name, mail=mail, csrf=csrf)
 
 
 @router.post("/security/confirm")
@@ -259,23 +258,7 @@ async def send_confirmation(request: Request, slug: str, csrf: Text = "") -> Res
 
 @router.get("/security/confirm/code")
 async def confirm_code_page(request: Request, slug: str) -> Response:
-    t = renderer(request).translator(request)
-    token = request.cookies.get(SESSION_COOKIE)
-    try:
-        tenant = await portal_of(request).tenant(slug)
-        mail = await _security(request).needs_confirmation(tenant, token)
-    except PortalError as error:
-        return await not_signed_in(request, t, error, slug)
-    if mail is None:
-        return RedirectResponse(f"{base_of(tenant)}/security", status_code=303)
-    return page(
-        request,
-        t,
-        tenant,
-        "security_confirm_code.html",
-        mail=mail,
-        csrf=_security(request).accounts.csrf_token(token or ""),
-    )
+    return await _confirm_page(request, slug, "security_confirm_code.html")
 
 
 @router.post("/security/confirm/code")
