@@ -55,7 +55,7 @@ def support_show(code: str, data_dir: Path, database_url: str | None) -> None:
         ("request id", r.request_id),
         ("operation", found.operation),
         ("error", f"{r.error} (HTTP {r.status})"),
-        ("message shown", r.message),
+        ("message shown", f"{r.message} (shown in {r.language})" if r.language else r.message),
         ("note", r.note),
         ("agent", r.agent_id),
         ("agent event", _event_name(r.event_id)),

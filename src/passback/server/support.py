@@ -48,6 +48,7 @@ class Incident:
     agent_id: str | None = None
     event_id: int | None = None
     note: str | None = None  # for support only, e.g. why a code step cannot pass
+    language: str | None = None  # the language the user was shown the message in
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,18 +12,24 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from passback.crypto.keys import public_key_to_pem
+from tests.support.portal import rows
 from tests.support.server import RunningServer, bearer
 
 MARKER = "Marker-Secret-9f81c2"  # a password that must never come back
 
 
-def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+def assert_error(
+    response: httpx.Response, status: int, code: str, *, recorded: bool = True
+) -> dict[str, Any]:
     assert response.status_code == status, response.text
     error = response.json()["error"]
     assert set(error) == {"code", "message", "detail", "request_id", "support_code"}
     assert error["code"] == code
     assert error["message"].endswith(".")
-    uuid.UUID(error["support_code"])
+    if recorded:
+        uuid.UUID(error["support_code"])
+    else:
+        assert error["support_code"] is None
     return dict(error)
 
 
@@ -188,9 +194,15 @@ async def test_admin_routes_need_an_admin_token(
         assert_error(response, 401, "unauthorized")
 
 
-async def test_unknown_route_has_the_error_body(client: httpx.AsyncClient) -> None:
-    assert_error(await client.get("/api/v1/nothing"), 404, "not_found")
-    assert_error(await client.delete("/healthz"), 405, "method_not_allowed")
+async def test_unknown_route_has_the_error_body_and_stores_nothing(
+    server: RunningServer, client: httpx.AsyncClient
+) -> None:
+    """A path or method that does not exist (a browser's /favicon.ico, a
+    scanner) is nothing an operator looks up: no record, no support code."""
+    assert_error(await client.get("/api/v1/nothing"), 404, "not_found", recorded=False)
+    assert_error(await client.get("/favicon.ico"), 404, "not_found", recorded=False)
+    assert_error(await client.delete("/healthz"), 405, "method_not_allowed", recorded=False)
+    assert rows(server, "SELECT count(*) FROM support_records") == [(0,)]
 
 
 async def test_sync_without_agent(server: RunningServer, client: httpx.AsyncClient) -> None:

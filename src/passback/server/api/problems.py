@@ -160,14 +160,17 @@ def error_response(
     support_code: str | None = None,
     headers: Mapping[str, str] | None = None,
     localized_message: str | None = None,
+    recorded: bool = True,
 ) -> JSONResponse:
+    """``recorded``: a support record exists (else no support code is given)."""
+    code_given = uuid.UUID(support_code) if support_code else uuid.uuid4()
     info = ErrorInfo(
         code=code,
         message=message,
         localized_message=localized_message,
         detail=dict(detail or {}),
         request_id=request_id,
-        support_code=uuid.UUID(support_code) if support_code else uuid.uuid4(),
+        support_code=code_given if recorded else None,
     )
     body = ErrorBody(error=info).model_dump(mode="json")
     if localized_message is None:
@@ -291,6 +294,11 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         404: "There is no such page or API route.",
         405: "This API route does not take this HTTP method.",
     }.get(exc.status_code, "The request could not be served.")
+    if exc.status_code in _UNRECORDED:
+        # A path or method that does not exist (a browser's /favicon.ico, a
+        # scanner): nothing an operator looks up, and nothing a stranger may
+        # make the server store.
+        return error_response(exc.status_code, code, message, headers=exc.headers, recorded=False)
     support_code = str(uuid.uuid4())
     incident = Incident(
         code, exc.status_code, message, method=request.method, path=request.url.path
@@ -299,6 +307,9 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(
         exc.status_code, code, message, headers=exc.headers, support_code=support_code
     )
+
+
+_UNRECORDED = frozenset({404, 405})
 
 
 async def _internal_error(request: Request, exc: Exception) -> JSONResponse:

@@ -41,8 +41,9 @@ class ErrorInfo(BaseModel):
     )
     detail: dict[str, Any] = Field(description="Facts about the error, by name.")
     request_id: str | None = Field(description="The operation's request id, if any.")
-    support_code: uuid.UUID = Field(
-        description="Give this to support: it finds the full server-side record (SPEC E2)."
+    support_code: uuid.UUID | None = Field(
+        description="Give this to support: it finds the full server-side record (SPEC E2). "
+        "None for an unknown route or method (404, 405), which keeps no record."
     )
 
 

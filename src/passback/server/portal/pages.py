@@ -45,6 +45,7 @@ from passback.server.i18n.translations import N_
 from passback.server.portal import flash, flow
 from passback.server.portal.errors import PortalError
 from passback.server.portal.gates.questions import QUESTIONS
+from passback.server.portal.ratelimit import address_key
 from passback.server.portal.rules_text import describe_rules, source_text
 from passback.server.portal.service import CodePassed, Portal, PortalTenant
 from passback.server.portal.templating import Renderer
@@ -527,6 +528,20 @@ def _password_page(
     )
 
 
+#: Errors of a form field the user mends by typing again: nothing an operator
+#: looks up, so no support record (and no code) for them.
+TRIVIAL = frozenset(
+    {
+        "invalid_username",
+        "empty",
+        "mismatch",
+        "invalid_answer",
+        "invalid_question",
+        "invalid_method",
+    }
+)
+
+
 async def shown_error(
     request: Request,
     t: Translator,
@@ -536,12 +551,20 @@ async def shown_error(
     username: str | None = None,
 ) -> tuple[dict[str, Any], int, PortalTenant | None]:
     """What the page shows of ``error``, its status and the tenant, once its
-    support record (E2) is stored."""
+    support record (E2) is stored — except for a trivial field error, or
+    past the budget of records one client address may make the server keep."""
     portal = portal_of(request)
     status = status_of(error)
     tenant = None
     if error.code != "tenant_not_found":
         tenant = await portal.tenant(slug)
+    client = request.client.host if request.client else "unknown"
+    keep = error.code not in TRIVIAL and (
+        error.support_code is not None
+        or await portal.record_budget.allow("support:" + address_key(client))
+    )
+    if not keep:
+        return {"text": error.text(t), "field": error.field, "support_code": None}, status, tenant
     incident = support.Incident(
         error=error.code,
         status=status,
@@ -553,6 +576,7 @@ async def shown_error(
         username=username,
         request_id=error.request_id or None,
         note=error.note,
+        language=t.tag,
     )
     code = await asyncio.to_thread(
         support.record, portal.services.sessions, incident, error.support_code
@@ -578,7 +602,11 @@ async def fail_and_redirect(
         return _bare_error(request, t, shown, status)
     target = f"{base_of(tenant)}/{to}"
     response = RedirectResponse(target, status_code=303)
-    message = {"error": error.carried(shown["support_code"]), "status": status, **(keep or {})}
+    message = {
+        "error": error.carried(shown["support_code"] or ""),
+        "status": status,
+        **(keep or {}),
+    }
     flash.carry(request, response, portal_of(request).hasher, target, message)
     return response
 

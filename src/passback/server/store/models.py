@@ -364,3 +364,5 @@ class SupportRecord(Base):
     message: Mapped[str] = mapped_column(Text)
     #: What support should know and the user was not told (e.g. "no mail on file").
     note: Mapped[str | None] = mapped_column(Text)
+    #: The language the user saw the message in (``en``, ``pt-BR``).
+    language: Mapped[str | None] = mapped_column(String(16))

@@ -461,3 +461,28 @@ async def test_the_mail_link_continues_on_another_device(
         # the browser that asked holds a token that opens nothing any more
         assert (await client.get(f"{BASE}/password")).status_code == 409
         assert (await client.get(f"{BASE}/code/not-a-link")).status_code == 409
+
+
+async def test_support_records_are_kept_for_what_an_operator_looks_up(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory
+) -> None:
+    """E2, mended: a field typed wrong keeps no record (and shows no code); a
+    record keeps the language the user saw; one address cannot fill the store."""
+    async with portal_tenant(server, client, make_agent):
+        empty = await client.post(f"{BASE}/", data={"username": " "})
+        assert empty.status_code == 422 and "Support code" not in empty.text
+        assert rows(server, "SELECT count(*) FROM support_records") == [(0,)]
+        foreign = {"Origin": "https://elsewhere.example"}
+        refused = await client.post(
+            f"{BASE}/?lang=pt-BR", data={"username": "jdoe"}, headers=foreign
+        )
+        assert refused.status_code == 403
+        assert rows(
+            server, f"SELECT language FROM support_records WHERE code='{support_code(refused)}'"
+        ) == [("pt-BR",)]
+        for _ in range(70):
+            await client.post(f"{BASE}/", data={"username": "jdoe"}, headers=foreign)
+        [(count,)] = rows(server, "SELECT count(*) FROM support_records")
+        assert count == 60  # the budget of one address in 10 minutes
+        last = await client.post(f"{BASE}/", data={"username": "jdoe"}, headers=foreign)
+        assert last.status_code == 403 and "Support code" not in last.text
