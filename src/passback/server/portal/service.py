@@ -838,23 +838,25 @@ class Portal:
         client_hash: str,
         now: dt.datetime,
     ) -> flow.Blocked | None:
-        """Why an email gate for ``user`` cannot pass (no code is sent), if it cannot."""
-        if user is None:
-            return flow.Blocked.UNKNOWN_USER
+        """Why an email gate for ``user`` cannot pass (no code is sent), if it
+        cannot. A username that matched nobody takes the same statements
+        (on an id no row has), so that its answer takes the same time (T2)."""
+        user_id = user.id if user is not None else ""
         # One start of a user at a time, so two cannot both pass the mail
         # cap: a write to the user's row locks it (PostgreSQL) or takes
         # the database's one write lock (SQLite) before the cap is read.
         db.execute(
             update(DirectoryUser)
-            .where(DirectoryUser.id == user.id)
+            .where(DirectoryUser.id == user_id)
             .values(id=DirectoryUser.id)
             .execution_options(synchronize_session=False)
         )
+        limited = flow.mail_limit_reached(db, tenant.id, user_id, client_hash, now)
+        if user is None:
+            return flow.Blocked.UNKNOWN_USER
         if not user.mail:
             return flow.Blocked.NO_MAIL
-        if flow.mail_limit_reached(db, tenant.id, user.id, client_hash, now):
-            return flow.Blocked.MAIL_LIMIT
-        return None
+        return flow.Blocked.MAIL_LIMIT if limited else None
 
     def _end(self, key: str) -> None:
         with self.services.sessions() as db, db.begin():
