@@ -154,9 +154,10 @@ class Accounts:
         Raises:
             PortalError: ``rate_limited`` (429), ``service_unavailable`` (503),
                 ``invalid_username`` / ``empty`` (422), ``wrong_credentials``
-                (401, unknown user alike), ``sign_in_throttled`` (429), the
-                account's state (``locked``, ``disabled``, …) when the password
-                was right, or the directory could not be asked.
+                (401: an unknown user and a locked account alike),
+                ``sign_in_throttled`` (429), the account's state (``disabled``,
+                ``account_expired``, …) when the password was right, or the
+                directory could not be asked.
         """
         started = time.monotonic()
         if not await self.address_limiter.allow("sign-in:" + address_key(client)):
@@ -206,6 +207,9 @@ class Accounts:
         if result.outcome in _WRONG:
             await self._pad(started)
             raise self._wrong(user.id, f"verify answered {result.outcome}", result)
+        # Not a wrong password: the directory could not be asked, or the
+        # password was right for an account that cannot sign in now.
+        await counter.refund(key)
         if result.outcome.may_retry_same_request:  # the directory could not be asked
             raise PortalError(
                 Outcome.SERVICE_UNAVAILABLE.value,
