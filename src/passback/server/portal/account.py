@@ -314,9 +314,7 @@ class Accounts:
         Raises:
             PortalError: ``not_signed_in`` (401).
         """
-        row, user = await asyncio.to_thread(self._session, tenant, token)
-        if user is None or sessions.State(row.state).forced_change:
-            raise PortalError("not_signed_in", SESSION_ENDED)
+        row, user = await self.signed_in_row(tenant, token)
         return self._view(row, user), user
 
     async def signed_in_row(

@@ -54,7 +54,7 @@ class SlidingWindowLimiter:
 
     async def allow(self, key: str) -> bool:
         """Count one hit of ``key`` if it has hits left; whether it had."""
-        return await self._hit(key, count=True)
+        return await self._hit(key)
 
     async def refund(self, key: str) -> None:
         """Take back the latest hit of ``key`` (an attempt counted before it was
@@ -66,16 +66,16 @@ class SlidingWindowLimiter:
 
     async def add(self, key: str) -> None:
         """Count one hit of ``key`` even past the limit."""
-        await self._hit(key, count=True, force=True)
+        await self._hit(key, force=True)
 
-    async def _hit(self, key: str, *, count: bool = True, force: bool = False) -> bool:
+    async def _hit(self, key: str, *, force: bool = False) -> bool:
         async with self._lock:
             now = self._clock().timestamp()
             hits = self._hits.pop(key, None) or collections.deque()
             while hits and hits[0] <= now - self.window:
                 hits.popleft()
             allowed = len(hits) < self.limit
-            if count and (allowed or force):
+            if allowed or force:
                 hits.append(now)
                 while len(hits) > self.limit:  # what is past the limit changes nothing
                     hits.popleft()
