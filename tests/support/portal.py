@@ -16,6 +16,7 @@ from passback.crypto.envelope import Opened
 from passback.protocol.link import OperationReceived, Received
 from passback.protocol.messages import Result, Rules, RulesRequest, SyncRequest
 from passback.protocol.outcomes import Outcome
+from passback.server.notify.phone_outbox import read_outbox
 from passback.server.store import create_engine
 from passback.server.tenants import CreatedTenant
 from tests.support.server import TIMEOUT, AgentFactory, FakeAgent, RunningServer, sync, user
@@ -88,15 +89,18 @@ async def portal_tenant(
     make_agent: AgentFactory,
     *,
     mail: str | None = MAIL,
+    mobile: str | None = None,
+    telephone: str | None = None,
 ) -> AsyncIterator[tuple[CreatedTenant, AutoAgent]]:
     """A tenant "Acme" (slug ``acme``) whose agent is connected and answers,
-    with the synced user ``jdoe``."""
+    with the synced user ``jdoe`` (with the directory's ``mobile`` and
+    ``telephone`` given)."""
     tenant = server.create_tenant("Acme")
     agent = await make_agent(tenant)
     await agent.connect_ready()
     await agent.next_sync_request()
     jdoe = user("jdoe")
-    jdoe = type(jdoe)(jdoe.anchor, "jdoe", "jdoe@acme.test", mail, True)
+    jdoe = type(jdoe)(jdoe.anchor, "jdoe", "jdoe@acme.test", mail, True, mobile, telephone)
     await sync(agent, client, tenant, (jdoe,))
     auto = AutoAgent(agent)
     task = asyncio.create_task(auto.run())
@@ -183,3 +187,20 @@ def from_address(server: RunningServer, address: str) -> httpx.AsyncClient:
         timeout=TIMEOUT,
         transport=httpx.AsyncHTTPTransport(local_address=address),
     )
+
+
+async def phoned(server: RunningServer, count: int = 1) -> list[dict[str, object]]:
+    """The texts and calls in the server's outbox, once there are ``count``."""
+    assert server.outbox is not None
+    deadline = asyncio.get_running_loop().time() + TIMEOUT
+    while True:
+        found = read_outbox(server.outbox)
+        if len(found) >= count or asyncio.get_running_loop().time() > deadline:
+            return found
+        await asyncio.sleep(0.02)
+
+
+def phone_code(message: dict[str, object]) -> str:
+    """The 8-digit code a text or a call carries (a call reads it digit by digit)."""
+    digits = re.findall(r"\d", str(message["text"]).split(":", 1)[1])
+    return "".join(digits[:8])

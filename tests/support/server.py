@@ -11,6 +11,7 @@ import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -47,6 +48,8 @@ class RunningServer:
     relay_url: str
     database_url: str
     master_key: MasterKey
+    #: The folder of the server's outbox phone provider (texts and calls), if any.
+    outbox: Path | None = None
 
     def create_tenant(self, name: str) -> CreatedTenant:
         engine = create_engine(self.database_url)

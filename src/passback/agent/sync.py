@@ -12,7 +12,13 @@ from collections.abc import Iterable, Iterator
 
 from passback.agent.directory.base import DirectoryUser
 from passback.protocol import anchors
-from passback.protocol.messages import MAX_SYNC_FRAME, MAX_SYNC_USERS, SyncBatch, SyncUser
+from passback.protocol.messages import (
+    MAX_PHONE_TEXT,
+    MAX_SYNC_FRAME,
+    MAX_SYNC_USERS,
+    SyncBatch,
+    SyncUser,
+)
 
 #: Room left in a frame for the batch's own fields.
 _FRAME_BUDGET = MAX_SYNC_FRAME - 1024
@@ -27,13 +33,27 @@ def to_sync_user(user: DirectoryUser) -> SyncUser:
         user_principal_name=user.user_principal_name,
         mail=user.mail,
         enabled=user.enabled,
+        mobile=_phone(user.mobile),
+        telephone=_phone(user.telephone),
     )
+
+
+def _phone(value: str | None) -> str | None:
+    """A contact number the protocol carries; longer text is no number (None)."""
+    return value if value and len(value) <= MAX_PHONE_TEXT else None
 
 
 def _size(user: SyncUser) -> int:
     # The bound is on the text frame's characters, as JSON writes them:
     # quotes, backslashes and control characters are escaped.
-    values = (user.anchor, user.sam_account_name, user.user_principal_name or "", user.mail or "")
+    values = (
+        user.anchor,
+        user.sam_account_name,
+        user.user_principal_name or "",
+        user.mail or "",
+        user.mobile or "",
+        user.telephone or "",
+    )
     return _USER_OVERHEAD + sum(len(json.dumps(v, ensure_ascii=False)) for v in values)
 
 

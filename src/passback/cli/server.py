@@ -14,6 +14,7 @@ from passback.protocol.messages import MAX_SYNC_FRAME
 from passback.server import listen
 from passback.server.app import create_app
 from passback.server.gate import MAX_HANDSHAKES, MAX_HANDSHAKES_PER_ADDRESS
+from passback.server.notify import phone_config
 from passback.server.settings import ServerSettings
 
 
@@ -41,6 +42,13 @@ from passback.server.settings import ServerSettings
     "--smtp-password",
     default=None,
     help="Better: PASSBACK_SERVER_SMTP_PASSWORD in the environment.",
+)
+@click.option(
+    "--phone-provider",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="TOML file of the provider that texts and calls phone codes "
+    "(outbox, an HTTP gateway, or Twilio; see docs/howto/phone-provider.md).",
 )
 @click.option(
     "--code-ttl",
@@ -157,6 +165,7 @@ def server(
     smtp_security: Literal["starttls", "tls", "none"],
     smtp_username: str | None,
     smtp_password: str | None,
+    phone_provider: Path | None,
     code_ttl: int,
     public_url: str | None,
     operation_ttl: int,
@@ -180,6 +189,11 @@ def server(
             "the server speaks TLS: give --tls-cert and --tls-key "
             "(make a pair with `passback tls create`), or --insecure-dev for plain HTTP"
         )
+    if phone_provider is not None:
+        try:
+            phone_config.load(phone_provider)
+        except phone_config.ProviderConfigError as exc:
+            raise click.UsageError(f"--phone-provider: {exc}") from None
     with store.open_session(data_dir, database_url) as session:
         master_key = store.master_key(session, data_dir, master_key_file)
     url = store.database_url(data_dir, database_url)
@@ -191,6 +205,7 @@ def server(
         smtp_security=smtp_security,
         smtp_username=smtp_username,
         smtp_password=smtp_password,
+        phone_provider=phone_provider,
         code_ttl=code_ttl,
         lookup_limit=lookup_limit,
         sign_in_limit=sign_in_limit,

@@ -134,6 +134,17 @@ def tenant_password_policy(
     default=None,
     help="Days until users confirm their methods again (0: never).",
 )
+@click.option(
+    "--phone-region",
+    default=None,
+    help="Region (ISO 3166, e.g. BR) of phone numbers written without a country code; "
+    '"" clears it.',
+)
+@click.option(
+    "--admin-contacts",
+    default=None,
+    help='Comma-separated addresses a user no code reaches can ask for help (G5); "" clears them.',
+)
 @store.data_dir_option
 @store.database_option
 def tenant_policy(
@@ -144,6 +155,8 @@ def tenant_policy(
     questions_to_ask: int | None,
     registration_required: bool | None,
     reconfirm_days: int | None,
+    phone_region: str | None,
+    admin_contacts: str | None,
     data_dir: Path,
     database_url: str | None,
 ) -> None:
@@ -161,6 +174,10 @@ def tenant_policy(
     }
     if methods is not None:
         changes["methods"] = [m.strip() for m in methods.split(",") if m.strip()]
+    if phone_region is not None:
+        changes["phone_region"] = phone_region.strip()
+    if admin_contacts is not None:
+        changes["admin_contacts"] = [a.strip() for a in admin_contacts.split(",") if a.strip()]
     with store.open_session(data_dir, database_url) as session:
         try:
             policy = (
@@ -184,3 +201,5 @@ def tenant_policy(
     click.echo(f"registration required: {'yes' if policy.registration_required else 'no'}")
     days = policy.reconfirm_days
     click.echo(f"re-confirm after:      {f'{days} days' if days else 'never'}")
+    click.echo(f"phone region:          {policy.phone_region or '(none: numbers need +country)'}")
+    click.echo(f"admin contacts:        {', '.join(policy.admin_contacts) or '(none)'}")

@@ -36,6 +36,8 @@ _PHONE = frozenset({Method.MOBILE_SMS, Method.MOBILE_VOICE, Method.OFFICE_VOICE}
 MAX_GATES = 2
 MAX_QUESTIONS = 20
 MAX_RECONFIRM_DAYS = 3650
+MAX_ADMIN_CONTACTS = 10
+MAX_ADDRESS = 254
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +54,12 @@ class GatePolicy:
     registration_required: bool = False
     #: … and confirm them again after this many days (0: never).
     reconfirm_days: int = 180
+    #: Region (ISO 3166, e.g. ``BR``) of phone numbers written without a
+    #: country code, in the directory or typed (G3); None: every number needs one.
+    phone_region: str | None = None
+    #: Where a user whom no code reaches asks for help (G5): the tenant's
+    #: administrators' email addresses; none: the portal does not offer it.
+    admin_contacts: tuple[str, ...] = ()
 
     def problems(self) -> list[str]:
         """What is wrong with this policy, in words for an operator; empty if nothing."""
@@ -78,7 +86,33 @@ class GatePolicy:
             found.append("questions asked at a reset must be between 1 and the number registered")
         if not 0 <= self.reconfirm_days <= MAX_RECONFIRM_DAYS:
             found.append(f"re-confirmation days must be between 0 and {MAX_RECONFIRM_DAYS}")
+        region = self.phone_region
+        if region is not None and not (
+            len(region) == 2 and region.isascii() and region.isalpha() and region.isupper()
+        ):
+            found.append("the phone region must be two capital letters (ISO 3166), e.g. BR")
+        if len(self.admin_contacts) > MAX_ADMIN_CONTACTS:
+            found.append(f"at most {MAX_ADMIN_CONTACTS} administrator addresses")
+        wrong = [a for a in self.admin_contacts if not is_address(a)]
+        if wrong:
+            found.append(f"not email addresses: {', '.join(map(repr, wrong))}")
         return found
+
+
+def is_address(text: str) -> bool:
+    """Whether ``text`` looks like one email address (one @, something on both
+    sides, a dot in the domain, no spaces, no control characters)."""
+    local, at, domain = text.rpartition("@")
+    return (
+        bool(at)
+        and 0 < len(text) <= MAX_ADDRESS
+        and bool(local)
+        and "@" not in local
+        and "." in domain.strip(".")
+        and text.isprintable()
+        and not any(c.isspace() for c in text)
+        and "," not in text
+    )
 
 
 #: G7: administrators always need two gates, never security questions; no

@@ -27,6 +27,8 @@ MAX_CONTROL_FRAME = 4 * 1024
 #: A sync batch carries up to MAX_SYNC_USERS users of a few hundred bytes each.
 MAX_SYNC_FRAME = 256 * 1024
 MAX_SYNC_USERS = 500
+#: A contact number as text (AD's range for ``mobile`` and ``telephoneNumber``).
+MAX_PHONE_TEXT = 64
 #: An operation frame is one sealed envelope; S8 wants it under 1 KB, and the
 #: envelope of the longest password AD accepts fits (see crypto.envelope).
 MAX_OPERATION_FRAME = 1024
@@ -176,10 +178,19 @@ class SyncUser:
     user_principal_name: str | None
     mail: str | None
     enabled: bool
+    #: Contact numbers as the directory holds them (AD ``mobile`` and
+    #: ``telephoneNumber``), free text; the server reads them as phone numbers
+    #: (SPEC G3). Optional on the wire: agents before them send neither.
+    mobile: str | None = None
+    telephone: str | None = None
 
     def validate(self) -> None:
         _check_str("anchor", self.anchor)
         _check_str("sam_account_name", self.sam_account_name, limit=256)
+        for name in ("mobile", "telephone"):
+            value = getattr(self, name)
+            if value is not None:
+                _check_str(name, value, limit=MAX_PHONE_TEXT)
         for name in ("user_principal_name", "mail"):
             value = getattr(self, name)
             if value is not None:
@@ -339,6 +350,11 @@ def _build_user(raw: Any) -> SyncUser:
     if not isinstance(raw, dict):
         raise BadFrame("a user must be an object")
     names = {f.name for f in dataclasses.fields(SyncUser)}
-    if raw.keys() != names:
+    if not _REQUIRED_USER_FIELDS <= raw.keys() <= names:
         raise BadFrame("user: wrong fields")
     return SyncUser(**raw)
+
+
+_REQUIRED_USER_FIELDS = frozenset(
+    f.name for f in dataclasses.fields(SyncUser) if f.default is dataclasses.MISSING
+)

@@ -19,7 +19,7 @@ from passback.server.headers import SecurityHeaders
 from passback.server.hosts import TrustedHosts
 from passback.server.i18n import load_catalogs
 from passback.server.keyring import seal_store
-from passback.server.notify import SmtpSender
+from passback.server.notify import SmtpSender, phone_config
 from passback.server.portal import account_pages, flash, security_pages
 from passback.server.portal import api as portal_api
 from passback.server.portal import pages as portal_pages
@@ -36,7 +36,7 @@ from passback.server.retention import prune_forever
 from passback.server.services import Services
 from passback.server.settings import ServerSettings
 from passback.server.store import create_engine, session_factory, upgrade
-from passback.server.types import Hub, MailSender
+from passback.server.types import Hub, MailSender, PhoneSender
 
 
 def create_app(
@@ -44,6 +44,7 @@ def create_app(
     master_key: MasterKey,
     hub: Hub | None = None,
     mailer: MailSender | None = None,
+    phone: PhoneSender | None = None,
 ) -> FastAPI:
     """The server app. Migrates the store to the latest schema first, and wraps
     under ``master_key`` any secret it still keeps in clear (blocking).
@@ -54,6 +55,11 @@ def create_app(
             in-process ``LocalHub`` if None.
         mailer: sends the portal's codes; SMTP per ``settings`` if None (and
             none at all without ``settings.smtp_host``).
+        phone: sends phone gates' codes; the provider ``settings.phone_provider``
+            names if None (and none at all without it).
+
+    Raises:
+        ProviderConfigError: the phone provider's file is not valid.
     """
     upgrade(settings.database_url)
     engine = create_engine(settings.database_url)
@@ -69,6 +75,8 @@ def create_app(
         limiter=SlidingWindowLimiter(settings.lookup_limit, settings.lookup_window),
         hasher=Hasher(load_key(services.sessions, master_key)),
         catalogs=catalogs,
+        phone=phone
+        or (phone_config.load(settings.phone_provider) if settings.phone_provider else None),
     )
 
     accounts = Accounts(
@@ -92,6 +100,7 @@ def create_app(
             pruning.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await pruning
+            await services.deferred.drain()  # outcomes recorded after their answer
             engine.dispose()
 
     app = _App(

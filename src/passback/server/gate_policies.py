@@ -10,11 +10,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from passback.policy.gates import GatePolicy, Method
+from passback.server import phones
 from passback.server.errors import UnknownTenant, Unprocessable
 from passback.server.store.models import GatePolicyRow, Tenant, utcnow
-
-#: The methods this version's portal offers at a gate; a policy may allow only these.
-AVAILABLE = frozenset({Method.EMAIL, Method.TOTP, Method.QUESTIONS})
 
 #: What a change may name: the fields of ``GatePolicy``.
 FIELDS = frozenset(f.name for f in dataclasses.fields(GatePolicy))
@@ -38,6 +36,8 @@ def gate_policy(session: Session, tenant_id: str) -> GatePolicy:
         questions_to_ask=row.questions_to_ask,
         registration_required=row.registration_required,
         reconfirm_days=row.reconfirm_days,
+        phone_region=row.phone_region,
+        admin_contacts=tuple(a for a in row.admin_contacts.split(",") if a),
     )
 
 
@@ -63,14 +63,17 @@ def change_gate_policy(session: Session, tenant_id: str, **changes: Any) -> Gate
                 code="invalid_policy",
             )
         chosen = frozenset(Method(n) for n in names)
-        missing = [m.value for m in Method if m in chosen - AVAILABLE]
-        if missing:
+        changes["methods"] = chosen
+    if "phone_region" in changes:
+        region = changes["phone_region"]
+        if region and not phones.is_region(str(region)):
             raise Unprocessable(
-                f"not available in this version yet: {', '.join(missing)}; "
-                f"available: {', '.join(m.value for m in Method if m in AVAILABLE)}",
+                f"unknown phone region {region!r}: an ISO 3166 code such as BR or US",
                 code="invalid_policy",
             )
-        changes["methods"] = chosen
+        changes["phone_region"] = str(region).upper() if region else None
+    if "admin_contacts" in changes:
+        changes["admin_contacts"] = tuple(str(a).strip() for a in changes["admin_contacts"])
     policy = dataclasses.replace(gate_policy(session, tenant_id), **changes)
     problems = policy.problems()
     if problems:
@@ -82,6 +85,8 @@ def change_gate_policy(session: Session, tenant_id: str, **changes: Any) -> Gate
     row.questions_to_ask = policy.questions_to_ask
     row.registration_required = policy.registration_required
     row.reconfirm_days = policy.reconfirm_days
+    row.phone_region = policy.phone_region
+    row.admin_contacts = ",".join(policy.admin_contacts)
     row.updated_at = utcnow()
     session.add(row)
     session.flush()

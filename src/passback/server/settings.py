@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Literal
 
 from passback.server.gate import MAX_HANDSHAKES, MAX_HANDSHAKES_PER_ADDRESS
@@ -39,6 +40,9 @@ class ServerSettings:
     smtp_password: str | None = dataclasses.field(default=None, repr=False)
     #: Seconds for connecting to and talking with the SMTP server.
     smtp_timeout: float = 15.0
+    # -- phone (codes by text message and voice call) -----------------------------
+    #: The phone provider's TOML file (``notify.phone_config``); None: no phone gates.
+    phone_provider: Path | None = None
     # -- portal -------------------------------------------------------------------
     #: Seconds a one-time code is valid.
     code_ttl: int = 300

@@ -110,6 +110,8 @@ def upsert_users(
         row.sam_account_name = user.sam_account_name
         row.user_principal_name = user.user_principal_name
         row.mail = user.mail
+        row.mobile = user.mobile
+        row.telephone = user.telephone
         row.enabled = user.enabled
         row.synced_at = now
     session.flush()

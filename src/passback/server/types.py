@@ -17,6 +17,7 @@ from passback.protocol.messages import Reply, Result, Rules, RulesRequest, SyncR
 
 if TYPE_CHECKING:
     from passback.server.notify.mail import MailMessage
+    from passback.server.notify.phone import Channel, PhoneMessage
 
 #: The time now, timezone-aware in UTC: the server's only clock (``store.models.utcnow``
 #: in production). Epoch seconds are ``int(clock().timestamp())``; an interval is the
@@ -128,9 +129,17 @@ class MailSender(Protocol):
         ...
 
 
-class SmsSender(Protocol):
-    """A text-message provider (SPEC G1); no gate uses one yet."""
+class PhoneSender(Protocol):
+    """A phone provider (SPEC G1): text messages and voice calls to E.164
+    numbers, through the channels it has (``notify.phone``)."""
 
-    async def send(self, number: str, text: str) -> None:
-        """Deliver ``text`` to the phone ``number`` (E.164)."""
+    @property
+    def channels(self) -> frozenset[Channel]: ...
+
+    async def send(self, message: PhoneMessage) -> None:
+        """Deliver ``message`` to the provider.
+
+        Raises:
+            PhoneError: the provider could not be reached or refused the message.
+        """
         ...

@@ -45,6 +45,9 @@ def mail() -> Iterator[MailCatcher]:
 @pytest.fixture
 def server(tmp_path: Path, mail: MailCatcher) -> Iterator[RunningServer]:
     database_url = f"sqlite:///{tmp_path / 'passback.db'}"
+    outbox = tmp_path / "outbox"
+    provider = tmp_path / "phone.toml"
+    provider.write_text(f'provider = "outbox"\nfolder = "{outbox}"\n')
     settings = ServerSettings(
         database_url,
         reply_timeout=5 * TIMEOUT_FACTOR,
@@ -54,6 +57,7 @@ def server(tmp_path: Path, mail: MailCatcher) -> Iterator[RunningServer]:
         smtp_security="none",
         smtp_from="passback@acme.test",
         public_url="https://sspr.acme.test",
+        phone_provider=provider,
     )
     master_key = MasterKey.generate()
     app = create_app(settings, master_key)
@@ -70,7 +74,11 @@ def server(tmp_path: Path, mail: MailCatcher) -> Iterator[RunningServer]:
         time.sleep(0.01)
     try:
         yield RunningServer(
-            f"http://{host}:{port}", f"ws://{host}:{port}/relay/v1", database_url, master_key
+            f"http://{host}:{port}",
+            f"ws://{host}:{port}/relay/v1",
+            database_url,
+            master_key,
+            outbox,
         )
     finally:
         uv.should_exit = True

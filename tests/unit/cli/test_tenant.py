@@ -74,6 +74,13 @@ def test_policy_shows_the_default_then_each_change(tmp_path: Path) -> None:
     assert "5 to register, 3 asked" in kept.output
     assert "registration required: yes" in kept.output
     assert "re-confirm after:      never" in kept.output
+    assert "phone region:          (none: numbers need +country)" in kept.output
+    phones = _cli(*policy, "--phone-region", "br", "--admin-contacts", "a@acme.test, b@acme.test")
+    assert "phone region:          BR" in phones.output
+    assert "admin contacts:        a@acme.test, b@acme.test" in phones.output
+    cleared = _cli(*policy, "--phone-region", "", "--admin-contacts", "")
+    assert "phone region:          (none" in cleared.output
+    assert "admin contacts:        (none)" in cleared.output
 
 
 def test_policy_refuses_an_invalid_policy_and_keeps_the_old_one(tmp_path: Path) -> None:
@@ -85,8 +92,10 @@ def test_policy_refuses_an_invalid_policy_and_keeps_the_old_one(tmp_path: Path) 
     assert "not changed: 2 gates are required but only 1 method(s) are allowed" in too_few.output
     unknown = _cli(*policy, "--methods", "email,carrier-pigeon")
     assert unknown.exit_code == 1 and "unknown method(s): carrier-pigeon" in unknown.output
-    later = _cli(*policy, "--methods", "email,mobile_sms")
-    assert later.exit_code == 1 and "not available in this version yet: mobile_sms" in later.output
+    region = _cli(*policy, "--phone-region", "XX")
+    assert region.exit_code == 1 and "unknown phone region 'XX'" in region.output
+    contacts = _cli(*policy, "--admin-contacts", "help desk@acme.test")
+    assert contacts.exit_code == 1 and "not email addresses" in contacts.output
     asked = _cli(*policy, "--questions-to-ask", "9")
     assert asked.exit_code == 1 and "questions asked at a reset" in asked.output
     assert "gates required:        1" in _cli(*policy).output

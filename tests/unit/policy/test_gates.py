@@ -8,10 +8,12 @@ import pytest
 
 from passback.policy.gates import (
     ADMIN_POLICY,
+    MAX_ADMIN_CONTACTS,
     GatePolicy,
     Method,
     Shortfall,
     choices,
+    is_address,
     satisfied,
     shortfall,
     usable,
@@ -85,3 +87,37 @@ def test_phone_methods() -> None:
 def test_policy_problems(changes: dict[str, int], problem: str) -> None:
     found = dataclasses.replace(GatePolicy(), **changes).problems()
     assert len(found) >= 1 and found[0].startswith(problem), found
+
+
+@pytest.mark.parametrize("region", ["br", "B", "BRA", "1A", "ÇA"])
+def test_a_phone_region_is_two_capital_letters(region: str) -> None:
+    assert any("phone region" in p for p in GatePolicy(phone_region=region).problems())
+    assert GatePolicy(phone_region="BR").problems() == []
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "",
+        "a",
+        "@b.c",
+        "a@",
+        "a@b",
+        "a@.",
+        "a b@c.d",
+        "a@b@c.d",
+        "a@b.c\n",
+        "a,b@c.d",
+        "a@" + "b" * 260 + ".c",
+    ],
+)
+def test_an_admin_contact_must_be_an_address(address: str) -> None:
+    assert not is_address(address)
+    assert any("not email addresses" in p for p in GatePolicy(admin_contacts=(address,)).problems())
+
+
+def test_admin_contacts_are_bounded() -> None:
+    assert is_address("help.desk@example.test")
+    many = tuple(f"a{i}@example.test" for i in range(MAX_ADMIN_CONTACTS + 1))
+    assert GatePolicy(admin_contacts=many[:-1]).problems() == []
+    assert any("at most" in p for p in GatePolicy(admin_contacts=many).problems())

@@ -15,6 +15,7 @@ from passback.protocol.errors import BadFrame, CloseCode, FrameTooLarge
 from passback.protocol.messages import (
     MAX_CONTROL_FRAME,
     MAX_ID_LENGTH,
+    MAX_PHONE_TEXT,
     MAX_SECRET_LENGTH,
     MAX_SYNC_FRAME,
     MAX_SYNC_USERS,
@@ -486,3 +487,27 @@ def test_any_text_with_a_surrogate_is_refused(
 def test_any_valid_text_passes_the_unicode_check(value: str) -> None:
     message = decode(json.dumps(hello_fields(agent_id=value), ensure_ascii=False))
     assert isinstance(message, Hello) and message.agent_id == value
+
+
+def test_user_phones_travel_and_may_be_left_out() -> None:
+    """SPEC G3: an agent sends the directory's numbers; one that predates them
+    sends neither field, and both decode."""
+    user = SyncUser("Zm9v", "bob", None, None, True, mobile="+55 11 91234-5678", telephone="x")
+    batch = SyncBatch("s", 0, True, True, (user,))
+    assert decode(encode(batch)) == batch
+    old = {k: v for k, v in user_fields().items() if k not in ("mobile", "telephone")}
+    assert decode(frame(**batch_fields(users=[old]))) == SyncBatch("s", 0, True, True, (USER,))
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"mobile": 5},
+        {"mobile": ""},
+        {"telephone": "1" * (MAX_PHONE_TEXT + 1)},
+        {"pager": "123"},
+    ],
+)
+def test_user_phones_are_checked(fields: dict[str, Any]) -> None:
+    with pytest.raises(BadFrame):
+        decode(frame(**batch_fields(users=[{**user_fields(), **fields}])))

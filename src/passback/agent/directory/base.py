@@ -147,6 +147,10 @@ class DirectoryUser:
     password_set_at: int | None = None
     #: When the password expires, in Unix seconds; None: never (or not known).
     password_expires_at: int | None = None
+    #: Contact numbers as the directory holds them (AD ``mobile``,
+    #: ``telephoneNumber``), for the portal's phone gates (SPEC G3).
+    mobile: str | None = None
+    telephone: str | None = None
 
     @property
     def protected(self) -> bool:

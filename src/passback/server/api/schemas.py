@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -186,6 +186,14 @@ class PolicyOut(BaseModel):
     reconfirm_days: int = Field(
         description="Days until users confirm their methods again; 0: never."
     )
+    phone_region: str | None = Field(
+        description="Region (ISO 3166) of phone numbers written without a country code; "
+        "null: every number needs one."
+    )
+    admin_contacts: list[str] = Field(
+        description="Addresses the portal emails when a user asks for help because no "
+        "code reaches them (G5); empty: not offered."
+    )
 
     @classmethod
     def of(cls, policy: GatePolicy) -> PolicyOut:
@@ -196,6 +204,8 @@ class PolicyOut(BaseModel):
             questions_to_ask=policy.questions_to_ask,
             registration_required=policy.registration_required,
             reconfirm_days=policy.reconfirm_days,
+            phone_region=policy.phone_region,
+            admin_contacts=list(policy.admin_contacts),
         )
 
 
@@ -209,6 +219,12 @@ class PolicyChange(_Request):
     questions_to_ask: int | None = Field(default=None, ge=1, le=20)
     registration_required: bool | None = None
     reconfirm_days: int | None = Field(default=None, ge=0, le=3650)
+    phone_region: str | None = Field(
+        default=None, max_length=2, description='ISO 3166 region, e.g. "BR"; "" clears it.'
+    )
+    admin_contacts: list[Annotated[str, Field(max_length=254)]] | None = Field(
+        default=None, max_length=10, description="Replaces the list; [] clears it."
+    )
 
 
 class BlocksLifted(BaseModel):

@@ -1,4 +1,5 @@
-"""Sending notices to people: email now, SMS and voice later (SPEC G1, G9)."""
+"""Sending notices and codes to people: email, and text messages and voice
+calls through a phone provider (SPEC G1, G9)."""
 
 from passback.server.notify.mail import MailError, MailMessage
 from passback.server.notify.smtp import SmtpSender

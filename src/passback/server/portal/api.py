@@ -4,6 +4,7 @@ rate limits and answers as the pages.
     GET  /api/v1/portal/{slug}/status          W2: may a reset start now?
     POST /api/v1/portal/{slug}/reset           username → flow token (201)
     POST /api/v1/portal/{slug}/reset/method    the method of the next gate (when asked)
+    POST /api/v1/portal/{slug}/reset/number    a phone gate: the number on file, in full
     POST /api/v1/portal/{slug}/reset/code      the gate's code (emailed, or an app's)
     GET  /api/v1/portal/{slug}/reset/rules     the rules for this user
     POST /api/v1/portal/{slug}/reset/password  the new password → the directory's answer
@@ -84,9 +85,21 @@ class MethodIn(_Request):
 
 
 class CodeStepOut(BaseModel):
-    step: Literal["code"] = "code"
+    step: Literal["code", "number"] = Field(
+        default="code",
+        description="`number`: a phone gate asks for the number on file first "
+        "(`POST …/reset/number`); `code`: the gate's code is next.",
+    )
     method: Method
     message: str
+
+
+class NumberIn(_Request):
+    number: str = Field(
+        max_length=64,
+        description="The phone number on file, in full, with the country code "
+        "(`+55 11 91234 5678`); without one, read in the tenant's phone region.",
+    )
 
 
 class CodeIn(_Request):
@@ -254,11 +267,41 @@ async def choose_method(
         background.add_task(started.deliver)
     if body.method is Method.EMAIL:
         message = t.gettext("If the account exists and has an email address, we sent it a code.")
+    elif body.method.phone:
+        message = t.gettext("Type the phone number on file in full, with the country code.")
+        return CodeStepOut(step="number", method=body.method, message=message)
     else:
         message = t.gettext(
             "Open your authenticator app and type the 6-digit code it shows for this account."
         )
     return CodeStepOut(method=body.method, message=message)
+
+
+@router.post(
+    "/reset/number",
+    response_model=CodeStepOut,
+    summary="A phone gate: the number on file; if it is right, its code is sent now",
+    responses=error_responses(404, 409, 410, 422, 429),
+)
+async def enter_number(
+    request: Request, slug: str, body: NumberIn, token: FlowToken, background: BackgroundTasks
+) -> CodeStepOut:
+    """G4: the number must be the one on file; a wrong one is counted (5 in an
+    hour from one address block phone gates for the account there)."""
+    tenant = await _tenant(request, slug)
+    t = _translator(request)
+    try:
+        method = await _portal(request).number_step(tenant, token)
+        started = await _portal(request).enter_number(tenant, token, body.number, language=t.locale)
+    except PortalError as error:
+        raise _api_error(request, error, tenant) from None
+    if started.deliver is not None:
+        background.add_task(started.deliver)
+    if method is Method.MOBILE_SMS:
+        message = t.gettext("We texted a code to the number on file.")
+    else:
+        message = t.gettext("We are calling the number on file: a voice reads you a code.")
+    return CodeStepOut(method=method, message=message)
 
 
 def _password_step(

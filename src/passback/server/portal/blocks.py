@@ -11,13 +11,21 @@ against the account's owner (SPEC T1, T2).
   app, from anywhere, and further codes are not compared until the hour has
   passed (they answer "wrong", as any wrong code does). A stranger can hold
   this up; the owner keeps the email code.
+- **Phone numbers** (G4): a phone gate first asks for the number on file in
+  full. 5 numbers typed wrong within an hour for one account from one client
+  address block phone gates for that account from that address for 24 hours.
+  A wrong number proves nothing and sends nothing; a right one only sends the
+  code to the owner's phone, so guessing stays harmless however many
+  addresses try, and a stranger never blocks the owner's own address. What
+  bounds texts and calls to the owner is the per-user cap on code messages
+  (``flow``), which mails and phones share.
 - **Reset attempts**: 5 flows started within an hour for one username from
   one client address block that address from starting another for that
   username for 24 hours after the last. The owner, from their own address, is
   never blocked by someone else's attempts; the per-user mail caps bound the
   distributed case (``flow``).
 
-Both are keyed by the username as typed (keyed hash) when no account matches,
+Blocks are keyed by the username as typed (keyed hash) when no account matches,
 and by the account when one does, and answer the same way: the block tells a
 caller nothing that its own attempts did not (T2). An administrator lifts an
 account's blocks (``lift``).
@@ -44,8 +52,13 @@ MAX_RESET_STARTS = 5
 MAX_WRONG_APP_CODES = 10
 
 
+#: Numbers typed wrong per account per address per hour (G4).
+MAX_NUMBER_MISSES = 5
+
+
 class Scope(enum.StrEnum):
     QUESTIONS = "questions"
+    PHONE = "phone"
     RESET = "reset"
 
 

@@ -40,8 +40,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
+import json
 
-from sqlalchemy import select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from passback.server.portal.codes import Hasher, flow_hash, new_code, new_flow_token
@@ -66,6 +67,7 @@ MAIL_WINDOW = dt.timedelta(hours=1)
 
 class Step(enum.StrEnum):
     CHOOSE = "choose"  # the user picks the method of the next gate
+    NUMBER = "number"  # a phone gate: the user types the number on file in full (G4)
     CODE = "code"
     PASSWORD = "password"  # noqa: S105 - a step name
     WRITING = "writing"  # one request holds the password step, writing back
@@ -87,7 +89,9 @@ class Blocked(enum.StrEnum):
     UNKNOWN_USER = "unknown_user"
     NO_MAIL = "no_mail"
     MAIL_FAILED = "mail_failed"
-    MAIL_LIMIT = "mail_limit"  # T1: the user had their code mails for this hour
+    MAIL_LIMIT = "mail_limit"  # T1: the user had their code messages for this hour
+    NO_PROVIDER = "no_provider"  # the phone provider cannot use this gate's channel
+    PHONE_FAILED = "phone_failed"  # the phone provider did not take the message
     SUPERSEDED = "superseded"  # flows of earlier versions only: no longer made
 
 
@@ -305,6 +309,64 @@ def arm_email(
     return code, link
 
 
+def arm_number(flow: PortalFlow, method: str, *, code_ttl: int, now: dt.datetime) -> None:
+    """Put the flow at a phone gate's first step: the user types the number
+    on file in full, with its country code (G4); nothing is sent yet."""
+    require(flow, Step.CHOOSE, now)
+    flow.step = Step.NUMBER.value
+    flow.gate = method
+    flow.code_hash = None
+    flow.expires_at = now + dt.timedelta(seconds=code_ttl)
+
+
+def arm_phone_code(
+    flow: PortalFlow,
+    hasher: Hasher,
+    *,
+    blocked: Blocked | None,
+    ending: str,
+    code_ttl: int,
+    now: dt.datetime,
+) -> str:
+    """The number typed is the one on file: a new code (hashed; returned to be
+    sent unless ``blocked``) to the number ending in ``ending``."""
+    require(flow, Step.NUMBER, now)
+    code = new_code()
+    flow.step = Step.CODE.value
+    flow.code_hash = hasher.code_hash(flow.id_hash, code)
+    flow.blocked = blocked.value if blocked else None
+    flow.mailed = blocked is None
+    flow.challenge = json.dumps({"ending": ending})
+    flow.expires_at = now + dt.timedelta(seconds=code_ttl)
+    return code
+
+
+def miss_number(db: Session, key: str) -> None:
+    """Count one number typed that is not the one on file (T1)."""
+    db.execute(
+        update(PortalFlow)
+        .where(PortalFlow.id_hash == key)
+        .values(number_misses=PortalFlow.number_misses + 1)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def number_misses(
+    db: Session, tenant_id: str, subject: str, client_hash: str, now: dt.datetime
+) -> int:
+    """Numbers typed wrong in the last hour for ``subject`` (a user id, or the
+    username as typed) from one client address, across its flows (T1)."""
+    count = db.scalar(
+        select(func.coalesce(func.sum(PortalFlow.number_misses), 0)).where(
+            PortalFlow.tenant_id == tenant_id,
+            or_(PortalFlow.user_id == subject, PortalFlow.who_hash == subject),
+            PortalFlow.client_hash == client_hash,
+            PortalFlow.created_at > now - MAIL_WINDOW,
+        )
+    )
+    return int(count or 0)
+
+
 def find_by_link(db: Session, tenant_id: str, link: str | None) -> PortalFlow | None:
     """The tenant's flow whose code mail carried ``link``, if any."""
     if not link or len(link) > 128:
@@ -328,9 +390,9 @@ def back_to_choice(flow: PortalFlow, now: dt.datetime) -> None:
     this one is forgotten; tries already made still count (5 per flow).
 
     Raises:
-        FlowRefused: not at a code step.
+        FlowRefused: not at a gate (its number or code step).
     """
-    require(flow, Step.CODE, now)
+    require(flow, Step.NUMBER if flow.step == Step.NUMBER.value else Step.CODE, now)
     flow.step = Step.CHOOSE.value
     flow.gate = None
     flow.code_hash = None

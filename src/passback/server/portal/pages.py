@@ -47,7 +47,7 @@ from passback.server.portal.errors import PortalError
 from passback.server.portal.gates.questions import QUESTIONS
 from passback.server.portal.ratelimit import address_key
 from passback.server.portal.rules_text import describe_rules, source_text
-from passback.server.portal.service import CodePassed, Portal, PortalTenant
+from passback.server.portal.service import CodePassed, Portal, PortalTenant, number_ending
 from passback.server.portal.templating import Renderer
 from passback.server.rules import PasswordRules
 
@@ -160,7 +160,10 @@ async def choose_method(
         started = await portal.choose(tenant, token, method, language=t.locale)
     except PortalError as error:
         return await fail_and_redirect(request, t, error, slug=slug, to="method")
-    after = "questions" if method == Method.QUESTIONS.value else "code"
+    if method == Method.QUESTIONS.value:
+        after = "questions"
+    else:
+        after = "number" if started.step is flow.Step.NUMBER else "code"
     response = RedirectResponse(f"{base_of(tenant)}/{after}", status_code=303)
     if started.deliver is not None:
         response.background = BackgroundTask(started.deliver)
@@ -196,6 +199,46 @@ def _set_flow_cookie(
     )
 
 
+@router.get("/number")
+async def number_page(request: Request, slug: str) -> Response:
+    """A phone gate's first step: the number on file, typed in full (G4)."""
+    t = renderer(request).translator(request)
+    portal = portal_of(request)
+    token = request.cookies.get(FLOW_COOKIE)
+    try:
+        tenant = await portal.tenant(slug)
+        method = await portal.number_step(tenant, token)
+    except PortalError as error:
+        return await fail(request, t, error, slug=slug)
+    return page(
+        request,
+        t,
+        tenant,
+        "number.html",
+        csrf=portal.csrf_token(token or ""),
+        gate=method.value,
+        gate_choice=True,  # a phone gate exists only where the user chose it
+    )
+
+
+@router.post("/number")
+async def enter_number(request: Request, slug: str, number: Text = "", csrf: Text = "") -> Response:
+    t = renderer(request).translator(request)
+    portal = portal_of(request)
+    token = request.cookies.get(FLOW_COOKIE)
+    try:
+        tenant = await portal.tenant(slug)
+        check_same_origin(request)
+        _check_csrf(portal, token, csrf)
+        started = await portal.enter_number(tenant, token, number, language=t.locale)
+    except PortalError as error:
+        return await fail_and_redirect(request, t, error, slug=slug, to="number")
+    response = RedirectResponse(f"{base_of(tenant)}/code", status_code=303)
+    if started.deliver is not None:
+        response.background = BackgroundTask(started.deliver)
+    return response
+
+
 @router.get("/code")
 async def code_page(request: Request, slug: str) -> Response:
     t = renderer(request).translator(request)
@@ -209,7 +252,15 @@ async def code_page(request: Request, slug: str) -> Response:
     if row.gate == Method.QUESTIONS.value:
         return RedirectResponse(f"{base_of(tenant)}/questions", status_code=303)
     choice = await portal.offers_choice(tenant)
-    return _code_page(request, t, tenant, token, gate=row.gate or "email", gate_choice=choice)
+    return _code_page(
+        request,
+        t,
+        tenant,
+        token,
+        gate=row.gate or "email",
+        gate_choice=choice,
+        ending=number_ending(row),
+    )
 
 
 @router.get("/code/{link}")
@@ -299,9 +350,16 @@ async def enter_code(request: Request, slug: str, code: Text = "", csrf: Text = 
         passed = await portal.enter_code(tenant, token, code)
     except PortalError as error:
         if error.field == "code" and token:
-            gate = await portal.gate_of(slug, token)
+            gate, ending = await portal.gate_of(slug, token)
             return await fail(
-                request, t, error, slug=slug, page_name="code.html", token=token, gate=gate
+                request,
+                t,
+                error,
+                slug=slug,
+                page_name="code.html",
+                token=token,
+                gate=gate,
+                ending=ending,
             )
         return await fail(request, t, error, slug=slug)
     return _after_gate(request, tenant, passed)
@@ -538,6 +596,7 @@ TRIVIAL = frozenset(
         "invalid_answer",
         "invalid_question",
         "invalid_method",
+        "invalid_number",
     }
 )
 
@@ -628,6 +687,7 @@ async def fail(
     token: str | None = None,
     purpose: str = flow.Purpose.RESET.value,
     gate: str = "email",
+    ending: str | None = None,
 ) -> Response:
     """The page for ``error``, with the support code of its stored record (E2).
     An error carried over a redirect is about what happened before, and says
@@ -642,7 +702,15 @@ async def fail(
     if page_name == "code.html":
         choice = await portal_of(request).offers_choice(tenant)
         return _code_page(
-            request, t, tenant, token, status, gate=gate, error=shown, gate_choice=choice
+            request,
+            t,
+            tenant,
+            token,
+            status,
+            gate=gate,
+            error=shown,
+            gate_choice=choice,
+            ending=ending,
         )
     restart = status not in {429, 503}
     if error.field == "username":

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from passback.crypto.masterkey import MasterKey
 from passback.policy.gates import Method
+from passback.server import phones
 from passback.server.keyring import gate_secret_context
 from passback.server.portal.gates import questions, totp
 from passback.server.store.models import DirectoryUser, GateRegistration
@@ -35,13 +36,27 @@ def registered(db: Session, tenant_id: str, user_id: str) -> dict[Method, GateRe
     return {Method(r.method): r for r in rows if r.method in _KNOWN}
 
 
-def on_file(db: Session, user: DirectoryUser) -> set[Method]:
-    """The methods ``user`` could pass now: the directory's mail, and what
-    they registered."""
+def on_file(db: Session, user: DirectoryUser, region: str | None = None) -> set[Method]:
+    """The methods ``user`` could pass now: the directory's mail and phone
+    numbers (read in ``region`` when written without a country code), and
+    what they registered."""
     found = set(registered(db, user.tenant_id, user.id))
     if user.mail:
         found.add(Method.EMAIL)
+    if phone_number(user, Method.MOBILE_SMS, region):
+        found |= {Method.MOBILE_SMS, Method.MOBILE_VOICE}
+    if phone_number(user, Method.OFFICE_VOICE, region):
+        found.add(Method.OFFICE_VOICE)
     return found
+
+
+def phone_number(user: DirectoryUser | None, method: Method, region: str | None) -> str | None:
+    """The E.164 number a phone ``method`` reaches ``user`` at, from the
+    directory (``mobile``; ``telephoneNumber`` for the office phone)."""
+    if user is None or not method.phone:
+        return None
+    text = user.telephone if method is Method.OFFICE_VOICE else user.mobile
+    return phones.e164(text, region)
 
 
 def pending_totp(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -19,15 +20,17 @@ from passback.policy import gates
 from passback.policy.gates import Method
 from passback.protocol.operations import Operation
 from passback.protocol.outcomes import Outcome
-from passback.server import audit, support, writeback
+from passback.server import audit, phones, support, writeback
 from passback.server.directory_users import MAX_USERNAME, find_user
 from passback.server.errors import NotFound, Refused
-from passback.server.gate_policies import AVAILABLE, gate_policy
+from passback.server.gate_policies import gate_policy
 from passback.server.i18n import Catalogs, Translator
 from passback.server.i18n.translations import N_
 from passback.server.notify import MailError, MailMessage
+from passback.server.notify.phone import PhoneError, PhoneMessage
 from passback.server.portal import blocks, flow, registrations
 from passback.server.portal.code_mail import code_mail
+from passback.server.portal.code_phone import channel_of, code_message
 from passback.server.portal.codes import Hasher, flow_hash
 from passback.server.portal.errors import (
     ENDING_OUTCOMES,
@@ -43,7 +46,7 @@ from passback.server.portal.ratelimit import SlidingWindowLimiter, address_key
 from passback.server.rules import PasswordRules, rules_for, rules_from_json
 from passback.server.services import Services
 from passback.server.store.models import DirectoryUser, PortalFlow, Tenant, utcnow
-from passback.server.types import Clock, MailSender, RateLimiter
+from passback.server.types import Clock, MailSender, PhoneSender, RateLimiter
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +57,14 @@ BLOCKED = N_(
 QUESTIONS_BLOCKED = N_(
     "Security questions are blocked for this account until %(until)s, after too many wrong "
     "answers. Choose another way to prove who you are, or contact your administrator."
+)
+PHONE_BLOCKED = N_(
+    "Too many numbers typed that are not the one on file: phone codes for this account are "
+    "blocked from your network until %(until)s. Choose another way, or contact your "
+    "administrator."
+)
+WRONG_NUMBER = N_(
+    "This is not the number on file for you. Type the whole number, with the country code."
 )
 WRONG_ANSWERS = N_("At least one answer is not right. Attempts left: %(left)d.")
 UNAVAILABLE = N_("Your password can't be reset right now. Try again in a few minutes.")
@@ -105,7 +116,8 @@ class Started:
     #: Sends the code; run after the answer went out, so that the answer takes
     #: the same time whether or not a mail is sent (T2). None: nothing to send.
     deliver: Callable[[], Awaitable[None]] | None
-    #: The step the flow is at: the email gate's code, or the choice of a method.
+    #: The step the flow is at: a gate's code, the choice of a method, or a
+    #: phone gate's number.
     step: flow.Step = flow.Step.CODE
 
 
@@ -119,9 +131,12 @@ class Portal:
         hasher: Hasher,
         catalogs: Catalogs,
         clock: Clock = utcnow,
+        phone: PhoneSender | None = None,
     ) -> None:
         self.services = services
         self.mailer = mailer
+        #: Sends phone gates' codes; None: no phone method is offered.
+        self.phone = phone
         self.limiter = limiter
         self.hasher = hasher
         self.catalogs = catalogs
@@ -288,11 +303,16 @@ class Portal:
                     m
                     for m in Method
                     if m in policy.methods
-                    and m in AVAILABLE
+                    and self.serviceable(m)
                     and (first or m is not Method.QUESTIONS)
                 ]
                 return Choice(tuple(offered), 0, policy.required)
-            on_file = registrations.on_file(db, user) if user is not None else set()
+            on_file = (
+                {m for m in registrations.on_file(db, user, policy.phone_region)}
+                if user is not None
+                else set()
+            )
+            on_file = {m for m in on_file if self.serviceable(m)}
         left = gates.choices(policy, on_file, passed)
         if left:
             return Choice(tuple(left), len(passed), policy.required)
@@ -326,12 +346,14 @@ class Portal:
             raise PortalError(
                 "invalid_method", N_("Choose one of the ways offered."), field="method"
             )
-        armed = await asyncio.to_thread(self._arm, tenant, row.id_hash, Method(method))
+        chosen = Method(method)
+        armed = await asyncio.to_thread(self._arm, tenant, row.id_hash, chosen)
         deliver = None
         if armed is not None:
             username = armed.user.sam_account_name if armed.user else ""
             deliver = self._delivery(tenant, armed, username, language)
-        return Started(token or "", row.expires_at, deliver)
+        step = flow.Step.NUMBER if chosen.phone else flow.Step.CODE
+        return Started(token or "", row.expires_at, deliver, step)
 
     def _arm(self, tenant: PortalTenant, key: str, method: Method) -> _Armed | None:
         """Move the flow to the gate of ``method``; for an email gate, what
@@ -350,6 +372,13 @@ class Portal:
                 flow.arm_app(row, method.value, code_ttl=ttl, now=now)
                 row.challenge = json.dumps(self._questions(db, tenant, row))
                 return None
+            if method.phone:
+                scope, client = blocks.Scope.PHONE, row.client_hash
+                until = blocks.active(db, tenant.id, _subject(row), scope, now, client)
+                if until is not None:
+                    raise _phone_blocked(until, row)
+                flow.arm_number(row, method.value, code_ttl=ttl, now=now)
+                return None
             if method is not Method.EMAIL:
                 flow.arm_app(row, method.value, code_ttl=ttl, now=now)
                 return None
@@ -359,6 +388,168 @@ class Portal:
             if user is not None:
                 db.expunge(user)
             return _Armed(key, code, row.blocked, user, link)
+
+    def serviceable(self, method: Method) -> bool:
+        """Whether the server can run ``method``'s gate: a phone method needs
+        a provider with its channel (the same for every username, T2)."""
+        return not method.phone or (
+            self.phone is not None and channel_of(method) in self.phone.channels
+        )
+
+    async def number_step(self, tenant: PortalTenant, token: str | None) -> Method:
+        """The phone method of the gate whose number the flow asks for.
+
+        Raises:
+            PortalError: the flow is not at a phone gate's number.
+        """
+        row = await self.require(tenant, token, flow.Step.NUMBER)
+        return Method(row.gate or Method.MOBILE_SMS.value)
+
+    async def enter_number(
+        self, tenant: PortalTenant, token: str | None, typed: str, *, language: str
+    ) -> Started:
+        """G4: the number on file, typed in full with its country code. The
+        right one sends the code (after the answer, as for mail); a wrong one
+        sends nothing, and 5 within an hour block phone gates for this
+        account from this address (T1, ``blocks``). A user with no number on
+        file, or an unknown username, gets the same answer as a wrong number.
+
+        Raises:
+            PortalError: not at a number step; ``invalid_number`` (not a
+                number at all: not counted), ``wrong_number``, ``phone_blocked``.
+        """
+        row = await self.require(tenant, token, flow.Step.NUMBER)
+        typed = typed.strip()
+        key = row.id_hash
+
+        def check() -> tuple[_Armed, Method, str] | PortalError:
+            now = self._clock()
+            with self.services.sessions() as db, db.begin():
+                try:
+                    found = flow.require(db.get(PortalFlow, key), flow.Step.NUMBER, now)
+                except FlowRefused as refused:
+                    return refusal_error(refused)
+                policy = gate_policy(db, tenant.id)
+                number = phones.e164(typed, policy.phone_region)
+                if number is None:
+                    return PortalError(
+                        "invalid_number",
+                        N_(
+                            "Type the whole number, with the country code, "
+                            "for example +55 11 91234 5678."
+                        ),
+                        field="number",
+                    )
+                method = Method(found.gate or Method.MOBILE_SMS.value)
+                subject, client = _subject(found), found.client_hash or ""
+                until = blocks.active(db, tenant.id, subject, blocks.Scope.PHONE, now, client)
+                if until is not None:
+                    return _phone_blocked(until, found)
+                user = db.get(DirectoryUser, found.user_id) if found.user_id else None
+                on_file = registrations.phone_number(user, method, policy.phone_region)
+                matches = on_file is not None and hmac.compare_digest(on_file, number)
+                audit.record(
+                    db,
+                    tenant_id=tenant.id,
+                    user_id=found.user_id,
+                    activity=audit.Activity.GATE,
+                    success=matches,
+                    at=now,
+                    method=method.value,
+                    subject=subject,
+                    check="number",
+                )
+                if not matches:
+                    return self._miss_number(db, tenant, found, subject, client, now)
+                assert user is not None and on_file is not None  # it matched
+                blocked = self._email_blocked(db, tenant, user, client, now)
+                if blocked is flow.Blocked.NO_MAIL:
+                    blocked = None  # a phone gate needs no mail
+                code = flow.arm_phone_code(
+                    found,
+                    self.hasher,
+                    blocked=blocked,
+                    ending=on_file[-2:],
+                    code_ttl=self.services.settings.code_ttl,
+                    now=now,
+                )
+                db.expunge(user)
+                return _Armed(key, code, found.blocked, user), method, on_file
+
+        checked = await asyncio.to_thread(check)
+        if isinstance(checked, PortalError):
+            raise checked
+        armed, method, number = checked
+        deliver: Callable[[], Awaitable[None]] | None = None
+        if armed.blocked is None and armed.user is not None:
+            message = code_message(
+                Translator.for_locale(self.catalogs, language),
+                method=method,
+                to=number,
+                code=armed.code,
+                minutes=self.services.settings.code_ttl // 60,
+                tenant_name=tenant.name,
+            )
+            user_id = armed.user.id
+
+            async def send() -> None:
+                await self._send_phone(tenant, key, user_id, message)
+
+            deliver = send
+
+        elif armed.user is not None:
+            deliver = self._delivery(tenant, armed, armed.user.sam_account_name, language)
+        return Started(token or "", row.expires_at, deliver)
+
+    def _miss_number(
+        self,
+        db: Session,
+        tenant: PortalTenant,
+        row: PortalFlow,
+        subject: str,
+        client: str,
+        now: dt.datetime,
+    ) -> PortalError:
+        """Count a wrong number (T1); the error to answer with."""
+        flow.miss_number(db, row.id_hash)
+        if flow.number_misses(db, tenant.id, subject, client, now) < blocks.MAX_NUMBER_MISSES:
+            return PortalError("wrong_number", WRONG_NUMBER, field="number", user_id=row.user_id)
+        until = blocks.block(db, tenant.id, subject, blocks.Scope.PHONE, now, client)
+        audit.record(
+            db,
+            tenant_id=tenant.id,
+            user_id=row.user_id,
+            activity=audit.Activity.BLOCK,
+            success=True,
+            at=now,
+            actor=audit.Actor.SYSTEM,
+            subject=subject,
+            scope=blocks.Scope.PHONE.value,
+        )
+        return _phone_blocked(until, row)
+
+    async def _send_phone(
+        self, tenant: PortalTenant, key: str, user_id: str, message: PhoneMessage
+    ) -> None:
+        """Hand a phone gate's code to the provider; when it fails, the flow's
+        code cannot pass and support learns why (E2)."""
+        try:
+            if self.phone is None:
+                raise PhoneError("no phone provider is configured")
+            await self.phone.send(message)
+        except PhoneError as exc:
+            logger.warning("portal: the code message for user %s failed: %s", user_id, exc)
+            await asyncio.to_thread(self._block, key, flow.Blocked.PHONE_FAILED)
+            incident = support.Incident(
+                "phone_failed",
+                502,
+                str(exc),
+                method=message.channel.value.upper(),
+                tenant_id=tenant.id,
+                user_id=user_id,
+                note="the one-time code could not be sent by phone",
+            )
+            await asyncio.to_thread(support.record, self.services.sessions, incident)
 
     async def enter_code(
         self, tenant: PortalTenant, token: str | None, code: str, *, link: str | None = None
@@ -728,7 +919,8 @@ class Portal:
             with self.services.sessions() as db, db.begin():
                 row = flow.find(db, tenant.id, token)
                 try:
-                    row = flow.require(row, flow.Step.CODE, now)
+                    at_number = row is not None and row.step == flow.Step.NUMBER.value
+                    row = flow.require(row, flow.Step.NUMBER if at_number else flow.Step.CODE, now)
                     policy = gate_policy(db, tenant.id)
                     if policy.methods == {Method.EMAIL} and policy.required == 1:
                         raise FlowRefused(Refusal.WRONG_STEP)
@@ -878,7 +1070,7 @@ class Portal:
             flow.require(row, flow.Step.CODE, now)  # moved on meanwhile: say how
             raise FlowRefused(Refusal.TOO_MANY_CODES)
         gate = Method(row.gate or Method.EMAIL.value)
-        if gate is Method.EMAIL:
+        if gate is Method.EMAIL or gate.phone:
             matches = self.hasher.code_matches(row.code_hash, row.id_hash, code)
             matches = matches and row.blocked is None
         else:  # an authenticator: the user's own (none for an unknown user: never passes)
@@ -1021,14 +1213,17 @@ class Portal:
             raise refusal_error(found)
         return found
 
-    async def gate_of(self, slug: str, token: str) -> str:
-        """The method of the gate the flow of ``token`` is at (``email`` if none)."""
+    async def gate_of(self, slug: str, token: str) -> tuple[str, str | None]:
+        """The method of the gate the flow of ``token`` is at (``email`` if
+        none), and for a phone gate the last digits of its number."""
 
-        def read() -> str:
+        def read() -> tuple[str, str | None]:
             with self.services.sessions() as db:
                 tenant = db.scalar(select(Tenant.id).where(Tenant.slug == slug))
                 row = flow.find(db, tenant or "", token)
-                return (row.gate if row is not None else None) or Method.EMAIL.value
+                if row is None:
+                    return Method.EMAIL.value, None
+                return row.gate or Method.EMAIL.value, number_ending(row)
 
         return await asyncio.to_thread(read)
 
@@ -1095,10 +1290,33 @@ def _questions_blocked(until: dt.datetime, row: PortalFlow) -> PortalError:
     )
 
 
+def _phone_blocked(until: dt.datetime, row: PortalFlow) -> PortalError:
+    return PortalError(
+        "phone_blocked",
+        PHONE_BLOCKED,
+        values={"until": until},
+        user_id=row.user_id,
+        note="T1/G4: 5 wrong numbers for this account from this address within an hour",
+    )
+
+
 def _subject(row: PortalFlow) -> str:
     """Whose attempt a flow's gate counts as (T1): the user, or the username
     as typed when it matched nobody."""
     return row.user_id or row.who_hash or row.id_hash
+
+
+def number_ending(row: PortalFlow) -> str | None:
+    """The last two digits of the number a phone gate's code went to (the user
+    typed it in full just before), for the code page."""
+    if row.gate is None or not Method(row.gate).phone:
+        return None
+    try:
+        found = json.loads(row.challenge or "{}")
+    except ValueError:
+        return None
+    ending = found.get("ending") if isinstance(found, dict) else None
+    return ending if isinstance(ending, str) else None
 
 
 def _challenge(row: PortalFlow) -> _Challenge:

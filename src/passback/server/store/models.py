@@ -132,6 +132,9 @@ class DirectoryUser(Base):
     sam_account_name: Mapped[str] = mapped_column(String(256))
     user_principal_name: Mapped[str | None] = mapped_column(String(1024))
     mail: Mapped[str | None] = mapped_column(String(1024))
+    #: Contact numbers as the directory holds them (free text; G3).
+    mobile: Mapped[str | None] = mapped_column(String(64))
+    telephone: Mapped[str | None] = mapped_column(String(64))
     enabled: Mapped[bool] = mapped_column(Boolean)
     synced_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
@@ -203,14 +206,16 @@ class PortalFlow(Base):
     #: The request id of a writeback whose outcome is unknown: the next
     #: attempt reuses it, so the agent answers from its journal (W1).
     pending_request_id: Mapped[str | None] = mapped_column(String(UUID_LENGTH))
-    #: The method of the gate at the code step (``email``, ``totp``); None elsewhere.
+    #: The method of the gate at the number or code step (``email``, ``totp``,
+    #: ``mobile_sms``…); None elsewhere.
     gate: Mapped[str | None] = mapped_column(String(32))
     #: The methods whose gates were passed, comma-separated (SPEC G1: one or two).
     gates_passed: Mapped[str] = mapped_column(String(128), default="")
     #: The username as typed, keyed (``Hasher.who_hash``): which security
     #: questions a gate asks depends on it alone (T2).
     who_hash: Mapped[str | None] = mapped_column(String(64))
-    #: What the gate asks, JSON: the security questions' keys.
+    #: What the gate asks, JSON: the security questions' keys, or the last
+    #: digits of the number a phone gate's code went to.
     challenge: Mapped[str | None] = mapped_column(Text)
     #: SHA-256 of the code mail's link, which finds the flow from another device.
     link_hash: Mapped[str | None] = mapped_column(String(64), index=True)
@@ -218,6 +223,10 @@ class PortalFlow(Base):
     purpose: Mapped[str] = mapped_column(String(16), default="reset")
     #: When this flow unlocked the account (once per flow).
     unlocked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    #: Phone numbers typed that are not the one on file (T1, counted per address).
+    number_misses: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: When the user asked for the administrators' help from this flow (G5; once).
+    contacted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     completed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
@@ -238,6 +247,11 @@ class GatePolicyRow(Base):
     questions_to_ask: Mapped[int] = mapped_column(Integer)
     registration_required: Mapped[bool] = mapped_column(Boolean)
     reconfirm_days: Mapped[int] = mapped_column(Integer)
+    #: ISO 3166 region of numbers written without a country code (G3); None: none.
+    phone_region: Mapped[str | None] = mapped_column(String(2))
+    #: Addresses of the tenant's administrators for users no code reaches (G5),
+    #: comma-separated.
+    admin_contacts: Mapped[str] = mapped_column(String(2048), default="", server_default="")
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 

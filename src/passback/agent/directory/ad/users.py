@@ -31,6 +31,8 @@ USER_ATTRIBUTES = [
     "sAMAccountName",
     "userPrincipalName",
     "mail",
+    "mobile",
+    "telephoneNumber",
     "userAccountControl",
     "lockoutTime",
     "adminCount",
@@ -203,4 +205,6 @@ def build_user(
         password_stamp=number(attrs, "pwdLastSet"),
         password_set_at=unix_time(number(attrs, "pwdLastSet")),
         password_expires_at=password_expiry(constructed),
+        mobile=text(attrs, "mobile"),
+        telephone=text(attrs, "telephoneNumber"),
     )

@@ -1,0 +1,48 @@
+"""Phone gates: contact numbers from the directory, the tenant's phone
+region, numbers typed wrong per flow, and the addresses of the tenant's
+administrators for users no code reaches (G5).
+
+Revision ID: 0019
+Revises: 0018
+Create Date: 2026-11-29
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+from passback.server.store.models import UTCDateTime
+
+revision = "0019"
+down_revision: str | None = "0018"
+branch_labels: str | None = None
+depends_on: str | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("directory_users") as table:
+        table.add_column(sa.Column("mobile", sa.String(64), nullable=True))
+        table.add_column(sa.Column("telephone", sa.String(64), nullable=True))
+    with op.batch_alter_table("portal_flows") as table:
+        table.add_column(
+            sa.Column("number_misses", sa.Integer(), nullable=False, server_default="0")
+        )
+        table.add_column(sa.Column("contacted_at", UTCDateTime(), nullable=True))
+    with op.batch_alter_table("gate_policies") as table:
+        table.add_column(sa.Column("phone_region", sa.String(2), nullable=True))
+        table.add_column(
+            sa.Column("admin_contacts", sa.String(2048), nullable=False, server_default="")
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("gate_policies") as table:
+        table.drop_column("admin_contacts")
+        table.drop_column("phone_region")
+    with op.batch_alter_table("portal_flows") as table:
+        table.drop_column("contacted_at")
+        table.drop_column("number_misses")
+    with op.batch_alter_table("directory_users") as table:
+        table.drop_column("telephone")
+        table.drop_column("mobile")
