@@ -115,7 +115,20 @@ def newest_package_key(session: Session, tenant_id: str, master_key: MasterKey) 
     )
     if row is None:
         raise LookupError(f"tenant {tenant_id} has no package key in service")
-    return open_package_key(master_key, row)
+    # Opened once per stored value: a rotated, retired or re-wrapped key is
+    # another row or another value, so the query above is all that must run.
+    cache_key = (master_key, row.tenant_id, row.key_id, row.key_wrapped)
+    key = _OPENED_KEYS.get(cache_key)
+    if key is None:
+        if len(_OPENED_KEYS) >= _OPENED_KEY_CACHE:
+            _OPENED_KEYS.clear()
+        key = _OPENED_KEYS[cache_key] = open_package_key(master_key, row)
+    return key
+
+
+#: Package keys opened under the master key, by what the store holds; bounded.
+_OPENED_KEY_CACHE = 1024
+_OPENED_KEYS: dict[tuple[MasterKey, str, str, str], PackageKey] = {}
 
 
 def authenticate_agent(session: Session, hello: Hello, secret: str) -> Agent | None:
