@@ -1,11 +1,13 @@
 """What the use-cases share: settings, the store's sessions, the router to the
-agents and the master key the store's secrets are wrapped under."""
+agents, the master key the store's secrets are wrapped under, and the store
+work that runs after an answer has gone back."""
 
 from __future__ import annotations
 
 import dataclasses
 
 from passback.crypto.masterkey import MasterKey
+from passback.server.deferred import Deferred
 from passback.server.settings import ServerSettings
 from passback.server.types import AgentRouter, StoreSessions
 
@@ -16,3 +18,4 @@ class Services:
     sessions: StoreSessions
     router: AgentRouter
     master_key: MasterKey
+    deferred: Deferred = dataclasses.field(default_factory=Deferred)

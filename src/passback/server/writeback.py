@@ -14,16 +14,29 @@ the result back (W1) → record the operation, never the password (S7).
 ``request_id`` is an idempotency key: a retry with the same id seals a fresh
 envelope with the same id, preferably for the agent that had it, and that
 agent answers from its journal instead of applying it twice.
+
+The record of a request names its agent in the same transaction that records
+the request id, before the envelope leaves: from then until the outcome is
+recorded the request is in doubt, and a retry goes only to that agent (whose
+journal knows) or is answered ``outcome_unknown``, never "not written". So a
+success is recorded after its answer has gone back (``Services.deferred``): a
+crash in between leaves the request in doubt, which a retry settles with the
+same "ok" from the agent's journal; a caller that writes to the store next
+records it in that transaction instead (``records_success``). Any other
+outcome is recorded before the answer, since a support record made from the
+answer reads it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import json
 import logging
 import uuid
 
+from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -102,7 +115,9 @@ class _Plan:
     anchor: bytes
     unlock: bool
     package_key: PackageKey
-    agent_keys: dict[str, str]  # agent id → public key PEM, agents not revoked
+    #: Present agents that may take it, in order, each with its public key PEM;
+    #: the record names the first one already.
+    candidates: list[tuple[str, str]]
     previous_agent: str | None
     #: An earlier delivery of this request id was written or may have been: no
     #: answer for it may say "not written" unless the agent itself says so.
@@ -161,10 +176,15 @@ async def change_password(
     current_password: str,
     new_password: str,
     request_id: str | None = None,
+    records_success: bool = False,
     clock: Clock = utcnow,
 ) -> WritebackResult:
     """Change ``user``'s password, the current one known (W3): the directory
     itself checks ``current_password``, the history and the minimum age.
+
+    Args:
+        records_success: the caller records a success with :func:`record_success`
+            in the transaction it writes next (instead of one of its own).
 
     Returns:
         How it ended: ``Outcome.OK``, ``WRONG_PASSWORD`` for a wrong current
@@ -199,6 +219,7 @@ async def change_password(
         [new_password, current_password],
         False,
         clock,
+        records_success=records_success,
     )
 
 
@@ -208,11 +229,13 @@ async def verify_password(
     tenant_id: str,
     user: str | UserId,
     password: str,
+    records_success: bool = False,
     clock: Clock = utcnow,
 ) -> WritebackResult:
     """Check ``user``'s password against the directory (U4): one bind as the
     user on the agent's side, nothing written. The common-password check does
-    not apply (the password is the directory's already).
+    not apply (the password is the directory's already). ``records_success``
+    as for :func:`change_password`.
 
     Returns:
         ``Outcome.OK`` with the account's state in ``detail``
@@ -231,7 +254,15 @@ async def verify_password(
         _log(Operation.VERIFY, tenant_id, user, result)
         return result
     return await _write_back(
-        Operation.VERIFY, services, tenant_id, user, request_id, [password], False, clock
+        Operation.VERIFY,
+        services,
+        tenant_id,
+        user,
+        request_id,
+        [password],
+        False,
+        clock,
+        records_success=records_success,
     )
 
 
@@ -269,24 +300,23 @@ async def _write_back(
     secrets: list[str],
     unlock: bool | None,
     clock: Clock,
+    *,
+    records_success: bool = False,
 ) -> WritebackResult:
     """Find the user, seal ``secrets`` for one present agent, and bring its answer back."""
     sessions, router, settings = services.sessions, services.router, services.settings
+    present = await router.present(tenant_id)
     plan = await asyncio.to_thread(
-        _prepare, services, operation, tenant_id, user, request_id, secrets, unlock
+        _prepare, services, operation, tenant_id, user, request_id, secrets, unlock, present
     )
     if isinstance(plan, WritebackResult):
         _log(operation, tenant_id, user, plan)
         return plan
-    present = await router.present(tenant_id)
-    candidates = [a for a in present if a in plan.agent_keys]
-    if plan.previous_agent is not None:
-        # A request id stays with the agent that had it: only its journal knows
-        # whether the password was written. Another agent would write it again.
-        candidates = [a for a in candidates if a == plan.previous_agent]
 
     result = WritebackResult(request_id, Outcome.SERVICE_UNAVAILABLE, plan.support_code)
-    for agent_id in candidates:
+    for index, (agent_id, agent_pem) in enumerate(plan.candidates):
+        if index > 0:  # the record must name the agent before the envelope leaves
+            await asyncio.to_thread(_assign, sessions, tenant_id, request_id, agent_id)
         now = int(clock().timestamp())
         metadata = Metadata(
             tenant_id=tenant_id,
@@ -298,7 +328,7 @@ async def _write_back(
             expires_at=now + settings.operation_ttl,
             unlock=plan.unlock,
         )
-        agent_key = public_key_from_pem(plan.agent_keys[agent_id])
+        agent_key = _public_key(agent_pem)
         envelope = seal(metadata, secrets, agent_key=agent_key, package_key=plan.package_key)
         try:
             answer = await router.request(
@@ -325,7 +355,15 @@ async def _write_back(
         result = dataclasses.replace(
             result, outcome=Outcome.OUTCOME_UNKNOWN, agent_id=plan.previous_agent
         )
-    await asyncio.to_thread(_record, sessions, tenant_id, result)
+    # Delivered nowhere: the record names the agent it had before this call.
+    named = result.agent_id or plan.previous_agent
+    if result.outcome is not Outcome.OK:
+        await asyncio.to_thread(_record, sessions, tenant_id, result, named)
+    elif not records_success:
+        services.deferred.run(
+            functools.partial(_record, sessions, tenant_id, result, named),
+            f"outcome of request {request_id}",
+        )
     _log(operation, tenant_id, user, result)
     return result
 
@@ -338,6 +376,7 @@ def _prepare(
     request_id: str,
     secrets: list[str],
     unlock: bool | None,
+    present: list[str],
 ) -> _Plan | WritebackResult:
     with services.sessions() as db, db.begin():
         tenant = db.get(Tenant, tenant_id)
@@ -387,11 +426,26 @@ def _prepare(
         if tenant is None:  # the user row references it: only a broken store
             raise RuntimeError(f"user {found.id} has no tenant {tenant_id}")
         keys = {
-            agent.id: agent.public_key_pem
-            for agent in db.scalars(
-                select(Agent).where(Agent.tenant_id == tenant_id, Agent.revoked_at.is_(None))
+            agent_id: pem
+            for agent_id, pem in db.execute(
+                select(Agent.id, Agent.public_key_pem).where(
+                    Agent.tenant_id == tenant_id, Agent.revoked_at.is_(None)
+                )
             )
         }
+        previous = record.agent_id
+        # Sent to an agent and never finished (the server stopped before the
+        # outcome was recorded): in doubt, as an "outcome_unknown" is.
+        may_be_written = record.outcome in _MAY_BE_WRITTEN or (
+            record.outcome is None and previous is not None
+        )
+        candidates = [(a, keys[a]) for a in present if a in keys]
+        if previous is not None:
+            # A request id stays with the agent that had it: only its journal knows
+            # whether the password was written. Another agent would write it again.
+            candidates = [c for c in candidates if c[0] == previous]
+        elif candidates:
+            record.agent_id = candidates[0][0]
         try:
             db.flush()
         except IntegrityError:  # the same new request id, concurrently
@@ -401,9 +455,9 @@ def _prepare(
             anchor=anchors.decode(found.anchor),
             unlock=tenant.unlock_on_reset if unlock is None else unlock,
             package_key=newest_package_key(db, tenant_id, services.master_key),
-            agent_keys=keys,
-            previous_agent=record.agent_id,
-            may_be_written=record.outcome in _MAY_BE_WRITTEN,
+            candidates=candidates,
+            previous_agent=previous,
+            may_be_written=may_be_written,
             support_code=record.support_code,
         )
 
@@ -417,16 +471,55 @@ def _banned(tenant: Tenant, password: str) -> BannedReason | None:
     )
 
 
-def _record(sessions: sessionmaker[Session], tenant_id: str, result: WritebackResult) -> None:
+def _public_key(pem: str) -> rsa.RSAPublicKey:
+    """An agent's public key, parsed once per key: the PEM is the cache key, so a
+    new key (re-onboarding, rotation) is simply another entry."""
+    key = _PUBLIC_KEYS.get(pem)
+    if key is None:
+        if len(_PUBLIC_KEYS) >= _PUBLIC_KEY_CACHE:
+            _PUBLIC_KEYS.clear()
+        key = _PUBLIC_KEYS[pem] = public_key_from_pem(pem)
+    return key
+
+
+#: Parsed agent public keys by PEM; bounded (a few per agent ever registered).
+_PUBLIC_KEY_CACHE = 1024
+_PUBLIC_KEYS: dict[str, rsa.RSAPublicKey] = {}
+
+
+def _assign(sessions: sessionmaker[Session], tenant_id: str, request_id: str, agent: str) -> None:
+    """The first agent did not take the envelope: the record names the next one."""
     with sessions() as db, db.begin():
-        record = db.get(OperationRecord, (tenant_id, result.request_id))
-        if record is None:
-            return
-        record.outcome = result.outcome.value
-        record.agent_id = result.agent_id or record.agent_id
-        record.event_id = result.event_id or None
-        record.detail_json = json.dumps(result.detail, sort_keys=True)
-        record.finished_at = utcnow()
+        record = db.get(OperationRecord, (tenant_id, request_id))
+        if record is not None:
+            record.agent_id = agent
+
+
+def record_success(db: Session, tenant_id: str, result: WritebackResult) -> None:
+    """Record a success in the caller's transaction (``records_success``): one
+    transaction less on the way back. Should the caller never get there, the
+    request stays in doubt (module doc), which is safe."""
+    if result.outcome is not Outcome.OK:
+        raise ValueError(f"not a success: {result.outcome}")
+    _store(db, tenant_id, result, result.agent_id)
+
+
+def _record(
+    sessions: sessionmaker[Session], tenant_id: str, result: WritebackResult, agent_id: str | None
+) -> None:
+    with sessions() as db, db.begin():
+        _store(db, tenant_id, result, agent_id)
+
+
+def _store(db: Session, tenant_id: str, result: WritebackResult, agent_id: str | None) -> None:
+    record = db.get(OperationRecord, (tenant_id, result.request_id))
+    if record is None:
+        return
+    record.outcome = result.outcome.value
+    record.agent_id = agent_id
+    record.event_id = result.event_id or None
+    record.detail_json = json.dumps(result.detail, sort_keys=True)
+    record.finished_at = utcnow()
 
 
 def _log(operation: Operation, tenant_id: str, user: str | UserId, result: WritebackResult) -> None:

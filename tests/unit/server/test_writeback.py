@@ -6,7 +6,7 @@ import base64
 import dataclasses
 import datetime as dt
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -35,7 +35,15 @@ from passback.server.store.models import DirectoryUser, OperationRecord, utcnow
 from passback.server.sync import upsert_users
 from passback.server.tenants import create_tenant, new_onboarding_token, set_banned
 from passback.server.types import Outbound, ReplyT
-from passback.server.writeback import UserId, WritebackResult, reset_password, write_account
+from passback.server.writeback import (
+    UserId,
+    WritebackResult,
+    change_password,
+    record_success,
+    reset_password,
+    verify_password,
+    write_account,
+)
 from tests.support.keys import TEST_MASTER_KEY
 
 PASSWORD = "Marker-Pa55word-7f3c"
@@ -55,6 +63,7 @@ class FakeRouter:
         self.agents: list[str] = []
         self.behaviour: dict[str, Outcome | Exception] = {}
         self.requests: list[tuple[str, str, str, bytes]] = []
+        self.on_request: Callable[[], None] = lambda: None  # called as each envelope leaves
 
     async def present(self, tenant_id: str) -> list[str]:
         return list(self.agents)
@@ -73,6 +82,7 @@ class FakeRouter:
     ) -> ReplyT:
         assert isinstance(message, bytes)
         self.requests.append((tenant_id, agent_id, request_id, message))
+        self.on_request()
         what = self.behaviour.get(agent_id, Outcome.OK)
         if isinstance(what, Exception):
             raise what
@@ -92,12 +102,15 @@ class World:
     package_keys: dict[str, PackageKey]
     db_path: Path
 
+    def __post_init__(self) -> None:
+        self.services = Services(self.settings, self.sessions, self.hub, TEST_MASTER_KEY)
+
     async def reset(
         self, user: str = "jdoe", password: str = PASSWORD, **kw: object
     ) -> WritebackResult:
         return await reset_password(
             Operation.ADMIN_RESET,
-            services=Services(self.settings, self.sessions, self.hub, TEST_MASTER_KEY),
+            services=self.services,
             tenant_id=kw.pop("tenant_id", self.tenant_id),  # type: ignore[arg-type]
             user=user,
             new_password=password,
@@ -110,14 +123,19 @@ class World:
     ) -> WritebackResult:
         return await write_account(
             operation,
-            services=Services(self.settings, self.sessions, self.hub, TEST_MASTER_KEY),
+            services=self.services,
             tenant_id=self.tenant_id,
             user=user,
             clock=lambda: dt.datetime.fromtimestamp(NOW, dt.UTC),
             **kw,  # type: ignore[arg-type]
         )
 
-    def records(self) -> list[OperationRecord]:
+    async def records(self) -> list[OperationRecord]:
+        """Every record, once what is recorded after the answer is in."""
+        await self.services.deferred.drain()
+        return self.stored()
+
+    def stored(self) -> list[OperationRecord]:
         with self.sessions() as db:
             return list(db.scalars(sa.select(OperationRecord)))
 
@@ -167,7 +185,7 @@ async def test_ok_seals_for_the_agent(world: World, private_key: rsa.RSAPrivateK
     assert meta.operation is Operation.ADMIN_RESET
     assert meta.anchor == b"\x01" * 16
     assert (meta.issued_at, meta.expires_at, meta.unlock) == (NOW, NOW + 300, True)
-    [record] = world.records()
+    [record] = await world.records()
     assert (record.outcome, record.agent_id, record.event_id) == ("ok", agent, 31009)
     assert record.support_code == result.support_code
     assert PASSWORD.encode() not in world.db_path.read_bytes()
@@ -232,7 +250,7 @@ async def test_common_password_is_an_outcome(world: World, password: str, reason
     assert result.outcome is Outcome.COMMON_PASSWORD
     assert result.detail == {"reason": reason}
     assert world.hub.requests == []
-    assert world.records() == []
+    assert await world.records() == []
 
 
 async def test_banned_words_and_the_setting_are_the_tenants(world: World) -> None:
@@ -266,7 +284,7 @@ async def test_request_ids_are_each_tenants_own(world: World) -> None:
     assert theirs.outcome is Outcome.SERVICE_UNAVAILABLE  # that tenant has no agent here
     assert mine.outcome is Outcome.OK
     assert theirs.support_code != mine.support_code
-    assert {(r.tenant_id, r.request_id) for r in world.records()} == {
+    assert {(r.tenant_id, r.request_id) for r in (await world.records())} == {
         (world.other_tenant_id, request_id),
         (world.tenant_id, request_id),
     }
@@ -277,7 +295,7 @@ async def test_no_agent_present(world: World) -> None:
     result = await world.reset()
     assert result.outcome is Outcome.SERVICE_UNAVAILABLE
     assert world.hub.requests == []
-    [record] = world.records()
+    [record] = await world.records()
     assert record.outcome == "service_unavailable"
 
 
@@ -301,7 +319,7 @@ async def test_lost_or_late_is_unknown(world: World, error: Exception) -> None:
     result = await world.reset()
     assert result.outcome is Outcome.OUTCOME_UNKNOWN
     assert len(world.hub.requests) == 1  # never sent to a second agent
-    assert world.records()[0].outcome == "outcome_unknown"
+    assert (await world.records())[0].outcome == "outcome_unknown"
 
 
 async def test_retry_goes_to_the_same_agent(world: World) -> None:
@@ -359,6 +377,107 @@ async def test_retry_of_an_undelivered_request_without_agents_is_unavailable(
     assert retry.outcome is Outcome.SERVICE_UNAVAILABLE  # nothing was ever sent
 
 
+async def test_the_record_names_the_agent_before_the_envelope_leaves(world: World) -> None:
+    """From then on the request is in doubt until its outcome is recorded."""
+    world.hub.behaviour[world.agents[0]] = AgentUnavailable("gone")
+    named: list[tuple[str | None, str | None]] = []
+    world.hub.on_request = lambda: named.extend((r.agent_id, r.outcome) for r in world.stored())
+    await world.reset()
+    assert named == [(world.agents[0], None), (world.agents[1], None)]
+    [record] = await world.records()
+    assert (record.agent_id, record.outcome) == (world.agents[1], "ok")
+
+
+async def test_delivered_nowhere_the_record_names_no_agent(world: World) -> None:
+    for agent in world.agents:
+        world.hub.behaviour[agent] = AgentUnavailable("gone")
+    request_id = str(uuid.uuid4())
+    assert (await world.reset(request_id=request_id)).outcome is Outcome.SERVICE_UNAVAILABLE
+    [record] = await world.records()
+    assert (record.agent_id, record.outcome) == (None, "service_unavailable")
+    world.hub.behaviour.clear()
+    world.hub.agents = list(reversed(world.agents))
+    retry = await world.reset(request_id=request_id)  # any agent may take it
+    assert (retry.outcome, retry.agent_id) == (Outcome.OK, world.agents[1])
+
+
+async def test_a_success_is_recorded_after_its_answer(world: World) -> None:
+    result = await world.reset()
+    assert result.outcome is Outcome.OK
+    [record] = await world.records()
+    assert (record.outcome, record.agent_id, record.event_id) == ("ok", world.agents[0], 31009)
+    assert record.finished_at is not None
+
+
+@pytest.mark.parametrize(
+    "behaviour", [Outcome.TOO_SHORT, AgentLost("dropped")], ids=["refused", "lost"]
+)
+async def test_any_other_outcome_is_recorded_before_its_answer(
+    world: World, behaviour: Outcome | Exception
+) -> None:
+    """A support record made from the answer reads the operation's record."""
+    world.hub.behaviour[world.agents[0]] = behaviour
+    result = await world.reset()
+    assert world.services.deferred.pending == 0
+    [record] = world.stored()
+    assert (record.outcome, record.agent_id) == (result.outcome.value, world.agents[0])
+
+
+async def test_a_request_never_finished_is_in_doubt(world: World) -> None:
+    """The server stopped after sending (or after answering, before recording):
+    the record names the agent and no outcome. A retry goes to that agent only,
+    and without it the answer is "outcome unknown", never "not written"."""
+    request_id = str(uuid.uuid4())
+    assert (await world.reset(request_id=request_id)).outcome is Outcome.OK
+    await world.records()
+    with world.sessions() as db, db.begin():
+        record = db.get(OperationRecord, (world.tenant_id, request_id))
+        assert record is not None
+        record.outcome, record.event_id, record.finished_at = None, None, None
+    world.hub.agents = [world.agents[1]]
+    for _ in range(2):
+        retry = await world.reset(request_id=request_id)
+        assert (retry.outcome, retry.agent_id) == (Outcome.OUTCOME_UNKNOWN, world.agents[0])
+    assert [r[1] for r in world.hub.requests] == [world.agents[0]]
+    world.hub.agents = list(world.agents)
+    settled = await world.reset(request_id=request_id)
+    assert (settled.outcome, settled.agent_id) == (Outcome.OK, world.agents[0])
+    assert [r[1] for r in world.hub.requests] == [world.agents[0]] * 2
+
+
+async def test_a_caller_may_record_the_success_in_its_own_transaction(world: World) -> None:
+    result = await change_password(
+        services=world.services,
+        tenant_id=world.tenant_id,
+        user="jdoe",
+        current_password="Old-Pa55word-1",
+        new_password=PASSWORD,
+        records_success=True,
+    )
+    assert result.outcome is Outcome.OK
+    [record] = await world.records()
+    assert (record.agent_id, record.outcome) == (world.agents[0], None)  # in doubt until
+    with world.sessions() as db, db.begin():
+        record_success(db, world.tenant_id, result)
+    [record] = world.stored()
+    assert (record.agent_id, record.outcome, record.event_id) == (world.agents[0], "ok", 31009)
+
+
+async def test_a_caller_records_only_a_success(world: World) -> None:
+    world.hub.behaviour[world.agents[0]] = Outcome.WRONG_PASSWORD
+    result = await verify_password(
+        services=world.services,
+        tenant_id=world.tenant_id,
+        user="jdoe",
+        password=PASSWORD,
+        records_success=True,
+    )
+    [record] = world.stored()  # a refusal is recorded before the answer all the same
+    assert (record.operation, record.outcome) == ("verify", "wrong_password")
+    with world.sessions() as db, pytest.raises(ValueError, match="not a success"):
+        record_success(db, world.tenant_id, result)
+
+
 async def test_request_id_of_another_user_conflicts(world: World) -> None:
     request_id = str(uuid.uuid4())
     await world.reset(request_id=request_id)
@@ -386,7 +505,7 @@ async def test_account_operations_seal_no_secret(
     )
     assert opened.secrets == ()
     assert (opened.metadata.operation, opened.metadata.unlock) == (operation, False)
-    [record] = world.records()
+    [record] = await world.records()
     assert (record.operation, record.outcome) == (operation.value, "ok")
 
 

@@ -193,6 +193,7 @@ class Accounts:
                 tenant_id=tenant.id,
                 user=writeback.UserId(user.id),
                 password=password,
+                records_success=True,  # with the new session, in _open
             )
         except NotFound:  # left the directory a moment ago
             await self._pad(started)
@@ -200,9 +201,7 @@ class Accounts:
         if result.outcome is Outcome.OK or result.outcome in _FORCED:
             await counter.refund(key)
             state = _FORCED.get(result.outcome, sessions.State.SIGNED_IN)
-            token = await asyncio.to_thread(
-                self._open, tenant, user.id, state, result.detail, password
-            )
+            token = await asyncio.to_thread(self._open, tenant, user.id, state, result, password)
             return SignedIn(token, state, self.hasher.device_token(user.id))
         if result.outcome in _WRONG:
             await self._pad(started)
@@ -279,7 +278,7 @@ class Accounts:
         tenant: PortalTenant,
         user_id: str,
         state: sessions.State,
-        account: dict[str, int | str],
+        verified: writeback.WritebackResult,
         password: str,
     ) -> str:
         with self.services.sessions() as db, db.begin():
@@ -287,11 +286,13 @@ class Accounts:
                 tenant_id=tenant.id,
                 user_id=user_id,
                 state=state,
-                account=account,
+                account=verified.detail,
                 password=password if state.forced_change else None,
                 now=self._clock(),
             )
             db.add(new.row)
+            if verified.outcome is Outcome.OK:
+                writeback.record_success(db, tenant.id, verified)
         return new.token
 
     # -- the session ----------------------------------------------------------------
@@ -386,7 +387,7 @@ class Accounts:
         except Refused as exc:
             raise writeback_error(exc, row.user_id) from None
         if result.outcome is Outcome.OK:
-            await asyncio.to_thread(self._changed, row.id_hash)
+            await asyncio.to_thread(self._changed, row.id_hash, tenant.id, result)
             self.portal.notify(tenant, row.user_id, Notice.CHANGED, language)
             return
         unknown = result.request_id if result.outcome is Outcome.OUTCOME_UNKNOWN else None
@@ -434,6 +435,7 @@ class Accounts:
             current_password=current,
             new_password=new_password,
             request_id=request_id,
+            records_success=True,  # with the session's new state, in _changed
         )
 
     async def sign_out(self, tenant: PortalTenant, token: str | None) -> None:
@@ -504,11 +506,13 @@ class Accounts:
             if row is not None:
                 row.rules_json = json.dumps(dataclasses.asdict(rules))
 
-    def _changed(self, key: str) -> None:
-        """The new password is in the directory: signed in, the account's
-        dates as they now are (the expiry from the policy the agent reported)."""
+    def _changed(self, key: str, tenant_id: str, changed: writeback.WritebackResult) -> None:
+        """The new password is in the directory (``changed`` recorded): signed
+        in, the account's dates as they now are (the expiry from the policy the
+        agent reported)."""
         now = self._clock()
         with self.services.sessions() as db, db.begin():
+            writeback.record_success(db, tenant_id, changed)
             row = db.get(AccountSession, key)
             if row is None:
                 return
