@@ -6,6 +6,20 @@ that was started but never finished (the agent died in between) is resolved
 by looking at the directory: if the account's ``pwdLastSet`` moved since just
 before the write, the write happened.
 
+A request is written at most twice: just before its write goes to the
+directory (``before_write``, synced to disk first: the one record a crash must
+not lose) and when it ends (``finish``). A request that ends without writing
+is written once, at its end, or, when it may be tried again (the directory
+could not be asked), as started (``start``). Until then it leaves no entry: a
+crash before the write leaves nothing to settle, and a re-delivery applies it
+afresh.
+
+The end is committed without waiting for the disk: an application crash does
+not lose it (the write-ahead log is in the file system), and if a power loss
+did, the request would look started, or unseen, and be settled as above —
+``pwdLastSet`` tells whether its write happened; one that never wrote is
+applied again.
+
 The journal is a SQLite file in the agent's state folder. It holds request
 ids, anchors, outcomes and times — never a password (SPEC S7).
 """
@@ -38,6 +52,17 @@ CREATE TABLE IF NOT EXISTS requests (
     finished_at INTEGER
 )
 """
+
+
+@dataclasses.dataclass(frozen=True)
+class Request:
+    """A request as the journal first records it."""
+
+    request_id: str
+    digest: str
+    anchor: str
+    operation: str
+    started_at: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,36 +107,53 @@ class Journal:
             event_id or 0,
         )
 
-    def start(self, request_id: str, digest: str, anchor: str, operation: str, now: int) -> None:
+    def start(self, request: Request) -> None:
+        """Record ``request`` as started and not finished (a request here already
+        is left as it is)."""
         with self._lock:
             self._db.execute(
-                "INSERT OR IGNORE INTO requests (request_id, digest, anchor, operation, started_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (request_id, digest, anchor, operation, now),
+                "INSERT OR IGNORE INTO requests"
+                " (request_id, digest, anchor, operation, started_at) VALUES (?, ?, ?, ?, ?)",
+                dataclasses.astuple(request),
             )
 
-    def before_write(self, request_id: str, pwd_last_set: int) -> None:
-        """Record the account's pwdLastSet just before the write."""
+    def before_write(self, request: Request, pwd_last_set: int) -> None:
+        """Record the account's pwdLastSet just before the write; on disk when
+        this returns (a request already here keeps its first digest and start)."""
         with self._lock:
             self._db.execute(
-                "UPDATE requests SET pwd_last_set_before = ? WHERE request_id = ?",
-                (pwd_last_set, request_id),
+                "INSERT INTO requests"
+                " (request_id, digest, anchor, operation, started_at, pwd_last_set_before)"
+                " VALUES (?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (request_id) DO UPDATE"
+                " SET pwd_last_set_before = excluded.pwd_last_set_before",
+                (*dataclasses.astuple(request), pwd_last_set),
             )
 
     def finish(
         self,
-        request_id: str,
+        request: Request,
         outcome: Outcome,
         detail: dict[str, int | str],
         event_id: int,
         now: int,
     ) -> None:
+        """Record how ``request`` ended; committed without waiting for the disk
+        (module doc)."""
+        ended = (str(outcome), json.dumps(detail), event_id, now)
         with self._lock:
-            self._db.execute(
-                "UPDATE requests SET outcome = ?, detail = ?, event_id = ?, finished_at = ?"
-                " WHERE request_id = ?",
-                (str(outcome), json.dumps(detail), event_id, now, request_id),
-            )
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            try:
+                self._db.execute(
+                    "INSERT INTO requests (request_id, digest, anchor, operation, started_at,"
+                    " outcome, detail, event_id, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (request_id) DO UPDATE SET outcome = excluded.outcome,"
+                    " detail = excluded.detail, event_id = excluded.event_id,"
+                    " finished_at = excluded.finished_at",
+                    (*dataclasses.astuple(request), *ended),
+                )
+            finally:
+                self._db.execute("PRAGMA synchronous=FULL")
 
     def prune(self, now: int) -> int:
         with self._lock:

@@ -34,7 +34,7 @@ from passback.agent.directory.base import (
     utf16_units,
 )
 from passback.agent.events import EventId, EventLog, Level
-from passback.agent.journal import Entry, Journal
+from passback.agent.journal import Entry, Journal, Request
 from passback.crypto.envelope import Metadata, open_envelope, read_metadata
 from passback.crypto.errors import (
     EnvelopeError,
@@ -290,11 +290,11 @@ class Writeback:
             return Result(rid, entry.outcome, entry.detail, entry.event_id, replayed=True)
         events = _EVENTS[meta.operation]
         if entry is None:
-            self._journal.start(rid, digest, anchor, str(meta.operation), now)
             self._events.emit(
                 events.start, f"{meta.operation} received", request_id=rid, anchor=anchor
             )
-        return self._apply(meta, opened.secrets, events, entry)
+        request = Request(rid, digest, anchor, str(meta.operation), now)
+        return self._apply(meta, request, opened.secrets, events, entry)
 
     def request_digest(self, meta: Metadata, secrets: Sequence[str]) -> str:
         """What makes two deliveries "the same request": tenant, request id,
@@ -310,11 +310,15 @@ class Writeback:
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
     def _apply(
-        self, meta: Metadata, secrets: Sequence[str], events: _Events, unfinished: Entry | None
+        self,
+        meta: Metadata,
+        request: Request,
+        secrets: Sequence[str],
+        events: _Events,
+        unfinished: Entry | None,
     ) -> Result:
         """``unfinished``: the journal's entry when an earlier delivery started
         this request and never finished it (the agent died, or the answer was lost)."""
-        rid, anchor = meta.request_id, anchors.encode(meta.anchor)
         sent = False  # whether the write may have reached the directory
         try:
             user = self._directory.locate(meta.anchor)
@@ -323,7 +327,7 @@ class Writeback:
                 and meta.operation not in _IDEMPOTENT_WRITES
                 and self._written_before_crash(unfinished, user)
             ):
-                return self._succeed(meta, events, "password found applied after a restart")
+                return self._succeed(request, events, "password found applied after a restart")
             password = secrets[0] if secrets else ""  # the new one, or the one to verify
             unlock = meta.unlock and meta.operation in _RESETS
             if meta.operation is Operation.VERIFY:
@@ -340,7 +344,7 @@ class Writeback:
                     why = (
                         f"refused before writing: {user.sam_account_name} {user.protection.refusal}"
                     )
-                return self._fail(meta, events, refusal, detail, why)
+                return self._fail(request, events, refusal, detail, why)
             if meta.operation is Operation.VERIFY:
                 try:
                     self._directory.verify_password(user, password)
@@ -348,16 +352,18 @@ class Writeback:
                     if exc.outcome in _RIGHT_PASSWORD_STATES:
                         exc.detail = {**account_state(user), **exc.detail}
                     raise
-                return self._succeed(meta, events, "password verified", detail=account_state(user))
-            self._journal.before_write(rid, user.password_stamp)
+                return self._succeed(
+                    request, events, "password verified", detail=account_state(user)
+                )
+            self._journal.before_write(request, user.password_stamp)
             sent = True
             if meta.operation is Operation.UNLOCK:
                 self._directory.unlock(user)
-                return self._succeed(meta, events, "account unlocked (lockoutTime = 0)")
+                return self._succeed(request, events, "account unlocked (lockoutTime = 0)")
             if meta.operation is Operation.REQUIRE_CHANGE:
                 self._directory.require_password_change(user)
                 return self._succeed(
-                    meta, events, "password must be changed at next logon (pwdLastSet = 0)"
+                    request, events, "password must be changed at next logon (pwdLastSet = 0)"
                 )
             if meta.operation is Operation.CHANGE:
                 self._directory.change_password(user, secrets[1], password)
@@ -370,7 +376,7 @@ class Writeback:
                 # not be asked: the answer stays "unknown", never "not written".
                 outcome = Outcome.OUTCOME_UNKNOWN
             return self._fail(
-                meta, events, outcome, exc.detail, str(exc), server_message=exc.server_message
+                request, events, outcome, exc.detail, str(exc), server_message=exc.server_message
             )
         except Exception as exc:  # noqa: BLE001 - the caller must get an answer
             # After the write went out, nobody knows whether it landed: say so,
@@ -381,11 +387,11 @@ class Writeback:
                 f"unexpected {type(exc).__name__}"
                 + ("; the password may or may not have been written" if sent else ""),
                 level=Level.ERROR,
-                request_id=rid,
-                anchor=anchor,
+                request_id=request.request_id,
+                anchor=request.anchor,
             )
-            return self._finish(meta, outcome, {}, EventId.UnknownError)
-        return self._succeed(meta, events, "password written")
+            return self._finish(request, outcome, {}, EventId.UnknownError)
+        return self._succeed(request, events, "password written")
 
     def _written_before_crash(self, entry: Entry, user: DirectoryUser) -> bool:
         """A request started but never finished (see module doc): did its write
@@ -397,23 +403,20 @@ class Writeback:
 
     def _succeed(
         self,
-        meta: Metadata,
+        request: Request,
         events: _Events,
         message: str,
         *,
         detail: dict[str, int | str] | None = None,
     ) -> Result:
         self._events.emit(
-            events.success,
-            message,
-            request_id=meta.request_id,
-            anchor=anchors.encode(meta.anchor),
+            events.success, message, request_id=request.request_id, anchor=request.anchor
         )
-        return self._finish(meta, Outcome.OK, detail or {}, events.success)
+        return self._finish(request, Outcome.OK, detail or {}, events.success)
 
     def _fail(
         self,
-        meta: Metadata,
+        request: Request,
         events: _Events,
         outcome: Outcome,
         detail: dict[str, int | str],
@@ -421,7 +424,7 @@ class Writeback:
         *,
         server_message: str | None = None,
     ) -> Result:
-        rid, anchor = meta.request_id, anchors.encode(meta.anchor)
+        rid, anchor = request.request_id, request.anchor
         cause = _CAUSE_EVENTS.get(outcome, EventId.ADUnKnownError)
         if cause is not None:
             self._events.emit(
@@ -443,16 +446,18 @@ class Writeback:
             reason=str(outcome),
             **({"protection": protection} if protection is not None else {}),
         )
-        return self._finish(meta, outcome, detail, cause or events.fail)
+        return self._finish(request, outcome, detail, cause or events.fail)
 
     def _finish(
-        self, meta: Metadata, outcome: Outcome, detail: dict[str, int | str], event: EventId
+        self, request: Request, outcome: Outcome, detail: dict[str, int | str], event: EventId
     ) -> Result:
         if not outcome.may_retry_same_request:
-            # Otherwise the entry stays open: a retry asks the directory again
-            # (and pwdLastSet tells whether a write that lost its answer happened).
-            self._journal.finish(meta.request_id, outcome, detail, int(event), int(self._clock()))
-        return Result(meta.request_id, outcome, detail, int(event))
+            self._journal.finish(request, outcome, detail, int(event), int(self._clock()))
+        else:
+            # The entry stays open: a retry asks the directory again (and
+            # pwdLastSet tells whether a write that lost its answer happened).
+            self._journal.start(request)
+        return Result(request.request_id, outcome, detail, int(event))
 
     def _refuse_envelope(self, exc: EnvelopeError, rid: str, anchor: str) -> Result:
         if isinstance(exc, Expired | NotYetValid):  # outside its time window: clocks

@@ -26,7 +26,7 @@ from passback.agent.directory.base import (
     UserNotFound,
 )
 from passback.agent.events import EventId, EventLog
-from passback.agent.journal import Journal
+from passback.agent.journal import Journal, Request
 from passback.agent.writeback import (
     Writeback,
     refusal_before_account_write,
@@ -816,9 +816,11 @@ def _started(env: Env, request_id: str, before: int | None) -> None:
     """What the journal holds when the agent died during a request."""
     meta = read_metadata(env.seal(password(), request_id=request_id))
     digest = env.writeback.request_digest(meta, [password()])
-    env.journal.start(request_id, digest, anchor_text(ANCHOR), "admin_reset", NOW)
+    request = Request(request_id, digest, anchor_text(ANCHOR), "admin_reset", NOW)
     if before is not None:
-        env.journal.before_write(request_id, before)
+        env.journal.before_write(request, before)
+    else:  # as an earlier version left it, or a delivery the directory could not serve
+        env.journal.start(request)
     env.restart()
 
 
