@@ -3,6 +3,7 @@ The link itself runs against a real hub in the integration tests."""
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 import time
 import uuid
@@ -10,6 +11,9 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import InvalidStatus
+from websockets.http11 import Request, Response
 
 from passback.agent.link import (
     MAX_INCOMING,
@@ -53,6 +57,24 @@ def test_plain_transport_needs_the_development_flag(tmp_path: Path) -> None:
     unused = cast(Any, None)
     with pytest.raises(InsecureTransport, match="--insecure-dev"):
         RelayClient(plain, unused, unused, unused)
+
+
+async def test_the_link_offers_no_compression(tmp_path: Path) -> None:
+    """Frames cross uncompressed: sealed envelopes do not shrink."""
+    offered: list[str | None] = []
+
+    def refuse(connection: ServerConnection, request: Request) -> Response:
+        offered.append(request.headers.get("Sec-WebSocket-Extensions"))
+        return connection.respond(403, "no\n")
+
+    async with serve(lambda ws: ws.close(), "127.0.0.1", 0, process_request=refuse) as server:
+        port = server.sockets[0].getsockname()[1]
+        plain = config(tmp_path, server_url=f"http://127.0.0.1:{port}")
+        unused = cast(Any, None)
+        client = RelayClient(plain, unused, unused, unused, insecure_dev=True)
+        with pytest.raises(InvalidStatus):
+            await client._session(asyncio.Event())
+    assert offered == [None]
 
 
 def test_tls_context_with_the_system_store(tmp_path: Path) -> None:
