@@ -9,9 +9,21 @@ from collections.abc import Callable, Iterator
 from passback.agent.directory.base import (
     DirectoryCapabilities,
     DirectoryUser,
+    OpenedConnection,
     PasswordPolicy,
     UserNotFound,
 )
+
+
+@dataclasses.dataclass
+class FakeOpened:
+    """A connection opened for a verify: bound on once, or closed unused."""
+
+    bound: bool = False
+    closed: bool = False
+
+    def close(self) -> None:
+        self.closed = True
 
 
 class FakeDirectory:
@@ -22,6 +34,7 @@ class FakeDirectory:
         self.resets: list[tuple[bytes, str, bool]] = []
         self.changes: list[tuple[bytes, str, str]] = []  # anchor, old, new
         self.verifies: list[tuple[bytes, str]] = []
+        self.opened: list[FakeOpened] = []  # connections opened for a verify
         self.verify_error: Exception | None = None
         self.unlocks: list[bytes] = []
         self.require_changes: list[bytes] = []
@@ -74,9 +87,19 @@ class FakeDirectory:
                 current, password_stamp=current.password_stamp + 1
             )
 
-    def verify_password(self, user: DirectoryUser, password: str) -> None:
+    def open_for_verify(self) -> FakeOpened:
+        opened = FakeOpened()
+        self.opened.append(opened)
+        return opened
+
+    def verify_password(
+        self, user: DirectoryUser, password: str, opened: OpenedConnection | None = None
+    ) -> None:
+        assert opened is None or (isinstance(opened, FakeOpened) and not opened.closed)
         with self._lock:
             self.verifies.append((user.anchor, password))
+        if isinstance(opened, FakeOpened):
+            opened.bound = True
         if self.verify_error is not None:
             raise self.verify_error
 

@@ -320,6 +320,9 @@ class Writeback:
         """``unfinished``: the journal's entry when an earlier delivery started
         this request and never finished it (the agent died, or the answer was lost)."""
         sent = False  # whether the write may have reached the directory
+        # A check binds on a new connection: it opens while the account is
+        # located; nothing is sent on it before the refusal checks below pass.
+        opened = self._directory.open_for_verify() if meta.operation is Operation.VERIFY else None
         try:
             user = self._directory.locate(meta.anchor)
             if (
@@ -347,7 +350,7 @@ class Writeback:
                 return self._fail(request, events, refusal, detail, why)
             if meta.operation is Operation.VERIFY:
                 try:
-                    self._directory.verify_password(user, password)
+                    self._directory.verify_password(user, password, opened)
                 except CredentialsRefused as exc:
                     if exc.outcome in _RIGHT_PASSWORD_STATES:
                         exc.detail = {**account_state(user), **exc.detail}
@@ -391,6 +394,9 @@ class Writeback:
                 anchor=request.anchor,
             )
             return self._finish(request, outcome, {}, EventId.UnknownError)
+        finally:
+            if opened is not None:
+                opened.close()  # not bound on (a refusal, an error): closed unused
         return self._succeed(request, events, "password written")
 
     def _written_before_crash(self, entry: Entry, user: DirectoryUser) -> bool:

@@ -289,6 +289,8 @@ def test_verify_success(env: Env) -> None:
     state = {"locked": 1, "password_set_at": set_at, "password_expires_at": expires_at}
     assert result == Result(request_id, Outcome.OK, state, 31020)
     assert env.directory.verifies == [(ANCHOR, password())]
+    [opened] = env.directory.opened  # opened while the account was located, bound on
+    assert opened.bound
     assert env.directory.resets == env.directory.changes == []
     assert env.ids() == [31019, 31020]
     entry = env.journal.get(request_id)
@@ -345,6 +347,22 @@ def test_verify_of_the_service_account_does_not_bind(env: Env) -> None:
     result = env.handle(env.seal(password(), operation=Operation.VERIFY))
     assert (result.outcome, result.detail) == (Outcome.PROTECTED, {"reason": "service-account"})
     assert env.directory.verifies == []
+    [opened] = env.directory.opened
+    assert (opened.bound, opened.closed) == (False, True)  # closed unused
+
+
+def test_a_connection_opened_for_a_verify_is_closed_when_the_user_is_not_found(
+    env: Env,
+) -> None:
+    result = env.handle(env.seal(password(), operation=Operation.VERIFY, anchor=b"\x42" * 16))
+    assert result.outcome is Outcome.USER_NOT_FOUND
+    [opened] = env.directory.opened
+    assert (opened.bound, opened.closed) == (False, True)
+
+
+def test_only_a_verify_opens_a_connection_of_its_own(env: Env) -> None:
+    assert env.handle(env.seal(password())).outcome is Outcome.OK
+    assert env.directory.opened == []
 
 
 # ---- unlock and require-change (W3: no password) ------------------------------

@@ -187,6 +187,15 @@ class DirectoryCapabilities:
     writes_to: str
 
 
+class OpenedConnection(Protocol):
+    """A connection for one password check, opened while the account is
+    located (:meth:`Directory.open_for_verify`)."""
+
+    def close(self) -> None:
+        """Close it unused (after a refusal, or when the account was not found)."""
+        ...
+
+
 class Directory(Protocol):
     """One directory the agent writes to. Implementations are synchronous and
     thread-safe; the agent calls them from a worker thread."""
@@ -211,9 +220,19 @@ class Directory(Protocol):
         the account may not change its password)."""
         ...
 
-    def verify_password(self, user: DirectoryUser, password: str) -> None:
-        """Check ``password`` by one bind as ``user`` (U4); nothing is written and
-        a wrong password is never tried again. Raises CredentialsRefused."""
+    def open_for_verify(self) -> OpenedConnection:
+        """Start opening, in the background, the new connection the next
+        :meth:`verify_password` binds on; nothing but the connection's own
+        handshake is sent before that bind. Raises nothing: a failure to open
+        is raised by the bind."""
+        ...
+
+    def verify_password(
+        self, user: DirectoryUser, password: str, opened: OpenedConnection | None = None
+    ) -> None:
+        """Check ``password`` by one bind as ``user`` (U4), on ``opened`` if given
+        (from this directory's :meth:`open_for_verify`); nothing is written and a
+        wrong password is never tried again. Raises CredentialsRefused."""
         ...
 
     def unlock(self, user: DirectoryUser) -> None:

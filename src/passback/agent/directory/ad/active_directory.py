@@ -63,12 +63,13 @@ from passback.agent.directory.base import (
     DirectoryUnavailable,
     DirectoryUser,
     LookupFailed,
+    OpenedConnection,
     PasswordPolicy,
     PasswordRefused,
     UserNotFound,
     utf16_units,
 )
-from passback.agent.directory.ldap.pool import ConnectionPool
+from passback.agent.directory.ldap.pool import ConnectionPool, OpenedAhead
 from passback.agent.directory.ldap.search import (
     RawAttributes,
     base_search,
@@ -274,8 +275,17 @@ class ActiveDirectory:
                 for dn, attrs in page:
                     yield build_user(dn, attrs, _constructed(conn, dn), service_sid=service_sid)
 
-    def verify_password(self, user: DirectoryUser, password: str) -> None:
-        """Check ``password`` by one simple bind as ``user`` on the configured DC (U4).
+    def open_for_verify(self) -> OpenedAhead:
+        """A new connection to the configured DC, opening in the background (TCP,
+        TLS) while the account is located: a check then waits only for its bind."""
+        return self._reads.open_ahead()
+
+    def verify_password(
+        self, user: DirectoryUser, password: str, opened: OpenedConnection | None = None
+    ) -> None:
+        """Check ``password`` by one simple bind as ``user`` on the configured DC (U4),
+        on a new connection: ``opened`` (from :meth:`open_for_verify`), else one
+        opened now.
 
         One bind per call and none again after a refusal, so a wrong password
         counts once, as a sign-in at a workstation would. The refusal is
@@ -287,7 +297,12 @@ class ActiveDirectory:
             CredentialsRefused: ``outcome`` says why.
             DirectoryUnavailable: the DC could not be reached, or was busy.
         """
-        result_code, message = self._reads.bind_as(user.dn, password)
+        if opened is None:
+            result_code, message = self._reads.bind_as(user.dn, password)
+        elif isinstance(opened, OpenedAhead):
+            result_code, message = opened.bind(user.dn, password)
+        else:
+            raise TypeError(f"not a connection this directory opened: {type(opened).__name__}")
         outcome = classify_bind(result_code, message)
         if outcome is Outcome.OK:
             return

@@ -1,14 +1,18 @@
-"""A small, thread-safe pool of bound LDAPS connections to one DC."""
+"""A small, thread-safe pool of bound LDAPS connections to one DC, and the
+one-bind connections a password check opens beside it."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import queue
 import select
+import threading
 from collections.abc import Iterator
 
 import ldap3
 from ldap3.core.exceptions import LDAPException
+from ldap3.utils.dn import safe_dn
 
 from passback.agent.directory.base import DirectoryUnavailable
 from passback.agent.directory.ldap.tls import PinnedTls
@@ -16,6 +20,8 @@ from passback.agent.directory.ldap.translate import is_broken, translate
 
 #: LDAP result code of a refused simple bind (RFC 4511).
 INVALID_CREDENTIALS = 49
+#: Connections opened ahead at once (one per password check in flight); more wait.
+OPENERS = 4
 
 
 class ConnectionPool:
@@ -51,6 +57,9 @@ class ConnectionPool:
             self._idle.put(None)
         self._size = size
         self._closed = False
+        self._connect_timeout = connect_timeout
+        self._openers: concurrent.futures.ThreadPoolExecutor | None = None
+        self._openers_lock = threading.Lock()
 
     @contextlib.contextmanager
     def connection(self, *, write: bool = False) -> Iterator[ldap3.Connection]:
@@ -139,28 +148,53 @@ class ConnectionPool:
         Raises:
             DirectoryUnavailable: the DC could not be reached or TLS failed.
         """
-        conn = ldap3.Connection(
+        conn = self._unbound()
+        try:
+            conn.open()
+        except (LDAPException, OSError) as exc:
+            _discard(conn)
+            raise translate(exc, where=self.where) from exc
+        return _bind_once(conn, dn, password, self.where)
+
+    def open_ahead(self) -> OpenedAhead:
+        """Start opening (TCP, TLS) a new connection for one :meth:`bind_as`-like
+        bind, in the background, while the caller does something else. Nothing
+        is sent on it but the TLS handshake until :meth:`OpenedAhead.bind`."""
+        with self._openers_lock:
+            if self._openers is None:
+                self._openers = concurrent.futures.ThreadPoolExecutor(
+                    OPENERS, thread_name_prefix="ldap-open"
+                )
+            future = self._openers.submit(self._open_unbound)
+        # The connect and the handshake have their own timeouts; this caps the wait.
+        wait = self._connect_timeout + self._operation_timeout
+        return OpenedAhead(future, self.where, wait)
+
+    def _unbound(self) -> ldap3.Connection:
+        return ldap3.Connection(
             self._server,
-            user=dn,
-            password=password,
             authentication=ldap3.SIMPLE,
             client_strategy=ldap3.SYNC,
             raise_exceptions=False,
             receive_timeout=max(1, round(self._operation_timeout)),
         )
+
+    def _open_unbound(self) -> ldap3.Connection:
+        conn = self._unbound()
         try:
             conn.open()
-            conn.bind()
-            result = dict(conn.result)
-        except (LDAPException, OSError) as exc:
-            raise translate(exc, where=self.where) from exc
-        finally:
+        except BaseException:
             _discard(conn)
-        return int(result["result"]), str(result.get("message") or "")
+            raise
+        return conn
 
     def close(self) -> None:
         """Unbind idle connections now and busy ones when they come back."""
         self._closed = True
+        with self._openers_lock:
+            if self._openers is not None:
+                self._openers.shutdown(wait=False)
+                self._openers = None
         drained = 0
         while True:
             try:
@@ -172,6 +206,65 @@ class ConnectionPool:
             drained += 1
         for _ in range(drained):
             self._idle.put(None)
+
+
+class OpenedAhead:
+    """A new connection to the pool's DC being opened in the background
+    (:meth:`ConnectionPool.open_ahead`): one bind is made on it, then it is
+    closed; if none is, :meth:`close` closes it once it is open."""
+
+    def __init__(
+        self, future: concurrent.futures.Future[ldap3.Connection], where: str, wait: float
+    ) -> None:
+        self._future = future
+        self._where = where
+        self._wait = wait
+        self._taken = False
+
+    def bind(self, dn: str, password: str) -> tuple[int, str]:
+        """As :meth:`ConnectionPool.bind_as`, on this connection; at most once.
+
+        Raises:
+            DirectoryUnavailable: the DC could not be reached, TLS failed, or the
+                connection was not open in time.
+        """
+        if self._taken:
+            raise RuntimeError("a connection opened ahead takes one bind")
+        self._taken = True
+        try:
+            conn = self._future.result(timeout=self._wait)
+        except concurrent.futures.TimeoutError:
+            self._future.add_done_callback(_discard_opened)
+            raise DirectoryUnavailable(
+                f"no connection to {self._where} within {self._wait} s"
+            ) from None
+        except (LDAPException, OSError) as exc:
+            raise translate(exc, where=self._where) from exc
+        return _bind_once(conn, dn, password, self._where)
+
+    def close(self) -> None:
+        """Not bound on: closed as soon as it is open (at once if it is)."""
+        if not self._taken:
+            self._taken = True
+            self._future.add_done_callback(_discard_opened)
+
+
+def _bind_once(conn: ldap3.Connection, dn: str, password: str, where: str) -> tuple[int, str]:
+    """One simple bind on an open connection, which is closed afterwards."""
+    try:
+        conn.user, conn.password = safe_dn(dn), password
+        conn.bind()
+        result = dict(conn.result)
+    except (LDAPException, OSError) as exc:
+        raise translate(exc, where=where) from exc
+    finally:
+        _discard(conn)
+    return int(result["result"]), str(result.get("message") or "")
+
+
+def _discard_opened(future: concurrent.futures.Future[ldap3.Connection]) -> None:
+    if not future.cancelled() and future.exception() is None:
+        _discard(future.result())
 
 
 def _still_open(conn: ldap3.Connection) -> bool:
@@ -207,3 +300,8 @@ def _inside_library(exc: BaseException) -> bool:
 def _discard(conn: ldap3.Connection) -> None:
     with contextlib.suppress(Exception):
         conn.unbind()
+    # ldap3 leaves the socket of a connect that failed open; close it here.
+    socket = getattr(conn, "socket", None)
+    if socket is not None:
+        with contextlib.suppress(Exception):
+            socket.close()

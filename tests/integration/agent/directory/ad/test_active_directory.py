@@ -18,6 +18,7 @@ from passback.agent.directory.ad.active_directory import ActiveDirectory
 from passback.agent.directory.ad.classify import classify_refusal
 from passback.agent.directory.ad.settings import ADSettings
 from passback.agent.directory.base import (
+    CredentialsRefused,
     DirectoryConfigError,
     DirectoryUnavailable,
     DuplicateAnchor,
@@ -476,3 +477,40 @@ def test_wrong_service_password_is_reported_as_a_refused_bind(samba_dc: SambaDC)
 def test_plain_ldap_is_refused(samba_dc: SambaDC) -> None:
     with pytest.raises(DirectoryConfigError, match="ldaps://"):
         settings_for(samba_dc, ldap_url="ldap://127.0.0.1:389")
+
+
+# -- a password check on a connection opened ahead (U4) ----------------------
+
+
+def test_verify_on_a_connection_opened_while_the_user_is_located(
+    ad: ActiveDirectory, samba_dc: SambaDC
+) -> None:
+    user = samba_dc.create_user()
+    opened = ad.open_for_verify()
+    found = ad.locate(user.object_guid)
+    ad.verify_password(found, user.password, opened)
+    with pytest.raises(RuntimeError, match="one bind"):
+        ad.verify_password(found, user.password, opened)
+    wrong = ad.open_for_verify()
+    with pytest.raises(CredentialsRefused) as caught:
+        ad.verify_password(found, "Wrong!Passw0rd-9", wrong)
+    assert caught.value.outcome is Outcome.WRONG_PASSWORD
+    unused = ad.open_for_verify()
+    unused.close()
+    unused.close()  # once is enough; closing twice does nothing
+
+
+def test_a_connection_opened_ahead_to_an_unreachable_dc_fails_at_the_bind(
+    ad: ActiveDirectory, samba_dc: SambaDC
+) -> None:
+    user = samba_dc.create_user()
+    found = ad.locate(user.object_guid)
+    nowhere = ActiveDirectory(
+        settings_for(samba_dc, ldap_url=f"ldaps://{samba_dc.address}:1", connect_timeout=2)
+    )
+    try:
+        opened = nowhere.open_for_verify()
+        with pytest.raises(DirectoryUnavailable):
+            nowhere.verify_password(found, user.password, opened)
+    finally:
+        nowhere.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import ssl
 from typing import Any
 
@@ -10,7 +11,7 @@ from ldap3.core.exceptions import LDAPSocketReceiveError
 
 from passback.agent.directory.base import DirectoryUnavailable
 from passback.agent.directory.ldap import pool as pool_module
-from passback.agent.directory.ldap.pool import ConnectionPool
+from passback.agent.directory.ldap.pool import ConnectionPool, OpenedAhead
 from passback.agent.directory.ldap.tls import PinnedTls
 
 
@@ -78,3 +79,44 @@ def test_an_interruption_discards_the_connection(pool: ConnectionPool) -> None:
     with pytest.raises(KeyboardInterrupt), pool.connection():
         raise KeyboardInterrupt
     assert first.unbound
+
+
+# -- connections opened ahead for one bind (a password check) -----------------
+
+
+def test_a_connection_not_open_in_time_is_unavailable_and_closed_later() -> None:
+    future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+    opened = OpenedAhead(future, "dc1.passback.test:636", 0.01)
+    with pytest.raises(DirectoryUnavailable, match=r"within 0\.01 s"):
+        opened.bind("CN=u", "pw")
+    late = FakeConnection()
+    future.set_result(late)  # it opened after all: closed at once, never bound on
+    assert late.unbound
+
+
+def test_an_unused_connection_is_closed_once_open() -> None:
+    future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+    opened = OpenedAhead(future, "dc1.passback.test:636", 1)
+    opened.close()
+    conn = FakeConnection()
+    future.set_result(conn)
+    assert conn.unbound
+    with pytest.raises(RuntimeError, match="one bind"):
+        opened.bind("CN=u", "pw")
+
+
+def test_an_unused_connection_that_failed_to_open_is_left_alone() -> None:
+    future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+    OpenedAhead(future, "dc1.passback.test:636", 1).close()
+    future.set_exception(OSError("refused"))  # nothing to close, nothing raised
+
+
+def test_opening_ahead_runs_in_the_background(
+    pool: ConnectionPool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conn = FakeConnection()
+    monkeypatch.setattr(ConnectionPool, "_open_unbound", lambda self: conn)
+    opened = pool.open_ahead()
+    opened.close()
+    pool.close()  # stops the openers; what they opened is closed all the same
+    assert conn.unbound
