@@ -30,6 +30,7 @@ class Activity(enum.StrEnum):
     GATE = "gate"  # one verification attempt, pass or fail
     BLOCK = "block"  # T1: a part of self-service blocked for 24 hours
     LIFT_BLOCK = "lift_block"
+    ASK_ADMIN = "ask_admin"  # G5: a user no code reached asked the administrators for help
 
 
 class Actor(enum.StrEnum):

@@ -64,6 +64,7 @@ async def test_openapi_documents_every_route(client: httpx.AsyncClient) -> None:
         "/api/v1/portal/{slug}/status",
         "/api/v1/portal/{slug}/reset",
         "/api/v1/portal/{slug}/reset/method",
+        "/api/v1/portal/{slug}/reset/number",
         "/api/v1/portal/{slug}/reset/code",
         "/api/v1/portal/{slug}/reset/rules",
         "/api/v1/portal/{slug}/reset/password",

@@ -13,6 +13,8 @@ DEFAULT = {
     "questions_to_ask": 2,
     "registration_required": False,
     "reconfirm_days": 180,
+    "phone_region": None,
+    "admin_contacts": [],
 }
 
 
@@ -46,7 +48,8 @@ async def test_an_invalid_change_is_refused_whole(
     for body, words in (
         ({"gates_required": 2}, "2 gates are required but only 1 method(s) are allowed"),
         ({"questions_to_ask": 5}, "questions asked at a reset must be between 1 and"),
-        ({"methods": ["mobile_sms"]}, "not available in this version yet: mobile_sms"),
+        ({"phone_region": "ZZ"}, "unknown phone region 'ZZ'"),
+        ({"admin_contacts": ["it@acme.test", "desk"]}, "not email addresses: 'desk'"),
     ):
         refused = await client.patch("/api/v1/policy", headers=auth, json=body)
         assert refused.status_code == 422, refused.text
@@ -58,6 +61,11 @@ async def test_an_invalid_change_is_refused_whole(
         {"reconfirm_days": -1},
         {"color": "red"},
         {"methods": "email"},
+        {"phone_region": "BRA"},
+        {"phone_region": 55},
+        {"admin_contacts": "it@acme.test"},
+        {"admin_contacts": ["a" * 250 + "@acme.test"]},
+        {"admin_contacts": [f"a{i}@acme.test" for i in range(11)]},
     ):
         refused = await client.patch("/api/v1/policy", headers=auth, json=body)
         assert refused.status_code == 422, (body, refused.text)

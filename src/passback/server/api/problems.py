@@ -85,6 +85,7 @@ PORTAL_STATUS: Mapping[str, int] = {
     "too_many_confirm_codes": 429,
     "invalid_answer": 422,
     "not_enough_methods": 409,
+    "no_admin_contacts": 409,
     "invalid_number": 422,
     "wrong_number": 422,
     "phone_blocked": 429,

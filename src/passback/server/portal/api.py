@@ -291,7 +291,8 @@ async def enter_number(
     tenant = await _tenant(request, slug)
     t = _translator(request)
     try:
-        method = await _portal(request).number_step(tenant, token)
+        row = await _portal(request).require(tenant, token, Step.NUMBER)
+        method = Method(row.gate or Method.MOBILE_SMS.value)
         started = await _portal(request).enter_number(tenant, token, body.number, language=t.locale)
     except PortalError as error:
         raise _api_error(request, error, tenant) from None

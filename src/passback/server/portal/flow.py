@@ -63,6 +63,8 @@ MAX_MAILS_PER_USER = 10
 #: "Hardening" 5).
 MAX_MAILS_PER_USER_PER_CLIENT = 3
 MAIL_WINDOW = dt.timedelta(hours=1)
+#: The gates whose code goes to a phone (``policy.gates.Method`` values).
+PHONE_GATES = frozenset({"mobile_sms", "mobile_voice", "office_voice"})
 
 
 class Step(enum.StrEnum):
@@ -138,6 +140,7 @@ def new_flow(
         attempts=0,
         write_attempts=0,
         mailed=blocked is None and not choose,
+        sends=1 if blocked is None and not choose else 0,
         client_hash=hasher.client_hash(client),
         purpose=purpose.value,
         who_hash=who_hash,
@@ -220,18 +223,19 @@ def mail_limit_reached(
     all, or for starts from this client address (T1)."""
     recent = list(
         db.execute(
-            select(PortalFlow.client_hash)
+            select(PortalFlow.client_hash, PortalFlow.sends)
             .where(
                 PortalFlow.tenant_id == tenant_id,
                 PortalFlow.user_id == user_id,
-                PortalFlow.mailed.is_(True),
+                PortalFlow.sends > 0,
                 PortalFlow.created_at > now - MAIL_WINDOW,
             )
             .limit(MAX_MAILS_PER_USER)
-        ).scalars()
+        )
     )
-    from_client = sum(1 for h in recent if h == client_hash)
-    return len(recent) >= MAX_MAILS_PER_USER or from_client >= MAX_MAILS_PER_USER_PER_CLIENT
+    total = sum(sends for _, sends in recent)
+    from_client = sum(sends for h, sends in recent if h == client_hash)
+    return total >= MAX_MAILS_PER_USER or from_client >= MAX_MAILS_PER_USER_PER_CLIENT
 
 
 # -- moves ----------------------------------------------------------------------
@@ -297,12 +301,47 @@ def arm_email(
     """Put the flow at an email gate: a new code and a new link (hashed;
     returned to be mailed unless ``blocked``)."""
     require(flow, Step.CHOOSE, now)
-    code = new_code()
     flow.step = Step.CODE.value
     flow.gate = "email"
+    return _new_mail_code(flow, hasher, blocked=blocked, code_ttl=code_ttl, now=now)
+
+
+def send_again(
+    flow: PortalFlow,
+    hasher: Hasher,
+    *,
+    blocked: Blocked | None,
+    code_ttl: int,
+    now: dt.datetime,
+) -> tuple[str, str] | None:
+    """G5 "try again" at a gate whose code did not come: an email gate gets a
+    new code and link (the old ones die; returned to be mailed unless
+    ``blocked``); a phone gate goes back to its number, to send there again
+    (None). Codes tried still count (5 per flow); the caps count every send.
+
+    Raises:
+        FlowRefused: not at the code step of an email or phone gate.
+    """
+    require(flow, Step.CODE, now)
+    if flow.gate in (None, "email"):
+        return _new_mail_code(flow, hasher, blocked=blocked, code_ttl=code_ttl, now=now)
+    if flow.gate not in PHONE_GATES:
+        raise FlowRefused(Refusal.WRONG_STEP)
+    flow.step = Step.NUMBER.value
+    flow.code_hash = None
+    flow.challenge = None
+    flow.expires_at = now + dt.timedelta(seconds=code_ttl)
+    return None
+
+
+def _new_mail_code(
+    flow: PortalFlow, hasher: Hasher, *, blocked: Blocked | None, code_ttl: int, now: dt.datetime
+) -> tuple[str, str]:
+    code = new_code()
     flow.code_hash = hasher.code_hash(flow.id_hash, code)
     flow.blocked = blocked.value if blocked else None
     flow.mailed = blocked is None
+    flow.sends += 1 if blocked is None else 0
     flow.expires_at = now + dt.timedelta(seconds=code_ttl)
     link = new_flow_token()
     flow.link_hash = flow_hash(link)
@@ -336,6 +375,7 @@ def arm_phone_code(
     flow.code_hash = hasher.code_hash(flow.id_hash, code)
     flow.blocked = blocked.value if blocked else None
     flow.mailed = blocked is None
+    flow.sends += 1 if blocked is None else 0
     flow.challenge = json.dumps({"ending": ending})
     flow.expires_at = now + dt.timedelta(seconds=code_ttl)
     return code

@@ -207,9 +207,10 @@ async def number_page(request: Request, slug: str) -> Response:
     token = request.cookies.get(FLOW_COOKIE)
     try:
         tenant = await portal.tenant(slug)
-        method = await portal.number_step(tenant, token)
+        row = await portal.require(tenant, token, flow.Step.NUMBER)
     except PortalError as error:
         return await fail(request, t, error, slug=slug)
+    method = Method(row.gate or Method.MOBILE_SMS.value)
     return page(
         request,
         t,
@@ -218,6 +219,7 @@ async def number_page(request: Request, slug: str) -> Response:
         csrf=portal.csrf_token(token or ""),
         gate=method.value,
         gate_choice=True,  # a phone gate exists only where the user chose it
+        can_ask=await portal.help_offered(tenant, row),
     )
 
 
@@ -260,7 +262,53 @@ async def code_page(request: Request, slug: str) -> Response:
         gate=row.gate or "email",
         gate_choice=choice,
         ending=number_ending(row),
+        can_ask=await portal.help_offered(tenant, row),
     )
+
+
+@router.post("/code/again")
+async def send_again(request: Request, slug: str, csrf: Text = "") -> Response:
+    """G5 "try again": the code is sent again (an email gate), or the number is
+    asked again to send there (a phone gate)."""
+    t = renderer(request).translator(request)
+    portal = portal_of(request)
+    token = request.cookies.get(FLOW_COOKIE)
+    try:
+        tenant = await portal.tenant(slug)
+        check_same_origin(request)
+        _check_csrf(portal, token, csrf)
+        started = await portal.send_again(tenant, token, language=t.locale)
+    except PortalError as error:
+        return await fail(request, t, error, slug=slug)
+    if started.step is flow.Step.NUMBER:
+        return RedirectResponse(f"{base_of(tenant)}/number", status_code=303)
+    target = f"{base_of(tenant)}/code"
+    response = RedirectResponse(target, status_code=303)
+    flash.carry(request, response, portal.hasher, target, {"notice": SENT_AGAIN})
+    if started.deliver is not None:
+        response.background = BackgroundTask(started.deliver)
+    return response
+
+
+@router.post("/help")
+async def ask_admin(request: Request, slug: str, csrf: Text = "") -> Response:
+    """G5: ask the tenant's administrators for help; back to the gate's page,
+    which says so."""
+    t = renderer(request).translator(request)
+    portal = portal_of(request)
+    token = request.cookies.get(FLOW_COOKIE)
+    try:
+        tenant = await portal.tenant(slug)
+        check_same_origin(request)
+        _check_csrf(portal, token, csrf)
+        row = await portal.require_gate(tenant, token)
+        await portal.ask_admin(tenant, token, language=t.locale)
+    except PortalError as error:
+        return await fail(request, t, error, slug=slug)
+    target = f"{base_of(tenant)}/{'number' if row.step == flow.Step.NUMBER.value else 'code'}"
+    response = RedirectResponse(target, status_code=303)
+    flash.carry(request, response, portal.hasher, target, {"notice": ASKED_ADMIN})
+    return response
 
 
 @router.get("/code/{link}")
@@ -560,6 +608,7 @@ def _code_page(
         context["csrf"] = portal_of(request).csrf_token(token) if token else ""
     context.setdefault("action", "code")
     context.setdefault("gate_choice", False)
+    context.setdefault("can_ask", False)
     minutes = portal_of(request).services.settings.code_ttl // 60
     return page(request, t, tenant, "code.html", status, minutes=minutes, gate=gate, **context)
 
@@ -585,6 +634,12 @@ def _password_page(
         **context,
     )
 
+
+SENT_AGAIN = N_("We sent a new code. The one before no longer works.")
+ASKED_ADMIN = N_(
+    "We asked your administrators to help you. They will contact you; make sure it is "
+    "really them before you tell them anything."
+)
 
 #: Errors of a form field the user mends by typing again: nothing an operator
 #: looks up, so no support record (and no code) for them.

@@ -13,7 +13,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from passback.policy import gates
@@ -41,6 +41,7 @@ from passback.server.portal.errors import (
     writeback_error,
 )
 from passback.server.portal.gates import questions
+from passback.server.portal.help_mail import help_mail
 from passback.server.portal.notice_mail import Notice, notice_mail
 from passback.server.portal.ratelimit import SlidingWindowLimiter, address_key
 from passback.server.rules import PasswordRules, rules_for, rules_from_json
@@ -67,6 +68,10 @@ WRONG_NUMBER = N_(
     "This is not the number on file for you. Type the whole number, with the country code."
 )
 WRONG_ANSWERS = N_("At least one answer is not right. Attempts left: %(left)d.")
+#: Help requests one account may send the administrators in a day (G5),
+#: whoever asks: more are answered the same way and mail no one.
+MAX_HELP_REQUESTS = 3
+HELP_WINDOW = dt.timedelta(days=1)
 UNAVAILABLE = N_("Your password can't be reset right now. Try again in a few minutes.")
 
 
@@ -389,21 +394,166 @@ class Portal:
                 db.expunge(user)
             return _Armed(key, code, row.blocked, user, link)
 
+    async def send_again(
+        self, tenant: PortalTenant, token: str | None, *, language: str
+    ) -> Started:
+        """G5 "try again": an email gate's code is sent again (a new code, within
+        the caps); a phone gate goes back to its number (``step`` NUMBER).
+
+        Raises:
+            PortalError: not at the code step of an email or phone gate.
+        """
+        row = await self.require(tenant, token, flow.Step.CODE)
+
+        def again() -> _Armed | PortalError | None:
+            now = self._clock()
+            with self.services.sessions() as db, db.begin():
+                try:
+                    found = flow.require(db.get(PortalFlow, row.id_hash), flow.Step.CODE, now)
+                    user = db.get(DirectoryUser, found.user_id) if found.user_id else None
+                    blocked = None
+                    if found.gate in (None, Method.EMAIL.value):
+                        blocked = self._email_blocked(
+                            db, tenant, user, found.client_hash or "", now
+                        )
+                    sent = flow.send_again(
+                        found,
+                        self.hasher,
+                        blocked=blocked,
+                        code_ttl=self.services.settings.code_ttl,
+                        now=now,
+                    )
+                except FlowRefused as refused:
+                    return refusal_error(refused, row.user_id)
+                if sent is None:
+                    return None
+                if user is not None:
+                    db.expunge(user)
+                return _Armed(found.id_hash, sent[0], found.blocked, user, sent[1])
+
+        armed = await asyncio.to_thread(again)
+        if isinstance(armed, PortalError):
+            raise armed
+        if armed is None:
+            return Started(token or "", row.expires_at, None, flow.Step.NUMBER)
+        username = armed.user.sam_account_name if armed.user else ""
+        return Started(
+            token or "", row.expires_at, self._delivery(tenant, armed, username, language)
+        )
+
+    async def help_offered(self, tenant: PortalTenant, row: PortalFlow) -> bool:
+        """Whether the gate's page offers to ask the administrators (G5): the
+        tenant named some, and this flow has not asked yet."""
+
+        def read() -> bool:
+            with self.services.sessions() as db:
+                return bool(gate_policy(db, tenant.id).admin_contacts)
+
+        return row.contacted_at is None and await asyncio.to_thread(read)
+
+    async def ask_admin(self, tenant: PortalTenant, token: str | None, *, language: str) -> None:
+        """G5: a user whom the gate's code does not reach asks the tenant's
+        administrators for help; they are emailed who it is and what was
+        tried. Once per flow, and at most ``MAX_HELP_REQUESTS`` mails a day per
+        account: strangers can type anyone's username, and the answer is the
+        same for every username (T2), mailed or not.
+
+        Raises:
+            PortalError: not at a gate's number or code step; ``no_admin_contacts``.
+        """
+        token_row = await self.require_gate(tenant, token)
+
+        def ask() -> tuple[tuple[str, ...], DirectoryUser, bool, str] | PortalError | None:
+            now = self._clock()
+            with self.services.sessions() as db, db.begin():
+                row = db.get(PortalFlow, token_row.id_hash)
+                if row is None:
+                    return refusal_error(FlowRefused(Refusal.NO_FLOW))
+                contacts = gate_policy(db, tenant.id).admin_contacts
+                if not contacts:
+                    return PortalError(
+                        "no_admin_contacts",
+                        N_(
+                            "Your organisation has not set up help by email. "
+                            "Contact your help desk."
+                        ),
+                    )
+                if row.contacted_at is not None:
+                    return None
+                row.contacted_at = now
+                user = db.get(DirectoryUser, row.user_id) if row.user_id else None
+                db.flush()  # this request counts too
+                asked = db.scalar(
+                    select(func.count()).where(
+                        PortalFlow.tenant_id == tenant.id,
+                        PortalFlow.user_id == (row.user_id or ""),
+                        PortalFlow.contacted_at > now - HELP_WINDOW,
+                    )
+                )
+                audit.record(
+                    db,
+                    tenant_id=tenant.id,
+                    user_id=row.user_id,
+                    activity=audit.Activity.ASK_ADMIN,
+                    success=True,
+                    at=now,
+                    method=row.gate or Method.EMAIL.value,
+                    subject=_subject(row),
+                )
+                if user is None or int(asked or 0) > MAX_HELP_REQUESTS:
+                    return None
+                db.expunge(user)
+                unlock = row.purpose == flow.Purpose.UNLOCK.value
+                return contacts, user, unlock, row.gate or Method.EMAIL.value
+
+        found = await asyncio.to_thread(ask)
+        if isinstance(found, PortalError):
+            raise found
+        if found is None:
+            return
+        contacts, user, unlock, method = found
+        t = Translator.for_locale(self.catalogs, language)
+        when = self._clock()
+        for address in contacts:
+            message = help_mail(
+                t,
+                to=address,
+                username=user.sam_account_name,
+                principal=user.user_principal_name,
+                unlock=unlock,
+                method=method,
+                when=when,
+                tenant_name=tenant.name,
+            )
+            task = asyncio.ensure_future(self._send_help(message))
+            self._notices.add(task)
+            task.add_done_callback(self._notices.discard)
+
+    async def _send_help(self, message: MailMessage) -> None:
+        if self.mailer is None:
+            return
+        try:
+            await self.mailer.send(message)
+        except MailError as exc:
+            logger.warning("portal: the help request to %s failed: %s", message.to, exc)
+
+    async def require_gate(self, tenant: PortalTenant, token: str | None) -> PortalFlow:
+        """The flow of ``token`` at a gate: its number step or its code step.
+
+        Raises:
+            PortalError: no such flow, or not at a gate.
+        """
+        try:
+            return await self.require(tenant, token, flow.Step.CODE)
+        except PortalError:
+            return await self.require(tenant, token, flow.Step.NUMBER)
+
     def serviceable(self, method: Method) -> bool:
         """Whether the server can run ``method``'s gate: a phone method needs
         a provider with its channel (the same for every username, T2)."""
         return not method.phone or (
             self.phone is not None and channel_of(method) in self.phone.channels
         )
-
-    async def number_step(self, tenant: PortalTenant, token: str | None) -> Method:
-        """The phone method of the gate whose number the flow asks for.
-
-        Raises:
-            PortalError: the flow is not at a phone gate's number.
-        """
-        row = await self.require(tenant, token, flow.Step.NUMBER)
-        return Method(row.gate or Method.MOBILE_SMS.value)
 
     async def enter_number(
         self, tenant: PortalTenant, token: str | None, typed: str, *, language: str

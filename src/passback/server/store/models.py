@@ -197,6 +197,9 @@ class PortalFlow(Base):
     write_attempts: Mapped[int] = mapped_column(Integer, default=0)
     #: Whether a code mail was sent for this flow (the per-user cap, T1).
     mailed: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Code messages (mails, texts, calls) this flow sent: what the per-user
+    #: caps count (T1), a message sent again included.
+    sends: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     #: The client address that started it, keyed (``Hasher.client_hash``): code
     #: mails are also capped per user and address (T1).
     client_hash: Mapped[str | None] = mapped_column(String(64))

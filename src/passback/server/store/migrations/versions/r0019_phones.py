@@ -1,6 +1,7 @@
 """Phone gates: contact numbers from the directory, the tenant's phone
-region, numbers typed wrong per flow, and the addresses of the tenant's
-administrators for users no code reaches (G5).
+region, numbers typed wrong per flow, code messages counted per flow (a
+code sent again counts), and the addresses of the tenant's administrators
+for users no code reaches (G5).
 
 Revision ID: 0019
 Revises: 0018
@@ -29,6 +30,8 @@ def upgrade() -> None:
             sa.Column("number_misses", sa.Integer(), nullable=False, server_default="0")
         )
         table.add_column(sa.Column("contacted_at", UTCDateTime(), nullable=True))
+        table.add_column(sa.Column("sends", sa.Integer(), nullable=False, server_default="0"))
+    op.execute("UPDATE portal_flows SET sends = 1 WHERE mailed")
     with op.batch_alter_table("gate_policies") as table:
         table.add_column(sa.Column("phone_region", sa.String(2), nullable=True))
         table.add_column(
@@ -41,6 +44,7 @@ def downgrade() -> None:
         table.drop_column("admin_contacts")
         table.drop_column("phone_region")
     with op.batch_alter_table("portal_flows") as table:
+        table.drop_column("sends")
         table.drop_column("contacted_at")
         table.drop_column("number_misses")
     with op.batch_alter_table("directory_users") as table:
