@@ -355,31 +355,13 @@ class Accounts:
                 the directory refused (its ``Outcome``); the session's change
                 attempts are used up (it ends).
         """
-        row, _ = await asyncio.to_thread(self._session, tenant, token)
+        begun = await asyncio.to_thread(
+            self._begin_change, tenant, token, current, new_password, confirm
+        )
+        if isinstance(begun, PortalError):
+            raise begun
+        row, current, pending = begun
         state = sessions.State(row.state)
-        if state.forced_change:
-            current = sessions.unseal(token or "", row) or ""
-            if not current:
-                await self.sign_out(tenant, token)
-                raise PortalError("not_signed_in", SESSION_ENDED)
-        elif not current:
-            raise PortalError("empty", N_("Enter your current password."), field="current_password")
-        if not new_password:
-            raise PortalError("empty", N_("Enter the new password."), field="new_password")
-        if confirm != new_password:
-            raise PortalError(
-                "mismatch",
-                N_("The two passwords are not the same. Type them again."),
-                field="confirm_password",
-            )
-        attempt, pending = await asyncio.to_thread(self._claim, row.id_hash)
-        if attempt is None:
-            await self.sign_out(tenant, token)
-            raise PortalError(
-                "too_many_changes",
-                N_("Too many attempts to change the password. Sign in again."),
-                user_id=row.user_id,
-            )
         try:
             result = await self._write(tenant, row.user_id, current, new_password, pending)
             if pending is not None and result.outcome is Outcome.REPLAYED:
@@ -488,11 +470,47 @@ class Accounts:
             csrf=self.hasher.csrf_token("session:" + row.id_hash),
         )
 
-    def _claim(self, key: str) -> tuple[int | None, str | None]:
+    def _begin_change(
+        self, tenant: PortalTenant, token: str | None, current: str, new_password: str, confirm: str
+    ) -> tuple[AccountSession, str, str | None] | PortalError:
+        """One transaction: the session (seen now), the current password (for a
+        forced change the one sealed at sign-in), the fields checked, one change
+        attempt claimed. The session, the current password and the request id
+        of an earlier change in doubt; or the error, returned so that what the
+        transaction did stays: the session seen, or ended (nothing sealed left,
+        or no attempt left)."""
         with self.services.sessions() as db, db.begin():
-            attempt = sessions.claim_change(db, key)
-            row = db.get(AccountSession, key)
-            return attempt, row.pending_request_id if row is not None else None
+            try:
+                row = sessions.require(sessions.find(db, tenant.id, token), self._clock())
+            except sessions.SessionRefused:
+                raise PortalError("not_signed_in", SESSION_ENDED) from None
+            if sessions.State(row.state).forced_change:
+                current = sessions.unseal(token or "", row) or ""
+                if not current:
+                    db.delete(row)
+                    return PortalError("not_signed_in", SESSION_ENDED)
+            elif not current:
+                return PortalError(
+                    "empty", N_("Enter your current password."), field="current_password"
+                )
+            if not new_password:
+                return PortalError("empty", N_("Enter the new password."), field="new_password")
+            if confirm != new_password:
+                return PortalError(
+                    "mismatch",
+                    N_("The two passwords are not the same. Type them again."),
+                    field="confirm_password",
+                )
+            if sessions.claim_change(db, row.id_hash) is None:
+                db.delete(row)
+                return PortalError(
+                    "too_many_changes",
+                    N_("Too many attempts to change the password. Sign in again."),
+                    user_id=row.user_id,
+                )
+            db.flush()
+            db.expunge(row)
+            return row, current, row.pending_request_id
 
     def _keep_pending(self, key: str, request_id: str | None) -> None:
         with self.services.sessions() as db, db.begin():

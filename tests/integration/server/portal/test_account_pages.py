@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from passback.protocol.operations import Operation
 from passback.protocol.outcomes import Outcome
 from passback.server.portal.account import FAILURE_FLOOR, MAX_ACCOUNT_FAILURES
+from passback.server.portal.account_session import MAX_CHANGE_ATTEMPTS
 from passback.server.store import create_engine
 from tests.support.portal import (
     BASE,
@@ -175,6 +176,45 @@ async def test_change_with_the_current_password(
         change = agent.opened[-1]
         assert change.metadata.operation is Operation.CHANGE
         assert change.secrets == (NEW_PASSWORD, CURRENT_PASSWORD)  # new first
+
+
+async def test_change_checks_its_fields_and_ends_the_session_after_its_attempts(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory
+) -> None:
+    """Empty or differing fields are refused before an attempt is counted; the
+    attempts are counted before the agent is asked, and when they are used up
+    the session ends. A success's operation record is written with the session."""
+    async with portal_tenant(server, client, make_agent) as (_tenant, agent):
+        agent.outcomes.append((Outcome.OK, STATE))
+        await sign_in(client)
+        form = await client.get(f"{BASE}/change")
+        data = {
+            "current_password": CURRENT_PASSWORD,
+            "new_password": NEW_PASSWORD,
+            "confirm_password": NEW_PASSWORD,
+            "csrf": csrf(form),
+        }
+        for field, value, error in (
+            ("current_password", "", "Enter your current password."),
+            ("new_password", "", "Enter the new password."),
+            ("confirm_password", "Other-Pa55word", "The two passwords are not the same."),
+        ):
+            await client.post(f"{BASE}/change", data={**data, field: value})
+            page = await client.get(f"{BASE}/change")
+            assert error in field_error(page, field)
+        assert rows(server, "SELECT change_attempts FROM account_sessions") == [(0,)]
+        agent.outcomes.append((Outcome.OK, {}))
+        done = await client.post(f"{BASE}/change", data=data)
+        assert done.headers["location"] == f"{BASE}/account"
+        ok = "SELECT operation, outcome FROM operations WHERE outcome = 'ok' ORDER BY created_at"
+        assert rows(server, ok) == [("verify", "ok"), ("change", "ok")]
+        for _ in range(MAX_CHANGE_ATTEMPTS):
+            agent.outcomes.append(WRONG)
+            await client.post(f"{BASE}/change", data=data)
+        ended = await client.post(f"{BASE}/change", data=data)
+        assert ended.status_code == 303
+        assert len(agent.opened) == 2 + MAX_CHANGE_ATTEMPTS  # the last one never left
+        assert rows(server, "SELECT count(*) FROM account_sessions") == [(0,)]
 
 
 @pytest.mark.parametrize(
