@@ -8,7 +8,7 @@ import contextlib
 import queue
 import select
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import ldap3
 from ldap3.core.exceptions import LDAPException
@@ -168,7 +168,15 @@ class ConnectionPool:
             future = self._openers.submit(self._open_unbound)
         # The connect and the handshake have their own timeouts; this caps the wait.
         wait = self._connect_timeout + self._operation_timeout
-        return OpenedAhead(future, self.where, wait)
+        return OpenedAhead(future, self.where, wait, self._close_later)
+
+    def _close_later(self, conn: ldap3.Connection) -> None:
+        """Unbind and close ``conn`` in the background: the bind's answer is in."""
+        with self._openers_lock:
+            if self._openers is not None:
+                self._openers.submit(_discard, conn)
+                return
+        _discard(conn)
 
     def _unbound(self) -> ldap3.Connection:
         return ldap3.Connection(
@@ -214,11 +222,16 @@ class OpenedAhead:
     closed; if none is, :meth:`close` closes it once it is open."""
 
     def __init__(
-        self, future: concurrent.futures.Future[ldap3.Connection], where: str, wait: float
+        self,
+        future: concurrent.futures.Future[ldap3.Connection],
+        where: str,
+        wait: float,
+        close: Callable[[ldap3.Connection], None] = lambda conn: _discard(conn),
     ) -> None:
         self._future = future
         self._where = where
         self._wait = wait
+        self._close = close
         self._taken = False
 
     def bind(self, dn: str, password: str) -> tuple[int, str]:
@@ -240,7 +253,7 @@ class OpenedAhead:
             ) from None
         except (LDAPException, OSError) as exc:
             raise translate(exc, where=self._where) from exc
-        return _bind_once(conn, dn, password, self._where)
+        return _bind_once(conn, dn, password, self._where, self._close)
 
     def close(self) -> None:
         """Not bound on: closed as soon as it is open (at once if it is)."""
@@ -249,16 +262,26 @@ class OpenedAhead:
             self._future.add_done_callback(_discard_opened)
 
 
-def _bind_once(conn: ldap3.Connection, dn: str, password: str, where: str) -> tuple[int, str]:
-    """One simple bind on an open connection, which is closed afterwards."""
+def _bind_once(
+    conn: ldap3.Connection,
+    dn: str,
+    password: str,
+    where: str,
+    close: Callable[[ldap3.Connection], None] | None = None,
+) -> tuple[int, str]:
+    """One simple bind on an open connection, which is closed afterwards (by
+    ``close`` once the bind is answered, if given)."""
     try:
         conn.user, conn.password = safe_dn(dn), password
         conn.bind()
         result = dict(conn.result)
     except (LDAPException, OSError) as exc:
-        raise translate(exc, where=where) from exc
-    finally:
         _discard(conn)
+        raise translate(exc, where=where) from exc
+    except BaseException:
+        _discard(conn)
+        raise
+    (close or _discard)(conn)
     return int(result["result"]), str(result.get("message") or "")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import ssl
+import time
 from typing import Any
 
 import pytest
@@ -120,3 +121,42 @@ def test_opening_ahead_runs_in_the_background(
     opened.close()
     pool.close()  # stops the openers; what they opened is closed all the same
     assert conn.unbound
+
+
+class BindingConnection(FakeConnection):
+    def __init__(self, code: int) -> None:
+        super().__init__()
+        self.user: str | None = None
+        self.password: str | None = None
+        self.result = {"result": code, "message": "80090308: data 52e" if code else ""}
+
+    def bind(self) -> bool:
+        return not self.result["result"]
+
+
+@pytest.mark.parametrize("code", [0, 49])
+def test_after_the_bind_the_connection_is_closed_in_the_background(code: int) -> None:
+    """The answer does not wait for the unbind."""
+    conn = BindingConnection(code)
+    future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+    future.set_result(conn)
+    later: list[Any] = []
+    opened = OpenedAhead(future, "dc1.passback.test:636", 1, later.append)
+    assert opened.bind("CN=u,DC=x", "pw") == (code, conn.result["message"])
+    assert (conn.user, later, conn.unbound) == ("CN=u,DC=x", [conn], False)
+
+
+def test_a_pool_closes_later_in_its_openers_or_at_once_once_closed(
+    pool: ConnectionPool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ConnectionPool, "_open_unbound", lambda self: FakeConnection())
+    first, second = FakeConnection(), FakeConnection()
+    pool.open_ahead().close()  # starts the openers
+    pool._close_later(first)
+    pool.close()
+    pool._close_later(second)  # no openers left: at once
+    assert second.unbound
+    deadline = time.monotonic() + 5
+    while not first.unbound and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert first.unbound
