@@ -63,6 +63,7 @@ from passback.demo.samba import (
     check_prerequisites as check_samba,
 )
 from passback.server.keyring import MASTER_KEY_FILE, master_key, store_master_key
+from passback.server.notify.phone_outbox import read_outbox
 from passback.server.portal import registrations
 from passback.server.portal.gates.questions import QUESTIONS
 from passback.server.store.engine import create_engine, session_factory
@@ -86,6 +87,11 @@ STOP_TIMEOUT = 15.0
 
 #: The demo users: an ordinary one, a disabled one, a Domain Admin (protected).
 ALICE, BOB, CAROL = "alice", "bob", "carol"
+#: alice's numbers in the directory (fictional: 555-01xx), as an admin types them.
+ALICE_MOBILE = "+1 425 555 0142"
+ALICE_OFFICE = "+1 425 555 0100 ext. 42"
+#: Where the portal asks for help when no code reaches a user (G5).
+HELP_DESK = f"helpdesk@{MAIL_DOMAIN}"
 
 
 class DemoError(Exception):
@@ -113,6 +119,15 @@ class Layout:
     @property
     def mail(self) -> Path:
         return self.root / "mail"
+
+    @property
+    def phone(self) -> Path:
+        """The outbox of texts and calls (one JSON file per message)."""
+        return self.root / "phone"
+
+    @property
+    def phone_provider(self) -> Path:
+        return self.root / "phone-provider.toml"
 
     @property
     def server_data(self) -> Path:
@@ -270,7 +285,14 @@ class _Demo:
         self._stop_leftovers()
         if not _port_free(SERVER_HOST, self.port):
             raise DemoError(f"{SERVER_HOST}:{self.port} is in use; choose another with --port")
-        for folder in (layout.dc, layout.tls, layout.mail, layout.server_data, layout.agent):
+        for folder in (
+            layout.dc,
+            layout.tls,
+            layout.mail,
+            layout.phone,
+            layout.server_data,
+            layout.agent,
+        ):
             shutil.rmtree(folder, ignore_errors=True)
         for log in (layout.server_log, layout.agent_log):
             log.unlink(missing_ok=True)
@@ -282,6 +304,7 @@ class _Demo:
 
         self.out("Starting the Passback server and a mail catcher for its email …")
         files = certs.create(layout.tls, [SERVER_HOST, "localhost"])
+        layout.phone_provider.write_text(f'provider = "outbox"\nfolder = "{layout.phone}"\n')
         self.mail.start()
         self.tenant = self._create_tenant()
         write_private(layout.admin_token, (self.tenant.admin_token + "\n").encode())
@@ -299,6 +322,7 @@ class _Demo:
                 "--smtp-security", "none",
                 "--smtp-from", f"passback-demo@{MAIL_DOMAIN}",
                 "--public-url", self.url,
+                "--phone-provider", str(layout.phone_provider),
             ],
             layout.server_log,
         )  # fmt: skip
@@ -314,12 +338,23 @@ class _Demo:
         self._set_up_gates()
 
     def _set_up_gates(self) -> None:
-        """The tenant allows the email code, an authenticator app and security
-        questions (one gate), and alice has an app and questions registered, as
-        she would in My account → Security info."""
+        """The tenant allows every method (one gate) and names a help desk,
+        and alice has an app and questions registered, as she would in My
+        account → Security info (her phone numbers come from the directory)."""
         with self._client() as client:
             changed = client.patch(
-                "/api/v1/policy", json={"methods": ["email", "totp", "questions"]}
+                "/api/v1/policy",
+                json={
+                    "methods": [
+                        "email",
+                        "mobile_sms",
+                        "mobile_voice",
+                        "office_voice",
+                        "totp",
+                        "questions",
+                    ],
+                    "admin_contacts": [HELP_DESK],
+                },
             )
         changed.raise_for_status()
         url = f"sqlite:///{self.layout.server_data / 'passback.db'}"
@@ -379,6 +414,8 @@ class _Demo:
                 given_name=given,
                 surname="Demo",
                 mail=f"{name}@{MAIL_DOMAIN}",
+                mobile=ALICE_MOBILE if name == ALICE else None,
+                telephone=ALICE_OFFICE if name == ALICE else None,
                 disabled=disabled,
                 domain_admin=domain_admin,
             )
@@ -493,8 +530,15 @@ class _Demo:
         return {ALICE, BOB, CAROL} <= names
 
     def wait(self) -> None:
-        """Until a signal (raised as :class:`_Stop`) or a part dies."""
+        """Until a signal (raised as :class:`_Stop`) or a part dies; shows each
+        text and call the server sends, as the mail catcher shows mails."""
+        shown = 0
         while True:
+            messages = read_outbox(self.layout.phone)
+            for message in messages[shown:]:
+                kind = "Text" if message["channel"] == "sms" else "Call"
+                self.out(f"{kind} to {message['to']}: {message['text']}")
+            shown = len(messages)
             self._check_children()
             if not self.dc.running():
                 raise DemoError(f"the Samba DC stopped; see {self.dc.log_file}")
@@ -539,7 +583,10 @@ class _Demo:
                 f"    {self.portal_url}",
                 "",
                 f"  Reset or unlock {ALICE}'s password there: the tenant allows the email code,",
-                "  an authenticator app and security questions (one of them is asked).",
+                "  a text or a call to her phones, an authenticator app and security questions",
+                "  (one of them is asked).",
+                f"  {ALICE}'s mobile is {ALICE_MOBILE}, her office phone {ALICE_OFFICE}: type",
+                f"  the number in full; texts and calls land in {layout.phone}/ and show here.",
                 f"  {ALICE}'s authenticator key is {self.totp_secret}; a code of now:",
                 f"    {sys.executable} -c \\",
                 f"      \"import pyotp; print(pyotp.TOTP('{self.totp_secret}').now())\"",
@@ -556,6 +603,7 @@ class _Demo:
                 f"  this demo, or trust {ca} in the browser.",
                 f"  The one-time code goes by email to {ALICE}@{MAIL_DOMAIN}: read it in",
                 f"  {layout.mail}/ (one .eml file per message); codes are also shown here.",
+                f"  No code? After 10 seconds the page offers to ask the help desk ({HELP_DESK}).",
                 "",
                 "Demo users (the same in the portal and the API):",
                 f"  {ALICE:<6} an ordinary account: a reset goes through to the directory",

@@ -428,12 +428,18 @@ class SambaDC:
         given_name: str | None = None,
         surname: str | None = None,
         consistency_guid: bytes | None = None,
+        mobile: str | None = None,
+        telephone: str | None = None,
     ) -> DirectoryUser:
         """Create a user ``CN=<name>`` in ``ou`` (the managed OU by default)."""
         dn = f"CN={name},{ou or self.managed_ou}"
         attrs: dict[str, Any] = {}
         if mail is not None:
             attrs["mail"] = mail
+        if mobile is not None:
+            attrs["mobile"] = mobile
+        if telephone is not None:
+            attrs["telephoneNumber"] = telephone
         if given_name is not None:
             attrs["givenName"] = given_name
         if surname is not None:

@@ -281,6 +281,30 @@ def test_demo_runs_as_printed_and_stops_cleanly(demo: Demo) -> None:
         assert done.status_code == 303, done.text  # Post/Redirect/Get
         assert done.headers["location"] == "/portal/demo/done"
         assert "Password changed" in browser.get(f"{portal}done").text
+
+        # A text to alice's mobile, as printed: the demo shows it on its console.
+        mobile = re.search(r"mobile is (\+[\d ]+), her office", printed)
+        assert mobile is not None, printed
+        browser.post(portal, data={"username": "alice"})
+        choice = browser.get(f"{portal}method")
+        assert 'value="mobile_sms"' in choice.text and 'value="office_voice"' in choice.text
+        chosen = browser.post(
+            f"{portal}method", data={"method": "mobile_sms", "csrf": csrf(choice)}
+        )
+        assert chosen.headers["location"] == "/portal/demo/number"
+        page = browser.get(f"{portal}number")
+        typed = browser.post(
+            f"{portal}number", data={"number": mobile.group(1), "csrf": csrf(page)}
+        )
+        assert typed.headers["location"] == "/portal/demo/code", typed.text
+        echoed = demo.read_until("Text to +14255550142: ", 30).splitlines()[-1]
+        sms_code = re.search(r"code: (\d{8})", echoed)
+        assert sms_code is not None, echoed
+        page = browser.get(f"{portal}code")
+        checked = browser.post(
+            f"{portal}code", data={"code": sms_code.group(1), "csrf": csrf(page)}
+        )
+        assert checked.headers["location"] == "/portal/demo/password"
     assert dc.can_bind(f"CN=alice,{USERS_DN}", portal_password)
 
     # The printed authenticator command gives a code; the printed policy command runs.
@@ -300,7 +324,11 @@ def test_demo_runs_as_printed_and_stops_cleanly(demo: Demo) -> None:
         [policy.group(1), "tenant", "policy", policy.group(2), "--data-dir", policy.group(3)],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
-    assert "methods:               email, questions, totp" in shown
+    assert (
+        "methods:               email, mobile_sms, mobile_voice, office_voice, questions, totp"
+        in shown
+    )
+    assert "admin contacts:        helpdesk@demo.passback.test" in shown
     assert "security questions" in shown
 
     # The passwords and the code never reached a log (SPEC S7).

@@ -609,6 +609,8 @@ def _code_page(
     context.setdefault("action", "code")
     context.setdefault("gate_choice", False)
     context.setdefault("can_ask", False)
+    context["sends_per_client"] = flow.MAX_MAILS_PER_USER_PER_CLIENT
+    context["sends_per_user"] = flow.MAX_MAILS_PER_USER
     minutes = portal_of(request).services.settings.code_ttl // 60
     return page(request, t, tenant, "code.html", status, minutes=minutes, gate=gate, **context)
 

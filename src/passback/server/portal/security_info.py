@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 
 from passback.policy import gates
 from passback.policy.gates import GatePolicy, Method
-from passback.server import audit
+from passback.server import audit, phones
 from passback.server.gate_policies import gate_policy
 from passback.server.i18n import Translator
 from passback.server.i18n.translations import N_
@@ -46,6 +46,10 @@ class SecurityView:
     #: The directory's mail, masked (``a•••@contoso.test``); None: none on file.
     mail: str | None
     methods: frozenset[Method]  # confirmed, on file
+    #: The directory's mobile and office numbers, masked (``••••••••••42``);
+    #: None: none on file (or not a number).
+    mobile: str | None = None
+    office: str | None = None
 
 
 class Due(enum.StrEnum):
@@ -82,6 +86,11 @@ class SecurityInfo:
         self.services = accounts.services
         self._clock = clock
 
+    def _usable(self, on_file: set[Method]) -> set[Method]:
+        """What of ``on_file`` this server can run a gate for (a phone method
+        needs a phone provider with its channel)."""
+        return {m for m in on_file if self.accounts.portal.serviceable(m)}
+
     # -- what the tenant asks at sign-in (G8) ---------------------------------------
 
     async def due(self, tenant: PortalTenant, token: str | None) -> Due | None:
@@ -93,7 +102,7 @@ class SecurityInfo:
             with self.services.sessions() as db:
                 policy = gate_policy(db, tenant.id)
                 if policy.registration_required and gates.shortfall(
-                    policy, registrations.on_file(db, user)
+                    policy, self._usable(registrations.on_file(db, user, policy.phone_region))
                 ):
                     return Due.REGISTER
                 confirmed = [
@@ -232,11 +241,17 @@ class SecurityInfo:
 
         def read() -> SecurityView:
             with self.services.sessions() as db:
+                policy = gate_policy(db, tenant.id)
+                region = policy.phone_region
+                mobile = registrations.phone_number(user, Method.MOBILE_SMS, region)
+                office = registrations.phone_number(user, Method.OFFICE_VOICE, region)
                 return SecurityView(
                     username=user.sam_account_name,
-                    policy=gate_policy(db, tenant.id),
+                    policy=policy,
                     mail=mask_mail(user.mail) if user.mail else None,
-                    methods=frozenset(registrations.on_file(db, user)),
+                    methods=frozenset(self._usable(registrations.on_file(db, user, region))),
+                    mobile=phones.masked(mobile) if mobile else None,
+                    office=phones.masked(office) if office else None,
                 )
 
         return await asyncio.to_thread(read)

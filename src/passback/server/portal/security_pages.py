@@ -76,6 +76,7 @@ async def security_page(request: Request, slug: str) -> Response:
         due=due.value if due else "",
         info=view,
         totp_allowed=Method.TOTP in view.policy.methods,
+        phones_allowed=any(m.phone and accounts.portal.serviceable(m) for m in view.policy.methods),
         has_totp=Method.TOTP in view.methods,
         questions_allowed=Method.QUESTIONS in view.policy.methods,
         has_questions=Method.QUESTIONS in view.methods,

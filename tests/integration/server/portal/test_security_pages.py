@@ -266,3 +266,25 @@ async def test_registration_required_and_reconfirmation_at_sign_in(
         assert (await client.get(f"{BASE}/account")).status_code == 200
     activities = [a for (a,) in rows(server, "SELECT activity FROM audit_events")]
     assert "reconfirm" in activities
+
+
+async def test_the_directorys_phone_numbers_are_shown_masked(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
+) -> None:
+    """G3: contact numbers from the directory are usable without registering and
+    shown with their last two digits only."""
+    async with portal_tenant(
+        server, client, make_agent, mobile="(11) 91234-5678", telephone="not a number"
+    ) as (tenant, agent):
+        agent.outcomes.append((Outcome.OK, STATE))
+        await sign_in(client)
+        assert "Mobile phone" not in (await client.get(f"{BASE}/security")).text
+        changed = await client.patch(
+            "/api/v1/policy",
+            headers=bearer(tenant.admin_token),
+            json={"methods": ["email", "mobile_sms"], "phone_region": "BR"},
+        )
+        assert changed.status_code == 200, changed.text
+        info = await client.get(f"{BASE}/security")
+        assert "•••••••••••78" in info.text and "91234" not in info.text
+        assert "None on file. Ask your administrator to add it" in info.text  # the office phone
