@@ -56,7 +56,13 @@ def mail() -> Iterator[MailCatcher]:
 def deployment(
     samba_dc: SambaDC, mail: MailCatcher, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Deployment]:
-    d = Deployment(tmp_path_factory.mktemp("portal-deployment"), samba_dc, smtp_port=mail.port)
+    # "localhost": passkeys are made for a host name, never an address.
+    d = Deployment(
+        tmp_path_factory.mktemp("portal-deployment"),
+        samba_dc,
+        smtp_port=mail.port,
+        host="localhost",
+    )
     try:
         d.start_server()
         yield d
@@ -71,11 +77,16 @@ def tenant(deployment: Deployment, samba_dc: SambaDC) -> Tenant:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
+def browser(deployment: Deployment) -> Iterator[Browser]:
     if not CHROMIUM.exists() or shutil.which("chromium") is None:
         pytest.skip("Chromium is not installed (Debian package `chromium`)")
+    # The server's certificate is trusted as the test's own (no certificate
+    # error: the browser would refuse passkeys on such a page).
+    trust = f"--ignore-certificate-errors-spki-list={deployment.spki_hash()}"
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=[*CHROMIUM_ARGS, trust]
+        )
         try:
             yield launched
         finally:
@@ -300,6 +311,73 @@ def test_a_user_registers_an_authenticator_and_questions_then_resets_with_both(
             data = path.read_bytes()
             for secret_text in (new_password, secret, *answers.values()):
                 assert secret_text.encode() not in data, path
+    finally:
+        with deployment.http(tenant.admin_token) as admin:
+            admin.patch("/api/v1/policy", json={"methods": ["email"], "gates_required": 1})
+
+
+def test_a_user_sets_up_a_passkey_then_resets_with_it(
+    page: Page, deployment: Deployment, tenant: Tenant, samba_dc: SambaDC, mail: MailCatcher
+) -> None:
+    """G1: the phishing-resistant method, with Chromium's virtual authenticator
+    (a platform authenticator that verifies the user)."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("WebAuthn.enable")
+    added = cdp.send(
+        "WebAuthn.addVirtualAuthenticator",
+        {
+            "options": {
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": True,
+                "hasUserVerification": True,
+                "isUserVerified": True,
+                "automaticPresenceSimulation": True,
+            }
+        },
+    )
+    user = samba_dc.create_user()
+    deployment.sync(tenant, user.name)
+    with deployment.http(tenant.admin_token) as admin:
+        changed = admin.patch("/api/v1/policy", json={"methods": ["email", "passkey"]})
+        assert changed.status_code == 200, changed.text
+    base = f"{deployment.url}/portal/contoso-browser"
+    try:
+        page.goto(f"{base}/signin")
+        page.get_by_label("Username").fill(user.name)
+        page.get_by_label("Password").fill(user.password)
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("link", name="Security info").click()
+        page.get_by_role("link", name="Set up a passkey").click()
+        page.get_by_role("button", name="Send the code").click()
+        confirm = mail.code_for(f"{user.name}@example.test", timeout=30)
+        page.get_by_label("Code from the email").fill(confirm)
+        page.get_by_role("button", name="Continue").click()
+        page.get_by_role("link", name="Set up a passkey").click()
+        expect(page.get_by_role("heading", name="Set up a passkey")).to_be_visible()
+        page.get_by_role("button", name="Set up a passkey").click()
+        expect(page.get_by_role("status")).to_contain_text("passkey is set up")
+        credentials = cdp.send(
+            "WebAuthn.getCredentials", {"authenticatorId": added["authenticatorId"]}
+        )
+        assert len(credentials["credentials"]) == 1
+        page.get_by_role("link", name="Back to my account").click()
+        page.get_by_role("button", name="Sign out").click()
+
+        page.goto(f"{base}/")
+        page.get_by_label("Username").fill(user.name)
+        page.get_by_role("button", name="Continue").click()
+        page.get_by_label("My passkey").check()
+        page.get_by_role("button", name="Continue").click()
+        expect(page.get_by_role("heading", name="Use your passkey")).to_be_visible()
+        page.get_by_role("button", name="Use my passkey").click()
+        expect(page.get_by_role("heading", name="Choose a new password")).to_be_visible()
+        new_password = f"N3w!Passkey-{uuid.uuid4().hex[:8]}"
+        page.get_by_label("New password", exact=True).fill(new_password)
+        page.get_by_label("New password again").fill(new_password)
+        page.get_by_role("button", name="Set the new password").click()
+        expect(page.get_by_role("heading", name="Password changed")).to_be_visible()
+        assert samba_dc.can_bind(user.dn, new_password)
     finally:
         with deployment.http(tenant.admin_token) as admin:
             admin.patch("/api/v1/policy", json={"methods": ["email"], "gates_required": 1})

@@ -4,7 +4,9 @@ process's output kept in files so tests can search them (SPEC S7)."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import hashlib
 import os
 import re
 import signal
@@ -18,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from tests.support.samba import TIMEOUT_FACTOR, SambaDC
 
@@ -71,10 +75,18 @@ class AgentProcess:
 class Deployment:
     """Server + agents for one test module; everything under ``root``."""
 
-    def __init__(self, root: Path, dc: SambaDC | None, smtp_port: int | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        dc: SambaDC | None,
+        smtp_port: int | None = None,
+        host: str = "127.0.0.1",
+    ) -> None:
         """Args:
         dc: the directory agents are onboarded for; None: a server alone.
         smtp_port: an SMTP server on 127.0.0.1 (plain) for the portal's codes.
+        host: the name in the server's URL (``localhost`` where passkeys are
+            used: a site's passkeys need a host name, not an address).
         """
         self.root = root
         self.dc = dc
@@ -82,7 +94,7 @@ class Deployment:
         self.data = root / "server-data"
         self.tls = root / "tls"
         self.port = free_port()
-        self.url = f"https://127.0.0.1:{self.port}"
+        self.url = f"https://{host}:{self.port}"
         self.server: subprocess.Popen[bytes] | None = None
         self.server_options: tuple[str, ...] = ()
         self.agents: list[AgentProcess] = []
@@ -111,7 +123,16 @@ class Deployment:
         line (and kept for :meth:`restart_server`)."""
         self.server_options = options
         if not (self.tls / "server.pem").exists():
-            self.cli("tls", "create", "--out", str(self.tls), "--host", "127.0.0.1")
+            self.cli(
+                "tls",
+                "create",
+                "--out",
+                str(self.tls),
+                "--host",
+                "127.0.0.1",
+                "--host",
+                "localhost",
+            )
         log = (self.root / "server.log").open("ab")
         self.server = subprocess.Popen(
             [
@@ -160,6 +181,15 @@ class Deployment:
                 return client.get("/healthz").status_code == 200
         except httpx.TransportError:
             return False
+
+    def spki_hash(self) -> str:
+        """The server certificate's public key hash (SHA-256, base64), as
+        Chromium's ``--ignore-certificate-errors-spki-list`` takes it."""
+        cert = x509.load_pem_x509_certificate((self.tls / "server.pem").read_bytes())
+        spki = cert.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        return base64.b64encode(hashlib.sha256(spki).digest()).decode()
 
     def http(self, token: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}

@@ -12,7 +12,7 @@
    makes it (``DIR/server``);
 5. the server, as ``passback server …`` in a subprocess (``DIR/server.log``),
    sending the portal's codes to the catcher; the portal is at
-   ``https://127.0.0.1:PORT/portal/demo/``;
+   ``https://localhost:PORT/portal/demo/``;
 6. an agent onboarded with a one-time token (``DIR/agent/agent.toml``) and run
    as ``passback agent run …`` in a subprocess (``DIR/agent.log``);
 
@@ -82,6 +82,8 @@ AGENT_NAME = "demo-agent"
 #: alice's security answers (a demo: printed so that anyone can try the gate).
 ALICE_ANSWERS = {"first_pet": "Rex", "birth_city": "Lisbon", "first_school": "Demo School"}
 SERVER_HOST = "127.0.0.1"
+#: The name in the demo's URL: passkeys are made for a host name, never an address.
+SERVER_NAME = "localhost"
 READY_TIMEOUT = 90.0
 STOP_TIMEOUT = 15.0
 
@@ -258,7 +260,7 @@ class _Demo:
     def __init__(self, layout: Layout, port: int, dc_address: str, out: Callable[[str], None]):
         self.layout = layout
         self.port = port
-        self.url = f"https://{SERVER_HOST}:{port}"
+        self.url = f"https://{SERVER_NAME}:{port}"
         self.out = out
         self.dc = SambaDC(
             layout.dc,
@@ -303,7 +305,7 @@ class _Demo:
         self._create_users()
 
         self.out("Starting the Passback server and a mail catcher for its email …")
-        files = certs.create(layout.tls, [SERVER_HOST, "localhost"])
+        files = certs.create(layout.tls, [SERVER_HOST, SERVER_NAME])
         layout.phone_provider.write_text(f'provider = "outbox"\nfolder = "{layout.phone}"\n')
         self.mail.start()
         self.tenant = self._create_tenant()
@@ -352,6 +354,7 @@ class _Demo:
                         "office_voice",
                         "totp",
                         "questions",
+                        "passkey",
                     ],
                     "admin_contacts": [HELP_DESK],
                 },
@@ -583,8 +586,8 @@ class _Demo:
                 f"    {self.portal_url}",
                 "",
                 f"  Reset or unlock {ALICE}'s password there: the tenant allows the email code,",
-                "  a text or a call to her phones, an authenticator app and security questions",
-                "  (one of them is asked).",
+                "  a text or a call to her phones, an authenticator app, security questions and",
+                "  a passkey (one of them is asked).",
                 f"  {ALICE}'s mobile is {ALICE_MOBILE}, her office phone {ALICE_OFFICE}: type",
                 f"  the number in full; texts and calls land in {layout.phone}/ and show here.",
                 f"  {ALICE}'s authenticator key is {self.totp_secret}; a code of now:",
@@ -597,6 +600,8 @@ class _Demo:
                 f"      {self.tenant.tenant_id} \\",
                 f"      --data-dir {layout.server_data} --gates 2",
                 f"  My account ({self.portal_url}signin): {ALICE} / {self.alice_password}",
+                "  A passkey is set up there (Security info); browsers use passkeys only on",
+                f"  pages whose certificate they trust: trust {ca} first.",
                 "",
                 "  The browser warns that the connection is not private: the demo's",
                 "  certificate comes from its own private CA. Accept the warning for",

@@ -24,6 +24,7 @@ class Method(enum.StrEnum):
     OFFICE_VOICE = "office_voice"  # a voice call to the office phone
     QUESTIONS = "questions"  # security questions (G2)
     TOTP = "totp"  # an authenticator app (RFC 6238)
+    PASSKEY = "passkey"  # a passkey (WebAuthn): the phishing-resistant one
 
     @property
     def phone(self) -> bool:

@@ -6,7 +6,8 @@
                                trusted proxy's ``X-Forwarded-Proto``).
 ``Referrer-Policy``            ``no-referrer``; HTML pages ``same-origin`` (below).
 ``Content-Security-Policy``    always, ``frame-ancestors 'none'`` included: HTML gets
-                               the pages' policy (no script at all) or the one its
+                               the pages' policy (no script at all; the passkey
+                               pages: one script file of this site) or the one its
                                path was given (``/docs``: its one inline script, by
                                hash); anything else ``default-src 'none'``.
 ``X-Frame-Options``            ``DENY`` on HTML, for browsers without CSP level 2.
@@ -41,6 +42,14 @@ PAGE_POLICY = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
 )
+#: The passkey pages (``…/passkey``) run one script, from this site: WebAuthn
+#: has no other way in. No inline script, nothing fetched.
+SCRIPT_PAGE_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+#: Paths (under ``/portal/``) of the pages that need it.
+SCRIPT_PAGES = ("/passkey",)
 #: Anything that is not a page (JSON, an image): nothing may run or embed it.
 OTHER_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
 
@@ -81,7 +90,11 @@ class SecurityHeaders:
         if tls:
             headers["Strict-Transport-Security"] = f"max-age={HSTS_MAX_AGE}"
         if html:
-            headers["Content-Security-Policy"] = self.page_policies.get(path, PAGE_POLICY)
+            headers["Content-Security-Policy"] = self.page_policies.get(path) or (
+                SCRIPT_PAGE_POLICY
+                if path.startswith("/portal/") and path.endswith(SCRIPT_PAGES)
+                else PAGE_POLICY
+            )
             headers["Referrer-Policy"] = "same-origin"
             headers["X-Frame-Options"] = "DENY"
         else:

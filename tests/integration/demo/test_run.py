@@ -174,7 +174,7 @@ def test_demo_runs_as_printed_and_stops_cleanly(demo: Demo) -> None:
     printed = demo.read_until(READY_LINE, 180)
 
     # What the block tells: the portal first, then server, docs, token, users, logs.
-    url = f"https://127.0.0.1:{demo.port}"
+    url = f"https://localhost:{demo.port}"
     portal = f"{url}/portal/demo/"
     assert printed.index(portal) < printed.index(f"{url}/docs"), printed
     assert "sign in as alice" in printed
@@ -287,7 +287,8 @@ def test_demo_runs_as_printed_and_stops_cleanly(demo: Demo) -> None:
         assert mobile is not None, printed
         browser.post(portal, data={"username": "alice"})
         choice = browser.get(f"{portal}method")
-        assert 'value="mobile_sms"' in choice.text and 'value="office_voice"' in choice.text
+        for method in ("mobile_sms", "office_voice", "passkey"):
+            assert f'value="{method}"' in choice.text
         chosen = browser.post(
             f"{portal}method", data={"method": "mobile_sms", "csrf": csrf(choice)}
         )
@@ -325,8 +326,8 @@ def test_demo_runs_as_printed_and_stops_cleanly(demo: Demo) -> None:
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     assert (
-        "methods:               email, mobile_sms, mobile_voice, office_voice, questions, totp"
-        in shown
+        "methods:               email, mobile_sms, mobile_voice, office_voice, questions, "
+        "totp, passkey" in shown
     )
     assert "admin contacts:        helpdesk@demo.passback.test" in shown
     assert "security questions" in shown

@@ -13,7 +13,12 @@ import httpx
 import pytest
 from playwright.sync_api import sync_playwright
 
-from passback.server.headers import HSTS_MAX_AGE, OTHER_POLICY, PAGE_POLICY
+from passback.server.headers import (
+    HSTS_MAX_AGE,
+    OTHER_POLICY,
+    PAGE_POLICY,
+    SCRIPT_PAGE_POLICY,
+)
 from tests.support.server import RunningServer, bearer
 
 #: One route of each kind: method, path, JSON body, whether it takes the admin token.
@@ -112,3 +117,14 @@ def test_docs_work_under_their_policy(server: RunningServer) -> None:
         finally:
             browser.close()
     assert not [line for line in console if "Content Security Policy" in line], console
+
+
+async def test_only_the_passkey_pages_may_run_a_script_and_only_from_this_site(
+    client: httpx.AsyncClient,
+) -> None:
+    for path in ("/portal/nobody/passkey", "/portal/nobody/security/passkey"):
+        policy = (await client.get(path)).headers["content-security-policy"]
+        assert policy == SCRIPT_PAGE_POLICY and "script-src 'self';" in policy
+        assert "unsafe" not in policy
+    for path in ("/portal/nobody/", "/portal/nobody/code"):
+        assert (await client.get(path)).headers["content-security-policy"] == PAGE_POLICY

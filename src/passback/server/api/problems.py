@@ -86,6 +86,7 @@ PORTAL_STATUS: Mapping[str, int] = {
     "invalid_answer": 422,
     "not_enough_methods": 409,
     "no_admin_contacts": 409,
+    "passkey_refused": 422,
     "invalid_number": 422,
     "wrong_number": 422,
     "phone_blocked": 429,

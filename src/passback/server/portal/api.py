@@ -260,6 +260,12 @@ async def choose_method(
                 N_("Security questions are answered in the portal's pages."),
                 field="method",
             )
+        if body.method is Method.PASSKEY:
+            raise PortalError(
+                "invalid_method",
+                N_("A passkey is used in the portal's pages, where the browser asks for it."),
+                field="method",
+            )
         started = await _portal(request).choose(tenant, token, body.method.value, language=t.locale)
     except PortalError as error:
         raise _api_error(request, error, tenant) from None

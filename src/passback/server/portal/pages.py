@@ -44,6 +44,7 @@ from passback.server.i18n import Translator
 from passback.server.i18n.translations import N_
 from passback.server.portal import flash, flow
 from passback.server.portal.errors import PortalError
+from passback.server.portal.gates import passkey
 from passback.server.portal.gates.questions import QUESTIONS
 from passback.server.portal.ratelimit import address_key
 from passback.server.portal.rules_text import describe_rules, source_text
@@ -60,6 +61,8 @@ MAX_FIELD = 1024
 router = APIRouter(prefix="/portal/{slug}", include_in_schema=False)
 
 Text = Annotated[str, Form(max_length=MAX_FIELD)]
+#: A passkey's answer (JSON from the browser's WebAuthn call).
+Credential = Annotated[str, Form(max_length=passkey.MAX_CREDENTIAL)]
 
 
 def portal_of(request: Request) -> Portal:
@@ -162,6 +165,8 @@ async def choose_method(
         return await fail_and_redirect(request, t, error, slug=slug, to="method")
     if method == Method.QUESTIONS.value:
         after = "questions"
+    elif method == Method.PASSKEY.value:
+        after = "passkey"
     else:
         after = "number" if started.step is flow.Step.NUMBER else "code"
     response = RedirectResponse(f"{base_of(tenant)}/{after}", status_code=303)
@@ -241,6 +246,58 @@ async def enter_number(request: Request, slug: str, number: Text = "", csrf: Tex
     return response
 
 
+def relying_party(request: Request, tenant: PortalTenant) -> passkey.RelyingParty:
+    """The site passkeys are made for and used at: the public URL's host, or
+    the host this request came to."""
+    public = portal_of(request).services.settings.public_url
+    url = urlsplit(public) if public else urlsplit(str(request.url))
+    return passkey.RelyingParty(
+        id=url.hostname or "", origin=f"{url.scheme}://{url.netloc}", name=tenant.name
+    )
+
+
+@router.get("/passkey")
+async def passkey_page(request: Request, slug: str) -> Response:
+    t = renderer(request).translator(request)
+    portal = portal_of(request)
+    token = request.cookies.get(FLOW_COOKIE)
+    try:
+        tenant = await portal.tenant(slug)
+        options = await portal.passkey_step(tenant, token, relying_party(request, tenant))
+    except PortalError as error:
+        return await fail(request, t, error, slug=slug)
+    return page(
+        request,
+        t,
+        tenant,
+        "passkey.html",
+        csrf=portal.csrf_token(token or ""),
+        ceremony="get",
+        options=options,
+        action="passkey",
+        gate_choice=True,  # a passkey gate exists only where the user chose it
+    )
+
+
+@router.post("/passkey")
+async def use_passkey(
+    request: Request, slug: str, credential: Credential = "", csrf: Text = ""
+) -> Response:
+    t = renderer(request).translator(request)
+    portal = portal_of(request)
+    token = request.cookies.get(FLOW_COOKIE)
+    try:
+        tenant = await portal.tenant(slug)
+        check_same_origin(request)
+        _check_csrf(portal, token, csrf)
+        passed = await portal.enter_passkey(
+            tenant, token, credential, relying_party(request, tenant)
+        )
+    except PortalError as error:
+        return await fail_and_redirect(request, t, error, slug=slug, to="passkey")
+    return _after_gate(request, tenant, passed)
+
+
 @router.get("/code")
 async def code_page(request: Request, slug: str) -> Response:
     t = renderer(request).translator(request)
@@ -251,8 +308,8 @@ async def code_page(request: Request, slug: str) -> Response:
         row = await portal.require(tenant, token, flow.Step.CODE)
     except PortalError as error:
         return await fail(request, t, error, slug=slug)
-    if row.gate == Method.QUESTIONS.value:
-        return RedirectResponse(f"{base_of(tenant)}/questions", status_code=303)
+    if row.gate in (Method.QUESTIONS.value, Method.PASSKEY.value):
+        return RedirectResponse(f"{base_of(tenant)}/{row.gate}", status_code=303)
     choice = await portal.offers_choice(tenant)
     return _code_page(
         request,

@@ -20,7 +20,7 @@ from passback.crypto.masterkey import MasterKey
 from passback.policy.gates import Method
 from passback.server import phones
 from passback.server.keyring import gate_secret_context
-from passback.server.portal.gates import questions, totp
+from passback.server.portal.gates import passkey, questions, totp
 from passback.server.store.models import DirectoryUser, GateRegistration
 
 
@@ -158,6 +158,105 @@ def answer_hashes(db: Session, tenant_id: str, user_id: str | None) -> dict[str,
     return {k: v for k, v in answers.items() if isinstance(k, str) and isinstance(v, str)}
 
 
+def pending_passkey(db: Session, tenant_id: str, user_id: str, now: dt.datetime) -> str | None:
+    """A new challenge for the passkey being set up (kept in its pending
+    registration); None when one is already confirmed (remove it first)."""
+    row = _row(db, tenant_id, user_id, Method.PASSKEY)
+    if row is not None and row.confirmed_at is not None:
+        return None
+    if row is None:
+        row = GateRegistration(
+            id=str(uuid.uuid4()),
+            tenant_id=tenant_id,
+            user_id=user_id,
+            method=Method.PASSKEY.value,
+            last_step=0,
+            created_at=now,
+        )
+        db.add(row)
+    challenge = passkey.new_challenge()
+    row.data_json = json.dumps({"challenge": challenge})
+    db.flush()
+    return challenge
+
+
+def confirm_passkey(
+    db: Session,
+    rp: passkey.RelyingParty,
+    tenant_id: str,
+    user_id: str,
+    credential: str,
+    now: dt.datetime,
+) -> bool:
+    """The browser's answer to the pending challenge: the passkey is on file
+    if it proves one (the challenge is spent either way)."""
+    row = _row(db, tenant_id, user_id, Method.PASSKEY)
+    if row is None or row.confirmed_at is not None:
+        return False
+    challenge = _data(row).get("challenge")
+    row.data_json = "{}"
+    if not isinstance(challenge, str):
+        return False
+    try:
+        made = passkey.verify_registration(rp, challenge=challenge, credential=credential)
+    except passkey.PasskeyRefused:
+        return False
+    row.data_json = json.dumps(
+        {"credential_id": made.credential_id, "public_key": made.public_key}, sort_keys=True
+    )
+    row.last_step = made.sign_count
+    row.confirmed_at = now
+    return True
+
+
+def passkey_of(db: Session, tenant_id: str, user_id: str | None) -> passkey.Passkey | None:
+    """The user's confirmed passkey, if any."""
+    row = registered(db, tenant_id, user_id).get(Method.PASSKEY) if user_id else None
+    if row is None:
+        return None
+    data = _data(row)
+    credential_id, public_key = data.get("credential_id"), data.get("public_key")
+    if not isinstance(credential_id, str) or not isinstance(public_key, str):
+        return None
+    return passkey.Passkey(credential_id, public_key, row.last_step)
+
+
+def check_passkey(
+    db: Session,
+    rp: passkey.RelyingParty,
+    tenant_id: str,
+    user_id: str | None,
+    challenge: str,
+    credential: str,
+) -> bool:
+    """An answer at a gate: it proves the user's passkey for ``challenge``,
+    and its signature counter moves on (taken in one statement, so a replayed
+    answer, or one of a cloned authenticator, fails)."""
+    found = passkey_of(db, tenant_id, user_id)
+    if found is None or user_id is None:
+        return False
+    try:
+        count = passkey.verify_authentication(
+            rp, challenge=challenge, credential=credential, passkey=found
+        )
+    except passkey.PasskeyRefused:
+        return False
+    if count == 0 and found.sign_count == 0:
+        return True  # an authenticator without a counter (most synced passkeys)
+    moved = db.execute(
+        update(GateRegistration)
+        .where(
+            GateRegistration.tenant_id == tenant_id,
+            GateRegistration.user_id == user_id,
+            GateRegistration.method == Method.PASSKEY.value,
+            GateRegistration.last_step < count,
+        )
+        .values(last_step=count)
+        .execution_options(synchronize_session=False)
+    )
+    return int(moved.rowcount) == 1  # type: ignore[attr-defined]
+
+
 def remove(db: Session, tenant_id: str, user_id: str, method: Method) -> bool:
     """Forget the user's registration of ``method``; whether there was one."""
     row = _row(db, tenant_id, user_id, method)
@@ -175,6 +274,14 @@ def _row(db: Session, tenant_id: str, user_id: str, method: Method) -> GateRegis
             GateRegistration.method == method.value,
         )
     )
+
+
+def _data(row: GateRegistration) -> dict[str, object]:
+    try:
+        found = json.loads(row.data_json or "{}")
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 def _secret(master: MasterKey, row: GateRegistration) -> str:

@@ -30,7 +30,7 @@ from passback.server.portal import registrations
 from passback.server.portal.account import Accounts
 from passback.server.portal.codes import new_code
 from passback.server.portal.errors import PortalError
-from passback.server.portal.gates import questions, totp
+from passback.server.portal.gates import passkey, questions, totp
 from passback.server.portal.notice_mail import Notice, confirm_mail
 from passback.server.portal.service import PortalTenant
 from passback.server.store.models import AccountSession, DirectoryUser, utcnow
@@ -313,6 +313,78 @@ class SecurityInfo:
                 "wrong_code",
                 N_("The code is not correct. Type the 6-digit code the app shows now."),
                 field="code",
+                user_id=user.id,
+            )
+        self.accounts.portal.notify(tenant, user.id, Notice.SECURITY_INFO, language)
+
+    async def passkey_options(
+        self, tenant: PortalTenant, token: str | None, rp: passkey.RelyingParty
+    ) -> str:
+        """The options (JSON) for the browser to make a passkey, with a new
+        challenge kept in the pending registration.
+
+        Raises:
+            PortalError: not signed in; ``method_not_allowed`` (403);
+                ``already_registered`` (409).
+        """
+        user = await self._confirmed(tenant, token)
+        await self._allowed(tenant, Method.PASSKEY)
+
+        def pending() -> str | None:
+            with self.services.sessions() as db, db.begin():
+                return registrations.pending_passkey(db, tenant.id, user.id, self._clock())
+
+        challenge = await asyncio.to_thread(pending)
+        if challenge is None:
+            raise PortalError(
+                "already_registered",
+                N_("A passkey is already set up. Remove it to set up another."),
+            )
+        return passkey.registration_options(
+            rp,
+            challenge=challenge,
+            user_handle=user.id,
+            user_name=user.user_principal_name or user.sam_account_name,
+            display_name=user.sam_account_name,
+        )
+
+    async def confirm_passkey(
+        self,
+        tenant: PortalTenant,
+        token: str | None,
+        credential: str,
+        rp: passkey.RelyingParty,
+        *,
+        language: str = "en",
+    ) -> None:
+        """The browser's new passkey: on file if it answers the pending challenge.
+
+        Raises:
+            PortalError: not signed in; ``passkey_refused`` (422, field ``passkey``).
+        """
+        user = await self._confirmed(tenant, token)
+        await self._allowed(tenant, Method.PASSKEY)
+
+        def confirm() -> bool:
+            now = self._clock()
+            with self.services.sessions() as db, db.begin():
+                ok = registrations.confirm_passkey(db, rp, tenant.id, user.id, credential, now)
+                audit.record(
+                    db,
+                    tenant_id=tenant.id,
+                    user_id=user.id,
+                    activity=audit.Activity.REGISTER_METHOD,
+                    success=ok,
+                    at=now,
+                    method=Method.PASSKEY.value,
+                )
+                return ok
+
+        if not await asyncio.to_thread(confirm):
+            raise PortalError(
+                "passkey_refused",
+                N_("The passkey could not be set up. Try again, and follow your browser."),
+                field="passkey",
                 user_id=user.id,
             )
         self.accounts.portal.notify(tenant, user.id, Notice.SECURITY_INFO, language)

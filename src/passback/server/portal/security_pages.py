@@ -37,11 +37,13 @@ from passback.server.portal.errors import PortalError
 from passback.server.portal.gates.questions import QUESTIONS
 from passback.server.portal.pages import (
     MAX_FIELD,
+    Credential,
     base_of,
     check_same_origin,
     fail_and_redirect,
     page,
     portal_of,
+    relying_party,
     renderer,
 )
 from passback.server.portal.security_info import SecurityInfo
@@ -80,6 +82,8 @@ async def security_page(request: Request, slug: str) -> Response:
         has_totp=Method.TOTP in view.methods,
         questions_allowed=Method.QUESTIONS in view.policy.methods,
         has_questions=Method.QUESTIONS in view.methods,
+        passkey_allowed=Method.PASSKEY in view.policy.methods,
+        has_passkey=Method.PASSKEY in view.methods,
         csrf=accounts.csrf_token(token or ""),
     )
 
@@ -126,6 +130,54 @@ async def confirm_authenticator(
         request,
         tenant_base=f"/portal/{slug}",
         notice=N_("Your authenticator app is set up. You can use it to prove who you are."),
+    )
+
+
+@router.get("/security/passkey")
+async def passkey_page(request: Request, slug: str) -> Response:
+    t = renderer(request).translator(request)
+    token = request.cookies.get(SESSION_COOKIE)
+    try:
+        tenant = await portal_of(request).tenant(slug)
+        options = await _security(request).passkey_options(
+            tenant, token, relying_party(request, tenant)
+        )
+    except PortalError as error:
+        return await _refused(request, t, error, slug)
+    return page(
+        request,
+        t,
+        tenant,
+        "passkey.html",
+        csrf=_security(request).accounts.csrf_token(token or ""),
+        ceremony="create",
+        options=options,
+        action="security/passkey",
+        gate_choice=False,
+    )
+
+
+@router.post("/security/passkey")
+async def confirm_passkey(
+    request: Request, slug: str, credential: Credential = "", csrf: Text = ""
+) -> Response:
+    t = renderer(request).translator(request)
+    token = request.cookies.get(SESSION_COOKIE)
+    security = _security(request)
+    try:
+        tenant = await portal_of(request).tenant(slug)
+        check_same_origin(request)
+        check_session_csrf(security.accounts, token, csrf)
+        await security.confirm_passkey(
+            tenant, token, credential, relying_party(request, tenant), language=t.locale
+        )
+    except PortalError as error:
+        to = "security/passkey" if error.field == "passkey" else _after_refusal(error)
+        return await fail_and_redirect(request, t, error, slug=slug, to=to)
+    return _back(
+        request,
+        tenant_base=f"/portal/{slug}",
+        notice=N_("Your passkey is set up. You can use it to prove who you are."),
     )
 
 
@@ -196,6 +248,7 @@ async def still_right(request: Request, slug: str, csrf: Text = "") -> Response:
 _REMOVABLE = {
     "authenticator": (Method.TOTP, N_("Your authenticator app is removed.")),
     "questions": (Method.QUESTIONS, N_("Your security questions are removed.")),
+    "passkey": (Method.PASSKEY, N_("Your passkey is removed. Remove it from your device too.")),
 }
 
 

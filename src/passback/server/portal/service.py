@@ -40,7 +40,7 @@ from passback.server.portal.errors import (
     refusal_error,
     writeback_error,
 )
-from passback.server.portal.gates import questions
+from passback.server.portal.gates import passkey, questions
 from passback.server.portal.help_mail import help_mail
 from passback.server.portal.notice_mail import Notice, notice_mail
 from passback.server.portal.ratelimit import SlidingWindowLimiter, address_key
@@ -66,6 +66,10 @@ PHONE_BLOCKED = N_(
 )
 WRONG_NUMBER = N_(
     "This is not the number on file for you. Type the whole number, with the country code."
+)
+PASSKEY_REFUSED = N_(
+    "Your passkey did not prove who you are. Try again, or choose another way. "
+    "Attempts left: %(left)d."
 )
 WRONG_ANSWERS = N_("At least one answer is not right. Attempts left: %(left)d.")
 #: Help requests one account may send the administrators in a day (G5),
@@ -384,6 +388,10 @@ class Portal:
                     raise _phone_blocked(until, row)
                 flow.arm_number(row, method.value, code_ttl=ttl, now=now)
                 return None
+            if method is Method.PASSKEY:
+                flow.arm_app(row, method.value, code_ttl=ttl, now=now)
+                row.challenge = json.dumps({"challenge": passkey.new_challenge()})
+                return None
             if method is not Method.EMAIL:
                 flow.arm_app(row, method.value, code_ttl=ttl, now=now)
                 return None
@@ -547,6 +555,73 @@ class Portal:
             return await self.require(tenant, token, flow.Step.CODE)
         except PortalError:
             return await self.require(tenant, token, flow.Step.NUMBER)
+
+    async def passkey_step(
+        self, tenant: PortalTenant, token: str | None, rp: passkey.RelyingParty
+    ) -> str:
+        """The options (JSON) for the browser to answer the flow's passkey
+        gate: the user's passkey, or for a username without one an id no
+        browser has, so the page is the same for every username (T2).
+
+        Raises:
+            PortalError: the flow is not at a passkey gate.
+        """
+        row = await self.require(tenant, token, flow.Step.CODE)
+        challenge = _passkey_challenge(row)
+        if row.gate != Method.PASSKEY.value or challenge is None:
+            raise refusal_error(FlowRefused(Refusal.WRONG_STEP), row.user_id)
+
+        def credential_id() -> str:
+            with self.services.sessions() as db:
+                found = registrations.passkey_of(db, tenant.id, row.user_id)
+            if found is not None:
+                return found.credential_id
+            return passkey.stand_in_id(self.hasher.stand_in(row.who_hash or row.id_hash))
+
+        chosen = await asyncio.to_thread(credential_id)
+        return passkey.authentication_options(rp, challenge=challenge, credential_id=chosen)
+
+    async def enter_passkey(
+        self, tenant: PortalTenant, token: str | None, credential: str, rp: passkey.RelyingParty
+    ) -> CodePassed:
+        """Check the browser's answer at a passkey gate; counted like a code
+        (5 attempts per flow). The challenge is spent: a new one for the next try.
+
+        Raises:
+            PortalError: as :meth:`enter_code` (``field`` ``passkey``).
+        """
+
+        def check() -> tuple[FlowRefused | str, PortalFlow | None]:
+            now = self._clock()
+            with self.services.sessions() as db, db.begin():
+                row = flow.find(db, tenant.id, token)
+                try:
+                    row = flow.require(row, flow.Step.CODE, now)
+                    challenge = _passkey_challenge(row)
+                    if row.gate != Method.PASSKEY.value or challenge is None:
+                        raise FlowRefused(Refusal.WRONG_STEP)
+                    claimed = flow.claim_code_attempt(db, row.id_hash)
+                    db.refresh(row)
+                    if claimed is None:
+                        flow.require(row, flow.Step.CODE, now)
+                        raise FlowRefused(Refusal.TOO_MANY_CODES)
+                    row.challenge = json.dumps({"challenge": passkey.new_challenge()})
+                    matches = registrations.check_passkey(
+                        db, rp, tenant.id, row.user_id, challenge, credential
+                    )
+                    return self._pass(db, tenant, row, Method.PASSKEY, matches, now), row
+                except FlowRefused as refused:
+                    return refused, row
+
+        outcome, row = await asyncio.to_thread(check)
+        if isinstance(outcome, FlowRefused):
+            error = refusal_error(outcome, row.user_id if row else None)
+            if outcome.refusal is Refusal.WRONG_CODE:
+                error.message = PASSKEY_REFUSED
+                error.field = "passkey"
+            raise error
+        assert row is not None
+        return CodePassed(outcome, flow.Purpose(row.purpose), flow.Step(row.step))
 
     def serviceable(self, method: Method) -> bool:
         """Whether the server can run ``method``'s gate: a phone method needs
@@ -1454,6 +1529,15 @@ def _subject(row: PortalFlow) -> str:
     """Whose attempt a flow's gate counts as (T1): the user, or the username
     as typed when it matched nobody."""
     return row.user_id or row.who_hash or row.id_hash
+
+
+def _passkey_challenge(row: PortalFlow) -> str | None:
+    try:
+        found = json.loads(row.challenge or "{}")
+    except ValueError:
+        return None
+    challenge = found.get("challenge") if isinstance(found, dict) else None
+    return challenge if isinstance(challenge, str) else None
 
 
 def number_ending(row: PortalFlow) -> str | None:

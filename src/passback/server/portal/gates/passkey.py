@@ -1,0 +1,163 @@
+"""Passkeys (SPEC G1, WebAuthn Level 2 through ``py_webauthn``): the one
+phishing-resistant method. A browser answers a challenge only for the site
+(relying party) the passkey was made for, so a look-alike page gets nothing
+it could replay.
+
+The server keeps, per user, the credential's id, its public key and the
+authenticator's signature counter; none of it is secret. Each ceremony's
+challenge is 32 random bytes kept server-side (the pending registration, or
+the flow) and used once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import secrets
+from typing import Any
+
+from webauthn import (
+    generate_authentication_options,
+    generate_registration_options,
+    options_to_json,
+    verify_authentication_response,
+    verify_registration_response,
+)
+from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
+from webauthn.helpers.exceptions import WebAuthnException
+from webauthn.helpers.structs import (
+    AuthenticatorSelectionCriteria,
+    PublicKeyCredentialDescriptor,
+    ResidentKeyRequirement,
+    UserVerificationRequirement,
+)
+
+#: The longest credential (JSON from the browser) read: attestation "none"
+#: keeps it to a few hundred bytes.
+MAX_CREDENTIAL = 16 * 1024
+#: Milliseconds the browser gives the user to answer.
+TIMEOUT_MS = 120_000
+
+
+class PasskeyRefused(Exception):
+    """The browser's answer does not prove the passkey; the text says why (for logs)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RelyingParty:
+    """The site passkeys are made for: its host name (``rp_id``) and origin."""
+
+    id: str
+    origin: str
+    name: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Passkey:
+    credential_id: str  # base64url
+    public_key: str  # base64url, COSE
+    sign_count: int
+
+
+def new_challenge() -> str:
+    return bytes_to_base64url(secrets.token_bytes(32))
+
+
+def registration_options(
+    rp: RelyingParty, *, challenge: str, user_handle: str, user_name: str, display_name: str
+) -> str:
+    """The JSON ``navigator.credentials.create()`` takes (after the page's
+    script decodes its base64url fields)."""
+    options = generate_registration_options(
+        rp_id=rp.id,
+        rp_name=rp.name,
+        user_name=user_name,
+        user_id=user_handle.encode(),
+        user_display_name=display_name,
+        challenge=base64url_to_bytes(challenge),
+        timeout=TIMEOUT_MS,
+        authenticator_selection=AuthenticatorSelectionCriteria(
+            resident_key=ResidentKeyRequirement.PREFERRED,
+            user_verification=UserVerificationRequirement.PREFERRED,
+        ),
+    )
+    return options_to_json(options)
+
+
+def authentication_options(rp: RelyingParty, *, challenge: str, credential_id: str) -> str:
+    """The JSON ``navigator.credentials.get()`` takes, for one credential."""
+    options = generate_authentication_options(
+        rp_id=rp.id,
+        challenge=base64url_to_bytes(challenge),
+        timeout=TIMEOUT_MS,
+        allow_credentials=[PublicKeyCredentialDescriptor(id=base64url_to_bytes(credential_id))],
+        user_verification=UserVerificationRequirement.PREFERRED,
+    )
+    return options_to_json(options)
+
+
+def stand_in_id(raw: bytes) -> str:
+    """A credential id (base64url) made from bytes that no browser has a
+    passkey for: what a username without a passkey is asked for (T2)."""
+    return bytes_to_base64url(raw)
+
+
+def _parsed(credential: str) -> dict[str, Any]:
+    if not credential or len(credential) > MAX_CREDENTIAL:
+        raise PasskeyRefused("no credential, or one too large")
+    try:
+        parsed = json.loads(credential)
+    except (ValueError, RecursionError):
+        raise PasskeyRefused("the credential is not JSON") from None
+    if not isinstance(parsed, dict):
+        raise PasskeyRefused("the credential is not a JSON object")
+    return parsed
+
+
+def verify_registration(rp: RelyingParty, *, challenge: str, credential: str) -> Passkey:
+    """The passkey a registration answer proves.
+
+    Raises:
+        PasskeyRefused: it is malformed, for another site or challenge, or
+            its signature does not hold.
+    """
+    try:
+        verified = verify_registration_response(
+            credential=_parsed(credential),
+            expected_challenge=base64url_to_bytes(challenge),
+            expected_rp_id=rp.id,
+            expected_origin=rp.origin,
+        )
+    except (WebAuthnException, ValueError, TypeError, KeyError) as exc:
+        raise PasskeyRefused(f"registration: {type(exc).__name__}: {exc}") from None
+    return Passkey(
+        bytes_to_base64url(verified.credential_id),
+        bytes_to_base64url(verified.credential_public_key),
+        verified.sign_count,
+    )
+
+
+def verify_authentication(
+    rp: RelyingParty, *, challenge: str, credential: str, passkey: Passkey
+) -> int:
+    """The authenticator's new signature counter, if the answer proves ``passkey``.
+
+    Raises:
+        PasskeyRefused: as :func:`verify_registration`, or the answer is for
+            another credential, or its counter went back (a cloned authenticator).
+    """
+    parsed = _parsed(credential)
+    if parsed.get("id") != passkey.credential_id:
+        raise PasskeyRefused("the answer is for another credential")
+    try:
+        verified = verify_authentication_response(
+            credential=parsed,
+            expected_challenge=base64url_to_bytes(challenge),
+            expected_rp_id=rp.id,
+            expected_origin=rp.origin,
+            credential_public_key=base64url_to_bytes(passkey.public_key),
+            credential_current_sign_count=passkey.sign_count,
+        )
+    except (WebAuthnException, ValueError, TypeError, KeyError) as exc:
+        raise PasskeyRefused(f"authentication: {type(exc).__name__}: {exc}") from None
+    return int(verified.new_sign_count)
