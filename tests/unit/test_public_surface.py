@@ -119,6 +119,8 @@ def test_cli_commands() -> None:
             "--reconfirm-days",
             "--phone-region",
             "--admin-contacts",
+            "--custom-question",
+            "--clear-custom-questions",
             "--data-dir",
             "--database-url",
         ],

@@ -145,6 +145,15 @@ def tenant_password_policy(
     default=None,
     help='Comma-separated addresses a user no code reaches can ask for help (G5); "" clears them.',
 )
+@click.option(
+    "--custom-question",
+    "custom_questions",
+    multiple=True,
+    help='A security question of your own, "English" or "English | Português"; repeat '
+    "for several. Replaces the tenant's list (a question whose English text stays keeps "
+    "its answers).",
+)
+@click.option("--clear-custom-questions", is_flag=True, help="Forget the tenant's own questions.")
 @store.data_dir_option
 @store.database_option
 def tenant_policy(
@@ -157,6 +166,8 @@ def tenant_policy(
     reconfirm_days: int | None,
     phone_region: str | None,
     admin_contacts: str | None,
+    custom_questions: tuple[str, ...],
+    clear_custom_questions: bool,
     data_dir: Path,
     database_url: str | None,
 ) -> None:
@@ -178,6 +189,11 @@ def tenant_policy(
         changes["phone_region"] = phone_region.strip()
     if admin_contacts is not None:
         changes["admin_contacts"] = [a.strip() for a in admin_contacts.split(",") if a.strip()]
+    if custom_questions or clear_custom_questions:
+        changes["custom_questions"] = [
+            {"en": en.strip(), "pt_br": pt.strip() or None}
+            for en, _, pt in (q.partition("|") for q in custom_questions)
+        ]
     with store.open_session(data_dir, database_url) as session:
         try:
             policy = (
@@ -203,3 +219,7 @@ def tenant_policy(
     click.echo(f"re-confirm after:      {f'{days} days' if days else 'never'}")
     click.echo(f"phone region:          {policy.phone_region or '(none: numbers need +country)'}")
     click.echo(f"admin contacts:        {', '.join(policy.admin_contacts) or '(none)'}")
+    click.echo(f"custom questions:      {len(policy.custom_questions) or '(none)'}")
+    for question in policy.custom_questions:
+        both = f"{question.en} | {question.pt_br}" if question.pt_br else question.en
+        click.echo(f"  {question.id}  {both}")

@@ -39,6 +39,40 @@ MAX_QUESTIONS = 20
 MAX_RECONFIRM_DAYS = 3650
 MAX_ADMIN_CONTACTS = 10
 MAX_ADDRESS = 254
+MAX_CUSTOM_QUESTIONS = 20
+#: Length of a custom question's text, in characters.
+MIN_QUESTION, MAX_QUESTION = 10, 200
+CUSTOM_PREFIX = "custom-"
+
+
+@dataclasses.dataclass(frozen=True)
+class CustomQuestion:
+    """A security question the tenant wrote (G2), in English and, optionally,
+    Brazilian Portuguese. ``id`` (``custom-`` and 8 hex digits) stays when
+    the text is edited: registered answers are kept by it."""
+
+    id: str
+    en: str
+    pt_br: str | None = None
+
+    def problems(self) -> list[str]:
+        found = []
+        suffix = self.id.removeprefix(CUSTOM_PREFIX)
+        if not (
+            self.id.startswith(CUSTOM_PREFIX)
+            and len(suffix) == 8
+            and all(c in "0123456789abcdef" for c in suffix)
+        ):
+            found.append(f"custom question id {self.id!r} is not custom-<8 hex digits>")
+        for text in (self.en, self.pt_br):
+            if text is None:
+                continue
+            if not MIN_QUESTION <= len(text.strip()) <= MAX_QUESTION or not text.isprintable():
+                found.append(
+                    f"custom question {text[:40]!r}: {MIN_QUESTION} to {MAX_QUESTION} "
+                    "printable characters, on one line"
+                )
+        return found
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +95,8 @@ class GatePolicy:
     #: Where a user whom no code reaches asks for help (G5): the tenant's
     #: administrators' email addresses; none: the portal does not offer it.
     admin_contacts: tuple[str, ...] = ()
+    #: Security questions the tenant wrote, offered beside the predefined ones.
+    custom_questions: tuple[CustomQuestion, ...] = ()
 
     def problems(self) -> list[str]:
         """What is wrong with this policy, in words for an operator; empty if nothing."""
@@ -97,6 +133,14 @@ class GatePolicy:
         wrong = [a for a in self.admin_contacts if not is_address(a)]
         if wrong:
             found.append(f"not email addresses: {', '.join(map(repr, wrong))}")
+        if len(self.custom_questions) > MAX_CUSTOM_QUESTIONS:
+            found.append(f"at most {MAX_CUSTOM_QUESTIONS} custom questions")
+        for question in self.custom_questions:
+            found.extend(question.problems())
+        ids = [q.id for q in self.custom_questions]
+        texts = [" ".join(q.en.casefold().split()) for q in self.custom_questions]
+        if len(set(ids)) != len(ids) or len(set(texts)) != len(texts):
+            found.append("each custom question must be different")
         return found
 
 

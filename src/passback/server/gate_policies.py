@@ -5,11 +5,14 @@ as a whole (``GatePolicy.problems``) and shown back as it now is."""
 from __future__ import annotations
 
 import dataclasses
+import json
+import secrets
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from passback.policy.gates import GatePolicy, Method
+from passback.policy.gates import CUSTOM_PREFIX, CustomQuestion, GatePolicy, Method
 from passback.server import phones
 from passback.server.errors import UnknownTenant, Unprocessable
 from passback.server.store.models import GatePolicyRow, Tenant, utcnow
@@ -38,6 +41,7 @@ def gate_policy(session: Session, tenant_id: str) -> GatePolicy:
         reconfirm_days=row.reconfirm_days,
         phone_region=row.phone_region,
         admin_contacts=tuple(a for a in row.admin_contacts.split(",") if a),
+        custom_questions=_custom_from_json(row.custom_questions),
     )
 
 
@@ -72,6 +76,9 @@ def change_gate_policy(session: Session, tenant_id: str, **changes: Any) -> Gate
                 code="invalid_policy",
             )
         changes["phone_region"] = str(region).upper() if region else None
+    if "custom_questions" in changes:
+        current = gate_policy(session, tenant_id).custom_questions
+        changes["custom_questions"] = _with_ids(changes["custom_questions"], current)
     if "admin_contacts" in changes:
         changes["admin_contacts"] = tuple(str(a).strip() for a in changes["admin_contacts"])
     policy = dataclasses.replace(gate_policy(session, tenant_id), **changes)
@@ -87,10 +94,54 @@ def change_gate_policy(session: Session, tenant_id: str, **changes: Any) -> Gate
     row.reconfirm_days = policy.reconfirm_days
     row.phone_region = policy.phone_region
     row.admin_contacts = ",".join(policy.admin_contacts)
+    row.custom_questions = json.dumps(
+        [dataclasses.asdict(q) for q in policy.custom_questions], ensure_ascii=False
+    )
     row.updated_at = utcnow()
     session.add(row)
     session.flush()
     return policy
+
+
+def _with_ids(
+    given: Iterable[Mapping[str, Any] | CustomQuestion], current: Iterable[CustomQuestion]
+) -> tuple[CustomQuestion, ...]:
+    """The questions of a change with their ids: the id given, if it is one of
+    the tenant's; else the id of the question with the same English text (an
+    edit of its Portuguese); else a new one.
+
+    Raises:
+        Unprocessable: an entry is not a question, or names an unknown id.
+    """
+    by_id = {q.id: q for q in current}
+    by_text = {_canonical(q.en): q.id for q in current}
+    found = []
+    for entry in given:
+        raw = dataclasses.asdict(entry) if isinstance(entry, CustomQuestion) else dict(entry)
+        en, pt_br, chosen = raw.get("en"), raw.get("pt_br"), raw.get("id")
+        if not isinstance(en, str) or not isinstance(pt_br, str | None):
+            raise Unprocessable("a custom question needs its English text", code="invalid_policy")
+        if chosen is not None and chosen not in by_id:
+            raise Unprocessable(f"no custom question {chosen!r}", code="invalid_policy")
+        made = chosen or by_text.get(_canonical(en)) or CUSTOM_PREFIX + secrets.token_hex(4)
+        found.append(CustomQuestion(made, en.strip(), pt_br.strip() if pt_br else None))
+    return tuple(found)
+
+
+def _custom_from_json(text: str) -> tuple[CustomQuestion, ...]:
+    try:
+        raw = json.loads(text or "[]")
+    except ValueError:
+        return ()
+    return tuple(
+        CustomQuestion(q["id"], q["en"], q.get("pt_br"))
+        for q in raw
+        if isinstance(q, dict) and isinstance(q.get("id"), str) and isinstance(q.get("en"), str)
+    )
+
+
+def _canonical(text: str) -> str:
+    return " ".join(text.casefold().split())
 
 
 _KNOWN = frozenset(m.value for m in Method)

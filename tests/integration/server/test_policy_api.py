@@ -15,6 +15,7 @@ DEFAULT = {
     "reconfirm_days": 180,
     "phone_region": None,
     "admin_contacts": [],
+    "custom_questions": [],
 }
 
 
@@ -66,6 +67,12 @@ async def test_an_invalid_change_is_refused_whole(
         {"admin_contacts": "it@acme.test"},
         {"admin_contacts": ["a" * 250 + "@acme.test"]},
         {"admin_contacts": [f"a{i}@acme.test" for i in range(11)]},
+        {"custom_questions": [{"en": "Too short"}]},
+        {"custom_questions": [{"en": "x" * 201}]},
+        {"custom_questions": [{"en": "What was your first team?", "colour": "red"}]},
+        {"custom_questions": [{"pt_br": "Qual era o seu primeiro time?"}]},
+        {"custom_questions": "What was your first team?"},
+        {"custom_questions": [{"en": f"Question number {i}?"} for i in range(21)]},
     ):
         refused = await client.patch("/api/v1/policy", headers=auth, json=body)
         assert refused.status_code == 422, (body, refused.text)

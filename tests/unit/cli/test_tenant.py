@@ -78,6 +78,22 @@ def test_policy_shows_the_default_then_each_change(tmp_path: Path) -> None:
     phones = _cli(*policy, "--phone-region", "br", "--admin-contacts", "a@acme.test, b@acme.test")
     assert "phone region:          BR" in phones.output
     assert "admin contacts:        a@acme.test, b@acme.test" in phones.output
+    own = _cli(
+        *policy,
+        "--custom-question", "What was your first team? | Qual era o seu primeiro time?",
+        "--custom-question", "Which street did your school stand on?",
+    )  # fmt: skip
+    assert own.exit_code == 0, own.output
+    assert "custom questions:      2" in own.output
+    first = re.search(
+        r"^  (custom-[0-9a-f]{8})  What was your first team\? \| Qual", own.output, re.M
+    )
+    assert first is not None, own.output
+    kept = _cli(*policy, "--custom-question", "What was your first team?")
+    assert f"  {first.group(1)}  What was your first team?\n" in kept.output
+    assert "custom questions:      (none)" in _cli(*policy, "--clear-custom-questions").output
+    short = _cli(*policy, "--custom-question", "Team?")
+    assert short.exit_code == 1 and "10 to 200" in short.output
     cleared = _cli(*policy, "--phone-region", "", "--admin-contacts", "")
     assert "phone region:          (none" in cleared.output
     assert "admin contacts:        (none)" in cleared.output

@@ -9,6 +9,7 @@ import pytest
 from passback.policy.gates import (
     ADMIN_POLICY,
     MAX_ADMIN_CONTACTS,
+    CustomQuestion,
     GatePolicy,
     Method,
     Shortfall,
@@ -121,3 +122,30 @@ def test_admin_contacts_are_bounded() -> None:
     many = tuple(f"a{i}@example.test" for i in range(MAX_ADMIN_CONTACTS + 1))
     assert GatePolicy(admin_contacts=many[:-1]).problems() == []
     assert any("at most" in p for p in GatePolicy(admin_contacts=many).problems())
+
+
+def test_custom_questions_are_checked() -> None:
+    good = CustomQuestion("custom-0a1b2c3d", "What was your first team's name?", "Qual era o time?")
+    assert GatePolicy(custom_questions=(good,)).problems() == []
+    assert (
+        GatePolicy(
+            custom_questions=(CustomQuestion("custom-0a1b2c3e", "Only English here?"),)
+        ).problems()
+        == []
+    )
+    for wrong, words in (
+        (CustomQuestion("c-1", "What was your first team's name?"), "is not custom-<8 hex"),
+        (CustomQuestion("custom-0A1B2C3D", "What was your first team's name?"), "is not custom-"),
+        (CustomQuestion("custom-0a1b2c3d", "Short?"), "10 to 200"),
+        (CustomQuestion("custom-0a1b2c3d", "x" * 201), "10 to 200"),
+        (CustomQuestion("custom-0a1b2c3d", "Two\nlines are not allowed?"), "10 to 200"),
+        (
+            CustomQuestion("custom-0a1b2c3d", "What was your first team's name?", "Curta?"),
+            "10 to 200",
+        ),
+    ):
+        assert any(words in p for p in GatePolicy(custom_questions=(wrong,)).problems()), wrong
+    twice = (good, dataclasses.replace(good, id="custom-11111111", en=good.en.upper()))
+    assert "each custom question must be different" in GatePolicy(custom_questions=twice).problems()
+    many = tuple(CustomQuestion(f"custom-{i:08x}", f"Question number {i}?") for i in range(21))
+    assert any("at most 20" in p for p in GatePolicy(custom_questions=many).problems())

@@ -175,6 +175,24 @@ class RulesOut(BaseModel):
         return cls(**dataclasses.asdict(rules))
 
 
+class CustomQuestionOut(BaseModel):
+    id: str = Field(description="Stable: answers registered to it are kept by it.")
+    en: str
+    pt_br: str | None = Field(description="null: the English text is shown in Portuguese too.")
+
+
+class CustomQuestionIn(_Request):
+    id: str | None = Field(
+        default=None,
+        max_length=16,
+        description="One of the tenant's question ids, to keep it (and its answers) "
+        "while its text changes; without it, a question with the same English text keeps "
+        "its id, any other is new.",
+    )
+    en: str = Field(max_length=200)
+    pt_br: str | None = Field(default=None, max_length=200)
+
+
 class PolicyOut(BaseModel):
     """A tenant's self-service policy (SPEC G1, G2, G8)."""
 
@@ -194,6 +212,9 @@ class PolicyOut(BaseModel):
         description="Addresses the portal emails when a user asks for help because no "
         "code reaches them (G5); empty: not offered."
     )
+    custom_questions: list[CustomQuestionOut] = Field(
+        description="Security questions the tenant wrote, offered beside the predefined ones."
+    )
 
     @classmethod
     def of(cls, policy: GatePolicy) -> PolicyOut:
@@ -206,6 +227,9 @@ class PolicyOut(BaseModel):
             reconfirm_days=policy.reconfirm_days,
             phone_region=policy.phone_region,
             admin_contacts=list(policy.admin_contacts),
+            custom_questions=[
+                CustomQuestionOut(id=q.id, en=q.en, pt_br=q.pt_br) for q in policy.custom_questions
+            ],
         )
 
 
@@ -224,6 +248,9 @@ class PolicyChange(_Request):
     )
     admin_contacts: list[Annotated[str, Field(max_length=254)]] | None = Field(
         default=None, max_length=10, description="Replaces the list; [] clears it."
+    )
+    custom_questions: list[CustomQuestionIn] | None = Field(
+        default=None, max_length=20, description="Replaces the list; [] clears it."
     )
 
 

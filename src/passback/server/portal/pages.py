@@ -45,7 +45,7 @@ from passback.server.i18n.translations import N_
 from passback.server.portal import flash, flow
 from passback.server.portal.errors import PortalError
 from passback.server.portal.gates import passkey
-from passback.server.portal.gates.questions import QUESTIONS
+from passback.server.portal.gates.questions import text_of
 from passback.server.portal.ratelimit import address_key
 from passback.server.portal.rules_text import describe_rules, source_text
 from passback.server.portal.service import CodePassed, Portal, PortalTenant, number_ending
@@ -411,7 +411,7 @@ async def questions_page(request: Request, slug: str) -> Response:
     token = request.cookies.get(FLOW_COOKIE)
     try:
         tenant = await portal.tenant(slug)
-        keys = await portal.question_step(tenant, token)
+        keys, custom = await portal.question_step(tenant, token)
     except PortalError as error:
         return await fail(request, t, error, slug=slug)
     return page(
@@ -420,7 +420,7 @@ async def questions_page(request: Request, slug: str) -> Response:
         tenant,
         "questions.html",
         csrf=portal.csrf_token(token or ""),
-        questions=[t.gettext(QUESTIONS[key]) for key in keys],
+        questions=[text_of(key, t, custom) for key in keys],
         gate_choice=True,  # a questions gate exists only where the user chose it
     )
 

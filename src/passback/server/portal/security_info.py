@@ -389,15 +389,15 @@ class SecurityInfo:
             )
         self.accounts.portal.notify(tenant, user.id, Notice.SECURITY_INFO, language)
 
-    async def question_form(self, tenant: PortalTenant, token: str | None) -> int:
-        """How many questions the user registers (the tenant's N).
+    async def question_form(self, tenant: PortalTenant, token: str | None) -> GatePolicy:
+        """The policy the form follows: how many questions the user registers
+        (the tenant's N), and the tenant's own questions beside the predefined.
 
         Raises:
             PortalError: not signed in; ``method_not_allowed`` (403).
         """
         await self._confirmed(tenant, token)
-        policy = await self._allowed(tenant, Method.QUESTIONS)
-        return policy.questions_to_register
+        return await self._allowed(tenant, Method.QUESTIONS)
 
     async def set_questions(
         self,
@@ -408,7 +408,7 @@ class SecurityInfo:
         *,
         language: str = "en",
     ) -> None:
-        """Register the user's questions (G2): N different predefined ones, each
+        """Register the user's questions (G2): N different ones of the tenant's, each
         answer at least 3 characters, not the username, not another answer.
         Nothing is kept unless all are right.
 
@@ -417,12 +417,13 @@ class SecurityInfo:
                 ``answer-<n>``) or ``invalid_question`` (422).
         """
         user = await self._confirmed(tenant, token)
-        count = (await self._allowed(tenant, Method.QUESTIONS)).questions_to_register
+        policy = await self._allowed(tenant, Method.QUESTIONS)
+        count = policy.questions_to_register
         if (
             len(keys) != count
             or len(answers) != count
             or len(set(keys)) != count
-            or not set(keys) <= questions.QUESTIONS.keys()
+            or not set(keys) <= set(questions.pool(policy.custom_questions))
         ):
             raise PortalError(
                 "invalid_question",

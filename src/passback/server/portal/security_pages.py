@@ -34,7 +34,7 @@ from passback.server.i18n.translations import N_
 from passback.server.portal import flash
 from passback.server.portal.account_pages import SESSION_COOKIE, check_session_csrf, not_signed_in
 from passback.server.portal.errors import PortalError
-from passback.server.portal.gates.questions import QUESTIONS
+from passback.server.portal.gates import questions
 from passback.server.portal.pages import (
     MAX_FIELD,
     Credential,
@@ -187,17 +187,17 @@ async def questions_page(request: Request, slug: str) -> Response:
     token = request.cookies.get(SESSION_COOKIE)
     try:
         tenant = await portal_of(request).tenant(slug)
-        count = await _security(request).question_form(tenant, token)
+        policy = await _security(request).question_form(tenant, token)
     except PortalError as error:
         return await _refused(request, t, error, slug)
-    keys = list(QUESTIONS)
+    keys, count = questions.pool(policy.custom_questions), policy.questions_to_register
     return page(
         request,
         t,
         tenant,
         "security_questions.html",
         count=count,
-        choices=[(key, t.gettext(QUESTIONS[key])) for key in keys],
+        choices=[(key, questions.text_of(key, t, policy.custom_questions)) for key in keys],
         chosen=keys[:count],
         answer_fields=[f"answer-{n}" for n in range(1, count + 1)],
         csrf=_security(request).accounts.csrf_token(token or ""),

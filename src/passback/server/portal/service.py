@@ -17,7 +17,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from passback.policy import gates
-from passback.policy.gates import Method
+from passback.policy.gates import CUSTOM_PREFIX, CustomQuestion, Method
 from passback.protocol.operations import Operation
 from passback.protocol.outcomes import Outcome
 from passback.server import audit, phones, support, writeback
@@ -1112,12 +1112,19 @@ class Portal:
 
     def _questions(self, db: Session, tenant: PortalTenant, row: PortalFlow) -> dict[str, object]:
         """Which questions the gate asks (G2, T2): from the user's own, or, for a
-        username without enough of them, from the predefined list (and then
-        no answer can pass: ``real`` is false)."""
-        count = gate_policy(db, tenant.id).questions_to_ask
-        hashes = registrations.answer_hashes(db, tenant.id, row.user_id)
+        username without enough of them, from all the tenant's questions (and
+        then no answer can pass: ``real`` is false)."""
+        policy = gate_policy(db, tenant.id)
+        count = policy.questions_to_ask
+        available = set(questions.pool(policy.custom_questions))
+        # An answer to a custom question the tenant has since removed no longer counts.
+        hashes = {
+            k: v
+            for k, v in registrations.answer_hashes(db, tenant.id, row.user_id).items()
+            if k in available
+        }
         real = len(hashes) >= count
-        keys = sorted(hashes) if real else sorted(questions.QUESTIONS)
+        keys = sorted(hashes) if real else sorted(available)
         who = row.who_hash or row.id_hash
         return {"keys": questions.asked(who, keys, count), "real": real}
 
@@ -1158,8 +1165,11 @@ class Portal:
         if refused is not None:
             raise refusal_error(refused)
 
-    async def question_step(self, tenant: PortalTenant, token: str | None) -> list[str]:
-        """The keys of the questions the flow's gate asks.
+    async def question_step(
+        self, tenant: PortalTenant, token: str | None
+    ) -> tuple[list[str], tuple[CustomQuestion, ...]]:
+        """The keys of the questions the flow's gate asks, and the tenant's own
+        questions (for their texts).
 
         Raises:
             PortalError: the flow is not at a questions gate.
@@ -1167,7 +1177,12 @@ class Portal:
         row = await self.require(tenant, token, flow.Step.CODE)
         if row.gate != Method.QUESTIONS.value:
             raise refusal_error(FlowRefused(Refusal.WRONG_STEP), row.user_id)
-        return _challenge(row).keys
+
+        def custom() -> tuple[CustomQuestion, ...]:
+            with self.services.sessions() as db:
+                return gate_policy(db, tenant.id).custom_questions
+
+        return _challenge(row).keys, await asyncio.to_thread(custom)
 
     async def enter_answers(
         self, tenant: PortalTenant, token: str | None, answers: list[str]
@@ -1559,7 +1574,11 @@ def _challenge(row: PortalFlow) -> _Challenge:
     except ValueError:
         found = {}
     keys = found.get("keys", []) if isinstance(found, dict) else []
-    known = [k for k in keys if isinstance(k, str) and k in questions.QUESTIONS]
+    known = [
+        k
+        for k in keys
+        if isinstance(k, str) and (k in questions.QUESTIONS or k.startswith(CUSTOM_PREFIX))
+    ]
     return _Challenge(known, isinstance(found, dict) and found.get("real") is True)
 
 

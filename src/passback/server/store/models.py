@@ -255,6 +255,8 @@ class GatePolicyRow(Base):
     #: Addresses of the tenant's administrators for users no code reaches (G5),
     #: comma-separated.
     admin_contacts: Mapped[str] = mapped_column(String(2048), default="", server_default="")
+    #: The tenant's own security questions, JSON: ``[{"id", "en", "pt_br"}]``.
+    custom_questions: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 

@@ -288,3 +288,65 @@ async def test_the_directorys_phone_numbers_are_shown_masked(
         info = await client.get(f"{BASE}/security")
         assert "•••••••••••78" in info.text and "91234" not in info.text
         assert "None on file. Ask your administrator to add it" in info.text  # the office phone
+
+
+async def test_a_tenants_own_question_is_registered_and_asked(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
+) -> None:
+    """G2: admin-defined questions in both languages, chosen and asked like the
+    predefined ones; their id stays when the text is edited."""
+    own = {"en": "What was the name of your first team?", "pt_br": "Qual era o nome do seu time?"}
+    async with portal_tenant(server, client, make_agent) as (tenant, agent):
+        auth = bearer(tenant.admin_token)
+        changed = await client.patch(
+            "/api/v1/policy",
+            headers=auth,
+            json={
+                "methods": ["email", "questions"],
+                "questions_to_register": 1,
+                "questions_to_ask": 1,
+                "custom_questions": [own],
+            },
+        )
+        assert changed.status_code == 200, changed.text
+        (shown,) = changed.json()["custom_questions"]
+        key = shown["id"]
+        assert re.fullmatch(r"custom-[0-9a-f]{8}", key) and shown["en"] == own["en"]
+        agent.outcomes.append((Outcome.OK, STATE))
+        await sign_in(client)
+        await confirm_by_mail(client, mail)
+        page = await client.get(f"{BASE}/security/questions")
+        assert f'<option value="{key}"' in page.text and own["en"] in page.text
+        pt = await client.get(f"{BASE}/security/questions", headers={"Accept-Language": "pt-BR"})
+        assert own["pt_br"] in pt.text
+        done = await set_up_questions(client, ["Blue Lions"], [key])
+        assert done.headers["location"] == f"{BASE}/security", done.text
+        # the Portuguese text is edited: the question (and the answer) stay
+        edited = await client.patch(
+            "/api/v1/policy",
+            headers=auth,
+            json={
+                "custom_questions": [{"en": own["en"], "pt_br": "Qual foi o seu primeiro time?"}]
+            },
+        )
+        assert edited.json()["custom_questions"][0]["id"] == key
+
+        async with httpx.AsyncClient(base_url=server.base_url) as browser:
+            await browser.post(f"{BASE}/", data={"username": "jdoe"})
+            page = await browser.get(f"{BASE}/method")
+            await browser.post(f"{BASE}/method", data={"method": "questions", "csrf": csrf(page)})
+            asked = await browser.get(f"{BASE}/questions", headers={"Accept-Language": "pt-BR"})
+            assert "Qual foi o seu primeiro time?" in asked.text
+            passed = await browser.post(
+                f"{BASE}/questions", data={"answer": "blue  LIONS", "csrf": csrf(asked)}
+            )
+            assert passed.headers["location"] == f"{BASE}/password", passed.text
+
+        bad = await client.patch(
+            "/api/v1/policy",
+            headers=auth,
+            json={"custom_questions": [{"id": "custom-00000000", "en": own["en"]}]},
+        )
+        assert bad.status_code == 422 and "no custom question" in bad.text
+        cleared = await client.patch("/api/v1/policy", headers=auth, json={"custom_questions": []})
+        assert cleared.json()["custom_questions"] == []

@@ -2,9 +2,12 @@
 (case, spacing and Unicode compatibility forms do not matter), what an answer
 may not be, and the argon2id hashes they are kept as (never the answer, S7).
 
+A tenant may add questions of its own (``pool``); they are chosen and kept
+like the predefined ones, by a stable id.
+
 Which questions a gate asks is the same every time for one username: chosen
-from the user's own questions (or, for a username without any, from the
-predefined list) by a keyed hash of the username, so that asking twice tells
+from the user's own questions (or, for a username without any, from all the
+tenant's questions) by a keyed hash of the username, so that asking twice tells
 nothing about whether the account exists or has questions (T2).
 """
 
@@ -17,6 +20,8 @@ from collections.abc import Mapping, Sequence
 
 import argon2
 
+from passback.policy.gates import CustomQuestion
+from passback.server.i18n import Translator
 from passback.server.i18n.translations import N_
 
 #: The predefined questions, by a stable key (kept with the answer's hash).
@@ -47,6 +52,25 @@ QUESTIONS: Mapping[str, str] = {
 
 MIN_ANSWER = 3
 MAX_ANSWER = 200
+
+
+def pool(custom: Sequence[CustomQuestion]) -> list[str]:
+    """Every question key a user may register: the predefined ones, then the
+    tenant's own (``GatePolicy.custom_questions``)."""
+    return [*QUESTIONS, *(q.id for q in custom)]
+
+
+def text_of(key: str, t: Translator, custom: Sequence[CustomQuestion]) -> str:
+    """A question's text in the page's language (a custom question without a
+    Portuguese text is shown in English)."""
+    if key in QUESTIONS:
+        return t.gettext(QUESTIONS[key])
+    for question in custom:
+        if question.id == key:
+            portuguese = t.locale.startswith("pt") and question.pt_br
+            return question.pt_br if portuguese and question.pt_br else question.en
+    return key
+
 
 _HASHER = argon2.PasswordHasher()  # argon2id, RFC 9106's second recommended profile
 #: Checked when a username has no answer on file, so that every check takes

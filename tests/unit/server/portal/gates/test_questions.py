@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from passback.policy.gates import CustomQuestion
+from passback.server.i18n import Translator, load_catalogs
 from passback.server.portal.gates import questions
 
 
@@ -49,3 +51,20 @@ def test_the_questions_asked_depend_on_the_username_alone() -> None:
     assert questions.asked("who-a", list(reversed(keys)), 2) == first  # order does not matter
     assert len(set(first)) == 2 and set(first) <= set(keys)
     assert any(questions.asked(f"who-{n}", keys, 2) != first for n in range(10))
+
+
+def test_a_tenants_own_questions_join_the_pool_in_both_languages() -> None:
+    own = (
+        CustomQuestion("custom-0a1b2c3d", "What was your first team?", "Qual era o seu time?"),
+        CustomQuestion("custom-11111111", "Which street was your school on?"),
+    )
+    keys = questions.pool(own)
+    assert keys[: len(questions.QUESTIONS)] == list(questions.QUESTIONS)
+    assert keys[-2:] == ["custom-0a1b2c3d", "custom-11111111"]
+    catalogs = load_catalogs()
+    en, pt = Translator.for_locale(catalogs, "en"), Translator.for_locale(catalogs, "pt_BR")
+    assert questions.text_of("custom-0a1b2c3d", en, own) == "What was your first team?"
+    assert questions.text_of("custom-0a1b2c3d", pt, own) == "Qual era o seu time?"
+    assert questions.text_of("custom-11111111", pt, own) == "Which street was your school on?"
+    assert questions.text_of("first_pet", pt, own) == pt.gettext(questions.QUESTIONS["first_pet"])
+    assert questions.text_of("custom-99999999", en, own) == "custom-99999999"  # since removed

@@ -1,7 +1,7 @@
 """Phone gates: contact numbers from the directory, the tenant's phone
 region, numbers typed wrong per flow, code messages counted per flow (a
-code sent again counts), and the addresses of the tenant's administrators
-for users no code reaches (G5).
+code sent again counts), the addresses of the tenant's administrators for
+users no code reaches (G5), and the tenant's own security questions (G2).
 
 Revision ID: 0019
 Revises: 0018
@@ -37,10 +37,14 @@ def upgrade() -> None:
         table.add_column(
             sa.Column("admin_contacts", sa.String(2048), nullable=False, server_default="")
         )
+        table.add_column(
+            sa.Column("custom_questions", sa.Text(), nullable=False, server_default="[]")
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("gate_policies") as table:
+        table.drop_column("custom_questions")
         table.drop_column("admin_contacts")
         table.drop_column("phone_region")
     with op.batch_alter_table("portal_flows") as table:
