@@ -25,6 +25,7 @@ from passback.server.portal import api as portal_api
 from passback.server.portal import pages as portal_pages
 from passback.server.portal.account import MAX_ACCOUNT_FAILURES, MAX_DEVICE_FAILURES, Accounts
 from passback.server.portal.codes import Hasher, load_key
+from passback.server.portal.contacts import Contacts
 from passback.server.portal.ratelimit import SlidingWindowLimiter
 from passback.server.portal.security_info import SecurityInfo
 from passback.server.portal.service import Portal
@@ -117,6 +118,7 @@ def create_app(
     app.state.portal = portal
     app.state.accounts = accounts
     app.state.security_info = SecurityInfo(accounts)
+    app.state.contacts = Contacts(app.state.security_info)
     app.state.renderer = Renderer(catalogs)
     problems.install(app)
     app.public_url = settings.public_url

@@ -87,6 +87,7 @@ PORTAL_STATUS: Mapping[str, int] = {
     "not_enough_methods": 409,
     "no_admin_contacts": 409,
     "passkey_refused": 422,
+    "invalid_address": 422,
     "invalid_number": 422,
     "wrong_number": 422,
     "phone_blocked": 429,

@@ -15,10 +15,26 @@ def channel_of(method: Method) -> Channel:
 
 
 def code_message(
-    t: Translator, *, method: Method, to: str, code: str, minutes: int, tenant_name: str
+    t: Translator,
+    *,
+    method: Method,
+    to: str,
+    code: str,
+    minutes: int,
+    tenant_name: str,
+    adding: bool = False,
 ) -> PhoneMessage:
+    """A gate's code; with ``adding``, the code that proves a number a user
+    adds in Security info."""
     channel = channel_of(method)
-    if channel is Channel.SMS:
+    if adding:
+        text = t.gettext(
+            "%(organisation)s code to add this number to your account: %(code)s. "
+            "If you did not ask for it, ignore this message.",
+            organisation=tenant_name,
+            code=code,
+        )
+    elif channel is Channel.SMS:
         text = t.ngettext(
             "%(organisation)s password reset code: %(code)s. It works for %(num)d minute. "
             "Never share it.",

@@ -79,3 +79,32 @@ def confirm_mail(t: Translator, *, to: str, code: str, tenant_name: str) -> Mail
         body="\n".join(lines) + "\n",
         language=t.tag,
     )
+
+
+def contact_mail(
+    t: Translator, *, to: str, code: str, tenant_name: str, minutes: int
+) -> MailMessage:
+    """The code that proves an address a user adds to Security info."""
+    lines = [
+        t.gettext("Hello,"),
+        "",
+        t.gettext(
+            "Someone signed in to a %(organisation)s account wants to use this address to "
+            "prove who they are. If it was you, type this code on the page that asked for it:",
+            organisation=tenant_name,
+        ),
+        "",
+        f"    {code[:4]} {code[4:]}",
+        "",
+        t.ngettext(
+            "The code works for %(num)d minute.", "The code works for %(num)d minutes.", minutes
+        ),
+        "",
+        t.gettext("If it was not you, ignore this email: nothing changes without the code."),
+    ]
+    return MailMessage(
+        to=to,
+        subject=t.gettext("Your code to add this address"),
+        body="\n".join(lines) + "\n",
+        language=t.tag,
+    )

@@ -20,6 +20,7 @@ from passback.crypto.masterkey import MasterKey
 from passback.policy.gates import Method
 from passback.server import phones
 from passback.server.keyring import gate_secret_context
+from passback.server.portal.codes import Hasher, new_code
 from passback.server.portal.gates import passkey, questions, totp
 from passback.server.store.models import DirectoryUser, GateRegistration
 
@@ -39,11 +40,11 @@ def registered(db: Session, tenant_id: str, user_id: str) -> dict[Method, GateRe
 def on_file(db: Session, user: DirectoryUser, region: str | None = None) -> set[Method]:
     """The methods ``user`` could pass now: the directory's mail and phone
     numbers (read in ``region`` when written without a country code), and
-    what they registered."""
+    what they registered (an own address or mobile number among them)."""
     found = set(registered(db, user.tenant_id, user.id))
     if user.mail:
         found.add(Method.EMAIL)
-    if phone_number(user, Method.MOBILE_SMS, region):
+    if phone_number(user, Method.MOBILE_SMS, region) or Method.MOBILE_SMS in found:
         found |= {Method.MOBILE_SMS, Method.MOBILE_VOICE}
     if phone_number(user, Method.OFFICE_VOICE, region):
         found.add(Method.OFFICE_VOICE)
@@ -57,6 +58,164 @@ def phone_number(user: DirectoryUser | None, method: Method, region: str | None)
         return None
     text = user.telephone if method is Method.OFFICE_VOICE else user.mobile
     return phones.e164(text, region)
+
+
+def phone_numbers(
+    db: Session, tenant_id: str, user: DirectoryUser | None, method: Method, region: str | None
+) -> list[str]:
+    """Every E.164 number a phone ``method`` reaches ``user`` at: the
+    directory's, and for the mobile methods the one they registered. A
+    username that matched nobody takes the same statements (T2)."""
+    numbers = [n for n in (phone_number(user, method, region),) if n]
+    own = contact_of(db, tenant_id, user.id if user else "", Method.MOBILE_SMS)
+    if own and method is not Method.OFFICE_VOICE and own not in numbers:
+        numbers.append(own)
+    return numbers
+
+
+def addresses(db: Session, tenant_id: str, user: DirectoryUser | None) -> list[str]:
+    """Where an email gate's code goes: the directory's mail and the address
+    the user registered (the same statements for no user, T2)."""
+    found = [user.mail] if user is not None and user.mail else []
+    own = contact_of(db, tenant_id, user.id if user else "", Method.EMAIL)
+    if own and own.casefold() not in {a.casefold() for a in found}:
+        found.append(own)
+    return found
+
+
+# -- an own address or mobile number, proved by a code sent there ---------------
+
+#: Codes one pending address or number gets, and codes typed, within an hour.
+MAX_CONTACT_SENDS = 3
+MAX_CONTACT_TRIES = 5
+CONTACT_WINDOW = dt.timedelta(hours=1)
+
+
+def start_contact(
+    db: Session,
+    hasher: Hasher,
+    tenant_id: str,
+    user_id: str,
+    method: Method,
+    value: str,
+    *,
+    code_ttl: int,
+    now: dt.datetime,
+) -> str | None:
+    """A code that proves ``value`` (an address for ``EMAIL``, an E.164 number
+    for ``MOBILE_SMS``), kept hashed in the pending registration (a
+    registered one is replaced once the new one is proved); None once
+    ``MAX_CONTACT_SENDS`` codes were sent within the hour."""
+    row = db.scalar(
+        select(GateRegistration).where(
+            GateRegistration.tenant_id == tenant_id,
+            GateRegistration.user_id == user_id,
+            GateRegistration.method == _pending(method),
+        )
+    )
+    if row is None:
+        row = GateRegistration(
+            id=str(uuid.uuid4()),
+            tenant_id=tenant_id,
+            user_id=user_id,
+            method=_pending(method),
+            last_step=0,
+            created_at=now,
+        )
+        db.add(row)
+    if row.created_at < now - CONTACT_WINDOW:
+        row.created_at, row.last_step = now, 0
+    if row.last_step >= MAX_CONTACT_SENDS:
+        return None
+    row.last_step += 1
+    code = new_code()
+    row.data_json = json.dumps(
+        {
+            "value": value,
+            "code_hash": hasher.code_hash("contact:" + row.id, code),
+            "tries": 0,
+            "expires": (now + dt.timedelta(seconds=code_ttl)).timestamp(),
+        }
+    )
+    db.flush()
+    return code
+
+
+def confirm_contact(
+    db: Session,
+    hasher: Hasher,
+    tenant_id: str,
+    user_id: str,
+    method: Method,
+    code: str,
+    now: dt.datetime,
+) -> str | None:
+    """The address or number the code proves, now registered for ``method``
+    (replacing an earlier one); None when the code is wrong, expired or its
+    tries are used up (each try counts)."""
+    pending = db.scalar(
+        select(GateRegistration).where(
+            GateRegistration.tenant_id == tenant_id,
+            GateRegistration.user_id == user_id,
+            GateRegistration.method == _pending(method),
+        )
+    )
+    if pending is None:
+        return None
+    data = _data(pending)
+    tries = data.get("tries")
+    expires, value = data.get("expires"), data.get("value")
+    if (
+        not isinstance(tries, int)
+        or tries >= MAX_CONTACT_TRIES
+        or not isinstance(expires, float | int)
+        or now.timestamp() > expires
+        or not isinstance(value, str)
+    ):
+        return None
+    data["tries"] = tries + 1
+    pending.data_json = json.dumps(data)
+    stored = data.get("code_hash")
+    if not hasher.code_matches(
+        stored if isinstance(stored, str) else None, "contact:" + pending.id, code
+    ):
+        return None
+    db.delete(pending)
+    remove(db, tenant_id, user_id, method)
+    db.flush()
+    db.add(
+        GateRegistration(
+            id=str(uuid.uuid4()),
+            tenant_id=tenant_id,
+            user_id=user_id,
+            method=method.value,
+            data_json=json.dumps({"value": value}),
+            last_step=0,
+            created_at=now,
+            confirmed_at=now,
+        )
+    )
+    return value
+
+
+def contact_of(db: Session, tenant_id: str, user_id: str, method: Method) -> str | None:
+    """The address or number the user registered for ``method``, if any."""
+    row = db.scalar(
+        select(GateRegistration).where(
+            GateRegistration.tenant_id == tenant_id,
+            GateRegistration.user_id == user_id,
+            GateRegistration.method == method.value,
+            GateRegistration.confirmed_at.is_not(None),
+        )
+    )
+    value = _data(row).get("value") if row is not None else None
+    return value if isinstance(value, str) else None
+
+
+def _pending(method: Method) -> str:
+    """How a contact being proved is kept: apart from the registered one,
+    which stays usable until the new one is proved."""
+    return f"{method.value}:pending"
 
 
 def pending_totp(

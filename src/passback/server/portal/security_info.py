@@ -50,6 +50,9 @@ class SecurityView:
     #: None: none on file (or not a number).
     mobile: str | None = None
     office: str | None = None
+    #: The user's own address and mobile number (Security info), masked.
+    own_mail: str | None = None
+    own_mobile: str | None = None
 
 
 class Due(enum.StrEnum):
@@ -221,7 +224,7 @@ class SecurityInfo:
                 user_id=user.id,
             )
 
-    async def _confirmed(self, tenant: PortalTenant, token: str | None) -> DirectoryUser:
+    async def confirmed_user(self, tenant: PortalTenant, token: str | None) -> DirectoryUser:
         """The session's user, once it confirmed by mail (or has no mail to).
 
         Raises:
@@ -245,6 +248,8 @@ class SecurityInfo:
                 region = policy.phone_region
                 mobile = registrations.phone_number(user, Method.MOBILE_SMS, region)
                 office = registrations.phone_number(user, Method.OFFICE_VOICE, region)
+                own_mail = registrations.contact_of(db, tenant.id, user.id, Method.EMAIL)
+                own_mobile = registrations.contact_of(db, tenant.id, user.id, Method.MOBILE_SMS)
                 return SecurityView(
                     username=user.sam_account_name,
                     policy=policy,
@@ -252,6 +257,8 @@ class SecurityInfo:
                     methods=frozenset(self._usable(registrations.on_file(db, user, region))),
                     mobile=phones.masked(mobile) if mobile else None,
                     office=phones.masked(office) if office else None,
+                    own_mail=mask_mail(own_mail) if own_mail else None,
+                    own_mobile=phones.masked(own_mobile) if own_mobile else None,
                 )
 
         return await asyncio.to_thread(read)
@@ -262,8 +269,8 @@ class SecurityInfo:
         Raises:
             PortalError: not signed in; ``already_registered`` (409).
         """
-        user = await self._confirmed(tenant, token)
-        await self._allowed(tenant, Method.TOTP)
+        user = await self.confirmed_user(tenant, token)
+        await self.allowed_by_policy(tenant, Method.TOTP)
 
         def pending() -> str | None:
             with self.services.sessions() as db, db.begin():
@@ -289,7 +296,7 @@ class SecurityInfo:
         Raises:
             PortalError: not signed in; ``wrong_code`` (422, field ``code``).
         """
-        user = await self._confirmed(tenant, token)
+        user = await self.confirmed_user(tenant, token)
 
         def confirm() -> bool:
             now = self._clock()
@@ -327,8 +334,8 @@ class SecurityInfo:
             PortalError: not signed in; ``method_not_allowed`` (403);
                 ``already_registered`` (409).
         """
-        user = await self._confirmed(tenant, token)
-        await self._allowed(tenant, Method.PASSKEY)
+        user = await self.confirmed_user(tenant, token)
+        await self.allowed_by_policy(tenant, Method.PASSKEY)
 
         def pending() -> str | None:
             with self.services.sessions() as db, db.begin():
@@ -362,8 +369,8 @@ class SecurityInfo:
         Raises:
             PortalError: not signed in; ``passkey_refused`` (422, field ``passkey``).
         """
-        user = await self._confirmed(tenant, token)
-        await self._allowed(tenant, Method.PASSKEY)
+        user = await self.confirmed_user(tenant, token)
+        await self.allowed_by_policy(tenant, Method.PASSKEY)
 
         def confirm() -> bool:
             now = self._clock()
@@ -396,8 +403,8 @@ class SecurityInfo:
         Raises:
             PortalError: not signed in; ``method_not_allowed`` (403).
         """
-        await self._confirmed(tenant, token)
-        return await self._allowed(tenant, Method.QUESTIONS)
+        await self.confirmed_user(tenant, token)
+        return await self.allowed_by_policy(tenant, Method.QUESTIONS)
 
     async def set_questions(
         self,
@@ -416,8 +423,8 @@ class SecurityInfo:
             PortalError: not signed in; ``invalid_answer`` (422, field
                 ``answer-<n>``) or ``invalid_question`` (422).
         """
-        user = await self._confirmed(tenant, token)
-        policy = await self._allowed(tenant, Method.QUESTIONS)
+        user = await self.confirmed_user(tenant, token)
+        policy = await self.allowed_by_policy(tenant, Method.QUESTIONS)
         count = policy.questions_to_register
         if (
             len(keys) != count
@@ -465,7 +472,7 @@ class SecurityInfo:
     async def remove(
         self, tenant: PortalTenant, token: str | None, method: Method, *, language: str = "en"
     ) -> None:
-        user = await self._confirmed(tenant, token)
+        user = await self.confirmed_user(tenant, token)
 
         def forget() -> bool:
             now = self._clock()
@@ -486,7 +493,7 @@ class SecurityInfo:
         if await asyncio.to_thread(forget):
             self.accounts.portal.notify(tenant, user.id, Notice.SECURITY_INFO, language)
 
-    async def _allowed(self, tenant: PortalTenant, method: Method) -> GatePolicy:
+    async def allowed_by_policy(self, tenant: PortalTenant, method: Method) -> GatePolicy:
         """Raises PortalError ``method_not_allowed`` (403) when the tenant's
         policy does not allow ``method``."""
 

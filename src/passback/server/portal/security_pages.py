@@ -10,6 +10,11 @@ file to prove who they are, and setting up or removing a method.
     POST /security/questions              → 303 security
     GET  /security/confirm                why a code is needed; "send the code"
     POST /security/confirm                a code to the directory's mail → 303 confirm/code
+    GET  /security/contact/{email,mobile}        an own address or mobile number
+    POST /security/contact/{email,mobile}        a code sent there → 303 …/code
+    GET  /security/contact/{email,mobile}/code   the code form
+    POST /security/contact/{email,mobile}/code   → 303 security
+    POST /security/{email,mobile}/remove         → 303 security
     GET  /security/confirm/code           the code form
     POST /security/confirm/code           → 303 security (changes allowed for 10 minutes)
 
@@ -22,7 +27,7 @@ CSRF token and is answered with a redirect.
 
 from __future__ import annotations
 
-from typing import Annotated, cast
+from typing import Annotated, Literal, cast
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
@@ -33,6 +38,7 @@ from passback.server.i18n import Translator
 from passback.server.i18n.translations import N_
 from passback.server.portal import flash
 from passback.server.portal.account_pages import SESSION_COOKIE, check_session_csrf, not_signed_in
+from passback.server.portal.contacts import KINDS, Contacts
 from passback.server.portal.errors import PortalError
 from passback.server.portal.gates import questions
 from passback.server.portal.pages import (
@@ -55,6 +61,14 @@ Text = Annotated[str, Form(max_length=MAX_FIELD)]
 
 def _security(request: Request) -> SecurityInfo:
     return cast(SecurityInfo, request.app.state.security_info)
+
+
+#: What Security info adds of the user's own (``contacts.KINDS``).
+Kind = Literal["email", "mobile"]
+
+
+def _contacts(request: Request) -> Contacts:
+    return cast(Contacts, request.app.state.contacts)
 
 
 @router.get("/security")
@@ -83,6 +97,7 @@ async def security_page(request: Request, slug: str) -> Response:
         questions_allowed=Method.QUESTIONS in view.policy.methods,
         has_questions=Method.QUESTIONS in view.methods,
         passkey_allowed=Method.PASSKEY in view.policy.methods,
+        own_mail_allowed=Method.EMAIL in view.policy.methods,
         has_passkey=Method.PASSKEY in view.methods,
         csrf=accounts.csrf_token(token or ""),
     )
@@ -181,6 +196,78 @@ async def confirm_passkey(
     )
 
 
+@router.get("/security/contact/{kind}")
+async def contact_page(request: Request, slug: str, kind: Kind) -> Response:
+    return await _contact_form(request, slug, kind, "value")
+
+
+@router.get("/security/contact/{kind}/code")
+async def contact_code_page(request: Request, slug: str, kind: Kind) -> Response:
+    return await _contact_form(request, slug, kind, "code")
+
+
+async def _contact_form(request: Request, slug: str, kind: str, step: str) -> Response:
+    t = renderer(request).translator(request)
+    token = request.cookies.get(SESSION_COOKIE)
+    try:
+        tenant = await portal_of(request).tenant(slug)
+        await _security(request).confirmed_user(tenant, token)
+        await _security(request).allowed_by_policy(tenant, KINDS[kind])
+    except PortalError as error:
+        return await _refused(request, t, error, slug)
+    return page(
+        request,
+        t,
+        tenant,
+        "contact.html",
+        kind=kind,
+        step=step,
+        csrf=_security(request).accounts.csrf_token(token or ""),
+    )
+
+
+@router.post("/security/contact/{kind}")
+async def add_contact(
+    request: Request, slug: str, kind: Kind, value: Text = "", csrf: Text = ""
+) -> Response:
+    t = renderer(request).translator(request)
+    token = request.cookies.get(SESSION_COOKIE)
+    security = _security(request)
+    try:
+        tenant = await portal_of(request).tenant(slug)
+        check_same_origin(request)
+        check_session_csrf(security.accounts, token, csrf)
+        deliver = await _contacts(request).start(tenant, token, kind, value, language=t.locale)
+    except PortalError as error:
+        to = f"security/contact/{kind}" if error.field == "value" else _after_refusal(error)
+        return await fail_and_redirect(request, t, error, slug=slug, to=to)
+    response = RedirectResponse(f"{base_of(tenant)}/security/contact/{kind}/code", status_code=303)
+    response.background = BackgroundTask(deliver)
+    return response
+
+
+@router.post("/security/contact/{kind}/code")
+async def confirm_contact(
+    request: Request, slug: str, kind: Kind, code: Text = "", csrf: Text = ""
+) -> Response:
+    t = renderer(request).translator(request)
+    token = request.cookies.get(SESSION_COOKIE)
+    security = _security(request)
+    try:
+        tenant = await portal_of(request).tenant(slug)
+        check_same_origin(request)
+        check_session_csrf(security.accounts, token, csrf)
+        await _contacts(request).confirm(tenant, token, kind, code, language=t.locale)
+    except PortalError as error:
+        to = f"security/contact/{kind}/code" if error.field == "code" else _after_refusal(error)
+        return await fail_and_redirect(request, t, error, slug=slug, to=to)
+    return _back(
+        request,
+        tenant_base=base_of(tenant),
+        notice=N_("It is on file. You can use it to prove who you are."),
+    )
+
+
 @router.get("/security/questions")
 async def questions_page(request: Request, slug: str) -> Response:
     t = renderer(request).translator(request)
@@ -249,6 +336,8 @@ _REMOVABLE = {
     "authenticator": (Method.TOTP, N_("Your authenticator app is removed.")),
     "questions": (Method.QUESTIONS, N_("Your security questions are removed.")),
     "passkey": (Method.PASSKEY, N_("Your passkey is removed. Remove it from your device too.")),
+    "email": (Method.EMAIL, N_("Your own email address is removed.")),
+    "mobile": (Method.MOBILE_SMS, N_("Your own mobile number is removed.")),
 }
 
 

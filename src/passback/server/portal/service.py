@@ -116,6 +116,8 @@ class _Armed:
     blocked: str | None
     user: DirectoryUser | None
     link: str = dataclasses.field(repr=False, default="")
+    #: Where the code goes: the directory's mail and the user's own address.
+    to: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -232,10 +234,10 @@ class Portal:
                 values={"until": started},
                 note="T1: 5 starts for this username from this address within an hour",
             )
-        new, user = started
+        new, user, to = started
         if new.row.step == flow.Step.CHOOSE.value:
             return Started(new.token, new.row.expires_at, None, flow.Step.CHOOSE)
-        armed = _Armed(new.row.id_hash, new.code, new.row.blocked, user, new.link)
+        armed = _Armed(new.row.id_hash, new.code, new.row.blocked, user, new.link, to)
         return Started(
             new.token, new.row.expires_at, self._delivery(tenant, armed, username, language)
         )
@@ -247,18 +249,23 @@ class Portal:
         records why none is sent); None when there is nothing to do."""
         user = armed.user
         deliver = None
-        if user is not None and user.mail and armed.blocked is None:
-            message = code_mail(
-                Translator.for_locale(self.catalogs, language),
-                to=user.mail,
-                code=armed.code,
-                minutes=self.services.settings.code_ttl // 60,
-                tenant_name=tenant.name,
-                link=self._link(tenant, armed.link),
-            )
+        if user is not None and armed.to and armed.blocked is None:
+            t = Translator.for_locale(self.catalogs, language)
+            messages = [
+                code_mail(
+                    t,
+                    to=address,
+                    code=armed.code,
+                    minutes=self.services.settings.code_ttl // 60,
+                    tenant_name=tenant.name,
+                    link=self._link(tenant, armed.link),
+                )
+                for address in armed.to
+            ]
 
             async def deliver() -> None:
-                await self._deliver(tenant, armed.key, user.id, message)
+                for message in messages:
+                    await self._deliver(tenant, armed.key, user.id, message)
 
         elif user is not None and armed.blocked == flow.Blocked.MAIL_LIMIT:
             # The answer is the same (T2); support learns why no mail came.
@@ -396,11 +403,11 @@ class Portal:
                 flow.arm_app(row, method.value, code_ttl=ttl, now=now)
                 return None
             user = db.get(DirectoryUser, row.user_id) if row.user_id else None
-            blocked = self._email_blocked(db, tenant, user, row.client_hash or "", now)
+            blocked, to = self._email_blocked(db, tenant, user, row.client_hash or "", now)
             code, link = flow.arm_email(row, self.hasher, blocked=blocked, code_ttl=ttl, now=now)
             if user is not None:
                 db.expunge(user)
-            return _Armed(key, code, row.blocked, user, link)
+            return _Armed(key, code, row.blocked, user, link, to)
 
     async def send_again(
         self, tenant: PortalTenant, token: str | None, *, language: str
@@ -419,9 +426,10 @@ class Portal:
                 try:
                     found = flow.require(db.get(PortalFlow, row.id_hash), flow.Step.CODE, now)
                     user = db.get(DirectoryUser, found.user_id) if found.user_id else None
-                    blocked = None
+                    blocked: flow.Blocked | None = None
+                    to: tuple[str, ...] = ()
                     if found.gate in (None, Method.EMAIL.value):
-                        blocked = self._email_blocked(
+                        blocked, to = self._email_blocked(
                             db, tenant, user, found.client_hash or "", now
                         )
                     sent = flow.send_again(
@@ -437,7 +445,7 @@ class Portal:
                     return None
                 if user is not None:
                     db.expunge(user)
-                return _Armed(found.id_hash, sent[0], found.blocked, user, sent[1])
+                return _Armed(found.id_hash, sent[0], found.blocked, user, sent[1], to)
 
         armed = await asyncio.to_thread(again)
         if isinstance(armed, PortalError):
@@ -671,8 +679,13 @@ class Portal:
                 if until is not None:
                     return _phone_blocked(until, found)
                 user = db.get(DirectoryUser, found.user_id) if found.user_id else None
-                on_file = registrations.phone_number(user, method, policy.phone_region)
-                matches = on_file is not None and hmac.compare_digest(on_file, number)
+                numbers = registrations.phone_numbers(
+                    db, tenant.id, user, method, policy.phone_region
+                )
+                # Each number on file is compared, in constant time, the same work for all.
+                hits = [n for n in numbers if hmac.compare_digest(n, number)]
+                on_file = hits[0] if hits else None
+                matches = on_file is not None
                 audit.record(
                     db,
                     tenant_id=tenant.id,
@@ -687,7 +700,7 @@ class Portal:
                 if not matches:
                     return self._miss_number(db, tenant, found, subject, client, now)
                 assert user is not None and on_file is not None  # it matched
-                blocked = self._email_blocked(db, tenant, user, client, now)
+                blocked, _ = self._email_blocked(db, tenant, user, client, now)
                 if blocked is flow.Blocked.NO_MAIL:
                     blocked = None  # a phone gate needs no mail
                 code = flow.arm_phone_code(
@@ -1057,7 +1070,7 @@ class Portal:
 
     def _start(
         self, tenant: PortalTenant, username: str, client: str, purpose: flow.Purpose
-    ) -> tuple[flow.NewFlow, DirectoryUser | None] | dt.datetime:
+    ) -> tuple[flow.NewFlow, DirectoryUser | None, tuple[str, ...]] | dt.datetime:
         """``client``: the starting address's limiter key (``address_key``).
         A tenant that allows only the email code starts at its gate (as the
         portal always did); one that allows more starts at the choice. When
@@ -1088,9 +1101,10 @@ class Portal:
             user = matches[0] if len(matches) == 1 else None
             policy = gate_policy(db, tenant.id)
             choose = policy.methods != {Method.EMAIL} or policy.required != 1
-            blocked = None
+            blocked: flow.Blocked | None = None
+            to: tuple[str, ...] = ()
             if not choose:
-                blocked = self._email_blocked(
+                blocked, to = self._email_blocked(
                     db, tenant, user, self.hasher.client_hash(client), now
                 )
             new = flow.new_flow(
@@ -1108,7 +1122,7 @@ class Portal:
             db.add(new.row)
             if user is not None:
                 db.expunge(user)
-        return new, user
+        return new, user, to
 
     def _questions(self, db: Session, tenant: PortalTenant, row: PortalFlow) -> dict[str, object]:
         """Which questions the gate asks (G2, T2): from the user's own, or, for a
@@ -1269,10 +1283,11 @@ class Portal:
         user: DirectoryUser | None,
         client_hash: str,
         now: dt.datetime,
-    ) -> flow.Blocked | None:
+    ) -> tuple[flow.Blocked | None, tuple[str, ...]]:
         """Why an email gate for ``user`` cannot pass (no code is sent), if it
-        cannot. A username that matched nobody takes the same statements
-        (on an id no row has), so that its answer takes the same time (T2)."""
+        cannot, and where its code goes. A username that matched nobody takes
+        the same statements (on an id no row has), so that its answer takes
+        the same time (T2)."""
         user_id = user.id if user is not None else ""
         # One start of a user at a time, so two cannot both pass the mail
         # cap: a write to the user's row locks it (PostgreSQL) or takes
@@ -1284,11 +1299,12 @@ class Portal:
             .execution_options(synchronize_session=False)
         )
         limited = flow.mail_limit_reached(db, tenant.id, user_id, client_hash, now)
+        to = tuple(registrations.addresses(db, tenant.id, user))
         if user is None:
-            return flow.Blocked.UNKNOWN_USER
-        if not user.mail:
-            return flow.Blocked.NO_MAIL
-        return flow.Blocked.MAIL_LIMIT if limited else None
+            return flow.Blocked.UNKNOWN_USER, to
+        if not to:
+            return flow.Blocked.NO_MAIL, to
+        return (flow.Blocked.MAIL_LIMIT if limited else None), to
 
     def _end(self, key: str) -> None:
         with self.services.sessions() as db, db.begin():

@@ -14,6 +14,7 @@ from passback.crypto.masterkey import MasterKey
 from passback.policy.gates import Method
 from passback.server.keyring import rewrap_store, seal_store
 from passback.server.portal import registrations
+from passback.server.portal.codes import Hasher
 from passback.server.store.models import DirectoryUser, GateRegistration
 from passback.server.tenants import create_tenant
 from tests.support.keys import TEST_MASTER_KEY
@@ -82,3 +83,93 @@ def test_the_secret_moves_with_the_master_key(db: Session) -> None:
     new = MasterKey.generate()
     rewrap_store(db, TEST_MASTER_KEY, new)
     assert registrations.pending_totp(db, new, alice.tenant_id, alice.id, NOW) == secret
+
+
+def test_an_own_contact_is_proved_by_its_code_within_its_time_and_tries(db: Session) -> None:
+    hasher = Hasher(b"k" * 32)
+    alice = user(db, mail=None)
+    start = registrations.start_contact
+    first = start(
+        db, hasher, alice.tenant_id, alice.id, Method.EMAIL, "a@home.test", code_ttl=300, now=NOW
+    )
+    assert first is not None
+    # too late: the code's time is over
+    later = NOW + dt.timedelta(seconds=301)
+    assert (
+        registrations.confirm_contact(
+            db, hasher, alice.tenant_id, alice.id, Method.EMAIL, first, later
+        )
+        is None
+    )
+    second = start(
+        db, hasher, alice.tenant_id, alice.id, Method.EMAIL, "a@home.test", code_ttl=300, now=NOW
+    )
+    assert second is not None
+    for _ in range(registrations.MAX_CONTACT_TRIES):
+        assert (
+            registrations.confirm_contact(
+                db, hasher, alice.tenant_id, alice.id, Method.EMAIL, "0", NOW
+            )
+            is None
+        )
+    # the tries are used up: even the right code does nothing now
+    assert (
+        registrations.confirm_contact(
+            db, hasher, alice.tenant_id, alice.id, Method.EMAIL, second, NOW
+        )
+        is None
+    )
+    third = start(
+        db, hasher, alice.tenant_id, alice.id, Method.EMAIL, "a@home.test", code_ttl=300, now=NOW
+    )
+    assert third is not None
+    # three codes an hour; the hour over, three more
+    assert (
+        start(
+            db,
+            hasher,
+            alice.tenant_id,
+            alice.id,
+            Method.EMAIL,
+            "x@home.test",
+            code_ttl=300,
+            now=NOW,
+        )
+        is None
+    )
+    proved = registrations.confirm_contact(
+        db, hasher, alice.tenant_id, alice.id, Method.EMAIL, third, NOW
+    )
+    assert proved == "a@home.test"
+    assert registrations.on_file(db, alice) == {Method.EMAIL}
+    assert registrations.addresses(db, alice.tenant_id, alice) == ["a@home.test"]
+    hour = NOW + registrations.CONTACT_WINDOW + dt.timedelta(seconds=1)
+    assert start(
+        db, hasher, alice.tenant_id, alice.id, Method.EMAIL, "b@home.test", code_ttl=300, now=hour
+    )
+    # the registered address stays usable until the new one is proved
+    assert registrations.contact_of(db, alice.tenant_id, alice.id, Method.EMAIL) == "a@home.test"
+
+
+def test_an_own_mobile_joins_the_directorys_numbers(db: Session) -> None:
+    hasher = Hasher(b"k" * 32)
+    alice = user(db)
+    alice.mobile = "+55 11 91234-5678"
+    made = registrations.start_contact(
+        db,
+        hasher,
+        alice.tenant_id,
+        alice.id,
+        Method.MOBILE_SMS,
+        "+5511988887777",
+        code_ttl=300,
+        now=NOW,
+    )
+    assert made is not None
+    registrations.confirm_contact(
+        db, hasher, alice.tenant_id, alice.id, Method.MOBILE_SMS, made, NOW
+    )
+    numbers = registrations.phone_numbers(db, alice.tenant_id, alice, Method.MOBILE_VOICE, None)
+    assert numbers == ["+5511912345678", "+5511988887777"]
+    assert registrations.phone_numbers(db, alice.tenant_id, alice, Method.OFFICE_VOICE, None) == []
+    assert registrations.phone_numbers(db, alice.tenant_id, None, Method.MOBILE_SMS, None) == []
