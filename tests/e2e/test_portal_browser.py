@@ -22,6 +22,7 @@ import pyotp
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from passback.server.notify.phone_outbox import read_outbox
 from tests.support.deployment import Deployment, Tenant
 from tests.support.samba import TIMEOUT_FACTOR, SambaDC
 from tests.support.smtp import MailCatcher
@@ -63,8 +64,11 @@ def deployment(
         smtp_port=mail.port,
         host="localhost",
     )
+    outbox = d.root / "outbox"
+    provider = d.root / "phone.toml"
+    provider.write_text(f'provider = "outbox"\nfolder = "{outbox}"\n')
     try:
-        d.start_server()
+        d.start_server("--phone-provider", str(provider))
         yield d
     finally:
         d.stop()
@@ -381,3 +385,100 @@ def test_a_user_sets_up_a_passkey_then_resets_with_it(
     finally:
         with deployment.http(tenant.admin_token) as admin:
             admin.patch("/api/v1/policy", json={"methods": ["email"], "gates_required": 1})
+
+
+def test_a_text_message_reset_and_what_a_page_offers_when_no_code_comes(
+    page: Page, deployment: Deployment, tenant: Tenant, samba_dc: SambaDC, mail: MailCatcher
+) -> None:
+    """G1, G3, G4, G5, T1 in a real browser: the directory's mobile number (synced
+    by the agent from the real DC), typed in full; a voice call to the office
+    phone; "no code yet?" after 10 seconds (animations sped up by the test,
+    not slept); the block page after five wrong numbers, with its end."""
+    user = samba_dc.create_user(mobile="+55 11 91234-5678", telephone="+55 11 3333-4444 x 12")
+    deployment.sync(tenant, user.name)
+    outbox = deployment.root / "outbox"
+    with deployment.http(tenant.admin_token) as admin:
+        changed = admin.patch(
+            "/api/v1/policy",
+            json={
+                "methods": ["email", "mobile_sms", "office_voice"],
+                "admin_contacts": ["helpdesk@example.test"],
+            },
+        )
+        assert changed.status_code == 200, changed.text
+    base = f"{deployment.url}/portal/contoso-browser"
+    try:
+        page.goto(f"{base}/")
+        page.get_by_label("Username").fill(user.name)
+        page.get_by_role("button", name="Continue").click()
+        page.get_by_label("A code by text message to my mobile phone").check()
+        page.get_by_role("button", name="Continue").click()
+        expect(page.get_by_role("heading", name="Text my mobile phone")).to_be_visible()
+        page.get_by_label("Phone number").fill("+55 11 91234 0000")
+        page.get_by_role("button", name="Text me a code").click()
+        expect(page.locator("#number-error")).to_contain_text("not the number on file")
+        expect(page).to_have_title(re.compile("^Error: "))
+        page.get_by_label("Phone number").fill("+55 (11) 91234-5678")
+        page.get_by_role("button", name="Text me a code").click()
+        expect(page.locator("#code-hint")).to_contain_text("ending in 78")
+
+        later = page.get_by_role("button", name="Text the code again")
+        expect(later).to_be_hidden()  # for the first 10 seconds
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("Animation.enable")
+        cdp.send("Animation.setPlaybackRate", {"playbackRate": 100})
+        page.reload()
+        expect(later).to_be_visible()
+        expect(page.get_by_role("button", name="Contact your administrator")).to_be_visible()
+        page.get_by_role("button", name="Contact your administrator").click()
+        expect(page.get_by_role("status")).to_contain_text("We asked your administrators")
+        asked = mail.wait_for("helpdesk@example.test", timeout=30)
+        assert user.name in str(asked["Subject"])
+
+        text = _wait_for_outbox(outbox, 1)[-1]
+        code = re.findall(r"\d{8}", str(text["text"]))[0]
+        page.get_by_label("Code from the text message").fill(code)
+        page.get_by_role("button", name="Continue").click()
+        expect(page.get_by_role("heading", name="Choose a new password")).to_be_visible()
+
+        # a call to the office phone: the extension is never dialled
+        page.goto(f"{base}/")
+        page.get_by_label("Username").fill(user.name)
+        page.get_by_role("button", name="Continue").click()
+        page.get_by_label("A call to my office phone").check()
+        page.get_by_role("button", name="Continue").click()
+        page.get_by_label("Phone number").fill("+55 11 3333 4444")
+        page.get_by_role("button", name="Call me").click()
+        expect(page.locator("#code-hint")).to_contain_text("We are calling the number ending in 44")
+        call = _wait_for_outbox(outbox, 2)[-1]
+        assert (call["to"], call["channel"]) == ("+551133334444", "voice")
+
+        # T1: five wrong numbers from this address block phone codes here, until a time shown
+        page.goto(f"{base}/")
+        page.get_by_label("Username").fill(user.name)
+        page.get_by_role("button", name="Continue").click()
+        page.get_by_label("A code by text message to my mobile phone").check()
+        page.get_by_role("button", name="Continue").click()
+        for last in range(5):
+            page.get_by_label("Phone number").fill(f"+55 11 91234 100{last}")
+            page.get_by_role("button", name="Text me a code").click()
+        expect(page.get_by_role("alert")).to_contain_text("blocked from your network until")
+        until = re.search(r"until (.+?)\. Choose", page.get_by_role("alert").inner_text())
+        assert until is not None and "UTC" in until.group(1)
+    finally:
+        with deployment.http(tenant.admin_token) as admin:
+            admin.delete(f"/api/v1/users/{user.name}/blocks")
+            admin.patch(
+                "/api/v1/policy",
+                json={"methods": ["email"], "gates_required": 1, "admin_contacts": []},
+            )
+
+
+def _wait_for_outbox(folder: Path, count: int) -> list[dict[str, object]]:
+    deadline = time.monotonic() + 30 * TIMEOUT_FACTOR
+    while True:
+        found = read_outbox(folder)
+        if len(found) >= count or time.monotonic() > deadline:
+            assert len(found) >= count, found
+            return found
+        time.sleep(0.05)

@@ -148,6 +148,8 @@ class SambaDC(_ProductDC):
         domain_admin: bool = False,
         consistency_guid: bytes | None = None,
         ou: str | None = None,
+        mobile: str | None = None,
+        telephone: str | None = None,
     ) -> TestUser:
         """Create a user (a unique name if none given) in the managed OU."""
         name = name or f"u{uuid.uuid4().hex[:12]}"
@@ -159,6 +161,8 @@ class SambaDC(_ProductDC):
             domain_admin=domain_admin,
             mail=f"{name}@example.test",
             consistency_guid=consistency_guid,
+            mobile=mobile,
+            telephone=telephone,
         )
         return TestUser(user.name, user.dn, user.object_guid, user.password)
 
