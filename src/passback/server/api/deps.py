@@ -19,7 +19,12 @@ def get_services(request: Request) -> Services:
     return cast(Services, request.app.state.services)
 
 
-ServicesDep = Annotated[Services, Depends(get_services)]
+async def _services(request: Request) -> Services:
+    # A coroutine: FastAPI runs a plain function dependency in a worker thread.
+    return get_services(request)
+
+
+ServicesDep = Annotated[Services, Depends(_services)]
 
 admin_bearer = HTTPBearer(
     scheme_name="AdminToken",
@@ -53,7 +58,7 @@ def admin_tenant(
     return tenant_id
 
 
-def onboarding_token(
+async def onboarding_token(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(onboarding_bearer)],
 ) -> str:
     if credentials is None:
