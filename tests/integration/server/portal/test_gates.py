@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from pathlib import Path
 
 import httpx
 import pyotp
@@ -233,6 +234,36 @@ async def test_security_questions_gate(
         assert "At least one answer is not right. Attempts left: 4." in shown.text
         right = await answer(client, [f"  {ANSWERS[k].upper()} " for k in asked])
         assert right.headers["location"] == f"{BASE}/password"
+
+
+async def test_answers_of_any_shape_are_a_wrong_answer_and_never_stored(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
+) -> None:
+    """Bad input at the gate: 10 KB, NUL, RTL marks, emoji, nothing, too many
+    fields — each a wrong answer (one try), nothing kept or logged."""
+    async with portal_tenant(server, client, make_agent) as (tenant, _agent):
+        await set_policy(client, tenant.admin_token, methods=["email", "questions"])
+        register_questions(server, ANSWERS)
+        await start(client)
+        await choose(client, "questions")
+        odd = ["x" * 10_000, "Rex\x00", "\u202eRex", "🐶🐶🐶"]
+        for left, answers in zip(
+            range(4, 0, -1), (odd[:2], odd[2:], [], ["Rex"] * 20), strict=True
+        ):
+            wrong = await answer(client, answers)
+            assert wrong.headers["location"] == f"{BASE}/questions"
+            shown = await client.get(f"{BASE}/questions")
+            assert shown.status_code == 422 and f"Attempts left: {left}." in shown.text
+        page = await client.get(f"{BASE}/questions")
+        flood = await client.post(
+            f"{BASE}/questions", data={"csrf": csrf(page), "answer": ["Rex"] * 40}
+        )
+        assert flood.status_code == 400  # too many fields: refused before anything counts
+        assert rows(server, "SELECT attempts FROM portal_flows") == [(4,)]
+    database = Path(server.database_url.removeprefix("sqlite:///"))
+    stored = b"".join(p.read_bytes() for p in database.parent.glob(database.name + "*"))
+    for text in ("x" * 100, "🐶🐶🐶", "\u202eRex"):
+        assert text.encode() not in stored
 
 
 async def test_questions_for_a_username_without_any_never_pass(

@@ -144,3 +144,28 @@ async def test_the_json_api_sends_passkeys_to_the_pages(
         chosen = await client.post(f"{api}/method", headers=token, json={"method": "passkey"})
         assert chosen.status_code == 422, chosen.text
         assert "portal's pages" in chosen.json()["error"]["message"]
+
+
+async def test_answers_of_any_shape_are_a_failed_try(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
+) -> None:
+    async with portal_tenant(server, client, make_agent) as (tenant, _agent):
+        await set_policy(client, tenant.admin_token, methods=["email", "passkey"])
+        await client.post(f"{BASE}/", data={"username": "jdoe"})
+        page = await client.get(f"{BASE}/method")
+        await client.post(f"{BASE}/method", data={"method": "passkey", "csrf": csrf(page)})
+        for left, credential in zip(
+            range(4, 0, -1), ("", "not json", '{"id": "\x00"}', "[" * 9000), strict=True
+        ):
+            page = await client.get(f"{BASE}/passkey")
+            tried = await client.post(
+                f"{BASE}/passkey", data={"credential": credential, "csrf": csrf(page)}
+            )
+            assert tried.headers["location"] == f"{BASE}/passkey"
+            shown = await client.get(f"{BASE}/passkey")
+            assert shown.status_code == 422 and f"Attempts left: {left}." in shown.text
+        huge = await client.post(
+            f"{BASE}/passkey", data={"credential": "x" * 20_000, "csrf": csrf(shown)}
+        )
+        assert huge.status_code == 422  # over the field's bound: refused before anything counts
+        assert rows(server, "SELECT attempts FROM portal_flows") == [(4,)]

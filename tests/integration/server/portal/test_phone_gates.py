@@ -234,3 +234,27 @@ async def test_the_policy_keeps_the_phone_region_and_admin_contacts(
     await set_policy(client, tenant.admin_token, phone_region="", admin_contacts=[])
     shown = (await client.get("/api/v1/policy", headers=auth)).json()
     assert (shown["phone_region"], shown["admin_contacts"]) == (None, [])
+
+
+async def test_numbers_of_any_shape_have_a_defined_answer(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
+) -> None:
+    """Bad input for the number: not a number (not counted), NUL, RTL marks,
+    emoji, 10 KB — a clear error on the page, nothing sent, nothing stored."""
+    async with portal_tenant(server, client, make_agent, mobile=MOBILE) as (tenant, _agent):
+        await set_policy(client, tenant.admin_token, methods=PHONES, phone_region="BR")
+        await start_and_choose(client, "mobile_sms")
+        for typed in ("", "\x00", "+55 11 9\x001234 5678", "\u202e", "📱📱📱", "ninety one"):
+            refused = await type_number(client, typed)
+            assert refused.headers["location"] == f"{BASE}/number"
+            page = await client.get(f"{BASE}/number")
+            assert page.status_code == 422 and "for example +55 11 91234 5678" in page.text
+        page = await client.get(f"{BASE}/number")
+        huge = await client.post(
+            f"{BASE}/number", data={"number": "9" * 10_000, "csrf": csrf(page)}
+        )
+        assert huge.status_code == 422
+        assert await phoned(server, 0) == []
+        assert rows(server, "SELECT sum(number_misses) FROM portal_flows") == [(0,)]
+        # still at the number step: the right number goes through
+        assert (await type_number(client, MOBILE)).headers["location"] == f"{BASE}/code"

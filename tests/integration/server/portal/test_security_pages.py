@@ -159,6 +159,10 @@ async def test_security_questions_are_validated_and_kept_hashed(
             (["Rex", "rex ", "Lisbon"], "answer-2", "its own answer"),
             (["Rex", "ab", "Lisbon"], "answer-2", "at least 3 characters"),
             (["Rex", "Porto", "x" * 300], "answer-3", "at most 200"),
+            (["Rex", "Porto", "x" * 10_000], "answer-3", "at most 200"),  # cut at 1 KB
+            (["Rex", "Por\x00to", "Lisbon"], "answer-2", "letters, digits"),
+            (["Rex", "Porto\u202e", "Lisbon"], "answer-2", "letters, digits"),
+            (["Rex", "\u200b\u200b\u200b", "Lisbon"], "answer-2", "letters, digits"),
         ):
             refused = await set_up_questions(client, answers)
             assert refused.headers["location"] == f"{BASE}/security/questions"
