@@ -155,6 +155,7 @@ async def reset_password(
         RequestConflict: ``request_id`` belongs to another user.
         RequestBusy: ``request_id`` is in flight.
     """
+    fresh = not request_id
     request_id = str(uuid.UUID(request_id)) if request_id else str(uuid.uuid4())
     problem = check_password(new_password)
     if problem is PasswordProblem.TOO_LONG:
@@ -164,7 +165,7 @@ async def reset_password(
     if problem is not None:
         raise Unprocessable(_PASSWORD_MESSAGES[problem], code=problem.value, request_id=request_id)
     return await _write_back(
-        operation, services, tenant_id, user, request_id, [new_password], unlock, clock
+        operation, services, tenant_id, user, request_id, [new_password], unlock, clock, fresh=fresh
     )
 
 
@@ -195,6 +196,7 @@ async def change_password(
         Unprocessable: a password is empty or holds text that cannot be stored.
         NotFound, RequestConflict, RequestBusy: as for :func:`reset_password`.
     """
+    fresh = not request_id
     request_id = str(uuid.UUID(request_id)) if request_id else str(uuid.uuid4())
     # A current password longer than any the directory holds is simply wrong.
     for password, too_long in (
@@ -220,6 +222,7 @@ async def change_password(
         False,
         clock,
         records_success=records_success,
+        fresh=fresh,
     )
 
 
@@ -263,6 +266,7 @@ async def verify_password(
         False,
         clock,
         records_success=records_success,
+        fresh=True,
     )
 
 
@@ -287,8 +291,11 @@ async def write_account(
     """
     if operation.secrets:
         raise ValueError(f"a {operation} carries a password: use reset_password")
+    fresh = not request_id
     request_id = str(uuid.UUID(request_id)) if request_id else str(uuid.uuid4())
-    return await _write_back(operation, services, tenant_id, user, request_id, [], False, clock)
+    return await _write_back(
+        operation, services, tenant_id, user, request_id, [], False, clock, fresh=fresh
+    )
 
 
 async def _write_back(
@@ -302,12 +309,14 @@ async def _write_back(
     clock: Clock,
     *,
     records_success: bool = False,
+    fresh: bool = False,
 ) -> WritebackResult:
-    """Find the user, seal ``secrets`` for one present agent, and bring its answer back."""
+    """Find the user, seal ``secrets`` for one present agent, and bring its answer back.
+    ``fresh``: ``request_id`` was drawn here, so no record can have it yet."""
     sessions, router, settings = services.sessions, services.router, services.settings
     present = await router.present(tenant_id)
     plan = await asyncio.to_thread(
-        _prepare, services, operation, tenant_id, user, request_id, secrets, unlock, present
+        _prepare, services, operation, tenant_id, user, request_id, secrets, unlock, present, fresh
     )
     if isinstance(plan, WritebackResult):
         _log(operation, tenant_id, user, plan)
@@ -377,6 +386,7 @@ def _prepare(
     secrets: list[str],
     unlock: bool | None,
     present: list[str],
+    fresh: bool,
 ) -> _Plan | WritebackResult:
     with services.sessions() as db, db.begin():
         tenant = db.get(Tenant, tenant_id)
@@ -406,7 +416,20 @@ def _prepare(
         if len(matches) > 1:
             return WritebackResult(request_id, Outcome.MULTIPLE_MATCHES, str(uuid.uuid4()))
         found = matches[0]
-        record = db.get(OperationRecord, (tenant_id, request_id))
+        if tenant is None:  # the user row references it: only a broken store
+            raise RuntimeError(f"user {found.id} has no tenant {tenant_id}")
+        # Read before the record is added: a read would flush it, outside the
+        # try below.
+        keys = {
+            agent_id: pem
+            for agent_id, pem in db.execute(
+                select(Agent.id, Agent.public_key_pem).where(
+                    Agent.tenant_id == tenant_id, Agent.revoked_at.is_(None)
+                )
+            )
+        }
+        # A new random id needs no look-up: a collision fails the insert below.
+        record = None if fresh else db.get(OperationRecord, (tenant_id, request_id))
         if record is not None and record.user_id != found.id:
             raise RequestConflict(
                 "This request id was already used for another request. Use a new request id.",
@@ -423,16 +446,6 @@ def _prepare(
                 created_at=utcnow(),
             )
             db.add(record)
-        if tenant is None:  # the user row references it: only a broken store
-            raise RuntimeError(f"user {found.id} has no tenant {tenant_id}")
-        keys = {
-            agent_id: pem
-            for agent_id, pem in db.execute(
-                select(Agent.id, Agent.public_key_pem).where(
-                    Agent.tenant_id == tenant_id, Agent.revoked_at.is_(None)
-                )
-            )
-        }
         previous = record.agent_id
         # Sent to an agent and never finished (the server stopped before the
         # outcome was recorded): in doubt, as an "outcome_unknown" is.

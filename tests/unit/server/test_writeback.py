@@ -26,6 +26,7 @@ from passback.server.errors import (
     Conflict,
     NotFound,
     ReplyTimeout,
+    RequestBusy,
     Unprocessable,
 )
 from passback.server.services import Services
@@ -476,6 +477,25 @@ async def test_a_caller_records_only_a_success(world: World) -> None:
     assert (record.operation, record.outcome) == ("verify", "wrong_password")
     with world.sessions() as db, pytest.raises(ValueError, match="not a success"):
         record_success(db, world.tenant_id, result)
+
+
+async def test_an_id_drawn_here_is_inserted_without_a_look_up(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Should a drawn id ever meet a recorded one, the insert fails: busy, and
+    the earlier record is left as it was."""
+    first = await world.reset()
+    [before] = await world.records()
+    monkeypatch.setattr(uuid, "uuid4", lambda: uuid.UUID(first.request_id))
+    with pytest.raises(RequestBusy):
+        await world.reset()
+    [after] = await world.records()
+    assert (after.request_id, after.outcome, after.support_code) == (
+        before.request_id,
+        "ok",
+        before.support_code,
+    )
+    assert len(world.hub.requests) == 1
 
 
 async def test_request_id_of_another_user_conflicts(world: World) -> None:
