@@ -69,11 +69,14 @@ class SoftAuthenticator:
             }
         )
 
-    def authenticate(self, options: dict[str, Any], *, counter: bool = True) -> str:
-        """The answer to ``navigator.credentials.get()`` with ``options``."""
+    def authenticate(
+        self, options: dict[str, Any], *, counter: bool = True, verified: bool = True
+    ) -> str:
+        """The answer to ``navigator.credentials.get()`` with ``options``
+        (``verified``: the user verified, as by a PIN; else only present)."""
         if counter:
             self.sign_count += 1
-        auth_data = self._auth_data(0x05)
+        auth_data = self._auth_data(0x05 if verified else 0x01)
         client = self._client_data("webauthn.get", options["challenge"])
         signed = auth_data + hashlib.sha256(client).digest()
         signature = self.key.sign(signed, ec.ECDSA(hashes.SHA256()))

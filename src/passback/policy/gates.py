@@ -30,6 +30,12 @@ class Method(enum.StrEnum):
     def phone(self) -> bool:
         return self in _PHONE
 
+    @property
+    def factor(self) -> str:
+        """What a gate of this method proves the user has: a text and a call
+        to the mobile phone both prove the same phone, so they count once."""
+        return "mobile" if self in (Method.MOBILE_SMS, Method.MOBILE_VOICE) else self.value
+
 
 _PHONE = frozenset({Method.MOBILE_SMS, Method.MOBILE_VOICE, Method.OFFICE_VOICE})
 
@@ -103,14 +109,15 @@ class GatePolicy:
         found = []
         if not 1 <= self.required <= MAX_GATES:
             found.append(f"gates required must be 1 or {MAX_GATES}")
-        elif len(self.methods) < self.required:
+        elif factors(self.methods) < self.required:
             found.append(
-                f"{self.required} gates are required but only {len(self.methods)} "
-                "method(s) are allowed: allow more methods or require fewer gates"
+                f"{self.required} gates are required but only {factors(self.methods)} "
+                "different method(s) are allowed (a text and a call to the mobile phone "
+                "count once): allow more methods or require fewer gates"
             )
         elif (
             Method.QUESTIONS in self.methods
-            and len(self.methods - {Method.QUESTIONS}) < self.required
+            and factors(self.methods - {Method.QUESTIONS}) < self.required
         ):
             found.append(
                 f"security questions need {self.required} other method(s) allowed beside them: "
@@ -179,6 +186,11 @@ class Shortfall:
     could_register: tuple[Method, ...]
 
 
+def factors(methods: Collection[Method]) -> int:
+    """How many different things ``methods`` prove the user has (``Method.factor``)."""
+    return len({m.factor for m in methods})
+
+
 def usable(policy: GatePolicy, on_file: Collection[Method]) -> list[Method]:
     """The user's methods the policy allows, in the pages' order."""
     return [m for m in Method if m in policy.methods and m in on_file]
@@ -186,20 +198,22 @@ def usable(policy: GatePolicy, on_file: Collection[Method]) -> list[Method]:
 
 def shortfall(policy: GatePolicy, on_file: Collection[Method]) -> Shortfall | None:
     """What is missing for ``policy`` with ``on_file``; None when nothing is."""
-    have = usable(policy, on_file)
-    if len(have) >= policy.required:
+    have = factors(usable(policy, on_file))
+    if have >= policy.required:
         return None
     missing = tuple(m for m in Method if m in policy.methods and m not in on_file)
-    return Shortfall(policy.required, len(have), missing)
+    return Shortfall(policy.required, have, missing)
 
 
 def choices(
     policy: GatePolicy, on_file: Collection[Method], passed: Sequence[Method]
 ) -> list[Method]:
-    """The methods the user may pass next: usable, and not passed already."""
-    return [m for m in usable(policy, on_file) if m not in passed]
+    """The methods the user may pass next: usable, and of nothing passed
+    already (after a text to the mobile phone, not a call to it)."""
+    done = {m.factor for m in passed}
+    return [m for m in usable(policy, on_file) if m.factor not in done]
 
 
 def satisfied(policy: GatePolicy, passed: Sequence[Method]) -> bool:
-    """Whether the gates passed so far (each method once) are enough."""
-    return len({m for m in passed if m in policy.methods}) >= policy.required
+    """Whether the gates passed so far (each factor once) are enough."""
+    return factors([m for m in passed if m in policy.methods]) >= policy.required

@@ -47,7 +47,7 @@ async def test_an_invalid_change_is_refused_whole(
     tenant = server.create_tenant("Acme")
     auth = bearer(tenant.admin_token)
     for body, words in (
-        ({"gates_required": 2}, "2 gates are required but only 1 method(s) are allowed"),
+        ({"gates_required": 2}, "2 gates are required but only 1 different method(s) are allowed"),
         ({"questions_to_ask": 5}, "questions asked at a reset must be between 1 and"),
         ({"phone_region": "ZZ"}, "unknown phone region 'ZZ'"),
         ({"admin_contacts": ["it@acme.test", "desk"]}, "not email addresses: 'desk'"),

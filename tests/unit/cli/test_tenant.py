@@ -105,7 +105,10 @@ def test_policy_refuses_an_invalid_policy_and_keeps_the_old_one(tmp_path: Path) 
     policy = ["tenant", "policy", tenant, "--data-dir", str(data)]
     too_few = _cli(*policy, "--gates", "2")
     assert too_few.exit_code == 1
-    assert "not changed: 2 gates are required but only 1 method(s) are allowed" in too_few.output
+    assert (
+        "not changed: 2 gates are required but only 1 different method(s) are allowed"
+        in too_few.output
+    )
     unknown = _cli(*policy, "--methods", "email,carrier-pigeon")
     assert unknown.exit_code == 1 and "unknown method(s): carrier-pigeon" in unknown.output
     region = _cli(*policy, "--phone-region", "XX")

@@ -68,7 +68,7 @@ def test_phone_methods() -> None:
     [
         ({"required": 0}, "gates required must be 1 or 2"),
         ({"required": 3}, "gates required must be 1 or 2"),
-        ({"required": 2}, "2 gates are required but only 1 method(s) are allowed"),
+        ({"required": 2}, "2 gates are required but only 1 different method(s) are allowed"),
         (
             {"methods": frozenset({Method.QUESTIONS})},
             "security questions need 1 other method(s) allowed beside them",
@@ -149,3 +149,21 @@ def test_custom_questions_are_checked() -> None:
     assert "each custom question must be different" in GatePolicy(custom_questions=twice).problems()
     many = tuple(CustomQuestion(f"custom-{i:08x}", f"Question number {i}?") for i in range(21))
     assert any("at most 20" in p for p in GatePolicy(custom_questions=many).problems())
+
+
+def test_a_text_and_a_call_to_one_mobile_phone_are_one_gate() -> None:
+    """Two gates mean two things the user has: one SIM passes one of them."""
+    policy = GatePolicy(
+        methods=frozenset({Method.EMAIL, Method.MOBILE_SMS, Method.MOBILE_VOICE}), required=2
+    )
+    assert policy.problems() == []
+    phone = {Method.MOBILE_SMS, Method.MOBILE_VOICE}
+    assert choices(policy, phone, [Method.MOBILE_SMS]) == []
+    assert not satisfied(policy, [Method.MOBILE_SMS, Method.MOBILE_VOICE])
+    assert satisfied(policy, [Method.MOBILE_SMS, Method.EMAIL])
+    assert shortfall(policy, phone) == Shortfall(2, 1, (Method.EMAIL,))
+    assert choices(policy, {*phone, Method.EMAIL}, [Method.MOBILE_VOICE]) == [Method.EMAIL]
+    only_phone = GatePolicy(methods=frozenset(phone), required=2)
+    assert any("different method(s)" in p for p in only_phone.problems())
+    with_questions = GatePolicy(methods=frozenset({*phone, Method.QUESTIONS}), required=2)
+    assert any("security questions need" in p for p in with_questions.problems())

@@ -23,8 +23,9 @@
     auth_token = "…"
     from = "+15550100"             # a number of the account, E.164
 
-A file that holds a credential (``auth_token``, ``headers``) must be readable
-by its owner only (0600): the server refuses it otherwise.
+A file of the ``http`` or ``twilio`` provider holds a credential (a token, a
+header, a key in the URL) and must be readable by its owner only (0600): the
+server refuses it otherwise.
 """
 
 from __future__ import annotations
@@ -65,7 +66,9 @@ def load(path: Path) -> PhoneSender:
         raise ProviderConfigError(f"{path}: {exc.strerror or exc}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ProviderConfigError(f"{path}: not TOML: {exc}") from None
-    secret = "auth_token" in raw or "headers" in raw
+    # A gateway's key may sit anywhere in its file (a header, the URL's query,
+    # the body): every file but the outbox's is taken to hold one.
+    secret = raw.get("provider") != "outbox"
     if secret and info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise ProviderConfigError(
             f"{path}: holds a credential and others may read it: chmod 600 {path}"

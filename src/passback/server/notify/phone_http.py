@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -44,6 +45,13 @@ class HttpGatewaySender:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.url = url
+        #: The URL as errors and logs name it: no user-info, no query (keys live there).
+        parts = urlsplit(url)
+        self.shown = urlunsplit((parts.scheme, parts.hostname or "", parts.path, "", ""))
+        if parts.port:
+            self.shown = urlunsplit(
+                (parts.scheme, f"{parts.hostname}:{parts.port}", parts.path, "", "")
+            )
         self.bodies = dict(bodies)
         self.headers = dict(headers or {})
         self.timeout = timeout
@@ -53,7 +61,7 @@ class HttpGatewaySender:
     async def send(self, message: PhoneMessage) -> None:
         template = self.bodies.get(message.channel)
         if template is None:
-            raise PhoneError(f"gateway {self.url}: no {message.channel} body configured")
+            raise PhoneError(f"gateway {self.shown}: no {message.channel} body configured")
         body = fill(
             template, {"to": message.to, "text": message.text, "language": message.language}
         )
@@ -63,6 +71,6 @@ class HttpGatewaySender:
             ) as client:
                 answer = await client.post(self.url, json=body, headers=self.headers)
         except httpx.HTTPError as exc:
-            raise PhoneError(f"gateway {self.url}: {type(exc).__name__}") from None
+            raise PhoneError(f"gateway {self.shown}: {type(exc).__name__}") from None
         if not answer.is_success:
-            raise PhoneError(f"gateway {self.url}: HTTP {answer.status_code}")
+            raise PhoneError(f"gateway {self.shown}: HTTP {answer.status_code}")

@@ -90,11 +90,6 @@ class Hasher:
         (``directory_users.canonical_name``): what a flow keeps of it."""
         return self._mac(b"who", "", canonical_name(username))
 
-    def stand_in(self, who: str) -> bytes:
-        """32 bytes that stand for what ``who`` does not have, the same each
-        time (a passkey's credential id for a username without one: T2)."""
-        return bytes.fromhex(self._mac(b"stand-in", "", who))
-
     def csrf_token(self, flow: str) -> str:
         return self._mac(b"csrf", flow, "")
 

@@ -41,13 +41,14 @@ import dataclasses
 import datetime as dt
 import enum
 import json
+import uuid
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from passback.server.portal.codes import Hasher, flow_hash, new_code, new_flow_token
 from passback.server.portal.errors import FlowRefused, Refusal
-from passback.server.store.models import PortalFlow
+from passback.server.store.models import CodeSend, PortalFlow
 
 #: Codes one flow takes, the right one included: 5 guesses of 10**8.
 MAX_CODE_ATTEMPTS = 5
@@ -63,6 +64,13 @@ MAX_MAILS_PER_USER = 10
 #: "Hardening" 5).
 MAX_MAILS_PER_USER_PER_CLIENT = 3
 MAIL_WINDOW = dt.timedelta(hours=1)
+#: Code messages one flow sends, however often "send again" is pressed.
+MAX_SENDS_PER_FLOW = 3
+#: How long a flow may stay at its gates (choice, number, code) from its
+#: start: "send again" cannot keep it alive for ever.
+GATE_LIFETIME = dt.timedelta(hours=1)
+#: The steps before the gates passed.
+GATE_STEPS = frozenset({"choose", "number", "code"})
 #: The gates whose code goes to a phone (``policy.gates.Method`` values).
 PHONE_GATES = frozenset({"mobile_sms", "mobile_voice", "office_voice"})
 
@@ -140,7 +148,7 @@ def new_flow(
         attempts=0,
         write_attempts=0,
         mailed=blocked is None and not choose,
-        sends=1 if blocked is None and not choose else 0,
+        sends=0,  # counted by record_send, once the caller knows it goes out
         client_hash=hasher.client_hash(client),
         purpose=purpose.value,
         who_hash=who_hash,
@@ -173,7 +181,9 @@ def require(flow: PortalFlow | None, step: Step, now: dt.datetime) -> PortalFlow
         raise FlowRefused(Refusal.BUSY)
     if flow.step != step.value:
         raise FlowRefused(Refusal.WRONG_STEP)
-    if now >= flow.expires_at:
+    if now >= flow.expires_at or (
+        flow.step in GATE_STEPS and now >= flow.created_at + GATE_LIFETIME
+    ):
         raise FlowRefused(Refusal.EXPIRED)
     return flow
 
@@ -217,25 +227,46 @@ def claim_password_step(db: Session, key: str) -> tuple[int, str | None] | None:
 
 
 def mail_limit_reached(
-    db: Session, tenant_id: str, user_id: str, client_hash: str, now: dt.datetime
+    db: Session,
+    tenant_id: str,
+    user_id: str,
+    client_hash: str,
+    now: dt.datetime,
+    channel: str = "mail",
 ) -> bool:
-    """Whether ``user_id`` had their code mails of the last ``MAIL_WINDOW``: in
-    all, or for starts from this client address (T1)."""
+    """Whether ``user_id`` had their code messages of ``channel`` (``mail`` or
+    ``phone``, each its own budget) in the last ``MAIL_WINDOW``, counted by
+    when each was sent: in all, or for flows from this client address (T1)."""
     recent = list(
         db.execute(
-            select(PortalFlow.client_hash, PortalFlow.sends)
+            select(CodeSend.client_hash)
             .where(
-                PortalFlow.tenant_id == tenant_id,
-                PortalFlow.user_id == user_id,
-                PortalFlow.sends > 0,
-                PortalFlow.created_at > now - MAIL_WINDOW,
+                CodeSend.tenant_id == tenant_id,
+                CodeSend.user_id == user_id,
+                CodeSend.channel == channel,
+                CodeSend.at > now - MAIL_WINDOW,
             )
             .limit(MAX_MAILS_PER_USER)
+        ).scalars()
+    )
+    from_client = sum(1 for h in recent if h == client_hash)
+    return len(recent) >= MAX_MAILS_PER_USER or from_client >= MAX_MAILS_PER_USER_PER_CLIENT
+
+
+def record_send(db: Session, flow: PortalFlow, channel: str, now: dt.datetime) -> None:
+    """A code message of ``flow`` goes out now: counted for the flow and for
+    the user's caps."""
+    flow.sends += 1
+    db.add(
+        CodeSend(
+            id=str(uuid.uuid4()),
+            tenant_id=flow.tenant_id,
+            user_id=flow.user_id or "",
+            client_hash=flow.client_hash or "",
+            channel=channel,
+            at=now,
         )
     )
-    total = sum(sends for _, sends in recent)
-    from_client = sum(sends for h, sends in recent if h == client_hash)
-    return total >= MAX_MAILS_PER_USER or from_client >= MAX_MAILS_PER_USER_PER_CLIENT
 
 
 # -- moves ----------------------------------------------------------------------
@@ -337,11 +368,12 @@ def send_again(
 def _new_mail_code(
     flow: PortalFlow, hasher: Hasher, *, blocked: Blocked | None, code_ttl: int, now: dt.datetime
 ) -> tuple[str, str]:
+    if blocked is None and flow.sends >= MAX_SENDS_PER_FLOW:
+        blocked = Blocked.MAIL_LIMIT
     code = new_code()
     flow.code_hash = hasher.code_hash(flow.id_hash, code)
     flow.blocked = blocked.value if blocked else None
     flow.mailed = blocked is None
-    flow.sends += 1 if blocked is None else 0
     flow.expires_at = now + dt.timedelta(seconds=code_ttl)
     link = new_flow_token()
     flow.link_hash = flow_hash(link)
@@ -370,12 +402,13 @@ def arm_phone_code(
     """The number typed is the one on file: a new code (hashed; returned to be
     sent unless ``blocked``) to the number ending in ``ending``."""
     require(flow, Step.NUMBER, now)
+    if blocked is None and flow.sends >= MAX_SENDS_PER_FLOW:
+        blocked = Blocked.MAIL_LIMIT
     code = new_code()
     flow.step = Step.CODE.value
     flow.code_hash = hasher.code_hash(flow.id_hash, code)
     flow.blocked = blocked.value if blocked else None
     flow.mailed = blocked is None
-    flow.sends += 1 if blocked is None else 0
     flow.challenge = json.dumps({"ending": ending})
     flow.expires_at = now + dt.timedelta(seconds=code_ttl)
     return code
@@ -392,14 +425,14 @@ def miss_number(db: Session, key: str) -> None:
 
 
 def number_misses(
-    db: Session, tenant_id: str, subject: str, client_hash: str, now: dt.datetime
+    db: Session, tenant_id: str, who_hash: str, client_hash: str, now: dt.datetime
 ) -> int:
-    """Numbers typed wrong in the last hour for ``subject`` (a user id, or the
-    username as typed) from one client address, across its flows (T1)."""
+    """Numbers typed wrong in the last hour for one username as typed
+    (``who_hash``) from one client address, across its flows (T1)."""
     count = db.scalar(
         select(func.coalesce(func.sum(PortalFlow.number_misses), 0)).where(
             PortalFlow.tenant_id == tenant_id,
-            or_(PortalFlow.user_id == subject, PortalFlow.who_hash == subject),
+            or_(PortalFlow.who_hash == who_hash, PortalFlow.id_hash == who_hash),
             PortalFlow.client_hash == client_hash,
             PortalFlow.created_at > now - MAIL_WINDOW,
         )

@@ -15,6 +15,9 @@ _METHODS = {
     "mobile_sms": N_("a code by text message"),
     "mobile_voice": N_("a call to the mobile phone"),
     "office_voice": N_("a call to the office phone"),
+    "totp": N_("a code from the authenticator app"),
+    "passkey": N_("a passkey"),
+    "questions": N_("security questions"),
 }
 
 
@@ -33,7 +36,7 @@ def help_mail(
     what = (
         t.gettext(
             "%(who)s tried to unlock their account in the %(organisation)s self-service "
-            "portal on %(when)s, but %(method)s did not reach them.",
+            "portal on %(when)s, and could not prove who they are with %(method)s.",
             who=who,
             organisation=tenant_name,
             when=t.datetime(when),
@@ -42,7 +45,7 @@ def help_mail(
         if unlock
         else t.gettext(
             "%(who)s tried to reset their password in the %(organisation)s self-service "
-            "portal on %(when)s, but %(method)s did not reach them.",
+            "portal on %(when)s, and could not prove who they are with %(method)s.",
             who=who,
             organisation=tenant_name,
             when=t.datetime(when),

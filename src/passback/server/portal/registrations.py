@@ -125,9 +125,16 @@ def start_contact(
         db.add(row)
     if row.created_at < now - CONTACT_WINDOW:
         row.created_at, row.last_step = now, 0
-    if row.last_step >= MAX_CONTACT_SENDS:
+    db.flush()
+    # Counted in one statement: parallel requests cannot send more than the cap.
+    counted = db.execute(
+        update(GateRegistration)
+        .where(GateRegistration.id == row.id, GateRegistration.last_step < MAX_CONTACT_SENDS)
+        .values(last_step=GateRegistration.last_step + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if int(counted.rowcount) != 1:  # type: ignore[attr-defined]
         return None
-    row.last_step += 1
     code = new_code()
     row.data_json = json.dumps(
         {
@@ -369,8 +376,8 @@ def confirm_passkey(
 
 
 def passkey_of(db: Session, tenant_id: str, user_id: str | None) -> passkey.Passkey | None:
-    """The user's confirmed passkey, if any."""
-    row = registered(db, tenant_id, user_id).get(Method.PASSKEY) if user_id else None
+    """The user's confirmed passkey, if any (the same statement for no user, T2)."""
+    row = registered(db, tenant_id, user_id or "").get(Method.PASSKEY)
     if row is None:
         return None
     data = _data(row)

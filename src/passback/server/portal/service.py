@@ -76,6 +76,9 @@ WRONG_ANSWERS = N_("At least one answer is not right. Attempts left: %(left)d.")
 #: whoever asks: more are answered the same way and mail no one.
 MAX_HELP_REQUESTS = 3
 HELP_WINDOW = dt.timedelta(days=1)
+#: Help requests a tenant's administrators get in a day from all accounts: a
+#: stranger with a list of usernames cannot flood their mailbox.
+MAX_HELP_REQUESTS_PER_TENANT = 50
 UNAVAILABLE = N_("Your password can't be reset right now. Try again in a few minutes.")
 
 
@@ -264,8 +267,7 @@ class Portal:
             ]
 
             async def deliver() -> None:
-                for message in messages:
-                    await self._deliver(tenant, armed.key, user.id, message)
+                await self._deliver(tenant, armed.key, user.id, messages)
 
         elif user is not None and armed.blocked == flow.Blocked.MAIL_LIMIT:
             # The answer is the same (T2); support learns why no mail came.
@@ -390,7 +392,8 @@ class Portal:
                 return None
             if method.phone:
                 scope, client = blocks.Scope.PHONE, row.client_hash
-                until = blocks.active(db, tenant.id, _subject(row), scope, now, client)
+                who = row.who_hash or row.id_hash
+                until = blocks.active(db, tenant.id, who, scope, now, client)
                 if until is not None:
                     raise _phone_blocked(until, row)
                 flow.arm_number(row, method.value, code_ttl=ttl, now=now)
@@ -402,9 +405,16 @@ class Portal:
             if method is not Method.EMAIL:
                 flow.arm_app(row, method.value, code_ttl=ttl, now=now)
                 return None
-            user = db.get(DirectoryUser, row.user_id) if row.user_id else None
+            user = db.get(DirectoryUser, row.user_id or "")
             blocked, to = self._email_blocked(db, tenant, user, row.client_hash or "", now)
-            code, link = flow.arm_email(row, self.hasher, blocked=blocked, code_ttl=ttl, now=now)
+            db.refresh(row)  # as it is now that this request holds the user's lock
+            try:
+                code, link = flow.arm_email(
+                    row, self.hasher, blocked=blocked, code_ttl=ttl, now=now
+                )
+            except FlowRefused as refused:
+                raise refusal_error(refused) from None
+            _count_send(db, row, now)
             if user is not None:
                 db.expunge(user)
             return _Armed(key, code, row.blocked, user, link, to)
@@ -425,13 +435,14 @@ class Portal:
             with self.services.sessions() as db, db.begin():
                 try:
                     found = flow.require(db.get(PortalFlow, row.id_hash), flow.Step.CODE, now)
-                    user = db.get(DirectoryUser, found.user_id) if found.user_id else None
+                    user = db.get(DirectoryUser, found.user_id or "")
                     blocked: flow.Blocked | None = None
                     to: tuple[str, ...] = ()
                     if found.gate in (None, Method.EMAIL.value):
                         blocked, to = self._email_blocked(
                             db, tenant, user, found.client_hash or "", now
                         )
+                        db.refresh(found)  # as it is now that this request holds the lock
                     sent = flow.send_again(
                         found,
                         self.hasher,
@@ -443,6 +454,7 @@ class Portal:
                     return refusal_error(refused, row.user_id)
                 if sent is None:
                     return None
+                _count_send(db, found, now)
                 if user is not None:
                     db.expunge(user)
                 return _Armed(found.id_hash, sent[0], found.blocked, user, sent[1], to)
@@ -494,15 +506,36 @@ class Portal:
                             "Contact your help desk."
                         ),
                     )
-                if row.contacted_at is not None:
+                # Once per flow, in one statement: of parallel requests one wins.
+                claimed = db.execute(
+                    update(PortalFlow)
+                    .where(PortalFlow.id_hash == row.id_hash, PortalFlow.contacted_at.is_(None))
+                    .values(contacted_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+                if int(claimed.rowcount) != 1:  # type: ignore[attr-defined]
                     return None
-                row.contacted_at = now
-                user = db.get(DirectoryUser, row.user_id) if row.user_id else None
-                db.flush()  # this request counts too
+                # One request of a user at a time counts (the user's row lock, as
+                # for the code caps), the same statements for no user (T2).
+                db.execute(
+                    update(DirectoryUser)
+                    .where(DirectoryUser.id == (row.user_id or ""))
+                    .values(id=DirectoryUser.id)
+                    .execution_options(synchronize_session=False)
+                )
+                user = db.get(DirectoryUser, row.user_id or "")
                 asked = db.scalar(
                     select(func.count()).where(
                         PortalFlow.tenant_id == tenant.id,
                         PortalFlow.user_id == (row.user_id or ""),
+                        PortalFlow.contacted_at > now - HELP_WINDOW,
+                    )
+                )
+                # And the tenant's administrators get at most so many a day, in all.
+                tenant_asked = db.scalar(
+                    select(func.count()).where(
+                        PortalFlow.tenant_id == tenant.id,
+                        PortalFlow.user_id.is_not(None),
                         PortalFlow.contacted_at > now - HELP_WINDOW,
                     )
                 )
@@ -516,7 +549,11 @@ class Portal:
                     method=row.gate or Method.EMAIL.value,
                     subject=_subject(row),
                 )
-                if user is None or int(asked or 0) > MAX_HELP_REQUESTS:
+                if (
+                    user is None
+                    or int(asked or 0) > MAX_HELP_REQUESTS
+                    or int(tenant_asked or 0) > MAX_HELP_REQUESTS_PER_TENANT
+                ):
                     return None
                 db.expunge(user)
                 unlock = row.purpose == flow.Purpose.UNLOCK.value
@@ -568,8 +605,8 @@ class Portal:
         self, tenant: PortalTenant, token: str | None, rp: passkey.RelyingParty
     ) -> str:
         """The options (JSON) for the browser to answer the flow's passkey
-        gate: the user's passkey, or for a username without one an id no
-        browser has, so the page is the same for every username (T2).
+        gate: any passkey of this site, so the page is the same for every
+        username (T2); the answer is checked against the user's own.
 
         Raises:
             PortalError: the flow is not at a passkey gate.
@@ -578,16 +615,7 @@ class Portal:
         challenge = _passkey_challenge(row)
         if row.gate != Method.PASSKEY.value or challenge is None:
             raise refusal_error(FlowRefused(Refusal.WRONG_STEP), row.user_id)
-
-        def credential_id() -> str:
-            with self.services.sessions() as db:
-                found = registrations.passkey_of(db, tenant.id, row.user_id)
-            if found is not None:
-                return found.credential_id
-            return passkey.stand_in_id(self.hasher.stand_in(row.who_hash or row.id_hash))
-
-        chosen = await asyncio.to_thread(credential_id)
-        return passkey.authentication_options(rp, challenge=challenge, credential_id=chosen)
+        return passkey.authentication_options(rp, challenge=challenge)
 
     async def enter_passkey(
         self, tenant: PortalTenant, token: str | None, credential: str, rp: passkey.RelyingParty
@@ -605,14 +633,15 @@ class Portal:
                 row = flow.find(db, tenant.id, token)
                 try:
                     row = flow.require(row, flow.Step.CODE, now)
-                    challenge = _passkey_challenge(row)
-                    if row.gate != Method.PASSKEY.value or challenge is None:
+                    if row.gate != Method.PASSKEY.value:
                         raise FlowRefused(Refusal.WRONG_STEP)
                     claimed = flow.claim_code_attempt(db, row.id_hash)
                     db.refresh(row)
                     if claimed is None:
                         flow.require(row, flow.Step.CODE, now)
                         raise FlowRefused(Refusal.TOO_MANY_CODES)
+                    # Read once the attempt is this request's: each challenge answers once.
+                    challenge = _passkey_challenge(row) or ""
                     row.challenge = json.dumps({"challenge": passkey.new_challenge()})
                     matches = registrations.check_passkey(
                         db, rp, tenant.id, row.user_id, challenge, credential
@@ -663,7 +692,9 @@ class Portal:
                 except FlowRefused as refused:
                     return refusal_error(refused)
                 policy = gate_policy(db, tenant.id)
-                number = phones.e164(typed, policy.phone_region)
+                # G4: the whole number, with its country code (the tenant's region
+                # reads only the directory's numbers).
+                number = phones.e164(typed) if typed.startswith("+") else None
                 if number is None:
                     return PortalError(
                         "invalid_number",
@@ -674,11 +705,13 @@ class Portal:
                         field="number",
                     )
                 method = Method(found.gate or Method.MOBILE_SMS.value)
-                subject, client = _subject(found), found.client_hash or ""
-                until = blocks.active(db, tenant.id, subject, blocks.Scope.PHONE, now, client)
+                # Counted per username as typed (per address): two names of one
+                # account do not add up, so the block tells nothing of accounts (T2).
+                who, client = found.who_hash or found.id_hash, found.client_hash or ""
+                until = blocks.active(db, tenant.id, who, blocks.Scope.PHONE, now, client)
                 if until is not None:
                     return _phone_blocked(until, found)
-                user = db.get(DirectoryUser, found.user_id) if found.user_id else None
+                user = db.get(DirectoryUser, found.user_id or "")
                 numbers = registrations.phone_numbers(
                     db, tenant.id, user, method, policy.phone_region
                 )
@@ -694,23 +727,29 @@ class Portal:
                     success=matches,
                     at=now,
                     method=method.value,
-                    subject=subject,
+                    subject=_subject(found),
                     check="number",
                 )
                 if not matches:
-                    return self._miss_number(db, tenant, found, subject, client, now)
+                    return self._miss_number(db, tenant, found, who, client, now)
                 assert user is not None and on_file is not None  # it matched
-                blocked, _ = self._email_blocked(db, tenant, user, client, now)
+                blocked, _ = self._email_blocked(db, tenant, user, client, now, "phone")
                 if blocked is flow.Blocked.NO_MAIL:
                     blocked = None  # a phone gate needs no mail
-                code = flow.arm_phone_code(
-                    found,
-                    self.hasher,
-                    blocked=blocked,
-                    ending=on_file[-2:],
-                    code_ttl=self.services.settings.code_ttl,
-                    now=now,
-                )
+                db.refresh(found)  # as it is now that this request holds the user's lock
+                try:
+                    code = flow.arm_phone_code(
+                        found,
+                        self.hasher,
+                        blocked=blocked,
+                        ending=on_file[-2:],
+                        code_ttl=self.services.settings.code_ttl,
+                        now=now,
+                    )
+                except FlowRefused as refused:
+                    return refusal_error(refused)
+                if found.blocked is None:
+                    flow.record_send(db, found, "phone", now)
                 db.expunge(user)
                 return _Armed(key, code, found.blocked, user), method, on_file
 
@@ -744,13 +783,15 @@ class Portal:
         db: Session,
         tenant: PortalTenant,
         row: PortalFlow,
-        subject: str,
+        who: str,
         client: str,
         now: dt.datetime,
     ) -> PortalError:
-        """Count a wrong number (T1); the error to answer with."""
+        """Count a wrong number (T1) for the username as typed (``who``); the
+        error to answer with."""
+        subject = who
         flow.miss_number(db, row.id_hash)
-        if flow.number_misses(db, tenant.id, subject, client, now) < blocks.MAX_NUMBER_MISSES:
+        if flow.number_misses(db, tenant.id, who, client, now) < blocks.MAX_NUMBER_MISSES:
             return PortalError("wrong_number", WRONG_NUMBER, field="number", user_id=row.user_id)
         until = blocks.block(db, tenant.id, subject, blocks.Scope.PHONE, now, client)
         audit.record(
@@ -1120,6 +1161,8 @@ class Portal:
                 who_hash=who,
             )
             db.add(new.row)
+            if not choose:
+                _count_send(db, new.row, now)
             if user is not None:
                 db.expunge(user)
         return new, user, to
@@ -1283,6 +1326,7 @@ class Portal:
         user: DirectoryUser | None,
         client_hash: str,
         now: dt.datetime,
+        channel: str = "mail",
     ) -> tuple[flow.Blocked | None, tuple[str, ...]]:
         """Why an email gate for ``user`` cannot pass (no code is sent), if it
         cannot, and where its code goes. A username that matched nobody takes
@@ -1298,7 +1342,7 @@ class Portal:
             .values(id=DirectoryUser.id)
             .execution_options(synchronize_session=False)
         )
-        limited = flow.mail_limit_reached(db, tenant.id, user_id, client_hash, now)
+        limited = flow.mail_limit_reached(db, tenant.id, user_id, client_hash, now, channel)
         to = tuple(registrations.addresses(db, tenant.id, user))
         if user is None:
             return flow.Blocked.UNKNOWN_USER, to
@@ -1424,25 +1468,32 @@ class Portal:
         return error
 
     async def _deliver(
-        self, tenant: PortalTenant, key: str, user_id: str, message: MailMessage
+        self, tenant: PortalTenant, key: str, user_id: str, messages: list[MailMessage]
     ) -> None:
+        """Send the code to every address; the code step cannot pass only when
+        none of them took it (one rejected mailbox leaves the other's code good)."""
         if self.mailer is None:  # check_available let the flow start: cannot be
             raise RuntimeError("the portal has no mailer")
-        try:
-            await self.mailer.send(message)
-        except MailError as exc:
-            logger.warning("portal: the code mail for user %s failed: %s", user_id, exc)
-            await asyncio.to_thread(self._block, key, flow.Blocked.MAIL_FAILED)
+        failures = []
+        for message in messages:
+            try:
+                await self.mailer.send(message)
+            except MailError as exc:
+                logger.warning("portal: a code mail for user %s failed: %s", user_id, exc)
+                failures.append(str(exc))
+        for failure in failures:
             incident = support.Incident(
                 "mail_failed",
                 502,
-                str(exc),
+                failure,
                 method="SMTP",
                 tenant_id=tenant.id,
                 user_id=user_id,
-                note="the one-time code could not be sent",
+                note="the one-time code could not be sent to one of the user's addresses",
             )
             await asyncio.to_thread(support.record, self.services.sessions, incident)
+        if failures and len(failures) == len(messages):
+            await asyncio.to_thread(self._block, key, flow.Blocked.MAIL_FAILED)
 
     def _block(self, key: str, reason: flow.Blocked) -> None:
         with self.services.sessions() as db, db.begin():
@@ -1544,6 +1595,14 @@ def _questions_blocked(until: dt.datetime, row: PortalFlow) -> PortalError:
         user_id=row.user_id,
         note="T1: 5 wrong answers to this account's questions within an hour",
     )
+
+
+def _count_send(db: Session, row: PortalFlow, now: dt.datetime) -> None:
+    """Count the code mail an email gate just made, if it goes out; a flow of
+    a username that matched nobody is counted the same way (on no user), so
+    that a start takes the same store work either way (T2)."""
+    if row.blocked in (None, flow.Blocked.UNKNOWN_USER.value):
+        flow.record_send(db, row, "mail", now)
 
 
 def _phone_blocked(until: dt.datetime, row: PortalFlow) -> PortalError:

@@ -234,6 +234,22 @@ class PortalFlow(Base):
     completed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
 
+class CodeSend(Base):
+    """One code message that went out (a mail, a text, a call): what the
+    per-user caps of T1 count, each by the time it was sent."""
+
+    __tablename__ = "code_sends"
+
+    id: Mapped[str] = mapped_column(String(UUID_LENGTH), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(String(UUID_LENGTH), index=True)
+    #: The client address of the flow that sent it, keyed (``Hasher.client_hash``).
+    client_hash: Mapped[str] = mapped_column(String(64))
+    #: ``mail`` or ``phone``: each has its own budget.
+    channel: Mapped[str] = mapped_column(String(8))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+
+
 class GatePolicyRow(Base):
     """A tenant's self-service policy (``policy.gates.GatePolicy``); a tenant
     without a row has the default one."""
@@ -254,7 +270,7 @@ class GatePolicyRow(Base):
     phone_region: Mapped[str | None] = mapped_column(String(2))
     #: Addresses of the tenant's administrators for users no code reaches (G5),
     #: comma-separated.
-    admin_contacts: Mapped[str] = mapped_column(String(2048), default="", server_default="")
+    admin_contacts: Mapped[str] = mapped_column(Text, default="", server_default="")
     #: The tenant's own security questions, JSON: ``[{"id", "en", "pt_br"}]``.
     custom_questions: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

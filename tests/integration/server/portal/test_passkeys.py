@@ -17,7 +17,7 @@ from passback.protocol.outcomes import Outcome
 from tests.support.portal import BASE, MAIL, csrf, portal_tenant, rows, sign_in
 from tests.support.server import AgentFactory, RunningServer, bearer
 from tests.support.smtp import MailCatcher
-from tests.support.webauthn import SoftAuthenticator, b64url
+from tests.support.webauthn import SoftAuthenticator
 
 ORIGIN, RP_ID = "https://sspr.acme.test", "sspr.acme.test"
 STATE = {"locked": 0, "password_set_at": int(time.time()) - 60, "password_expires_at": 0}
@@ -82,7 +82,7 @@ async def test_set_up_a_passkey_then_pass_a_gate_with_it(
             page = await browser.get(f"{BASE}/passkey")
             options = options_of(page)
             assert options["rpId"] == RP_ID
-            assert options["allowCredentials"][0]["id"] == b64url(device.credential_id)
+            assert options["allowCredentials"] == []  # any passkey of the site (T2)
             # an answer to another challenge (a replay) fails and counts
             stale = device.authenticate({"challenge": "AAAA"})
             wrong = await browser.post(
@@ -110,8 +110,8 @@ async def test_set_up_a_passkey_then_pass_a_gate_with_it(
 async def test_a_username_without_a_passkey_gets_the_same_page(
     server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
 ) -> None:
-    """T2: the options name a credential for every username (one no browser
-    has when there is no passkey), the same on every visit; nothing passes."""
+    """T2: the options name no credential, for every username alike; a
+    passkey that is not the flow's user's own never passes."""
     async with portal_tenant(server, client, make_agent) as (tenant, _agent):
         await set_policy(client, tenant.admin_token, methods=["email", "passkey"])
         seen = []
@@ -122,15 +122,14 @@ async def test_a_username_without_a_passkey_gets_the_same_page(
                 await browser.post(f"{BASE}/method", data={"method": "passkey", "csrf": csrf(page)})
                 page = await browser.get(f"{BASE}/passkey")
                 options = options_of(page)
-                seen.append(options["allowCredentials"][0]["id"])
+                seen.append({k: v for k, v in options.items() if k != "challenge"})
                 device = SoftAuthenticator(ORIGIN, RP_ID)
                 answer = device.authenticate(options)
                 refused = await browser.post(
                     f"{BASE}/passkey", data={"credential": answer, "csrf": csrf(page)}
                 )
                 assert refused.headers["location"] == f"{BASE}/passkey"
-        assert seen[0] == seen[1] != seen[2]
-        assert len({len(s) for s in seen}) == 1
+        assert seen[0] == seen[1] == seen[2]
 
 
 async def test_the_json_api_sends_passkeys_to_the_pages(

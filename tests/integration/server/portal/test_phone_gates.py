@@ -24,6 +24,7 @@ from tests.support.smtp import MailCatcher
 
 PHONES = ["email", "mobile_sms", "mobile_voice", "office_voice"]
 MOBILE = "(11) 91234-5678"  # as a directory holds it, without a country code
+TYPED = "+55 11 91234-5678"  # as the user types it: in full (G4)
 OFFICE = "+55 11 3333-4444 ext. 12"
 
 
@@ -122,7 +123,7 @@ async def test_no_number_on_file_and_an_unknown_user_answer_as_a_wrong_number(
         for username in ("jdoe", "nobody"):
             async with httpx.AsyncClient(base_url=server.base_url) as someone:
                 await start_and_choose(someone, "mobile_voice", username)
-                typed = await type_number(someone, MOBILE)
+                typed = await type_number(someone, TYPED)
                 assert typed.headers["location"] == f"{BASE}/number"
                 page = await someone.get(f"{BASE}/number")
                 answers.append((page.status_code, page.text.replace(csrf(page), "")))
@@ -150,7 +151,7 @@ async def test_five_wrong_numbers_block_phone_gates_from_that_address_only(
             blocked = await stranger.get(f"{BASE}/number")
             assert blocked.status_code == 429 and "blocked from your network until" in blocked.text
             # the right number from there is blocked too, and a new flow cannot choose a phone
-            assert (await type_number(stranger, MOBILE)).headers["location"] == f"{BASE}/number"
+            assert (await type_number(stranger, TYPED)).headers["location"] == f"{BASE}/number"
             await stranger.post(f"{BASE}/", data={"username": "jdoe"})
             page = await stranger.get(f"{BASE}/method")
             again = await stranger.post(
@@ -161,7 +162,7 @@ async def test_five_wrong_numbers_block_phone_gates_from_that_address_only(
         assert await phoned(server, 0) == []
         async with from_address(server, "127.0.0.3") as owner:
             await start_and_choose(owner, "mobile_sms")
-            assert (await type_number(owner, MOBILE)).headers["location"] == f"{BASE}/code"
+            assert (await type_number(owner, TYPED)).headers["location"] == f"{BASE}/code"
             assert len(await phoned(server)) == 1
         lifted = await client.delete(
             "/api/v1/users/jdoe/blocks", headers=bearer(tenant.admin_token)
@@ -257,4 +258,63 @@ async def test_numbers_of_any_shape_have_a_defined_answer(
         assert await phoned(server, 0) == []
         assert rows(server, "SELECT sum(number_misses) FROM portal_flows") == [(0,)]
         # still at the number step: the right number goes through
-        assert (await type_number(client, MOBILE)).headers["location"] == f"{BASE}/code"
+        assert (await type_number(client, TYPED)).headers["location"] == f"{BASE}/code"
+
+
+async def test_a_number_without_its_country_code_is_not_enough(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
+) -> None:
+    """G4: the user types the full number; the tenant's region reads only the
+    directory's numbers. Not counted as a wrong number."""
+    async with portal_tenant(server, client, make_agent, mobile=MOBILE) as (tenant, _agent):
+        await set_policy(client, tenant.admin_token, methods=PHONES, phone_region="BR")
+        await start_and_choose(client, "mobile_sms")
+        refused = await type_number(client, MOBILE)
+        assert refused.headers["location"] == f"{BASE}/number"
+        assert "with the country code" in (await client.get(f"{BASE}/number")).text
+        assert (await type_number(client, TYPED)).headers["location"] == f"{BASE}/code"
+
+
+async def test_wrong_numbers_count_by_the_name_typed_for_known_and_unknown_alike(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
+) -> None:
+    """T2: wrong numbers are counted per username as typed (its forms
+    ``jdoe``, ``JDOE@acme.test`` together), per address — never per account —
+    so a block answers the same for an account and for a name of nobody."""
+    async with portal_tenant(server, client, make_agent, mobile=MOBILE) as (tenant, _agent):
+        await set_policy(client, tenant.admin_token, methods=PHONES, phone_region="BR")
+        answers = []
+        for names in (("jdoe", "JDOE@acme.test"), ("mary", "MARY@acme.test")):
+            for name, times in zip(names, (3, 2), strict=True):
+                async with httpx.AsyncClient(base_url=server.base_url) as someone:
+                    await start_and_choose(someone, "mobile_sms", name)
+                    for last in range(times):
+                        await type_number(someone, f"+55 11 91234 000{last}")
+                    page = await someone.get(f"{BASE}/number")
+                    answers.append(page.status_code)
+        assert answers == [422, 429, 422, 429]
+
+
+async def test_a_text_and_a_call_to_one_phone_are_one_gate(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
+) -> None:
+    """Two gates mean two things the user has: after a text to the mobile, a
+    call to the same mobile is not offered as the second (G6 says what is missing)."""
+    async with portal_tenant(server, client, make_agent, mail=None, mobile=MOBILE) as (
+        tenant,
+        _agent,
+    ):
+        await set_policy(
+            client,
+            tenant.admin_token,
+            methods=["email", "mobile_sms", "mobile_voice"],
+            gates_required=2,
+            phone_region="BR",
+        )
+        await start_and_choose(client, "mobile_sms")
+        await type_number(client, TYPED)
+        (text,) = await phoned(server)
+        passed = await enter_code(client, phone_code(text))
+        assert passed.headers["location"] == f"{BASE}/method"
+        shown = await client.get(f"{BASE}/method")
+        assert shown.status_code == 409 and "requires 2 ways" in shown.text

@@ -114,3 +114,25 @@ def test_the_password_step_is_held_while_writing_and_counts_attempts() -> None:
     assert not flow.release(made.row, None, NOW)
     assert made.row.step == Step.ENDED
     assert refusal(flow.require, made.row, Step.PASSWORD, NOW).refusal is Refusal.ENDED
+
+
+def test_a_flow_stays_at_its_gates_an_hour_at_most() -> None:
+    """ "Send again" moves a code's expiry, never the flow's life at its gates."""
+    row = new().row
+    later = NOW
+    while later < NOW + flow.GATE_LIFETIME - dt.timedelta(minutes=4):
+        later += dt.timedelta(minutes=4)  # pressed before each code expires
+        assert flow.send_again(row, HASHER, blocked=None, code_ttl=300, now=later) is not None
+    assert row.expires_at > NOW + flow.GATE_LIFETIME
+    gone = refusal(flow.require, row, Step.CODE, NOW + flow.GATE_LIFETIME)
+    assert gone.refusal is Refusal.EXPIRED
+
+
+def test_a_flow_sends_three_codes_at_most() -> None:
+    row = new().row
+    row.sends = flow.MAX_SENDS_PER_FLOW - 1
+    flow.send_again(row, HASHER, blocked=None, code_ttl=300, now=NOW)
+    assert row.blocked is None
+    row.sends = flow.MAX_SENDS_PER_FLOW
+    flow.send_again(row, HASHER, blocked=None, code_ttl=300, now=NOW)
+    assert row.blocked == Blocked.MAIL_LIMIT

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from passback.crypto.masterkey import MasterKey
 from passback.policy.gates import Method
 from passback.server.keyring import rewrap_store, seal_store
-from passback.server.portal import registrations
+from passback.server.portal import flow, registrations
 from passback.server.portal.codes import Hasher
 from passback.server.store.models import DirectoryUser, GateRegistration
 from passback.server.tenants import create_tenant
@@ -173,3 +173,27 @@ def test_an_own_mobile_joins_the_directorys_numbers(db: Session) -> None:
     assert numbers == ["+5511912345678", "+5511988887777"]
     assert registrations.phone_numbers(db, alice.tenant_id, alice, Method.OFFICE_VOICE, None) == []
     assert registrations.phone_numbers(db, alice.tenant_id, None, Method.MOBILE_SMS, None) == []
+
+
+def test_mails_and_phone_messages_have_their_own_budgets(db: Session) -> None:
+    """A stranger who spends an account's code mails leaves its phone codes."""
+    alice = user(db)
+    row = flow.new_flow(
+        Hasher(b"k" * 32),
+        tenant_id=alice.tenant_id,
+        user_id=alice.id,
+        client="192.0.2.1",
+        blocked=None,
+        code_ttl=300,
+        now=NOW,
+    ).row
+    db.add(row)
+    for _ in range(flow.MAX_MAILS_PER_USER):
+        flow.record_send(db, row, "mail", NOW)
+    db.flush()
+    client = row.client_hash or ""
+    assert flow.mail_limit_reached(db, alice.tenant_id, alice.id, "other", NOW, "mail")
+    assert not flow.mail_limit_reached(db, alice.tenant_id, alice.id, client, NOW, "phone")
+    # counted by when each was sent: an hour later the budget is back
+    later = NOW + flow.MAIL_WINDOW + dt.timedelta(seconds=1)
+    assert not flow.mail_limit_reached(db, alice.tenant_id, alice.id, "other", later, "mail")

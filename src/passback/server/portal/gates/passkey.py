@@ -27,7 +27,6 @@ from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 from webauthn.helpers.exceptions import WebAuthnException
 from webauthn.helpers.structs import (
     AuthenticatorSelectionCriteria,
-    PublicKeyCredentialDescriptor,
     ResidentKeyRequirement,
     UserVerificationRequirement,
 )
@@ -76,30 +75,29 @@ def registration_options(
         user_display_name=display_name,
         challenge=base64url_to_bytes(challenge),
         timeout=TIMEOUT_MS,
+        # Discoverable: the gate asks for "a passkey of this site", naming no
+        # credential, so its page is the same for every username (T2).
         authenticator_selection=AuthenticatorSelectionCriteria(
-            resident_key=ResidentKeyRequirement.PREFERRED,
-            user_verification=UserVerificationRequirement.PREFERRED,
+            resident_key=ResidentKeyRequirement.REQUIRED,
+            user_verification=UserVerificationRequirement.REQUIRED,
         ),
     )
     return options_to_json(options)
 
 
-def authentication_options(rp: RelyingParty, *, challenge: str, credential_id: str) -> str:
-    """The JSON ``navigator.credentials.get()`` takes, for one credential."""
+def authentication_options(rp: RelyingParty, *, challenge: str) -> str:
+    """The JSON ``navigator.credentials.get()`` takes: any passkey of this
+    site, the user verified (their device's PIN or biometrics). No credential
+    is named, so the options are the same for every username (T2); the
+    server then checks that the answer is the flow's user's own passkey."""
     options = generate_authentication_options(
         rp_id=rp.id,
         challenge=base64url_to_bytes(challenge),
         timeout=TIMEOUT_MS,
-        allow_credentials=[PublicKeyCredentialDescriptor(id=base64url_to_bytes(credential_id))],
-        user_verification=UserVerificationRequirement.PREFERRED,
+        allow_credentials=[],
+        user_verification=UserVerificationRequirement.REQUIRED,
     )
     return options_to_json(options)
-
-
-def stand_in_id(raw: bytes) -> str:
-    """A credential id (base64url) made from bytes that no browser has a
-    passkey for: what a username without a passkey is asked for (T2)."""
-    return bytes_to_base64url(raw)
 
 
 def _parsed(credential: str) -> dict[str, Any]:
@@ -127,6 +125,7 @@ def verify_registration(rp: RelyingParty, *, challenge: str, credential: str) ->
             expected_challenge=base64url_to_bytes(challenge),
             expected_rp_id=rp.id,
             expected_origin=rp.origin,
+            require_user_verification=True,
         )
     except (WebAuthnException, ValueError, TypeError, KeyError) as exc:
         raise PasskeyRefused(f"registration: {type(exc).__name__}: {exc}") from None
@@ -157,6 +156,7 @@ def verify_authentication(
             expected_origin=rp.origin,
             credential_public_key=base64url_to_bytes(passkey.public_key),
             credential_current_sign_count=passkey.sign_count,
+            require_user_verification=True,
         )
     except (WebAuthnException, ValueError, TypeError, KeyError) as exc:
         raise PasskeyRefused(f"authentication: {type(exc).__name__}: {exc}") from None

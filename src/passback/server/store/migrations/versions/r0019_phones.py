@@ -1,7 +1,8 @@
 """Phone gates: contact numbers from the directory, the tenant's phone
-region, numbers typed wrong per flow, code messages counted per flow (a
-code sent again counts), the addresses of the tenant's administrators for
-users no code reaches (G5), and the tenant's own security questions (G2).
+region, numbers typed wrong per flow, every code message sent (T1's caps
+count them by their time; a code sent again counts), the addresses of the
+tenant's administrators for users no code reaches (G5), and the tenant's own
+security questions (G2).
 
 Revision ID: 0019
 Revises: 0018
@@ -22,6 +23,22 @@ depends_on: str | None = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "code_sends",
+        sa.Column("id", sa.String(36), primary_key=True),
+        sa.Column(
+            "tenant_id",
+            sa.String(36),
+            sa.ForeignKey("tenants.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        sa.Column("user_id", sa.String(36), nullable=False),
+        sa.Column("client_hash", sa.String(64), nullable=False),
+        sa.Column("channel", sa.String(8), nullable=False),
+        sa.Column("at", UTCDateTime(), nullable=False),
+    )
+    op.create_index("ix_code_sends_user_id", "code_sends", ["user_id"])
+    op.create_index("ix_code_sends_at", "code_sends", ["at"])
     with op.batch_alter_table("directory_users") as table:
         table.add_column(sa.Column("mobile", sa.String(64), nullable=True))
         table.add_column(sa.Column("telephone", sa.String(64), nullable=True))
@@ -34,15 +51,16 @@ def upgrade() -> None:
     op.execute("UPDATE portal_flows SET sends = 1 WHERE mailed")
     with op.batch_alter_table("gate_policies") as table:
         table.add_column(sa.Column("phone_region", sa.String(2), nullable=True))
-        table.add_column(
-            sa.Column("admin_contacts", sa.String(2048), nullable=False, server_default="")
-        )
+        table.add_column(sa.Column("admin_contacts", sa.Text(), nullable=False, server_default=""))
         table.add_column(
             sa.Column("custom_questions", sa.Text(), nullable=False, server_default="[]")
         )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_code_sends_at", "code_sends")
+    op.drop_index("ix_code_sends_user_id", "code_sends")
+    op.drop_table("code_sends")
     with op.batch_alter_table("gate_policies") as table:
         table.drop_column("custom_questions")
         table.drop_column("admin_contacts")
