@@ -14,6 +14,12 @@ Three kinds, each against its raw counterpart:
   password: a new LDAPS connection (TCP, TLS), a simple bind as the user, an
   unbind (``ConnectionPool.bind_as``).
 
+And, apart from the ratios, T2's "same timing class": a reset started in the
+portal for a username of an account (whose code mail is sent after the
+answer) against one for a username that matches nobody, alternating; the two
+distributions are compared (medians, p90, and a two-sample
+Kolmogorov–Smirnov test), not single timings.
+
 Runs its own Samba AD DC on a loopback address of its own (so it does not
 collide with the test suite's or the demo's), the server and one agent as real
 processes, exactly as an operator runs them. Each Passback operation alternates
@@ -27,6 +33,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import math
 import os
 import platform
 import re
@@ -45,6 +52,7 @@ import ldap3
 
 from passback.crypto.envelope import Metadata, seal
 from passback.crypto.keys import PackageKey, generate_private_key
+from passback.demo.mailcatcher import MailCatcher
 from passback.demo.samba import SambaDC, encode_password
 from passback.protocol.messages import Heartbeat, Result, SyncBatch, SyncUser, encode
 from passback.protocol.operations import Operation
@@ -52,6 +60,10 @@ from passback.protocol.outcomes import Outcome
 from tests.support.deployment import Deployment
 
 WARM_UP = 5
+#: Accounts the T2 comparison starts resets for (3 starts each at most).
+LOOKUP_USERS = 40
+#: Seconds between two starts: what a start does after its answer is done by then.
+LOOKUP_PAUSE = 0.1
 #: The tenant "Bench"'s portal, and what its pages carry.
 PORTAL = "/portal/bench"
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -203,6 +215,20 @@ class Kind:
     e2e_ms: list[float] = dataclasses.field(default_factory=list)
 
 
+def ks_two_sample(a: list[float], b: list[float]) -> tuple[float, float]:
+    """The two-sample Kolmogorov-Smirnov statistic D and its asymptotic p-value."""
+    xs, ys = sorted(a), sorted(b)
+    d = 0.0
+    for value in xs + ys:
+        below_a = sum(1 for x in xs if x <= value) / len(xs)
+        below_b = sum(1 for y in ys if y <= value) / len(ys)
+        d = max(d, abs(below_a - below_b))
+    n = len(xs) * len(ys) / (len(xs) + len(ys))
+    lam = (n**0.5 + 0.12 + 0.11 / n**0.5) * d
+    p = 2 * sum((-1) ** (k - 1) * math.exp(-2 * k * k * lam * lam) for k in range(1, 101))
+    return d, min(max(p, 0.0), 1.0)
+
+
 def timed(operation: Callable[[], None], samples: list[float]) -> None:
     start = time.perf_counter()
     operation()
@@ -227,6 +253,11 @@ def main() -> None:
     dc.start()
     deployment = Deployment(root / "deployment", dc)
     try:
+        mail = MailCatcher()  # in memory: the codes go nowhere
+        mail.start()
+        known = [f"bench-k{i:02d}" for i in range(LOOKUP_USERS)]
+        for name in known:
+            dc.create_user(name, new_password(), mail=f"{name}@bench.passback.test")
         users = {
             name: dc.create_user(name, new_password())
             for name in (
@@ -239,13 +270,14 @@ def main() -> None:
             )
         }
         deployment.root.mkdir()
-        # Every sign-in comes from 127.0.0.1: lift the per-address limit (20 in 10 min).
-        deployment.start_server("--sign-in-limit", "100000")
+        deployment.smtp_port = mail.port
+        # Every sign-in and start comes from 127.0.0.1: lift the per-address limits.
+        deployment.start_server("--sign-in-limit", "100000", "--lookup-limit", "1000000")
         tenant = deployment.create_tenant("Bench")
         deployment.onboard(tenant, "bench-agent", dc.managed_ou)
         agent = deployment.start_agent("bench-agent")
         deployment.wait_connected(tenant)
-        deployment.sync(tenant, *(name for name in users if name.endswith("-e2e")))
+        deployment.sync(tenant, *(name for name in users if name.endswith("-e2e")), *known)
 
         admin = deployment.http(tenant.admin_token)
         changer = deployment.http()  # one browser, one session, for every change
@@ -342,12 +374,35 @@ def main() -> None:
                 timed(kind.raw, kind.raw_ms)
                 before.get(kind.name, lambda: None)()
                 timed(kind.e2e, kind.e2e_ms)
+        # T2: starts for accounts against starts for names of nobody. Each
+        # account starts at most 3 times (its code mails for one address in
+        # an hour), each unknown name once; a new browser every time.
+        starter = deployment.http()
+        lookup: dict[str, list[float]] = {"account": [], "nobody": []}
+
+        def start(username: str) -> None:
+            starter.cookies.clear()
+            response = starter.post(f"{PORTAL}/", data={"username": username})
+            if response.status_code != 303:
+                raise refused(starter, "start", response)
+
+        rounds = min(args.n, 3 * LOOKUP_USERS)
+        for i in range(rounds):
+            name = known[i % LOOKUP_USERS]
+            timed(lambda n=name: start(n), lookup["account"])  # type: ignore[misc]
+            # The account's code mail goes out after the answer: let it, so that
+            # its sending does not land on the next start measured.
+            time.sleep(LOOKUP_PAUSE)
+            timed(lambda: start(f"nobody-{uuid.uuid4().hex[:10]}"), lookup["nobody"])
+            time.sleep(LOOKUP_PAUSE)
+        starter.close()
         for client in (admin, changer, signer):
             client.close()
         assert deployment.server is not None
         server_rss, agent_rss = peak_rss_mib(deployment.server.pid), peak_rss_mib(agent.process.pid)
     finally:
         deployment.stop()
+        mail.stop()
         dc.stop(remove=True)
         # The deployment's folder holds its master key, store and the service
         # account's password file: nothing of a benchmark is kept.
@@ -375,6 +430,16 @@ def main() -> None:
         print(f"  {name:40} {size:5}")
     print()
     print(f"peak memory: server {server_rss:.0f} MiB, agent {agent_rss:.0f} MiB")
+    print()
+    account, nobody = lookup["account"], lookup["nobody"]
+    print(f"T2: {len(account)} starts of each, alternating; times in ms")
+    for label, samples in (("an account's username", account), ("a name of nobody", nobody)):
+        print(
+            f"  {label:24} p50 {percentile(samples, 0.5):7.2f}  p90 "
+            f"{percentile(samples, 0.9):7.2f}  mean {statistics.fmean(samples):7.2f}"
+        )
+    d, p = ks_two_sample(account, nobody)
+    print(f"  Kolmogorov-Smirnov: D = {d:.3f}, p = {p:.3f} (a small p: the two differ)")
 
 
 if __name__ == "__main__":

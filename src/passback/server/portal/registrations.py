@@ -387,6 +387,30 @@ def passkey_of(db: Session, tenant_id: str, user_id: str | None) -> passkey.Pass
     return passkey.Passkey(credential_id, public_key, row.last_step)
 
 
+def passkey_test_challenge(db: Session, tenant_id: str, user_id: str) -> str | None:
+    """A new challenge to test the user's passkey in Security info (kept with
+    it, used once); None when they have none."""
+    row = registered(db, tenant_id, user_id).get(Method.PASSKEY)
+    if row is None:
+        return None
+    data = _data(row)
+    data["test_challenge"] = passkey.new_challenge()
+    row.data_json = json.dumps(data, sort_keys=True)
+    return str(data["test_challenge"])
+
+
+def take_test_challenge(db: Session, tenant_id: str, user_id: str) -> str | None:
+    """The passkey test's challenge, forgotten as it is taken."""
+    row = registered(db, tenant_id, user_id).get(Method.PASSKEY)
+    if row is None:
+        return None
+    data = _data(row)
+    challenge = data.pop("test_challenge", None)
+    row.data_json = json.dumps(data, sort_keys=True)
+    db.flush()
+    return challenge if isinstance(challenge, str) else None
+
+
 def check_passkey(
     db: Session,
     rp: passkey.RelyingParty,

@@ -26,7 +26,7 @@ from passback.server.i18n import Translator
 from passback.server.i18n.translations import N_
 from passback.server.notify import MailError
 from passback.server.portal import account_session as sessions
-from passback.server.portal import registrations
+from passback.server.portal import blocks, registrations
 from passback.server.portal.account import Accounts
 from passback.server.portal.codes import new_code
 from passback.server.portal.errors import PortalError
@@ -395,6 +395,100 @@ class SecurityInfo:
                 user_id=user.id,
             )
         self.accounts.portal.notify(tenant, user.id, Notice.SECURITY_INFO, language)
+
+    # -- test a method (G2): prove it works now, nothing changed ----------------
+
+    async def test_authenticator(self, tenant: PortalTenant, token: str | None, code: str) -> None:
+        """Check a code of the user's app, as a gate would: the code is taken,
+        and a wrong one counts with the gate's (10 an hour, T1).
+
+        Raises:
+            PortalError: not signed in; ``wrong_code`` (422, field ``code``).
+        """
+        _, user = await self.accounts.signed_in(tenant, token)
+
+        def check() -> bool:
+            now = self._clock()
+            with self.services.sessions() as db, db.begin():
+                tried = blocks.failures(db, tenant.id, user.id, Method.TOTP.value, now)
+                ok = tried < blocks.MAX_WRONG_APP_CODES and registrations.check_totp(
+                    db, self.services.master_key, tenant.id, user.id, code, now
+                )
+                audit.record(
+                    db,
+                    tenant_id=tenant.id,
+                    user_id=user.id,
+                    activity=audit.Activity.GATE,
+                    success=ok,
+                    at=now,
+                    method=Method.TOTP.value,
+                    check="test",
+                )
+                return ok
+
+        if not await asyncio.to_thread(check):
+            raise PortalError(
+                "wrong_code",
+                N_("The code is not correct. Type the 6-digit code the app shows now."),
+                field="code",
+                user_id=user.id,
+            )
+
+    async def passkey_test_options(
+        self, tenant: PortalTenant, token: str | None, rp: passkey.RelyingParty
+    ) -> str:
+        """The options (JSON) to test the user's passkey.
+
+        Raises:
+            PortalError: not signed in; ``method_not_allowed`` (403) without a passkey.
+        """
+        _, user = await self.accounts.signed_in(tenant, token)
+
+        def challenge() -> str | None:
+            with self.services.sessions() as db, db.begin():
+                return registrations.passkey_test_challenge(db, tenant.id, user.id)
+
+        found = await asyncio.to_thread(challenge)
+        if found is None:
+            raise PortalError("method_not_allowed", N_("You have no passkey set up."))
+        return passkey.authentication_options(rp, challenge=found)
+
+    async def test_passkey(
+        self, tenant: PortalTenant, token: str | None, credential: str, rp: passkey.RelyingParty
+    ) -> None:
+        """Check the browser's answer with the user's passkey.
+
+        Raises:
+            PortalError: not signed in; ``passkey_refused`` (422, field ``passkey``).
+        """
+        _, user = await self.accounts.signed_in(tenant, token)
+
+        def check() -> bool:
+            now = self._clock()
+            with self.services.sessions() as db, db.begin():
+                challenge = registrations.take_test_challenge(db, tenant.id, user.id)
+                ok = challenge is not None and registrations.check_passkey(
+                    db, rp, tenant.id, user.id, challenge, credential
+                )
+                audit.record(
+                    db,
+                    tenant_id=tenant.id,
+                    user_id=user.id,
+                    activity=audit.Activity.GATE,
+                    success=ok,
+                    at=now,
+                    method=Method.PASSKEY.value,
+                    check="test",
+                )
+                return ok
+
+        if not await asyncio.to_thread(check):
+            raise PortalError(
+                "passkey_refused",
+                N_("Your passkey did not answer. Try again, and follow your browser."),
+                field="passkey",
+                user_id=user.id,
+            )
 
     async def question_form(self, tenant: PortalTenant, token: str | None) -> GatePolicy:
         """The policy the form follows: how many questions the user registers

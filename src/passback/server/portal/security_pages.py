@@ -6,6 +6,8 @@ file to prove who they are, and setting up or removing a method.
     POST /security/authenticator          the first code   → 303 security
     POST /security/{authenticator,questions}/remove        → 303 security
     POST /security/review                 "still right" (G8)   → 303 account
+    GET  /security/test/{authenticator,passkey}   try a method: nothing changes
+    POST /security/test/{authenticator,passkey}   → 303 security, "it works"
     GET  /security/questions              N questions, each with its answer
     POST /security/questions              → 303 security
     GET  /security/confirm                why a code is needed; "send the code"
@@ -265,6 +267,86 @@ async def confirm_contact(
         request,
         tenant_base=base_of(tenant),
         notice=N_("It is on file. You can use it to prove who you are."),
+    )
+
+
+@router.get("/security/test/authenticator")
+async def test_authenticator_page(request: Request, slug: str) -> Response:
+    t = renderer(request).translator(request)
+    token = request.cookies.get(SESSION_COOKIE)
+    try:
+        tenant = await portal_of(request).tenant(slug)
+        await _security(request).accounts.signed_in(tenant, token)
+    except PortalError as error:
+        return await _refused(request, t, error, slug)
+    return page(
+        request,
+        t,
+        tenant,
+        "security_test.html",
+        csrf=_security(request).accounts.csrf_token(token or ""),
+    )
+
+
+@router.post("/security/test/authenticator")
+async def test_authenticator(
+    request: Request, slug: str, code: Text = "", csrf: Text = ""
+) -> Response:
+    t = renderer(request).translator(request)
+    token = request.cookies.get(SESSION_COOKIE)
+    security = _security(request)
+    try:
+        tenant = await portal_of(request).tenant(slug)
+        check_same_origin(request)
+        check_session_csrf(security.accounts, token, csrf)
+        await security.test_authenticator(tenant, token, code)
+    except PortalError as error:
+        to = "security/test/authenticator" if error.field == "code" else _after_refusal(error)
+        return await fail_and_redirect(request, t, error, slug=slug, to=to)
+    return _back(request, tenant_base=base_of(tenant), notice=N_("It works: the code was right."))
+
+
+@router.get("/security/test/passkey")
+async def test_passkey_page(request: Request, slug: str) -> Response:
+    t = renderer(request).translator(request)
+    token = request.cookies.get(SESSION_COOKIE)
+    try:
+        tenant = await portal_of(request).tenant(slug)
+        options = await _security(request).passkey_test_options(
+            tenant, token, relying_party(request, tenant)
+        )
+    except PortalError as error:
+        return await _refused(request, t, error, slug)
+    return page(
+        request,
+        t,
+        tenant,
+        "passkey.html",
+        csrf=_security(request).accounts.csrf_token(token or ""),
+        ceremony="get",
+        options=options,
+        action="security/test/passkey",
+        gate_choice=False,
+    )
+
+
+@router.post("/security/test/passkey")
+async def test_passkey(
+    request: Request, slug: str, credential: Credential = "", csrf: Text = ""
+) -> Response:
+    t = renderer(request).translator(request)
+    token = request.cookies.get(SESSION_COOKIE)
+    security = _security(request)
+    try:
+        tenant = await portal_of(request).tenant(slug)
+        check_same_origin(request)
+        check_session_csrf(security.accounts, token, csrf)
+        await security.test_passkey(tenant, token, credential, relying_party(request, tenant))
+    except PortalError as error:
+        to = "security/test/passkey" if error.field == "passkey" else _after_refusal(error)
+        return await fail_and_redirect(request, t, error, slug=slug, to=to)
+    return _back(
+        request, tenant_base=base_of(tenant), notice=N_("It works: your passkey answered.")
     )
 
 

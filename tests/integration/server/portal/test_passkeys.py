@@ -70,6 +70,15 @@ async def test_set_up_a_passkey_then_pass_a_gate_with_it(
         assert done.headers["location"] == f"{BASE}/security", done.text
         info = await client.get(f"{BASE}/security")
         assert "Passkey" in info.text and "security/passkey/remove" in info.text
+        # test it: nothing changes, the page says whether it answered
+        page = await client.get(f"{BASE}/security/test/passkey")
+        assert "script-src 'self'" in page.headers["content-security-policy"]
+        tested = await client.post(
+            f"{BASE}/security/test/passkey",
+            data={"credential": device.authenticate(options_of(page)), "csrf": csrf(page)},
+        )
+        assert tested.headers["location"] == f"{BASE}/security"
+        assert "your passkey answered" in (await client.get(f"{BASE}/security")).text
 
         async with httpx.AsyncClient(base_url=server.base_url) as browser:
             await browser.post(f"{BASE}/", data={"username": "jdoe"})
@@ -102,6 +111,7 @@ async def test_set_up_a_passkey_then_pass_a_gate_with_it(
     assert events == [
         ("register_method", "failure"),
         ("register_method", "success"),
+        ("gate", "success"),  # the test in Security info
         ("gate", "failure"),
         ("gate", "success"),
     ]

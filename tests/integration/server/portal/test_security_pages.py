@@ -93,6 +93,21 @@ async def test_set_up_and_remove_an_authenticator(
         # one authenticator at a time
         taken = await client.get(f"{BASE}/security/authenticator", follow_redirects=True)
         assert "already set up" in taken.text
+        # test it: a code of the next step works (the one that set it up is spent)
+        form = await client.get(f"{BASE}/security/test/authenticator")
+        failed = await client.post(
+            f"{BASE}/security/test/authenticator", data={"code": "000000", "csrf": csrf(form)}
+        )
+        assert failed.headers["location"] == f"{BASE}/security/test/authenticator"
+        form = await client.get(f"{BASE}/security/test/authenticator")
+        assert form.status_code == 422
+        tested = await client.post(
+            f"{BASE}/security/test/authenticator",
+            data={"code": pyotp.TOTP(secret).at(time.time() + 30), "csrf": csrf(form)},
+        )
+        assert tested.headers["location"] == f"{BASE}/security"
+        info = await client.get(f"{BASE}/security")
+        assert "It works" in info.text
 
         removed = await client.post(
             f"{BASE}/security/authenticator/remove", data={"csrf": csrf(info)}
@@ -102,6 +117,8 @@ async def test_set_up_and_remove_an_authenticator(
     assert rows(server, "SELECT activity, result FROM audit_events ORDER BY at") == [
         ("register_method", "failure"),
         ("register_method", "success"),
+        ("gate", "failure"),  # the tests count with the gate's (T1)
+        ("gate", "success"),
         ("remove_method", "success"),
     ]
     database = Path(server.database_url.removeprefix("sqlite:///"))
