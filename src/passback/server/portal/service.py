@@ -651,14 +651,7 @@ class Portal:
                     return refused, row
 
         outcome, row = await asyncio.to_thread(check)
-        if isinstance(outcome, FlowRefused):
-            error = refusal_error(outcome, row.user_id if row else None)
-            if outcome.refusal is Refusal.WRONG_CODE:
-                error.message = PASSKEY_REFUSED
-                error.field = "passkey"
-            raise error
-        assert row is not None
-        return CodePassed(outcome, flow.Purpose(row.purpose), flow.Step(row.step))
+        return _gate_passed(outcome, row, wrong=PASSKEY_REFUSED, field="passkey")
 
     def serviceable(self, method: Method) -> bool:
         """Whether the server can run ``method``'s gate: a phone method needs
@@ -1269,14 +1262,7 @@ class Portal:
                     return refused, row
 
         outcome, row = await asyncio.to_thread(check)
-        if isinstance(outcome, FlowRefused):
-            error = refusal_error(outcome, row.user_id if row else None)
-            if outcome.refusal is Refusal.WRONG_CODE:
-                error.message = WRONG_ANSWERS
-                error.field = "answers"
-            raise error
-        assert row is not None
-        return CodePassed(outcome, flow.Purpose(row.purpose), flow.Step(row.step))
+        return _gate_passed(outcome, row, wrong=WRONG_ANSWERS, field="answers")
 
     def _check_answers(
         self,
@@ -1595,6 +1581,24 @@ def _questions_blocked(until: dt.datetime, row: PortalFlow) -> PortalError:
         user_id=row.user_id,
         note="T1: 5 wrong answers to this account's questions within an hour",
     )
+
+
+def _gate_passed(
+    outcome: FlowRefused | str, row: PortalFlow | None, *, wrong: str, field: str
+) -> CodePassed:
+    """Where a gate's check leads: the flow's new token once it passed, else
+    the refusal as the page's error (``wrong``, on ``field``, for a wrong answer).
+
+    Raises:
+        PortalError: the gate did not pass.
+    """
+    if isinstance(outcome, FlowRefused):
+        error = refusal_error(outcome, row.user_id if row else None)
+        if outcome.refusal is Refusal.WRONG_CODE:
+            error.message, error.field = wrong, field
+        raise error
+    assert row is not None  # it passed: the flow exists
+    return CodePassed(outcome, flow.Purpose(row.purpose), flow.Step(row.step))
 
 
 def _count_send(db: Session, row: PortalFlow, now: dt.datetime) -> None:
