@@ -482,3 +482,56 @@ def _wait_for_outbox(folder: Path, count: int) -> list[dict[str, object]]:
             assert len(found) >= count, found
             return found
         time.sleep(0.05)
+
+
+def test_a_user_adds_an_own_mobile_number_then_resets_with_it(
+    page: Page, deployment: Deployment, tenant: Tenant, samba_dc: SambaDC, mail: MailCatcher
+) -> None:
+    """G1, G3: no mobile in the directory; the user adds their own in Security
+    info (proved by a text), then a text to it passes the gate."""
+    user = samba_dc.create_user()
+    deployment.sync(tenant, user.name)
+    outbox = deployment.root / "outbox"
+    sent_before = len(read_outbox(outbox))
+    with deployment.http(tenant.admin_token) as admin:
+        changed = admin.patch("/api/v1/policy", json={"methods": ["email", "mobile_sms"]})
+        assert changed.status_code == 200, changed.text
+    base = f"{deployment.url}/portal/contoso-browser"
+    try:
+        page.goto(f"{base}/signin")
+        page.get_by_label("Username").fill(user.name)
+        page.get_by_label("Password").fill(user.password)
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("link", name="Security info").click()
+        page.get_by_role("link", name="Add a mobile phone").click()
+        page.get_by_role("button", name="Send the code").click()
+        confirm = mail.code_for(f"{user.name}@example.test", timeout=30)
+        page.get_by_label("Code from the email").fill(confirm)
+        page.get_by_role("button", name="Continue").click()
+        page.get_by_role("link", name="Add a mobile phone").click()
+        page.get_by_label("Mobile number").fill("+55 11 97777-6666")
+        page.get_by_role("button", name="Send a code").click()
+        text = _wait_for_outbox(outbox, sent_before + 1)[-1]
+        assert text["to"] == "+5511977776666"
+        page.get_by_label("Code", exact=True).fill(re.findall(r"\d{8}", str(text["text"]))[0])
+        page.get_by_role("button", name="Continue").click()
+        expect(page.get_by_role("status")).to_contain_text("It is on file")
+        expect(page.get_by_text("•••••••••••66")).to_be_visible()
+        page.get_by_role("link", name="Back to my account").click()
+        page.get_by_role("button", name="Sign out").click()
+
+        page.goto(f"{base}/")
+        page.get_by_label("Username").fill(user.name)
+        page.get_by_role("button", name="Continue").click()
+        page.get_by_label("A code by text message to my mobile phone").check()
+        page.get_by_role("button", name="Continue").click()
+        page.get_by_label("Phone number").fill("+55 11 97777 6666")
+        page.get_by_role("button", name="Text me a code").click()
+        reset_text = _wait_for_outbox(outbox, sent_before + 2)[-1]
+        code = re.findall(r"\d{8}", str(reset_text["text"]))[0]
+        page.get_by_label("Code from the text message").fill(code)
+        page.get_by_role("button", name="Continue").click()
+        expect(page.get_by_role("heading", name="Choose a new password")).to_be_visible()
+    finally:
+        with deployment.http(tenant.admin_token) as admin:
+            admin.patch("/api/v1/policy", json={"methods": ["email"], "gates_required": 1})
