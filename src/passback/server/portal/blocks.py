@@ -40,6 +40,7 @@ import uuid
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
+from passback.server import audit
 from passback.server.store.models import AuditEvent, PortalFlow, SelfServiceBlock
 
 WINDOW = dt.timedelta(hours=1)
@@ -120,9 +121,24 @@ def block(
     scope: Scope,
     now: dt.datetime,
     client_hash: str | None = None,
+    *,
+    user_id: str | None = None,
 ) -> dt.datetime:
-    """Block ``subject`` for ``scope`` until 24 hours from now; when it ends."""
+    """Block ``subject`` for ``scope`` until 24 hours from now, and record it
+    in the audit log (E5; ``user_id``: the account's, when one matched);
+    when it ends."""
     until = now + BLOCK
+    audit.record(
+        db,
+        tenant_id=tenant_id,
+        user_id=user_id,
+        activity=audit.Activity.BLOCK,
+        success=True,
+        at=now,
+        actor=audit.Actor.SYSTEM,
+        subject=subject,
+        scope=scope.value,
+    )
     db.add(
         SelfServiceBlock(
             id=str(uuid.uuid4()),

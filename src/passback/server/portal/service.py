@@ -782,21 +782,11 @@ class Portal:
     ) -> PortalError:
         """Count a wrong number (T1) for the username as typed (``who``); the
         error to answer with."""
-        subject = who
         flow.miss_number(db, row.id_hash)
         if flow.number_misses(db, tenant.id, who, client, now) < blocks.MAX_NUMBER_MISSES:
             return PortalError("wrong_number", WRONG_NUMBER, field="number", user_id=row.user_id)
-        until = blocks.block(db, tenant.id, subject, blocks.Scope.PHONE, now, client)
-        audit.record(
-            db,
-            tenant_id=tenant.id,
-            user_id=row.user_id,
-            activity=audit.Activity.BLOCK,
-            success=True,
-            at=now,
-            actor=audit.Actor.SYSTEM,
-            subject=subject,
-            scope=blocks.Scope.PHONE.value,
+        until = blocks.block(
+            db, tenant.id, who, blocks.Scope.PHONE, now, client, user_id=row.user_id
         )
         return _phone_blocked(until, row)
 
@@ -1118,17 +1108,6 @@ class Portal:
                 blocks.MAX_RESET_STARTS
             ):
                 until = blocks.block(db, tenant.id, who, blocks.Scope.RESET, now, client_hash)
-                audit.record(
-                    db,
-                    tenant_id=tenant.id,
-                    user_id=None,
-                    activity=audit.Activity.BLOCK,
-                    success=True,
-                    at=now,
-                    actor=audit.Actor.SYSTEM,
-                    subject=who,
-                    scope=blocks.Scope.RESET.value,
-                )
             if until is not None:
                 return until
             matches = list(db.scalars(find_user(tenant.id, username).limit(2)))
@@ -1291,17 +1270,8 @@ class Portal:
             subject = _subject(row)
             wrong = blocks.failures(db, tenant.id, subject, Method.QUESTIONS.value, now)
             if wrong >= blocks.MAX_WRONG_QUESTIONS:
-                blocks.block(db, tenant.id, subject, blocks.Scope.QUESTIONS, now)
-                audit.record(
-                    db,
-                    tenant_id=tenant.id,
-                    user_id=row.user_id,
-                    activity=audit.Activity.BLOCK,
-                    success=True,
-                    at=now,
-                    actor=audit.Actor.SYSTEM,
-                    subject=subject,
-                    scope=blocks.Scope.QUESTIONS.value,
+                blocks.block(
+                    db, tenant.id, subject, blocks.Scope.QUESTIONS, now, user_id=row.user_id
                 )
             raise
 
