@@ -55,6 +55,7 @@ from passback.server.portal.pages import (
     renderer,
 )
 from passback.server.portal.security_info import SecurityInfo
+from passback.server.portal.service import PortalTenant
 
 router = APIRouter(prefix="/portal/{slug}", include_in_schema=False)
 
@@ -161,17 +162,7 @@ async def passkey_page(request: Request, slug: str) -> Response:
         )
     except PortalError as error:
         return await _refused(request, t, error, slug)
-    return page(
-        request,
-        t,
-        tenant,
-        "passkey.html",
-        csrf=_security(request).accounts.csrf_token(token or ""),
-        ceremony="create",
-        options=options,
-        action="security/passkey",
-        gate_choice=False,
-    )
+    return _passkey_page(request, t, tenant, token, options, "create", "security/passkey")
 
 
 @router.post("/security/passkey")
@@ -317,17 +308,7 @@ async def test_passkey_page(request: Request, slug: str) -> Response:
         )
     except PortalError as error:
         return await _refused(request, t, error, slug)
-    return page(
-        request,
-        t,
-        tenant,
-        "passkey.html",
-        csrf=_security(request).accounts.csrf_token(token or ""),
-        ceremony="get",
-        options=options,
-        action="security/test/passkey",
-        gate_choice=False,
-    )
+    return _passkey_page(request, t, tenant, token, options, "get", "security/test/passkey")
 
 
 @router.post("/security/test/passkey")
@@ -503,6 +484,29 @@ async def confirm(request: Request, slug: str, code: Text = "", csrf: Text = "")
         request,
         tenant_base=base_of(tenant),
         notice=N_("Confirmed. You can change your security info for 10 minutes."),
+    )
+
+
+def _passkey_page(
+    request: Request,
+    t: Translator,
+    tenant: PortalTenant,
+    token: str | None,
+    options: str,
+    ceremony: str,
+    action: str,
+) -> Response:
+    """The passkey page of Security info: make one (``create``) or test it (``get``)."""
+    return page(
+        request,
+        t,
+        tenant,
+        "passkey.html",
+        csrf=_security(request).accounts.csrf_token(token or ""),
+        ceremony=ceremony,
+        options=options,
+        action=action,
+        gate_choice=False,
     )
 
 
