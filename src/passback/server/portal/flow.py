@@ -28,11 +28,14 @@ A flow of an unknown user (T2), or of one the code cannot reach, is
 
 A new flow leaves the user's other flows alone: anyone may start one for any
 username, so a start must not take the owner's code or password step away.
-What bounds a stranger is the number of code mails (T1): at most
-``MAX_MAILS_PER_USER_PER_CLIENT`` per client address, so a flood from one
-address leaves the owner's own address its mails, and ``MAX_MAILS_PER_USER`` in
-all, so that an attacker spread over many addresses gets at most
-``MAX_MAILS_PER_USER × MAX_CODE_ATTEMPTS`` guesses at 10**8 codes an hour.
+What bounds a stranger is the number of code messages (T1), counted by when
+each was sent (``CodeSend``), mails and phone messages each on their own: at
+most ``MAX_MAILS_PER_USER_PER_CLIENT`` per client address, so a flood from one
+address leaves the owner's own address its codes, and ``MAX_MAILS_PER_USER``
+in all, so that an attacker spread over many addresses gets at most
+``2 × MAX_MAILS_PER_USER × MAX_CODE_ATTEMPTS`` guesses (mails and phone codes)
+at 10**8 codes an hour. A flow sends ``MAX_SENDS_PER_FLOW`` codes at most and
+stays at its gates ``GATE_LIFETIME`` at most.
 """
 
 from __future__ import annotations
