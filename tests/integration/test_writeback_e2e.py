@@ -115,6 +115,18 @@ def test_admin_reset_sets_the_password(
     assert [e["id"] for e in logged] == [31009, 31010]
 
 
+def test_admin_reset_with_must_change_at_next_logon(
+    deployment: Deployment, tenant: Tenant, samba_dc: SambaDC, user: TestUser
+) -> None:
+    """W3: "must change at next logon" goes with the reset, in the same write:
+    pwdLastSet is 0 and the new password is right but must be changed."""
+    password = new_password()
+    response = deployment.reset(tenant, user.name, password, must_change=True)
+    assert response.status_code == 200, response.text
+    assert pwd_last_set(samba_dc, user) == 0
+    assert not samba_dc.can_bind(user.dn, user.password)
+
+
 def test_user_principal_name_finds_the_user_too(
     deployment: Deployment, tenant: Tenant, samba_dc: SambaDC, user: TestUser
 ) -> None:

@@ -25,7 +25,9 @@ class DieAfterWrite:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
-    def reset_password(self, user: DirectoryUser, new_password: str, *, unlock: bool) -> None:
+    def reset_password(
+        self, user: DirectoryUser, new_password: str, *, unlock: bool, must_change: bool = False
+    ) -> None:
         self._inner.reset_password(user, new_password, unlock=unlock)
         os.kill(os.getpid(), signal.SIGKILL)
 

@@ -61,11 +61,15 @@ class FakeDirectory:
             except KeyError:
                 raise UserNotFound("no object carries the anchor") from None
 
-    def reset_password(self, user: DirectoryUser, new_password: str, *, unlock: bool) -> None:
+    def reset_password(
+        self, user: DirectoryUser, new_password: str, *, unlock: bool, must_change: bool = False
+    ) -> None:
         if self.before_reset is not None:
             self.before_reset()
         with self._lock:
             self.resets.append((user.anchor, new_password, unlock))
+            if must_change:
+                self.require_changes.append(user.anchor)
         if self.reset_error is not None:
             raise self.reset_error
         with self._lock:

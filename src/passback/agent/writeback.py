@@ -371,7 +371,12 @@ class Writeback:
             if meta.operation is Operation.CHANGE:
                 self._directory.change_password(user, secrets[1], password)
             else:
-                self._directory.reset_password(user, password, unlock=unlock and user.locked)
+                self._directory.reset_password(
+                    user,
+                    password,
+                    unlock=unlock and user.locked,
+                    must_change=meta.must_change and meta.operation is Operation.ADMIN_RESET,
+                )
         except DirectoryError as exc:
             outcome = exc.outcome
             if outcome.may_retry_same_request and _may_be_written(unfinished):

@@ -17,7 +17,8 @@ Layout, version 1 (all integers big-endian)::
      25  16  agent id (UUID) — the agent whose RSA key sealed the password
      41  16  request id (UUID)
      57   1  operation code
-     58   1  flags (bit 0: unlock the account too)
+     58   1  flags (bit 0: unlock the account too; bit 1: must change the
+                password at next logon — an administrator's reset only)
      59   8  issued at (unix seconds)
      67   8  expires at (unix seconds)
      75   1  anchor length n (1..64)
@@ -75,6 +76,10 @@ _ZERO_NONCE = bytes(_NONCE_BYTES)
 _RSA_BYTES = 256
 _TAG_BYTES = 16
 _FLAG_UNLOCK = 0x01
+_FLAG_MUST_CHANGE = 0x02
+#: Flags an agent of this version understands; any other bit is refused, so an
+#: older agent never quietly drops one.
+_FLAGS = _FLAG_UNLOCK | _FLAG_MUST_CHANGE
 _UTF8, _UTF16 = 0, 1
 
 _OAEP = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
@@ -92,6 +97,7 @@ class Metadata:
     issued_at: int
     expires_at: int
     unlock: bool = False
+    must_change: bool = False
     key_id: str = ""  # filled in by seal()
 
 
@@ -216,7 +222,7 @@ def _pack_header(meta: Metadata) -> bytes:
         _uuid_bytes("agent_id", meta.agent_id),
         _uuid_bytes("request_id", meta.request_id),
         meta.operation.code,
-        _FLAG_UNLOCK if meta.unlock else 0,
+        (_FLAG_UNLOCK if meta.unlock else 0) | (_FLAG_MUST_CHANGE if meta.must_change else 0),
         meta.issued_at,
         meta.expires_at,
         len(meta.anchor),
@@ -229,7 +235,7 @@ def _unpack_header(data: bytes) -> tuple[Metadata, int]:
         raise Malformed("not a version 1 envelope")
     _version, kid, tenant, agent, rid, op, flags, iat, exp, n = _FIXED.unpack_from(data)
     end = _FIXED.size + n
-    if not 1 <= n <= MAX_ANCHOR_BYTES or len(data) < end or flags & ~_FLAG_UNLOCK:
+    if not 1 <= n <= MAX_ANCHOR_BYTES or len(data) < end or flags & ~_FLAGS:
         raise Malformed("bad header")
     try:
         operation = Operation.from_code(op)
@@ -244,6 +250,7 @@ def _unpack_header(data: bytes) -> tuple[Metadata, int]:
         issued_at=iat,
         expires_at=exp,
         unlock=bool(flags & _FLAG_UNLOCK),
+        must_change=bool(flags & _FLAG_MUST_CHANGE),
         key_id=kid.hex(),
     )
     return meta, end

@@ -134,6 +134,7 @@ async def reset_password(
     new_password: str,
     request_id: str | None = None,
     unlock: bool | None = None,
+    must_change: bool = False,
     clock: Clock = utcnow,
 ) -> WritebackResult:
     """Reset ``user``'s password in the directory (W1, W3).
@@ -145,6 +146,8 @@ async def reset_password(
             a ``UserId`` when the caller already resolved the user.
         request_id: a UUID chosen by the caller to make retries safe; new if None.
         unlock: also unlock the account; ``None`` means the tenant's setting.
+        must_change: the user must change the password at next logon
+            (``pwdLastSet`` = 0 in the same write); ``ADMIN_RESET`` only.
 
     Returns:
         How it ended; ``outcome`` is ``Outcome.OK`` or the reason it failed.
@@ -164,8 +167,19 @@ async def reset_password(
         return result
     if problem is not None:
         raise Unprocessable(_PASSWORD_MESSAGES[problem], code=problem.value, request_id=request_id)
+    if must_change and operation is not Operation.ADMIN_RESET:
+        raise ValueError("only an administrator's reset can require a change at next logon")
     return await _write_back(
-        operation, services, tenant_id, user, request_id, [new_password], unlock, clock, fresh=fresh
+        operation,
+        services,
+        tenant_id,
+        user,
+        request_id,
+        [new_password],
+        unlock,
+        clock,
+        fresh=fresh,
+        must_change=must_change,
     )
 
 
@@ -310,6 +324,7 @@ async def _write_back(
     *,
     records_success: bool = False,
     fresh: bool = False,
+    must_change: bool = False,
 ) -> WritebackResult:
     """Find the user, seal ``secrets`` for one present agent, and bring its answer back.
     ``fresh``: ``request_id`` was drawn here, so no record can have it yet."""
@@ -336,6 +351,7 @@ async def _write_back(
             issued_at=now,
             expires_at=now + settings.operation_ttl,
             unlock=plan.unlock,
+            must_change=must_change,
         )
         agent_key = _public_key(agent_pem)
         envelope = seal(metadata, secrets, agent_key=agent_key, package_key=plan.package_key)

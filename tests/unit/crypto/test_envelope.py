@@ -133,6 +133,13 @@ def test_round_trip(sealer, opener, password: str) -> None:  # type: ignore[no-u
     assert data[0] == VERSION
 
 
+def test_must_change_flag(sealer, opener) -> None:  # type: ignore[no-untyped-def]
+    """W3: an administrator's reset may say "must change at next logon" (flags bit 1)."""
+    opened = opener(sealer(must_change=True, operation=Operation.ADMIN_RESET))
+    assert opened.metadata.must_change is True
+    assert opened.metadata.unlock is False
+
+
 def test_metadata_survives(sealer, opener, package_key: PackageKey) -> None:  # type: ignore[no-untyped-def]
     meta = metadata(anchor=b"\xff" * MAX_ANCHOR_BYTES)
     data = sealer(**dataclasses.asdict(meta))
@@ -249,7 +256,7 @@ def test_flipped_header_byte(sealer, opener, index: int) -> None:  # type: ignor
         opener(flip(data, index))
 
 
-@pytest.mark.parametrize(("index", "mask"), [(FLAGS, 0x80), (FLAGS, 0x02), (ANCHOR_LEN, 0x10)])
+@pytest.mark.parametrize(("index", "mask"), [(FLAGS, 0x80), (FLAGS, 0x04), (ANCHOR_LEN, 0x10)])
 def test_header_bytes_that_make_it_malformed(sealer, opener, index: int, mask: int) -> None:  # type: ignore[no-untyped-def]
     data = sealer()
     with pytest.raises(Malformed):

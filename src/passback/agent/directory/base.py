@@ -208,9 +208,12 @@ class Directory(Protocol):
         """Find the account by its immutable anchor (W6). Never by a name."""
         ...
 
-    def reset_password(self, user: DirectoryUser, new_password: str, *, unlock: bool) -> None:
+    def reset_password(
+        self, user: DirectoryUser, new_password: str, *, unlock: bool, must_change: bool = False
+    ) -> None:
         """Set the password as the service account (W4); with ``unlock`` also
-        unlock the account in the same write. Raises PasswordRefused."""
+        unlock the account, with ``must_change`` make the user change it at
+        next logon, both in the same write. Raises PasswordRefused."""
         ...
 
     def change_password(self, user: DirectoryUser, old_password: str, new_password: str) -> None:

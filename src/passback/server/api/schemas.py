@@ -115,6 +115,11 @@ class ResetRequest(_Request):
     unlock: bool | None = Field(
         default=None, description="Also unlock the account; default: the tenant's setting."
     )
+    must_change: bool = Field(
+        default=False,
+        description="The user must change the password at next logon, in the same write. "
+        "An older agent refuses it (an unknown flag): upgrade agents first.",
+    )
 
 
 class AccountRequest(_Request):

@@ -109,6 +109,7 @@ async def reset_password(
         new_password=body.new_password,
         request_id=str(body.request_id) if body.request_id else None,
         unlock=body.unlock,
+        must_change=body.must_change,
     )
     _raise_unless_ok(result)
     return ResetResponse(

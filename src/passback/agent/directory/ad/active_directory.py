@@ -319,12 +319,16 @@ class ActiveDirectory:
 
     # -- writes --------------------------------------------------------------
 
-    def reset_password(self, user: DirectoryUser, new_password: str, *, unlock: bool) -> None:
+    def reset_password(
+        self, user: DirectoryUser, new_password: str, *, unlock: bool, must_change: bool = False
+    ) -> None:
         """Set ``user``'s password as the service account, on the PDC emulator (W4, W7).
 
         One modify: ``unicodePwd`` replaced, plus ``lockoutTime`` = 0 when ``unlock``
-        and the account is locked; the policy-hints control goes along, critical,
-        only when the DC advertises it.
+        and the account is locked, plus ``pwdLastSet`` = 0 when ``must_change``
+        (an administrator's reset: "User must change password at next logon");
+        the policy-hints control goes along, critical, only when the DC
+        advertises it.
 
         Raises:
             PasswordRefused: ``outcome`` says why (policy refusals 33008, access
@@ -339,6 +343,8 @@ class ActiveDirectory:
         }
         if unlock and user.locked:
             changes["lockoutTime"] = [(ldap3.MODIFY_REPLACE, ["0"])]
+        if must_change:
+            changes["pwdLastSet"] = [(ldap3.MODIFY_REPLACE, ["0"])]
         controls = None
         if domain.policy_hints_oid is not None:
             controls = [(domain.policy_hints_oid, True, POLICY_HINTS_VALUE)]

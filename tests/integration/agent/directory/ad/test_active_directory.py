@@ -372,6 +372,18 @@ def test_reset_with_unlock_unlocks_33006(ad: ActiveDirectory, samba_dc: SambaDC)
     assert samba_dc.can_bind(user.dn, NEW_PASSWORD)
 
 
+def test_reset_with_must_change_makes_the_next_logon_change_it(
+    ad: ActiveDirectory, samba_dc: SambaDC
+) -> None:
+    """W3: an administrator's reset with "must change at next logon": one write;
+    the new password is right, yet it signs in only to be changed (773)."""
+    user = samba_dc.create_user()
+    ad.reset_password(ad.locate(user.object_guid), NEW_PASSWORD, unlock=False, must_change=True)
+    with pytest.raises(CredentialsRefused) as refused:
+        ad.verify_password(ad.locate(user.object_guid), NEW_PASSWORD)
+    assert refused.value.outcome is Outcome.MUST_CHANGE
+
+
 def test_user_outside_the_delegated_ou_is_access_denied_33004(samba_dc: SambaDC) -> None:
     user = samba_dc.create_user(ou=f"CN=Users,{samba_dc.domain_dn}")
     directory = ActiveDirectory(settings_for(samba_dc, search_base=samba_dc.domain_dn))
