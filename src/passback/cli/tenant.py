@@ -5,11 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from sqlalchemy.orm import Session
 
 from passback.cli import store
+from passback.crypto.masterkey import MasterKey
 from passback.policy.gates import MAX_GATES, Method
+from passback.server.console import admins
+from passback.server.console.errors import ConsoleError
+from passback.server.console.roles import Role
 from passback.server.errors import SlugTaken, UnknownTenant, Unprocessable
 from passback.server.gate_policies import change_gate_policy, gate_policy
+from passback.server.store.models import Tenant, utcnow
 from passback.server.tenants import create_tenant, new_onboarding_token, set_banned
 
 
@@ -21,30 +27,114 @@ def tenant() -> None:
 @tenant.command("create")
 @click.argument("name")
 @click.option("--slug", default=None, help="The portal's URL part; default: from NAME.")
+@click.option(
+    "--admin-email",
+    default=None,
+    help="The first administrator's email: prints a one-time console set-up link for them.",
+)
+@click.option("--admin-name", default=None, help="The first administrator's name.")
 @store.data_dir_option
 @store.database_option
 @store.master_key_file_option
 def tenant_create(
     name: str,
     slug: str | None,
+    admin_email: str | None,
+    admin_name: str | None,
     data_dir: Path,
     database_url: str | None,
     master_key_file: Path | None,
 ) -> None:
-    """Create a tenant; prints its admin API token and a one-time onboarding
-    token. They are shown once and stored only hashed."""
+    """Create a tenant; prints its admin API token, a one-time onboarding
+    token and, with --admin-email, the first administrator's set-up link.
+    They are shown once and stored only hashed."""
     with store.open_session(data_dir, database_url) as session:
         master_key = store.master_key(session, data_dir, master_key_file)
         try:
             created = create_tenant(session, name, slug, master_key=master_key)
+            invitation = (
+                _invite(session, created.tenant_id, admin_email, admin_name, master_key)
+                if admin_email
+                else None
+            )
         except (ValueError, SlugTaken) as exc:
             raise click.ClickException(str(exc)) from exc
         session.commit()
     click.echo(f"tenant id:        {created.tenant_id}")
     click.echo(f"portal:           /portal/{created.slug}/")
+    click.echo(f"console:          /console/{created.slug}/")
     click.echo(f"admin API token:  {created.admin_token}")
     click.echo(f"onboarding token: {created.onboarding_token}")
+    if invitation is not None:
+        _echo_invitation(created.slug, invitation)
     click.echo("Keep these now: they are not shown again.", err=True)
+
+
+@tenant.command("admin-link")
+@click.argument("tenant_id")
+@click.option("--email", required=True, help="The administrator's email (the sign-in name).")
+@click.option("--name", default=None, help="The administrator's name; default: the email.")
+@click.option(
+    "--role",
+    type=click.Choice([r.value for r in Role]),
+    default=Role.TENANT_ADMIN.value,
+    show_default=True,
+)
+@store.data_dir_option
+@store.database_option
+@store.master_key_file_option
+def tenant_admin_link(
+    tenant_id: str,
+    email: str,
+    name: str | None,
+    role: str,
+    data_dir: Path,
+    database_url: str | None,
+    master_key_file: Path | None,
+) -> None:
+    """A one-time console set-up link for an administrator of TENANT_ID who has
+    none yet (or lost it before finishing): the operator's way in for a tenant."""
+    with store.open_session(data_dir, database_url) as session:
+        master_key = store.master_key(session, data_dir, master_key_file)
+        row = session.get(Tenant, tenant_id)
+        if row is None:
+            raise click.ClickException(f"no tenant {tenant_id}")
+        invitation = _invite(session, tenant_id, email, name, master_key, Role(role))
+        session.commit()
+    _echo_invitation(row.slug, invitation)
+
+
+def _invite(
+    session: Session,
+    tenant_id: str,
+    email: str,
+    name: str | None,
+    master_key: MasterKey,
+    role: Role = Role.TENANT_ADMIN,
+) -> admins.Invitation:
+    try:
+        return admins.invite(
+            session,
+            tenant_id,
+            email=email,
+            name=name or email,
+            role=role,
+            invited_by=None,
+            master=master_key,
+            now=utcnow(),
+        )
+    except ConsoleError as exc:
+        raise click.ClickException(_english(exc)) from exc
+
+
+def _echo_invitation(slug: str, invitation: admins.Invitation) -> None:
+    expires = invitation.expires_at.strftime("%Y-%m-%d %H:%M UTC")
+    click.echo(f"set-up link:      {admins.setup_path(slug, invitation.token)}")
+    click.echo(f"                  for {invitation.email}, once, until {expires}")
+
+
+def _english(error: ConsoleError) -> str:
+    return error.message % error.values if error.values else error.message
 
 
 @tenant.command("onboarding-token")

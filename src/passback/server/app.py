@@ -15,6 +15,10 @@ from passback import __version__
 from passback.crypto.masterkey import MasterKey
 from passback.server.api import agents, docs, policy, problems, rules, users
 from passback.server.api.schemas import Health
+from passback.server.console import pages as console_pages
+from passback.server.console import service as console_service
+from passback.server.console.service import Console
+from passback.server.console.web import CONSOLE_TEMPLATES
 from passback.server.headers import SecurityHeaders
 from passback.server.hosts import TrustedHosts
 from passback.server.i18n import load_catalogs
@@ -104,6 +108,18 @@ def create_app(
             await services.deferred.drain()  # outcomes recorded after their answer
             engine.dispose()
 
+    console = Console(
+        services,
+        hasher=portal.hasher,
+        address_limiter=SlidingWindowLimiter(settings.sign_in_limit, settings.sign_in_window),
+        account_failures=SlidingWindowLimiter(
+            console_service.MAX_ACCOUNT_FAILURES, settings.sign_in_failure_window
+        ),
+        device_failures=SlidingWindowLimiter(
+            console_service.MAX_DEVICE_FAILURES, settings.sign_in_failure_window
+        ),
+    )
+
     app = _App(
         title="Passback",
         version=__version__,
@@ -120,6 +136,8 @@ def create_app(
     app.state.security_info = SecurityInfo(accounts)
     app.state.contacts = Contacts(app.state.security_info)
     app.state.renderer = Renderer(catalogs)
+    app.state.console = console
+    app.state.console_renderer = Renderer(catalogs, (CONSOLE_TEMPLATES,))
     problems.install(app)
     app.public_url = settings.public_url
     app.page_policies = {docs.DOCS_PATH: docs.install(app)}
@@ -131,6 +149,7 @@ def create_app(
     app.include_router(portal_pages.router)
     app.include_router(account_pages.router)
     app.include_router(security_pages.router)
+    app.include_router(console_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_api_websocket_route(
         RELAY_PATH,

@@ -31,6 +31,11 @@ class Activity(enum.StrEnum):
     BLOCK = "block"  # T1: a part of self-service blocked for 24 hours
     LIFT_BLOCK = "lift_block"
     ASK_ADMIN = "ask_admin"  # G5: a user no code reached asked the administrators for help
+    ADMIN_SETUP = "admin_setup"  # an administrator set up a password and an authenticator
+    ADMIN_INVITE = "admin_invite"  # "Invite an administrator"
+    REQUIRE_CHANGE = "require_change"  # an administrator: "must change at next logon"
+    REVOKE_AGENT = "revoke_agent"
+    ONBOARDING_TOKEN = "onboarding_token"  # noqa: S105 - an activity name
 
 
 class Actor(enum.StrEnum):

@@ -27,7 +27,12 @@ from passback.crypto.errors import KeyFormatError, UnwrapError
 from passback.crypto.keys import PackageKey
 from passback.crypto.masterkey import MasterKey, is_wrapped, wrapped_key_id
 from passback.server.errors import KeyringError
-from passback.server.store.models import GateRegistration, ServerSecret, StoredPackageKey
+from passback.server.store.models import (
+    Admin,
+    GateRegistration,
+    ServerSecret,
+    StoredPackageKey,
+)
 
 #: The environment variable that may hold the master key itself (base64).
 MASTER_KEY_ENV = "PASSBACK_MASTER_KEY"
@@ -45,6 +50,11 @@ def server_secret_context(name: str) -> str:
 def gate_secret_context(tenant_id: str, user_id: str) -> str:
     """A user's authenticator secret (``portal.registrations``)."""
     return f"totp/{tenant_id}/{user_id}"
+
+
+def admin_secret_context(tenant_id: str, admin_id: str) -> str:
+    """An administrator's authenticator secret (``console.admins``)."""
+    return f"admin-totp/{tenant_id}/{admin_id}"
 
 
 def wrap_package_key(master: MasterKey, tenant_id: str, key: PackageKey) -> str:
@@ -180,6 +190,11 @@ def rewrap_store(session: Session, old: MasterKey, new: MasterKey) -> int:
         value = _unwrap(old, registration.secret_wrapped, context)
         registration.secret_wrapped = new.wrap(value, context)
         moved += 1
+    for admin in session.scalars(select(Admin).where(Admin.totp_wrapped.is_not(None))):
+        assert admin.totp_wrapped is not None
+        context = admin_secret_context(admin.tenant_id, admin.id)
+        admin.totp_wrapped = new.wrap(_unwrap(old, admin.totp_wrapped, context), context)
+        moved += 1
     session.commit()
     _wipe_free_space(session)
     return moved
@@ -193,6 +208,7 @@ def _stored_values(session: Session) -> list[str]:
         *session.scalars(select(StoredPackageKey.key_wrapped)),
         *session.scalars(select(ServerSecret.value_wrapped)),
         *(v for v in session.scalars(gate_secrets) if v is not None),
+        *(v for v in session.scalars(select(Admin.totp_wrapped)) if v is not None),
     ]
 
 

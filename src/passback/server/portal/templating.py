@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +23,10 @@ LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
 PAGE_HEADERS = {"Vary": "Accept-Language, Cookie"}
 
 
-def environment() -> Environment:
+def environment(directories: Sequence[Path] = (TEMPLATES,)) -> Environment:
+    """Templates from ``directories``, the first that has a name winning."""
     return Environment(
-        loader=FileSystemLoader(TEMPLATES),
+        loader=FileSystemLoader(list(directories)),
         autoescape=select_autoescape(["html"]),
         undefined=StrictUndefined,
         trim_blocks=True,
@@ -34,9 +35,9 @@ def environment() -> Environment:
 
 
 class Renderer:
-    def __init__(self, catalogs: Catalogs) -> None:
+    def __init__(self, catalogs: Catalogs, directories: Sequence[Path] = (TEMPLATES,)) -> None:
         self.catalogs = catalogs
-        self.env = environment()
+        self.env = environment(directories)
 
     def translator(self, request: Request) -> Translator:
         """The request's language: the switch (``?lang=``), its cookie, or

@@ -401,3 +401,56 @@ class SupportRecord(Base):
     note: Mapped[str | None] = mapped_column(Text)
     #: The language the user saw the message in (``en``, ``pt-BR``).
     language: Mapped[str | None] = mapped_column(String(16))
+
+
+class Admin(Base):
+    """An administrator of a tenant (SPEC U1, G7): a cloud account of the
+    console, with a password (argon2id) and an authenticator app, both
+    required. Invited by a one-time set-up link (only its hash is kept) and
+    active once the link set both."""
+
+    __tablename__ = "admins"
+    __table_args__ = (UniqueConstraint("tenant_id", "email", name="uq_admins_email"),)
+
+    id: Mapped[str] = mapped_column(String(UUID_LENGTH), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    #: The sign-in name, lower-cased.
+    email: Mapped[str] = mapped_column(String(254))
+    name: Mapped[str] = mapped_column(String(128))
+    #: ``tenant_admin``, ``helpdesk`` or ``reports`` (console.roles).
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str | None] = mapped_column(String(256))
+    #: The authenticator's secret, wrapped under the master key.
+    totp_wrapped: Mapped[str | None] = mapped_column(String(WRAPPED_LENGTH))
+    #: The last time step a code was taken for: never the same code twice.
+    totp_last_step: Mapped[int] = mapped_column(Integer, default=0)
+    setup_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    setup_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    #: The admin who invited this one; None: the operator (``passback tenant``).
+    invited_by: Mapped[str | None] = mapped_column(String(UUID_LENGTH))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    activated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    disabled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    last_sign_in_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class AdminSession(Base):
+    """An administrator signed in to the console, or half-way: the password was
+    right and the authenticator code is still to come. Only the token's hash
+    is stored."""
+
+    __tablename__ = "admin_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    admin_id: Mapped[str] = mapped_column(ForeignKey("admins.id", ondelete="CASCADE"), index=True)
+    #: ``second_factor`` or ``signed_in``.
+    state: Mapped[str] = mapped_column(String(16))
+    #: Codes tried at the second factor, or at a re-authentication.
+    code_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    #: When the administrator last proved the second factor (re-authentication
+    #: before resets and policy changes counts from it).
+    verified_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

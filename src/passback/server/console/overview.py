@@ -1,0 +1,82 @@
+"""What the dashboard and the agents page read: each agent's health, the
+tenant's registration coverage (G8), and when users were last synced."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from passback.server.agents import list_agents
+from passback.server.store.models import DirectoryUser, GateRegistration, OperationRecord
+
+
+@dataclasses.dataclass(frozen=True)
+class AgentHealth:
+    id: str
+    name: str
+    software: str
+    connected: bool
+    created_at: dt.datetime
+    last_seen_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+    #: The last writeback this agent answered with a failure: outcome and time.
+    last_failure: tuple[str, dt.datetime] | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Coverage:
+    users: int  # enabled synced users
+    registered: int  # of them, with at least one method registered
+    last_sync: dt.datetime | None
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.registered / self.users) if self.users else 0
+
+
+def agents(db: Session, tenant_id: str, present: list[str]) -> list[AgentHealth]:
+    out = []
+    for agent in list_agents(db, tenant_id):
+        failure = db.execute(
+            select(OperationRecord.outcome, OperationRecord.finished_at)
+            .where(
+                OperationRecord.tenant_id == tenant_id,
+                OperationRecord.agent_id == agent.id,
+                OperationRecord.outcome.is_not(None),
+                OperationRecord.outcome != "ok",
+                OperationRecord.finished_at.is_not(None),
+            )
+            .order_by(OperationRecord.finished_at.desc())
+            .limit(1)
+        ).first()
+        out.append(
+            AgentHealth(
+                id=agent.id,
+                name=agent.name,
+                software=agent.software,
+                connected=agent.id in present and agent.revoked_at is None,
+                created_at=agent.created_at,
+                last_seen_at=agent.last_seen_at,
+                revoked_at=agent.revoked_at,
+                last_failure=(str(failure[0]), failure[1]) if failure and failure[1] else None,
+            )
+        )
+    return out
+
+
+def coverage(db: Session, tenant_id: str) -> Coverage:
+    enabled = (DirectoryUser.tenant_id == tenant_id, DirectoryUser.enabled.is_(True))
+    users = db.scalar(select(func.count()).select_from(DirectoryUser).where(*enabled)) or 0
+    registered = (
+        db.scalar(
+            select(func.count(func.distinct(GateRegistration.user_id)))
+            .join(DirectoryUser, DirectoryUser.id == GateRegistration.user_id)
+            .where(*enabled, GateRegistration.tenant_id == tenant_id)
+        )
+        or 0
+    )
+    last_sync = db.scalar(select(func.max(DirectoryUser.synced_at)).where(*enabled))
+    return Coverage(users, registered, last_sync)

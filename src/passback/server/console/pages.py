@@ -1,0 +1,225 @@
+"""The console's pages for getting in, and its dashboard (U1, G7).
+
+GET  /console/{slug}/                  to the role's first section, or sign-in
+GET  /console/{slug}/setup/{token}     a new administrator: password, authenticator
+POST /console/{slug}/setup/{token}                              → 303 signin
+GET  /console/{slug}/signin            email and password
+POST /console/{slug}/signin                                     → 303 signin/code
+GET  /console/{slug}/signin/code       the authenticator's code
+POST /console/{slug}/signin/code                                → 303 first section
+POST /console/{slug}/signout                                    → 303 signin
+GET  /console/{slug}/dashboard         agents, coverage, 30 days of activity
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from passback.server.console import overview, reports
+from passback.server.console.errors import ConsoleError
+from passback.server.console.roles import ROLE_NAMES, Permission
+from passback.server.console.service import ConsoleTenant
+from passback.server.console.web import (
+    DEVICE_COOKIE,
+    DEVICE_COOKIE_AGE,
+    MAX_FIELD,
+    SESSION_COOKIE,
+    check_post,
+    console_of,
+    error_page,
+    landing,
+    page,
+    redirect,
+    set_cookie,
+    translator,
+)
+from passback.server.i18n.translations import N_
+
+router = APIRouter(prefix="/console/{slug}", include_in_schema=False)
+
+Text = Annotated[str, Form(max_length=MAX_FIELD)]
+
+
+@router.get("/")
+async def home(request: Request, slug: str) -> Response:
+    t = translator(request)
+    tenant: ConsoleTenant | None = None
+    try:
+        tenant = await console_of(request).tenant(slug)
+        admin = await console_of(request).admin(tenant, request.cookies.get(SESSION_COOKIE))
+    except ConsoleError as error:
+        if tenant is not None and error.code == "not_signed_in":
+            return RedirectResponse(f"{tenant.base}/signin", status_code=303)
+        return error_page(request, t, tenant, error)
+    return RedirectResponse(landing(tenant, admin), status_code=303)
+
+
+@router.get("/setup/{token}")
+async def setup_page(request: Request, slug: str, token: str) -> Response:
+    t = translator(request)
+    tenant: ConsoleTenant | None = None
+    try:
+        tenant = await console_of(request).tenant(slug)
+        view = await console_of(request).setup_view(tenant, token)
+    except ConsoleError as error:
+        return error_page(request, t, tenant, error)
+    return page(request, t, tenant, "setup.html", setup=view, role=ROLE_NAMES[view.role])
+
+
+@router.post("/setup/{token}")
+async def set_up(
+    request: Request,
+    slug: str,
+    token: str,
+    password: Text = "",
+    confirm: Text = "",
+    code: Text = "",
+) -> Response:
+    t = translator(request)
+    tenant: ConsoleTenant | None = None
+    try:
+        tenant = await console_of(request).tenant(slug)
+        check_post(request, None, "")
+        email = await console_of(request).complete_setup(tenant, token, password, confirm, code)
+    except ConsoleError as error:
+        if tenant is None or error.code == "setup_link_invalid":
+            return error_page(request, t, tenant, error)
+        return redirect(request, f"{tenant.base}/setup/{token}", error=error)
+    return redirect(
+        request,
+        f"{tenant.base}/signin",
+        notice=N_("You are set up as %(email)s. Sign in with your password and a code."),
+        values={"email": email},
+    )
+
+
+@router.get("/signin")
+async def sign_in_page(request: Request, slug: str) -> Response:
+    t = translator(request)
+    try:
+        tenant = await console_of(request).tenant(slug)
+    except ConsoleError as error:
+        return error_page(request, t, None, error)
+    return page(request, t, tenant, "signin.html")
+
+
+@router.post("/signin")
+async def sign_in(request: Request, slug: str, email: Text = "", password: Text = "") -> Response:
+    t = translator(request)
+    tenant: ConsoleTenant | None = None
+    try:
+        tenant = await console_of(request).tenant(slug)
+        check_post(request, None, "")
+        token = await console_of(request).sign_in(
+            tenant,
+            email,
+            password,
+            client=request.client.host if request.client else "unknown",
+            device=request.cookies.get(DEVICE_COOKIE),
+        )
+    except ConsoleError as error:
+        if tenant is None:
+            return error_page(request, t, tenant, error)
+        return redirect(request, f"{tenant.base}/signin", error=error)
+    response = redirect(request, f"{tenant.base}/signin/code")
+    set_cookie(request, response, tenant, SESSION_COOKIE, token)
+    return response
+
+
+@router.get("/signin/code")
+async def code_page(request: Request, slug: str) -> Response:
+    t = translator(request)
+    try:
+        tenant = await console_of(request).tenant(slug)
+    except ConsoleError as error:
+        return error_page(request, t, None, error)
+    if request.cookies.get(SESSION_COOKIE) is None:
+        return RedirectResponse(f"{tenant.base}/signin", status_code=303)
+    return page(request, t, tenant, "code.html")
+
+
+@router.post("/signin/code")
+async def enter_code(request: Request, slug: str, code: Text = "") -> Response:
+    t = translator(request)
+    tenant: ConsoleTenant | None = None
+    token = request.cookies.get(SESSION_COOKIE)
+    try:
+        tenant = await console_of(request).tenant(slug)
+        check_post(request, None, "")
+        device = await console_of(request).second_factor(tenant, token, code)
+        admin = await console_of(request).admin(tenant, token)
+    except ConsoleError as error:
+        if tenant is None:
+            return error_page(request, t, tenant, error)
+        again = error.code == "wrong_code"
+        return redirect(request, f"{tenant.base}/signin{'/code' if again else ''}", error=error)
+    response = redirect(request, landing(tenant, admin))
+    set_cookie(request, response, tenant, DEVICE_COOKIE, device, max_age=DEVICE_COOKIE_AGE)
+    return response
+
+
+@router.post("/signout")
+async def sign_out(request: Request, slug: str, csrf: Text = "") -> Response:
+    t = translator(request)
+    tenant: ConsoleTenant | None = None
+    token = request.cookies.get(SESSION_COOKIE)
+    try:
+        tenant = await console_of(request).tenant(slug)
+        check_post(request, token, csrf)
+        await console_of(request).sign_out(tenant, token)
+    except ConsoleError as error:
+        return error_page(request, t, tenant, error)
+    response = redirect(request, f"{tenant.base}/signin", notice=N_("You are signed out."))
+    response.delete_cookie(SESSION_COOKIE, path=f"{tenant.base}/")
+    return response
+
+
+@router.get("/dashboard")
+async def dashboard(request: Request, slug: str) -> Response:
+    t = translator(request)
+    tenant: ConsoleTenant | None = None
+    console = console_of(request)
+    try:
+        tenant = await console.tenant(slug)
+        admin = await console.admin(
+            tenant, request.cookies.get(SESSION_COOKIE), Permission.DASHBOARD
+        )
+    except ConsoleError as error:
+        return error_page(request, t, tenant, error)
+    present = await console.services.router.present(tenant.id)
+    today = dt.datetime.now(dt.UTC).date()
+    last_30 = reports.Filter(today - dt.timedelta(reports.DEFAULT_DAYS - 1), today)
+
+    def read() -> tuple[
+        list[overview.AgentHealth], overview.Coverage, list[tuple[dt.date, int, int]]
+    ]:
+        with console.services.sessions() as db:
+            return (
+                overview.agents(db, tenant.id, present),
+                overview.coverage(db, tenant.id),
+                reports.per_day(db, tenant.id, last_30),
+            )
+
+    agents, coverage, days = await asyncio.to_thread(read)
+    chart = reports.chart_svg(
+        days,
+        title=t.gettext("Self-service activity, last 30 days"),
+        success=t.gettext("succeeded"),
+        failure=t.gettext("failed"),
+    )
+    return page(
+        request,
+        t,
+        tenant,
+        "dashboard.html",
+        admin=admin,
+        agents=agents,
+        coverage=coverage,
+        chart=chart,
+        when=t.datetime,
+    )

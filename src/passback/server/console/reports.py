@@ -1,0 +1,269 @@
+"""The audit log as an administrator reads it (SPEC E5): filtered by time
+range, user, activity and result; exported as CSV (exactly the filtered
+rows); drawn as a chart of activity per day, as SVG made on the server (no
+script, nothing fetched).
+
+A report never holds a password, a code or an answer: the audit log has none
+(``server.audit``).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import datetime as dt
+import io
+import json
+from collections.abc import Sequence
+from xml.sax.saxutils import escape
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import Session
+
+from passback.server.audit import Activity
+from passback.server.console.errors import ConsoleError
+from passback.server.i18n.translations import N_
+from passback.server.store.models import Admin, AuditEvent, DirectoryUser
+
+#: Rows a page shows; the CSV export takes up to ``MAX_EXPORT``.
+PAGE_ROWS = 200
+MAX_EXPORT = 100_000
+#: The longest range a report covers.
+MAX_DAYS = 366
+DEFAULT_DAYS = 30
+RESULTS = ("success", "failure")
+
+
+@dataclasses.dataclass(frozen=True)
+class Filter:
+    start: dt.date
+    end: dt.date  # inclusive
+    user: str = ""  # a sAMAccountName or UPN, as typed
+    activity: Activity | None = None
+    result: str | None = None
+
+    @property
+    def query(self) -> dict[str, str]:
+        """The filter as the report page's query string takes it."""
+        return {
+            "from": self.start.isoformat(),
+            "to": self.end.isoformat(),
+            "user": self.user,
+            "activity": self.activity.value if self.activity else "",
+            "result": self.result or "",
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    at: dt.datetime
+    activity: str
+    result: str
+    actor: str
+    user: str  # the user's sAMAccountName, or "" (an administrator's own event)
+    admin: str  # the administrator who acted, or ""
+    method: str
+    detail: str
+
+
+def parse_filter(
+    *,
+    start: str,
+    end: str,
+    user: str,
+    activity: str,
+    result: str,
+    today: dt.date,
+) -> Filter:
+    """The filter from the report form's fields (all optional: the last 30 days).
+
+    Raises:
+        ConsoleError: a field that is not valid, with its ``field``.
+    """
+    try:
+        last = dt.date.fromisoformat(end) if end else today
+        first = dt.date.fromisoformat(start) if start else last - dt.timedelta(DEFAULT_DAYS - 1)
+    except ValueError:
+        raise ConsoleError(
+            "invalid_date", N_("Enter dates as YYYY-MM-DD."), field="from" if start else "to"
+        ) from None
+    if first > last:
+        raise ConsoleError("invalid_range", N_("The start is after the end."), field="from")
+    if (last - first).days >= MAX_DAYS:
+        raise ConsoleError(
+            "range_too_long",
+            N_("A report covers at most %(n)d days."),
+            values={"n": MAX_DAYS},
+            field="from",
+        )
+    chosen = None
+    if activity:
+        try:
+            chosen = Activity(activity)
+        except ValueError:
+            raise ConsoleError(
+                "invalid_activity", N_("Choose an activity from the list."), field="activity"
+            ) from None
+    if result and result not in RESULTS:
+        raise ConsoleError("invalid_result", N_("Choose a result from the list."), field="result")
+    user = user.strip()
+    if len(user) > 256 or not user.isprintable():
+        raise ConsoleError("invalid_username", N_("Enter a username."), field="user")
+    return Filter(first, last, user, chosen, result or None)
+
+
+def rows(db: Session, tenant_id: str, chosen: Filter, limit: int = PAGE_ROWS) -> list[Row]:
+    """The events that match, newest first, at most ``limit``."""
+    found = db.execute(
+        _select(tenant_id, chosen).order_by(AuditEvent.at.desc(), AuditEvent.id).limit(limit)
+    ).all()
+    admins = {a.id: a.email for a in db.scalars(select(Admin).where(Admin.tenant_id == tenant_id))}
+    out = []
+    for event, name in found:
+        detail = _detail(event.detail_json)
+        admin = admins.get(str(detail.pop("admin", "")), "")
+        out.append(
+            Row(
+                at=event.at,
+                activity=event.activity,
+                result=event.result,
+                actor=event.actor,
+                user=name or "",
+                admin=admin,
+                method=event.method or "",
+                detail=", ".join(f"{k}={v}" for k, v in sorted(detail.items())),
+            )
+        )
+    return out
+
+
+def per_day(db: Session, tenant_id: str, chosen: Filter) -> list[tuple[dt.date, int, int]]:
+    """(day, successes, failures) of every day of the range, in order."""
+    days = {
+        chosen.start + dt.timedelta(n): [0, 0] for n in range((chosen.end - chosen.start).days + 1)
+    }
+    query = _select(tenant_id, chosen).with_only_columns(AuditEvent.at, AuditEvent.result)
+    for at, result in db.execute(query):
+        counts = days.get(at.date())
+        if counts is not None:
+            counts[0 if result == "success" else 1] += 1
+    return [(day, ok, bad) for day, (ok, bad) in days.items()]
+
+
+CSV_COLUMNS = ("time_utc", "activity", "result", "actor", "user", "admin", "method", "detail")
+
+
+def to_csv(found: Sequence[Row]) -> str:
+    """The rows as CSV (RFC 4180), a header first. A cell that a spreadsheet
+    would read as a formula is prefixed with an apostrophe."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for row in found:
+        writer.writerow(
+            [
+                row.at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                *(
+                    _cell(v)
+                    for v in (
+                        row.activity,
+                        row.result,
+                        row.actor,
+                        row.user,
+                        row.admin,
+                        row.method,
+                        row.detail,
+                    )
+                ),
+            ]
+        )
+    return out.getvalue()
+
+
+def chart_svg(
+    days: Sequence[tuple[dt.date, int, int]], *, title: str, success: str, failure: str
+) -> str:
+    """Stacked bars per day (successes below, failures above), as SVG markup to
+    place in a page: a title and a description for screen readers, no style
+    attribute (the page's CSP allows none), colours that hold in grey scale."""
+    width, height, pad = 640, 200, 28
+    peak = max([ok + bad for _, ok, bad in days] + [1])
+    slot = (width - pad) / max(len(days), 1)
+    bar = max(slot * 0.7, 1)
+    scale = (height - 2 * pad) / peak
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+        f'role="img" aria-labelledby="chart-title chart-desc" class="chart">',
+        f'<title id="chart-title">{escape(title)}</title>',
+        f'<desc id="chart-desc">{escape(_description(days, success, failure))}</desc>',
+        f'<line x1="{pad}" y1="{height - pad}" x2="{width}" y2="{height - pad}" stroke="#4a5360"/>',
+        f'<text x="0" y="{pad}" font-size="11" fill="#4a5360">{peak}</text>',
+    ]
+    for index, (day, ok, bad) in enumerate(days):
+        x = pad + index * slot
+        ok_h, bad_h = ok * scale, bad * scale
+        base = height - pad
+        if ok:
+            parts.append(
+                f'<rect x="{x:.1f}" y="{base - ok_h:.1f}" width="{bar:.1f}" '
+                f'height="{ok_h:.1f}" fill="#146c2e"><title>{day}: {ok} {escape(success)}'
+                "</title></rect>"
+            )
+        if bad:
+            parts.append(
+                f'<rect x="{x:.1f}" y="{base - ok_h - bad_h:.1f}" width="{bar:.1f}" '
+                f'height="{bad_h:.1f}" fill="#e8a09a" stroke="#b3261e"><title>{day}: {bad} '
+                f"{escape(failure)}</title></rect>"
+            )
+    if days:
+        parts.append(
+            f'<text x="{pad}" y="{height - 8}" font-size="11" fill="#4a5360">{days[0][0]}</text>'
+        )
+        parts.append(
+            f'<text x="{width}" y="{height - 8}" font-size="11" fill="#4a5360" '
+            f'text-anchor="end">{days[-1][0]}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _description(days: Sequence[tuple[dt.date, int, int]], success: str, failure: str) -> str:
+    ok = sum(d[1] for d in days)
+    bad = sum(d[2] for d in days)
+    return f"{ok} {success}, {bad} {failure}"
+
+
+def _select(tenant_id: str, chosen: Filter) -> Select[AuditEvent, str]:
+    start = dt.datetime.combine(chosen.start, dt.time(), dt.UTC)
+    end = dt.datetime.combine(chosen.end + dt.timedelta(1), dt.time(), dt.UTC)
+    query = (
+        select(AuditEvent, DirectoryUser.sam_account_name)
+        .outerjoin(DirectoryUser, DirectoryUser.id == AuditEvent.user_id)
+        .where(AuditEvent.tenant_id == tenant_id, AuditEvent.at >= start, AuditEvent.at < end)
+    )
+    if chosen.user:
+        name = chosen.user.lower()
+        query = query.where(
+            or_(
+                func.lower(DirectoryUser.sam_account_name) == name,
+                func.lower(DirectoryUser.user_principal_name) == name,
+            )
+        )
+    if chosen.activity is not None:
+        query = query.where(AuditEvent.activity == chosen.activity.value)
+    if chosen.result is not None:
+        query = query.where(AuditEvent.result == chosen.result)
+    return query
+
+
+def _detail(raw: str) -> dict[str, object]:
+    try:
+        value = json.loads(raw or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _cell(value: str) -> str:
+    # CSV injection: =, +, -, @, tab and CR start a formula in spreadsheets.
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value

@@ -1,0 +1,371 @@
+"""The console's use-cases around administrators: set up from a link, sign in
+with two gates (G7), the signed-in administrator of a request, re-authenticate.
+
+Throttles, each designed so that a stranger cannot use it against an
+administrator (as the portal's sign-in, ``portal.account``):
+
+- per client address: ``sign_in_limit`` attempts per window;
+- per administrator: ``MAX_ACCOUNT_FAILURES`` failed passwords per window from
+  browsers that never completed a sign-in of that administrator; past it,
+  such browsers are told to wait;
+- per device: a browser that completed a sign-in carries a device token; its
+  failures count on their own, so the administrator's own browser keeps its
+  way in while a stranger spends the account's count;
+- the authenticator code: ``sessions.MAX_CODE_ATTEMPTS`` per session, and a
+  session needs the right password first.
+
+An unknown email and a wrong password answer alike and take as long (T2).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import time
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from passback.server import audit
+from passback.server.console import admins
+from passback.server.console import sessions as states
+from passback.server.console.errors import ConsoleError
+from passback.server.console.roles import Permission, Role, may
+from passback.server.i18n.translations import N_
+from passback.server.portal.codes import Hasher, flow_hash
+from passback.server.portal.gates import totp
+from passback.server.portal.ratelimit import address_key
+from passback.server.services import Services
+from passback.server.store.models import Admin, AdminSession, Tenant, utcnow
+from passback.server.types import Clock, FailureCounter, RateLimiter
+
+#: Failed passwords per administrator (from unknown browsers), per device.
+MAX_ACCOUNT_FAILURES = 5
+MAX_DEVICE_FAILURES = 5
+#: Seconds a failed sign-in takes at least (T2).
+FAILURE_FLOOR = 0.5
+
+WRONG = N_("The email address or the password is not right.")
+THROTTLED = N_(
+    "Too many failed sign-ins for this administrator. Wait 15 minutes, or sign in "
+    "from a browser you signed in with before."
+)
+NOT_SIGNED_IN = N_("Sign in to the console first. Sessions end after 15 idle minutes.")
+WRONG_CODE = N_("That code is not right. Type the code your authenticator app shows now.")
+TOO_MANY_CODES = N_("Too many wrong codes. Sign in again.")
+FORBIDDEN = N_("Your role does not give you this part of the console.")
+REAUTH = N_("Type the code of your authenticator app to confirm it is you.")
+
+
+@dataclasses.dataclass(frozen=True)
+class ConsoleTenant:
+    id: str
+    slug: str
+    name: str
+
+    @property
+    def base(self) -> str:
+        return f"/console/{self.slug}"
+
+
+@dataclasses.dataclass(frozen=True)
+class SetupView:
+    email: str
+    name: str
+    role: Role
+    secret: str = dataclasses.field(repr=False)
+    qr_svg: str = dataclasses.field(repr=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class SignedInAdmin:
+    id: str
+    email: str
+    name: str
+    role: Role
+    csrf: str
+    #: The authenticator code was proved within ``sessions.REAUTH_WINDOW``.
+    recently_verified: bool
+
+    def may(self, permission: Permission) -> bool:
+        return may(self.role, permission)
+
+
+class Console:
+    def __init__(
+        self,
+        services: Services,
+        *,
+        hasher: Hasher,
+        address_limiter: RateLimiter,
+        account_failures: FailureCounter,
+        device_failures: FailureCounter,
+        clock: Clock = utcnow,
+        floor: float = FAILURE_FLOOR,
+    ) -> None:
+        self.services = services
+        self.hasher = hasher
+        self.address_limiter = address_limiter
+        self.account_failures = account_failures
+        self.device_failures = device_failures
+        self._clock = clock
+        self._floor = floor
+
+    async def tenant(self, slug: str) -> ConsoleTenant:
+        def load() -> ConsoleTenant | None:
+            with self.services.sessions() as db:
+                row = db.scalar(select(Tenant).where(Tenant.slug == slug[:128]))
+                return ConsoleTenant(row.id, row.slug, row.name) if row else None
+
+        tenant = await asyncio.to_thread(load)
+        if tenant is None:
+            raise ConsoleError("not_found", N_("There is no console at this address."), status=404)
+        return tenant
+
+    # -- set-up ---------------------------------------------------------------
+
+    async def setup_view(self, tenant: ConsoleTenant, token: str) -> SetupView:
+        def read() -> SetupView:
+            master = self.services.master_key
+            with self.services.sessions() as db:
+                row = admins.by_setup_token(db, tenant.id, token, self._clock())
+                secret = admins.totp_secret(master, row)
+                uri = totp.provisioning_uri(
+                    secret, account=row.email, issuer=f"{tenant.name} (Passback console)"
+                )
+                return SetupView(row.email, row.name, Role(row.role), secret, totp.qr_svg(uri))
+
+        return await asyncio.to_thread(read)
+
+    async def complete_setup(
+        self, tenant: ConsoleTenant, token: str, password: str, confirm: str, code: str
+    ) -> str:
+        """Set up the administrator of ``token``; returns the email to sign in with."""
+
+        def done() -> str:
+            now = self._clock()
+            with self.services.sessions() as db, db.begin():
+                row = admins.by_setup_token(db, tenant.id, token, now)
+                admins.complete_setup(
+                    db,
+                    row,
+                    password=password,
+                    confirm=confirm,
+                    code=code,
+                    master=self.services.master_key,
+                    now=now,
+                )
+                self._audit(db, row, audit.Activity.ADMIN_SETUP, now)
+                return row.email
+
+        return await asyncio.to_thread(done)
+
+    # -- sign-in --------------------------------------------------------------
+
+    async def sign_in(
+        self, tenant: ConsoleTenant, email: str, password: str, *, client: str, device: str | None
+    ) -> str:
+        """Check the password; a session waiting for the authenticator code.
+
+        Raises:
+            ConsoleError: ``rate_limited`` (429), ``sign_in_throttled`` (429),
+                ``wrong_credentials`` (401) for an unknown email and a wrong
+                password alike.
+        """
+        started = time.monotonic()
+        if not await self.address_limiter.allow("console:" + address_key(client)):
+            raise ConsoleError(
+                "rate_limited",
+                N_("Too many attempts from your network. Wait a few minutes and try again."),
+                status=429,
+            )
+        try:
+            canonical = admins.canonical_email(email)
+        except ConsoleError:
+            canonical = ""
+        row = await asyncio.to_thread(self._active, tenant, canonical)
+        counter, key = self._failure_key(tenant, row, canonical, device)
+        if not await counter.allow(key):
+            await self._pad(started)
+            raise ConsoleError("sign_in_throttled", THROTTLED, status=429)
+        right = await asyncio.to_thread(admins.password_matches, row, password)
+        if row is None or not right:
+            await self._pad(started)
+            raise ConsoleError("wrong_credentials", WRONG, status=401, field="password")
+        await counter.refund(key)
+
+        def open_session() -> str:
+            with self.services.sessions() as db, db.begin():
+                new = states.new_session(tenant_id=tenant.id, admin_id=row.id, now=self._clock())
+                db.add(new.row)
+                return new.token
+
+        return await asyncio.to_thread(open_session)
+
+    async def second_factor(self, tenant: ConsoleTenant, token: str | None, code: str) -> str:
+        """The authenticator code after the password: signed in. Returns a
+        device token for the browser (its failures count on their own).
+
+        Raises:
+            ConsoleError: ``not_signed_in`` (401), ``wrong_code`` (field code),
+                ``too_many_codes`` (401: the session ended).
+        """
+
+        def check() -> str | ConsoleError:
+            now = self._clock()
+            with self.services.sessions() as db, db.begin():
+                row = self._session(db, tenant, token, states.State.SECOND_FACTOR, now)
+                admin = db.get(Admin, row.admin_id)
+                assert admin is not None  # the session is deleted with it
+                refused = self._take_code(db, row, admin, code, now)
+                if refused is not None:
+                    return refused  # committed: the attempt counts
+                admin.last_sign_in_at = now
+                self._audit(db, admin, audit.Activity.SIGN_IN, now)
+                return admin.id
+
+        admin_id = await asyncio.to_thread(check)
+        if isinstance(admin_id, ConsoleError):
+            raise admin_id
+        return self.hasher.device_token("admin-" + admin_id)
+
+    async def reauthenticate(self, tenant: ConsoleTenant, token: str | None, code: str) -> None:
+        """The authenticator code again, before a reset or a policy change."""
+
+        def check() -> ConsoleError | None:
+            now = self._clock()
+            with self.services.sessions() as db, db.begin():
+                row = self._session(db, tenant, token, states.State.SIGNED_IN, now)
+                admin = db.get(Admin, row.admin_id)
+                assert admin is not None
+                return self._take_code(db, row, admin, code, now)
+
+        refused = await asyncio.to_thread(check)
+        if refused is not None:
+            raise refused
+
+    async def admin(
+        self, tenant: ConsoleTenant, token: str | None, permission: Permission | None = None
+    ) -> SignedInAdmin:
+        """The signed-in administrator of this request.
+
+        Raises:
+            ConsoleError: ``not_signed_in`` (401); ``forbidden`` (403): the
+                role lacks ``permission``.
+        """
+
+        def read() -> SignedInAdmin:
+            now = self._clock()
+            with self.services.sessions() as db, db.begin():
+                row = self._session(db, tenant, token, states.State.SIGNED_IN, now)
+                admin = db.get(Admin, row.admin_id)
+                if admin is None or admin.disabled_at is not None:
+                    db.delete(row)
+                    raise ConsoleError("not_signed_in", NOT_SIGNED_IN, status=401)
+                return SignedInAdmin(
+                    admin.id,
+                    admin.email,
+                    admin.name,
+                    Role(admin.role),
+                    self.csrf_token(token or ""),
+                    states.recently_verified(row, now),
+                )
+
+        signed_in = await asyncio.to_thread(read)
+        if permission is not None and not signed_in.may(permission):
+            raise ConsoleError("forbidden", FORBIDDEN, status=403)
+        return signed_in
+
+    async def sign_out(self, tenant: ConsoleTenant, token: str | None) -> None:
+        def drop() -> None:
+            with self.services.sessions() as db, db.begin():
+                row = db.get(AdminSession, flow_hash(token or ""))
+                if row is not None and row.tenant_id == tenant.id:
+                    db.delete(row)
+
+        await asyncio.to_thread(drop)
+
+    def csrf_token(self, token: str) -> str:
+        return self.hasher.csrf_token("console:" + token)
+
+    def csrf_matches(self, token: str | None, csrf: str) -> bool:
+        return token is not None and self.hasher.csrf_matches("console:" + token, csrf)
+
+    # -- internals ------------------------------------------------------------
+
+    def _active(self, tenant: ConsoleTenant, email: str) -> Admin | None:
+        with self.services.sessions() as db:
+            row = admins.active(db, tenant.id, email) if email else None
+            if row is not None:
+                db.expunge(row)
+            return row
+
+    def _failure_key(
+        self, tenant: ConsoleTenant, row: Admin | None, email: str, device: str | None
+    ) -> tuple[FailureCounter, str]:
+        known = self.hasher.device_of(device)
+        if row is not None and known is not None and known[0] == "admin-" + row.id:
+            return self.device_failures, f"console-device:{tenant.id}:{known[1]}"
+        who = row.id if row is not None else "email:" + email
+        return self.account_failures, f"console:{tenant.id}:{who}"
+
+    async def _pad(self, started: float) -> None:
+        left = self._floor - (time.monotonic() - started)
+        if left > 0:
+            await asyncio.sleep(left)
+
+    def _session(
+        self,
+        db: Session,
+        tenant: ConsoleTenant,
+        token: str | None,
+        state: states.State,
+        now: dt.datetime,
+    ) -> AdminSession:
+        row = db.get(AdminSession, flow_hash(token)) if token else None
+        if row is not None and row.tenant_id != tenant.id:
+            row = None
+        try:
+            return states.require(row, state, now)
+        except states.SessionRefused:
+            raise ConsoleError("not_signed_in", NOT_SIGNED_IN, status=401) from None
+
+    def _take_code(
+        self, db: Session, row: AdminSession, admin: Admin, code: str, now: dt.datetime
+    ) -> ConsoleError | None:
+        """One authenticator code of the session; why it was refused, for the
+        caller to raise once the attempt is committed."""
+        if states.count_code(row) and admins.take_code(
+            db, admin, code, self.services.master_key, now
+        ):
+            self._audit(db, admin, audit.Activity.GATE, now, method="totp")
+            states.verified(row, now)
+            return None
+        self._audit(db, admin, audit.Activity.GATE, now, success=False, method="totp")
+        if row.code_attempts >= states.MAX_CODE_ATTEMPTS:
+            db.delete(row)
+            return ConsoleError("too_many_codes", TOO_MANY_CODES, status=401)
+        return ConsoleError("wrong_code", WRONG_CODE, field="code")
+
+    @staticmethod
+    def _audit(
+        db: Session,
+        admin: Admin,
+        activity: audit.Activity,
+        now: dt.datetime,
+        *,
+        success: bool = True,
+        method: str | None = None,
+    ) -> None:
+        audit.record(
+            db,
+            tenant_id=admin.tenant_id,
+            user_id=None,
+            activity=activity,
+            success=success,
+            at=now,
+            actor=audit.Actor.ADMIN,
+            method=method,
+            admin=admin.id,
+        )
