@@ -17,7 +17,7 @@ from passback.server.store import create_engine, session_factory
 from passback.server.store.models import utcnow
 from tests.support.server import RunningServer
 
-ADMIN_PASSWORD = "Console-Adm1n-Pa55-7c41"  # noqa: S105 - a test password
+ADMIN_PASSWORD = "Console-Adm1n-Pa55-7c41"
 SECRET = re.compile(r'<code class="secret">([A-Z2-7]+)</code>')
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
