@@ -11,7 +11,8 @@ from sqlalchemy import select
 
 from passback.protocol.operations import Operation
 from passback.protocol.outcomes import Outcome
-from passback.server import audit, sync, writeback
+from passback.server import admin_actions, sync, writeback
+from passback.server.admin_actions import Acting
 from passback.server.api.deps import AdminTenant, ServicesDep
 from passback.server.api.problems import error_responses
 from passback.server.api.schemas import (
@@ -23,18 +24,15 @@ from passback.server.api.schemas import (
     SyncAccepted,
     UserOut,
 )
-from passback.server.directory_users import one_user
 from passback.server.errors import (
     AgentUnavailable,
     ApiError,
     ServiceUnavailable,
 )
 from passback.server.outcomes import describe, describe_success
-from passback.server.portal import blocks
-from passback.server.portal.codes import Hasher
 from passback.server.portal.service import Portal
 from passback.server.services import Services
-from passback.server.store.models import DirectoryUser, utcnow
+from passback.server.store.models import DirectoryUser
 
 router = APIRouter(prefix="/api/v1", tags=["users"])
 
@@ -101,12 +99,11 @@ async def reset_password(
     the directory and answers at once (SPEC W1, W3). The error's ``code`` says
     why it failed; ``outcome_unknown`` (504) means: send the same request id
     again to learn whether the password was changed."""
-    result = await writeback.reset_password(
-        Operation.ADMIN_RESET,
-        services=services,
-        tenant_id=tenant_id,
-        user=user,
-        new_password=body.new_password,
+    result = await admin_actions.reset_password(
+        services,
+        Acting(tenant_id),
+        user,
+        body.new_password,
         request_id=str(body.request_id) if body.request_id else None,
         unlock=body.unlock,
         must_change=body.must_change,
@@ -163,11 +160,11 @@ async def _write_account(
     tenant_id: str,
     services: Services,
 ) -> AccountResponse:
-    result = await writeback.write_account(
+    result = await admin_actions.write_account(
+        services,
+        Acting(tenant_id),
         operation,
-        services=services,
-        tenant_id=tenant_id,
-        user=user,
+        user,
         request_id=str(body.request_id) if body and body.request_id else None,
     )
     _raise_unless_ok(result)
@@ -202,26 +199,7 @@ async def lift_blocks(
     """Every T1 block of the account, of its names as typed in the portal, and
     from every address; an audit event records it."""
     hasher = cast(Portal, request.app.state.portal).hasher
-    return await asyncio.to_thread(_lift, services, tenant_id, user, hasher)
-
-
-def _lift(services: Services, tenant_id: str, user: str, hasher: Hasher) -> BlocksLifted:
-    with services.sessions() as db, db.begin():
-        row = one_user(db, tenant_id, user)
-        names = [
-            row.sam_account_name,
-            *([row.user_principal_name] if row.user_principal_name else []),
-        ]
-        subjects = [row.id, *(hasher.who_hash(name) for name in names)]
-        lifted = blocks.lift(db, tenant_id, subjects)
-        audit.record(
-            db,
-            tenant_id=tenant_id,
-            user_id=row.id,
-            activity=audit.Activity.LIFT_BLOCK,
-            success=True,
-            at=utcnow(),
-            actor=audit.Actor.ADMIN,
-            lifted=lifted,
-        )
-        return BlocksLifted(lifted=lifted)
+    lifted = await asyncio.to_thread(
+        admin_actions.lift_blocks, services, Acting(tenant_id), user, hasher
+    )
+    return BlocksLifted(lifted=lifted)

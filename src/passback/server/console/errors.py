@@ -12,6 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from passback.protocol.outcomes import Outcome
+from passback.server.i18n import Translator
+from passback.server.outcomes import describe
+
 
 class ConsoleError(Exception):
     def __init__(
@@ -31,3 +35,30 @@ class ConsoleError(Exception):
         self.field = field
         self.values = dict(values or {})
         self.support_code = support_code
+
+    @classmethod
+    def of_outcome(
+        cls, outcome: Outcome, detail: Mapping[str, int | str], support_code: str
+    ) -> ConsoleError:
+        """The directory's answer to an administrator's write, in the words
+        of ``server.outcomes`` (the detail, e.g. the minimum length, kept)."""
+        status, _ = describe(outcome, detail)
+        field = "password" if outcome.is_policy_refusal else None
+        return cls(
+            outcome.value,
+            "",
+            status=status,
+            field=field,
+            values={k: v for k, v in detail.items() if isinstance(v, int | str)},
+            support_code=support_code,
+        )
+
+    def text(self, t: Translator) -> str:
+        """The message in ``t``'s language."""
+        if not self.message:  # an outcome's
+            try:
+                outcome = Outcome(self.code)
+            except ValueError:
+                return self.code
+            return describe(outcome, self.values, t.gettext)[1]  # type: ignore[arg-type]
+        return t.gettext(self.message, **self.values)

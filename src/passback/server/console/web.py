@@ -85,7 +85,7 @@ def page(
             values["error"] = _shown(_from_carried(raw), t)
             status = int(raw.get("status", status))
         if isinstance(carried.get("notice"), str):
-            values["notice"] = t.gettext(carried["notice"]) % carried.get("values", {})
+            values["notice"] = t.gettext(carried["notice"], **carried.get("values", {}))
     return renderer_of(request).page(request, t, name, values, status)
 
 
@@ -196,9 +196,7 @@ def _menu(admin: SignedInAdmin | None, t: Translator) -> list[tuple[str, str, st
 
 def _shown(error: ConsoleError, t: Translator) -> dict[str, Any]:
     return {
-        "text": t.gettext(error.message) % error.values
-        if error.values
-        else t.gettext(error.message),
+        "text": error.text(t),
         "field": error.field,
         "support_code": error.support_code,
     }

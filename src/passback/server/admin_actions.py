@@ -1,0 +1,152 @@
+"""An administrator's writes on a user (SPEC W3), one use-case each for the
+console and the API alike: reset (optionally "must change at next logon"),
+unlock, require a change, lift the T1 blocks. Each is an audit event (E5)
+naming who acted: a console administrator, or the tenant's API token.
+
+Raises (every function):
+    NotFound: no such user (``user_not_found``).
+    Conflict: the name matches more than one user (``multiple_matches``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+from passback.protocol.operations import Operation
+from passback.protocol.outcomes import Outcome
+from passback.server import audit, writeback
+from passback.server.directory_users import one_user
+from passback.server.portal import blocks
+from passback.server.portal.codes import Hasher
+from passback.server.services import Services
+from passback.server.store.models import DirectoryUser, utcnow
+
+#: What an ``Acting`` without an administrator is recorded as.
+API_TOKEN = "api_token"  # noqa: S105 - a name, not a token
+
+_ACTIVITIES = {
+    Operation.ADMIN_RESET: audit.Activity.RESET_PASSWORD,
+    Operation.UNLOCK: audit.Activity.UNLOCK_ACCOUNT,
+    Operation.REQUIRE_CHANGE: audit.Activity.REQUIRE_CHANGE,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Acting:
+    """Who acts: an administrator of the console, or the tenant's API token."""
+
+    tenant_id: str
+    admin_id: str | None = None
+
+    @property
+    def recorded(self) -> dict[str, str]:
+        return {"admin": self.admin_id} if self.admin_id else {"via": API_TOKEN}
+
+
+async def reset_password(
+    services: Services,
+    acting: Acting,
+    user: str,
+    new_password: str,
+    *,
+    request_id: str | None = None,
+    unlock: bool | None = None,
+    must_change: bool = False,
+) -> writeback.WritebackResult:
+    """Reset the password through an agent (``writeback.reset_password``).
+
+    Raises:
+        Unprocessable: the password is empty or not text that can be stored.
+    """
+    user_id = await asyncio.to_thread(_resolve, services, acting, user)
+    result = await writeback.reset_password(
+        Operation.ADMIN_RESET,
+        services=services,
+        tenant_id=acting.tenant_id,
+        user=writeback.UserId(user_id),
+        new_password=new_password,
+        request_id=request_id,
+        unlock=unlock,
+        must_change=must_change,
+    )
+    await asyncio.to_thread(
+        _record, services, acting, user_id, Operation.ADMIN_RESET, result, must_change
+    )
+    return result
+
+
+async def write_account(
+    services: Services,
+    acting: Acting,
+    operation: Operation,
+    user: str,
+    *,
+    request_id: str | None = None,
+) -> writeback.WritebackResult:
+    """Unlock, or require a change at next logon, through an agent."""
+    user_id = await asyncio.to_thread(_resolve, services, acting, user)
+    result = await writeback.write_account(
+        operation,
+        services=services,
+        tenant_id=acting.tenant_id,
+        user=writeback.UserId(user_id),
+        request_id=request_id,
+    )
+    await asyncio.to_thread(_record, services, acting, user_id, operation, result, False)
+    return result
+
+
+def lift_blocks(services: Services, acting: Acting, user: str, hasher: Hasher) -> int:
+    """Every T1 block of the account, of its names as typed in the portal, and
+    from every address; how many were lifted."""
+    with services.sessions() as db, db.begin():
+        row = one_user(db, acting.tenant_id, user)
+        lifted = blocks.lift(db, acting.tenant_id, block_subjects(row, hasher))
+        audit.record(
+            db,
+            tenant_id=acting.tenant_id,
+            user_id=row.id,
+            activity=audit.Activity.LIFT_BLOCK,
+            success=True,
+            at=utcnow(),
+            actor=audit.Actor.ADMIN,
+            lifted=lifted,
+            **acting.recorded,
+        )
+        return lifted
+
+
+def block_subjects(row: DirectoryUser, hasher: Hasher) -> list[str]:
+    """Whom a T1 block of this user may name: the account, and its names as typed."""
+    names = [row.sam_account_name, *([row.user_principal_name] if row.user_principal_name else [])]
+    return [row.id, *(hasher.who_hash(name) for name in names)]
+
+
+def _resolve(services: Services, acting: Acting, user: str) -> str:
+    with services.sessions() as db:
+        return one_user(db, acting.tenant_id, user).id
+
+
+def _record(
+    services: Services,
+    acting: Acting,
+    user_id: str,
+    operation: Operation,
+    result: writeback.WritebackResult,
+    must_change: bool,
+) -> None:
+    with services.sessions() as db, db.begin():
+        audit.record(
+            db,
+            tenant_id=acting.tenant_id,
+            user_id=user_id,
+            activity=_ACTIVITIES[operation],
+            success=result.outcome is Outcome.OK,
+            at=utcnow(),
+            actor=audit.Actor.ADMIN,
+            outcome=result.outcome.value,
+            support_code=result.support_code,
+            must_change=int(must_change),
+            **acting.recorded,
+        )

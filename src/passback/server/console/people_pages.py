@@ -1,0 +1,228 @@
+"""The console's People pages (W3, T1): find a synced user, see their state,
+and act on them through the agent, with the directory's precise answer.
+
+    GET  /console/{slug}/people?q=                  search
+    GET  /console/{slug}/people/{id}                one user, with the actions
+    POST /console/{slug}/people/{id}/reset          new password (typed or the
+                                                    one generated on the page),
+                                                    must change, unlock
+    POST /console/{slug}/people/{id}/unlock
+    POST /console/{slug}/people/{id}/require-change
+    POST /console/{slug}/people/{id}/lift-blocks
+
+A reset needs the authenticator code proved within the last five minutes
+(``sessions.REAUTH_WINDOW``): the form asks for it when it is older. Every
+action has its JSON route under ``/api/v1/users/{user}/…``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import Response
+
+from passback.protocol.operations import Operation
+from passback.protocol.outcomes import Outcome
+from passback.server import admin_actions, writeback
+from passback.server.admin_actions import Acting
+from passback.server.console import people
+from passback.server.console.errors import ConsoleError
+from passback.server.console.roles import Permission
+from passback.server.console.service import ConsoleTenant, SignedInAdmin
+from passback.server.console.web import (
+    MAX_FIELD,
+    SESSION_COOKIE,
+    check_post,
+    console_of,
+    error_page,
+    page,
+    redirect,
+    translator,
+)
+from passback.server.errors import Conflict, NotFound, Refused
+from passback.server.i18n.translations import N_
+from passback.server.outcomes import SUCCESS_MESSAGES
+from passback.server.store.models import utcnow
+
+router = APIRouter(prefix="/console/{slug}/people", include_in_schema=False)
+
+Text = Annotated[str, Form(max_length=MAX_FIELD)]
+_Action = Callable[[SignedInAdmin, ConsoleTenant], Awaitable[writeback.WritebackResult]]
+
+RESET_DONE = N_(
+    "The password was reset in the directory. Give it to the user over a channel you trust."
+)
+RESET_MUST_CHANGE = N_(
+    "The password was reset in the directory; the user must change it at the next sign-in."
+)
+LIFTED = N_("Self-service blocks lifted: %(n)d.")
+
+
+@router.get("")
+async def search_page(request: Request, slug: str, q: str = "") -> Response:
+    t = translator(request)
+    tenant: ConsoleTenant | None = None
+    console = console_of(request)
+    try:
+        tenant = await console.tenant(slug)
+        admin = await console.admin(tenant, request.cookies.get(SESSION_COOKIE), Permission.PEOPLE)
+
+        def find() -> people.Found:
+            with console.services.sessions() as db:
+                found = people.search(db, tenant.id, q)
+                db.expunge_all()
+                return found
+
+        found = await asyncio.to_thread(find)
+    except ConsoleError as error:
+        if tenant is None or error.code != "invalid_query":
+            return error_page(request, t, tenant, error)
+        return page(
+            request,
+            t,
+            tenant,
+            "people.html",
+            admin=admin,
+            status=error.status,
+            error=error,
+            q="",
+            found=None,
+        )
+    return page(request, t, tenant, "people.html", admin=admin, q=q, found=found)
+
+
+@router.get("/{user_id}")
+async def person_page(request: Request, slug: str, user_id: str) -> Response:
+    t = translator(request)
+    tenant: ConsoleTenant | None = None
+    console = console_of(request)
+    try:
+        tenant = await console.tenant(slug)
+        admin = await console.admin(tenant, request.cookies.get(SESSION_COOKIE), Permission.PEOPLE)
+
+        def read() -> people.Profile:
+            with console.services.sessions() as db:
+                found = people.profile(db, tenant.id, user_id, console.hasher, utcnow())
+                db.expunge_all()
+                return found
+
+        profile = await asyncio.to_thread(read)
+    except ConsoleError as error:
+        return error_page(request, t, tenant, error)
+    return page(
+        request,
+        t,
+        tenant,
+        "person.html",
+        admin=admin,
+        profile=profile,
+        generated=people.generate_password(),
+        when=t.datetime,
+        may_act=admin.may(Permission.ACT_ON_PEOPLE),
+    )
+
+
+@router.post("/{user_id}/reset")
+async def reset(
+    request: Request,
+    slug: str,
+    user_id: str,
+    password: Text = "",
+    must_change: Text = "",
+    unlock: Text = "",
+    code: Text = "",
+    csrf: Text = "",
+) -> Response:
+    async def act(admin: SignedInAdmin, tenant: ConsoleTenant) -> writeback.WritebackResult:
+        if not admin.recently_verified:
+            await console_of(request).reauthenticate(
+                tenant, request.cookies.get(SESSION_COOKIE), code
+            )
+        return await admin_actions.reset_password(
+            console_of(request).services,
+            Acting(tenant.id, admin.id),
+            user_id,
+            password,
+            unlock=bool(unlock),
+            must_change=bool(must_change),
+        )
+
+    done = RESET_MUST_CHANGE if must_change else RESET_DONE
+    return await _act(request, slug, user_id, csrf, act, done)
+
+
+@router.post("/{user_id}/unlock")
+async def unlock_account(request: Request, slug: str, user_id: str, csrf: Text = "") -> Response:
+    return await _write_account(request, slug, user_id, csrf, Operation.UNLOCK)
+
+
+@router.post("/{user_id}/require-change")
+async def require_change(request: Request, slug: str, user_id: str, csrf: Text = "") -> Response:
+    return await _write_account(request, slug, user_id, csrf, Operation.REQUIRE_CHANGE)
+
+
+@router.post("/{user_id}/lift-blocks")
+async def lift_blocks(request: Request, slug: str, user_id: str, csrf: Text = "") -> Response:
+    tenant: ConsoleTenant | None = None
+    console = console_of(request)
+    token = request.cookies.get(SESSION_COOKIE)
+    try:
+        tenant = await console.tenant(slug)
+        admin = await console.admin(tenant, token, Permission.ACT_ON_PEOPLE)
+        check_post(request, token, csrf)
+        lifted = await asyncio.to_thread(
+            admin_actions.lift_blocks,
+            console.services,
+            Acting(tenant.id, admin.id),
+            user_id,
+            console.hasher,
+        )
+    except (ConsoleError, Refused) as error:
+        return _failed(request, tenant, user_id, error)
+    return redirect(request, f"{tenant.base}/people/{user_id}", notice=LIFTED, values={"n": lifted})
+
+
+async def _write_account(
+    request: Request, slug: str, user_id: str, csrf: str, operation: Operation
+) -> Response:
+    async def act(admin: SignedInAdmin, tenant: ConsoleTenant) -> writeback.WritebackResult:
+        return await admin_actions.write_account(
+            console_of(request).services, Acting(tenant.id, admin.id), operation, user_id
+        )
+
+    return await _act(request, slug, user_id, csrf, act, SUCCESS_MESSAGES[operation])
+
+
+async def _act(
+    request: Request, slug: str, user_id: str, csrf: str, act: _Action, done: str
+) -> Response:
+    tenant: ConsoleTenant | None = None
+    console = console_of(request)
+    token = request.cookies.get(SESSION_COOKIE)
+    try:
+        tenant = await console.tenant(slug)
+        admin = await console.admin(tenant, token, Permission.ACT_ON_PEOPLE)
+        check_post(request, token, csrf)
+        result = await act(admin, tenant)
+    except (ConsoleError, Refused) as error:
+        return _failed(request, tenant, user_id, error)
+    to = f"{tenant.base}/people/{user_id}"
+    if result.outcome is not Outcome.OK:
+        refused = ConsoleError.of_outcome(result.outcome, result.detail, result.support_code)
+        return redirect(request, to, error=refused)
+    return redirect(request, to, notice=done)
+
+
+def _failed(
+    request: Request, tenant: ConsoleTenant | None, user_id: str, error: ConsoleError | Refused
+) -> Response:
+    if isinstance(error, Refused):  # the use-case's: no such user, a password it refused
+        status = 404 if isinstance(error, NotFound) else 409 if isinstance(error, Conflict) else 422
+        field = None if status != 422 else "password"
+        error = ConsoleError(error.code, error.message, status=status, field=field)
+    if tenant is None or error.code in {"not_signed_in", "forbidden"}:
+        return error_page(request, translator(request), tenant, error)
+    return redirect(request, f"{tenant.base}/people/{user_id}", error=error)

@@ -1,0 +1,147 @@
+"""The console's People pages against the real server and a fake agent on the
+real relay (SPEC W3, T1, E5): search, one user's page, and an administrator's
+reset, unlock, require-change and lifted blocks, each an audit event. The
+directory's own answers are proven against the real Samba DC in
+tests/e2e/test_console.py."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import httpx
+
+from passback.protocol.operations import Operation
+from passback.protocol.outcomes import Outcome
+from passback.server.console.roles import Role
+from tests.support.console import admin_of, csrf
+from tests.support.portal import portal_tenant, rows
+from tests.support.server import AgentFactory, RunningServer
+
+BASE = "/console/acme"
+PASSWORD = re.compile(r'id="password" name="password" value="([^"]+)"')
+
+
+def user_id(server: RunningServer) -> str:
+    [[found]] = rows(server, "SELECT id FROM directory_users WHERE sam_account_name = 'jdoe'")
+    return str(found)
+
+
+async def test_search_finds_by_the_start_of_a_name(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory
+) -> None:
+    async with portal_tenant(server, client, make_agent) as (tenant, _agent):
+        await admin_of(server, client, tenant.tenant_id, "acme")
+        page = await client.get(f"{BASE}/people", params={"q": "JD"})
+        assert page.status_code == 200 and f"/people/{user_id(server)}" in page.text
+        none = await client.get(f"{BASE}/people", params={"q": "j%"})
+        assert "0 users" in none.text
+        bad = await client.get(f"{BASE}/people", params={"q": "x\x00"})
+        assert bad.status_code == 422 and "at most 256 characters" in bad.text
+        missing = await client.get(f"{BASE}/people/not-a-user")
+        assert missing.status_code == 404
+
+
+async def test_reset_with_must_change_goes_through_the_agent_and_is_audited(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory
+) -> None:
+    async with portal_tenant(server, client, make_agent) as (tenant, agent):
+        await admin_of(server, client, tenant.tenant_id, "acme")
+        person = await client.get(f"{BASE}/people/{user_id(server)}")
+        generated = PASSWORD.search(person.text)
+        assert generated is not None and len(generated.group(1)) == 16
+        sent = await client.post(
+            f"{BASE}/people/{user_id(server)}/reset",
+            data={
+                "password": generated.group(1),
+                "must_change": "1",
+                "unlock": "1",
+                "csrf": csrf(person),
+            },
+        )
+        assert sent.headers["location"] == f"{BASE}/people/{user_id(server)}"
+        shown = await client.get(sent.headers["location"])
+        assert "must change it at the next sign-in" in shown.text
+        assert generated.group(1) not in shown.text  # a new one is generated, not this
+        [opened] = agent.opened
+        assert opened.metadata.operation is Operation.ADMIN_RESET
+        assert opened.metadata.must_change and opened.metadata.unlock
+        assert opened.secrets == (generated.group(1),)
+        [[activity, actor, detail]] = rows(
+            server,
+            "SELECT activity, actor, detail_json FROM audit_events "
+            "WHERE activity = 'reset_password'",
+        )
+        assert (activity, actor) == ("reset_password", "admin")
+        recorded = json.loads(str(detail))
+        assert recorded["must_change"] == 1 and recorded["outcome"] == "ok"
+        assert "admin" in recorded and generated.group(1) not in str(detail)
+
+
+async def test_the_directory_refusal_is_shown_in_its_own_words(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory
+) -> None:
+    async with portal_tenant(server, client, make_agent) as (tenant, agent):
+        await admin_of(server, client, tenant.tenant_id, "acme")
+        person = await client.get(f"{BASE}/people/{user_id(server)}")
+        agent.outcomes.append((Outcome.TOO_SHORT, {"min_length": 14}))
+        sent = await client.post(
+            f"{BASE}/people/{user_id(server)}/reset",
+            data={"password": "Short-1", "csrf": csrf(person)},
+        )
+        shown = await client.get(sent.headers["location"])
+        assert shown.status_code == 422
+        assert "at least 14 characters" in shown.text
+        empty = await client.post(
+            f"{BASE}/people/{user_id(server)}/reset", data={"password": "", "csrf": csrf(person)}
+        )
+        assert "must not be empty" in (await client.get(empty.headers["location"])).text
+
+
+async def test_unlock_and_require_change(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory
+) -> None:
+    async with portal_tenant(server, client, make_agent) as (tenant, agent):
+        await admin_of(server, client, tenant.tenant_id, "acme", "help@acme.test", Role.HELPDESK)
+        person = await client.get(f"{BASE}/people/{user_id(server)}")
+        for action, operation in (
+            ("unlock", Operation.UNLOCK),
+            ("require-change", Operation.REQUIRE_CHANGE),
+        ):
+            sent = await client.post(
+                f"{BASE}/people/{user_id(server)}/{action}", data={"csrf": csrf(person)}
+            )
+            assert 'class="success"' in (await client.get(sent.headers["location"])).text
+            assert agent.opened[-1].metadata.operation is operation
+        lifted = await client.post(
+            f"{BASE}/people/{user_id(server)}/lift-blocks", data={"csrf": csrf(person)}
+        )
+        assert "blocks lifted: 0" in (await client.get(lifted.headers["location"])).text
+
+
+async def test_a_post_needs_the_session_csrf_token(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory
+) -> None:
+    async with portal_tenant(server, client, make_agent) as (tenant, agent):
+        await admin_of(server, client, tenant.tenant_id, "acme")
+        forged = await client.post(f"{BASE}/people/{user_id(server)}/unlock", data={"csrf": "x"})
+        assert forged.headers["location"] == f"{BASE}/people/{user_id(server)}"
+        assert "has expired" in (await client.get(forged.headers["location"])).text
+        cross = await client.post(
+            f"{BASE}/people/{user_id(server)}/unlock",
+            data={"csrf": "x"},
+            headers={"Sec-Fetch-Site": "cross-site"},
+        )
+        assert "another site" in (await client.get(cross.headers["location"])).text
+        assert agent.opened == []
+
+
+async def test_a_reports_reader_cannot_see_people(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory
+) -> None:
+    async with portal_tenant(server, client, make_agent) as (tenant, agent):
+        await admin_of(server, client, tenant.tenant_id, "acme", "rita@acme.test", Role.REPORTS)
+        assert (await client.get(f"{BASE}/people")).status_code == 403
+        refused = await client.post(f"{BASE}/people/{user_id(server)}/unlock", data={})
+        assert refused.status_code == 403
+        assert agent.opened == []
