@@ -1,9 +1,10 @@
-"""An administrator's writes on a user (SPEC W3), one use-case each for the
-console and the API alike: reset (optionally "must change at next logon"),
-unlock, require a change, lift the T1 blocks. Each is an audit event (E5)
-naming who acted: a console administrator, or the tenant's API token.
+"""An administrator's actions, one use-case each for the console and the API
+alike: on a user (SPEC W3) reset (optionally "must change at next logon"),
+unlock, require a change, lift the T1 blocks; on the tenant's agents (L1) a
+new onboarding token, and a revocation. Each is an audit event (E5) naming
+who acted: a console administrator, or the tenant's API token.
 
-Raises (every function):
+Raises (the functions on a user):
     NotFound: no such user (``user_not_found``).
     Conflict: the name matches more than one user (``multiple_matches``).
 """
@@ -12,10 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
 
+from sqlalchemy.orm import Session
+
+from passback.protocol.errors import CloseCode
 from passback.protocol.operations import Operation
 from passback.protocol.outcomes import Outcome
-from passback.server import audit, writeback
+from passback.server import agents, audit, tenants, writeback
 from passback.server.directory_users import one_user
 from passback.server.portal import blocks
 from passback.server.portal.codes import Hasher
@@ -115,6 +120,48 @@ def lift_blocks(services: Services, acting: Acting, user: str, hasher: Hasher) -
             **acting.recorded,
         )
         return lifted
+
+
+async def revoke_agent(services: Services, acting: Acting, agent_id: str) -> None:
+    """Revoke the agent for good and close its live link at once (4006).
+
+    Raises:
+        NotFound: the tenant has no such agent (``agent_not_found``).
+    """
+
+    def revoke() -> None:
+        with services.sessions() as db, db.begin():
+            now = utcnow()
+            agent = agents.revoke_agent(db, acting.tenant_id, agent_id, now)
+            record_admin_event(db, acting, audit.Activity.REVOKE_AGENT, now, agent=agent.id)
+
+    await asyncio.to_thread(revoke)
+    await services.router.disconnect(acting.tenant_id, agent_id, CloseCode.REVOKED, "agent revoked")
+
+
+def new_onboarding_token(services: Services, acting: Acting) -> str:
+    """A one-time token for one more agent of the tenant (shown once)."""
+    with services.sessions() as db, db.begin():
+        token = tenants.new_onboarding_token(db, acting.tenant_id)
+        record_admin_event(db, acting, audit.Activity.ONBOARDING_TOKEN, utcnow())
+        return token
+
+
+def record_admin_event(
+    db: Session, acting: Acting, activity: audit.Activity, now: dt.datetime, **detail: str
+) -> None:
+    """An administrator's action on the tenant (no user), in the caller's transaction."""
+    audit.record(
+        db,
+        tenant_id=acting.tenant_id,
+        user_id=None,
+        activity=activity,
+        success=True,
+        at=now,
+        actor=audit.Actor.ADMIN,
+        **acting.recorded,
+        **detail,
+    )
 
 
 def block_subjects(row: DirectoryUser, hasher: Hasher) -> list[str]:

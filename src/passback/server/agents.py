@@ -18,7 +18,7 @@ from passback.crypto.keys import PackageKey, public_key_from_pem
 from passback.crypto.masterkey import MasterKey
 from passback.crypto.tokens import RELAY_PREFIX, new_token, token_hash, token_matches
 from passback.protocol.messages import Hello
-from passback.server.errors import Unauthorized, Unprocessable
+from passback.server.errors import NotFound, Unauthorized, Unprocessable
 from passback.server.keyring import open_package_key
 from passback.server.store.models import Agent, StoredPackageKey, Token, utcnow
 from passback.server.tenants import ONBOARDING
@@ -150,12 +150,33 @@ def record_connected(session: Session, agent_id: str, software: str, now: dt.dat
 
 def record_heartbeat(
     session: Session, agent_id: str, history_on_reset: bool, now: dt.datetime
-) -> None:
-    session.execute(
+) -> bool:
+    """Record a heartbeat; False if the agent was revoked meanwhile (its link
+    must end: a revocation from another node or the CLI reaches it so)."""
+    alive = session.execute(
         update(Agent)
-        .where(Agent.id == agent_id)
+        .where(Agent.id == agent_id, Agent.revoked_at.is_(None))
         .values(last_seen_at=now, history_on_reset=history_on_reset)
-    )
+        .returning(Agent.id)
+        .execution_options(synchronize_session=False)
+    ).scalar_one_or_none()
+    return alive is not None
+
+
+def revoke_agent(session: Session, tenant_id: str, agent_id: str, now: dt.datetime) -> Agent:
+    """Revoke the agent for good: its relay secret is refused from now on (S1).
+    Revoking it again changes nothing.
+
+    Raises:
+        NotFound: the tenant has no such agent.
+    """
+    agent = session.get(Agent, agent_id[:64])
+    if agent is None or agent.tenant_id != tenant_id:
+        raise NotFound("The tenant has no agent with this id.", code="agent_not_found")
+    if agent.revoked_at is None:
+        agent.revoked_at = now
+    session.flush()
+    return agent
 
 
 def list_agents(session: Session, tenant_id: str) -> list[Agent]:

@@ -47,6 +47,10 @@ class AgentSession(Protocol):
         """Put ``message`` on the link; raises any exception if it could not."""
         ...
 
+    async def close(self, code: int, reason: str) -> None:
+        """End the link with a close ``code`` (``protocol.errors.CloseCode``)."""
+        ...
+
 
 class AgentRouter(Protocol):
     """What the use-cases call to reach the agents of a tenant (SPEC L4)."""
@@ -82,6 +86,10 @@ class AgentRouter(Protocol):
             ReplyTimeout: delivered, no reply within ``timeout`` seconds.
             RequestInProgress: ``request_id`` is already waiting for a reply.
         """
+        ...
+
+    async def disconnect(self, tenant_id: str, agent_id: str, code: int, reason: str) -> None:
+        """Close the agent's link, if it has one (a revoked agent: 4006)."""
         ...
 
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Annotated
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Path, status
 
-from passback.server import agents
+from passback.server import admin_actions, agents
+from passback.server.admin_actions import Acting
 from passback.server.api.deps import AdminTenant, OnboardingToken, ServicesDep
 from passback.server.api.problems import error_responses
 from passback.server.api.schemas import (
     AgentOut,
+    OnboardingTokenOut,
     OnboardRequest,
     OnboardResponse,
     PackageKeyOut,
@@ -62,6 +65,34 @@ async def list_agents(tenant_id: AdminTenant, services: ServicesDep) -> list[Age
     for row in rows:
         row.connected = row.id in present
     return rows
+
+
+@router.post(
+    "/agents/onboarding-tokens",
+    status_code=status.HTTP_201_CREATED,
+    response_model=OnboardingTokenOut,
+    summary="Create a one-time onboarding token for another agent",
+    responses=error_responses(401),
+)
+async def create_onboarding_token(
+    tenant_id: AdminTenant, services: ServicesDep
+) -> OnboardingTokenOut:
+    token = await asyncio.to_thread(admin_actions.new_onboarding_token, services, Acting(tenant_id))
+    return OnboardingTokenOut(onboarding_token=token)
+
+
+@router.post(
+    "/agents/{agent_id}/revoke",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Revoke an agent for good; its live link is closed at once (4006)",
+    responses=error_responses(401, 404),
+)
+async def revoke_agent(
+    agent_id: Annotated[str, Path(max_length=64)], tenant_id: AdminTenant, services: ServicesDep
+) -> None:
+    """The agent's relay secret is refused from now on; it can never
+    reconnect. Revoking a revoked agent again is answered the same."""
+    await admin_actions.revoke_agent(services, Acting(tenant_id), agent_id)
 
 
 def _agents(services: Services, tenant_id: str) -> list[AgentOut]:

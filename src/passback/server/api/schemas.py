@@ -93,6 +93,12 @@ class AgentOut(BaseModel):
     revoked: bool
 
 
+class OnboardingTokenOut(BaseModel):
+    onboarding_token: str = Field(
+        description="One-time token for `passback agent onboard`; shown once, stored hashed."
+    )
+
+
 class UserOut(BaseModel):
     id: str
     anchor: str = Field(description="Immutable directory anchor, base64url (W6).")

@@ -26,7 +26,7 @@ from fastapi.responses import Response
 
 from passback.protocol.operations import Operation
 from passback.protocol.outcomes import Outcome
-from passback.server import admin_actions, writeback
+from passback.server import admin_actions, support, writeback
 from passback.server.admin_actions import Acting
 from passback.server.console import people
 from passback.server.console.errors import ConsoleError
@@ -44,7 +44,7 @@ from passback.server.console.web import (
 )
 from passback.server.errors import Conflict, NotFound, Refused
 from passback.server.i18n.translations import N_
-from passback.server.outcomes import SUCCESS_MESSAGES
+from passback.server.outcomes import SUCCESS_MESSAGES, describe
 from passback.server.store.models import utcnow
 
 router = APIRouter(prefix="/console/{slug}/people", include_in_schema=False)
@@ -212,6 +212,7 @@ async def _act(
     to = f"{tenant.base}/people/{user_id}"
     if result.outcome is not Outcome.OK:
         refused = ConsoleError.of_outcome(result.outcome, result.detail, result.support_code)
+        await asyncio.to_thread(_keep_record, request, tenant, user_id, result, refused)
         return redirect(request, to, error=refused)
     return redirect(request, to, notice=done)
 
@@ -226,3 +227,29 @@ def _failed(
     if tenant is None or error.code in {"not_signed_in", "forbidden"}:
         return error_page(request, translator(request), tenant, error)
     return redirect(request, f"{tenant.base}/people/{user_id}", error=error)
+
+
+def _keep_record(
+    request: Request,
+    tenant: ConsoleTenant,
+    user_id: str,
+    result: writeback.WritebackResult,
+    refused: ConsoleError,
+) -> None:
+    """The support record of a refused action (E2), under the code shown."""
+    support.record(
+        console_of(request).services.sessions,
+        support.Incident(
+            error=result.outcome.value,
+            status=refused.status,
+            message=describe(result.outcome, result.detail)[1],
+            method="POST",
+            path=request.url.path,
+            tenant_id=tenant.id,
+            user_id=user_id,
+            request_id=result.request_id,
+            agent_id=result.agent_id,
+            event_id=result.event_id or None,
+        ),
+        result.support_code,
+    )

@@ -108,6 +108,11 @@ class _AgentSession:
             self._link.send_rules_request(message.request_id, message.anchor)
         await self._socket.flush(self._link)
 
+    async def close(self, code: int, reason: str) -> None:
+        # The reader sees the socket gone and ends the link; it detaches it.
+        self._link.close(CloseCode(code), reason)
+        await self._socket.close(code, reason)
+
 
 class RelayEndpoint:
     """The ASGI WebSocket endpoint; one call serves one agent's link."""

@@ -17,6 +17,7 @@ import uuid
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from passback.protocol.errors import CloseCode
 from passback.protocol.messages import Heartbeat, Hello, SyncBatch, SyncRequest
 from passback.server import agents, sync
 from passback.server.store.models import utcnow
@@ -57,12 +58,19 @@ class AgentInbox:
         self._clock = clock
         self._tenant_id = session.tenant_id
         self._agent_id = session.agent_id
+        self._session = session
         self._full_syncs = sync.FullSyncs()
 
     async def receive(self, message: Heartbeat | SyncBatch) -> None:
         try:
             if isinstance(message, Heartbeat):
-                await asyncio.to_thread(self._heartbeat, message)
+                if not await asyncio.to_thread(self._heartbeat, message):
+                    logger.warning(
+                        "relay: agent %s is revoked; closing its link",
+                        self._agent_id,
+                        extra={"agent_id": self._agent_id, "tenant_id": self._tenant_id},
+                    )
+                    await self._session.close(CloseCode.REVOKED, "agent revoked")
             else:
                 await self._sync_batch(message)
         except SQLAlchemyError:
@@ -73,9 +81,11 @@ class AgentInbox:
                 extra={"agent_id": self._agent_id},
             )
 
-    def _heartbeat(self, heartbeat: Heartbeat) -> None:
+    def _heartbeat(self, heartbeat: Heartbeat) -> bool:
         with self._sessions() as db, db.begin():
-            agents.record_heartbeat(db, self._agent_id, heartbeat.history_on_reset, self._clock())
+            return agents.record_heartbeat(
+                db, self._agent_id, heartbeat.history_on_reset, self._clock()
+            )
 
     async def _sync_batch(self, batch: SyncBatch) -> None:
         now = self._clock()

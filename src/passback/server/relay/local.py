@@ -80,6 +80,11 @@ class LocalHub:
         assert isinstance(answer, reply)  # resolve() only sets a reply of the kind awaited
         return answer
 
+    async def disconnect(self, tenant_id: str, agent_id: str, code: int, reason: str) -> None:
+        session = self._sessions.get((tenant_id, agent_id))
+        if session is not None:
+            await session.close(code, reason)
+
     def _session(self, tenant_id: str, agent_id: str) -> AgentSession:
         session = self._sessions.get((tenant_id, agent_id))
         if session is None:

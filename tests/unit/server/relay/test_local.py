@@ -24,12 +24,16 @@ class FakeSession:
         self.broken = broken
         self.sent: list[Outbound] = []
         self.delivered = asyncio.Event()
+        self.closed: tuple[int, str] | None = None
 
     async def send(self, message: Outbound) -> None:
         if self.broken:
             raise ConnectionResetError("socket gone")
         self.sent.append(message)
         self.delivered.set()
+
+    async def close(self, code: int, reason: str) -> None:
+        self.closed = (code, reason)
 
 
 def ok(request_id: str = RID) -> Result:
@@ -214,3 +218,14 @@ async def test_rules_come_back_and_a_result_does_not_answer_them() -> None:
     answer = Rules(RID, Outcome.OK, "domain", 7, True, 0, 0, 0)
     await hub.resolve(session, answer)
     assert await pending == answer
+
+
+async def test_disconnect_closes_the_link_of_that_agent_only() -> None:
+    hub = LocalHub()
+    a, b = FakeSession(T1, "a"), FakeSession(T1, "b")
+    await hub.attach(a)
+    await hub.attach(b)
+    await hub.disconnect(T1, "a", 4006, "revoked")
+    await hub.disconnect(T2, "b", 4006, "revoked")  # not that tenant's agent
+    await hub.disconnect(T1, "gone", 4006, "revoked")  # not connected: nothing to do
+    assert (a.closed, b.closed) == ((4006, "revoked"), None)

@@ -1,0 +1,213 @@
+"""The console's reports (E5) and support code lookup (E2).
+
+GET /console/{slug}/reports?from=&to=&user=&activity=&result=
+                                 the filtered events, newest first, and a chart
+GET /console/{slug}/reports.csv?…  exactly the filtered rows, as CSV
+GET /console/{slug}/support?code=  the record ``passback support show`` prints
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import uuid
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from passback.server import support
+from passback.server.audit import Activity
+from passback.server.console import reports
+from passback.server.console.errors import ConsoleError
+from passback.server.console.roles import Permission
+from passback.server.console.service import ConsoleTenant, SignedInAdmin
+from passback.server.console.web import (
+    SESSION_COOKIE,
+    console_of,
+    error_page,
+    page,
+    translator,
+)
+from passback.server.i18n import Translator
+from passback.server.i18n.translations import N_
+from passback.server.types import StoreSessions
+
+router = APIRouter(prefix="/console/{slug}", include_in_schema=False)
+
+#: The report's words for each activity (the anchor product's where it has one).
+ACTIVITY_NAMES = {
+    Activity.REGISTER_METHOD: N_("User registered security info"),
+    Activity.REMOVE_METHOD: N_("User deleted security info"),
+    Activity.RECONFIRM: N_("User reviewed security info"),
+    Activity.SIGN_IN: N_("Sign-in"),
+    Activity.CHANGE_PASSWORD: N_("Change password (self-service)"),
+    Activity.RESET_PASSWORD: N_("Reset password"),
+    Activity.UNLOCK_ACCOUNT: N_("Unlock a user account"),
+    Activity.GATE: N_("Verification attempt"),
+    Activity.BLOCK: N_("Blocked from self-service"),
+    Activity.LIFT_BLOCK: N_("Self-service block lifted"),
+    Activity.ASK_ADMIN: N_("User asked an administrator for help"),
+    Activity.ADMIN_SETUP: N_("Administrator set up"),
+    Activity.ADMIN_INVITE: N_("Administrator invited"),
+    Activity.REQUIRE_CHANGE: N_("Require password change"),
+    Activity.REVOKE_AGENT: N_("Agent revoked"),
+    Activity.ONBOARDING_TOKEN: N_("Agent onboarding token created"),
+}
+
+
+@router.get("/reports")
+async def reports_page(request: Request, slug: str) -> Response:
+    t = translator(request)
+    tenant: ConsoleTenant | None = None
+    console = console_of(request)
+    try:
+        tenant = await console.tenant(slug)
+        admin = await console.admin(tenant, request.cookies.get(SESSION_COOKIE), Permission.REPORTS)
+    except ConsoleError as error:
+        return error_page(request, t, tenant, error)
+    params = request.query_params
+    typed = {k: params.get(k, "")[:256] for k in ("from", "to", "user", "activity", "result")}
+    try:
+        chosen = _filter(request)
+    except ConsoleError as error:
+        return _page(request, tenant, admin, typed, None, [], "", error=error)
+
+    def read() -> tuple[list[reports.Row], list[tuple[dt.date, int, int]]]:
+        with console.services.sessions() as db:
+            return (
+                reports.rows(db, tenant.id, chosen),
+                reports.per_day(db, tenant.id, chosen),
+            )
+
+    found, days = await asyncio.to_thread(read)
+    chart = reports.chart_svg(
+        days,
+        title=t.gettext("Activity per day"),
+        success=t.gettext("succeeded"),
+        failure=t.gettext("failed"),
+    )
+    return _page(request, tenant, admin, chosen.query, chosen, found, chart)
+
+
+@router.get("/reports.csv")
+async def reports_csv(request: Request, slug: str) -> Response:
+    t = translator(request)
+    tenant: ConsoleTenant | None = None
+    console = console_of(request)
+    try:
+        tenant = await console.tenant(slug)
+        await console.admin(tenant, request.cookies.get(SESSION_COOKIE), Permission.REPORTS)
+        chosen = _filter(request)
+    except ConsoleError as error:
+        return error_page(request, t, tenant, error)
+
+    def read() -> str:
+        with console.services.sessions() as db:
+            return reports.to_csv(reports.rows(db, tenant.id, chosen, reports.MAX_EXPORT))
+
+    name = f"passback-{tenant.slug}-{chosen.start}-{chosen.end}.csv"
+    return Response(
+        await asyncio.to_thread(read),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@router.get("/support")
+async def support_page(request: Request, slug: str, code: str = "") -> Response:
+    t = translator(request)
+    tenant: ConsoleTenant | None = None
+    console = console_of(request)
+    try:
+        tenant = await console.tenant(slug)
+        admin = await console.admin(tenant, request.cookies.get(SESSION_COOKIE), Permission.SUPPORT)
+    except ConsoleError as error:
+        return error_page(request, t, tenant, error)
+    found, refused = await _lookup(console.services.sessions, tenant, code)
+    return page(
+        request,
+        t,
+        tenant,
+        "support.html",
+        admin=admin,
+        status=refused.status if refused else 200,
+        error=refused,
+        code=code[:64],
+        found=found,
+        when=t.datetime,
+    )
+
+
+async def _lookup(
+    sessions: StoreSessions, tenant: ConsoleTenant, code: str
+) -> tuple[support.SupportView | None, ConsoleError | None]:
+    if not code.strip():
+        return None, None
+    try:
+        uuid.UUID(code.strip()[:64])
+    except ValueError:
+        return None, ConsoleError(
+            "invalid_support_code",
+            N_("A support code looks like 3f2b8c1e-…: 36 letters, digits and dashes."),
+            field="code",
+        )
+    view = await asyncio.to_thread(support.lookup, sessions, code)
+    # Another tenant's record is not this console's to show.
+    if view is None or view.record.tenant_id != tenant.id:
+        return None, ConsoleError(
+            "support_code_unknown",
+            N_("No record of this organisation has this support code."),
+            status=404,
+            field="code",
+        )
+    return view, None
+
+
+def _filter(request: Request) -> reports.Filter:
+    params = request.query_params
+    return reports.parse_filter(
+        start=params.get("from", "")[:64],
+        end=params.get("to", "")[:64],
+        user=params.get("user", "")[:1024],
+        activity=params.get("activity", "")[:64],
+        result=params.get("result", "")[:64],
+        today=dt.datetime.now(dt.UTC).date(),
+    )
+
+
+def _page(
+    request: Request,
+    tenant: ConsoleTenant,
+    admin: SignedInAdmin,
+    typed: dict[str, str],
+    chosen: reports.Filter | None,
+    found: list[reports.Row],
+    chart: str,
+    error: ConsoleError | None = None,
+) -> Response:
+    t = translator(request)
+    return page(
+        request,
+        t,
+        tenant,
+        "reports.html",
+        admin=admin,
+        status=error.status if error else 200,
+        error=error,
+        typed=typed,
+        chosen=chosen,
+        rows=[dataclasses.replace(r, activity=_activity(r.activity, t)) for r in found],
+        chart=chart,
+        activities=[(a.value, t.gettext(ACTIVITY_NAMES[a])) for a in Activity],
+        page_rows=reports.PAGE_ROWS,
+        csv_query=chosen.query if chosen else {},
+        when=t.datetime,
+    )
+
+
+def _activity(value: str, t: Translator) -> str:
+    try:
+        return t.gettext(ACTIVITY_NAMES[Activity(value)])
+    except ValueError:
+        return value

@@ -1,0 +1,227 @@
+"""The console's pages about the tenant itself: its agents (L1) and its
+administrators (U1).
+
+    GET  /console/{slug}/agents                     health of each agent
+    POST /console/{slug}/agents/onboarding-token    a one-time token, shown once
+    POST /console/{slug}/agents/{id}/revoke         for good; its link drops (4006)
+    GET  /console/{slug}/admins                     the administrators
+    POST /console/{slug}/admins                     invite one: a set-up link, shown once
+
+A token or a link is shown on the page that answers the post, once: it is
+never put in a URL, a cookie or a log, and the store keeps only its hash.
+Inviting an administrator needs the authenticator code proved within the
+last five minutes, as a reset does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import Response
+
+from passback.server import admin_actions, audit
+from passback.server.admin_actions import Acting
+from passback.server.console import admins, overview
+from passback.server.console.errors import ConsoleError
+from passback.server.console.roles import ROLE_NAMES, Permission, Role
+from passback.server.console.service import ConsoleTenant, SignedInAdmin
+from passback.server.console.web import (
+    MAX_FIELD,
+    SESSION_COOKIE,
+    check_post,
+    console_of,
+    error_page,
+    page,
+    redirect,
+    translator,
+)
+from passback.server.errors import NotFound
+from passback.server.i18n.translations import N_
+from passback.server.store.models import utcnow
+
+router = APIRouter(prefix="/console/{slug}", include_in_schema=False)
+
+Text = Annotated[str, Form(max_length=MAX_FIELD)]
+
+
+async def _signed_in(
+    request: Request, slug: str, permission: Permission
+) -> tuple[ConsoleTenant, SignedInAdmin]:
+    console = console_of(request)
+    tenant = await console.tenant(slug)
+    return tenant, await console.admin(tenant, request.cookies.get(SESSION_COOKIE), permission)
+
+
+@router.get("/agents")
+async def agents_page(request: Request, slug: str) -> Response:
+    try:
+        tenant, admin = await _signed_in(request, slug, Permission.AGENTS)
+    except ConsoleError as error:
+        return await _error(request, slug, error)
+    return await _agents(request, tenant, admin)
+
+
+@router.post("/agents/onboarding-token")
+async def onboarding_token(request: Request, slug: str, csrf: Text = "") -> Response:
+    console = console_of(request)
+    try:
+        tenant, admin = await _signed_in(request, slug, Permission.AGENTS)
+        check_post(request, request.cookies.get(SESSION_COOKIE), csrf)
+    except ConsoleError as error:
+        return await _error(request, slug, error)
+    token = await asyncio.to_thread(
+        admin_actions.new_onboarding_token, console.services, Acting(tenant.id, admin.id)
+    )
+    return await _agents(request, tenant, admin, onboarding_token=token)
+
+
+@router.post("/agents/{agent_id}/revoke")
+async def revoke(request: Request, slug: str, agent_id: str, csrf: Text = "") -> Response:
+    console = console_of(request)
+    try:
+        tenant, admin = await _signed_in(request, slug, Permission.AGENTS)
+        check_post(request, request.cookies.get(SESSION_COOKIE), csrf)
+        await admin_actions.revoke_agent(console.services, Acting(tenant.id, admin.id), agent_id)
+    except NotFound:
+        error = ConsoleError("agent_not_found", N_("There is no such agent."), status=404)
+        return await _error(request, slug, error)
+    except ConsoleError as error:
+        return await _error(request, slug, error)
+    return redirect(
+        request,
+        f"{tenant.base}/agents",
+        notice=N_("The agent is revoked: its link is closed and it can never connect again."),
+    )
+
+
+@router.get("/admins")
+async def admins_page(request: Request, slug: str) -> Response:
+    try:
+        tenant, admin = await _signed_in(request, slug, Permission.ADMINS)
+    except ConsoleError as error:
+        return await _error(request, slug, error)
+    return await _admins(request, tenant, admin)
+
+
+@router.post("/admins")
+async def invite(
+    request: Request,
+    slug: str,
+    email: Text = "",
+    name: Text = "",
+    role: Text = "",
+    code: Text = "",
+    csrf: Text = "",
+) -> Response:
+    console = console_of(request)
+    token = request.cookies.get(SESSION_COOKIE)
+    try:
+        tenant, admin = await _signed_in(request, slug, Permission.ADMINS)
+    except ConsoleError as error:
+        return await _error(request, slug, error)
+    try:
+        check_post(request, token, csrf)
+        if not admin.recently_verified:
+            await console.reauthenticate(tenant, token, code)
+        try:
+            chosen = Role(role)
+        except ValueError:
+            raise ConsoleError(
+                "invalid_role", N_("Choose a role from the list."), field="role"
+            ) from None
+
+        def add() -> admins.Invitation:
+            now = utcnow()
+            with console.services.sessions() as db, db.begin():
+                invitation = admins.invite(
+                    db,
+                    tenant.id,
+                    email=email,
+                    name=name,
+                    role=chosen,
+                    invited_by=admin.id,
+                    master=console.services.master_key,
+                    now=now,
+                )
+                admin_actions.record_admin_event(
+                    db,
+                    Acting(tenant.id, admin.id),
+                    audit.Activity.ADMIN_INVITE,
+                    now,
+                    invited=invitation.admin_id,
+                )
+                return invitation
+
+        invitation = await asyncio.to_thread(add)
+    except ConsoleError as error:
+        if error.code in {"not_signed_in", "too_many_codes", "cross_site", "csrf_failed"}:
+            return await _error(request, slug, error)
+        return await _admins(
+            request, tenant, admin, error=error, status=error.status, typed=(email, name, role)
+        )
+    origin = console.services.settings.public_url or str(request.base_url)
+    link = origin.rstrip("/") + admins.setup_path(tenant.slug, invitation.token)
+    return await _admins(request, tenant, admin, invitation=invitation, link=link)
+
+
+async def _agents(
+    request: Request, tenant: ConsoleTenant, admin: SignedInAdmin, **context: Any
+) -> Response:
+    console = console_of(request)
+    present = await console.services.router.present(tenant.id)
+
+    def read() -> list[overview.AgentHealth]:
+        with console.services.sessions() as db:
+            return overview.agents(db, tenant.id, present)
+
+    t = translator(request)
+    rows = await asyncio.to_thread(read)
+    return page(
+        request, t, tenant, "agents.html", admin=admin, agents=rows, when=t.datetime, **context
+    )
+
+
+async def _admins(
+    request: Request,
+    tenant: ConsoleTenant,
+    admin: SignedInAdmin,
+    status: int = 200,
+    error: ConsoleError | None = None,
+    typed: tuple[str, str, str] = ("", "", Role.HELPDESK.value),
+    **context: Any,
+) -> Response:
+    console = console_of(request)
+
+    def read() -> list[Any]:
+        with console.services.sessions() as db:
+            rows = admins.listed(db, tenant.id)
+            db.expunge_all()
+            return rows
+
+    t = translator(request)
+    return page(
+        request,
+        t,
+        tenant,
+        "admins.html",
+        admin=admin,
+        status=status,
+        error=error,
+        admins=await asyncio.to_thread(read),
+        roles=[(r.value, t.gettext(ROLE_NAMES[r])) for r in Role],
+        role_names={r.value: t.gettext(ROLE_NAMES[r]) for r in Role},
+        typed=typed,
+        when=t.datetime,
+        **context,
+    )
+
+
+async def _error(request: Request, slug: str, error: ConsoleError) -> Response:
+    t = translator(request)
+    try:
+        tenant: ConsoleTenant | None = await console_of(request).tenant(slug)
+    except ConsoleError:
+        tenant = None
+    return error_page(request, t, tenant, error)
