@@ -10,10 +10,11 @@ from sqlalchemy.orm import Session
 from passback.cli import store
 from passback.crypto.masterkey import MasterKey
 from passback.policy.gates import MAX_GATES, Method
+from passback.server import admin_actions, agents, audit
 from passback.server.console import admins
 from passback.server.console.errors import ConsoleError
 from passback.server.console.roles import Role
-from passback.server.errors import SlugTaken, UnknownTenant, Unprocessable
+from passback.server.errors import NotFound, SlugTaken, UnknownTenant, Unprocessable
 from passback.server.gate_policies import change_gate_policy, gate_policy
 from passback.server.store.models import Tenant, utcnow
 from passback.server.tenants import create_tenant, new_onboarding_token, set_banned
@@ -102,6 +103,33 @@ def tenant_admin_link(
         invitation = _invite(session, tenant_id, email, name, master_key, Role(role))
         session.commit()
     _echo_invitation(row.slug, invitation)
+
+
+@tenant.command("revoke-agent")
+@click.argument("tenant_id")
+@click.argument("agent_id")
+@store.data_dir_option
+@store.database_option
+def tenant_revoke_agent(
+    tenant_id: str, agent_id: str, data_dir: Path, database_url: str | None
+) -> None:
+    """Revoke AGENT_ID of TENANT_ID for good. A running server closes its live
+    link (4006) at the agent's next heartbeat; it can never connect again."""
+    with store.open_session(data_dir, database_url) as session:
+        try:
+            now = utcnow()
+            agents.revoke_agent(session, tenant_id, agent_id, now)
+        except NotFound as exc:
+            raise click.ClickException(f"tenant {tenant_id} has no agent {agent_id}") from exc
+        admin_actions.record_admin_event(
+            session,
+            admin_actions.Acting(tenant_id, via=admin_actions.OPERATOR),
+            audit.Activity.REVOKE_AGENT,
+            now,
+            agent=agent_id,
+        )
+        session.commit()
+    click.echo(f"agent {agent_id} revoked")
 
 
 def _invite(

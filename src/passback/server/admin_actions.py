@@ -29,6 +29,7 @@ from passback.server.store.models import DirectoryUser, utcnow
 
 #: What an ``Acting`` without an administrator is recorded as.
 API_TOKEN = "api_token"  # noqa: S105 - a name, not a token
+OPERATOR = "operator"
 
 _ACTIVITIES = {
     Operation.ADMIN_RESET: audit.Activity.RESET_PASSWORD,
@@ -43,10 +44,12 @@ class Acting:
 
     tenant_id: str
     admin_id: str | None = None
+    #: Without an administrator: ``api_token``, or ``operator`` (the CLI).
+    via: str = API_TOKEN
 
     @property
     def recorded(self) -> dict[str, str]:
-        return {"admin": self.admin_id} if self.admin_id else {"via": API_TOKEN}
+        return {"admin": self.admin_id} if self.admin_id else {"via": self.via}
 
 
 async def reset_password(

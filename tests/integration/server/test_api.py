@@ -53,6 +53,8 @@ async def test_openapi_documents_every_route(client: httpx.AsyncClient) -> None:
         "/healthz",
         "/api/v1/agents/onboard",
         "/api/v1/agents",
+        "/api/v1/agents/onboarding-tokens",
+        "/api/v1/agents/{agent_id}/revoke",
         "/api/v1/users",
         "/api/v1/sync",
         "/api/v1/users/{user}/password-reset",
@@ -73,6 +75,9 @@ async def test_openapi_documents_every_route(client: httpx.AsyncClient) -> None:
         for method, operation in operations.items():
             assert operation.get("summary"), (method, path)
             for status, response in operation["responses"].items():
+                if status == "204":
+                    assert "content" not in response, (method, path)
+                    continue
                 schema = response["content"]["application/json"]["schema"]
                 if status.startswith(("4", "5")):
                     assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (path, status)
@@ -143,6 +148,35 @@ async def test_onboarding(
     )
     assert_error(again, 401, "unauthorized")
     assert again.headers["www-authenticate"] == "Bearer"
+
+
+async def test_agents_are_added_and_revoked_with_the_admin_token(
+    server: RunningServer, client: httpx.AsyncClient, agent_key: rsa.RSAPrivateKey
+) -> None:
+    """L1 through the API, each an audit event naming the API token."""
+    tenant = server.create_tenant("Acme")
+    made = await client.post("/api/v1/agents/onboarding-tokens", headers=bearer(tenant.admin_token))
+    assert made.status_code == 201
+    token = made.json()["onboarding_token"]
+    joined = await client.post(
+        "/api/v1/agents/onboard", headers=bearer(token), json=onboard_body(agent_key)
+    )
+    agent_id = joined.json()["agent_id"]
+    for _ in range(2):  # revoking again is answered the same
+        revoked = await client.post(
+            f"/api/v1/agents/{agent_id}/revoke", headers=bearer(tenant.admin_token)
+        )
+        assert revoked.status_code == 204
+    listed = await client.get("/api/v1/agents", headers=bearer(tenant.admin_token))
+    assert listed.json()[0]["revoked"] is True
+    other = server.create_tenant("Globex")
+    foreign = await client.post(
+        f"/api/v1/agents/{agent_id}/revoke", headers=bearer(other.admin_token)
+    )
+    assert_error(foreign, 404, "agent_not_found")
+    events = rows(server, "SELECT activity, detail_json FROM audit_events ORDER BY at")
+    assert [e[0] for e in events] == ["onboarding_token", "revoke_agent", "revoke_agent"]
+    assert all('"via": "api_token"' in str(e[1]) for e in events)
 
 
 async def test_onboarding_refuses_a_bad_key_and_keeps_the_token(

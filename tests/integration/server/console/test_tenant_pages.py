@@ -10,9 +10,9 @@ import io
 import re
 
 import httpx
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from passback.crypto.keys import public_key_to_pem
 from passback.protocol.errors import CloseCode
 from passback.protocol.link import Closed
 from passback.protocol.outcomes import Outcome
@@ -47,7 +47,7 @@ async def test_revoking_an_agent_closes_its_link_for_good(
 
 
 async def test_an_onboarding_token_is_shown_once_and_works(
-    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory
+    server: RunningServer, client: httpx.AsyncClient, agent_key: rsa.RSAPrivateKey
 ) -> None:
     tenant = server.create_tenant("Acme")
     await admin_of(server, client, tenant.tenant_id, "acme")
@@ -60,7 +60,11 @@ async def test_an_onboarding_token_is_shown_once_and_works(
     onboarded = await client.post(
         "/api/v1/agents/onboard",
         headers={"Authorization": f"Bearer {token.group(1)}"},
-        json={"name": "agent-b", "public_key": _public_key(), "software": "test"},
+        json={
+            "name": "agent-b",
+            "public_key": public_key_to_pem(agent_key.public_key()),
+            "software": "test",
+        },
     )
     assert onboarded.status_code == 201, onboarded.text
 
@@ -148,12 +152,3 @@ async def test_a_support_code_of_a_refused_action_is_found_in_this_tenant_only(
             hidden = await globex.get("/console/globex/support", params={"code": code.group(1)})
             assert hidden.status_code == 404
         assert (await client.get(f"{BASE}/support", params={"code": "nope"})).status_code == 422
-
-
-def _public_key() -> str:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
