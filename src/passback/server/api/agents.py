@@ -85,7 +85,7 @@ async def create_onboarding_token(
     "/agents/{agent_id}/revoke",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Revoke an agent for good; its live link is closed at once (4006)",
-    responses=error_responses(401, 404),
+    responses=error_responses(401, 404, 422),
 )
 async def revoke_agent(
     agent_id: Annotated[str, Path(max_length=64)], tenant_id: AdminTenant, services: ServicesDep
