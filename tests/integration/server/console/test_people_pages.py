@@ -6,10 +6,12 @@ tests/e2e/test_console.py."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 
 import httpx
+import sqlalchemy as sa
 
 from passback.protocol.operations import Operation
 from passback.protocol.outcomes import Outcome
@@ -145,3 +147,34 @@ async def test_a_reports_reader_cannot_see_people(
         refused = await client.post(f"{BASE}/people/{user_id(server)}/unlock", data={})
         assert refused.status_code == 403
         assert agent.opened == []
+
+
+async def test_a_reset_needs_a_fresh_authenticator_code(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory
+) -> None:
+    """Re-authentication before a reset: the code is asked again once the
+    last one is older than five minutes."""
+    async with portal_tenant(server, client, make_agent) as (tenant, agent):
+        admin = await admin_of(server, client, tenant.tenant_id, "acme")
+        engine = sa.create_engine(server.database_url)
+        with engine.begin() as db:
+            db.execute(
+                sa.text("UPDATE admin_sessions SET verified_at = :then"),
+                {"then": (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=6)).replace(tzinfo=None)},
+            )
+        engine.dispose()
+        person = await client.get(f"{BASE}/people/{user_id(server)}")
+        assert 'id="code"' in person.text
+        refused = await client.post(
+            f"{BASE}/people/{user_id(server)}/reset",
+            data={"password": "Another-Pa55word-1", "code": "000000", "csrf": csrf(person)},
+        )
+        shown = await client.get(refused.headers["location"])
+        assert "code is not right" in shown.text and agent.opened == []
+        done = await client.post(
+            f"{BASE}/people/{user_id(server)}/reset",
+            data={"password": "Another-Pa55word-1", "code": admin.code(), "csrf": csrf(person)},
+        )
+        assert "was reset" in (await client.get(done.headers["location"])).text
+        assert len(agent.opened) == 1
+        assert 'id="code"' not in (await client.get(f"{BASE}/people/{user_id(server)}")).text
