@@ -55,7 +55,6 @@ NOT_SIGNED_IN = N_("Sign in to the console first. Sessions end after 15 idle min
 WRONG_CODE = N_("That code is not right. Type the code your authenticator app shows now.")
 TOO_MANY_CODES = N_("Too many wrong codes. Sign in again.")
 FORBIDDEN = N_("Your role does not give you this part of the console.")
-REAUTH = N_("Type the code of your authenticator app to confirm it is you.")
 
 
 @dataclasses.dataclass(frozen=True)
