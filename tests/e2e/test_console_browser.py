@@ -1,0 +1,219 @@
+"""An administrator works in the console, in a real browser (SPEC U1, G7, W3,
+E2, E5): headless Chromium driven by Playwright, the real server and agent
+processes (``Deployment``), the real Samba AD DC. The first administrator is
+bootstrapped from ``passback tenant admin-link`` with an authenticator app
+(codes computed from the key the set-up page shows), then invites a helpdesk
+administrator, resets a user with "must change at next logon" (and the
+portal's forced change follows), unlocks a locked-out user, filters a report
+and downloads its CSV, and revokes the agent (its link drops).
+
+Every page is photographed in both languages; ``PASSBACK_SCREENSHOTS`` names
+a folder to keep the pictures in (default: the test's temporary folder).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import pyotp
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.support.deployment import Deployment, Tenant
+from tests.support.samba import TIMEOUT_FACTOR, SambaDC
+
+pytestmark = pytest.mark.samba
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
+TIMEOUT_MS = 30_000 * TIMEOUT_FACTOR
+ADMIN_PASSWORD = "Console-Br0wser-Pa55-e2e"
+SLUG = "contoso-console"
+
+
+@pytest.fixture(scope="module")
+def deployment(samba_dc: SambaDC, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    d = Deployment(tmp_path_factory.mktemp("console-deployment"), samba_dc, host="localhost")
+    try:
+        d.start_server()
+        yield d
+    finally:
+        d.stop()
+
+
+@pytest.fixture(scope="module")
+def tenant(deployment: Deployment) -> Tenant:
+    return deployment.connected_tenant("Contoso Console", "agent-console")
+
+
+@pytest.fixture(scope="module")
+def browser(deployment: Deployment) -> Iterator[Browser]:
+    if not CHROMIUM.exists() or shutil.which("chromium") is None:
+        pytest.skip("Chromium is not installed (Debian package `chromium`)")
+    trust = f"--ignore-certificate-errors-spki-list={deployment.spki_hash()}"
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=[*CHROMIUM_ARGS, trust]
+        )
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(ignore_https_errors=True, locale="en-US", accept_downloads=True)
+    context.set_default_timeout(TIMEOUT_MS)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    folder = Path(os.environ.get("PASSBACK_SCREENSHOTS") or tmp_path / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def photograph(page: Page, shots: Path, name: str) -> None:
+    """The page as it is, then in Portuguese (the switch), then back in English."""
+    page.screenshot(path=str(shots / f"{name}-en.png"), full_page=True)
+    url = urlsplit(page.url)
+    query = [(k, v) for k, v in parse_qsl(url.query) if k != "lang"]
+    for lang in ("pt-BR", "en"):
+        page.goto(urlunsplit(url._replace(query=urlencode([*query, ("lang", lang)]))))
+        expect(page.locator("html")).to_have_attribute("lang", lang)
+        if lang != "en":
+            page.screenshot(path=str(shots / f"{name}-{lang}.png"), full_page=True)
+
+
+def code_at(secret: str, offset: int) -> str:
+    """A code of the step ``offset`` steps from now: each step is taken once."""
+    return pyotp.TOTP(secret).at(time.time() + 30 * offset)
+
+
+def test_an_administrator_works_in_the_console(
+    page: Page, deployment: Deployment, tenant: Tenant, samba_dc: SambaDC, shots: Path
+) -> None:
+    base = f"{deployment.url}/console/{SLUG}"
+    linked = deployment.cli(
+        "tenant",
+        "admin-link",
+        tenant.tenant_id,
+        "--email",
+        "ada@contoso.test",
+        "--name",
+        "Ada Admin",
+        "--data-dir",
+        str(deployment.data),
+    ).stdout
+    found = re.search(r"set-up link:\s+(\S+)", linked)
+    assert found is not None, linked
+
+    # Set-up: a password and the authenticator app (the key under the QR code).
+    page.goto(deployment.url + found.group(1))
+    expect(page.get_by_role("heading", name="Set up your administrator account")).to_be_visible()
+    photograph(page, shots, "setup")
+    secret = page.locator("code.secret").inner_text()
+    page.get_by_label("Password", exact=True).fill(ADMIN_PASSWORD)
+    page.get_by_label("The same password again").fill(ADMIN_PASSWORD)
+    page.get_by_label("The code the app shows now").fill(code_at(secret, -1))
+    page.get_by_role("button", name="Finish set-up").click()
+
+    # Sign-in: both gates.
+    expect(page.get_by_role("heading", name="Sign in to the console")).to_be_visible()
+    expect(page.get_by_role("status")).to_contain_text("ada@contoso.test")
+    photograph(page, shots, "signin")
+    page.get_by_label("Email address").fill("ada@contoso.test")
+    page.get_by_label("Password").fill(ADMIN_PASSWORD)
+    page.get_by_role("button", name="Continue").click()
+    expect(page.get_by_role("heading", name="Code from your authenticator app")).to_be_visible()
+    photograph(page, shots, "code")
+    page.get_by_label("Code").fill(code_at(secret, 0))
+    page.get_by_role("button", name="Sign in").click()
+
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    expect(page.locator("table")).to_contain_text("Connected")
+    expect(page.locator("svg.chart")).to_be_visible()
+    photograph(page, shots, "dashboard")
+
+    # Invite a helpdesk administrator: a set-up link, shown once.
+    page.get_by_role("link", name="Administrators").click()
+    page.get_by_label("Email address").fill("hal@contoso.test")
+    page.get_by_label("Name").fill("Hal Helpdesk")
+    page.get_by_label("Role").select_option("helpdesk")
+    page.get_by_role("button", name="Create a set-up link").click()
+    expect(page.get_by_role("status")).to_contain_text("/console/contoso-console/setup/")
+    photograph(page, shots, "admins")
+
+    # Reset with "must change at next logon"; the portal's forced change follows.
+    user = samba_dc.create_user()
+    deployment.sync(tenant, user.name)
+    page.get_by_role("link", name="People").click()
+    page.get_by_label("Username, UPN or email address").fill(user.name[:6])
+    page.get_by_role("button", name="Search").click()
+    photograph(page, shots, "people")
+    page.get_by_role("link", name=user.name).click()
+    expect(page.get_by_role("heading", name=user.name)).to_be_visible()
+    photograph(page, shots, "person")
+    generated = page.get_by_label("New password").input_value()
+    expect(page.get_by_label("The user must change the password at the next sign-in")).to_be_checked()
+    page.get_by_role("button", name="Reset the password").click()
+    expect(page.get_by_role("status")).to_contain_text("must change it at the next sign-in")
+    assert int(samba_dc.read(user.dn, "pwdLastSet")["pwdLastSet"][0]) == 0  # type: ignore[call-overload]
+
+    portal = page.context.new_page()
+    portal.goto(f"{deployment.url}/portal/{SLUG}/signin")
+    portal.get_by_label("Username").fill(user.name)
+    portal.get_by_label("Password").fill(generated)
+    portal.get_by_role("button", name="Sign in").click()
+    expect(portal.get_by_role("heading", name="Choose a new password")).to_be_visible()
+    expect(portal).to_have_url(re.compile(r"/portal/contoso-console/change$"))
+    portal.close()
+
+    # Unlock a locked-out user.
+    locked = samba_dc.create_user()
+    deployment.sync(tenant, locked.name)
+    samba_dc.lock_out(locked)
+    page.goto(f"{base}/people?q={locked.name}")
+    page.get_by_role("link", name=locked.name).click()
+    page.get_by_role("button", name="Unlock", exact=True).click()
+    expect(page.get_by_role("status")).to_contain_text("unlocked")
+    assert not samba_dc.is_locked(locked)
+
+    # A report of resets, and its CSV.
+    page.get_by_role("link", name="Reports").click()
+    page.get_by_label("Activity", exact=True).select_option("reset_password")
+    page.get_by_role("button", name="Show").click()
+    expect(page.locator("table")).to_contain_text(user.name)
+    expect(page.locator("svg.chart")).to_be_visible()
+    photograph(page, shots, "reports")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download these rows as CSV").click()
+    table = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
+    assert [(r["activity"], r["user"], r["admin"]) for r in table] == [
+        ("reset_password", user.name, "ada@contoso.test")
+    ]
+    assert generated not in Path(download.value.path()).read_text()
+
+    page.get_by_role("link", name="Support code").click()
+    photograph(page, shots, "support")
+
+    # Revoke the agent: its link drops, and it cannot come back.
+    page.get_by_role("link", name="Agents").click()
+    photograph(page, shots, "agents")
+    page.get_by_role("button", name="Revoke agent-console").click()
+    expect(page.get_by_role("status")).to_contain_text("revoked")
+    deployment.wait_disconnected(tenant)
+    expect(page.locator("table")).to_contain_text("Revoked")
