@@ -168,7 +168,9 @@ def test_an_administrator_works_in_the_console(
     expect(page.get_by_role("heading", name=user.name)).to_be_visible()
     photograph(page, shots, "person")
     generated = page.get_by_label("New password").input_value()
-    expect(page.get_by_label("The user must change the password at the next sign-in")).to_be_checked()
+    expect(
+        page.get_by_label("The user must change the password at the next sign-in")
+    ).to_be_checked()
     page.get_by_role("button", name="Reset the password").click()
     expect(page.get_by_role("status")).to_contain_text("must change it at the next sign-in")
     assert int(samba_dc.read(user.dn, "pwdLastSet")["pwdLastSet"][0]) == 0  # type: ignore[call-overload]

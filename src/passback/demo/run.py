@@ -62,6 +62,8 @@ from passback.demo.samba import (
 from passback.demo.samba import (
     check_prerequisites as check_samba,
 )
+from passback.server.console import admins
+from passback.server.console.roles import Role
 from passback.server.keyring import MASTER_KEY_FILE, master_key, store_master_key
 from passback.server.notify.phone_outbox import read_outbox
 from passback.server.portal import registrations
@@ -94,6 +96,9 @@ ALICE_MOBILE = "+1 425 555 0142"
 ALICE_OFFICE = "+1 425 555 0100 ext. 42"
 #: Where the portal asks for help when no code reaches a user (G5).
 HELP_DESK = f"helpdesk@{MAIL_DOMAIN}"
+#: The console's first administrator, set up by the demo (a ready authenticator
+#: key is printed: for the demo only).
+CONSOLE_ADMIN = f"admin@{MAIL_DOMAIN}"
 
 
 class DemoError(Exception):
@@ -154,6 +159,10 @@ class Layout:
     @property
     def admin_password(self) -> Path:
         return self.root / "dc-administrator-password"
+
+    @property
+    def console_password(self) -> Path:
+        return self.root / "console-password"
 
     @property
     def admin_token(self) -> Path:
@@ -277,6 +286,8 @@ class _Demo:
         self.new_password = random_password(avoid=SLUG)
         self.alice_password = ""
         self.totp_secret = ""
+        self.console_password = ""
+        self.console_secret = ""
         self._stopped = threading.Event()
 
     # -- start -------------------------------------------------------------
@@ -424,7 +435,8 @@ class _Demo:
             )
 
     def _create_tenant(self) -> CreatedTenant:
-        """What ``passback tenant create`` does."""
+        """What ``passback tenant create --admin-email`` does, and the set-up
+        its link leads to, done here: the console's first administrator."""
         self.layout.server_data.mkdir(parents=True, exist_ok=True)
         url = f"sqlite:///{self.layout.server_data / 'passback.db'}"
         upgrade(url)
@@ -432,7 +444,32 @@ class _Demo:
             key_file = self.layout.server_data / MASTER_KEY_FILE
             key = store_master_key(session, key_file, environment=None)
             created = create_tenant(session, TENANT, SLUG, master_key=key)
+            now = utcnow()
+            invited = admins.invite(
+                session,
+                created.tenant_id,
+                email=CONSOLE_ADMIN,
+                name="Demo Administrator",
+                role=Role.TENANT_ADMIN,
+                invited_by=None,
+                master=key,
+                now=now,
+            )
+            row = admins.by_setup_token(session, created.tenant_id, invited.token, now)
+            self.console_secret = admins.totp_secret(key, row)
+            self.console_password = random_password()
+            admins.complete_setup(
+                session,
+                row,
+                password=self.console_password,
+                confirm=self.console_password,
+                # The step before now: the code of now stays free for the first sign-in.
+                code=pyotp.TOTP(self.console_secret).at(now.timestamp() - 30),
+                master=key,
+                now=now,
+            )
             session.commit()
+        write_private(self.layout.console_password, (self.console_password + "\n").encode())
         return created
 
     def _onboard(self) -> None:
@@ -610,6 +647,17 @@ class _Demo:
                 f"  {layout.mail}/ (one .eml file per message); codes are also shown here.",
                 f"  No code? After 10 seconds the page offers to ask the help desk ({HELP_DESK}).",
                 "",
+                f"Admin console: sign in as {CONSOLE_ADMIN}",
+                "",
+                f"    {self.url}/console/{SLUG}/",
+                "",
+                f"  Password {self.console_password}; authenticator key {self.console_secret}",
+                "  (add it to an authenticator app, or take a code of now:",
+                f"    {sys.executable} -c \\",
+                f"      \"import pyotp; print(pyotp.TOTP('{self.console_secret}').now())\")",
+                '  Search people, reset with "must change at next logon", unlock, revoke the',
+                "  agent, read reports and download them as CSV.",
+                "",
                 "Demo users (the same in the portal and the API):",
                 f"  {ALICE:<6} an ordinary account: a reset goes through to the directory",
                 f"  {BOB:<6} disabled: the agent refuses the reset (409, code disabled)",
@@ -639,6 +687,7 @@ class _Demo:
                 f"  directory (Samba DC)        {dc.log_file}",
                 "Secrets (mode 0600):",
                 f"  admin API token             {layout.admin_token}",
+                f"  console password            {layout.console_password}",
                 f"  DC Administrator password   {layout.admin_password}",
                 "",
                 "Press Ctrl-C to stop the demo (agent, server, mail catcher and DC).",

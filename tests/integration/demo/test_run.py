@@ -203,6 +203,24 @@ def test_demo_runs_as_printed_and_stops_cleanly(demo: Demo) -> None:
         )
         assert signed.headers.get("location") == "/portal/demo/account", signed.text
 
+    # The printed console login: password, then a code of the printed key.
+    console = re.search(r"Password (\S+); authenticator key ([A-Z2-7]+)", printed)
+    assert console is not None and f"{url}/console/demo/" in printed, printed
+    with httpx.Client(
+        base_url=url,
+        verify=ssl.create_default_context(cafile=str(demo.root / "tls" / "ca.pem")),
+        timeout=60,
+    ) as admin:
+        first = admin.post(
+            "/console/demo/signin",
+            data={"email": "admin@demo.passback.test", "password": console.group(1)},
+        )
+        assert first.headers.get("location") == "/console/demo/signin/code", first.text
+        code = pyotp.TOTP(console.group(2)).now()
+        second = admin.post("/console/demo/signin/code", data={"code": code})
+        assert second.headers.get("location") == "/console/demo/dashboard", second.text
+        assert "demo-agent" in admin.get("/console/demo/dashboard").text
+
     # The ready-to-paste curl command, pasted into a shell.
     curl = re.search(r"^\s+(curl .*?password-reset)$", printed, re.M | re.S)
     assert curl is not None, printed
