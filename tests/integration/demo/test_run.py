@@ -23,6 +23,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import httpx
+import pyotp
 import pytest
 
 from passback.demo.samba import SambaDC, certificate_cn, port_open, samba_processes_holding
@@ -216,8 +217,9 @@ def test_demo_runs_as_printed_and_stops_cleanly(demo: Demo) -> None:
             data={"email": "admin@demo.passback.test", "password": console.group(1)},
         )
         assert first.headers.get("location") == "/console/demo/signin/code", first.text
-        code = pyotp.TOTP(console.group(2)).now()
-        second = admin.post("/console/demo/signin/code", data={"code": code})
+        second = admin.post(
+            "/console/demo/signin/code", data={"code": pyotp.TOTP(console.group(2)).now()}
+        )
         assert second.headers.get("location") == "/console/demo/dashboard", second.text
         assert "demo-agent" in admin.get("/console/demo/dashboard").text
 
