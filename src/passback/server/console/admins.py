@@ -189,7 +189,7 @@ def complete_setup(
             N_("That code is not right. Type the code your authenticator app shows now."),
             field="code",
         )
-    row.password_hash = _HASHER.hash(password)
+    row.credential_hash = _HASHER.hash(password)
     row.totp_last_step = step
     row.setup_hash = None
     row.setup_expires_at = None
@@ -229,7 +229,7 @@ def check_password(password: str, email: str) -> None:
 
 def password_matches(row: Admin | None, password: str) -> bool:
     """Whether ``password`` is ``row``'s; as slow for no row, or an inactive one."""
-    stored = row.password_hash if row is not None and row.activated_at else None
+    stored = row.credential_hash if row is not None and row.activated_at else None
     try:
         _HASHER.verify(stored or _UNKNOWN, password[:MAX_PASSWORD])
     except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):

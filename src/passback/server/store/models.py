@@ -419,7 +419,8 @@ class Admin(Base):
     name: Mapped[str] = mapped_column(String(128))
     #: ``tenant_admin``, ``helpdesk`` or ``reports`` (console.roles).
     role: Mapped[str] = mapped_column(String(16))
-    password_hash: Mapped[str | None] = mapped_column(String(256))
+    #: The password as an argon2id hash (never the password itself).
+    credential_hash: Mapped[str | None] = mapped_column(String(256))
     #: The authenticator's secret, wrapped under the master key.
     totp_wrapped: Mapped[str | None] = mapped_column(String(WRAPPED_LENGTH))
     #: The last time step a code was taken for: never the same code twice.

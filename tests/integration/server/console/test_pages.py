@@ -57,7 +57,7 @@ async def test_set_up_link_sets_a_password_and_an_authenticator_once(
     await set_up(client, "acme", token, "ada@acme.test")
     again = await client.get(f"{BASE}/setup/{token}")
     assert again.status_code == 404 and "does not work" in again.text
-    [stored] = rows(server, "SELECT password_hash, totp_wrapped, setup_hash FROM admins")
+    [stored] = rows(server, "SELECT credential_hash, totp_wrapped, setup_hash FROM admins")
     assert str(stored[0]).startswith("$argon2id$") and ADMIN_PASSWORD not in str(stored)
     assert secret.group(1) not in str(stored[1]) and stored[2] is None
 

@@ -32,7 +32,7 @@ def upgrade() -> None:
         sa.Column("email", sa.String(254), nullable=False),
         sa.Column("name", sa.String(128), nullable=False),
         sa.Column("role", sa.String(16), nullable=False),
-        sa.Column("password_hash", sa.String(256), nullable=True),
+        sa.Column("credential_hash", sa.String(256), nullable=True),
         sa.Column("totp_wrapped", sa.String(128), nullable=True),
         sa.Column("totp_last_step", sa.Integer(), nullable=False),
         sa.Column("setup_hash", sa.String(64), nullable=True, unique=True),
