@@ -1318,8 +1318,8 @@ class Portal:
         """The flow's new token if ``code`` is right for its gate. H1: the
         attempt is counted by one atomic statement before the code is
         compared, so parallel guesses cannot beat the limit."""
-        if row.gate == Method.QUESTIONS.value:
-            raise FlowRefused(Refusal.WRONG_STEP)  # answered with enter_answers
+        if row.gate in (Method.QUESTIONS.value, Method.PASSKEY.value):
+            raise FlowRefused(Refusal.WRONG_STEP)  # enter_answers, enter_passkey
         claimed = flow.claim_code_attempt(db, row.id_hash)
         db.refresh(row)
         if claimed is None:
