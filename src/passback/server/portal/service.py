@@ -37,7 +37,7 @@ from passback.server.portal.errors import (
     writeback_error,
 )
 from passback.server.portal.gates import email_gate, registry
-from passback.server.portal.gates.base import Answer, Armed, subject
+from passback.server.portal.gates.base import Answer, Armed, At, subject
 from passback.server.portal.help_mail import help_mail
 from passback.server.portal.notice_mail import Notice, notice_mail
 from passback.server.portal.ratelimit import SlidingWindowLimiter, address_key
@@ -295,8 +295,7 @@ class Portal:
         with self.services.sessions() as db, db.begin():
             try:
                 row = flow.require(db.get(PortalFlow, key), flow.Step.CHOOSE, now)
-                gate = registry.gate_of(method)
-                return gate.arm(db, self, tenant, row, now=now, language=language)
+                return registry.gate_of(method).arm(At(db, self, tenant, row, now), language)
             except FlowRefused as refused:
                 raise refusal_error(refused) from None
 
@@ -317,7 +316,7 @@ class Portal:
                 try:
                     found = flow.require(db.get(PortalFlow, row.id_hash), flow.Step.CODE, now)
                     gate = registry.gate_of(found.gate)
-                    return gate.again(db, self, tenant, found, now=now, language=language)
+                    return gate.again(At(db, self, tenant, found, now), language)
                 except FlowRefused as refused:
                     return refusal_error(refused, row.user_id)
 
@@ -495,7 +494,7 @@ class Portal:
                 except FlowRefused as refused:
                     return refusal_error(refused)
                 gate = registry.gate_of(found.gate)
-                return gate.enter_number(db, self, tenant, found, typed, now=now, language=language)
+                return gate.enter_number(At(db, self, tenant, found, now), typed, language)
 
         armed = await asyncio.to_thread(check)
         if isinstance(armed, PortalError):
@@ -882,17 +881,18 @@ class Portal:
         gate = registry.gate_of(row.gate)
         if not isinstance(answer, gate.takes):
             raise FlowRefused(Refusal.WRONG_STEP)  # another gate's answer
-        gate.admit(db, tenant.id, row, now)
+        at = At(db, self, tenant, row, now)
+        gate.admit(at)
         claimed = flow.claim_code_attempt(db, row.id_hash)
         db.refresh(row)
         if claimed is None:
             flow.require(row, flow.Step.CODE, now)  # moved on meanwhile: say how
             raise FlowRefused(Refusal.TOO_MANY_CODES)
-        matches = gate.check(db, self, tenant.id, row, answer, now)
+        matches = gate.check(at, answer)
         try:
             return self._pass(db, tenant, row, gate.method, matches, now)
         except FlowRefused:
-            gate.failed(db, tenant.id, row, now)
+            gate.failed(at)
             raise
 
     def _pass(

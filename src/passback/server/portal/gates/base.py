@@ -61,6 +61,18 @@ class Tenant(Protocol):
 
 
 @dataclasses.dataclass(frozen=True)
+class At:
+    """One request at a flow's gate: its store session (in the request's
+    transaction), the portal, the tenant, the flow's row and the time."""
+
+    db: Session
+    desk: Desk
+    tenant: Tenant
+    row: PortalFlow
+    now: dt.datetime
+
+
+@dataclasses.dataclass(frozen=True)
 class Armed:
     """A gate just set up (or set up again): the flow's step, the page that
     shows it (under ``/portal/<slug>/``), and what sends its code, if anything."""
@@ -125,17 +137,8 @@ class Gate(Protocol):
         """Where the flow's code went, masked, for the code page; None: not shown."""
         return None
 
-    def arm(
-        self,
-        db: Session,
-        desk: Desk,
-        tenant: Tenant,
-        row: PortalFlow,
-        *,
-        now: dt.datetime,
-        language: str,
-    ) -> Armed:
-        """Move ``row`` from the choice to this gate.
+    def arm(self, at: At, language: str) -> Armed:
+        """Move the flow from the choice to this gate.
 
         Raises:
             PortalError: the gate is blocked for this account (T1).
@@ -143,16 +146,7 @@ class Gate(Protocol):
         """
         ...
 
-    def again(
-        self,
-        db: Session,
-        desk: Desk,
-        tenant: Tenant,
-        row: PortalFlow,
-        *,
-        now: dt.datetime,
-        language: str,
-    ) -> Armed:
+    def again(self, at: At, language: str) -> Armed:
         """G5 "try again" at the gate's code step: send a code again, or go
         back to the gate's first step.
 
@@ -161,22 +155,12 @@ class Gate(Protocol):
         """
         raise FlowRefused(Refusal.WRONG_STEP)
 
-    def enter_number(
-        self,
-        db: Session,
-        desk: Desk,
-        tenant: Tenant,
-        row: PortalFlow,
-        typed: str,
-        *,
-        now: dt.datetime,
-        language: str,
-    ) -> Armed | PortalError:
+    def enter_number(self, at: At, typed: str, language: str) -> Armed | PortalError:
         """The number typed at the gate's number step (G4); what is sent, or
         the error to answer with (returned: what it counted is kept)."""
         return refusal_error(FlowRefused(Refusal.WRONG_STEP))
 
-    def admit(self, db: Session, tenant_id: str, row: PortalFlow, now: dt.datetime) -> None:
+    def admit(self, at: At) -> None:
         """Before a try is counted.
 
         Raises:
@@ -184,19 +168,11 @@ class Gate(Protocol):
         """
         return None
 
-    def check(
-        self,
-        db: Session,
-        desk: Desk,
-        tenant_id: str,
-        row: PortalFlow,
-        answer: Answer,
-        now: dt.datetime,
-    ) -> bool:
+    def check(self, at: At, answer: Answer) -> bool:
         """Whether ``answer`` (of the kind ``takes``) passes; its try is counted."""
         ...
 
-    def failed(self, db: Session, tenant_id: str, row: PortalFlow, now: dt.datetime) -> None:
+    def failed(self, at: At) -> None:
         """After a wrong try was recorded: count it toward the gate's block."""
         return None
 

@@ -13,6 +13,7 @@ import asyncio
 import dataclasses
 import datetime as dt
 import logging
+from typing import Protocol
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -24,9 +25,11 @@ from passback.server.i18n.translations import N_
 from passback.server.notify import MailError, MailMessage
 from passback.server.portal import flow, registrations
 from passback.server.portal.code_mail import code_mail
+from passback.server.portal.codes import Hasher
 from passback.server.portal.gates.base import (
     Answer,
     Armed,
+    At,
     Deliver,
     Desk,
     Gate,
@@ -56,62 +59,42 @@ class EmailGate(Gate):
     method = Method.EMAIL
     chosen = N_("If the account exists and has an email address, we sent it a code.")
 
-    def arm(
-        self,
-        db: Session,
-        desk: Desk,
-        tenant: Tenant,
-        row: PortalFlow,
-        *,
-        now: dt.datetime,
-        language: str,
-    ) -> Armed:
-        user = db.get(DirectoryUser, row.user_id or "")
-        blocked, to = held_back(db, tenant.id, user, row.client_hash or "", now)
-        db.refresh(row)  # as it is now that this request holds the user's lock
-        ttl = desk.services.settings.code_ttl
-        code, link = flow.arm_email(row, desk.hasher, blocked=blocked, code_ttl=ttl, now=now)
-        count_send(db, row, now)
-        return _armed(
-            desk, tenant, Sending(row.id_hash, code, row.blocked, user, link, to), language
-        )
+    def arm(self, at: At, language: str) -> Armed:
+        return _mail(at, language, flow.arm_email)
 
-    def again(
-        self,
-        db: Session,
-        desk: Desk,
-        tenant: Tenant,
-        row: PortalFlow,
-        *,
-        now: dt.datetime,
-        language: str,
-    ) -> Armed:
+    def again(self, at: At, language: str) -> Armed:
         """A new code and link; the old ones die."""
-        user = db.get(DirectoryUser, row.user_id or "")
-        blocked, to = held_back(db, tenant.id, user, row.client_hash or "", now)
-        db.refresh(row)  # as it is now that this request holds the lock
-        ttl = desk.services.settings.code_ttl
-        code, link = flow.send_again(row, desk.hasher, blocked=blocked, code_ttl=ttl, now=now)
-        count_send(db, row, now)
-        return _armed(
-            desk, tenant, Sending(row.id_hash, code, row.blocked, user, link, to), language
-        )
+        return _mail(at, language, flow.send_again)
 
-    def check(
+    def check(self, at: At, answer: Answer) -> bool:
+        return sent_code_matches(at.desk, at.row, answer)
+
+
+class _Move(Protocol):
+    def __call__(
         self,
-        db: Session,
-        desk: Desk,
-        tenant_id: str,
-        row: PortalFlow,
-        answer: Answer,
+        flow: PortalFlow,
+        hasher: Hasher,
+        *,
+        blocked: flow.Blocked | None,
+        code_ttl: int,
         now: dt.datetime,
-    ) -> bool:
-        return sent_code_matches(desk, row, answer)
+    ) -> tuple[str, str]: ...
 
 
-def _armed(desk: Desk, tenant: Tenant, sending: Sending, language: str) -> Armed:
-    username = sending.user.sam_account_name if sending.user else ""
-    return Armed(deliver=delivery(desk, tenant, sending, username, language))
+def _mail(at: At, language: str, move: _Move) -> Armed:
+    """Move the flow to a new code and link (``move``), mailed unless the
+    user's caps or addresses hold it back; counted, and sent after the answer."""
+    db, row = at.db, at.row
+    user = db.get(DirectoryUser, row.user_id or "")
+    blocked, to = held_back(db, at.tenant.id, user, row.client_hash or "", at.now)
+    db.refresh(row)  # as it is now that this request holds the user's lock
+    ttl = at.desk.services.settings.code_ttl
+    code, link = move(row, at.desk.hasher, blocked=blocked, code_ttl=ttl, now=at.now)
+    count_send(db, row, at.now)
+    sending = Sending(row.id_hash, code, row.blocked, user, link, to)
+    username = user.sam_account_name if user else ""
+    return Armed(deliver=delivery(at.desk, at.tenant, sending, username, language))
 
 
 def held_back(

@@ -8,17 +8,14 @@ JSON API leaves this gate to the pages.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import json
-
-from sqlalchemy.orm import Session
 
 from passback.policy.gates import Method
 from passback.server.i18n.translations import N_
 from passback.server.portal import flow, registrations
 from passback.server.portal.errors import FlowRefused, Refusal, refusal_error
 from passback.server.portal.gates import passkey
-from passback.server.portal.gates.base import Answer, Armed, Desk, Gate, Tenant
+from passback.server.portal.gates.base import Answer, Armed, At, Gate
 from passback.server.store.models import PortalFlow
 
 PASSKEY_REFUSED = N_(
@@ -44,37 +41,24 @@ class PasskeyGate(Gate):
     takes = Assertion
     api_refusal = N_("A passkey is used in the portal's pages, where the browser asks for it.")
 
-    def arm(
-        self,
-        db: Session,
-        desk: Desk,
-        tenant: Tenant,
-        row: PortalFlow,
-        *,
-        now: dt.datetime,
-        language: str,
-    ) -> Armed:
-        flow.arm_app(row, self.method.value, code_ttl=desk.services.settings.code_ttl, now=now)
+    def arm(self, at: At, language: str) -> Armed:
+        row = at.row
+        flow.arm_app(
+            row, self.method.value, code_ttl=at.desk.services.settings.code_ttl, now=at.now
+        )
         row.challenge = json.dumps({"challenge": passkey.new_challenge()})
         return Armed(page=self.page)
 
-    def check(
-        self,
-        db: Session,
-        desk: Desk,
-        tenant_id: str,
-        row: PortalFlow,
-        answer: Answer,
-        now: dt.datetime,
-    ) -> bool:
+    def check(self, at: At, answer: Answer) -> bool:
         """The challenge is spent: a new one for the next try."""
         if not isinstance(answer, Assertion):
             return False
+        row = at.row
         # Read once the attempt is this request's: each challenge answers once.
         challenge = _challenge(row) or ""
         row.challenge = json.dumps({"challenge": passkey.new_challenge()})
         return registrations.check_passkey(
-            db, answer.rp, tenant_id, row.user_id, challenge, answer.credential
+            at.db, answer.rp, at.tenant.id, row.user_id, challenge, answer.credential
         )
 
 

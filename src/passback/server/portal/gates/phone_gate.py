@@ -32,6 +32,7 @@ from passback.server.portal.gates import email_gate
 from passback.server.portal.gates.base import (
     Answer,
     Armed,
+    At,
     Deliver,
     Desk,
     Gate,
@@ -77,49 +78,24 @@ class PhoneGate(Gate):
         ending = found.get("ending") if isinstance(found, dict) else None
         return ending if isinstance(ending, str) else None
 
-    def arm(
-        self,
-        db: Session,
-        desk: Desk,
-        tenant: Tenant,
-        row: PortalFlow,
-        *,
-        now: dt.datetime,
-        language: str,
-    ) -> Armed:
+    def arm(self, at: At, language: str) -> Armed:
         """The number step first: nothing is sent yet."""
+        row = at.row
         who = row.who_hash or row.id_hash
-        until = blocks.active(db, tenant.id, who, blocks.Scope.PHONE, now, row.client_hash)
+        until = blocks.active(at.db, at.tenant.id, who, blocks.Scope.PHONE, at.now, row.client_hash)
         if until is not None:
             raise _blocked(until, row)
-        flow.arm_number(row, self.method.value, code_ttl=desk.services.settings.code_ttl, now=now)
+        ttl = at.desk.services.settings.code_ttl
+        flow.arm_number(row, self.method.value, code_ttl=ttl, now=at.now)
         return Armed(flow.Step.NUMBER, "number")
 
-    def again(
-        self,
-        db: Session,
-        desk: Desk,
-        tenant: Tenant,
-        row: PortalFlow,
-        *,
-        now: dt.datetime,
-        language: str,
-    ) -> Armed:
+    def again(self, at: At, language: str) -> Armed:
         """Back to the number, to send there again."""
-        flow.back_to_number(row, code_ttl=desk.services.settings.code_ttl, now=now)
+        flow.back_to_number(at.row, code_ttl=at.desk.services.settings.code_ttl, now=at.now)
         return Armed(flow.Step.NUMBER, "number")
 
-    def enter_number(
-        self,
-        db: Session,
-        desk: Desk,
-        tenant: Tenant,
-        row: PortalFlow,
-        typed: str,
-        *,
-        now: dt.datetime,
-        language: str,
-    ) -> Armed | PortalError:
+    def enter_number(self, at: At, typed: str, language: str) -> Armed | PortalError:
+        db, desk, tenant, row, now = at.db, at.desk, at.tenant, at.row, at.now
         policy = gate_policy(db, tenant.id)
         # G4: the whole number, with its country code (the tenant's region
         # reads only the directory's numbers).
@@ -202,16 +178,8 @@ class PhoneGate(Gate):
 
         return send
 
-    def check(
-        self,
-        db: Session,
-        desk: Desk,
-        tenant_id: str,
-        row: PortalFlow,
-        answer: Answer,
-        now: dt.datetime,
-    ) -> bool:
-        return sent_code_matches(desk, row, answer)
+    def check(self, at: At, answer: Answer) -> bool:
+        return sent_code_matches(at.desk, at.row, answer)
 
 
 def _blocked(until: dt.datetime, row: PortalFlow) -> PortalError:

@@ -11,7 +11,6 @@ that block, so the gate never comes first when two are required.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import json
 
 from sqlalchemy.orm import Session
@@ -22,7 +21,7 @@ from passback.server.i18n.translations import N_
 from passback.server.portal import blocks, flow, registrations
 from passback.server.portal.errors import PortalError
 from passback.server.portal.gates import questions
-from passback.server.portal.gates.base import Answer, Armed, Desk, Gate, Tenant, subject
+from passback.server.portal.gates.base import Answer, Armed, At, Desk, Gate, subject
 from passback.server.store.models import PortalFlow
 
 QUESTIONS_BLOCKED = N_(
@@ -59,23 +58,18 @@ class QuestionsGate(Gate):
     first = False
     api_refusal = N_("Security questions are answered in the portal's pages.")
 
-    def arm(
-        self,
-        db: Session,
-        desk: Desk,
-        tenant: Tenant,
-        row: PortalFlow,
-        *,
-        now: dt.datetime,
-        language: str,
-    ) -> Armed:
-        self.admit(db, tenant.id, row, now)
-        flow.arm_app(row, self.method.value, code_ttl=desk.services.settings.code_ttl, now=now)
-        row.challenge = json.dumps(_asked(db, tenant.id, row))
+    def arm(self, at: At, language: str) -> Armed:
+        self.admit(at)
+        row = at.row
+        flow.arm_app(
+            row, self.method.value, code_ttl=at.desk.services.settings.code_ttl, now=at.now
+        )
+        row.challenge = json.dumps(_asked(at.db, at.tenant.id, row))
         return Armed(page=self.page)
 
-    def admit(self, db: Session, tenant_id: str, row: PortalFlow, now: dt.datetime) -> None:
-        until = blocks.active(db, tenant_id, subject(row), blocks.Scope.QUESTIONS, now)
+    def admit(self, at: At) -> None:
+        row = at.row
+        until = blocks.active(at.db, at.tenant.id, subject(row), blocks.Scope.QUESTIONS, at.now)
         if until is not None:
             raise PortalError(
                 "questions_blocked",
@@ -85,20 +79,12 @@ class QuestionsGate(Gate):
                 note="T1: 5 wrong answers to this account's questions within an hour",
             )
 
-    def check(
-        self,
-        db: Session,
-        desk: Desk,
-        tenant_id: str,
-        row: PortalFlow,
-        answer: Answer,
-        now: dt.datetime,
-    ) -> bool:
+    def check(self, at: At, answer: Answer) -> bool:
         """Every answer is checked, right or wrong, so the time tells nothing."""
         if not isinstance(answer, Answers):
             return False
-        challenge = challenge_of(row)
-        hashes = registrations.answer_hashes(db, tenant_id, row.user_id)
+        challenge = challenge_of(at.row)
+        hashes = registrations.answer_hashes(at.db, at.tenant.id, at.row.user_id)
         typed = [*answer.typed, *[""] * len(challenge.keys)][: len(challenge.keys)]
         results = [
             questions.answer_matches(hashes.get(key) if challenge.real else None, text)
@@ -106,12 +92,12 @@ class QuestionsGate(Gate):
         ]
         return bool(results) and all(results)
 
-    def failed(self, db: Session, tenant_id: str, row: PortalFlow, now: dt.datetime) -> None:
-        wrong = blocks.failures(db, tenant_id, subject(row), self.method.value, now)
-        if wrong >= blocks.MAX_WRONG_QUESTIONS:
-            blocks.block(
-                db, tenant_id, subject(row), blocks.Scope.QUESTIONS, now, user_id=row.user_id
-            )
+    def failed(self, at: At) -> None:
+        db, tenant_id, who = at.db, at.tenant.id, subject(at.row)
+        if blocks.failures(db, tenant_id, who, self.method.value, at.now) >= (
+            blocks.MAX_WRONG_QUESTIONS
+        ):
+            blocks.block(db, tenant_id, who, blocks.Scope.QUESTIONS, at.now, user_id=at.row.user_id)
 
 
 def custom_questions(desk: Desk, tenant_id: str) -> tuple[CustomQuestion, ...]:

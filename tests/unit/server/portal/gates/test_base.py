@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 
 from passback.server.portal.errors import FlowRefused, PortalError, Refusal
-from passback.server.portal.gates.base import Code, Gate, subject
+from passback.server.portal.gates.base import At, Code, Gate, subject
 from passback.server.portal.gates.passkey import RelyingParty
 from passback.server.portal.gates.passkey_gate import PASSKEY_REFUSED, Assertion
 from passback.server.portal.gates.questions_gate import WRONG_ANSWERS, Answers
@@ -46,18 +46,11 @@ def test_a_wrong_answer_reads_in_its_kinds_own_words(
 
 def test_a_gate_that_sends_nothing_cannot_send_again_nor_take_a_number() -> None:
     gate: Gate = gate_of("totp")
+    at = At(None, None, None, row(), NOW)  # type: ignore[arg-type]
     with pytest.raises(FlowRefused) as refused:
-        gate.again(None, None, None, row(), now=NOW, language="en")  # type: ignore[arg-type]
+        gate.again(at, "en")
     assert refused.value.refusal is Refusal.WRONG_STEP
-    error = gate.enter_number(
-        None,  # type: ignore[arg-type]
-        None,  # type: ignore[arg-type]
-        None,  # type: ignore[arg-type]
-        row(),
-        "+5511912345678",
-        now=NOW,
-        language="en",
-    )
+    error = gate.enter_number(at, "+5511912345678", "en")
     assert isinstance(error, PortalError) and error.code == Refusal.WRONG_STEP.value
 
 
