@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import datetime as dt
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
+import pyotp
 import sqlalchemy as sa
 
 from passback.crypto.envelope import Opened
@@ -17,7 +19,9 @@ from passback.protocol.link import OperationReceived, Received
 from passback.protocol.messages import Result, Rules, RulesRequest, SyncRequest
 from passback.protocol.outcomes import Outcome
 from passback.server.notify.phone_outbox import read_outbox
-from passback.server.store import create_engine
+from passback.server.portal import registrations
+from passback.server.store import create_engine, session_factory
+from passback.server.store.models import DirectoryUser
 from passback.server.tenants import CreatedTenant
 from tests.support.server import TIMEOUT, AgentFactory, FakeAgent, RunningServer, sync, user
 
@@ -204,3 +208,26 @@ def phone_code(message: dict[str, object]) -> str:
     """The 8-digit code a text or a call carries (a call reads it digit by digit)."""
     digits = re.findall(r"\d", str(message["text"]).split(":", 1)[1])
     return "".join(digits[:8])
+
+
+def register_authenticator(server: RunningServer, username: str = "jdoe") -> str:
+    """Set up an authenticator for ``username`` as Security info does; its secret."""
+    engine = create_engine(server.database_url)
+    try:
+        with session_factory(engine)() as db, db.begin():
+            user = db.scalar(
+                sa.select(DirectoryUser).where(DirectoryUser.sam_account_name == username)
+            )
+            assert user is not None
+            earlier = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=60)
+            secret = registrations.pending_totp(
+                db, server.master_key, user.tenant_id, user.id, earlier
+            )
+            assert secret is not None
+            code = pyotp.TOTP(secret).at(earlier)
+            assert registrations.confirm_totp(
+                db, server.master_key, user.tenant_id, user.id, code, earlier
+            )
+            return secret
+    finally:
+        engine.dispose()

@@ -33,9 +33,10 @@ from passback.server.api.schemas import (
 from passback.server.directory_users import MAX_USERNAME
 from passback.server.errors import ApiError
 from passback.server.i18n import Translator, negotiate
-from passback.server.i18n.translations import N_
 from passback.server.portal.errors import PortalError
 from passback.server.portal.flow import Step
+from passback.server.portal.gates import registry
+from passback.server.portal.gates.base import Code
 from passback.server.portal.rules_text import describe_rules
 from passback.server.portal.service import Portal, PortalTenant
 from passback.server.rules import PasswordRules
@@ -253,33 +254,18 @@ async def choose_method(
 ) -> CodeStepOut:
     tenant = await _tenant(request, slug)
     t = _translator(request)
+    gate = registry.gate_of(body.method)
     try:
-        if body.method is Method.QUESTIONS:
-            raise PortalError(
-                "invalid_method",
-                N_("Security questions are answered in the portal's pages."),
-                field="method",
-            )
-        if body.method is Method.PASSKEY:
-            raise PortalError(
-                "invalid_method",
-                N_("A passkey is used in the portal's pages, where the browser asks for it."),
-                field="method",
-            )
+        if gate.api_refusal is not None:
+            raise PortalError("invalid_method", gate.api_refusal, field="method")
         started = await _portal(request).choose(tenant, token, body.method.value, language=t.locale)
     except PortalError as error:
         raise _api_error(request, error, tenant) from None
     if started.deliver is not None:
         background.add_task(started.deliver)
-    if body.method is Method.EMAIL:
-        message = t.gettext("If the account exists and has an email address, we sent it a code.")
-    elif body.method.phone:
-        message = t.gettext("Type the phone number on file in full, with the country code.")
+    message = t.gettext(gate.chosen)
+    if started.step is Step.NUMBER:
         return CodeStepOut(step="number", method=body.method, message=message)
-    else:
-        message = t.gettext(
-            "Open your authenticator app and type the 6-digit code it shows for this account."
-        )
     return CodeStepOut(method=body.method, message=message)
 
 
@@ -337,7 +323,7 @@ async def enter_code(
     tenant = await _tenant(request, slug)
     portal = _portal(request)
     try:
-        passed = await portal.enter_code(tenant, token, body.code)
+        passed = await portal.enter(tenant, token, Code(body.code))
         new_token = passed.token
         if passed.step is Step.CHOOSE:
             choice = await portal.choice(tenant, new_token)

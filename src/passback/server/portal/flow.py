@@ -74,8 +74,6 @@ MAX_SENDS_PER_FLOW = 3
 GATE_LIFETIME = dt.timedelta(hours=1)
 #: The steps before the gates passed.
 GATE_STEPS = frozenset({"choose", "number", "code"})
-#: The gates whose code goes to a phone (``policy.gates.Method`` values).
-PHONE_GATES = frozenset({"mobile_sms", "mobile_voice", "office_voice"})
 
 
 class Step(enum.StrEnum):
@@ -347,25 +345,30 @@ def send_again(
     blocked: Blocked | None,
     code_ttl: int,
     now: dt.datetime,
-) -> tuple[str, str] | None:
-    """G5 "try again" at a gate whose code did not come: an email gate gets a
-    new code and link (the old ones die; returned to be mailed unless
-    ``blocked``); a phone gate goes back to its number, to send there again
-    (None). Codes tried still count (5 per flow); the caps count every send.
+) -> tuple[str, str]:
+    """G5 "try again" at an email gate whose code did not come: a new code and
+    link (the old ones die; returned to be mailed unless ``blocked``). Codes
+    tried still count (5 per flow); the caps count every send.
 
     Raises:
-        FlowRefused: not at the code step of an email or phone gate.
+        FlowRefused: not at the code step.
     """
     require(flow, Step.CODE, now)
-    if flow.gate in (None, "email"):
-        return _new_mail_code(flow, hasher, blocked=blocked, code_ttl=code_ttl, now=now)
-    if flow.gate not in PHONE_GATES:
-        raise FlowRefused(Refusal.WRONG_STEP)
+    return _new_mail_code(flow, hasher, blocked=blocked, code_ttl=code_ttl, now=now)
+
+
+def back_to_number(flow: PortalFlow, *, code_ttl: int, now: dt.datetime) -> None:
+    """G5 "try again" at a phone gate: back to its number, to send there
+    again. Codes tried still count (5 per flow).
+
+    Raises:
+        FlowRefused: not at the code step.
+    """
+    require(flow, Step.CODE, now)
     flow.step = Step.NUMBER.value
     flow.code_hash = None
     flow.challenge = None
     flow.expires_at = now + dt.timedelta(seconds=code_ttl)
-    return None
 
 
 def _new_mail_code(

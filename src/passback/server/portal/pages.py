@@ -44,11 +44,14 @@ from passback.server.i18n import Translator
 from passback.server.i18n.translations import N_
 from passback.server.portal import flash, flow
 from passback.server.portal.errors import PortalError
-from passback.server.portal.gates import passkey
+from passback.server.portal.gates import passkey, passkey_gate, questions_gate, registry
+from passback.server.portal.gates.base import Code
+from passback.server.portal.gates.passkey_gate import Assertion
 from passback.server.portal.gates.questions import text_of
+from passback.server.portal.gates.questions_gate import Answers
 from passback.server.portal.ratelimit import address_key
 from passback.server.portal.rules_text import describe_rules, source_text
-from passback.server.portal.service import CodePassed, Portal, PortalTenant, number_ending
+from passback.server.portal.service import CodePassed, Portal, PortalTenant
 from passback.server.portal.templating import Renderer
 from passback.server.rules import PasswordRules
 
@@ -163,13 +166,7 @@ async def choose_method(
         started = await portal.choose(tenant, token, method, language=t.locale)
     except PortalError as error:
         return await fail_and_redirect(request, t, error, slug=slug, to="method")
-    if method == Method.QUESTIONS.value:
-        after = "questions"
-    elif method == Method.PASSKEY.value:
-        after = "passkey"
-    else:
-        after = "number" if started.step is flow.Step.NUMBER else "code"
-    response = RedirectResponse(f"{base_of(tenant)}/{after}", status_code=303)
+    response = RedirectResponse(f"{base_of(tenant)}/{started.page}", status_code=303)
     if started.deliver is not None:
         response.background = BackgroundTask(started.deliver)
     return response
@@ -263,7 +260,8 @@ async def passkey_page(request: Request, slug: str) -> Response:
     token = request.cookies.get(FLOW_COOKIE)
     try:
         tenant = await portal.tenant(slug)
-        options = await portal.passkey_step(tenant, token, relying_party(request, tenant))
+        row = await portal.at_gate(tenant, token, Method.PASSKEY)
+        options = passkey_gate.options(row, relying_party(request, tenant))
     except PortalError as error:
         return await fail(request, t, error, slug=slug)
     return page(
@@ -290,9 +288,8 @@ async def use_passkey(
         tenant = await portal.tenant(slug)
         check_same_origin(request)
         _check_csrf(portal, token, csrf)
-        passed = await portal.enter_passkey(
-            tenant, token, credential, relying_party(request, tenant)
-        )
+        answer = Assertion(credential, relying_party(request, tenant))
+        passed = await portal.enter(tenant, token, answer)
     except PortalError as error:
         return await fail_and_redirect(request, t, error, slug=slug, to="passkey")
     return _after_gate(request, tenant, passed)
@@ -308,8 +305,9 @@ async def code_page(request: Request, slug: str) -> Response:
         row = await portal.require(tenant, token, flow.Step.CODE)
     except PortalError as error:
         return await fail(request, t, error, slug=slug)
-    if row.gate in (Method.QUESTIONS.value, Method.PASSKEY.value):
-        return RedirectResponse(f"{base_of(tenant)}/{row.gate}", status_code=303)
+    gate = registry.gate_of(row.gate)
+    if gate.page != "code":  # the gate takes its answer on a page of its own
+        return RedirectResponse(f"{base_of(tenant)}/{gate.page}", status_code=303)
     choice = await portal.offers_choice(tenant)
     return _code_page(
         request,
@@ -318,7 +316,7 @@ async def code_page(request: Request, slug: str) -> Response:
         token,
         gate=row.gate or "email",
         gate_choice=choice,
-        ending=number_ending(row),
+        ending=gate.target(row),
         can_ask=await portal.help_offered(tenant, row),
     )
 
@@ -395,7 +393,7 @@ async def enter_code_by_link(
         check_same_origin(request)
         if not portal.link_csrf_matches(link, csrf):
             raise PortalError("csrf_failed", N_("This form has expired. Start again."))
-        passed = await portal.enter_code(tenant, None, code, link=link)
+        passed = await portal.enter(tenant, None, Code(code), link=link)
     except PortalError as error:
         if error.field == "code":
             return await fail_and_redirect(request, t, error, slug=slug, to=f"code/{link}")
@@ -411,7 +409,8 @@ async def questions_page(request: Request, slug: str) -> Response:
     token = request.cookies.get(FLOW_COOKIE)
     try:
         tenant = await portal.tenant(slug)
-        keys, custom = await portal.question_step(tenant, token)
+        row = await portal.at_gate(tenant, token, Method.QUESTIONS)
+        custom = await asyncio.to_thread(questions_gate.custom_questions, portal, tenant.id)
     except PortalError as error:
         return await fail(request, t, error, slug=slug)
     return page(
@@ -420,7 +419,7 @@ async def questions_page(request: Request, slug: str) -> Response:
         tenant,
         "questions.html",
         csrf=portal.csrf_token(token or ""),
-        questions=[text_of(key, t, custom) for key in keys],
+        questions=[text_of(key, t, custom) for key in questions_gate.challenge_of(row).keys],
         gate_choice=True,  # a questions gate exists only where the user chose it
     )
 
@@ -437,7 +436,7 @@ async def answer_questions(request: Request, slug: str) -> Response:
         tenant = await portal.tenant(slug)
         check_same_origin(request)
         _check_csrf(portal, token, csrf if isinstance(csrf, str) else "")
-        passed = await portal.enter_answers(tenant, token, answers)
+        passed = await portal.enter(tenant, token, Answers(answers))
     except PortalError as error:
         return await fail_and_redirect(request, t, error, slug=slug, to="questions")
     return _after_gate(request, tenant, passed)
@@ -452,7 +451,7 @@ async def enter_code(request: Request, slug: str, code: Text = "", csrf: Text = 
         tenant = await portal.tenant(slug)
         check_same_origin(request)
         _check_csrf(portal, token, csrf)
-        passed = await portal.enter_code(tenant, token, code)
+        passed = await portal.enter(tenant, token, Code(code))
     except PortalError as error:
         if error.field == "code" and token:
             gate, ending = await portal.gate_of(slug, token)

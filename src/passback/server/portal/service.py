@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
-import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -17,20 +16,17 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from passback.policy import gates
-from passback.policy.gates import CUSTOM_PREFIX, CustomQuestion, Method
+from passback.policy.gates import GatePolicy, Method
 from passback.protocol.operations import Operation
 from passback.protocol.outcomes import Outcome
-from passback.server import audit, phones, support, writeback
+from passback.server import audit, support, writeback
 from passback.server.directory_users import MAX_USERNAME, find_user
 from passback.server.errors import NotFound, Refused
 from passback.server.gate_policies import gate_policy
 from passback.server.i18n import Catalogs, Translator
 from passback.server.i18n.translations import N_
 from passback.server.notify import MailError, MailMessage
-from passback.server.notify.phone import PhoneError, PhoneMessage
 from passback.server.portal import blocks, flow, registrations
-from passback.server.portal.code_mail import code_mail
-from passback.server.portal.code_phone import channel_of, code_message
 from passback.server.portal.codes import Hasher, flow_hash
 from passback.server.portal.errors import (
     ENDING_OUTCOMES,
@@ -40,7 +36,8 @@ from passback.server.portal.errors import (
     refusal_error,
     writeback_error,
 )
-from passback.server.portal.gates import passkey, questions
+from passback.server.portal.gates import email_gate, registry
+from passback.server.portal.gates.base import Answer, Armed, At, subject
 from passback.server.portal.help_mail import help_mail
 from passback.server.portal.notice_mail import Notice, notice_mail
 from passback.server.portal.ratelimit import SlidingWindowLimiter, address_key
@@ -55,23 +52,6 @@ BLOCKED = N_(
     "Too many attempts for this account from your network: you can try again after "
     "%(until)s. Your administrator can lift this sooner."
 )
-QUESTIONS_BLOCKED = N_(
-    "Security questions are blocked for this account until %(until)s, after too many wrong "
-    "answers. Choose another way to prove who you are, or contact your administrator."
-)
-PHONE_BLOCKED = N_(
-    "Too many numbers typed that are not the one on file: phone codes for this account are "
-    "blocked from your network until %(until)s. Choose another way, or contact your "
-    "administrator."
-)
-WRONG_NUMBER = N_(
-    "This is not the number on file for you. Type the whole number, with the country code."
-)
-PASSKEY_REFUSED = N_(
-    "Your passkey did not prove who you are. Try again, or choose another way. "
-    "Attempts left: %(left)d."
-)
-WRONG_ANSWERS = N_("At least one answer is not right. Attempts left: %(left)d.")
 #: Help requests one account may send the administrators in a day (G5),
 #: whoever asks: more are answered the same way and mail no one.
 MAX_HELP_REQUESTS = 3
@@ -111,19 +91,6 @@ class Choice:
 
 
 @dataclasses.dataclass(frozen=True)
-class _Armed:
-    """An email gate just set up: what sending its code needs."""
-
-    key: str
-    code: str = dataclasses.field(repr=False)
-    blocked: str | None
-    user: DirectoryUser | None
-    link: str = dataclasses.field(repr=False, default="")
-    #: Where the code goes: the directory's mail and the user's own address.
-    to: tuple[str, ...] = ()
-
-
-@dataclasses.dataclass(frozen=True)
 class Started:
     token: str = dataclasses.field(repr=False)
     expires_at: dt.datetime
@@ -133,6 +100,8 @@ class Started:
     #: The step the flow is at: a gate's code, the choice of a method, or a
     #: phone gate's number.
     step: flow.Step = flow.Step.CODE
+    #: The page of that step, as the gate names it.
+    page: str = "code"
 
 
 class Portal:
@@ -240,56 +209,9 @@ class Portal:
         new, user, to = started
         if new.row.step == flow.Step.CHOOSE.value:
             return Started(new.token, new.row.expires_at, None, flow.Step.CHOOSE)
-        armed = _Armed(new.row.id_hash, new.code, new.row.blocked, user, new.link, to)
-        return Started(
-            new.token, new.row.expires_at, self._delivery(tenant, armed, username, language)
-        )
-
-    def _delivery(
-        self, tenant: PortalTenant, armed: _Armed, username: str, language: str
-    ) -> Callable[[], Awaitable[None]] | None:
-        """What sends the email gate's code after the answer went out (or
-        records why none is sent); None when there is nothing to do."""
-        user = armed.user
-        deliver = None
-        if user is not None and armed.to and armed.blocked is None:
-            t = Translator.for_locale(self.catalogs, language)
-            messages = [
-                code_mail(
-                    t,
-                    to=address,
-                    code=armed.code,
-                    minutes=self.services.settings.code_ttl // 60,
-                    tenant_name=tenant.name,
-                    link=self._link(tenant, armed.link),
-                )
-                for address in armed.to
-            ]
-
-            async def deliver() -> None:
-                await self._deliver(tenant, armed.key, user.id, messages)
-
-        elif user is not None and armed.blocked == flow.Blocked.MAIL_LIMIT:
-            # The answer is the same (T2); support learns why no mail came.
-            incident = support.Incident(
-                "mail_limit",
-                429,
-                "no code was sent: the user had their code mails for this hour "
-                "(from this address, or in all)",
-                method="POST",
-                tenant_id=tenant.id,
-                user_id=user.id,
-                username=username,
-                note=(
-                    f"T1: at most {flow.MAX_MAILS_PER_USER} code mails per user per hour, "
-                    f"{flow.MAX_MAILS_PER_USER_PER_CLIENT} for starts from one address"
-                ),
-            )
-
-            async def deliver() -> None:
-                await asyncio.to_thread(support.record, self.services.sessions, incident)
-
-        return deliver
+        sending = email_gate.Sending(new.row.id_hash, new.code, new.row.blocked, user, new.link, to)
+        deliver = email_gate.delivery(self, tenant, sending, username, language)
+        return Started(new.token, new.row.expires_at, deliver)
 
     async def choice(self, tenant: PortalTenant, token: str | None) -> Choice:
         """The methods the flow's next gate may use. Before any gate passed,
@@ -322,7 +244,7 @@ class Portal:
                     for m in Method
                     if m in policy.methods
                     and self.serviceable(m)
-                    and (first or m is not Method.QUESTIONS)
+                    and (first or registry.gate_of(m).first)
                 ]
                 return Choice(tuple(offered), 0, policy.required)
             on_file = (
@@ -364,60 +286,18 @@ class Portal:
             raise PortalError(
                 "invalid_method", N_("Choose one of the ways offered."), field="method"
             )
-        chosen = Method(method)
-        armed = await asyncio.to_thread(self._arm, tenant, row.id_hash, chosen)
-        deliver = None
-        if armed is not None:
-            username = armed.user.sam_account_name if armed.user else ""
-            deliver = self._delivery(tenant, armed, username, language)
-        step = flow.Step.NUMBER if chosen.phone else flow.Step.CODE
-        return Started(token or "", row.expires_at, deliver, step)
+        armed = await asyncio.to_thread(self._arm, tenant, row.id_hash, Method(method), language)
+        return Started(token or "", row.expires_at, armed.deliver, armed.step, armed.page)
 
-    def _arm(self, tenant: PortalTenant, key: str, method: Method) -> _Armed | None:
-        """Move the flow to the gate of ``method``; for an email gate, what
-        its delivery needs."""
+    def _arm(self, tenant: PortalTenant, key: str, method: Method, language: str) -> Armed:
+        """Move the flow to the gate of ``method``."""
         now = self._clock()
-        ttl = self.services.settings.code_ttl
         with self.services.sessions() as db, db.begin():
             try:
                 row = flow.require(db.get(PortalFlow, key), flow.Step.CHOOSE, now)
+                return registry.gate_of(method).arm(At(db, self, tenant, row, now), language)
             except FlowRefused as refused:
                 raise refusal_error(refused) from None
-            if method is Method.QUESTIONS:
-                until = blocks.active(db, tenant.id, _subject(row), blocks.Scope.QUESTIONS, now)
-                if until is not None:
-                    raise _questions_blocked(until, row)
-                flow.arm_app(row, method.value, code_ttl=ttl, now=now)
-                row.challenge = json.dumps(self._questions(db, tenant, row))
-                return None
-            if method.phone:
-                scope, client = blocks.Scope.PHONE, row.client_hash
-                who = row.who_hash or row.id_hash
-                until = blocks.active(db, tenant.id, who, scope, now, client)
-                if until is not None:
-                    raise _phone_blocked(until, row)
-                flow.arm_number(row, method.value, code_ttl=ttl, now=now)
-                return None
-            if method is Method.PASSKEY:
-                flow.arm_app(row, method.value, code_ttl=ttl, now=now)
-                row.challenge = json.dumps({"challenge": passkey.new_challenge()})
-                return None
-            if method is not Method.EMAIL:
-                flow.arm_app(row, method.value, code_ttl=ttl, now=now)
-                return None
-            user = db.get(DirectoryUser, row.user_id or "")
-            blocked, to = self._email_blocked(db, tenant, user, row.client_hash or "", now)
-            db.refresh(row)  # as it is now that this request holds the user's lock
-            try:
-                code, link = flow.arm_email(
-                    row, self.hasher, blocked=blocked, code_ttl=ttl, now=now
-                )
-            except FlowRefused as refused:
-                raise refusal_error(refused) from None
-            _count_send(db, row, now)
-            if user is not None:
-                db.expunge(user)
-            return _Armed(key, code, row.blocked, user, link, to)
 
     async def send_again(
         self, tenant: PortalTenant, token: str | None, *, language: str
@@ -430,44 +310,20 @@ class Portal:
         """
         row = await self.require(tenant, token, flow.Step.CODE)
 
-        def again() -> _Armed | PortalError | None:
+        def again() -> Armed | PortalError:
             now = self._clock()
             with self.services.sessions() as db, db.begin():
                 try:
                     found = flow.require(db.get(PortalFlow, row.id_hash), flow.Step.CODE, now)
-                    user = db.get(DirectoryUser, found.user_id or "")
-                    blocked: flow.Blocked | None = None
-                    to: tuple[str, ...] = ()
-                    if found.gate in (None, Method.EMAIL.value):
-                        blocked, to = self._email_blocked(
-                            db, tenant, user, found.client_hash or "", now
-                        )
-                        db.refresh(found)  # as it is now that this request holds the lock
-                    sent = flow.send_again(
-                        found,
-                        self.hasher,
-                        blocked=blocked,
-                        code_ttl=self.services.settings.code_ttl,
-                        now=now,
-                    )
+                    gate = registry.gate_of(found.gate)
+                    return gate.again(At(db, self, tenant, found, now), language)
                 except FlowRefused as refused:
                     return refusal_error(refused, row.user_id)
-                if sent is None:
-                    return None
-                _count_send(db, found, now)
-                if user is not None:
-                    db.expunge(user)
-                return _Armed(found.id_hash, sent[0], found.blocked, user, sent[1], to)
 
         armed = await asyncio.to_thread(again)
         if isinstance(armed, PortalError):
             raise armed
-        if armed is None:
-            return Started(token or "", row.expires_at, None, flow.Step.NUMBER)
-        username = armed.user.sam_account_name if armed.user else ""
-        return Started(
-            token or "", row.expires_at, self._delivery(tenant, armed, username, language)
-        )
+        return Started(token or "", row.expires_at, armed.deliver, armed.step, armed.page)
 
     async def help_offered(self, tenant: PortalTenant, row: PortalFlow) -> bool:
         """Whether the gate's page offers to ask the administrators (G5): the
@@ -547,7 +403,7 @@ class Portal:
                     success=True,
                     at=now,
                     method=row.gate or Method.EMAIL.value,
-                    subject=_subject(row),
+                    subject=subject(row),
                 )
                 if (
                     user is None
@@ -601,226 +457,67 @@ class Portal:
         except PortalError:
             return await self.require(tenant, token, flow.Step.NUMBER)
 
-    async def passkey_step(
-        self, tenant: PortalTenant, token: str | None, rp: passkey.RelyingParty
-    ) -> str:
-        """The options (JSON) for the browser to answer the flow's passkey
-        gate: any passkey of this site, so the page is the same for every
-        username (T2); the answer is checked against the user's own.
+    async def at_gate(self, tenant: PortalTenant, token: str | None, method: Method) -> PortalFlow:
+        """The flow of ``token`` at the answer of a gate of ``method`` (its page).
 
         Raises:
-            PortalError: the flow is not at a passkey gate.
+            PortalError: the flow is not at such a gate.
         """
         row = await self.require(tenant, token, flow.Step.CODE)
-        challenge = _passkey_challenge(row)
-        if row.gate != Method.PASSKEY.value or challenge is None:
+        if row.gate != method.value:
             raise refusal_error(FlowRefused(Refusal.WRONG_STEP), row.user_id)
-        return passkey.authentication_options(rp, challenge=challenge)
-
-    async def enter_passkey(
-        self, tenant: PortalTenant, token: str | None, credential: str, rp: passkey.RelyingParty
-    ) -> CodePassed:
-        """Check the browser's answer at a passkey gate; counted like a code
-        (5 attempts per flow). The challenge is spent: a new one for the next try.
-
-        Raises:
-            PortalError: as :meth:`enter_code` (``field`` ``passkey``).
-        """
-
-        def check() -> tuple[FlowRefused | str, PortalFlow | None]:
-            now = self._clock()
-            with self.services.sessions() as db, db.begin():
-                row = flow.find(db, tenant.id, token)
-                try:
-                    row = flow.require(row, flow.Step.CODE, now)
-                    if row.gate != Method.PASSKEY.value:
-                        raise FlowRefused(Refusal.WRONG_STEP)
-                    claimed = flow.claim_code_attempt(db, row.id_hash)
-                    db.refresh(row)
-                    if claimed is None:
-                        flow.require(row, flow.Step.CODE, now)
-                        raise FlowRefused(Refusal.TOO_MANY_CODES)
-                    # Read once the attempt is this request's: each challenge answers once.
-                    challenge = _passkey_challenge(row) or ""
-                    row.challenge = json.dumps({"challenge": passkey.new_challenge()})
-                    matches = registrations.check_passkey(
-                        db, rp, tenant.id, row.user_id, challenge, credential
-                    )
-                    return self._pass(db, tenant, row, Method.PASSKEY, matches, now), row
-                except FlowRefused as refused:
-                    return refused, row
-
-        outcome, row = await asyncio.to_thread(check)
-        return _gate_passed(outcome, row, wrong=PASSKEY_REFUSED, field="passkey")
+        return row
 
     def serviceable(self, method: Method) -> bool:
-        """Whether the server can run ``method``'s gate: a phone method needs
-        a provider with its channel (the same for every username, T2)."""
-        return not method.phone or (
-            self.phone is not None and channel_of(method) in self.phone.channels
-        )
+        """Whether the server can run ``method``'s gate (a phone method needs
+        a provider with its channel; the same for every username, T2)."""
+        return registry.gate_of(method).serviceable(self)
 
     async def enter_number(
         self, tenant: PortalTenant, token: str | None, typed: str, *, language: str
     ) -> Started:
-        """G4: the number on file, typed in full with its country code. The
-        right one sends the code (after the answer, as for mail); a wrong one
-        sends nothing, and 5 within an hour block phone gates for this
-        account from this address (T1, ``blocks``). A user with no number on
-        file, or an unknown username, gets the same answer as a wrong number.
+        """G4: the number on file, typed in full with its country code, at a
+        gate that asks for it first (a phone gate); the right one sends the
+        code (after the answer, as for mail).
 
         Raises:
-            PortalError: not at a number step; ``invalid_number`` (not a
-                number at all: not counted), ``wrong_number``, ``phone_blocked``.
+            PortalError: not at a number step; the gate's refusal of the number.
         """
         row = await self.require(tenant, token, flow.Step.NUMBER)
         typed = typed.strip()
-        key = row.id_hash
 
-        def check() -> tuple[_Armed, Method, str] | PortalError:
+        def check() -> Armed | PortalError:
             now = self._clock()
             with self.services.sessions() as db, db.begin():
                 try:
-                    found = flow.require(db.get(PortalFlow, key), flow.Step.NUMBER, now)
+                    found = flow.require(db.get(PortalFlow, row.id_hash), flow.Step.NUMBER, now)
                 except FlowRefused as refused:
                     return refusal_error(refused)
-                policy = gate_policy(db, tenant.id)
-                # G4: the whole number, with its country code (the tenant's region
-                # reads only the directory's numbers).
-                number = phones.e164(typed) if typed.startswith("+") else None
-                if number is None:
-                    return PortalError(
-                        "invalid_number",
-                        N_(
-                            "Type the whole number, with the country code, "
-                            "for example +55 11 91234 5678."
-                        ),
-                        field="number",
-                    )
-                method = Method(found.gate or Method.MOBILE_SMS.value)
-                # Counted per username as typed (per address): two names of one
-                # account do not add up, so the block tells nothing of accounts (T2).
-                who, client = found.who_hash or found.id_hash, found.client_hash or ""
-                until = blocks.active(db, tenant.id, who, blocks.Scope.PHONE, now, client)
-                if until is not None:
-                    return _phone_blocked(until, found)
-                user = db.get(DirectoryUser, found.user_id or "")
-                numbers = registrations.phone_numbers(
-                    db, tenant.id, user, method, policy.phone_region
-                )
-                # Each number on file is compared, in constant time, the same work for all.
-                hits = [n for n in numbers if hmac.compare_digest(n, number)]
-                on_file = hits[0] if hits else None
-                matches = on_file is not None
-                audit.record(
-                    db,
-                    tenant_id=tenant.id,
-                    user_id=found.user_id,
-                    activity=audit.Activity.GATE,
-                    success=matches,
-                    at=now,
-                    method=method.value,
-                    subject=_subject(found),
-                    check="number",
-                )
-                if not matches:
-                    return self._miss_number(db, tenant, found, who, client, now)
-                assert user is not None and on_file is not None  # it matched
-                blocked, _ = self._email_blocked(db, tenant, user, client, now, "phone")
-                if blocked is flow.Blocked.NO_MAIL:
-                    blocked = None  # a phone gate needs no mail
-                db.refresh(found)  # as it is now that this request holds the user's lock
-                try:
-                    code = flow.arm_phone_code(
-                        found,
-                        self.hasher,
-                        blocked=blocked,
-                        ending=on_file[-2:],
-                        code_ttl=self.services.settings.code_ttl,
-                        now=now,
-                    )
-                except FlowRefused as refused:
-                    return refusal_error(refused)
-                if found.blocked is None:
-                    flow.record_send(db, found, "phone", now)
-                db.expunge(user)
-                return _Armed(key, code, found.blocked, user), method, on_file
+                gate = registry.gate_of(found.gate)
+                return gate.enter_number(At(db, self, tenant, found, now), typed, language)
 
-        checked = await asyncio.to_thread(check)
-        if isinstance(checked, PortalError):
-            raise checked
-        armed, method, number = checked
-        deliver: Callable[[], Awaitable[None]] | None = None
-        if armed.blocked is None and armed.user is not None:
-            message = code_message(
-                Translator.for_locale(self.catalogs, language),
-                method=method,
-                to=number,
-                code=armed.code,
-                minutes=self.services.settings.code_ttl // 60,
-                tenant_name=tenant.name,
-            )
-            user_id = armed.user.id
+        armed = await asyncio.to_thread(check)
+        if isinstance(armed, PortalError):
+            raise armed
+        return Started(token or "", row.expires_at, armed.deliver, armed.step, armed.page)
 
-            async def send() -> None:
-                await self._send_phone(tenant, key, user_id, message)
-
-            deliver = send
-
-        elif armed.user is not None:
-            deliver = self._delivery(tenant, armed, armed.user.sam_account_name, language)
-        return Started(token or "", row.expires_at, deliver)
-
-    def _miss_number(
+    async def enter(
         self,
-        db: Session,
         tenant: PortalTenant,
-        row: PortalFlow,
-        who: str,
-        client: str,
-        now: dt.datetime,
-    ) -> PortalError:
-        """Count a wrong number (T1) for the username as typed (``who``); the
-        error to answer with."""
-        flow.miss_number(db, row.id_hash)
-        if flow.number_misses(db, tenant.id, who, client, now) < blocks.MAX_NUMBER_MISSES:
-            return PortalError("wrong_number", WRONG_NUMBER, field="number", user_id=row.user_id)
-        until = blocks.block(
-            db, tenant.id, who, blocks.Scope.PHONE, now, client, user_id=row.user_id
-        )
-        return _phone_blocked(until, row)
-
-    async def _send_phone(
-        self, tenant: PortalTenant, key: str, user_id: str, message: PhoneMessage
-    ) -> None:
-        """Hand a phone gate's code to the provider; when it fails, the flow's
-        code cannot pass and support learns why (E2)."""
-        try:
-            if self.phone is None:
-                raise PhoneError("no phone provider is configured")
-            await self.phone.send(message)
-        except PhoneError as exc:
-            logger.warning("portal: the code message for user %s failed: %s", user_id, exc)
-            await asyncio.to_thread(self._block, key, flow.Blocked.PHONE_FAILED)
-            incident = support.Incident(
-                "phone_failed",
-                502,
-                str(exc),
-                method=message.channel.value.upper(),
-                tenant_id=tenant.id,
-                user_id=user_id,
-                note="the one-time code could not be sent by phone",
-            )
-            await asyncio.to_thread(support.record, self.services.sessions, incident)
-
-    async def enter_code(
-        self, tenant: PortalTenant, token: str | None, code: str, *, link: str | None = None
+        token: str | None,
+        answer: Answer,
+        *,
+        link: str | None = None,
     ) -> CodePassed:
-        """The flow's new token once the code passed (the old one is dead).
+        """Check ``answer`` at the flow's gate (found by ``token``, or by the
+        code mail's ``link``): the flow's new token once it passed (the old
+        one is dead), and where the flow leads.
 
         Raises:
-            PortalError: the code is wrong (attempts left), or the flow is not
-                at the code step, expired or ended."""
+            PortalError: the answer is wrong (attempts left), the gate takes
+                another kind of answer or is blocked (T1), or the flow is not
+                at a gate's answer, expired or ended.
+        """
 
         def check() -> tuple[FlowRefused | str, PortalFlow | None]:
             now = self._clock()
@@ -830,19 +527,16 @@ class Portal:
                 else:
                     row = flow.find(db, tenant.id, token)
                 try:
-                    return self._check_code(
-                        db, tenant, flow.require(row, flow.Step.CODE, now), code, now
+                    return self._check(
+                        db, tenant, flow.require(row, flow.Step.CODE, now), answer, now
                     ), row
                 except FlowRefused as refused:
                     return refused, row
 
         outcome, row = await asyncio.to_thread(check)
         if isinstance(outcome, FlowRefused):
-            error = refusal_error(outcome, row.user_id if row else None)
-            if row is not None and row.blocked:
-                error.note = f"the flow's code step cannot pass: {row.blocked}"
-            raise error
-        assert row is not None  # the code passed: the flow exists
+            raise answer.refused(outcome, row)
+        assert row is not None  # the gate passed: the flow exists
         return CodePassed(outcome, flow.Purpose(row.purpose), flow.Step(row.step))
 
     async def password_step(self, tenant: PortalTenant, token: str | None) -> PasswordRules | None:
@@ -1113,13 +807,11 @@ class Portal:
             matches = list(db.scalars(find_user(tenant.id, username).limit(2)))
             user = matches[0] if len(matches) == 1 else None
             policy = gate_policy(db, tenant.id)
-            choose = policy.methods != {Method.EMAIL} or policy.required != 1
+            choose = offers_choice(policy)
             blocked: flow.Blocked | None = None
             to: tuple[str, ...] = ()
             if not choose:
-                blocked, to = self._email_blocked(
-                    db, tenant, user, self.hasher.client_hash(client), now
-                )
+                blocked, to = email_gate.held_back(db, tenant.id, user, client_hash, now)
             new = flow.new_flow(
                 self.hasher,
                 tenant_id=tenant.id,
@@ -1134,36 +826,17 @@ class Portal:
             )
             db.add(new.row)
             if not choose:
-                _count_send(db, new.row, now)
+                email_gate.count_send(db, new.row, now)
             if user is not None:
                 db.expunge(user)
         return new, user, to
-
-    def _questions(self, db: Session, tenant: PortalTenant, row: PortalFlow) -> dict[str, object]:
-        """Which questions the gate asks (G2, T2): from the user's own, or, for a
-        username without enough of them, from all the tenant's questions (and
-        then no answer can pass: ``real`` is false)."""
-        policy = gate_policy(db, tenant.id)
-        count = policy.questions_to_ask
-        available = set(questions.pool(policy.custom_questions))
-        # An answer to a custom question the tenant has since removed no longer counts.
-        hashes = {
-            k: v
-            for k, v in registrations.answer_hashes(db, tenant.id, row.user_id).items()
-            if k in available
-        }
-        real = len(hashes) >= count
-        keys = sorted(hashes) if real else sorted(available)
-        who = row.who_hash or row.id_hash
-        return {"keys": questions.asked(who, keys, count), "real": real}
 
     async def offers_choice(self, tenant: PortalTenant) -> bool:
         """Whether the tenant's users choose the method of their gates."""
 
         def read() -> bool:
             with self.services.sessions() as db:
-                policy = gate_policy(db, tenant.id)
-                return policy.methods != {Method.EMAIL} or policy.required != 1
+                return offers_choice(gate_policy(db, tenant.id))
 
         return await asyncio.to_thread(read)
 
@@ -1182,8 +855,7 @@ class Portal:
                 try:
                     at_number = row is not None and row.step == flow.Step.NUMBER.value
                     row = flow.require(row, flow.Step.NUMBER if at_number else flow.Step.CODE, now)
-                    policy = gate_policy(db, tenant.id)
-                    if policy.methods == {Method.EMAIL} and policy.required == 1:
+                    if not offers_choice(gate_policy(db, tenant.id)):
                         raise FlowRefused(Refusal.WRONG_STEP)
                     flow.back_to_choice(row, now)
                 except FlowRefused as refused:
@@ -1194,151 +866,34 @@ class Portal:
         if refused is not None:
             raise refusal_error(refused)
 
-    async def question_step(
-        self, tenant: PortalTenant, token: str | None
-    ) -> tuple[list[str], tuple[CustomQuestion, ...]]:
-        """The keys of the questions the flow's gate asks, and the tenant's own
-        questions (for their texts).
-
-        Raises:
-            PortalError: the flow is not at a questions gate.
-        """
-        row = await self.require(tenant, token, flow.Step.CODE)
-        if row.gate != Method.QUESTIONS.value:
-            raise refusal_error(FlowRefused(Refusal.WRONG_STEP), row.user_id)
-
-        def custom() -> tuple[CustomQuestion, ...]:
-            with self.services.sessions() as db:
-                return gate_policy(db, tenant.id).custom_questions
-
-        return _challenge(row).keys, await asyncio.to_thread(custom)
-
-    async def enter_answers(
-        self, tenant: PortalTenant, token: str | None, answers: list[str]
-    ) -> CodePassed:
-        """Check the answers of a questions gate; all must be right. Counted
-        like a code (5 attempts per flow), and every answer is checked, right
-        or wrong, so the time tells nothing.
-
-        Raises:
-            PortalError: as :meth:`enter_code`.
-        """
-
-        def check() -> tuple[FlowRefused | str, PortalFlow | None]:
-            now = self._clock()
-            with self.services.sessions() as db, db.begin():
-                row = flow.find(db, tenant.id, token)
-                try:
-                    row = flow.require(row, flow.Step.CODE, now)
-                    if row.gate != Method.QUESTIONS.value:
-                        raise FlowRefused(Refusal.WRONG_STEP)
-                    scope = blocks.Scope.QUESTIONS
-                    until = blocks.active(db, tenant.id, _subject(row), scope, now)
-                    if until is not None:
-                        raise _questions_blocked(until, row)
-                    return self._check_answers(db, tenant, row, answers, now), row
-                except FlowRefused as refused:
-                    return refused, row
-
-        outcome, row = await asyncio.to_thread(check)
-        return _gate_passed(outcome, row, wrong=WRONG_ANSWERS, field="answers")
-
-    def _check_answers(
-        self,
-        db: Session,
-        tenant: PortalTenant,
-        row: PortalFlow,
-        answers: list[str],
-        now: dt.datetime,
-    ) -> str:
-        claimed = flow.claim_code_attempt(db, row.id_hash)
-        db.refresh(row)
-        if claimed is None:
-            flow.require(row, flow.Step.CODE, now)
-            raise FlowRefused(Refusal.TOO_MANY_CODES)
-        challenge = _challenge(row)
-        hashes = registrations.answer_hashes(db, tenant.id, row.user_id)
-        typed = [*answers, *[""] * len(challenge.keys)][: len(challenge.keys)]
-        results = [
-            questions.answer_matches(hashes.get(key) if challenge.real else None, answer)
-            for key, answer in zip(challenge.keys, typed, strict=True)
-        ]
-        matches = bool(results) and all(results)
-        try:
-            return self._pass(db, tenant, row, Method.QUESTIONS, matches, now)
-        except FlowRefused:
-            subject = _subject(row)
-            wrong = blocks.failures(db, tenant.id, subject, Method.QUESTIONS.value, now)
-            if wrong >= blocks.MAX_WRONG_QUESTIONS:
-                blocks.block(
-                    db, tenant.id, subject, blocks.Scope.QUESTIONS, now, user_id=row.user_id
-                )
-            raise
-
-    def _email_blocked(
-        self,
-        db: Session,
-        tenant: PortalTenant,
-        user: DirectoryUser | None,
-        client_hash: str,
-        now: dt.datetime,
-        channel: str = "mail",
-    ) -> tuple[flow.Blocked | None, tuple[str, ...]]:
-        """Why an email gate for ``user`` cannot pass (no code is sent), if it
-        cannot, and where its code goes. A username that matched nobody takes
-        the same statements (on an id no row has), so that its answer takes
-        the same time (T2)."""
-        user_id = user.id if user is not None else ""
-        # One start of a user at a time, so two cannot both pass the mail
-        # cap: a write to the user's row locks it (PostgreSQL) or takes
-        # the database's one write lock (SQLite) before the cap is read.
-        db.execute(
-            update(DirectoryUser)
-            .where(DirectoryUser.id == user_id)
-            .values(id=DirectoryUser.id)
-            .execution_options(synchronize_session=False)
-        )
-        limited = flow.mail_limit_reached(db, tenant.id, user_id, client_hash, now, channel)
-        to = tuple(registrations.addresses(db, tenant.id, user))
-        if user is None:
-            return flow.Blocked.UNKNOWN_USER, to
-        if not to:
-            return flow.Blocked.NO_MAIL, to
-        return (flow.Blocked.MAIL_LIMIT if limited else None), to
-
     def _end(self, key: str) -> None:
         with self.services.sessions() as db, db.begin():
             row = db.get(PortalFlow, key)
             if row is not None:
                 flow.end(row, self._clock())
 
-    def _check_code(
-        self, db: Session, tenant: PortalTenant, row: PortalFlow, code: str, now: dt.datetime
+    def _check(
+        self, db: Session, tenant: PortalTenant, row: PortalFlow, answer: Answer, now: dt.datetime
     ) -> str:
-        """The flow's new token if ``code`` is right for its gate. H1: the
-        attempt is counted by one atomic statement before the code is
-        compared, so parallel guesses cannot beat the limit."""
-        if row.gate == Method.QUESTIONS.value:
-            raise FlowRefused(Refusal.WRONG_STEP)  # answered with enter_answers
+        """The flow's new token if ``answer`` passes its gate. H1: the try is
+        counted by one atomic statement before the answer is compared, so
+        parallel guesses cannot beat the limit (5 per flow)."""
+        gate = registry.gate_of(row.gate)
+        if not isinstance(answer, gate.takes):
+            raise FlowRefused(Refusal.WRONG_STEP)  # another gate's answer
+        at = At(db, self, tenant, row, now)
+        gate.admit(at)
         claimed = flow.claim_code_attempt(db, row.id_hash)
         db.refresh(row)
         if claimed is None:
             flow.require(row, flow.Step.CODE, now)  # moved on meanwhile: say how
             raise FlowRefused(Refusal.TOO_MANY_CODES)
-        gate = Method(row.gate or Method.EMAIL.value)
-        if gate is Method.EMAIL or gate.phone:
-            matches = self.hasher.code_matches(row.code_hash, row.id_hash, code)
-            matches = matches and row.blocked is None
-        else:  # an authenticator: the user's own (none for an unknown user: never passes)
-            guessed = blocks.failures(db, tenant.id, _subject(row), gate.value, now)
-            matches = (
-                row.user_id is not None
-                and guessed < blocks.MAX_WRONG_APP_CODES
-                and registrations.check_totp(
-                    db, self.services.master_key, tenant.id, row.user_id, code, now
-                )
-            )
-        return self._pass(db, tenant, row, gate, matches, now)
+        matches = gate.check(at, answer)
+        try:
+            return self._pass(db, tenant, row, gate.method, matches, now)
+        except FlowRefused:
+            gate.failed(at)
+            raise
 
     def _pass(
         self,
@@ -1358,7 +913,7 @@ class Portal:
             success=matches,
             at=now,
             method=gate.value,
-            subject=_subject(row),
+            subject=subject(row),
         )
         passed = [*(Method(m) for m in flow.passed_gates(row)), gate]
         done = gates.satisfied(gate_policy(db, tenant.id), passed)
@@ -1423,40 +978,6 @@ class Portal:
         error.support_code = support_code
         return error
 
-    async def _deliver(
-        self, tenant: PortalTenant, key: str, user_id: str, messages: list[MailMessage]
-    ) -> None:
-        """Send the code to every address; the code step cannot pass only when
-        none of them took it (one rejected mailbox leaves the other's code good)."""
-        if self.mailer is None:  # check_available let the flow start: cannot be
-            raise RuntimeError("the portal has no mailer")
-        failures = []
-        for message in messages:
-            try:
-                await self.mailer.send(message)
-            except MailError as exc:
-                logger.warning("portal: a code mail for user %s failed: %s", user_id, exc)
-                failures.append(str(exc))
-        for failure in failures:
-            incident = support.Incident(
-                "mail_failed",
-                502,
-                failure,
-                method="SMTP",
-                tenant_id=tenant.id,
-                user_id=user_id,
-                note="the one-time code could not be sent to one of the user's addresses",
-            )
-            await asyncio.to_thread(support.record, self.services.sessions, incident)
-        if failures and len(failures) == len(messages):
-            await asyncio.to_thread(self._block, key, flow.Blocked.MAIL_FAILED)
-
-    def _block(self, key: str, reason: flow.Blocked) -> None:
-        with self.services.sessions() as db, db.begin():
-            row = db.get(PortalFlow, key)
-            if row is not None:
-                row.blocked = reason.value
-
     async def require(self, tenant: PortalTenant, token: str | None, step: flow.Step) -> PortalFlow:
         """The tenant's flow of ``token``, alive at ``step``.
 
@@ -1486,7 +1007,7 @@ class Portal:
                 row = flow.find(db, tenant or "", token)
                 if row is None:
                     return Method.EMAIL.value, None
-                return row.gate or Method.EMAIL.value, number_ending(row)
+                return row.gate or Method.EMAIL.value, registry.gate_of(row.gate).target(row)
 
         return await asyncio.to_thread(read)
 
@@ -1527,108 +1048,12 @@ class Portal:
     def csrf_matches(self, token: str | None, csrf: str) -> bool:
         return token is not None and self.hasher.csrf_matches(flow_hash(token), csrf)
 
-    def _link(self, tenant: PortalTenant, link: str) -> str | None:
-        """The code mail's link: it finds the flow on any device (the phone
-        that got the mail), where the code is typed as usual."""
-        base = self.services.settings.public_url
-        return f"{base.rstrip('/')}/portal/{tenant.slug}/code/{link}" if base else None
 
-
-@dataclasses.dataclass(frozen=True)
-class _Challenge:
-    """What a questions gate asks; ``real``: the user's own questions (else
-    none of the answers can pass)."""
-
-    keys: list[str]
-    real: bool
-
-
-def _questions_blocked(until: dt.datetime, row: PortalFlow) -> PortalError:
-    return PortalError(
-        "questions_blocked",
-        QUESTIONS_BLOCKED,
-        values={"until": until},
-        user_id=row.user_id,
-        note="T1: 5 wrong answers to this account's questions within an hour",
-    )
-
-
-def _gate_passed(
-    outcome: FlowRefused | str, row: PortalFlow | None, *, wrong: str, field: str
-) -> CodePassed:
-    """Where a gate's check leads: the flow's new token once it passed, else
-    the refusal as the page's error (``wrong``, on ``field``, for a wrong answer).
-
-    Raises:
-        PortalError: the gate did not pass.
-    """
-    if isinstance(outcome, FlowRefused):
-        error = refusal_error(outcome, row.user_id if row else None)
-        if outcome.refusal is Refusal.WRONG_CODE:
-            error.message, error.field = wrong, field
-        raise error
-    assert row is not None  # it passed: the flow exists
-    return CodePassed(outcome, flow.Purpose(row.purpose), flow.Step(row.step))
-
-
-def _count_send(db: Session, row: PortalFlow, now: dt.datetime) -> None:
-    """Count the code mail an email gate just made, if it goes out; a flow of
-    a username that matched nobody is counted the same way (on no user), so
-    that a start takes the same store work either way (T2)."""
-    if row.blocked in (None, flow.Blocked.UNKNOWN_USER.value):
-        flow.record_send(db, row, "mail", now)
-
-
-def _phone_blocked(until: dt.datetime, row: PortalFlow) -> PortalError:
-    return PortalError(
-        "phone_blocked",
-        PHONE_BLOCKED,
-        values={"until": until},
-        user_id=row.user_id,
-        note="T1/G4: 5 wrong numbers for this account from this address within an hour",
-    )
-
-
-def _subject(row: PortalFlow) -> str:
-    """Whose attempt a flow's gate counts as (T1): the user, or the username
-    as typed when it matched nobody."""
-    return row.user_id or row.who_hash or row.id_hash
-
-
-def _passkey_challenge(row: PortalFlow) -> str | None:
-    try:
-        found = json.loads(row.challenge or "{}")
-    except ValueError:
-        return None
-    challenge = found.get("challenge") if isinstance(found, dict) else None
-    return challenge if isinstance(challenge, str) else None
-
-
-def number_ending(row: PortalFlow) -> str | None:
-    """The last two digits of the number a phone gate's code went to (the user
-    typed it in full just before), for the code page."""
-    if row.gate is None or not Method(row.gate).phone:
-        return None
-    try:
-        found = json.loads(row.challenge or "{}")
-    except ValueError:
-        return None
-    ending = found.get("ending") if isinstance(found, dict) else None
-    return ending if isinstance(ending, str) else None
-
-
-def _challenge(row: PortalFlow) -> _Challenge:
-    try:
-        found = json.loads(row.challenge or "{}")
-    except ValueError:
-        found = {}
-    keys = found.get("keys", []) if isinstance(found, dict) else []
-    known = [
-        k
-        for k in keys
-        if isinstance(k, str) and (k in questions.QUESTIONS or k.startswith(CUSTOM_PREFIX))
-    ]
-    return _Challenge(known, isinstance(found, dict) and found.get("real") is True)
+def offers_choice(policy: GatePolicy) -> bool:
+    """Whether a tenant's users choose the method of their gates: a tenant
+    that allows only the email code, once, starts at its gate (as the portal
+    always did)."""
+    return policy.methods != {Method.EMAIL} or policy.required != 1
 
 
 def _user_of(row: PortalFlow) -> str:

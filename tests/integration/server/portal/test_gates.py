@@ -21,6 +21,7 @@ from tests.support.portal import (
     enter_code,
     from_address,
     portal_tenant,
+    register_authenticator,
     rows,
     support_code,
 )
@@ -31,29 +32,6 @@ from tests.support.smtp import MailCatcher
 async def set_policy(client: httpx.AsyncClient, admin_token: str, **body: object) -> None:
     changed = await client.patch("/api/v1/policy", headers=bearer(admin_token), json=body)
     assert changed.status_code == 200, changed.text
-
-
-def register_authenticator(server: RunningServer, username: str = "jdoe") -> str:
-    """Set up an authenticator for ``username`` as Security info does; its secret."""
-    engine = create_engine(server.database_url)
-    try:
-        with session_factory(engine)() as db, db.begin():
-            user = db.scalar(
-                sa.select(DirectoryUser).where(DirectoryUser.sam_account_name == username)
-            )
-            assert user is not None
-            earlier = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=60)
-            secret = registrations.pending_totp(
-                db, server.master_key, user.tenant_id, user.id, earlier
-            )
-            assert secret is not None
-            code = pyotp.TOTP(secret).at(earlier)
-            assert registrations.confirm_totp(
-                db, server.master_key, user.tenant_id, user.id, code, earlier
-            )
-            return secret
-    finally:
-        engine.dispose()
 
 
 async def start(client: httpx.AsyncClient, username: str = "jdoe") -> None:

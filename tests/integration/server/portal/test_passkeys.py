@@ -12,9 +12,18 @@ import time
 from typing import Any
 
 import httpx
+import pyotp
 
 from passback.protocol.outcomes import Outcome
-from tests.support.portal import BASE, MAIL, csrf, portal_tenant, rows, sign_in
+from tests.support.portal import (
+    BASE,
+    MAIL,
+    csrf,
+    portal_tenant,
+    register_authenticator,
+    rows,
+    sign_in,
+)
 from tests.support.server import AgentFactory, RunningServer, bearer
 from tests.support.smtp import MailCatcher
 from tests.support.webauthn import SoftAuthenticator
@@ -140,6 +149,24 @@ async def test_a_username_without_a_passkey_gets_the_same_page(
                 )
                 assert refused.headers["location"] == f"{BASE}/passkey"
         assert seen[0] == seen[1] == seen[2]
+
+
+async def test_a_passkey_gate_takes_no_code(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
+) -> None:
+    """An authenticator's code typed at a passkey gate does not pass it: two
+    gates would otherwise be passed with one authenticator."""
+    async with portal_tenant(server, client, make_agent) as (tenant, _agent):
+        await set_policy(client, tenant.admin_token, methods=["email", "totp", "passkey"])
+        secret = register_authenticator(server)
+        await client.post(f"{BASE}/", data={"username": "jdoe"})
+        page = await client.get(f"{BASE}/method")
+        await client.post(f"{BASE}/method", data={"method": "passkey", "csrf": csrf(page)})
+        code = pyotp.TOTP(secret).now()
+        typed = await client.post(f"{BASE}/code", data={"code": code, "csrf": csrf(page)})
+        assert typed.status_code == 409, typed.text
+        assert "not available now" in typed.text
+    assert rows(server, "SELECT gates_passed, attempts FROM portal_flows") == [("", 0)]
 
 
 async def test_the_json_api_sends_passkeys_to_the_pages(
