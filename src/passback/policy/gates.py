@@ -51,6 +51,21 @@ MIN_QUESTION, MAX_QUESTION = 10, 200
 CUSTOM_PREFIX = "custom-"
 
 
+class Problem(str):
+    """What is wrong with a policy: words for an operator (the string itself),
+    a stable ``code`` and the ``values`` they name, for pages that say it in
+    the user's language."""
+
+    code: str
+    values: dict[str, int | str]
+
+    def __new__(cls, code: str, text: str, **values: int | str) -> Problem:
+        made = super().__new__(cls, text)
+        made.code = code
+        made.values = values
+        return made
+
+
 @dataclasses.dataclass(frozen=True)
 class CustomQuestion:
     """A security question the tenant wrote (G2), in English and, optionally,
@@ -61,7 +76,7 @@ class CustomQuestion:
     en: str
     pt_br: str | None = None
 
-    def problems(self) -> list[str]:
+    def problems(self) -> list[Problem]:
         found = []
         suffix = self.id.removeprefix(CUSTOM_PREFIX)
         if not (
@@ -69,14 +84,21 @@ class CustomQuestion:
             and len(suffix) == 8
             and all(c in "0123456789abcdef" for c in suffix)
         ):
-            found.append(f"custom question id {self.id!r} is not custom-<8 hex digits>")
+            found.append(
+                Problem("custom_id", f"custom question id {self.id!r} is not custom-<8 hex digits>")
+            )
         for text in (self.en, self.pt_br):
             if text is None:
                 continue
             if not MIN_QUESTION <= len(text.strip()) <= MAX_QUESTION or not text.isprintable():
                 found.append(
-                    f"custom question {text[:40]!r}: {MIN_QUESTION} to {MAX_QUESTION} "
-                    "printable characters, on one line"
+                    Problem(
+                        "custom_text",
+                        f"custom question {text[:40]!r}: {MIN_QUESTION} to {MAX_QUESTION} "
+                        "printable characters, on one line",
+                        min=MIN_QUESTION,
+                        max=MAX_QUESTION,
+                    )
                 )
         return found
 
@@ -104,50 +126,98 @@ class GatePolicy:
     #: Security questions the tenant wrote, offered beside the predefined ones.
     custom_questions: tuple[CustomQuestion, ...] = ()
 
-    def problems(self) -> list[str]:
+    def problems(self) -> list[Problem]:
         """What is wrong with this policy, in words for an operator; empty if nothing."""
         found = []
         if not 1 <= self.required <= MAX_GATES:
-            found.append(f"gates required must be 1 or {MAX_GATES}")
+            found.append(Problem("gates", f"gates required must be 1 or {MAX_GATES}"))
         elif factors(self.methods) < self.required:
             found.append(
-                f"{self.required} gates are required but only {factors(self.methods)} "
-                "different method(s) are allowed (a text and a call to the mobile phone "
-                "count once): allow more methods or require fewer gates"
+                Problem(
+                    "too_few_methods",
+                    f"{self.required} gates are required but only {factors(self.methods)} "
+                    "different method(s) are allowed (a text and a call to the mobile phone "
+                    "count once): allow more methods or require fewer gates",
+                    required=self.required,
+                )
             )
         elif (
             Method.QUESTIONS in self.methods
             and factors(self.methods - {Method.QUESTIONS}) < self.required
         ):
             found.append(
-                f"security questions need {self.required} other method(s) allowed beside them: "
-                "anyone can block an account's questions with wrong answers (T1), and the "
-                "owner must keep a way in"
+                Problem(
+                    "questions_need_others",
+                    f"security questions need {self.required} other method(s) allowed beside "
+                    "them: anyone can block an account's questions with wrong answers (T1), "
+                    "and the owner must keep a way in",
+                    required=self.required,
+                )
             )
         if not 1 <= self.questions_to_register <= MAX_QUESTIONS:
-            found.append(f"questions to register must be between 1 and {MAX_QUESTIONS}")
+            found.append(
+                Problem(
+                    "questions_to_register",
+                    f"questions to register must be between 1 and {MAX_QUESTIONS}",
+                    max=MAX_QUESTIONS,
+                )
+            )
         if not 1 <= self.questions_to_ask <= self.questions_to_register:
-            found.append("questions asked at a reset must be between 1 and the number registered")
+            found.append(
+                Problem(
+                    "questions_to_ask",
+                    "questions asked at a reset must be between 1 and the number registered",
+                )
+            )
         if not 0 <= self.reconfirm_days <= MAX_RECONFIRM_DAYS:
-            found.append(f"re-confirmation days must be between 0 and {MAX_RECONFIRM_DAYS}")
+            found.append(
+                Problem(
+                    "reconfirm_days",
+                    f"re-confirmation days must be between 0 and {MAX_RECONFIRM_DAYS}",
+                    max=MAX_RECONFIRM_DAYS,
+                )
+            )
         region = self.phone_region
         if region is not None and not (
             len(region) == 2 and region.isascii() and region.isalpha() and region.isupper()
         ):
-            found.append("the phone region must be two capital letters (ISO 3166), e.g. BR")
+            found.append(
+                Problem(
+                    "phone_region",
+                    "the phone region must be two capital letters (ISO 3166), e.g. BR",
+                )
+            )
         if len(self.admin_contacts) > MAX_ADMIN_CONTACTS:
-            found.append(f"at most {MAX_ADMIN_CONTACTS} administrator addresses")
+            found.append(
+                Problem(
+                    "too_many_contacts",
+                    f"at most {MAX_ADMIN_CONTACTS} administrator addresses",
+                    max=MAX_ADMIN_CONTACTS,
+                )
+            )
         wrong = [a for a in self.admin_contacts if not is_address(a)]
         if wrong:
-            found.append(f"not email addresses: {', '.join(map(repr, wrong))}")
+            found.append(
+                Problem(
+                    "contact_not_address",
+                    f"not email addresses: {', '.join(map(repr, wrong))}",
+                    wrong=", ".join(wrong),
+                )
+            )
         if len(self.custom_questions) > MAX_CUSTOM_QUESTIONS:
-            found.append(f"at most {MAX_CUSTOM_QUESTIONS} custom questions")
+            found.append(
+                Problem(
+                    "too_many_custom",
+                    f"at most {MAX_CUSTOM_QUESTIONS} custom questions",
+                    max=MAX_CUSTOM_QUESTIONS,
+                )
+            )
         for question in self.custom_questions:
             found.extend(question.problems())
         ids = [q.id for q in self.custom_questions]
         texts = [" ".join(q.en.casefold().split()) for q in self.custom_questions]
         if len(set(ids)) != len(ids) or len(set(texts)) != len(texts):
-            found.append("each custom question must be different")
+            found.append(Problem("custom_duplicate", "each custom question must be different"))
         return found
 
 

@@ -14,18 +14,22 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import json
+from typing import Any
 
 from sqlalchemy.orm import Session
 
+from passback.policy.gates import CustomQuestion, GatePolicy
 from passback.protocol.errors import CloseCode
 from passback.protocol.operations import Operation
 from passback.protocol.outcomes import Outcome
 from passback.server import agents, audit, tenants, writeback
 from passback.server.directory_users import one_user
+from passback.server.gate_policies import FIELDS, change_gate_policy, gate_policy
 from passback.server.portal import blocks
 from passback.server.portal.codes import Hasher
 from passback.server.services import Services
-from passback.server.store.models import DirectoryUser, utcnow
+from passback.server.store.models import DirectoryUser, Tenant, utcnow
 
 #: What an ``Acting`` without an administrator is recorded as.
 API_TOKEN = "api_token"  # noqa: S105 - a name, not a token
@@ -165,6 +169,54 @@ def record_admin_event(
         **acting.recorded,
         **detail,
     )
+
+
+def change_policy(
+    services: Services,
+    acting: Acting,
+    changes: dict[str, Any],
+    *,
+    unlock_on_reset: bool | None = None,
+) -> GatePolicy:
+    """Change the tenant's self-service policy (``gate_policies``) and, if
+    given, whether a reset unlocks the account; one audit event names every
+    field changed, before → after.
+
+    Raises:
+        Unprocessable: not a valid policy (``invalid_policy``; ``detail``
+            lists each problem's code).
+    """
+    with services.sessions() as db, db.begin():
+        before = gate_policy(db, acting.tenant_id)
+        after = change_gate_policy(db, acting.tenant_id, **changes)
+        changed = {
+            name: [_shown(getattr(before, name)), _shown(getattr(after, name))]
+            for name in FIELDS
+            if getattr(before, name) != getattr(after, name)
+        }
+        tenant = db.get(Tenant, acting.tenant_id)
+        assert tenant is not None  # gate_policy found it
+        if unlock_on_reset is not None and unlock_on_reset != tenant.unlock_on_reset:
+            changed["unlock_on_reset"] = [tenant.unlock_on_reset, unlock_on_reset]
+            tenant.unlock_on_reset = unlock_on_reset
+        if changed:
+            record_admin_event(
+                db,
+                acting,
+                audit.Activity.CHANGE_POLICY,
+                utcnow(),
+                changed=json.dumps(changed, sort_keys=True, ensure_ascii=False),
+            )
+        return after
+
+
+def _shown(value: object) -> object:
+    """A policy field as the audit log keeps it (JSON)."""
+    if isinstance(value, frozenset):
+        return sorted(str(v) for v in value)
+    if isinstance(value, tuple):
+        return [dataclasses.asdict(v) if isinstance(v, CustomQuestion) else v for v in value]
+    return value
 
 
 def block_subjects(row: DirectoryUser, hasher: Hasher) -> list[str]:

@@ -16,7 +16,7 @@ from passback.crypto.masterkey import MasterKey
 from passback.server.api import agents, docs, policy, problems, rules, users
 from passback.server.api.schemas import Health
 from passback.server.console import pages as console_pages
-from passback.server.console import people_pages, report_pages, tenant_pages
+from passback.server.console import people_pages, policy_pages, report_pages, tenant_pages
 from passback.server.console import service as console_service
 from passback.server.console.service import Console
 from passback.server.console.web import CONSOLE_TEMPLATES
@@ -154,6 +154,7 @@ def create_app(
     app.include_router(people_pages.router)
     app.include_router(tenant_pages.router)
     app.include_router(report_pages.router)
+    app.include_router(policy_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_api_websocket_route(
         RELAY_PATH,

@@ -36,6 +36,7 @@ class Activity(enum.StrEnum):
     REQUIRE_CHANGE = "require_change"  # an administrator: "must change at next logon"
     REVOKE_AGENT = "revoke_agent"
     ONBOARDING_TOKEN = "onboarding_token"  # noqa: S105 - an activity name
+    CHANGE_POLICY = "change_policy"  # "Update self-service policy"
 
 
 class Actor(enum.StrEnum):

@@ -84,7 +84,11 @@ def change_gate_policy(session: Session, tenant_id: str, **changes: Any) -> Gate
     policy = dataclasses.replace(gate_policy(session, tenant_id), **changes)
     problems = policy.problems()
     if problems:
-        raise Unprocessable("; ".join(problems), code="invalid_policy")
+        raise Unprocessable(
+            "; ".join(problems),
+            code="invalid_policy",
+            detail={"problems": [{"code": p.code, **p.values} for p in problems]},
+        )
     row = session.get(GatePolicyRow, tenant_id) or GatePolicyRow(tenant_id=tenant_id)
     row.methods = ",".join(m.value for m in Method if m in policy.methods)
     row.required = policy.required

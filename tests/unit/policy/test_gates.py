@@ -90,6 +90,41 @@ def test_policy_problems(changes: dict[str, int], problem: str) -> None:
     assert len(found) >= 1 and found[0].startswith(problem), found
 
 
+def test_every_problem_has_a_stable_code_and_its_values() -> None:
+    """Pages say a problem in the user's language by its code (and values)."""
+    wrong = GatePolicy(
+        methods=frozenset({Method.QUESTIONS}),
+        questions_to_register=21,
+        questions_to_ask=0,
+        reconfirm_days=-1,
+        phone_region="x",
+        admin_contacts=("no", *(f"a{n}@b.test" for n in range(10))),
+        custom_questions=(
+            CustomQuestion("custom-zz", "short"),
+            *(CustomQuestion(f"custom-{n:08x}", "What was your first car?") for n in range(21)),
+        ),
+    )
+    codes = {p.code for p in wrong.problems()}
+    assert codes == {
+        "questions_need_others",
+        "questions_to_register",
+        "questions_to_ask",
+        "reconfirm_days",
+        "phone_region",
+        "too_many_contacts",
+        "contact_not_address",
+        "too_many_custom",
+        "custom_id",
+        "custom_text",
+        "custom_duplicate",
+    }
+    by_code = {p.code: p for p in wrong.problems()}
+    assert by_code["contact_not_address"].values == {"wrong": "no"}
+    assert by_code["questions_to_register"].values == {"max": 20}
+    assert {p.code for p in GatePolicy(required=3).problems()} == {"gates"}
+    assert {p.code for p in GatePolicy(required=2).problems()} == {"too_few_methods"}
+
+
 @pytest.mark.parametrize("region", ["br", "B", "BRA", "1A", "ÇA"])
 def test_a_phone_region_is_two_capital_letters(region: str) -> None:
     assert any("phone region" in p for p in GatePolicy(phone_region=region).problems())

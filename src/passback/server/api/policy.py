@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from fastapi import APIRouter
 
+from passback.server import admin_actions
+from passback.server.admin_actions import Acting
 from passback.server.api.deps import AdminTenant, ServicesDep
 from passback.server.api.problems import error_responses
 from passback.server.api.schemas import PolicyChange, PolicyOut
-from passback.server.gate_policies import change_gate_policy, gate_policy
+from passback.server.gate_policies import gate_policy
 from passback.server.services import Services
 
 router = APIRouter(prefix="/api/v1", tags=["policy"])
@@ -46,6 +49,5 @@ async def change_policy(
     return await asyncio.to_thread(_change, services, tenant_id, changes)
 
 
-def _change(services: Services, tenant_id: str, changes: dict[str, object]) -> PolicyOut:
-    with services.sessions() as db, db.begin():
-        return PolicyOut.of(change_gate_policy(db, tenant_id, **changes))
+def _change(services: Services, tenant_id: str, changes: dict[str, Any]) -> PolicyOut:
+    return PolicyOut.of(admin_actions.change_policy(services, Acting(tenant_id), changes))

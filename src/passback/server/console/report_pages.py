@@ -53,6 +53,7 @@ ACTIVITY_NAMES = {
     Activity.REQUIRE_CHANGE: N_("Require password change"),
     Activity.REVOKE_AGENT: N_("Agent revoked"),
     Activity.ONBOARDING_TOKEN: N_("Agent onboarding token created"),
+    Activity.CHANGE_POLICY: N_("Update self-service policy"),
 }
 
 

@@ -54,6 +54,7 @@ SECTIONS: tuple[Permission, ...] = (
     Permission.AGENTS,
     Permission.REPORTS,
     Permission.SUPPORT,
+    Permission.POLICY,
     Permission.ADMINS,
 )
 

@@ -32,7 +32,7 @@ from passback.server.console.web import (
     SESSION_COOKIE,
     check_post,
     console_of,
-    error_page,
+    fail,
     page,
     redirect,
     translator,
@@ -59,7 +59,7 @@ async def agents_page(request: Request, slug: str) -> Response:
     try:
         tenant, admin = await _signed_in(request, slug, Permission.AGENTS)
     except ConsoleError as error:
-        return await _error(request, slug, error)
+        return await fail(request, slug, error)
     return await _agents(request, tenant, admin)
 
 
@@ -70,7 +70,7 @@ async def onboarding_token(request: Request, slug: str, csrf: Text = "") -> Resp
         tenant, admin = await _signed_in(request, slug, Permission.AGENTS)
         check_post(request, request.cookies.get(SESSION_COOKIE), csrf)
     except ConsoleError as error:
-        return await _error(request, slug, error)
+        return await fail(request, slug, error)
     token = await asyncio.to_thread(
         admin_actions.new_onboarding_token, console.services, Acting(tenant.id, admin.id)
     )
@@ -86,9 +86,9 @@ async def revoke(request: Request, slug: str, agent_id: str, csrf: Text = "") ->
         await admin_actions.revoke_agent(console.services, Acting(tenant.id, admin.id), agent_id)
     except NotFound:
         error = ConsoleError("agent_not_found", N_("There is no such agent."), status=404)
-        return await _error(request, slug, error)
+        return await fail(request, slug, error)
     except ConsoleError as error:
-        return await _error(request, slug, error)
+        return await fail(request, slug, error)
     return redirect(
         request,
         f"{tenant.base}/agents",
@@ -101,7 +101,7 @@ async def admins_page(request: Request, slug: str) -> Response:
     try:
         tenant, admin = await _signed_in(request, slug, Permission.ADMINS)
     except ConsoleError as error:
-        return await _error(request, slug, error)
+        return await fail(request, slug, error)
     return await _admins(request, tenant, admin)
 
 
@@ -120,7 +120,7 @@ async def invite(
     try:
         tenant, admin = await _signed_in(request, slug, Permission.ADMINS)
     except ConsoleError as error:
-        return await _error(request, slug, error)
+        return await fail(request, slug, error)
     try:
         check_post(request, token, csrf)
         if not admin.recently_verified:
@@ -157,7 +157,7 @@ async def invite(
         invitation = await asyncio.to_thread(add)
     except ConsoleError as error:
         if error.code in {"not_signed_in", "too_many_codes", "cross_site", "csrf_failed"}:
-            return await _error(request, slug, error)
+            return await fail(request, slug, error)
         return await _admins(
             request, tenant, admin, error=error, status=error.status, typed=(email, name, role)
         )
@@ -216,12 +216,3 @@ async def _admins(
         when=t.datetime,
         **context,
     )
-
-
-async def _error(request: Request, slug: str, error: ConsoleError) -> Response:
-    t = translator(request)
-    try:
-        tenant: ConsoleTenant | None = await console_of(request).tenant(slug)
-    except ConsoleError:
-        tenant = None
-    return error_page(request, t, tenant, error)

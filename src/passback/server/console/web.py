@@ -40,6 +40,7 @@ SECTION_NAMES = {
     Permission.REPORTS: (N_("Reports"), "reports"),
     Permission.SUPPORT: (N_("Support code"), "support"),
     Permission.ADMINS: (N_("Administrators"), "admins"),
+    Permission.POLICY: (N_("Policy"), "policy"),
 }
 
 
@@ -113,6 +114,15 @@ def error_page(
         },
         error.status,
     )
+
+
+async def fail(request: Request, slug: str, error: ConsoleError) -> Response:
+    """:func:`error_page` for a request whose tenant may not have been found."""
+    try:
+        tenant: ConsoleTenant | None = await console_of(request).tenant(slug)
+    except ConsoleError:
+        tenant = None
+    return error_page(request, translator(request), tenant, error)
 
 
 def redirect(
