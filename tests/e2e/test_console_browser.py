@@ -5,7 +5,8 @@ bootstrapped from ``passback tenant admin-link`` with an authenticator app
 (codes computed from the key the set-up page shows), then invites a helpdesk
 administrator, resets a user with "must change at next logon" (and the
 portal's forced change follows), unlocks a locked-out user, filters a report
-and downloads its CSV, and revokes the agent (its link drops).
+and downloads its CSV, asks for two gates (and the portal does), and revokes
+the agent (its link drops).
 
 Every page is photographed in both languages; ``PASSBACK_SCREENSHOTS`` names
 a folder to keep the pictures in (default: the test's temporary folder).
@@ -29,6 +30,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.support.deployment import Deployment, Tenant
 from tests.support.samba import TIMEOUT_FACTOR, SambaDC
+from tests.support.smtp import MailCatcher
 
 pytestmark = pytest.mark.samba
 
@@ -40,8 +42,25 @@ SLUG = "contoso-console"
 
 
 @pytest.fixture(scope="module")
-def deployment(samba_dc: SambaDC, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    d = Deployment(tmp_path_factory.mktemp("console-deployment"), samba_dc, host="localhost")
+def mail() -> Iterator[MailCatcher]:
+    catcher = MailCatcher()
+    catcher.start()
+    try:
+        yield catcher
+    finally:
+        catcher.stop()
+
+
+@pytest.fixture(scope="module")
+def deployment(
+    samba_dc: SambaDC, mail: MailCatcher, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Deployment]:
+    d = Deployment(
+        tmp_path_factory.mktemp("console-deployment"),
+        samba_dc,
+        smtp_port=mail.port,
+        host="localhost",
+    )
     try:
         d.start_server()
         yield d
@@ -104,7 +123,11 @@ def code_at(secret: str, offset: int) -> str:
 
 
 def test_an_administrator_works_in_the_console(
-    page: Page, deployment: Deployment, tenant: Tenant, samba_dc: SambaDC, shots: Path
+    page: Page,
+    deployment: Deployment,
+    tenant: Tenant,
+    samba_dc: SambaDC,
+    shots: Path,
 ) -> None:
     base = f"{deployment.url}/console/{SLUG}"
     linked = deployment.cli(
@@ -211,6 +234,21 @@ def test_an_administrator_works_in_the_console(
 
     page.get_by_role("link", name="Support code").click()
     photograph(page, shots, "support")
+
+    # Two gates from now on: the portal asks for two.
+    page.get_by_role("link", name="Policy").click()
+    photograph(page, shots, "policy")
+    page.get_by_label("An authenticator app").check()
+    page.get_by_label("Two, of different kinds").check()
+    page.get_by_role("button", name="Save the policy").click()
+    expect(page.get_by_role("status")).to_contain_text("The policy is saved")
+    portal = page.context.new_page()
+    portal.goto(f"{deployment.url}/portal/{SLUG}/")
+    portal.get_by_label("Username").fill(user.name)
+    portal.get_by_role("button", name="Continue").click()
+    expect(portal.get_by_role("heading", name="Prove who you are")).to_be_visible()
+    expect(portal.locator("main")).to_contain_text("Your organisation asks for 2 different ways")
+    portal.close()
 
     # Revoke the agent: its link drops, and it cannot come back.
     page.get_by_role("link", name="Agents").click()
