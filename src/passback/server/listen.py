@@ -26,6 +26,7 @@ import ctypes
 import ctypes.util
 import dataclasses
 import logging
+import re
 import sys
 from asyncio import sslproto
 from collections.abc import Callable
@@ -197,6 +198,22 @@ async def trim_forever(
             trim(0)
 
 
+#: Paths whose last part is a secret: a console set-up link opens an
+#: administrator's account; a code mail's link is half of a gate.
+_SECRET_PATH = re.compile(r"(/console/[^/?\s]+/setup/|/portal/[^/?\s]+/code/(?!again\b))[^/?\s]+")
+
+
+class SecretPaths(logging.Filter):
+    """Blanks the secret part of such paths in the access log (S7)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _SECRET_PATH.sub(r"\1…", a) if isinstance(a, str) else a for a in record.args
+            )
+        return True
+
+
 def serve(app: Any, *, limits: ConnectionLimits, **options: Any) -> None:
     """Run ``app`` under uvicorn with ``limits``; ``options`` go to ``uvicorn.Config``.
 
@@ -211,6 +228,8 @@ def serve(app: Any, *, limits: ConnectionLimits, **options: Any) -> None:
         timeout_keep_alive=limits.keep_alive_timeout,
         **options,
     )
+    # After the Config: it configures uvicorn's loggers (keeping added filters).
+    logging.getLogger("uvicorn.access").addFilter(SecretPaths())
     server = uvicorn.Server(config)
 
     async def run() -> None:

@@ -11,6 +11,7 @@ the same page, with the same support code.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from typing import Any
 
@@ -35,7 +36,7 @@ def carry(
     """Make the page at the path ``at`` show ``message`` (JSON-able), when it
     is shown next and on its reloads, until another message replaces it or
     ``MAX_AGE`` passes. Other pages do not show it."""
-    message = {**message, "at": at}
+    message = {**message, "at": _at(at)}
     raw = json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode()
     value = base64.urlsafe_b64encode(raw).decode().rstrip("=")
     response.set_cookie(
@@ -61,9 +62,15 @@ def take(request: Request, hasher: Hasher) -> dict[str, Any] | None:
         message = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
     except ValueError:
         return None
-    if not isinstance(message, dict) or message.get("at") != request.url.path:
+    if not isinstance(message, dict) or message.get("at") != _at(request.url.path):
         return None
     return message
+
+
+def _at(path: str) -> str:
+    """The page a message is for, hashed: a path may hold a secret (a set-up
+    link), and the cookie is signed, not sealed."""
+    return hashlib.sha256(path.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 class ReplacedByEveryPost:
@@ -76,7 +83,11 @@ class ReplacedByEveryPost:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
-        if scope["type"] != "http" or scope["method"] != "POST" or not path.startswith("/portal/"):
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "POST"
+            or not path.startswith(("/portal/", "/console/"))
+        ):
             await self.app(scope, receive, send)
             return
         carried = any(
