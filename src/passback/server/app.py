@@ -119,6 +119,9 @@ def create_app(
         device_failures=SlidingWindowLimiter(
             console_service.MAX_DEVICE_FAILURES, settings.sign_in_failure_window
         ),
+        code_failures=SlidingWindowLimiter(
+            console_service.MAX_CODE_FAILURES, settings.sign_in_failure_window
+        ),
     )
 
     app = _App(

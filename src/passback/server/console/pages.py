@@ -151,15 +151,18 @@ async def enter_code(request: Request, slug: str, code: Text = "") -> Response:
     try:
         tenant = await console_of(request).tenant(slug)
         check_post(request, None, "")
-        device = await console_of(request).second_factor(tenant, token, code)
-        admin = await console_of(request).admin(tenant, token)
+        verified = await console_of(request).second_factor(
+            tenant, token, code, device=request.cookies.get(DEVICE_COOKIE)
+        )
+        admin = await console_of(request).admin(tenant, verified.token)
     except ConsoleError as error:
         if tenant is None:
             return error_page(request, t, tenant, error)
         again = error.code == "wrong_code"
         return redirect(request, f"{tenant.base}/signin{'/code' if again else ''}", error=error)
     response = redirect(request, landing(tenant, admin))
-    set_cookie(request, response, tenant, DEVICE_COOKIE, device, max_age=DEVICE_COOKIE_AGE)
+    set_cookie(request, response, tenant, SESSION_COOKIE, verified.token)
+    set_cookie(request, response, tenant, DEVICE_COOKIE, verified.device, max_age=DEVICE_COOKIE_AGE)
     return response
 
 

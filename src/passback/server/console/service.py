@@ -43,6 +43,10 @@ from passback.server.types import Clock, FailureCounter, RateLimiter
 #: Failed passwords per administrator (from unknown browsers), per device.
 MAX_ACCOUNT_FAILURES = 5
 MAX_DEVICE_FAILURES = 5
+#: Wrong authenticator codes per administrator (from unknown browsers) in the
+#: window, whatever the sessions: with the password known, guessing 6 digits
+#: stays bounded (a browser that signed in before counts as a device).
+MAX_CODE_FAILURES = 10
 #: Seconds a failed sign-in takes at least (T2).
 FAILURE_FLOOR = 0.5
 
@@ -54,6 +58,10 @@ THROTTLED = N_(
 NOT_SIGNED_IN = N_("Sign in to the console first. Sessions end after 15 idle minutes.")
 WRONG_CODE = N_("That code is not right. Type the code your authenticator app shows now.")
 TOO_MANY_CODES = N_("Too many wrong codes. Sign in again.")
+CODE_THROTTLED = N_(
+    "Too many wrong codes for this administrator. Wait 15 minutes, or use a browser you "
+    "signed in with before."
+)
 FORBIDDEN = N_("Your role does not give you this part of the console.")
 
 
@@ -75,6 +83,14 @@ class SetupView:
     role: Role
     secret: str = dataclasses.field(repr=False)
     qr_svg: str = dataclasses.field(repr=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class Verified:
+    """Signed in: the session's new token, and the browser's device token."""
+
+    token: str = dataclasses.field(repr=False)
+    device: str = dataclasses.field(repr=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,6 +116,7 @@ class Console:
         address_limiter: RateLimiter,
         account_failures: FailureCounter,
         device_failures: FailureCounter,
+        code_failures: FailureCounter,
         clock: Clock = utcnow,
         floor: float = FAILURE_FLOOR,
     ) -> None:
@@ -108,6 +125,7 @@ class Console:
         self.address_limiter = address_limiter
         self.account_failures = account_failures
         self.device_failures = device_failures
+        self.code_failures = code_failures
         self._clock = clock
         self._floor = floor
 
@@ -202,47 +220,80 @@ class Console:
 
         return await asyncio.to_thread(open_session)
 
-    async def second_factor(self, tenant: ConsoleTenant, token: str | None, code: str) -> str:
-        """The authenticator code after the password: signed in. Returns a
-        device token for the browser (its failures count on their own).
+    async def second_factor(
+        self, tenant: ConsoleTenant, token: str | None, code: str, *, device: str | None
+    ) -> Verified:
+        """The authenticator code after the password: signed in, under a new
+        session token (the half-open one is dropped), and a device token for
+        the browser (its failures count on their own).
 
         Raises:
             ConsoleError: ``not_signed_in`` (401), ``wrong_code`` (field code),
-                ``too_many_codes`` (401: the session ended).
+                ``too_many_codes`` (401: the session ended), ``code_throttled``
+                (429: too many wrong codes for this administrator).
         """
+        fresh = await self._code(tenant, token, code, states.State.SECOND_FACTOR, device)
+        assert fresh is not None  # a half-open session moves to a new token
+        return Verified(fresh[0], self.hasher.device_token("admin-" + fresh[1]))
 
-        def check() -> str | ConsoleError:
+    async def reauthenticate(
+        self, tenant: ConsoleTenant, token: str | None, code: str, *, device: str | None = None
+    ) -> None:
+        """The authenticator code again, before a reset, an invitation or a
+        policy change. Raises as :meth:`second_factor`."""
+        await self._code(tenant, token, code, states.State.SIGNED_IN, device)
+
+    async def _code(
+        self,
+        tenant: ConsoleTenant,
+        token: str | None,
+        code: str,
+        state: states.State,
+        device: str | None,
+    ) -> tuple[str, str] | None:
+        """One authenticator code of a session in ``state``: counted per session
+        (atomically) and per administrator (a browser that signed in before
+        counts on its own), then checked. The new token and the admin's id when
+        the session moved to signed-in."""
+
+        def admin_of() -> str:
+            with self.services.sessions() as db, db.begin():
+                return self._session(db, tenant, token, state, self._clock()).admin_id
+
+        admin_id = await asyncio.to_thread(admin_of)
+        counter, key = self._code_key(tenant, admin_id, device)
+        if not await counter.allow(key):
+            raise ConsoleError("code_throttled", CODE_THROTTLED, status=429, field="code")
+
+        def check() -> tuple[str, str] | ConsoleError | None:
             now = self._clock()
             with self.services.sessions() as db, db.begin():
-                row = self._session(db, tenant, token, states.State.SECOND_FACTOR, now)
+                row = self._session(db, tenant, token, state, now)
                 admin = db.get(Admin, row.admin_id)
                 assert admin is not None  # the session is deleted with it
-                refused = self._take_code(db, row, admin, code, now)
-                if refused is not None:
-                    return refused  # committed: the attempt counts
+                if not states.claim_code(db, row.id_hash):
+                    db.delete(row)
+                    return ConsoleError("too_many_codes", TOO_MANY_CODES, status=401)
+                db.refresh(row)
+                if not admins.take_code(db, admin, code, self.services.master_key, now):
+                    self._audit(db, admin, audit.Activity.GATE, now, success=False, method="totp")
+                    if row.code_attempts >= states.MAX_CODE_ATTEMPTS:
+                        db.delete(row)
+                        return ConsoleError("too_many_codes", TOO_MANY_CODES, status=401)
+                    return ConsoleError("wrong_code", WRONG_CODE, field="code")  # committed
+                self._audit(db, admin, audit.Activity.GATE, now, method="totp")
+                moved = states.verified(db, row, now)
+                if moved is None:
+                    return None
                 admin.last_sign_in_at = now
                 self._audit(db, admin, audit.Activity.SIGN_IN, now)
-                return admin.id
+                return moved.token, admin.id
 
-        admin_id = await asyncio.to_thread(check)
-        if isinstance(admin_id, ConsoleError):
-            raise admin_id
-        return self.hasher.device_token("admin-" + admin_id)
-
-    async def reauthenticate(self, tenant: ConsoleTenant, token: str | None, code: str) -> None:
-        """The authenticator code again, before a reset or a policy change."""
-
-        def check() -> ConsoleError | None:
-            now = self._clock()
-            with self.services.sessions() as db, db.begin():
-                row = self._session(db, tenant, token, states.State.SIGNED_IN, now)
-                admin = db.get(Admin, row.admin_id)
-                assert admin is not None
-                return self._take_code(db, row, admin, code, now)
-
-        refused = await asyncio.to_thread(check)
-        if refused is not None:
-            raise refused
+        result = await asyncio.to_thread(check)
+        if isinstance(result, ConsoleError):
+            raise result
+        await counter.refund(key)
+        return result
 
     async def admin(
         self, tenant: ConsoleTenant, token: str | None, permission: Permission | None = None
@@ -254,14 +305,14 @@ class Console:
                 role lacks ``permission``.
         """
 
-        def read() -> SignedInAdmin:
+        def read() -> SignedInAdmin | None:
             now = self._clock()
             with self.services.sessions() as db, db.begin():
                 row = self._session(db, tenant, token, states.State.SIGNED_IN, now)
                 admin = db.get(Admin, row.admin_id)
                 if admin is None or admin.disabled_at is not None:
                     db.delete(row)
-                    raise ConsoleError("not_signed_in", NOT_SIGNED_IN, status=401)
+                    return None  # committed: the session is gone
                 return SignedInAdmin(
                     admin.id,
                     admin.email,
@@ -272,6 +323,8 @@ class Console:
                 )
 
         signed_in = await asyncio.to_thread(read)
+        if signed_in is None:
+            raise ConsoleError("not_signed_in", NOT_SIGNED_IN, status=401)
         if permission is not None and not signed_in.may(permission):
             raise ConsoleError("forbidden", FORBIDDEN, status=403)
         return signed_in
@@ -299,6 +352,14 @@ class Console:
             if row is not None:
                 db.expunge(row)
             return row
+
+    def _code_key(
+        self, tenant: ConsoleTenant, admin_id: str, device: str | None
+    ) -> tuple[FailureCounter, str]:
+        known = self.hasher.device_of(device)
+        if known is not None and known[0] == "admin-" + admin_id:
+            return self.device_failures, f"console-code-device:{tenant.id}:{known[1]}"
+        return self.code_failures, f"console-code:{tenant.id}:{admin_id}"
 
     def _failure_key(
         self, tenant: ConsoleTenant, row: Admin | None, email: str, device: str | None
@@ -329,23 +390,6 @@ class Console:
             return states.require(row, state, now)
         except states.SessionRefused:
             raise ConsoleError("not_signed_in", NOT_SIGNED_IN, status=401) from None
-
-    def _take_code(
-        self, db: Session, row: AdminSession, admin: Admin, code: str, now: dt.datetime
-    ) -> ConsoleError | None:
-        """One authenticator code of the session; why it was refused, for the
-        caller to raise once the attempt is committed."""
-        if states.count_code(row) and admins.take_code(
-            db, admin, code, self.services.master_key, now
-        ):
-            self._audit(db, admin, audit.Activity.GATE, now, method="totp")
-            states.verified(row, now)
-            return None
-        self._audit(db, admin, audit.Activity.GATE, now, success=False, method="totp")
-        if row.code_attempts >= states.MAX_CODE_ATTEMPTS:
-            db.delete(row)
-            return ConsoleError("too_many_codes", TOO_MANY_CODES, status=401)
-        return ConsoleError("wrong_code", WRONG_CODE, field="code")
 
     @staticmethod
     def _audit(

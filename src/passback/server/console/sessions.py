@@ -19,6 +19,9 @@ import dataclasses
 import datetime as dt
 import enum
 
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
 from passback.server.portal.codes import flow_hash, new_flow_token
 from passback.server.store.models import AdminSession
 
@@ -80,20 +83,47 @@ def require(row: AdminSession | None, state: State, now: dt.datetime) -> AdminSe
     return row
 
 
-def count_code(row: AdminSession) -> bool:
-    """Count one code tried; False when none was left (the session must end)."""
-    if row.code_attempts >= MAX_CODE_ATTEMPTS:
-        return False
-    row.code_attempts += 1
-    return True
+def claim_code(db: Session, key: str) -> bool:
+    """Count one code tried by session ``key``; False when none was left (the
+    session must end). One statement, so parallel posts cannot beat it."""
+    return (
+        db.execute(
+            update(AdminSession)
+            .where(AdminSession.id_hash == key, AdminSession.code_attempts < MAX_CODE_ATTEMPTS)
+            .values(code_attempts=AdminSession.code_attempts + 1)
+            .returning(AdminSession.code_attempts)
+            .execution_options(synchronize_session=False)
+        ).scalar_one_or_none()
+        is not None
+    )
 
 
-def verified(row: AdminSession, now: dt.datetime) -> None:
-    """The authenticator code was right: signed in (again), attempts reset."""
+def verified(db: Session, row: AdminSession, now: dt.datetime) -> NewSession | None:
+    """The authenticator code was right: signed in (again), attempts reset.
+    At the second factor the session gets a new token (the half-open one is
+    dropped), returned; a re-authentication keeps its token (None)."""
+    fresh = row.state == State.SECOND_FACTOR.value
     row.state = State.SIGNED_IN.value
     row.code_attempts = 0
     row.verified_at = now
     row.expires_at = max(row.expires_at, row.created_at + MAX_AGE)
+    if not fresh:
+        return None
+    token = new_flow_token()
+    moved = AdminSession(
+        id_hash=flow_hash(token),
+        tenant_id=row.tenant_id,
+        admin_id=row.admin_id,
+        state=row.state,
+        code_attempts=0,
+        created_at=row.created_at,
+        last_seen_at=now,
+        verified_at=now,
+        expires_at=row.expires_at,
+    )
+    db.delete(row)
+    db.add(moved)
+    return NewSession(moved, token)
 
 
 def recently_verified(row: AdminSession, now: dt.datetime) -> bool:

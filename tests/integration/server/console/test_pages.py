@@ -5,9 +5,10 @@ the session cookie, sign-out, the throttles, and the dashboard."""
 from __future__ import annotations
 
 import httpx
+import sqlalchemy as sa
 
 from passback.server.console.roles import Role
-from passback.server.console.service import MAX_ACCOUNT_FAILURES
+from passback.server.console.service import MAX_ACCOUNT_FAILURES, MAX_CODE_FAILURES
 from passback.server.console.sessions import MAX_CODE_ATTEMPTS
 from tests.support.console import (
     ADMIN_PASSWORD,
@@ -186,3 +187,58 @@ async def test_dashboard_shows_the_agents(
         assert "0 of 1 enabled users" in page.text
         lang = await client.get(f"{BASE}/dashboard?lang=pt-BR")
         assert lang.headers["content-language"] == "pt-BR"
+
+
+async def test_the_session_gets_a_new_token_at_the_second_factor(
+    server: RunningServer, client: httpx.AsyncClient
+) -> None:
+    tenant = server.create_tenant("Acme")
+    admin = await set_up(
+        client, "acme", invite(server, tenant.tenant_id, "ada@acme.test"), "ada@acme.test"
+    )
+    await client.post(f"{BASE}/signin", data={"email": admin.email, "password": ADMIN_PASSWORD})
+    half = client.cookies["passback_console"]
+    await client.post(f"{BASE}/signin/code", data={"code": admin.code()})
+    assert client.cookies["passback_console"] != half
+    async with httpx.AsyncClient(
+        base_url=server.base_url, cookies={"passback_console": half}
+    ) as stale:
+        assert (await stale.get(f"{BASE}/dashboard")).status_code == 303
+
+
+async def test_wrong_codes_count_per_administrator_across_sessions(
+    server: RunningServer, client: httpx.AsyncClient
+) -> None:
+    """Knowing the password, a stranger still cannot guess the code by opening
+    session after session; the administrator's own browser keeps its way in."""
+    tenant = server.create_tenant("Acme")
+    admin = await admin_of(server, client, tenant.tenant_id, "acme")
+    async with httpx.AsyncClient(base_url=server.base_url) as stranger:
+        for _ in range(MAX_CODE_FAILURES // MAX_CODE_ATTEMPTS):
+            await stranger.post(
+                f"{BASE}/signin", data={"email": admin.email, "password": ADMIN_PASSWORD}
+            )
+            for _ in range(MAX_CODE_ATTEMPTS):
+                await stranger.post(f"{BASE}/signin/code", data={"code": "000000"})
+        await stranger.post(
+            f"{BASE}/signin", data={"email": admin.email, "password": ADMIN_PASSWORD}
+        )
+        refused = await stranger.post(f"{BASE}/signin/code", data={"code": "123456"})
+        shown = await stranger.get(refused.headers["location"])
+        assert shown.status_code == 429 and "Too many wrong codes for this" in shown.text
+    signed = await sign_in(client, "acme", admin)
+    assert signed.headers["location"] == f"{BASE}/dashboard"
+
+
+async def test_a_disabled_administrator_is_signed_out(
+    server: RunningServer, client: httpx.AsyncClient
+) -> None:
+    tenant = server.create_tenant("Acme")
+    await admin_of(server, client, tenant.tenant_id, "acme")
+    engine = sa.create_engine(server.database_url)
+    with engine.begin() as db:
+        db.execute(sa.text("UPDATE admins SET disabled_at = created_at"))
+    engine.dispose()
+    gone = await client.get(f"{BASE}/dashboard")
+    assert gone.headers["location"] == f"{BASE}/signin"
+    assert rows(server, "SELECT count(*) FROM admin_sessions") == [(0,)]
