@@ -14,8 +14,15 @@ import logging
 from sqlalchemy import delete, or_
 from sqlalchemy.orm import Session, sessionmaker
 
+from passback.server.console.sessions import IDLE_TIMEOUT as ADMIN_IDLE_TIMEOUT
 from passback.server.portal.account_session import IDLE_TIMEOUT
-from passback.server.store.models import AccountSession, PortalFlow, SupportRecord, utcnow
+from passback.server.store.models import (
+    AccountSession,
+    AdminSession,
+    PortalFlow,
+    SupportRecord,
+    utcnow,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +37,7 @@ class Pruned:
     support_records: int
     portal_flows: int
     account_sessions: int = 0
+    admin_sessions: int = 0
 
 
 def prune(db: Session, now: dt.datetime, support_retention_days: int) -> Pruned:
@@ -56,7 +64,20 @@ def prune(db: Session, now: dt.datetime, support_retention_days: int) -> Pruned:
             )
         )
     )
-    return Pruned(records.rowcount, flows.rowcount, accounts.rowcount)  # type: ignore[attr-defined]
+    consoles = db.execute(
+        delete(AdminSession).where(
+            or_(
+                AdminSession.expires_at < now,
+                AdminSession.last_seen_at < now - ADMIN_IDLE_TIMEOUT,
+            )
+        )
+    )
+    return Pruned(
+        records.rowcount,  # type: ignore[attr-defined]
+        flows.rowcount,  # type: ignore[attr-defined]
+        accounts.rowcount,  # type: ignore[attr-defined]
+        consoles.rowcount,  # type: ignore[attr-defined]
+    )
 
 
 async def prune_forever(sessions: sessionmaker[Session], support_retention_days: int) -> None:
@@ -68,12 +89,14 @@ async def prune_forever(sessions: sessionmaker[Session], support_retention_days:
             # A failed prune must not stop the server; the next round tries again.
             logger.exception("pruning old support records and flows failed")
         else:
-            if pruned.support_records or pruned.portal_flows or pruned.account_sessions:
+            if any(dataclasses.astuple(pruned)):
                 logger.info(
-                    "pruned %d support records, %d portal flows and %d account sessions",
+                    "pruned %d support records, %d portal flows, %d account sessions "
+                    "and %d console sessions",
                     pruned.support_records,
                     pruned.portal_flows,
                     pruned.account_sessions,
+                    pruned.admin_sessions,
                 )
         await asyncio.sleep(INTERVAL_SECONDS)
 

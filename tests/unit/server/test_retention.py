@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import uuid
 from pathlib import Path
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
+from passback.server.console import admins
+from passback.server.console import sessions as console_sessions
+from passback.server.console.roles import Role
 from passback.server.portal import account_session
 from passback.server.retention import prune
 from passback.server.store import create_engine, session_factory, upgrade
-from passback.server.store.models import AccountSession, PortalFlow, SupportRecord
+from passback.server.store.models import AccountSession, AdminSession, PortalFlow, SupportRecord
 from passback.server.tenants import create_tenant
 from tests.support.keys import TEST_MASTER_KEY
 
@@ -54,6 +59,27 @@ def session(tenant_id: str, *, seen: dt.timedelta, created: dt.timedelta) -> Acc
     return row
 
 
+def console_session(
+    db: Session, tenant_id: str, *, seen: dt.timedelta, created: dt.timedelta
+) -> None:
+    admin = admins.invite(
+        db,
+        tenant_id,
+        email=f"{uuid.uuid4().hex[:8]}@acme.test",
+        name="Ada",
+        role=Role.TENANT_ADMIN,
+        invited_by=None,
+        master=TEST_MASTER_KEY,
+        now=NOW,
+    )
+    row = console_sessions.new_session(
+        tenant_id=tenant_id, admin_id=admin.admin_id, now=NOW - created
+    ).row
+    row.last_seen_at = NOW - seen
+    row.expires_at = NOW - created + console_sessions.MAX_AGE
+    db.add(row)
+
+
 def test_prune_keeps_what_is_recent(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'store.db'}"
     upgrade(url)
@@ -74,12 +100,18 @@ def test_prune_keeps_what_is_recent(tmp_path: Path) -> None:
                     session(tenant, seen=dt.timedelta(minutes=1), created=dt.timedelta(hours=9)),
                 ]
             )
+            console_session(db, tenant, seen=dt.timedelta(minutes=1), created=dt.timedelta(hours=1))
+            console_session(
+                db, tenant, seen=dt.timedelta(minutes=16), created=dt.timedelta(hours=1)
+            )
+            console_session(db, tenant, seen=dt.timedelta(minutes=1), created=dt.timedelta(hours=9))
         with session_factory(engine)() as db, db.begin():
             pruned = prune(db, NOW, support_retention_days=90)
-        assert (pruned.support_records, pruned.portal_flows, pruned.account_sessions) == (1, 2, 2)
+        assert dataclasses.astuple(pruned) == (1, 2, 2, 2)
         with session_factory(engine)() as db:
             assert db.scalar(select(func.count()).select_from(SupportRecord)) == 1
             assert db.scalar(select(func.count()).select_from(PortalFlow)) == 2
             assert db.scalar(select(func.count()).select_from(AccountSession)) == 1
+            assert db.scalar(select(func.count()).select_from(AdminSession)) == 1
     finally:
         engine.dispose()
