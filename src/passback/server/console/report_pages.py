@@ -14,7 +14,7 @@ import datetime as dt
 import uuid
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 
 from passback.server import support
 from passback.server.audit import Activity
@@ -103,13 +103,21 @@ async def reports_csv(request: Request, slug: str) -> Response:
     except ConsoleError as error:
         return error_page(request, t, tenant, error)
 
-    def read() -> str:
+    def counted() -> int:
         with console.services.sessions() as db:
-            return reports.to_csv(reports.rows(db, tenant.id, chosen, reports.MAX_EXPORT))
+            return reports.count(db, tenant.id, chosen)
 
+    if await asyncio.to_thread(counted) > reports.MAX_EXPORT:
+        # Exactly the filtered rows, or none: never a silent cut.
+        too_many = ConsoleError(
+            "export_too_large",
+            N_("More than %(n)d events match. Narrow the range or the filters."),
+            values={"n": reports.MAX_EXPORT},
+        )
+        return error_page(request, t, tenant, too_many)
     name = f"passback-{tenant.slug}-{chosen.start}-{chosen.end}.csv"
-    return Response(
-        await asyncio.to_thread(read),
+    return StreamingResponse(
+        reports.csv_lines(console.services.sessions, tenant.id, chosen),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
@@ -143,10 +151,11 @@ async def support_page(request: Request, slug: str, code: str = "") -> Response:
 async def _lookup(
     sessions: StoreSessions, tenant: ConsoleTenant, code: str
 ) -> tuple[support.SupportView | None, ConsoleError | None]:
-    if not code.strip():
+    code = code.strip()
+    if not code:
         return None, None
     try:
-        uuid.UUID(code.strip()[:64])
+        uuid.UUID(code[:64] if len(code) <= 64 else "too long")
     except ValueError:
         return None, ConsoleError(
             "invalid_support_code",

@@ -14,7 +14,7 @@ import dataclasses
 import datetime as dt
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from xml.sax.saxutils import escape
 
 from sqlalchemy import Select, func, or_, select
@@ -24,6 +24,7 @@ from passback.server.audit import Activity
 from passback.server.console.errors import ConsoleError
 from passback.server.i18n.translations import N_
 from passback.server.store.models import Admin, AuditEvent, DirectoryUser
+from passback.server.types import StoreSessions
 
 #: Rows a page shows; the CSV export takes up to ``MAX_EXPORT``.
 PAGE_ROWS = 200
@@ -83,7 +84,8 @@ def parse_filter(
     try:
         last = dt.date.fromisoformat(end) if end else today
         first = dt.date.fromisoformat(start) if start else last - dt.timedelta(DEFAULT_DAYS - 1)
-    except ValueError:
+        dt.date.fromordinal(last.toordinal() + 1)  # the range's end must exist
+    except (ValueError, OverflowError):
         raise ConsoleError(
             "invalid_date", N_("Enter dates as YYYY-MM-DD."), field="from" if start else "to"
         ) from None
@@ -114,27 +116,30 @@ def parse_filter(
 
 def rows(db: Session, tenant_id: str, chosen: Filter, limit: int = PAGE_ROWS) -> list[Row]:
     """The events that match, newest first, at most ``limit``."""
+    return list(_rows(db, tenant_id, chosen, limit))
+
+
+def _rows(db: Session, tenant_id: str, chosen: Filter, limit: int) -> Iterator[Row]:
     found = db.execute(
-        _select(tenant_id, chosen).order_by(AuditEvent.at.desc(), AuditEvent.id).limit(limit)
-    ).all()
+        _select(tenant_id, chosen)
+        .order_by(AuditEvent.at.desc(), AuditEvent.id)
+        .limit(limit)
+        .execution_options(yield_per=1000)
+    )
     admins = {a.id: a.email for a in db.scalars(select(Admin).where(Admin.tenant_id == tenant_id))}
-    out = []
     for event, name in found:
         detail = _detail(event.detail_json)
         admin = admins.get(str(detail.pop("admin", "")), "")
-        out.append(
-            Row(
-                at=event.at,
-                activity=event.activity,
-                result=event.result,
-                actor=event.actor,
-                user=name or "",
-                admin=admin,
-                method=event.method or "",
-                detail=", ".join(f"{k}={v}" for k, v in sorted(detail.items())),
-            )
+        yield Row(
+            at=event.at,
+            activity=event.activity,
+            result=event.result,
+            actor=event.actor,
+            user=name or "",
+            admin=admin,
+            method=event.method or "",
+            detail=", ".join(f"{k}={v}" for k, v in sorted(detail.items())),
         )
-    return out
 
 
 def per_day(db: Session, tenant_id: str, chosen: Filter) -> list[tuple[dt.date, int, int]]:
@@ -142,23 +147,43 @@ def per_day(db: Session, tenant_id: str, chosen: Filter) -> list[tuple[dt.date, 
     days = {
         chosen.start + dt.timedelta(n): [0, 0] for n in range((chosen.end - chosen.start).days + 1)
     }
-    query = _select(tenant_id, chosen).with_only_columns(AuditEvent.at, AuditEvent.result)
-    for at, result in db.execute(query):
-        counts = days.get(at.date())
+    day = func.date(AuditEvent.at)  # counted by the database: a year is many rows
+    query = (
+        _select(tenant_id, chosen)
+        .with_only_columns(day, AuditEvent.result, func.count())
+        .group_by(day, AuditEvent.result)
+    )
+    for when, result, count in db.execute(query):
+        counts = days.get(dt.date.fromisoformat(str(when)[:10]))
         if counts is not None:
-            counts[0 if result == "success" else 1] += 1
+            counts[0 if result == "success" else 1] += int(count)
     return [(day, ok, bad) for day, (ok, bad) in days.items()]
+
+
+def count(db: Session, tenant_id: str, chosen: Filter) -> int:
+    query = _select(tenant_id, chosen).with_only_columns(func.count())
+    return int(db.scalar(query) or 0)
 
 
 CSV_COLUMNS = ("time_utc", "activity", "result", "actor", "user", "admin", "method", "detail")
 
 
-def to_csv(found: Sequence[Row]) -> str:
+def csv_lines(sessions: StoreSessions, tenant_id: str, chosen: Filter) -> Iterator[str]:
+    """Every matching event as CSV lines, read in batches: an export of a
+    year is never whole in memory. The caller checked the count first."""
+    with sessions() as db:
+        yield to_csv(())
+        for row in _rows(db, tenant_id, chosen, MAX_EXPORT):
+            yield to_csv((row,), header=False)
+
+
+def to_csv(found: Iterable[Row], *, header: bool = True) -> str:
     """The rows as CSV (RFC 4180), a header first. A cell that a spreadsheet
     would read as a formula is prefixed with an apostrophe."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
+    if header:
+        writer.writerow(CSV_COLUMNS)
     for row in found:
         writer.writerow(
             [

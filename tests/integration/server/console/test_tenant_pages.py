@@ -10,12 +10,14 @@ import io
 import re
 
 import httpx
+import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from passback.crypto.keys import public_key_to_pem
 from passback.protocol.errors import CloseCode
 from passback.protocol.link import Closed
 from passback.protocol.outcomes import Outcome
+from passback.server.console import reports
 from tests.support.console import admin_of, csrf, set_up, sign_in
 from tests.support.portal import portal_tenant, rows
 from tests.support.server import AgentFactory, RunningServer
@@ -152,3 +154,29 @@ async def test_a_support_code_of_a_refused_action_is_found_in_this_tenant_only(
             hidden = await globex.get("/console/globex/support", params={"code": code.group(1)})
             assert hidden.status_code == 404
         assert (await client.get(f"{BASE}/support", params={"code": "nope"})).status_code == 422
+
+
+async def test_report_dates_out_of_the_calendar_and_long_codes_are_refused(
+    server: RunningServer, client: httpx.AsyncClient
+) -> None:
+    tenant = server.create_tenant("Acme")
+    await admin_of(server, client, tenant.tenant_id, "acme")
+    for query in ({"to": "0001-01-05"}, {"from": "9999-12-30", "to": "9999-12-31"}):
+        for path in ("reports", "reports.csv"):
+            answer = await client.get(f"{BASE}/{path}", params=query)
+            assert answer.status_code == 422, (path, query)
+    long_code = "0" * 32 + "-" * 32 + "x"
+    assert (await client.get(f"{BASE}/support", params={"code": long_code})).status_code == 422
+
+
+async def test_an_export_larger_than_the_cap_is_refused_not_cut(
+    server: RunningServer, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenant = server.create_tenant("Acme")
+    await admin_of(server, client, tenant.tenant_id, "acme")  # 3 events
+    monkeypatch.setattr(reports, "MAX_EXPORT", 2)
+    refused = await client.get(f"{BASE}/reports.csv")
+    assert refused.status_code == 422 and "More than 2 events match" in refused.text
+    monkeypatch.setattr(reports, "MAX_EXPORT", 3)
+    exported = await client.get(f"{BASE}/reports.csv")
+    assert len(list(csv.DictReader(io.StringIO(exported.text)))) == 3
