@@ -24,6 +24,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
+from passback.policy.password import PasswordProblem
 from passback.protocol.operations import Operation
 from passback.protocol.outcomes import Outcome
 from passback.server import admin_actions, support, writeback
@@ -59,6 +60,17 @@ RESET_MUST_CHANGE = N_(
     "The password was reset in the directory; the user must change it at the next sign-in."
 )
 LIFTED = N_("Self-service blocks lifted: %(n)d.")
+#: The use-cases' refusals in the administrator's language, by code.
+REFUSALS = {
+    Outcome.USER_NOT_FOUND.value: N_("There is no such user."),
+    Outcome.MULTIPLE_MATCHES.value: N_("More than one synced user has this name."),
+    "request_in_progress": N_("This account is being written right now. Try again in a moment."),
+    PasswordProblem.EMPTY.value: N_("Type the new password."),
+    PasswordProblem.INVALID.value: N_(
+        "The new password holds a character that cannot be stored. Choose another one."
+    ),
+}
+PASSWORD_REFUSALS = {PasswordProblem.EMPTY.value, PasswordProblem.INVALID.value}
 
 
 @router.get("")
@@ -222,8 +234,11 @@ def _failed(
 ) -> Response:
     if isinstance(error, Refused):  # the use-case's: no such user, a password it refused
         status = 404 if isinstance(error, NotFound) else 409 if isinstance(error, Conflict) else 422
-        field = None if status != 422 else "password"
-        error = ConsoleError(error.code, error.message, status=status, field=field)
+        field = "password" if error.code in PASSWORD_REFUSALS else None
+        words = REFUSALS.get(error.code, N_("This could not be done: %(reason)s"))
+        error = ConsoleError(
+            error.code, words, status=status, field=field, values={"reason": error.message}
+        )
     if tenant is None or error.code in {"not_signed_in", "forbidden"}:
         return error_page(request, translator(request), tenant, error)
     return redirect(request, f"{tenant.base}/people/{user_id}", error=error)
