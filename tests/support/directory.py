@@ -76,7 +76,8 @@ class FakeDirectory:
             current = self.users[user.anchor]
             self.users[user.anchor] = dataclasses.replace(
                 current,
-                password_stamp=current.password_stamp + 1,
+                # pwdLastSet: 0 for "must change at next logon", else the time.
+                password_stamp=0 if must_change else current.password_stamp + 1,
                 locked=current.locked and not unlock,
             )
 

@@ -325,6 +325,18 @@ class Writeback:
         opened = self._directory.open_for_verify() if meta.operation is Operation.VERIFY else None
         try:
             user = self._directory.locate(meta.anchor)
+            if unfinished is not None and meta.must_change and unfinished.pwd_last_set_before == 0:
+                # "Must change" writes pwdLastSet = 0, which it was already: the
+                # stamp cannot tell whether the write happened, and writing again
+                # could be refused as history. Say so; a new request settles it.
+                return self._fail(
+                    request,
+                    events,
+                    Outcome.OUTCOME_UNKNOWN,
+                    {},
+                    "a must-change reset of an account whose pwdLastSet was 0 stopped "
+                    "mid-write: whether it was written cannot be read back",
+                )
             if (
                 unfinished is not None
                 and meta.operation not in _IDEMPOTENT_WRITES

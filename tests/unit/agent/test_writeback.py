@@ -112,6 +112,7 @@ class Env:
         operation: Operation = Operation.ADMIN_RESET,
         anchor: bytes = ANCHOR,
         unlock: bool = False,
+        must_change: bool = False,
         issued_at: int = NOW,
         expires_at: int | None = None,
         tenant_id: str = TENANT,
@@ -133,6 +134,7 @@ class Env:
             issued_at=issued_at,
             expires_at=issued_at + TTL if expires_at is None else expires_at,
             unlock=unlock,
+            must_change=must_change,
         )
         return seal(
             meta,
@@ -851,6 +853,29 @@ def test_crash_after_the_write(env: Env) -> None:
     assert not result.replayed
     assert env.directory.resets == []
     assert "after a restart" in env.log()[-1]["message"]
+
+
+def test_a_must_change_reset_whose_stamp_cannot_move_stays_unknown(env: Env) -> None:
+    """W3: "must change" writes pwdLastSet = 0; if it was 0 already, a restart
+    cannot read back whether the write happened: unknown, not written again."""
+    request_id = rid()
+    current = env.directory.users[ANCHOR]
+    env.directory.users[ANCHOR] = dataclasses.replace(current, password_stamp=0)
+    sealed = env.seal(password(), request_id=request_id, must_change=True)
+    digest = env.writeback.request_digest(read_metadata(sealed), [password()])
+    request = Request(request_id, digest, anchor_text(ANCHOR), "admin_reset", NOW)
+    env.journal.before_write(request, 0)
+    env.restart()
+    result = env.handle(sealed)
+    assert result.outcome is Outcome.OUTCOME_UNKNOWN
+    assert env.directory.resets == []
+
+
+def test_a_must_change_reset_sets_the_stamp_to_zero(env: Env) -> None:
+    result = env.handle(env.seal(password(), must_change=True))
+    assert result.outcome is Outcome.OK
+    assert env.directory.require_changes == [ANCHOR]
+    assert env.directory.users[ANCHOR].password_stamp == 0
 
 
 def test_crash_just_before_the_write(env: Env) -> None:
