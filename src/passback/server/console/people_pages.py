@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
@@ -46,6 +46,8 @@ from passback.server.console.web import (
 from passback.server.errors import Conflict, NotFound, Refused
 from passback.server.i18n.translations import N_
 from passback.server.outcomes import SUCCESS_MESSAGES, describe
+from passback.server.portal.notice_mail import Notice
+from passback.server.portal.service import Portal
 from passback.server.store.models import utcnow
 
 router = APIRouter(prefix="/console/{slug}/people", include_in_schema=False)
@@ -163,7 +165,7 @@ async def reset(
         )
 
     done = RESET_MUST_CHANGE if must_change else RESET_DONE
-    return await _act(request, slug, user_id, csrf, act, done)
+    return await _act(request, slug, user_id, csrf, act, done, Notice.RESET)
 
 
 @router.post("/{user_id}/unlock")
@@ -205,12 +207,21 @@ async def _write_account(
             console_of(request).services, Acting(tenant.id, admin.id), operation, user_id
         )
 
-    return await _act(request, slug, user_id, csrf, act, SUCCESS_MESSAGES[operation])
+    notice = Notice.UNLOCKED if operation is Operation.UNLOCK else None
+    return await _act(request, slug, user_id, csrf, act, SUCCESS_MESSAGES[operation], notice)
 
 
 async def _act(
-    request: Request, slug: str, user_id: str, csrf: str, act: _Action, done: str
+    request: Request,
+    slug: str,
+    user_id: str,
+    csrf: str,
+    act: _Action,
+    done: str,
+    notice: Notice | None = None,
 ) -> Response:
+    """Run ``act`` as the signed-in administrator; on success the user is
+    emailed ``notice`` (G9: a reset or an unlock they did not do themselves)."""
     tenant: ConsoleTenant | None = None
     console = console_of(request)
     token = request.cookies.get(SESSION_COOKIE)
@@ -226,6 +237,9 @@ async def _act(
         refused = ConsoleError.of_outcome(result.outcome, result.detail, result.support_code)
         await asyncio.to_thread(_keep_record, request, tenant, user_id, result, refused)
         return redirect(request, to, error=refused)
+    if notice is not None:
+        portal = cast(Portal, request.app.state.portal)
+        portal.notify(await portal.tenant(slug), user_id, notice, translator(request).locale)
     return redirect(request, to, notice=done)
 
 

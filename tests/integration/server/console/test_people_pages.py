@@ -6,6 +6,7 @@ tests/e2e/test_console.py."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import re
@@ -17,8 +18,9 @@ from passback.protocol.operations import Operation
 from passback.protocol.outcomes import Outcome
 from passback.server.console.roles import Role
 from tests.support.console import admin_of, csrf
-from tests.support.portal import portal_tenant, rows
+from tests.support.portal import MAIL, portal_tenant, rows
 from tests.support.server import AgentFactory, RunningServer
+from tests.support.smtp import MailCatcher
 
 BASE = "/console/acme"
 PASSWORD = re.compile(r'id="password" name="password" value="([^"]+)"')
@@ -45,7 +47,7 @@ async def test_search_finds_by_the_start_of_a_name(
 
 
 async def test_reset_with_must_change_goes_through_the_agent_and_is_audited(
-    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
 ) -> None:
     async with portal_tenant(server, client, make_agent) as (tenant, agent):
         await admin_of(server, client, tenant.tenant_id, "acme")
@@ -78,6 +80,10 @@ async def test_reset_with_must_change_goes_through_the_agent_and_is_audited(
         recorded = json.loads(str(detail))
         assert recorded["must_change"] == 1 and recorded["outcome"] == "ok"
         assert "admin" in recorded and generated.group(1) not in str(detail)
+        # G9: the user learns of it, without the password.
+        notice = await asyncio.to_thread(mail.wait_for, MAIL)
+        assert notice["Subject"] == "Your password was reset"
+        assert generated.group(1) not in notice.get_content()
 
 
 async def test_the_directory_refusal_is_shown_in_its_own_words(
