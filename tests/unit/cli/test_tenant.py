@@ -119,3 +119,33 @@ def test_policy_refuses_an_invalid_policy_and_keeps_the_old_one(tmp_path: Path) 
     assert asked.exit_code == 1 and "questions asked at a reset" in asked.output
     assert "gates required:        1" in _cli(*policy).output
     assert _cli("tenant", "policy", "nope", "--data-dir", str(data)).exit_code == 1
+
+
+def test_create_with_an_admin_prints_a_one_time_set_up_link(tmp_path: Path) -> None:
+    """U1: the operator's way into a tenant's console."""
+    data = tmp_path / "data"
+    made = _cli("tenant", "create", "Contoso", "--admin-email", "Ada@Contoso.test",
+                "--data-dir", str(data))  # fmt: skip
+    assert made.exit_code == 0, made.output
+    assert "console:          /console/contoso/" in made.output
+    link = re.search(r"set-up link:\s+(/console/contoso/setup/\S+)", made.output)
+    assert link is not None and "for ada@contoso.test, once, until" in made.output
+    tenant = re.search(r"tenant id:\s+(\S+)", made.output)
+    assert tenant is not None
+    again = _cli("tenant", "admin-link", tenant.group(1), "--email", "ada@contoso.test",
+                 "--role", "helpdesk", "--data-dir", str(data))  # fmt: skip
+    assert again.exit_code == 0, again.output
+    assert link.group(1) not in again.output  # a new link; the old one is void
+    bad = _cli("tenant", "admin-link", tenant.group(1), "--email", "nobody",
+               "--data-dir", str(data))  # fmt: skip
+    assert bad.exit_code == 1 and "Enter an email address" in bad.output
+    unknown = _cli("tenant", "admin-link", "no-such-tenant", "--email", "a@b.test",
+                   "--data-dir", str(data))  # fmt: skip
+    assert unknown.exit_code == 1 and "no tenant no-such-tenant" in unknown.output
+
+
+def test_revoke_agent_of_an_unknown_agent_says_so(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    tenant = _tenant(data)
+    gone = _cli("tenant", "revoke-agent", tenant, "no-such-agent", "--data-dir", str(data))
+    assert gone.exit_code == 1 and "has no agent no-such-agent" in gone.output

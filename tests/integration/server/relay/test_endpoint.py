@@ -8,12 +8,15 @@ import uuid
 
 import httpx
 import pytest
+from click.testing import CliRunner
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from passback import cli
 from passback.protocol.errors import CloseCode
 from passback.protocol.link import Closed, Received
 from passback.protocol.messages import MAX_SYNC_FRAME, Heartbeat, SyncRequest
+from tests.support.portal import rows
 from tests.support.server import TIMEOUT, AgentFactory, RunningServer, bearer
 
 
@@ -168,3 +171,29 @@ async def test_a_lone_surrogate_is_a_bad_frame_not_a_server_error(
     event = await agent.next_event()
     assert isinstance(event, Closed) and event.code == CloseCode.BAD_FRAME
     assert [r for r in caplog.records if r.exc_info] == []
+
+
+async def test_a_revoked_agent_is_closed_at_its_next_heartbeat(
+    server: RunningServer, make_agent: AgentFactory
+) -> None:
+    """A revocation made elsewhere (the CLI, another node) reaches the link:
+    4006, and the agent cannot come back (4004)."""
+    tenant = server.create_tenant("Acme")
+    agent = await make_agent(tenant)
+    await agent.connect_ready()
+    await agent.next_sync_request()
+    done = CliRunner().invoke(
+        cli.main,
+        ["tenant", "revoke-agent", tenant.tenant_id, agent.agent_id,
+         "--database-url", server.database_url],
+    )  # fmt: skip
+    assert done.exit_code == 0, done.output
+    await agent.send(Heartbeat(10, 0, 0, 1_700_000_000, history_on_reset=False))
+    closed = await agent.next_event()
+    assert isinstance(closed, Closed) and closed.code == CloseCode.REVOKED
+    await agent.connect()
+    refused = await agent.next_event()
+    assert isinstance(refused, Closed) and refused.code == CloseCode.AUTH_FAILED
+    assert rows(server, "SELECT detail_json FROM audit_events") == [
+        (f'{{"agent": "{agent.agent_id}", "via": "operator"}}',)
+    ]
