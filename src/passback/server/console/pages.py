@@ -32,10 +32,12 @@ from passback.server.console.web import (
     check_post,
     console_of,
     error_page,
+    fail,
     landing,
     page,
     redirect,
     set_cookie,
+    signed_in,
     translator,
 )
 from passback.server.i18n.translations import N_
@@ -185,15 +187,11 @@ async def sign_out(request: Request, slug: str, csrf: Text = "") -> Response:
 @router.get("/dashboard")
 async def dashboard(request: Request, slug: str) -> Response:
     t = translator(request)
-    tenant: ConsoleTenant | None = None
     console = console_of(request)
     try:
-        tenant = await console.tenant(slug)
-        admin = await console.admin(
-            tenant, request.cookies.get(SESSION_COOKIE), Permission.DASHBOARD
-        )
+        tenant, admin = await signed_in(request, slug, Permission.DASHBOARD)
     except ConsoleError as error:
-        return error_page(request, t, tenant, error)
+        return await fail(request, slug, error)
     present = await console.services.router.present(tenant.id)
     today = dt.datetime.now(dt.UTC).date()
     last_30 = reports.Filter(today - dt.timedelta(reports.DEFAULT_DAYS - 1), today)

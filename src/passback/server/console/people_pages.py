@@ -39,8 +39,10 @@ from passback.server.console.web import (
     check_post,
     console_of,
     error_page,
+    fail,
     page,
     redirect,
+    signed_in,
     translator,
 )
 from passback.server.errors import Conflict, NotFound, Refused
@@ -78,22 +80,21 @@ PASSWORD_REFUSALS = {PasswordProblem.EMPTY.value, PasswordProblem.INVALID.value}
 @router.get("")
 async def search_page(request: Request, slug: str, q: str = "") -> Response:
     t = translator(request)
-    tenant: ConsoleTenant | None = None
     console = console_of(request)
     try:
-        tenant = await console.tenant(slug)
-        admin = await console.admin(tenant, request.cookies.get(SESSION_COOKIE), Permission.PEOPLE)
-
-        def find() -> people.Found:
-            with console.services.sessions() as db:
-                found = people.search(db, tenant.id, q)
-                db.expunge_all()
-                return found
-
-        found = await asyncio.to_thread(find)
+        tenant, admin = await signed_in(request, slug, Permission.PEOPLE)
     except ConsoleError as error:
-        if tenant is None or error.code != "invalid_query":
-            return error_page(request, t, tenant, error)
+        return await fail(request, slug, error)
+
+    def find() -> people.Found:
+        with console.services.sessions() as db:
+            found = people.search(db, tenant.id, q)
+            db.expunge_all()
+            return found
+
+    try:
+        found = await asyncio.to_thread(find)
+    except ConsoleError as error:  # the query
         return page(
             request,
             t,
@@ -111,11 +112,9 @@ async def search_page(request: Request, slug: str, q: str = "") -> Response:
 @router.get("/{user_id}")
 async def person_page(request: Request, slug: str, user_id: str) -> Response:
     t = translator(request)
-    tenant: ConsoleTenant | None = None
     console = console_of(request)
     try:
-        tenant = await console.tenant(slug)
-        admin = await console.admin(tenant, request.cookies.get(SESSION_COOKIE), Permission.PEOPLE)
+        tenant, admin = await signed_in(request, slug, Permission.PEOPLE)
 
         def read() -> people.Profile:
             with console.services.sessions() as db:
@@ -125,7 +124,7 @@ async def person_page(request: Request, slug: str, user_id: str) -> Response:
 
         profile = await asyncio.to_thread(read)
     except ConsoleError as error:
-        return error_page(request, t, tenant, error)
+        return await fail(request, slug, error)
     return page(
         request,
         t,

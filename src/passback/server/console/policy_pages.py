@@ -38,6 +38,7 @@ from passback.server.console.web import (
     fail,
     page,
     redirect,
+    signed_in,
     translator,
 )
 from passback.server.errors import Unprocessable
@@ -85,7 +86,7 @@ SAVED = N_("The policy is saved. It applies to the next reset or unlock.")
 @router.get("/policy")
 async def policy_page(request: Request, slug: str) -> Response:
     try:
-        tenant, admin = await _signed_in(request, slug)
+        tenant, admin = await signed_in(request, slug, Permission.POLICY)
     except ConsoleError as error:
         return await fail(request, slug, error)
     policy, unlock = await asyncio.to_thread(_read, request, tenant)
@@ -97,7 +98,7 @@ async def change_policy(request: Request, slug: str) -> Response:
     console = console_of(request)
     token = request.cookies.get(SESSION_COOKIE)
     try:
-        tenant, admin = await _signed_in(request, slug)
+        tenant, admin = await signed_in(request, slug, Permission.POLICY)
         form = await request.form(max_fields=200)
         check_post(request, token, _one(form, "csrf"))
     except ConsoleError as error:
@@ -126,13 +127,6 @@ async def change_policy(request: Request, slug: str) -> Response:
         ] or [refused.message]
         return _form(request, tenant, admin, typed, problems, 422)
     return redirect(request, f"{tenant.base}/policy", notice=SAVED)
-
-
-async def _signed_in(request: Request, slug: str) -> tuple[ConsoleTenant, SignedInAdmin]:
-    console = console_of(request)
-    tenant = await console.tenant(slug)
-    admin = await console.admin(tenant, request.cookies.get(SESSION_COOKIE), Permission.POLICY)
-    return tenant, admin
 
 
 def _read(request: Request, tenant: ConsoleTenant) -> tuple[GatePolicy, bool]:

@@ -23,10 +23,11 @@ from passback.server.console.errors import ConsoleError
 from passback.server.console.roles import Permission
 from passback.server.console.service import ConsoleTenant, SignedInAdmin
 from passback.server.console.web import (
-    SESSION_COOKIE,
     console_of,
     error_page,
+    fail,
     page,
+    signed_in,
     translator,
 )
 from passback.server.i18n import Translator
@@ -60,13 +61,11 @@ ACTIVITY_NAMES = {
 @router.get("/reports")
 async def reports_page(request: Request, slug: str) -> Response:
     t = translator(request)
-    tenant: ConsoleTenant | None = None
     console = console_of(request)
     try:
-        tenant = await console.tenant(slug)
-        admin = await console.admin(tenant, request.cookies.get(SESSION_COOKIE), Permission.REPORTS)
+        tenant, admin = await signed_in(request, slug, Permission.REPORTS)
     except ConsoleError as error:
-        return error_page(request, t, tenant, error)
+        return await fail(request, slug, error)
     params = request.query_params
     typed = {k: params.get(k, "")[:256] for k in ("from", "to", "user", "activity", "result")}
     try:
@@ -94,14 +93,12 @@ async def reports_page(request: Request, slug: str) -> Response:
 @router.get("/reports.csv")
 async def reports_csv(request: Request, slug: str) -> Response:
     t = translator(request)
-    tenant: ConsoleTenant | None = None
     console = console_of(request)
     try:
-        tenant = await console.tenant(slug)
-        await console.admin(tenant, request.cookies.get(SESSION_COOKIE), Permission.REPORTS)
+        tenant, _admin = await signed_in(request, slug, Permission.REPORTS)
         chosen = _filter(request)
     except ConsoleError as error:
-        return error_page(request, t, tenant, error)
+        return await fail(request, slug, error)
 
     def counted() -> int:
         with console.services.sessions() as db:
@@ -126,13 +123,11 @@ async def reports_csv(request: Request, slug: str) -> Response:
 @router.get("/support")
 async def support_page(request: Request, slug: str, code: str = "") -> Response:
     t = translator(request)
-    tenant: ConsoleTenant | None = None
     console = console_of(request)
     try:
-        tenant = await console.tenant(slug)
-        admin = await console.admin(tenant, request.cookies.get(SESSION_COOKIE), Permission.SUPPORT)
+        tenant, admin = await signed_in(request, slug, Permission.SUPPORT)
     except ConsoleError as error:
-        return error_page(request, t, tenant, error)
+        return await fail(request, slug, error)
     found, refused = await _lookup(console.services.sessions, tenant, code)
     return page(
         request,

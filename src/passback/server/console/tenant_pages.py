@@ -35,6 +35,7 @@ from passback.server.console.web import (
     fail,
     page,
     redirect,
+    signed_in,
     translator,
 )
 from passback.server.errors import NotFound
@@ -46,18 +47,10 @@ router = APIRouter(prefix="/console/{slug}", include_in_schema=False)
 Text = Annotated[str, Form(max_length=MAX_FIELD)]
 
 
-async def _signed_in(
-    request: Request, slug: str, permission: Permission
-) -> tuple[ConsoleTenant, SignedInAdmin]:
-    console = console_of(request)
-    tenant = await console.tenant(slug)
-    return tenant, await console.admin(tenant, request.cookies.get(SESSION_COOKIE), permission)
-
-
 @router.get("/agents")
 async def agents_page(request: Request, slug: str) -> Response:
     try:
-        tenant, admin = await _signed_in(request, slug, Permission.AGENTS)
+        tenant, admin = await signed_in(request, slug, Permission.AGENTS)
     except ConsoleError as error:
         return await fail(request, slug, error)
     return await _agents(request, tenant, admin)
@@ -67,7 +60,7 @@ async def agents_page(request: Request, slug: str) -> Response:
 async def onboarding_token(request: Request, slug: str, csrf: Text = "") -> Response:
     console = console_of(request)
     try:
-        tenant, admin = await _signed_in(request, slug, Permission.AGENTS)
+        tenant, admin = await signed_in(request, slug, Permission.AGENTS)
         check_post(request, request.cookies.get(SESSION_COOKIE), csrf)
     except ConsoleError as error:
         return await fail(request, slug, error)
@@ -81,7 +74,7 @@ async def onboarding_token(request: Request, slug: str, csrf: Text = "") -> Resp
 async def revoke(request: Request, slug: str, agent_id: str, csrf: Text = "") -> Response:
     console = console_of(request)
     try:
-        tenant, admin = await _signed_in(request, slug, Permission.AGENTS)
+        tenant, admin = await signed_in(request, slug, Permission.AGENTS)
         check_post(request, request.cookies.get(SESSION_COOKIE), csrf)
         await admin_actions.revoke_agent(console.services, Acting(tenant.id, admin.id), agent_id)
     except NotFound:
@@ -99,7 +92,7 @@ async def revoke(request: Request, slug: str, agent_id: str, csrf: Text = "") ->
 @router.get("/admins")
 async def admins_page(request: Request, slug: str) -> Response:
     try:
-        tenant, admin = await _signed_in(request, slug, Permission.ADMINS)
+        tenant, admin = await signed_in(request, slug, Permission.ADMINS)
     except ConsoleError as error:
         return await fail(request, slug, error)
     return await _admins(request, tenant, admin)
@@ -118,7 +111,7 @@ async def invite(
     console = console_of(request)
     token = request.cookies.get(SESSION_COOKIE)
     try:
-        tenant, admin = await _signed_in(request, slug, Permission.ADMINS)
+        tenant, admin = await signed_in(request, slug, Permission.ADMINS)
     except ConsoleError as error:
         return await fail(request, slug, error)
     try:

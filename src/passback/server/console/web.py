@@ -116,6 +116,20 @@ def error_page(
     )
 
 
+async def signed_in(
+    request: Request, slug: str, permission: Permission
+) -> tuple[ConsoleTenant, SignedInAdmin]:
+    """The tenant of ``slug`` and its administrator signed in on this request,
+    whose role has ``permission``.
+
+    Raises:
+        ConsoleError: no such console, not signed in, or ``forbidden``.
+    """
+    console = console_of(request)
+    tenant = await console.tenant(slug)
+    return tenant, await console.admin(tenant, request.cookies.get(SESSION_COOKIE), permission)
+
+
 async def fail(request: Request, slug: str, error: ConsoleError) -> Response:
     """:func:`error_page` for a request whose tenant may not have been found."""
     try:
