@@ -37,6 +37,7 @@ class Activity(enum.StrEnum):
     REVOKE_AGENT = "revoke_agent"
     ONBOARDING_TOKEN = "onboarding_token"  # noqa: S105 - an activity name
     CHANGE_POLICY = "change_policy"  # "Update self-service policy"
+    API_TOKEN = "api_token"  # noqa: S105 - an activity name: a token created or revoked
 
 
 class Actor(enum.StrEnum):

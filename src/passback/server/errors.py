@@ -109,6 +109,10 @@ class Unauthorized(Refused):
     code = "unauthorized"
 
 
+class Forbidden(Refused):
+    code = "forbidden"
+
+
 class NotFound(Refused):
     code = "not_found"
 

@@ -8,8 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, status
 
 from passback.server import admin_actions, agents
-from passback.server.admin_actions import Acting
-from passback.server.api.deps import AdminTenant, OnboardingToken, ServicesDep
+from passback.server.api.deps import AgentsCaller, OnboardingToken, ServicesDep
 from passback.server.api.problems import error_responses
 from passback.server.api.schemas import (
     AgentOut,
@@ -59,9 +58,9 @@ def onboard(body: OnboardRequest, token: OnboardingToken, services: ServicesDep)
     summary="List the tenant's agents and whether each is connected",
     responses=error_responses(401),
 )
-async def list_agents(tenant_id: AdminTenant, services: ServicesDep) -> list[AgentOut]:
-    rows = await asyncio.to_thread(_agents, services, tenant_id)
-    present = set(await services.router.present(tenant_id))
+async def list_agents(caller: AgentsCaller, services: ServicesDep) -> list[AgentOut]:
+    rows = await asyncio.to_thread(_agents, services, caller.tenant_id)
+    present = set(await services.router.present(caller.tenant_id))
     for row in rows:
         row.connected = row.id in present
     return rows
@@ -75,9 +74,9 @@ async def list_agents(tenant_id: AdminTenant, services: ServicesDep) -> list[Age
     responses=error_responses(401),
 )
 async def create_onboarding_token(
-    tenant_id: AdminTenant, services: ServicesDep
+    caller: AgentsCaller, services: ServicesDep
 ) -> OnboardingTokenOut:
-    token = await asyncio.to_thread(admin_actions.new_onboarding_token, services, Acting(tenant_id))
+    token = await asyncio.to_thread(admin_actions.new_onboarding_token, services, caller.acting)
     return OnboardingTokenOut(onboarding_token=token)
 
 
@@ -88,11 +87,11 @@ async def create_onboarding_token(
     responses=error_responses(401, 404, 422),
 )
 async def revoke_agent(
-    agent_id: Annotated[str, Path(max_length=64)], tenant_id: AdminTenant, services: ServicesDep
+    agent_id: Annotated[str, Path(max_length=64)], caller: AgentsCaller, services: ServicesDep
 ) -> None:
     """The agent's relay secret is refused from now on; it can never
     reconnect. Revoking a revoked agent again is answered the same."""
-    await admin_actions.revoke_agent(services, Acting(tenant_id), agent_id)
+    await admin_actions.revoke_agent(services, caller.acting, agent_id)
 
 
 def _agents(services: Services, tenant_id: str) -> list[AgentOut]:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from typing import Annotated, cast
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import select
+from sqlalchemy import update
 
 from passback.crypto.tokens import token_hash
-from passback.server.errors import Unauthorized
+from passback.server.admin_actions import Acting
+from passback.server.console.roles import Permission, Role, may
+from passback.server.errors import Forbidden, Unauthorized
 from passback.server.services import Services
-from passback.server.store.models import Token
+from passback.server.store.models import Admin, Token, utcnow
 from passback.server.tenants import ADMIN
 
 
@@ -38,24 +42,60 @@ onboarding_bearer = HTTPBearer(
 )
 
 
-def admin_tenant(
+@dataclasses.dataclass(frozen=True)
+class ApiCaller:
+    """Who calls an admin route: the tenant's bootstrap token (``role`` None:
+    everything, for automation), or an administrator's own token (their role)."""
+
+    tenant_id: str
+    admin_id: str | None = None
+    role: Role | None = None
+
+    @property
+    def acting(self) -> Acting:
+        return Acting(self.tenant_id, self.admin_id)
+
+
+def api_caller(
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(admin_bearer)],
-) -> str:
-    """The tenant whose admin token the caller presented; every admin route
-    is scoped to it."""
+) -> ApiCaller:
+    """The caller of the admin token presented; every admin route is scoped to
+    its tenant. An administrator's token works only while they are active."""
     if credentials is None:
         raise Unauthorized("Send an admin token as 'Authorization: Bearer <token>'.")
     digest = token_hash(credentials.credentials)
-    with services.sessions() as db:
-        tenant_id = db.scalar(
-            select(Token.tenant_id).where(
-                Token.token_hash == digest, Token.kind == ADMIN, Token.revoked_at.is_(None)
-            )
-        )
-    if tenant_id is None:
+    with services.sessions() as db, db.begin():
+        found = db.execute(
+            update(Token)
+            .where(Token.token_hash == digest, Token.kind == ADMIN, Token.revoked_at.is_(None))
+            .values(used_at=utcnow())  # the token list shows when each was last used
+            .returning(Token.tenant_id, Token.admin_id)
+        ).first()
+        admin = db.get(Admin, found.admin_id) if found and found.admin_id else None
+    if found is None or (found.admin_id and (admin is None or not _active(admin))):
         raise Unauthorized("The admin token is not valid: it is unknown or revoked.")
-    return tenant_id
+    if admin is None:
+        return ApiCaller(found.tenant_id)
+    return ApiCaller(found.tenant_id, admin.id, Role(admin.role))
+
+
+def _active(admin: Admin) -> bool:
+    return admin.activated_at is not None and admin.disabled_at is None
+
+
+def allowed(permission: Permission) -> Callable[[ApiCaller], ApiCaller]:
+    """A dependency: the caller, if its role grants ``permission``."""
+
+    def check(caller: Annotated[ApiCaller, Depends(api_caller)]) -> ApiCaller:
+        if caller.role is not None and not may(caller.role, permission):
+            raise Forbidden(
+                f"This token's administrator is {caller.role.value}: it may not do this.",
+                code="forbidden",
+            )
+        return caller
+
+    return check
 
 
 async def onboarding_token(
@@ -66,5 +106,8 @@ async def onboarding_token(
     return credentials.credentials
 
 
-AdminTenant = Annotated[str, Depends(admin_tenant)]
+PeopleCaller = Annotated[ApiCaller, Depends(allowed(Permission.PEOPLE))]
+ActCaller = Annotated[ApiCaller, Depends(allowed(Permission.ACT_ON_PEOPLE))]
+AgentsCaller = Annotated[ApiCaller, Depends(allowed(Permission.AGENTS))]
+PolicyCaller = Annotated[ApiCaller, Depends(allowed(Permission.POLICY))]
 OnboardingToken = Annotated[str, Depends(onboarding_token)]

@@ -9,7 +9,7 @@ from fastapi import APIRouter
 
 from passback.server import admin_actions
 from passback.server.admin_actions import Acting
-from passback.server.api.deps import AdminTenant, ServicesDep
+from passback.server.api.deps import PolicyCaller, ServicesDep
 from passback.server.api.problems import error_responses
 from passback.server.api.schemas import PolicyChange, PolicyOut
 from passback.server.gate_policies import gate_policy
@@ -24,10 +24,10 @@ router = APIRouter(prefix="/api/v1", tags=["policy"])
     summary="The tenant's self-service policy",
     responses=error_responses(401),
 )
-async def get_policy(tenant_id: AdminTenant, services: ServicesDep) -> PolicyOut:
+async def get_policy(caller: PolicyCaller, services: ServicesDep) -> PolicyOut:
     def read() -> PolicyOut:
         with services.sessions() as db:
-            return PolicyOut.of(gate_policy(db, tenant_id))
+            return PolicyOut.of(gate_policy(db, caller.tenant_id))
 
     return await asyncio.to_thread(read)
 
@@ -39,15 +39,15 @@ async def get_policy(tenant_id: AdminTenant, services: ServicesDep) -> PolicyOut
     responses=error_responses(401, 422),
 )
 async def change_policy(
-    change: PolicyChange, tenant_id: AdminTenant, services: ServicesDep
+    change: PolicyChange, caller: PolicyCaller, services: ServicesDep
 ) -> PolicyOut:
     """Change the fields given; the others stay. The result is checked as a
     whole (`invalid_policy`, 422, names every problem) and shown back."""
     changes = change.model_dump(exclude_none=True)
     if "gates_required" in changes:
         changes["required"] = changes.pop("gates_required")
-    return await asyncio.to_thread(_change, services, tenant_id, changes)
+    return await asyncio.to_thread(_change, services, caller.acting, changes)
 
 
-def _change(services: Services, tenant_id: str, changes: dict[str, Any]) -> PolicyOut:
-    return PolicyOut.of(admin_actions.change_policy(services, Acting(tenant_id), changes))
+def _change(services: Services, acting: Acting, changes: dict[str, Any]) -> PolicyOut:
+    return PolicyOut.of(admin_actions.change_policy(services, acting, changes))

@@ -33,6 +33,7 @@ from passback.server.api.deps import get_services
 from passback.server.api.schemas import ErrorBody, ErrorInfo
 from passback.server.errors import (
     ApiError,
+    Forbidden,
     Refused,
     ServiceUnavailable,
     Unauthorized,
@@ -49,6 +50,7 @@ logger = logging.getLogger(__name__)
 #: The status of each kind of refusal; a subclass takes its nearest listed base.
 REFUSAL_STATUS: Mapping[type[Refused], int] = {
     Unauthorized: 401,
+    Forbidden: 403,
     NotFoundError: 404,
     ConflictError: 409,
     Unprocessable: 422,
@@ -125,6 +127,7 @@ _DESCRIPTIONS = {
     400: "The body could not be read (JSON must be UTF-8), or, with a public URL "
     "configured, the Host is not this server's (`unknown_host`).",
     401: "Missing, unknown or revoked bearer token.",
+    403: "The token's administrator has no role for this (a helpdesk or reports token).",
     404: "No such object in the caller's tenant.",
     409: "The account or the request is in a state that does not allow it.",
     410: "The flow has expired or ended; start again.",

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from passback.server.api.deps import AdminTenant, ServicesDep
+from passback.server.api.deps import PeopleCaller, ServicesDep
 from passback.server.api.problems import error_responses
 from passback.server.api.schemas import RulesOut
 from passback.server.directory_users import one_user
@@ -30,13 +30,13 @@ async def password_rules(
         str,
         Path(max_length=1024, description="The user's id, sAMAccountName (any case) or UPN."),
     ],
-    tenant_id: AdminTenant,
+    caller: PeopleCaller,
     services: ServicesDep,
 ) -> RulesOut:
     """Asked of a connected agent, which reads the domain's policy or the
     fine-grained policy (PSO) that applies to this user (SPEC W4)."""
-    found = await asyncio.to_thread(_find, services, tenant_id, user)
-    rules = await rules_for(services, tenant_id, found.id)
+    found = await asyncio.to_thread(_find, services, caller.tenant_id, user)
+    rules = await rules_for(services, caller.tenant_id, found.id)
     if rules is None:
         raise ServiceUnavailable("No connected agent could read the rules for this user right now.")
     return RulesOut.of(rules)

@@ -13,7 +13,7 @@ from passback.protocol.operations import Operation
 from passback.protocol.outcomes import Outcome
 from passback.server import admin_actions, sync, writeback
 from passback.server.admin_actions import Acting
-from passback.server.api.deps import AdminTenant, ServicesDep
+from passback.server.api.deps import ActCaller, PeopleCaller, ServicesDep
 from passback.server.api.problems import error_responses
 from passback.server.api.schemas import (
     AccountRequest,
@@ -47,11 +47,11 @@ UserParam = Annotated[
     summary="List the users the tenant's agents synced",
     responses=error_responses(401),
 )
-def list_users(tenant_id: AdminTenant, services: ServicesDep) -> list[UserOut]:
+def list_users(caller: PeopleCaller, services: ServicesDep) -> list[UserOut]:
     with services.sessions() as db:
         rows = db.scalars(
             select(DirectoryUser)
-            .where(DirectoryUser.tenant_id == tenant_id)
+            .where(DirectoryUser.tenant_id == caller.tenant_id)
             .order_by(DirectoryUser.sam_account_name, DirectoryUser.id)
         )
         return [
@@ -75,9 +75,9 @@ def list_users(tenant_id: AdminTenant, services: ServicesDep) -> list[UserOut]:
     summary="Ask a connected agent for a full sync of the directory users",
     responses=error_responses(401, 503),
 )
-async def request_sync(tenant_id: AdminTenant, services: ServicesDep) -> SyncAccepted:
+async def request_sync(caller: PeopleCaller, services: ServicesDep) -> SyncAccepted:
     try:
-        await sync.request_full_sync(services.router, tenant_id)
+        await sync.request_full_sync(services.router, caller.tenant_id)
     except AgentUnavailable:
         raise ServiceUnavailable(describe(Outcome.SERVICE_UNAVAILABLE)[1]) from None
     return SyncAccepted()
@@ -92,7 +92,7 @@ async def request_sync(tenant_id: AdminTenant, services: ServicesDep) -> SyncAcc
 async def reset_password(
     user: UserParam,
     body: ResetRequest,
-    tenant_id: AdminTenant,
+    caller: ActCaller,
     services: ServicesDep,
 ) -> ResetResponse:
     """The new password is sealed for one connected agent, which writes it to
@@ -101,7 +101,7 @@ async def reset_password(
     again to learn whether the password was changed."""
     result = await admin_actions.reset_password(
         services,
-        Acting(tenant_id),
+        caller.acting,
         user,
         body.new_password,
         request_id=str(body.request_id) if body.request_id else None,
@@ -122,7 +122,7 @@ async def reset_password(
 )
 async def unlock(
     user: UserParam,
-    tenant_id: AdminTenant,
+    caller: ActCaller,
     services: ServicesDep,
     body: AccountRequest | None = None,
 ) -> AccountResponse:
@@ -131,7 +131,7 @@ async def unlock(
     locked is answered ``ok`` too. A disabled account is refused ``disabled``,
     a protected one ``protected``; ``outcome_unknown`` (504) means: send the
     same request id again."""
-    return await _write_account(Operation.UNLOCK, user, body, tenant_id, services)
+    return await _write_account(Operation.UNLOCK, user, body, caller.acting, services)
 
 
 @router.post(
@@ -142,7 +142,7 @@ async def unlock(
 )
 async def require_password_change(
     user: UserParam,
-    tenant_id: AdminTenant,
+    caller: ActCaller,
     services: ServicesDep,
     body: AccountRequest | None = None,
 ) -> AccountResponse:
@@ -150,19 +150,19 @@ async def require_password_change(
     the current password no longer signs in until the user changes it. A
     protected account is refused ``protected``; ``outcome_unknown`` (504)
     means: send the same request id again."""
-    return await _write_account(Operation.REQUIRE_CHANGE, user, body, tenant_id, services)
+    return await _write_account(Operation.REQUIRE_CHANGE, user, body, caller.acting, services)
 
 
 async def _write_account(
     operation: Operation,
     user: str,
     body: AccountRequest | None,
-    tenant_id: str,
+    acting: Acting,
     services: Services,
 ) -> AccountResponse:
     result = await admin_actions.write_account(
         services,
-        Acting(tenant_id),
+        acting,
         operation,
         user,
         request_id=str(body.request_id) if body and body.request_id else None,
@@ -194,12 +194,12 @@ def _raise_unless_ok(result: writeback.WritebackResult) -> None:
     responses=error_responses(401, 404, 409, 422),
 )
 async def lift_blocks(
-    user: UserParam, tenant_id: AdminTenant, services: ServicesDep, request: Request
+    user: UserParam, caller: ActCaller, services: ServicesDep, request: Request
 ) -> BlocksLifted:
     """Every T1 block of the account, of its names as typed in the portal, and
     from every address; an audit event records it."""
     hasher = cast(Portal, request.app.state.portal).hasher
     lifted = await asyncio.to_thread(
-        admin_actions.lift_blocks, services, Acting(tenant_id), user, hasher
+        admin_actions.lift_blocks, services, caller.acting, user, hasher
     )
     return BlocksLifted(lifted=lifted)

@@ -55,6 +55,7 @@ ACTIVITY_NAMES = {
     Activity.REVOKE_AGENT: N_("Agent revoked"),
     Activity.ONBOARDING_TOKEN: N_("Agent onboarding token created"),
     Activity.CHANGE_POLICY: N_("Update self-service policy"),
+    Activity.API_TOKEN: N_("API token created or revoked"),
 }
 
 

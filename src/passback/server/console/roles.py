@@ -1,5 +1,5 @@
-"""The roles of a tenant's administrators and what each may do (issue: the
-admin console). A deployment's *operator* is not a role: it manages tenants
+"""The roles of a tenant's administrators and what each may do (SPEC U1).
+A deployment's *operator* is not a role: it manages tenants
 from the command line and the API only.
 
 ==================  =========================================================
@@ -8,6 +8,8 @@ from the command line and the API only.
                     block, look up a support code — nothing else
 ``reports``         read the dashboard's activity and the reports
 ==================  =========================================================
+
+Every administrator holds API tokens of their own, which act with their role.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class Permission(enum.StrEnum):
     ADMINS = "admins"
     POLICY = "policy"
     REPORTS = "reports"
+    TOKENS = "tokens"  # one's own API tokens (a tenant administrator: all of them)
 
 
 ROLE_NAMES = {
@@ -42,8 +45,10 @@ ROLE_NAMES = {
 
 GRANTS: dict[Role, frozenset[Permission]] = {
     Role.TENANT_ADMIN: frozenset(Permission),
-    Role.HELPDESK: frozenset({Permission.PEOPLE, Permission.ACT_ON_PEOPLE, Permission.SUPPORT}),
-    Role.REPORTS: frozenset({Permission.DASHBOARD, Permission.REPORTS}),
+    Role.HELPDESK: frozenset(
+        {Permission.PEOPLE, Permission.ACT_ON_PEOPLE, Permission.SUPPORT, Permission.TOKENS}
+    ),
+    Role.REPORTS: frozenset({Permission.DASHBOARD, Permission.REPORTS, Permission.TOKENS}),
 }
 
 #: The console's sections in the order of its menu: each role lands on the
@@ -56,6 +61,7 @@ SECTIONS: tuple[Permission, ...] = (
     Permission.SUPPORT,
     Permission.POLICY,
     Permission.ADMINS,
+    Permission.TOKENS,
 )
 
 

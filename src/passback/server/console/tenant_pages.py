@@ -6,6 +6,9 @@ administrators (U1).
     POST /console/{slug}/agents/{id}/revoke         for good; its link drops (4006)
     GET  /console/{slug}/admins                     the administrators
     POST /console/{slug}/admins                     invite one: a set-up link, shown once
+    GET  /console/{slug}/tokens                     API tokens (one's own; all: a tenant admin)
+    POST /console/{slug}/tokens                     a new one of one's own, shown once
+    POST /console/{slug}/tokens/{id}/revoke
 
 A token or a link is shown on the page that answers the post, once: it is
 never put in a URL, a cookie or a log, and the store keeps only its hash.
@@ -23,7 +26,7 @@ from fastapi.responses import Response
 
 from passback.server import admin_actions, audit
 from passback.server.admin_actions import Acting
-from passback.server.console import admins, overview
+from passback.server.console import admins, api_tokens, overview
 from passback.server.console.errors import ConsoleError
 from passback.server.console.roles import ROLE_NAMES, Permission, Role
 from passback.server.console.service import ConsoleTenant, SignedInAdmin
@@ -206,6 +209,98 @@ async def _admins(
         roles=[(r.value, t.gettext(ROLE_NAMES[r])) for r in Role],
         role_names={r.value: t.gettext(ROLE_NAMES[r]) for r in Role},
         typed=typed,
+        when=t.datetime,
+        **context,
+    )
+
+
+@router.get("/tokens")
+async def tokens_page(request: Request, slug: str) -> Response:
+    try:
+        tenant, admin = await signed_in(request, slug, Permission.TOKENS)
+    except ConsoleError as error:
+        return await fail(request, slug, error)
+    return await _tokens(request, tenant, admin)
+
+
+@router.post("/tokens")
+async def create_token(
+    request: Request, slug: str, name: Text = "", code: Text = "", csrf: Text = ""
+) -> Response:
+    console = console_of(request)
+    token = request.cookies.get(SESSION_COOKIE)
+    try:
+        tenant, admin = await signed_in(request, slug, Permission.TOKENS)
+        check_post(request, token, csrf)
+    except ConsoleError as error:
+        return await fail(request, slug, error)
+    try:
+        if not admin.recently_verified:
+            await console.reauthenticate(tenant, token, code)
+
+        def make() -> str:
+            now = utcnow()
+            with console.services.sessions() as db, db.begin():
+                made = api_tokens.create(db, tenant.id, admin.id, name, now)
+                admin_actions.record_admin_event(
+                    db, Acting(tenant.id, admin.id), audit.Activity.API_TOKEN, now, created=name
+                )
+                return made
+
+        made = await asyncio.to_thread(make)
+    except ConsoleError as error:
+        if error.code in {"not_signed_in", "too_many_codes"}:
+            return await fail(request, slug, error)
+        return await _tokens(request, tenant, admin, error=error, status=error.status)
+    return await _tokens(request, tenant, admin, created=made)
+
+
+@router.post("/tokens/{token_id}/revoke")
+async def revoke_token(request: Request, slug: str, token_id: str, csrf: Text = "") -> Response:
+    console = console_of(request)
+    try:
+        tenant, admin = await signed_in(request, slug, Permission.TOKENS)
+        check_post(request, request.cookies.get(SESSION_COOKIE), csrf)
+
+        def revoke() -> None:
+            now = utcnow()
+            every = admin.may(Permission.ADMINS)
+            with console.services.sessions() as db, db.begin():
+                api_tokens.revoke(db, tenant.id, token_id, by=admin.id, every=every, now=now)
+                admin_actions.record_admin_event(
+                    db, Acting(tenant.id, admin.id), audit.Activity.API_TOKEN, now, revoked=token_id
+                )
+
+        await asyncio.to_thread(revoke)
+    except ConsoleError as error:
+        return await fail(request, slug, error)
+    return redirect(request, f"{tenant.base}/tokens", notice=N_("The token is revoked."))
+
+
+async def _tokens(
+    request: Request,
+    tenant: ConsoleTenant,
+    admin: SignedInAdmin,
+    status: int = 200,
+    **context: Any,
+) -> Response:
+    console = console_of(request)
+    every = admin.may(Permission.ADMINS)
+
+    def read() -> list[api_tokens.Listed]:
+        with console.services.sessions() as db:
+            return api_tokens.listed(db, tenant.id, None if every else admin.id)
+
+    t = translator(request)
+    return page(
+        request,
+        t,
+        tenant,
+        "tokens.html",
+        admin=admin,
+        status=status,
+        tokens=await asyncio.to_thread(read),
+        every=every,
         when=t.datetime,
         **context,
     )

@@ -41,6 +41,7 @@ SECTION_NAMES = {
     Permission.SUPPORT: (N_("Support code"), "support"),
     Permission.ADMINS: (N_("Administrators"), "admins"),
     Permission.POLICY: (N_("Policy"), "policy"),
+    Permission.TOKENS: (N_("API tokens"), "tokens"),
 }
 
 

@@ -82,6 +82,12 @@ class Token(Base):
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(16))  # "admin" | "onboarding"
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: An administrator's own API token: it acts with that administrator's
+    #: role, and only while they are active; None: the tenant's bootstrap token.
+    admin_id: Mapped[str | None] = mapped_column(
+        ForeignKey("admins.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
