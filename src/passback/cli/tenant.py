@@ -81,6 +81,12 @@ def tenant_create(
     default=Role.TENANT_ADMIN.value,
     show_default=True,
 )
+@click.option(
+    "--new-setup",
+    is_flag=True,
+    help="For an administrator who is set up already and lost the authenticator or "
+    "the password (the last one, say): clear both; the link sets them again.",
+)
 @store.data_dir_option
 @store.database_option
 @store.master_key_file_option
@@ -89,18 +95,29 @@ def tenant_admin_link(
     email: str,
     name: str | None,
     role: str,
+    new_setup: bool,
     data_dir: Path,
     database_url: str | None,
     master_key_file: Path | None,
 ) -> None:
     """A one-time console set-up link for an administrator of TENANT_ID who has
-    none yet (or lost it before finishing): the operator's way in for a tenant."""
+    none yet (or lost it before finishing), or, with --new-setup, who must set
+    up again: the operator's way into a tenant's console."""
     with store.open_session(data_dir, database_url) as session:
         master_key = store.master_key(session, data_dir, master_key_file)
         row = session.get(Tenant, tenant_id)
         if row is None:
             raise click.ClickException(f"no tenant {tenant_id}")
-        invitation = _invite(session, tenant_id, email, name, master_key, Role(role))
+        if new_setup:
+            try:
+                found = admins.active(session, tenant_id, admins.canonical_email(email))
+            except ConsoleError as exc:
+                raise click.ClickException(_english(exc)) from exc
+            if found is None:
+                raise click.ClickException(f"no active administrator {email} in this tenant")
+            invitation = admins.new_setup(session, found, master=master_key, now=utcnow())
+        else:
+            invitation = _invite(session, tenant_id, email, name, master_key, Role(role))
         session.commit()
     _echo_invitation(row.slug, invitation)
 

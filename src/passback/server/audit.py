@@ -33,6 +33,7 @@ class Activity(enum.StrEnum):
     ASK_ADMIN = "ask_admin"  # G5: a user no code reached asked the administrators for help
     ADMIN_SETUP = "admin_setup"  # an administrator set up a password and an authenticator
     ADMIN_INVITE = "admin_invite"  # "Invite an administrator"
+    ADMIN_CHANGE = "admin_change"  # disabled, enabled, or a new set-up link
     REQUIRE_CHANGE = "require_change"  # an administrator: "must change at next logon"
     REVOKE_AGENT = "revoke_agent"
     ONBOARDING_TOKEN = "onboarding_token"  # noqa: S105 - an activity name

@@ -6,9 +6,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import sqlalchemy as sa
 from click.testing import CliRunner, Result
 
 from passback import cli
+from passback.cli import store
+from passback.server.store.models import Admin
 
 
 def _cli(*args: str) -> Result:
@@ -149,3 +152,25 @@ def test_revoke_agent_of_an_unknown_agent_says_so(tmp_path: Path) -> None:
     tenant = _tenant(data)
     gone = _cli("tenant", "revoke-agent", tenant, "no-such-agent", "--data-dir", str(data))
     assert gone.exit_code == 1 and "has no agent no-such-agent" in gone.output
+
+
+def test_admin_link_sets_up_an_active_administrator_again_only_when_asked(
+    tmp_path: Path,
+) -> None:
+    """The last administrator lost the authenticator: the operator's way back."""
+    data = tmp_path / "data"
+    tenant = _tenant(data)
+    link = ["tenant", "admin-link", tenant, "--email", "ada@contoso.test", "--data-dir", str(data)]
+    assert _cli(*link).exit_code == 0
+    with store.open_session(data, None) as session:
+        row = session.scalar(sa.select(Admin))
+        assert row is not None
+        row.activated_at = row.created_at  # as if set up
+        session.commit()
+    refused = _cli(*link)
+    assert refused.exit_code == 1 and "exists already" in refused.output
+    again = _cli(*link, "--new-setup")
+    assert again.exit_code == 0 and "set-up link:" in again.output
+    gone = _cli("tenant", "admin-link", tenant, "--email", "x@contoso.test", "--new-setup",
+                "--data-dir", str(data))  # fmt: skip
+    assert gone.exit_code == 1 and "no active administrator" in gone.output

@@ -16,7 +16,7 @@ import unicodedata
 import uuid
 
 import argon2
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from passback.crypto.masterkey import MasterKey
@@ -27,7 +27,7 @@ from passback.server.i18n.translations import N_
 from passback.server.keyring import admin_secret_context
 from passback.server.portal.codes import flow_hash, new_flow_token
 from passback.server.portal.gates import totp
-from passback.server.store.models import Admin
+from passback.server.store.models import Admin, AdminSession
 
 #: How long a set-up link works: long enough to reach someone over a weekend.
 SETUP_LIFETIME = dt.timedelta(hours=72)
@@ -264,3 +264,67 @@ def active(db: Session, tenant_id: str, email: str) -> Admin | None:
 
 def listed(db: Session, tenant_id: str) -> list[Admin]:
     return list(db.scalars(select(Admin).where(Admin.tenant_id == tenant_id).order_by(Admin.email)))
+
+
+def of_tenant(db: Session, tenant_id: str, admin_id: str) -> Admin:
+    """Raises ConsoleError ``admin_not_found`` (404)."""
+    row = db.get(Admin, admin_id[:64])
+    if row is None or row.tenant_id != tenant_id:
+        raise ConsoleError("admin_not_found", N_("There is no such administrator."), status=404)
+    return row
+
+
+def set_disabled(db: Session, row: Admin, *, by: str, disabled: bool, now: dt.datetime) -> None:
+    """Disable (their sessions end, their tokens stop) or enable again.
+
+    Raises:
+        ConsoleError: ``own_account`` (one does not disable oneself), or
+            ``last_admin``: the tenant would have no active tenant administrator.
+    """
+    if row.id == by:
+        raise ConsoleError("own_account", N_("You cannot disable your own account."), status=409)
+    if disabled and _last_tenant_admin(db, row):
+        raise ConsoleError(
+            "last_admin",
+            N_("This is the last active tenant administrator: invite another one first."),
+            status=409,
+        )
+    row.disabled_at = now if disabled else None
+    if disabled:
+        db.execute(delete(AdminSession).where(AdminSession.admin_id == row.id))
+    db.flush()
+
+
+def new_setup(db: Session, row: Admin, *, master: MasterKey, now: dt.datetime) -> Invitation:
+    """A new set-up link for an administrator who lost the authenticator (or
+    the password): both are cleared and set again from the link; meanwhile
+    the account, its sessions and its tokens do not work."""
+    row.credential_hash = None
+    row.activated_at = None
+    row.totp_last_step = 0
+    db.execute(delete(AdminSession).where(AdminSession.admin_id == row.id))
+    return invite(
+        db,
+        row.tenant_id,
+        email=row.email,
+        name=row.name,
+        role=Role(row.role),
+        invited_by=row.invited_by,
+        master=master,
+        now=now,
+    )
+
+
+def _last_tenant_admin(db: Session, row: Admin) -> bool:
+    if row.role != Role.TENANT_ADMIN.value or row.activated_at is None or row.disabled_at:
+        return False
+    others = db.scalars(
+        select(Admin.id).where(
+            Admin.tenant_id == row.tenant_id,
+            Admin.id != row.id,
+            Admin.role == Role.TENANT_ADMIN.value,
+            Admin.activated_at.is_not(None),
+            Admin.disabled_at.is_(None),
+        )
+    ).first()
+    return others is None

@@ -224,3 +224,41 @@ async def dashboard(request: Request, slug: str) -> Response:
         chart=chart,
         when=t.datetime,
     )
+
+
+@router.get("/confirm")
+async def confirm_page(request: Request, slug: str, next: str = "") -> Response:
+    """The authenticator code again, before an action that needs a fresh one;
+    then back to ``next`` (a page of this console)."""
+    t = translator(request)
+    try:
+        tenant = await console_of(request).tenant(slug)
+        admin = await console_of(request).admin(tenant, request.cookies.get(SESSION_COOKIE))
+    except ConsoleError as error:
+        return await fail(request, slug, error)
+    return page(request, t, tenant, "confirm.html", admin=admin, next=_own(tenant, next))
+
+
+@router.post("/confirm")
+async def confirm(
+    request: Request, slug: str, code: Text = "", next: Text = "", csrf: Text = ""
+) -> Response:
+    token = request.cookies.get(SESSION_COOKIE)
+    try:
+        tenant = await console_of(request).tenant(slug)
+        check_post(request, token, csrf)
+        await console_of(request).reauthenticate(
+            tenant, token, code, device=request.cookies.get(DEVICE_COOKIE)
+        )
+    except ConsoleError as error:
+        if error.code != "wrong_code":
+            return await fail(request, slug, error)
+        return redirect(request, f"{tenant.base}/confirm?next={_own(tenant, next)}", error=error)
+    return redirect(request, _own(tenant, next))
+
+
+def _own(tenant: ConsoleTenant, path: str) -> str:
+    """``path`` if it is a page of this console (never another site's: no
+    open redirect), else the console's start."""
+    ok = path.startswith(tenant.base + "/") and "//" not in path and "\\" not in path
+    return path[:256] if ok and path.isprintable() else f"{tenant.base}/"

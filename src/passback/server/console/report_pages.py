@@ -51,6 +51,7 @@ ACTIVITY_NAMES = {
     Activity.ASK_ADMIN: N_("User asked an administrator for help"),
     Activity.ADMIN_SETUP: N_("Administrator set up"),
     Activity.ADMIN_INVITE: N_("Administrator invited"),
+    Activity.ADMIN_CHANGE: N_("Administrator disabled, enabled or set up again"),
     Activity.REQUIRE_CHANGE: N_("Require password change"),
     Activity.REVOKE_AGENT: N_("Agent revoked"),
     Activity.ONBOARDING_TOKEN: N_("Agent onboarding token created"),

@@ -304,3 +304,53 @@ async def _tokens(
         when=t.datetime,
         **context,
     )
+
+
+@router.post("/admins/{admin_id}/{action}")
+async def change_admin(
+    request: Request, slug: str, admin_id: str, action: str, csrf: Text = ""
+) -> Response:
+    """``disable``, ``enable``, or ``setup-link`` (a new set-up link: the
+    password and the authenticator are set again; needs a fresh code)."""
+    console = console_of(request)
+    try:
+        tenant, admin = await signed_in(request, slug, Permission.ADMINS)
+        check_post(request, request.cookies.get(SESSION_COOKIE), csrf)
+        if action not in {"disable", "enable", "setup-link"}:
+            raise ConsoleError("not_found", N_("There is no such page."), status=404)
+        if action == "setup-link" and not admin.recently_verified:
+            return redirect(
+                request,
+                f"{tenant.base}/confirm?next={tenant.base}/admins",
+                notice=N_("Confirm it is you, then ask for the set-up link again."),
+            )
+
+        def change() -> admins.Invitation | None:
+            now = utcnow()
+            with console.services.sessions() as db, db.begin():
+                row = admins.of_tenant(db, tenant.id, admin_id)
+                made = None
+                if action == "setup-link":
+                    made = admins.new_setup(db, row, master=console.services.master_key, now=now)
+                else:
+                    admins.set_disabled(db, row, by=admin.id, disabled=action == "disable", now=now)
+                admin_actions.record_admin_event(
+                    db,
+                    Acting(tenant.id, admin.id),
+                    audit.Activity.ADMIN_CHANGE,
+                    now,
+                    changed=row.id,
+                    action=action,
+                )
+                return made
+
+        made = await asyncio.to_thread(change)
+    except ConsoleError as error:
+        if error.code in {"own_account", "last_admin", "admin_not_found"}:
+            return redirect(request, f"{tenant.base}/admins", error=error)
+        return await fail(request, slug, error)
+    if made is None:
+        return redirect(request, f"{tenant.base}/admins", notice=N_("Done."))
+    origin = console.services.settings.public_url or str(request.base_url)
+    link = origin.rstrip("/") + admins.setup_path(tenant.slug, made.token)
+    return await _admins(request, tenant, admin, invitation=made, link=link)

@@ -6,11 +6,13 @@ is a set-up link shown once; a report's CSV holds exactly its rows."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import re
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from passback.crypto.keys import public_key_to_pem
@@ -18,7 +20,8 @@ from passback.protocol.errors import CloseCode
 from passback.protocol.link import Closed
 from passback.protocol.outcomes import Outcome
 from passback.server.console import reports
-from tests.support.console import admin_of, csrf, set_up, sign_in
+from passback.server.console.roles import Role
+from tests.support.console import ADMIN_PASSWORD, admin_of, csrf, set_up, sign_in
 from tests.support.portal import portal_tenant, rows
 from tests.support.server import AgentFactory, RunningServer
 
@@ -180,3 +183,65 @@ async def test_an_export_larger_than_the_cap_is_refused_not_cut(
     monkeypatch.setattr(reports, "MAX_EXPORT", 3)
     exported = await client.get(f"{BASE}/reports.csv")
     assert len(list(csv.DictReader(io.StringIO(exported.text)))) == 3
+
+
+async def test_an_administrator_is_disabled_enabled_and_set_up_again(
+    server: RunningServer, client: httpx.AsyncClient
+) -> None:
+    tenant = server.create_tenant("Acme")
+    await admin_of(server, client, tenant.tenant_id, "acme")
+    async with httpx.AsyncClient(base_url=server.base_url) as hal_browser:
+        hal = await admin_of(
+            server, hal_browser, tenant.tenant_id, "acme", "hal@acme.test", Role.HELPDESK
+        )
+        [[hal_id]] = rows(server, "SELECT id FROM admins WHERE email = 'hal@acme.test'")
+        page = await client.get(f"{BASE}/admins")
+        await client.post(f"{BASE}/admins/{hal_id}/disable", data={"csrf": csrf(page)})
+        assert (await hal_browser.get(f"{BASE}/people")).status_code == 303  # signed out
+        assert "Disabled" in (await client.get(f"{BASE}/admins")).text
+        await client.post(f"{BASE}/admins/{hal_id}/enable", data={"csrf": csrf(page)})
+        made = await client.post(f"{BASE}/admins/{hal_id}/setup-link", data={"csrf": csrf(page)})
+        link = LINK.search(made.text)
+        assert link is not None, made.text
+        # The old password no longer signs in; the link sets a new one.
+        await hal_browser.post(
+            f"{BASE}/signin", data={"email": hal.email, "password": ADMIN_PASSWORD}
+        )
+        assert (await hal_browser.get(f"{BASE}/signin/code")).status_code in (200, 303)
+        again = await set_up(hal_browser, "acme", link.group(1).rsplit("/", 1)[1], hal.email)
+        assert again.secret != hal.secret
+    [[ada_id]] = rows(server, "SELECT id FROM admins WHERE email = 'ada@acme.test'")
+    own = await client.post(f"{BASE}/admins/{ada_id}/disable", data={"csrf": csrf(page)})
+    assert "cannot disable your own account" in (await client.get(own.headers["location"])).text
+    changes = rows(server, "SELECT count(*) FROM audit_events WHERE activity = 'admin_change'")
+    assert changes == [(3,)]
+
+
+async def test_a_stale_session_confirms_with_a_code_and_goes_back(
+    server: RunningServer, client: httpx.AsyncClient
+) -> None:
+    tenant = server.create_tenant("Acme")
+    ada = await admin_of(server, client, tenant.tenant_id, "acme")
+    async with httpx.AsyncClient(base_url=server.base_url) as hal_browser:
+        await admin_of(
+            server, hal_browser, tenant.tenant_id, "acme", "hal@acme.test", Role.HELPDESK
+        )
+    engine = sa.create_engine(server.database_url)
+    with engine.begin() as db:
+        db.execute(
+            sa.text("UPDATE admin_sessions SET verified_at = :then"),
+            {"then": (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=6)).replace(tzinfo=None)},
+        )
+    engine.dispose()
+    [[hal_id]] = rows(server, "SELECT id FROM admins WHERE email = 'hal@acme.test'")
+    page = await client.get(f"{BASE}/admins")
+    asked = await client.post(f"{BASE}/admins/{hal_id}/setup-link", data={"csrf": csrf(page)})
+    assert asked.headers["location"] == f"{BASE}/confirm?next={BASE}/admins"
+    confirm = await client.get(asked.headers["location"])
+    evil = await client.post(
+        f"{BASE}/confirm",
+        data={"code": ada.code(), "next": "https://evil.test/", "csrf": csrf(confirm)},
+    )
+    assert evil.headers["location"] == f"{BASE}/"  # never to another site
+    made = await client.post(f"{BASE}/admins/{hal_id}/setup-link", data={"csrf": csrf(page)})
+    assert LINK.search(made.text) is not None
