@@ -16,8 +16,16 @@ from passback.crypto.masterkey import MasterKey
 from passback.server.api import agents, docs, policy, problems, rules, users
 from passback.server.api.schemas import Health
 from passback.server.console import pages as console_pages
-from passback.server.console import people_pages, policy_pages, report_pages, tenant_pages
+from passback.server.console import (
+    people_pages,
+    policy_pages,
+    recovery_pages,
+    report_pages,
+    tenant_pages,
+)
+from passback.server.console import recovery as recovery_mails
 from passback.server.console import service as console_service
+from passback.server.console.recovery import Recovery
 from passback.server.console.service import Console
 from passback.server.console.web import CONSOLE_TEMPLATES
 from passback.server.headers import SecurityHeaders
@@ -124,6 +132,14 @@ def create_app(
         ),
     )
 
+    recovery = Recovery(
+        console,
+        mailer=portal.mailer,
+        mails=SlidingWindowLimiter(
+            recovery_mails.MAX_RESET_MAILS, recovery_mails.RESET_MAIL_WINDOW
+        ),
+    )
+
     app = _App(
         title="Passback",
         version=__version__,
@@ -141,6 +157,7 @@ def create_app(
     app.state.contacts = Contacts(app.state.security_info)
     app.state.renderer = Renderer(catalogs)
     app.state.console = console
+    app.state.recovery = recovery
     app.state.console_renderer = Renderer(catalogs, (CONSOLE_TEMPLATES,))
     problems.install(app)
     app.public_url = settings.public_url
@@ -158,6 +175,7 @@ def create_app(
     app.include_router(tenant_pages.router)
     app.include_router(report_pages.router)
     app.include_router(policy_pages.router)
+    app.include_router(recovery_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_api_websocket_route(
         RELAY_PATH,

@@ -34,6 +34,7 @@ class Activity(enum.StrEnum):
     ADMIN_SETUP = "admin_setup"  # an administrator set up a password and an authenticator
     ADMIN_INVITE = "admin_invite"  # "Invite an administrator"
     ADMIN_CHANGE = "admin_change"  # disabled, enabled, or a new set-up link
+    ADMIN_PASSWORD_RESET = "admin_password_reset"  # noqa: S105 - an activity name
     REQUIRE_CHANGE = "require_change"  # an administrator: "must change at next logon"
     REVOKE_AGENT = "revoke_agent"
     ONBOARDING_TOKEN = "onboarding_token"  # noqa: S105 - an activity name

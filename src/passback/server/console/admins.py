@@ -177,11 +177,7 @@ def complete_setup(
         ConsoleError: the password is not acceptable (``field`` password),
             the two do not match, or the code is wrong (``field`` code).
     """
-    check_password(password, row.email)
-    if password != confirm:
-        raise ConsoleError(
-            "passwords_differ", N_("The two passwords are not the same."), field="confirm"
-        )
+    _check_new(row, password, confirm)
     step = totp.matching_step(totp_secret(master, row), code, now=now.timestamp(), after=0)
     if step is None:
         raise ConsoleError(
@@ -195,6 +191,24 @@ def complete_setup(
     row.setup_expires_at = None
     row.activated_at = now
     db.flush()
+
+
+def set_password(row: Admin, password: str, confirm: str) -> None:
+    """Keep ``password`` (its argon2id hash) as ``row``'s.
+
+    Raises:
+        ConsoleError: not acceptable (``check_password``), or the two differ.
+    """
+    _check_new(row, password, confirm)
+    row.credential_hash = _HASHER.hash(password)
+
+
+def _check_new(row: Admin, password: str, confirm: str) -> None:
+    check_password(password, row.email)
+    if password != confirm:
+        raise ConsoleError(
+            "passwords_differ", N_("The two passwords are not the same."), field="confirm"
+        )
 
 
 def check_password(password: str, email: str) -> None:

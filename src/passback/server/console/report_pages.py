@@ -52,6 +52,7 @@ ACTIVITY_NAMES = {
     Activity.ADMIN_SETUP: N_("Administrator set up"),
     Activity.ADMIN_INVITE: N_("Administrator invited"),
     Activity.ADMIN_CHANGE: N_("Administrator disabled, enabled or set up again"),
+    Activity.ADMIN_PASSWORD_RESET: N_("Administrator reset their own password"),
     Activity.REQUIRE_CHANGE: N_("Require password change"),
     Activity.REVOKE_AGENT: N_("Agent revoked"),
     Activity.ONBOARDING_TOKEN: N_("Agent onboarding token created"),

@@ -129,6 +129,9 @@ class Console:
         self._clock = clock
         self._floor = floor
 
+    def now(self) -> dt.datetime:
+        return self._clock()
+
     async def tenant(self, slug: str) -> ConsoleTenant:
         def load() -> ConsoleTenant | None:
             with self.services.sessions() as db:
@@ -173,7 +176,7 @@ class Console:
                     master=self.services.master_key,
                     now=now,
                 )
-                self._audit(db, row, audit.Activity.ADMIN_SETUP, now)
+                self.record(db, row, audit.Activity.ADMIN_SETUP, now)
                 return row.email
 
         return await asyncio.to_thread(done)
@@ -201,7 +204,7 @@ class Console:
             canonical = admins.canonical_email(email)
         except ConsoleError:
             canonical = ""
-        row = await asyncio.to_thread(self._active, tenant, canonical)
+        row = await asyncio.to_thread(self.active_admin, tenant, canonical)
         counter, key = self._failure_key(tenant, row, canonical, device)
         if not await counter.allow(key):
             await self._pad(started)
@@ -261,7 +264,7 @@ class Console:
                 return self._session(db, tenant, token, state, self._clock()).admin_id
 
         admin_id = await asyncio.to_thread(admin_of)
-        counter, key = self._code_key(tenant, admin_id, device)
+        counter, key = self.code_counter(tenant, admin_id, device)
         if not await counter.allow(key):
             raise ConsoleError("code_throttled", CODE_THROTTLED, status=429, field="code")
 
@@ -276,17 +279,17 @@ class Console:
                     return ConsoleError("too_many_codes", TOO_MANY_CODES, status=401)
                 db.refresh(row)
                 if not admins.take_code(db, admin, code, self.services.master_key, now):
-                    self._audit(db, admin, audit.Activity.GATE, now, success=False, method="totp")
+                    self.record(db, admin, audit.Activity.GATE, now, success=False, method="totp")
                     if row.code_attempts >= states.MAX_CODE_ATTEMPTS:
                         db.delete(row)
                         return ConsoleError("too_many_codes", TOO_MANY_CODES, status=401)
                     return ConsoleError("wrong_code", WRONG_CODE, field="code")  # committed
-                self._audit(db, admin, audit.Activity.GATE, now, method="totp")
+                self.record(db, admin, audit.Activity.GATE, now, method="totp")
                 moved = states.verified(db, row, now)
                 if moved is None:
                     return None
                 admin.last_sign_in_at = now
-                self._audit(db, admin, audit.Activity.SIGN_IN, now)
+                self.record(db, admin, audit.Activity.SIGN_IN, now)
                 return moved.token, admin.id
 
         result = await asyncio.to_thread(check)
@@ -346,14 +349,14 @@ class Console:
 
     # -- internals ------------------------------------------------------------
 
-    def _active(self, tenant: ConsoleTenant, email: str) -> Admin | None:
+    def active_admin(self, tenant: ConsoleTenant, email: str) -> Admin | None:
         with self.services.sessions() as db:
             row = admins.active(db, tenant.id, email) if email else None
             if row is not None:
                 db.expunge(row)
             return row
 
-    def _code_key(
+    def code_counter(
         self, tenant: ConsoleTenant, admin_id: str, device: str | None
     ) -> tuple[FailureCounter, str]:
         known = self.hasher.device_of(device)
@@ -392,7 +395,7 @@ class Console:
             raise ConsoleError("not_signed_in", NOT_SIGNED_IN, status=401) from None
 
     @staticmethod
-    def _audit(
+    def record(
         db: Session,
         admin: Admin,
         activity: audit.Activity,

@@ -33,11 +33,16 @@ SECOND_FACTOR_WINDOW = dt.timedelta(minutes=5)
 MAX_CODE_ATTEMPTS = 5
 #: A reset or a policy change needs the code proved this recently.
 REAUTH_WINDOW = dt.timedelta(minutes=5)
+#: An administrator's own password reset: both codes and the new password
+#: within this time.
+RESET_WINDOW = dt.timedelta(minutes=15)
 
 
 class State(enum.StrEnum):
     SECOND_FACTOR = "second_factor"
     SIGNED_IN = "signed_in"
+    RESET_CODE = "reset_code"  # a password reset: the emailed code and the app's
+    RESET_PASSWORD = "reset_password"  # noqa: S105 - a state: both were right
 
 
 class SessionRefused(Exception):
@@ -50,18 +55,21 @@ class NewSession:
     token: str = dataclasses.field(repr=False)
 
 
-def new_session(*, tenant_id: str, admin_id: str, now: dt.datetime) -> NewSession:
-    """A session whose password was right; the authenticator code is next."""
+def new_session(
+    *, tenant_id: str, admin_id: str, now: dt.datetime, state: State = State.SECOND_FACTOR
+) -> NewSession:
+    """A session whose password was right (the authenticator code is next),
+    or a password reset's (``RESET_CODE``: both codes are next)."""
     token = new_flow_token()
     row = AdminSession(
         id_hash=flow_hash(token),
         tenant_id=tenant_id,
         admin_id=admin_id,
-        state=State.SECOND_FACTOR.value,
+        state=state.value,
         code_attempts=0,
         created_at=now,
         last_seen_at=now,
-        expires_at=now + SECOND_FACTOR_WINDOW,
+        expires_at=now + (SECOND_FACTOR_WINDOW if state is State.SECOND_FACTOR else RESET_WINDOW),
     )
     return NewSession(row, token)
 

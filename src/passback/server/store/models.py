@@ -451,10 +451,13 @@ class AdminSession(Base):
     id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     admin_id: Mapped[str] = mapped_column(ForeignKey("admins.id", ondelete="CASCADE"), index=True)
-    #: ``second_factor`` or ``signed_in``.
+    #: ``second_factor``, ``signed_in``, or a password reset's ``reset_code``
+    #: (both codes to type) and ``reset_password`` (both were right).
     state: Mapped[str] = mapped_column(String(16))
     #: Codes tried at the second factor, or at a re-authentication.
     code_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: A self-service password reset: the emailed code's keyed hash.
+    code_hash: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     #: When the administrator last proved the second factor (re-authentication

@@ -292,7 +292,10 @@ async def test_wrong_answers_block_the_questions_not_the_owner(
         client.cookies.clear()
         await start(client)
         assert (await choose(client, "questions")).headers["location"] == f"{BASE}/questions"
-    activities = rows(server, "SELECT activity, result, method FROM audit_events ORDER BY at")
+    activities = rows(
+        server,
+        "SELECT activity, result, method FROM audit_events WHERE activity != 'change_policy' ORDER BY at",
+    )
     assert activities.count(("gate", "failure", "questions")) == 5
     assert ("block", "success", None) in activities
     assert ("lift_block", "success", None) in activities

@@ -114,7 +114,9 @@ async def test_set_up_and_remove_an_authenticator(
         )
         assert removed.headers["location"] == f"{BASE}/security"
         assert "is removed" in (await client.get(f"{BASE}/security")).text
-    assert rows(server, "SELECT activity, result FROM audit_events ORDER BY at") == [
+    assert rows(
+        server, "SELECT activity, result FROM audit_events WHERE actor = 'user' ORDER BY at"
+    ) == [
         ("register_method", "failure"),
         ("register_method", "success"),
         ("gate", "failure"),  # the tests count with the gate's (T1)
@@ -285,7 +287,9 @@ async def test_registration_required_and_reconfirmation_at_sign_in(
         reviewed = await client.post(f"{BASE}/security/review", data={"csrf": csrf(info)})
         assert reviewed.headers["location"] == f"{BASE}/account"
         assert (await client.get(f"{BASE}/account")).status_code == 200
-    activities = [a for (a,) in rows(server, "SELECT activity FROM audit_events")]
+    activities = [
+        a for (a,) in rows(server, "SELECT activity FROM audit_events WHERE actor = 'user'")
+    ]
     assert "reconfirm" in activities
 
 
