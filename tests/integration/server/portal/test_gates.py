@@ -294,7 +294,8 @@ async def test_wrong_answers_block_the_questions_not_the_owner(
         assert (await choose(client, "questions")).headers["location"] == f"{BASE}/questions"
     activities = rows(
         server,
-        "SELECT activity, result, method FROM audit_events WHERE activity != 'change_policy' ORDER BY at",
+        "SELECT activity, result, method FROM audit_events "
+        "WHERE activity != 'change_policy' ORDER BY at",
     )
     assert activities.count(("gate", "failure", "questions")) == 5
     assert ("block", "success", None) in activities
