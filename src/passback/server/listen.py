@@ -26,7 +26,6 @@ import ctypes
 import ctypes.util
 import dataclasses
 import logging
-import re
 import sys
 from asyncio import sslproto
 from collections.abc import Callable
@@ -37,6 +36,7 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from passback.server.store.models import utcnow
+from passback.server.support import blank_secrets
 from passback.server.types import Clock
 
 logger = logging.getLogger(__name__)
@@ -198,19 +198,12 @@ async def trim_forever(
             trim(0)
 
 
-#: Paths whose last part is a secret: a console set-up link opens an
-#: administrator's account; a code mail's link is half of a gate.
-_SECRET_PATH = re.compile(r"(/console/[^/?\s]+/setup/|/portal/[^/?\s]+/code/(?!again\b))[^/?\s]+")
-
-
 class SecretPaths(logging.Filter):
     """Blanks the secret part of such paths in the access log (S7)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
-            record.args = tuple(
-                _SECRET_PATH.sub(r"\1…", a) if isinstance(a, str) else a for a in record.args
-            )
+            record.args = tuple(blank_secrets(a) if isinstance(a, str) else a for a in record.args)
         return True
 
 

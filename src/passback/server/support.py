@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import re
 import uuid
 
 from sqlalchemy import select
@@ -66,6 +67,16 @@ def new_code() -> str:
     return str(uuid.uuid4())
 
 
+#: Paths whose last part is a secret: a console set-up link opens an
+#: administrator's account; a code mail's link is half of a gate.
+SECRET_PATH = re.compile(r"(/console/[^/?\s]+/setup/|/portal/[^/?\s]+/code/(?!again\b))[^/?\s]+")
+
+
+def blank_secrets(text: str) -> str:
+    """``text`` with the secret part of any such path blanked (S7)."""
+    return SECRET_PATH.sub(r"\1…", text)
+
+
 def record(sessions: sessionmaker[Session], incident: Incident, code: str | None = None) -> str:
     """Store the record of ``incident`` under ``code`` (new if None); the code.
 
@@ -76,7 +87,7 @@ def record(sessions: sessionmaker[Session], incident: Incident, code: str | None
     with sessions() as db, db.begin():
         values = dataclasses.asdict(incident)
         values["username"] = (incident.username or None) and incident.username[:MAX_USERNAME]
-        values["path"] = incident.path[:MAX_PATH]
+        values["path"] = blank_secrets(incident.path)[:MAX_PATH]
         if incident.request_id and incident.tenant_id:
             operation = db.get(OperationRecord, (incident.tenant_id, incident.request_id))
             if operation is not None:

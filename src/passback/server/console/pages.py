@@ -57,7 +57,7 @@ async def home(request: Request, slug: str) -> Response:
     except ConsoleError as error:
         if tenant is not None and error.code == "not_signed_in":
             return RedirectResponse(f"{tenant.base}/signin", status_code=303)
-        return error_page(request, t, tenant, error)
+        return await error_page(request, t, tenant, error)
     return RedirectResponse(landing(tenant, admin), status_code=303)
 
 
@@ -69,7 +69,7 @@ async def setup_page(request: Request, slug: str, token: str) -> Response:
         tenant = await console_of(request).tenant(slug)
         view = await console_of(request).setup_view(tenant, token)
     except ConsoleError as error:
-        return error_page(request, t, tenant, error)
+        return await error_page(request, t, tenant, error)
     return page(request, t, tenant, "setup.html", setup=view, role=ROLE_NAMES[view.role])
 
 
@@ -90,7 +90,7 @@ async def set_up(
         email = await console_of(request).complete_setup(tenant, token, password, confirm, code)
     except ConsoleError as error:
         if tenant is None or error.code == "setup_link_invalid":
-            return error_page(request, t, tenant, error)
+            return await error_page(request, t, tenant, error)
         return redirect(request, f"{tenant.base}/setup/{token}", error=error)
     return redirect(
         request,
@@ -106,7 +106,7 @@ async def sign_in_page(request: Request, slug: str) -> Response:
     try:
         tenant = await console_of(request).tenant(slug)
     except ConsoleError as error:
-        return error_page(request, t, None, error)
+        return await error_page(request, t, None, error)
     return page(request, t, tenant, "signin.html")
 
 
@@ -126,7 +126,7 @@ async def sign_in(request: Request, slug: str, email: Text = "", password: Text 
         )
     except ConsoleError as error:
         if tenant is None:
-            return error_page(request, t, tenant, error)
+            return await error_page(request, t, tenant, error)
         return redirect(request, f"{tenant.base}/signin", error=error)
     response = redirect(request, f"{tenant.base}/signin/code")
     set_cookie(request, response, tenant, SESSION_COOKIE, token)
@@ -139,7 +139,7 @@ async def code_page(request: Request, slug: str) -> Response:
     try:
         tenant = await console_of(request).tenant(slug)
     except ConsoleError as error:
-        return error_page(request, t, None, error)
+        return await error_page(request, t, None, error)
     if request.cookies.get(SESSION_COOKIE) is None:
         return RedirectResponse(f"{tenant.base}/signin", status_code=303)
     return page(request, t, tenant, "code.html")
@@ -159,7 +159,7 @@ async def enter_code(request: Request, slug: str, code: Text = "") -> Response:
         admin = await console_of(request).admin(tenant, verified.token)
     except ConsoleError as error:
         if tenant is None:
-            return error_page(request, t, tenant, error)
+            return await error_page(request, t, tenant, error)
         again = error.code == "wrong_code"
         return redirect(request, f"{tenant.base}/signin{'/code' if again else ''}", error=error)
     response = redirect(request, landing(tenant, admin))
@@ -178,7 +178,7 @@ async def sign_out(request: Request, slug: str, csrf: Text = "") -> Response:
         check_post(request, token, csrf)
         await console_of(request).sign_out(tenant, token)
     except ConsoleError as error:
-        return error_page(request, t, tenant, error)
+        return await error_page(request, t, tenant, error)
     response = redirect(request, f"{tenant.base}/signin", notice=N_("You are signed out."))
     response.delete_cookie(SESSION_COOKIE, path=f"{tenant.base}/")
     return response

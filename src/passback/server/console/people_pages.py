@@ -194,7 +194,7 @@ async def lift_blocks(request: Request, slug: str, user_id: str, csrf: Text = ""
             console.hasher,
         )
     except (ConsoleError, Refused) as error:
-        return _failed(request, tenant, user_id, error)
+        return await _failed(request, tenant, user_id, error)
     return redirect(request, f"{tenant.base}/people/{user_id}", notice=LIFTED, values={"n": lifted})
 
 
@@ -230,7 +230,7 @@ async def _act(
         check_post(request, token, csrf)
         result = await act(admin, tenant)
     except (ConsoleError, Refused) as error:
-        return _failed(request, tenant, user_id, error)
+        return await _failed(request, tenant, user_id, error)
     to = f"{tenant.base}/people/{user_id}"
     if result.outcome is not Outcome.OK:
         refused = ConsoleError.of_outcome(result.outcome, result.detail, result.support_code)
@@ -242,7 +242,7 @@ async def _act(
     return redirect(request, to, notice=done)
 
 
-def _failed(
+async def _failed(
     request: Request, tenant: ConsoleTenant | None, user_id: str, error: ConsoleError | Refused
 ) -> Response:
     if isinstance(error, Refused):  # the use-case's: no such user, a password it refused
@@ -253,7 +253,7 @@ def _failed(
             error.code, words, status=status, field=field, values={"reason": error.message}
         )
     if tenant is None or error.code in {"not_signed_in", "forbidden"}:
-        return error_page(request, translator(request), tenant, error)
+        return await error_page(request, translator(request), tenant, error)
     return redirect(request, f"{tenant.base}/people/{user_id}", error=error)
 
 

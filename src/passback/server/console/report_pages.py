@@ -114,7 +114,7 @@ async def reports_csv(request: Request, slug: str) -> Response:
             N_("More than %(n)d events match. Narrow the range or the filters."),
             values={"n": reports.MAX_EXPORT},
         )
-        return error_page(request, t, tenant, too_many)
+        return await error_page(request, t, tenant, too_many)
     name = f"passback-{tenant.slug}-{chosen.start}-{chosen.end}.csv"
     return StreamingResponse(
         reports.csv_lines(console.services.sessions, tenant.id, chosen),

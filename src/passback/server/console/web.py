@@ -9,12 +9,14 @@ to it, and every post must come from this site.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any, cast
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 
+from passback.server import support
 from passback.server.console.errors import ConsoleError
 from passback.server.console.roles import SECTIONS, Permission, home
 from passback.server.console.service import Console, ConsoleTenant, SignedInAdmin
@@ -91,12 +93,25 @@ def page(
     return renderer_of(request).page(request, t, name, values, status)
 
 
-def error_page(
+async def error_page(
     request: Request, t: Translator, tenant: ConsoleTenant | None, error: ConsoleError
 ) -> Response:
-    """A GET that cannot be shown: to the sign-in when there is no session."""
+    """A page that cannot be shown: to the sign-in when there is no session;
+    else the error, with a support code whose record is stored (E2)."""
     if tenant is not None and error.code == "not_signed_in":
         return redirect(request, f"{tenant.base}/signin", error=error)
+    if error.support_code is None:
+        incident = support.Incident(
+            error=error.code,
+            status=error.status,
+            message=error.text(Translator.for_locale(renderer_of(request).catalogs, "en")),
+            method=request.method,
+            path=request.url.path,
+            tenant_id=tenant.id if tenant else None,
+            language=t.tag,
+        )
+        sessions = console_of(request).services.sessions
+        error.support_code = await asyncio.to_thread(support.record, sessions, incident)
     values = {
         "tenant_name": tenant.name if tenant else "Passback",
         "base": tenant.base if tenant else "",
@@ -137,7 +152,7 @@ async def fail(request: Request, slug: str, error: ConsoleError) -> Response:
         tenant: ConsoleTenant | None = await console_of(request).tenant(slug)
     except ConsoleError:
         tenant = None
-    return error_page(request, translator(request), tenant, error)
+    return await error_page(request, translator(request), tenant, error)
 
 
 def redirect(

@@ -4,6 +4,8 @@ the session cookie, sign-out, the throttles, and the dashboard."""
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import sqlalchemy as sa
 
@@ -242,3 +244,22 @@ async def test_a_disabled_administrator_is_signed_out(
     gone = await client.get(f"{BASE}/dashboard")
     assert gone.headers["location"] == f"{BASE}/signin"
     assert rows(server, "SELECT count(*) FROM admin_sessions") == [(0,)]
+
+
+async def test_an_error_page_gives_a_support_code_that_support_finds(
+    server: RunningServer, client: httpx.AsyncClient
+) -> None:
+    """E2: a console page that cannot be shown says why, with a support code;
+    a set-up link's secret is not kept in the record."""
+    tenant = server.create_tenant("Acme")
+    await admin_of(server, client, tenant.tenant_id, "acme", "hal@acme.test", Role.HELPDESK)
+    refused = await client.get(f"{BASE}/dashboard")
+    code = re.search(r"<code>([0-9a-f-]{36})</code>", refused.text)
+    assert refused.status_code == 403 and code is not None
+    found = await client.get(f"{BASE}/support", params={"code": code.group(1)})
+    assert "forbidden" in found.text and "/console/acme/dashboard" in found.text
+    gone = await client.get(f"{BASE}/setup/secret-token-value")
+    assert gone.status_code == 404
+    paths = [str(p) for (p,) in rows(server, "SELECT path FROM support_records")]
+    assert "/console/acme/setup/…" in paths
+    assert not any("secret-token-value" in p for p in paths)
