@@ -234,6 +234,17 @@ def test_an_administrator_works_in_the_console(
 
     page.get_by_role("link", name="Support code").click()
     photograph(page, shots, "support")
+    page.get_by_role("link", name="API tokens").click()
+    page.get_by_label("Name").fill("nightly export")
+    page.get_by_role("button", name="Create a token").click()
+    expect(page.locator("code.secret")).to_contain_text("pba_")
+    photograph(page, shots, "tokens")
+    forgot = page.context.browser.new_page() if page.context.browser else None
+    assert forgot is not None
+    forgot.goto(f"{base}/forgot")
+    expect(forgot.get_by_role("heading", name="Reset your console password")).to_be_visible()
+    photograph(forgot, shots, "forgot")
+    forgot.close()
 
     # Two gates from now on: the portal asks for two.
     page.get_by_role("link", name="Policy").click()
