@@ -115,7 +115,16 @@ def tenant_admin_link(
                 raise click.ClickException(_english(exc)) from exc
             if found is None:
                 raise click.ClickException(f"no active administrator {email} in this tenant")
-            invitation = admins.new_setup(session, found, master=master_key, now=utcnow())
+            now = utcnow()
+            invitation = admins.new_setup(session, found, by=None, master=master_key, now=now)
+            admin_actions.record_admin_event(
+                session,
+                admin_actions.Acting(tenant_id, via=admin_actions.OPERATOR),
+                audit.Activity.ADMIN_CHANGE,
+                now,
+                changed=found.id,
+                action="setup-link",
+            )
         else:
             invitation = _invite(session, tenant_id, email, name, master_key, Role(role))
         session.commit()

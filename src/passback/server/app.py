@@ -25,6 +25,7 @@ from passback.server.console import (
 )
 from passback.server.console import recovery as recovery_mails
 from passback.server.console import service as console_service
+from passback.server.console import sessions as console_sessions
 from passback.server.console.recovery import Recovery
 from passback.server.console.service import Console
 from passback.server.console.web import CONSOLE_TEMPLATES
@@ -137,6 +138,9 @@ def create_app(
         mailer=portal.mailer,
         mails=SlidingWindowLimiter(
             recovery_mails.MAX_RESET_MAILS, recovery_mails.RESET_MAIL_WINDOW
+        ),
+        tries=SlidingWindowLimiter(
+            recovery_mails.WRONG_TRIES, console_sessions.RESET_WINDOW.total_seconds()
         ),
     )
 

@@ -56,7 +56,7 @@ def onboard(body: OnboardRequest, token: OnboardingToken, services: ServicesDep)
     "/agents",
     response_model=list[AgentOut],
     summary="List the tenant's agents and whether each is connected",
-    responses=error_responses(401),
+    responses=error_responses(401, 403),
 )
 async def list_agents(caller: AgentsCaller, services: ServicesDep) -> list[AgentOut]:
     rows = await asyncio.to_thread(_agents, services, caller.tenant_id)
@@ -71,7 +71,7 @@ async def list_agents(caller: AgentsCaller, services: ServicesDep) -> list[Agent
     status_code=status.HTTP_201_CREATED,
     response_model=OnboardingTokenOut,
     summary="Create a one-time onboarding token for another agent",
-    responses=error_responses(401),
+    responses=error_responses(401, 403),
 )
 async def create_onboarding_token(
     caller: AgentsCaller, services: ServicesDep
@@ -84,7 +84,7 @@ async def create_onboarding_token(
     "/agents/{agent_id}/revoke",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Revoke an agent for good; its live link is closed at once (4006)",
-    responses=error_responses(401, 404, 422),
+    responses=error_responses(401, 403, 404, 422),
 )
 async def revoke_agent(
     agent_id: Annotated[str, Path(max_length=64)], caller: AgentsCaller, services: ServicesDep

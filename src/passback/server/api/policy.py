@@ -22,7 +22,7 @@ router = APIRouter(prefix="/api/v1", tags=["policy"])
     "/policy",
     response_model=PolicyOut,
     summary="The tenant's self-service policy",
-    responses=error_responses(401),
+    responses=error_responses(401, 403),
 )
 async def get_policy(caller: PolicyCaller, services: ServicesDep) -> PolicyOut:
     def read() -> PolicyOut:
@@ -36,7 +36,7 @@ async def get_policy(caller: PolicyCaller, services: ServicesDep) -> PolicyOut:
     "/policy",
     response_model=PolicyOut,
     summary="Change the tenant's self-service policy",
-    responses=error_responses(401, 422),
+    responses=error_responses(401, 403, 422),
 )
 async def change_policy(
     change: PolicyChange, caller: PolicyCaller, services: ServicesDep

@@ -23,7 +23,7 @@ router = APIRouter(prefix="/api/v1", tags=["users"])
     "/users/{user}/password-rules",
     response_model=RulesOut,
     summary="The password rules that apply to a user",
-    responses=error_responses(401, 404, 409, 422, 503),
+    responses=error_responses(401, 403, 404, 409, 422, 503),
 )
 async def password_rules(
     user: Annotated[

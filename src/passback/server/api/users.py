@@ -45,7 +45,7 @@ UserParam = Annotated[
     "/users",
     response_model=list[UserOut],
     summary="List the users the tenant's agents synced",
-    responses=error_responses(401),
+    responses=error_responses(401, 403),
 )
 def list_users(caller: PeopleCaller, services: ServicesDep) -> list[UserOut]:
     with services.sessions() as db:
@@ -73,9 +73,9 @@ def list_users(caller: PeopleCaller, services: ServicesDep) -> list[UserOut]:
     status_code=status.HTTP_202_ACCEPTED,
     response_model=SyncAccepted,
     summary="Ask a connected agent for a full sync of the directory users",
-    responses=error_responses(401, 503),
+    responses=error_responses(401, 403, 503),
 )
-async def request_sync(caller: PeopleCaller, services: ServicesDep) -> SyncAccepted:
+async def request_sync(caller: ActCaller, services: ServicesDep) -> SyncAccepted:
     try:
         await sync.request_full_sync(services.router, caller.tenant_id)
     except AgentUnavailable:
@@ -87,7 +87,7 @@ async def request_sync(caller: PeopleCaller, services: ServicesDep) -> SyncAccep
     "/users/{user}/password-reset",
     response_model=ResetResponse,
     summary="Reset a user's password in the directory, as an administrator",
-    responses=error_responses(401, 404, 409, 422, 502, 503, 504),
+    responses=error_responses(401, 403, 404, 409, 422, 502, 503, 504),
 )
 async def reset_password(
     user: UserParam,
@@ -118,7 +118,7 @@ async def reset_password(
     "/users/{user}/unlock",
     response_model=AccountResponse,
     summary="Unlock a locked-out account in the directory, its password unchanged",
-    responses=error_responses(401, 404, 409, 422, 502, 503, 504),
+    responses=error_responses(401, 403, 404, 409, 422, 502, 503, 504),
 )
 async def unlock(
     user: UserParam,
@@ -138,7 +138,7 @@ async def unlock(
     "/users/{user}/require-password-change",
     response_model=AccountResponse,
     summary="Make the user change the password at the next sign-in",
-    responses=error_responses(401, 404, 409, 422, 502, 503, 504),
+    responses=error_responses(401, 403, 404, 409, 422, 502, 503, 504),
 )
 async def require_password_change(
     user: UserParam,
@@ -191,7 +191,7 @@ def _raise_unless_ok(result: writeback.WritebackResult) -> None:
     "/users/{user}/blocks",
     response_model=BlocksLifted,
     summary="Lift the user's self-service blocks (T1)",
-    responses=error_responses(401, 404, 409, 422),
+    responses=error_responses(401, 403, 404, 409, 422),
 )
 async def lift_blocks(
     user: UserParam, caller: ActCaller, services: ServicesDep, request: Request

@@ -27,7 +27,7 @@ from passback.server.i18n.translations import N_
 from passback.server.keyring import admin_secret_context
 from passback.server.portal.codes import flow_hash, new_flow_token
 from passback.server.portal.gates import totp
-from passback.server.store.models import Admin, AdminSession
+from passback.server.store.models import Admin, AdminSession, Token
 
 #: How long a set-up link works: long enough to reach someone over a weekend.
 SETUP_LIFETIME = dt.timedelta(hours=72)
@@ -295,24 +295,37 @@ def set_disabled(db: Session, row: Admin, *, by: str, disabled: bool, now: dt.da
         ConsoleError: ``own_account`` (one does not disable oneself), or
             ``last_admin``: the tenant would have no active tenant administrator.
     """
-    if row.id == by:
+    if disabled:
+        _may_take_away(db, row, by, N_("You cannot disable your own account."))
+    elif row.id == by:
         raise ConsoleError("own_account", N_("You cannot disable your own account."), status=409)
-    if disabled and _last_tenant_admin(db, row):
-        raise ConsoleError(
-            "last_admin",
-            N_("This is the last active tenant administrator: invite another one first."),
-            status=409,
-        )
     row.disabled_at = now if disabled else None
     if disabled:
         db.execute(delete(AdminSession).where(AdminSession.admin_id == row.id))
     db.flush()
 
 
-def new_setup(db: Session, row: Admin, *, master: MasterKey, now: dt.datetime) -> Invitation:
+def new_setup(
+    db: Session, row: Admin, *, by: str | None, master: MasterKey, now: dt.datetime
+) -> Invitation:
     """A new set-up link for an administrator who lost the authenticator (or
-    the password): both are cleared and set again from the link; meanwhile
-    the account, its sessions and its tokens do not work."""
+    the password): both are cleared and set again from the link; their
+    sessions end and their API tokens are revoked for good (a lost device).
+
+    Args:
+        by: the administrator asking; None: the operator (who may do it for
+            the last one).
+
+    Raises:
+        ConsoleError: ``own_account``, or ``last_admin`` (as for disabling).
+    """
+    if by is not None:
+        _may_take_away(db, row, by, N_("You cannot ask a new set-up link for yourself."))
+    db.execute(
+        update(Token)
+        .where(Token.admin_id == row.id, Token.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
     row.credential_hash = None
     row.activated_at = None
     row.totp_last_step = 0
@@ -329,6 +342,18 @@ def new_setup(db: Session, row: Admin, *, master: MasterKey, now: dt.datetime) -
     )
 
 
+def _may_take_away(db: Session, row: Admin, by: str, own: str) -> None:
+    """Raises ConsoleError unless ``by`` may end ``row``'s access."""
+    if row.id == by:
+        raise ConsoleError("own_account", own, status=409)
+    if _last_tenant_admin(db, row):
+        raise ConsoleError(
+            "last_admin",
+            N_("This is the last active tenant administrator: invite another one first."),
+            status=409,
+        )
+
+
 def _last_tenant_admin(db: Session, row: Admin) -> bool:
     if row.role != Role.TENANT_ADMIN.value or row.activated_at is None or row.disabled_at:
         return False
@@ -342,3 +367,16 @@ def _last_tenant_admin(db: Session, row: Admin) -> bool:
         )
     ).first()
     return others is None
+
+
+def active_emails(db: Session, tenant_id: str) -> list[str]:
+    """Where every active administrator of the tenant is told something (G9)."""
+    return list(
+        db.scalars(
+            select(Admin.email).where(
+                Admin.tenant_id == tenant_id,
+                Admin.activated_at.is_not(None),
+                Admin.disabled_at.is_(None),
+            )
+        )
+    )

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
@@ -253,7 +254,8 @@ async def confirm(
     except ConsoleError as error:
         if error.code != "wrong_code":
             return await fail(request, slug, error)
-        return redirect(request, f"{tenant.base}/confirm?next={_own(tenant, next)}", error=error)
+        again = f"{tenant.base}/confirm?" + urlencode({"next": _own(tenant, next)})
+        return redirect(request, again, error=error)
     return redirect(request, _own(tenant, next))
 
 

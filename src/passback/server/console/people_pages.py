@@ -34,6 +34,7 @@ from passback.server.console.errors import ConsoleError
 from passback.server.console.roles import Permission
 from passback.server.console.service import ConsoleTenant, SignedInAdmin
 from passback.server.console.web import (
+    DEVICE_COOKIE,
     MAX_FIELD,
     SESSION_COOKIE,
     check_post,
@@ -152,7 +153,10 @@ async def reset(
     async def act(admin: SignedInAdmin, tenant: ConsoleTenant) -> writeback.WritebackResult:
         if not admin.recently_verified:
             await console_of(request).reauthenticate(
-                tenant, request.cookies.get(SESSION_COOKIE), code
+                tenant,
+                request.cookies.get(SESSION_COOKIE),
+                code,
+                device=request.cookies.get(DEVICE_COOKIE),
             )
         return await admin_actions.reset_password(
             console_of(request).services,

@@ -31,6 +31,7 @@ from passback.server.console.errors import ConsoleError
 from passback.server.console.roles import Permission
 from passback.server.console.service import ConsoleTenant, SignedInAdmin
 from passback.server.console.web import (
+    DEVICE_COOKIE,
     MAX_FIELD,
     SESSION_COOKIE,
     check_post,
@@ -106,7 +107,9 @@ async def change_policy(request: Request, slug: str) -> Response:
     typed = _typed_from(form)
     try:
         if not admin.recently_verified:
-            await console.reauthenticate(tenant, token, _one(form, "code"))
+            await console.reauthenticate(
+                tenant, token, _one(form, "code"), device=request.cookies.get(DEVICE_COOKIE)
+            )
         changes, unlock = _changes(typed, await asyncio.to_thread(_read_custom, request, tenant))
         await asyncio.to_thread(
             admin_actions.change_policy,

@@ -19,7 +19,8 @@ last five minutes, as a reset does.
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
@@ -28,9 +29,11 @@ from passback.server import admin_actions, audit
 from passback.server.admin_actions import Acting
 from passback.server.console import admins, api_tokens, overview
 from passback.server.console.errors import ConsoleError
+from passback.server.console.recovery import Recovery
 from passback.server.console.roles import ROLE_NAMES, Permission, Role
 from passback.server.console.service import ConsoleTenant, SignedInAdmin
 from passback.server.console.web import (
+    DEVICE_COOKIE,
     MAX_FIELD,
     SESSION_COOKIE,
     check_post,
@@ -120,7 +123,9 @@ async def invite(
     try:
         check_post(request, token, csrf)
         if not admin.recently_verified:
-            await console.reauthenticate(tenant, token, code)
+            await console.reauthenticate(
+                tenant, token, code, device=request.cookies.get(DEVICE_COOKIE)
+            )
         try:
             chosen = Role(role)
         except ValueError:
@@ -236,7 +241,9 @@ async def create_token(
         return await fail(request, slug, error)
     try:
         if not admin.recently_verified:
-            await console.reauthenticate(tenant, token, code)
+            await console.reauthenticate(
+                tenant, token, code, device=request.cookies.get(DEVICE_COOKIE)
+            )
 
         def make() -> str:
             now = utcnow()
@@ -318,20 +325,22 @@ async def change_admin(
         check_post(request, request.cookies.get(SESSION_COOKIE), csrf)
         if action not in {"disable", "enable", "setup-link"}:
             raise ConsoleError("not_found", N_("There is no such page."), status=404)
-        if action == "setup-link" and not admin.recently_verified:
+        if action in {"setup-link", "enable"} and not admin.recently_verified:
             return redirect(
                 request,
-                f"{tenant.base}/confirm?next={tenant.base}/admins",
-                notice=N_("Confirm it is you, then ask for the set-up link again."),
+                f"{tenant.base}/confirm?" + urlencode({"next": f"{tenant.base}/admins"}),
+                notice=N_("Confirm it is you, then do it again."),
             )
 
-        def change() -> admins.Invitation | None:
+        def change() -> tuple[admins.Invitation | None, str, str, list[str]]:
             now = utcnow()
             with console.services.sessions() as db, db.begin():
                 row = admins.of_tenant(db, tenant.id, admin_id)
                 made = None
                 if action == "setup-link":
-                    made = admins.new_setup(db, row, master=console.services.master_key, now=now)
+                    made = admins.new_setup(
+                        db, row, by=admin.id, master=console.services.master_key, now=now
+                    )
                 else:
                     admins.set_disabled(db, row, by=admin.id, disabled=action == "disable", now=now)
                 admin_actions.record_admin_event(
@@ -342,15 +351,18 @@ async def change_admin(
                     changed=row.id,
                     action=action,
                 )
-                return made
+                return made, row.name, row.email, admins.active_emails(db, tenant.id)
 
-        made = await asyncio.to_thread(change)
+        made, name, email, told = await asyncio.to_thread(change)
     except ConsoleError as error:
         if error.code in {"own_account", "last_admin", "admin_not_found"}:
             return redirect(request, f"{tenant.base}/admins", error=error)
         return await fail(request, slug, error)
     if made is None:
         return redirect(request, f"{tenant.base}/admins", notice=N_("Done."))
+    how = N_("by another administrator, who gave them a new set-up link")
+    recovery = cast(Recovery, request.app.state.recovery)
+    recovery.tell_admins(tenant, name, email, told, how, translator(request))
     origin = console.services.settings.public_url or str(request.base_url)
     link = origin.rstrip("/") + admins.setup_path(tenant.slug, made.token)
     return await _admins(request, tenant, admin, invitation=made, link=link)

@@ -8,8 +8,7 @@ import asyncio
 
 import httpx
 
-from passback.server.console.recovery import MAX_RESET_MAILS
-from passback.server.console.sessions import MAX_CODE_ATTEMPTS
+from passback.server.console.recovery import MAX_RESET_MAILS, WRONG_TRIES
 from tests.support.console import admin_of, sign_in
 from tests.support.portal import rows
 from tests.support.server import RunningServer
@@ -81,7 +80,7 @@ async def test_an_unknown_address_is_answered_alike(
     assert mail.to("nobody@acme.test") == []
 
 
-async def test_mails_and_attempts_are_capped(
+async def test_mails_are_capped_per_administrator_and_address(
     server: RunningServer, client: httpx.AsyncClient, mail: MailCatcher
 ) -> None:
     tenant = server.create_tenant("Acme")
@@ -91,11 +90,29 @@ async def test_mails_and_attempts_are_capped(
     await asyncio.to_thread(mail.wait_for, ada.email, MAX_RESET_MAILS)
     await asyncio.sleep(0.5)
     assert len(mail.to(ada.email)) == MAX_RESET_MAILS
-    await client.post(f"{BASE}/forgot", data={"email": ada.email})
-    for _ in range(MAX_CODE_ATTEMPTS):
-        last = await client.post(
-            f"{BASE}/forgot/code", data={"code": "00000000", "app_code": "000000"}
-        )
-    assert last.headers["location"] == f"{BASE}/forgot/code"  # no reset: no code is right
     # The administrator still signs in as before.
+    assert (await sign_in(client, "acme", ada)).headers["location"] == f"{BASE}/dashboard"
+
+
+async def test_a_known_and_an_unknown_email_end_alike_after_wrong_codes(
+    server: RunningServer, client: httpx.AsyncClient, mail: MailCatcher
+) -> None:
+    """T2: the same answers, in the same order, whoever's the email; and a
+    stranger's wrong codes do not stop the administrator's sign-in."""
+    tenant = server.create_tenant("Acme")
+    ada = await admin_of(server, client, tenant.tenant_id, "acme")
+    answers = {}
+    for email in (ada.email, "nobody@acme.test"):
+        async with httpx.AsyncClient(base_url=server.base_url) as stranger:
+            await stranger.post(f"{BASE}/forgot", data={"email": email})
+            seen = []
+            for _ in range(WRONG_TRIES + 2):
+                sent = await stranger.post(
+                    f"{BASE}/forgot/code", data={"code": "00000000", "app_code": "000000"}
+                )
+                shown = await stranger.get(sent.headers["location"])
+                seen.append((sent.headers["location"], shown.status_code))
+            answers[email] = seen
+    assert answers[ada.email] == answers["nobody@acme.test"]
+    assert answers[ada.email][-1][0] == f"{BASE}/forgot"  # ended
     assert (await sign_in(client, "acme", ada)).headers["location"] == f"{BASE}/dashboard"
