@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
 import logging
 import time
 
@@ -97,17 +98,7 @@ class Recovery:
                 N_("This server sends no email: ask another administrator for a new set-up link."),
                 status=503,
             )
-        if not await console.address_limiter.allow("console-reset:" + address_key(client)):
-            raise ConsoleError(
-                "rate_limited",
-                N_("Too many attempts from your network. Wait a few minutes and try again."),
-                status=429,
-            )
-        try:
-            canonical = admins.canonical_email(email)
-        except ConsoleError:
-            canonical = ""
-        found = await asyncio.to_thread(console.active_admin, tenant, canonical)
+        found, _ = await console.find_active(tenant, email, client=client, purpose="console-reset")
         # Per administrator *and* address: a stranger's requests do not use up
         # the mails of the administrator's own.
         mail_key = f"console-reset:{found.id if found else ''}:{address_key(client)}"
@@ -172,15 +163,10 @@ class Recovery:
             """The emailed code: the administrator's id once it is right."""
             now = console.now()
             with console.services.sessions() as db, db.begin():
-                try:
-                    row = states.require(
-                        _own(db.get(AdminSession, key), tenant), states.State.RESET_CODE, now
-                    )
-                except states.SessionRefused:
-                    # An unknown email's token, or an ended reset: as a wrong code.
+                found = _at_codes(db, tenant, key, now)
+                if found is None:  # an unknown email's token, or an ended reset
                     return ConsoleError("wrong_codes", WRONG_CODES, field="code")
-                admin = db.get(Admin, row.admin_id)
-                assert admin is not None
+                row, admin = found
                 if not states.claim_code(db, row.id_hash):
                     db.delete(row)
                     return ConsoleError("too_many_codes", TOO_MANY_CODES, status=401)
@@ -199,14 +185,10 @@ class Recovery:
         def app_step() -> ConsoleError | None:
             now = console.now()
             with console.services.sessions() as db, db.begin():
-                try:
-                    row = states.require(
-                        _own(db.get(AdminSession, key), tenant), states.State.RESET_CODE, now
-                    )
-                except states.SessionRefused:
+                found = _at_codes(db, tenant, key, now)
+                if found is None:
                     return ConsoleError("wrong_codes", WRONG_CODES, field="code")
-                admin = db.get(Admin, row.admin_id)
-                assert admin is not None
+                row, admin = found
                 right = admins.take_code(db, admin, app, console.services.master_key, now)
                 console.record(db, admin, audit.Activity.GATE, now, success=right, method="totp")
                 if not right:
@@ -325,6 +307,19 @@ async def _pad(started: float) -> None:
     left = START_FLOOR - (time.monotonic() - started)
     if left > 0:
         await asyncio.sleep(left)
+
+
+def _at_codes(
+    db: Session, tenant: ConsoleTenant, key: str, now: dt.datetime
+) -> tuple[AdminSession, Admin] | None:
+    """The reset of ``key`` waiting for its codes, and its administrator."""
+    try:
+        row = states.require(_own(db.get(AdminSession, key), tenant), states.State.RESET_CODE, now)
+    except states.SessionRefused:
+        return None
+    admin = db.get(Admin, row.admin_id)
+    assert admin is not None  # the reset is deleted with its administrator
+    return row, admin
 
 
 def _own(row: AdminSession | None, tenant: ConsoleTenant) -> AdminSession | None:

@@ -194,17 +194,7 @@ class Console:
                 password alike.
         """
         started = time.monotonic()
-        if not await self.address_limiter.allow("console:" + address_key(client)):
-            raise ConsoleError(
-                "rate_limited",
-                N_("Too many attempts from your network. Wait a few minutes and try again."),
-                status=429,
-            )
-        try:
-            canonical = admins.canonical_email(email)
-        except ConsoleError:
-            canonical = ""
-        row = await asyncio.to_thread(self.active_admin, tenant, canonical)
+        row, canonical = await self.find_active(tenant, email, client=client, purpose="console")
         counter, key = self._failure_key(tenant, row, canonical, device)
         if not await counter.allow(key):
             await self._pad(started)
@@ -348,6 +338,27 @@ class Console:
         return token is not None and self.hasher.csrf_matches("console:" + token, csrf)
 
     # -- internals ------------------------------------------------------------
+
+    async def find_active(
+        self, tenant: ConsoleTenant, email: str, *, client: str, purpose: str
+    ) -> tuple[Admin | None, str]:
+        """The active administrator of ``email`` (as typed) and the email as
+        stored, within the client address's limit for ``purpose``.
+
+        Raises:
+            ConsoleError: ``rate_limited`` (429).
+        """
+        if not await self.address_limiter.allow(f"{purpose}:{address_key(client)}"):
+            raise ConsoleError(
+                "rate_limited",
+                N_("Too many attempts from your network. Wait a few minutes and try again."),
+                status=429,
+            )
+        try:
+            canonical = admins.canonical_email(email)
+        except ConsoleError:
+            canonical = ""
+        return await asyncio.to_thread(self.active_admin, tenant, canonical), canonical
 
     def active_admin(self, tenant: ConsoleTenant, email: str) -> Admin | None:
         with self.services.sessions() as db:
