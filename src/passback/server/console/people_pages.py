@@ -34,10 +34,10 @@ from passback.server.console.errors import ConsoleError
 from passback.server.console.roles import Permission
 from passback.server.console.service import ConsoleTenant, SignedInAdmin
 from passback.server.console.web import (
-    DEVICE_COOKIE,
     MAX_FIELD,
     SESSION_COOKIE,
     check_post,
+    confirm_fresh,
     console_of,
     error_page,
     fail,
@@ -151,13 +151,7 @@ async def reset(
     csrf: Text = "",
 ) -> Response:
     async def act(admin: SignedInAdmin, tenant: ConsoleTenant) -> writeback.WritebackResult:
-        if not admin.recently_verified:
-            await console_of(request).reauthenticate(
-                tenant,
-                request.cookies.get(SESSION_COOKIE),
-                code,
-                device=request.cookies.get(DEVICE_COOKIE),
-            )
+        await confirm_fresh(request, tenant, admin, code)
         return await admin_actions.reset_password(
             console_of(request).services,
             Acting(tenant.id, admin.id),

@@ -31,10 +31,10 @@ from passback.server.console.errors import ConsoleError
 from passback.server.console.roles import Permission
 from passback.server.console.service import ConsoleTenant, SignedInAdmin
 from passback.server.console.web import (
-    DEVICE_COOKIE,
     MAX_FIELD,
     SESSION_COOKIE,
     check_post,
+    confirm_fresh,
     console_of,
     fail,
     page,
@@ -106,10 +106,7 @@ async def change_policy(request: Request, slug: str) -> Response:
         return await fail(request, slug, error)
     typed = _typed_from(form)
     try:
-        if not admin.recently_verified:
-            await console.reauthenticate(
-                tenant, token, _one(form, "code"), device=request.cookies.get(DEVICE_COOKIE)
-            )
+        await confirm_fresh(request, tenant, admin, _one(form, "code"))
         changes, unlock = _changes(typed, await asyncio.to_thread(_read_custom, request, tenant))
         await asyncio.to_thread(
             admin_actions.change_policy,

@@ -33,10 +33,10 @@ from passback.server.console.recovery import Recovery
 from passback.server.console.roles import ROLE_NAMES, Permission, Role
 from passback.server.console.service import ConsoleTenant, SignedInAdmin
 from passback.server.console.web import (
-    DEVICE_COOKIE,
     MAX_FIELD,
     SESSION_COOKIE,
     check_post,
+    confirm_fresh,
     console_of,
     fail,
     page,
@@ -122,10 +122,7 @@ async def invite(
         return await fail(request, slug, error)
     try:
         check_post(request, token, csrf)
-        if not admin.recently_verified:
-            await console.reauthenticate(
-                tenant, token, code, device=request.cookies.get(DEVICE_COOKIE)
-            )
+        await confirm_fresh(request, tenant, admin, code)
         try:
             chosen = Role(role)
         except ValueError:
@@ -240,10 +237,7 @@ async def create_token(
     except ConsoleError as error:
         return await fail(request, slug, error)
     try:
-        if not admin.recently_verified:
-            await console.reauthenticate(
-                tenant, token, code, device=request.cookies.get(DEVICE_COOKIE)
-            )
+        await confirm_fresh(request, tenant, admin, code)
 
         def make() -> str:
             now = utcnow()

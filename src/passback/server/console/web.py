@@ -146,6 +146,25 @@ async def signed_in(
     return tenant, await console.admin(tenant, request.cookies.get(SESSION_COOKIE), permission)
 
 
+async def confirm_fresh(
+    request: Request, tenant: ConsoleTenant, admin: SignedInAdmin, code: str
+) -> None:
+    """Before a reset, an invitation, a token or a policy change: the
+    authenticator's ``code`` unless the session proved one within
+    ``sessions.REAUTH_WINDOW``.
+
+    Raises:
+        ConsoleError: as ``Console.reauthenticate``.
+    """
+    if not admin.recently_verified:
+        await console_of(request).reauthenticate(
+            tenant,
+            request.cookies.get(SESSION_COOKIE),
+            code,
+            device=request.cookies.get(DEVICE_COOKIE),
+        )
+
+
 async def fail(request: Request, slug: str, error: ConsoleError) -> Response:
     """:func:`error_page` for a request whose tenant may not have been found."""
     try:
