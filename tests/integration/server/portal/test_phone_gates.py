@@ -8,6 +8,7 @@ import asyncio
 
 import httpx
 
+from passback.server.portal.flow import MAX_MAILS_PER_USER_PER_CLIENT
 from tests.support.portal import (
     BASE,
     MAIL,
@@ -318,3 +319,19 @@ async def test_a_text_and_a_call_to_one_phone_are_one_gate(
         assert passed.headers["location"] == f"{BASE}/method"
         shown = await client.get(f"{BASE}/method")
         assert shown.status_code == 409 and "requires 2 ways" in shown.text
+
+
+async def test_a_user_without_email_keeps_the_phone_code_cap(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory
+) -> None:
+    """T1: the per-user cap of phone codes holds for a user who has no email."""
+    async with portal_tenant(server, client, make_agent, mail=None, mobile=MOBILE) as (t, _a):
+        await set_policy(client, t.admin_token, methods=PHONES, phone_region="BR")
+        for _ in range(MAX_MAILS_PER_USER_PER_CLIENT + 1):
+            client.cookies.clear()
+            await start_and_choose(client, "mobile_sms")
+            await type_number(client, TYPED)
+        await asyncio.sleep(0.5)  # a text goes out after the answer
+        assert len(await phoned(server, MAX_MAILS_PER_USER_PER_CLIENT)) == (
+            MAX_MAILS_PER_USER_PER_CLIENT
+        )

@@ -123,7 +123,7 @@ def held_back(
     to = tuple(registrations.addresses(db, tenant_id, user))
     if user is None:
         return flow.Blocked.UNKNOWN_USER, to
-    if not to:
+    if not to and channel == "mail":  # a phone gate needs no mail, and keeps its cap
         return flow.Blocked.NO_MAIL, to
     return (flow.Blocked.MAIL_LIMIT if limited else None), to
 

@@ -132,8 +132,6 @@ class PhoneGate(Gate):
             return _miss_number(db, tenant.id, row, who, client, now)
         assert user is not None  # a number on file matched
         blocked, _ = email_gate.held_back(db, tenant.id, user, client, now, "phone")
-        if blocked is flow.Blocked.NO_MAIL:
-            blocked = None  # a phone gate needs no mail
         db.refresh(row)  # as it is now that this request holds the user's lock
         try:
             code = flow.arm_phone_code(
