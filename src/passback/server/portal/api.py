@@ -182,8 +182,9 @@ def _api_error(
 
 
 def _api_methods(methods: tuple[Method, ...]) -> list[Method]:
-    """The methods this API can pass (security questions are answered in the pages)."""
-    return [m for m in methods if m is not Method.QUESTIONS]
+    """The methods this API can pass: not those whose gate is only in the
+    pages (security questions, a passkey)."""
+    return [m for m in methods if registry.gate_of(m).api_refusal is None]
 
 
 def _rules_out(rules: PasswordRules | None) -> RulesOut | None:
