@@ -27,7 +27,7 @@ from passback.server.i18n.translations import N_
 from passback.server.keyring import admin_secret_context
 from passback.server.portal.codes import flow_hash, new_flow_token
 from passback.server.portal.gates import totp
-from passback.server.store.models import Admin, AdminSession, Token
+from passback.server.store.models import Admin, AdminSession, Tenant, Token
 
 #: How long a set-up link works: long enough to reach someone over a weekend.
 SETUP_LIFETIME = dt.timedelta(hours=72)
@@ -346,6 +346,9 @@ def _may_take_away(db: Session, row: Admin, by: str, own: str) -> None:
     """Raises ConsoleError unless ``by`` may end ``row``'s access."""
     if row.id == by:
         raise ConsoleError("own_account", own, status=409)
+    # One such change of a tenant at a time (PostgreSQL): two administrators
+    # disabling each other at once must not leave the tenant with none.
+    db.execute(select(Tenant.id).where(Tenant.id == row.tenant_id).with_for_update())
     if _last_tenant_admin(db, row):
         raise ConsoleError(
             "last_admin",
