@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import uuid
@@ -12,8 +13,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from passback.crypto.keys import public_key_to_pem
-from tests.support.portal import rows
-from tests.support.server import RunningServer, bearer
+from tests.support.portal import MAIL, portal_tenant, rows
+from tests.support.server import AgentFactory, RunningServer, bearer
+from tests.support.smtp import MailCatcher
 
 MARKER = "Marker-Secret-9f81c2"  # a password that must never come back
 
@@ -336,3 +338,19 @@ async def test_password_length_is_in_the_schema(
     document = (await client.get("/openapi.json")).json()
     field = document["components"]["schemas"]["ResetRequest"]["properties"]["new_password"]
     assert (field["minLength"], field["maxLength"]) == (1, 1024)
+
+
+async def test_an_admin_reset_through_the_api_is_mailed_to_the_user(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
+) -> None:
+    """G9, as in the console: the user learns of it, never the password."""
+    async with portal_tenant(server, client, make_agent) as (tenant, _agent):
+        reset = await client.post(
+            "/api/v1/users/jdoe/password-reset",
+            headers=bearer(tenant.admin_token) | {"Accept-Language": "pt-BR"},
+            json={"new_password": "Api-Reset-Pa55-1"},
+        )
+        assert reset.status_code == 200, reset.text
+        notice = await asyncio.to_thread(mail.wait_for, MAIL)
+        assert notice["Subject"] == "Sua senha foi redefinida"
+        assert "Api-Reset-Pa55-1" not in notice.get_content()

@@ -24,15 +24,18 @@ from passback.server.api.schemas import (
     SyncAccepted,
     UserOut,
 )
+from passback.server.directory_users import one_user
 from passback.server.errors import (
     AgentUnavailable,
     ApiError,
     ServiceUnavailable,
 )
+from passback.server.i18n import negotiate
 from passback.server.outcomes import describe, describe_success
-from passback.server.portal.service import Portal
+from passback.server.portal.notice_mail import Notice
+from passback.server.portal.service import Portal, PortalTenant
 from passback.server.services import Services
-from passback.server.store.models import DirectoryUser
+from passback.server.store.models import DirectoryUser, Tenant
 
 router = APIRouter(prefix="/api/v1", tags=["users"])
 
@@ -94,6 +97,7 @@ async def reset_password(
     body: ResetRequest,
     caller: ActCaller,
     services: ServicesDep,
+    request: Request,
 ) -> ResetResponse:
     """The new password is sealed for one connected agent, which writes it to
     the directory and answers at once (SPEC W1, W3). The error's ``code`` says
@@ -109,6 +113,7 @@ async def reset_password(
         must_change=body.must_change,
     )
     _raise_unless_ok(result)
+    await _tell_user(request, caller.tenant_id, user, Notice.RESET)
     return ResetResponse(
         request_id=result.request_id, outcome="ok", message=describe(Outcome.OK)[1]
     )
@@ -124,6 +129,7 @@ async def unlock(
     user: UserParam,
     caller: ActCaller,
     services: ServicesDep,
+    request: Request,
     body: AccountRequest | None = None,
 ) -> AccountResponse:
     """One connected agent sets the account's ``lockoutTime`` to 0 and nothing
@@ -131,7 +137,9 @@ async def unlock(
     locked is answered ``ok`` too. A disabled account is refused ``disabled``,
     a protected one ``protected``; ``outcome_unknown`` (504) means: send the
     same request id again."""
-    return await _write_account(Operation.UNLOCK, user, body, caller.acting, services)
+    answer = await _write_account(Operation.UNLOCK, user, body, caller.acting, services)
+    await _tell_user(request, caller.tenant_id, user, Notice.UNLOCKED)
+    return answer
 
 
 @router.post(
@@ -203,3 +211,20 @@ async def lift_blocks(
         admin_actions.lift_blocks, services, caller.acting, user, hasher
     )
     return BlocksLifted(lifted=lifted)
+
+
+async def _tell_user(request: Request, tenant_id: str, user: str, notice: Notice) -> None:
+    """G9: the user learns of an administrator's reset or unlock by mail, as
+    of a self-service one (in the language the caller asked for)."""
+    portal = cast(Portal, request.app.state.portal)
+
+    def load() -> tuple[PortalTenant, str]:
+        with portal.services.sessions() as db:
+            tenant = db.get(Tenant, tenant_id)
+            assert tenant is not None  # the caller's token names it
+            found = PortalTenant(tenant.id, tenant.name, tenant.slug, tenant.refuse_common)
+            return found, one_user(db, tenant_id, user).id
+
+    tenant, user_id = await asyncio.to_thread(load)
+    language = negotiate(request.headers.get("accept-language"), None)
+    portal.notify(tenant, user_id, notice, language)
