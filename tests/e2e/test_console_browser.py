@@ -18,7 +18,6 @@ import csv
 import io
 import os
 import re
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,17 +25,15 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pyotp
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
+from tests.support.chromium import chromium, english_page
 from tests.support.deployment import Deployment, Tenant
-from tests.support.samba import TIMEOUT_FACTOR, SambaDC
+from tests.support.samba import SambaDC
 from tests.support.smtp import MailCatcher
 
 pytestmark = pytest.mark.samba
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
-TIMEOUT_MS = 30_000 * TIMEOUT_FACTOR
 ADMIN_PASSWORD = "Console-Br0wser-Pa55-e2e"
 SLUG = "contoso-console"
 
@@ -75,27 +72,14 @@ def tenant(deployment: Deployment) -> Tenant:
 
 @pytest.fixture(scope="module")
 def browser(deployment: Deployment) -> Iterator[Browser]:
-    if not CHROMIUM.exists() or shutil.which("chromium") is None:
-        pytest.skip("Chromium is not installed (Debian package `chromium`)")
-    trust = f"--ignore-certificate-errors-spki-list={deployment.spki_hash()}"
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=[*CHROMIUM_ARGS, trust]
-        )
-        try:
-            yield launched
-        finally:
-            launched.close()
+    with chromium(deployment) as launched:
+        yield launched
 
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(ignore_https_errors=True, locale="en-US", accept_downloads=True)
-    context.set_default_timeout(TIMEOUT_MS)
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
+    with english_page(browser, accept_downloads=True) as opened:
+        yield opened
 
 
 @pytest.fixture

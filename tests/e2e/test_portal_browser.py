@@ -11,7 +11,6 @@ client verify the server against that CA as usual.
 from __future__ import annotations
 
 import re
-import shutil
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,27 +19,15 @@ from pathlib import Path
 import ldap3
 import pyotp
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from passback.server.notify.phone_outbox import read_outbox
+from tests.support.chromium import chromium, english_page
 from tests.support.deployment import Deployment, Tenant
 from tests.support.samba import TIMEOUT_FACTOR, SambaDC
 from tests.support.smtp import MailCatcher
 
 pytestmark = pytest.mark.samba
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-TIMEOUT_MS = 30_000 * TIMEOUT_FACTOR
 
 
 @pytest.fixture(scope="module")
@@ -82,29 +69,14 @@ def tenant(deployment: Deployment, samba_dc: SambaDC) -> Tenant:
 
 @pytest.fixture(scope="module")
 def browser(deployment: Deployment) -> Iterator[Browser]:
-    if not CHROMIUM.exists() or shutil.which("chromium") is None:
-        pytest.skip("Chromium is not installed (Debian package `chromium`)")
-    # The server's certificate is trusted as the test's own (no certificate
-    # error: the browser would refuse passkeys on such a page).
-    trust = f"--ignore-certificate-errors-spki-list={deployment.spki_hash()}"
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=[*CHROMIUM_ARGS, trust]
-        )
-        try:
-            yield launched
-        finally:
-            launched.close()
+    with chromium(deployment) as launched:
+        yield launched
 
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(ignore_https_errors=True, locale="en-US")
-    context.set_default_timeout(TIMEOUT_MS)
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
+    with english_page(browser) as opened:
+        yield opened
 
 
 def test_a_user_resets_their_password_in_the_browser(
