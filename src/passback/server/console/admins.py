@@ -37,6 +37,8 @@ MAX_PASSWORD = 256
 MAX_EMAIL = 254
 MAX_NAME = 128
 
+WRONG_CODE = N_("That code is not right. Type the code your authenticator app shows now.")
+
 _HASHER = argon2.PasswordHasher()  # argon2id, RFC 9106's second recommended profile
 #: Verified against for an unknown email, so that time tells nothing (T2).
 _UNKNOWN = _HASHER.hash("an administrator that does not exist")
@@ -182,7 +184,7 @@ def complete_setup(
     if step is None:
         raise ConsoleError(
             "wrong_code",
-            N_("That code is not right. Type the code your authenticator app shows now."),
+            WRONG_CODE,
             field="code",
         )
     row.credential_hash = _HASHER.hash(password)

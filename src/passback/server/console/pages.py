@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from passback.server.console import overview, reports
@@ -28,8 +27,8 @@ from passback.server.console.service import ConsoleTenant
 from passback.server.console.web import (
     DEVICE_COOKIE,
     DEVICE_COOKIE_AGE,
-    MAX_FIELD,
     SESSION_COOKIE,
+    Text,
     check_post,
     console_of,
     error_page,
@@ -44,8 +43,6 @@ from passback.server.console.web import (
 from passback.server.i18n.translations import N_
 
 router = APIRouter(prefix="/console/{slug}", include_in_schema=False)
-
-Text = Annotated[str, Form(max_length=MAX_FIELD)]
 
 
 @router.get("/")

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Annotated, cast
+from typing import cast
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from passback.policy.password import PasswordProblem
@@ -34,8 +34,8 @@ from passback.server.console.errors import ConsoleError
 from passback.server.console.roles import Permission
 from passback.server.console.service import ConsoleTenant, SignedInAdmin
 from passback.server.console.web import (
-    MAX_FIELD,
     SESSION_COOKIE,
+    Text,
     check_post,
     confirm_fresh,
     console_of,
@@ -55,7 +55,6 @@ from passback.server.store.models import utcnow
 
 router = APIRouter(prefix="/console/{slug}/people", include_in_schema=False)
 
-Text = Annotated[str, Form(max_length=MAX_FIELD)]
 _Action = Callable[[SignedInAdmin, ConsoleTenant], Awaitable[writeback.WritebackResult]]
 
 RESET_DONE = N_(

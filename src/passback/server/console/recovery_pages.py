@@ -14,15 +14,15 @@ code is answered with a redirect.
 
 from __future__ import annotations
 
-from typing import Annotated, cast
+from typing import cast
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from passback.server.console.errors import ConsoleError
 from passback.server.console.recovery import Recovery
 from passback.server.console.web import (
-    MAX_FIELD,
+    Text,
     check_post,
     console_of,
     fail,
@@ -35,7 +35,6 @@ from passback.server.i18n.translations import N_
 
 router = APIRouter(prefix="/console/{slug}/forgot", include_in_schema=False)
 
-Text = Annotated[str, Form(max_length=MAX_FIELD)]
 RESET_COOKIE = "passback_console_reset"
 
 

@@ -56,7 +56,6 @@ THROTTLED = N_(
     "from a browser you signed in with before."
 )
 NOT_SIGNED_IN = N_("Sign in to the console first. Sessions end after 15 idle minutes.")
-WRONG_CODE = N_("That code is not right. Type the code your authenticator app shows now.")
 TOO_MANY_CODES = N_("Too many wrong codes. Sign in again.")
 CODE_THROTTLED = N_(
     "Too many wrong codes for this administrator. Wait 15 minutes, or use a browser you "
@@ -273,7 +272,7 @@ class Console:
                     if row.code_attempts >= states.MAX_CODE_ATTEMPTS:
                         db.delete(row)
                         return ConsoleError("too_many_codes", TOO_MANY_CODES, status=401)
-                    return ConsoleError("wrong_code", WRONG_CODE, field="code")  # committed
+                    return ConsoleError("wrong_code", admins.WRONG_CODE, field="code")  # committed
                 self.record(db, admin, audit.Activity.GATE, now, method="totp")
                 moved = states.verified(db, row, now)
                 if moved is None:

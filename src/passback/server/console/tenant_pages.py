@@ -19,10 +19,10 @@ last five minutes, as a reset does.
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any, cast
+from typing import Any, cast
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from passback.server import admin_actions, audit
@@ -33,8 +33,8 @@ from passback.server.console.recovery import Recovery
 from passback.server.console.roles import ROLE_NAMES, Permission, Role
 from passback.server.console.service import ConsoleTenant, SignedInAdmin
 from passback.server.console.web import (
-    MAX_FIELD,
     SESSION_COOKIE,
+    Text,
     check_post,
     confirm_fresh,
     console_of,
@@ -49,8 +49,6 @@ from passback.server.i18n.translations import N_
 from passback.server.store.models import utcnow
 
 router = APIRouter(prefix="/console/{slug}", include_in_schema=False)
-
-Text = Annotated[str, Form(max_length=MAX_FIELD)]
 
 
 @router.get("/agents")

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
-from fastapi import Request
+from fastapi import Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from passback.server import support
@@ -33,6 +33,8 @@ DEVICE_COOKIE = "passback_console_device"
 DEVICE_COOKIE_AGE = 180 * 24 * 3600
 #: Longest text a console form field takes.
 MAX_FIELD = 1024
+#: A console form field.
+Text = Annotated[str, Form(max_length=MAX_FIELD)]
 
 #: The menu's words for each section, and its path under the console.
 SECTION_NAMES = {
