@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 
 from passback.agent.directory.base import (
     DirectoryCapabilities,
+    DirectoryGroup,
     DirectoryUser,
     OpenedConnection,
     PasswordPolicy,
@@ -42,6 +43,7 @@ class FakeDirectory:
         #: Raised by a reset, a change, an unlock or a require-change, after it is recorded.
         self.reset_error: BaseException | None = None
         self.before_reset: Callable[[], None] | None = None
+        self.groups: list[DirectoryGroup] = []
         self._lock = threading.Lock()
 
     def capabilities(self) -> DirectoryCapabilities:
@@ -133,6 +135,9 @@ class FakeDirectory:
 
     def iter_users(self) -> Iterator[DirectoryUser]:
         return iter(list(self.users.values()))
+
+    def iter_groups(self) -> Iterator[DirectoryGroup]:
+        return iter(list(self.groups))
 
     def close(self) -> None:
         pass

@@ -263,7 +263,9 @@ class RelayClient:
         # One sync at a time: a second one waits (holding no LDAP connection)
         # instead of taking a second connection from the writes' pool.
         with self._sync_lock:
-            return list(batches(self._directory.iter_users(), sync_id))
+            return list(
+                batches(self._directory.iter_users(), sync_id, self._directory.iter_groups())
+            )
 
     async def _heartbeats(self, ws: ClientConnection, link: AgentLink, ready: Ready) -> None:
         interval = max(ready.heartbeat_interval, 1)

@@ -1,22 +1,29 @@
 """Minimal sync: the users under the search base, in batches, so the server
 knows who exists and how to find them again (SPEC §1, L5).
 
-Batches are bounded by count and by encoded size; later kinds of sync
-(incremental, deletions, groups) add batch kinds, not new links.
+Batches are bounded by count and by encoded size. A full sync also carries the
+domain's security groups (after the users), and each user's group SIDs, for
+the self-service scope (G6); later kinds of sync (incremental, deletions) add
+batch kinds, not new links.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterable, Iterator
 
-from passback.agent.directory.base import DirectoryUser
+from passback.agent.directory.base import DirectoryGroup, DirectoryUser
 from passback.protocol import anchors
 from passback.protocol.messages import (
     MAX_PHONE_TEXT,
+    MAX_SID_TEXT,
     MAX_SYNC_FRAME,
+    MAX_SYNC_GROUPS,
     MAX_SYNC_USERS,
+    MAX_USER_GROUPS,
     SyncBatch,
+    SyncGroup,
     SyncUser,
 )
 
@@ -35,7 +42,18 @@ def to_sync_user(user: DirectoryUser) -> SyncUser:
         enabled=user.enabled,
         mobile=_phone(user.mobile),
         telephone=_phone(user.telephone),
+        groups=tuple(sorted(_sids(user.groups))),
     )
+
+
+def _sids(groups: Iterable[str]) -> list[str]:
+    """The group SIDs the protocol carries: a token holds at most
+    ``MAX_USER_GROUPS``; a longer text is no SID."""
+    return [g for g in groups if len(g) <= MAX_SID_TEXT][:MAX_USER_GROUPS]
+
+
+def to_sync_group(group: DirectoryGroup) -> SyncGroup:
+    return SyncGroup(sid=group.sid, name=group.name[:256])
 
 
 def _phone(value: str | None) -> str | None:
@@ -54,7 +72,15 @@ def _size(user: SyncUser) -> int:
         user.mobile or "",
         user.telephone or "",
     )
-    return _USER_OVERHEAD + sum(len(json.dumps(v, ensure_ascii=False)) for v in values)
+    return (
+        _USER_OVERHEAD
+        + sum(len(json.dumps(v, ensure_ascii=False)) for v in values)
+        + sum(len(g) + 3 for g in user.groups)  # ASCII, quoted, comma
+    )
+
+
+def _group_size(group: SyncGroup) -> int:
+    return _USER_OVERHEAD // 4 + len(group.sid) + len(json.dumps(group.name, ensure_ascii=False))
 
 
 def is_synced(user: DirectoryUser) -> bool:
@@ -64,18 +90,33 @@ def is_synced(user: DirectoryUser) -> bool:
     return user.protection is None or user.protection.synced
 
 
-def batches(users: Iterable[DirectoryUser], sync_id: str) -> Iterator[SyncBatch]:
-    """A full sync as batches of the users :func:`is_synced` lets through; the
-    last one says so (an empty directory still sends one, empty, last batch)."""
-    pending: list[SyncUser] = []
+def batches(
+    users: Iterable[DirectoryUser], sync_id: str, groups: Iterable[DirectoryGroup] = ()
+) -> Iterator[SyncBatch]:
+    """A full sync as batches of the users :func:`is_synced` lets through, then
+    of ``groups``; the last batch says so (an empty directory still sends one,
+    empty, last batch)."""
+    pending_users: list[SyncUser] = []
+    pending_groups: list[SyncGroup] = []
     size = 0
     sequence = 0
-    for user in filter(is_synced, users):
-        item = to_sync_user(user)
-        if pending and (len(pending) == MAX_SYNC_USERS or size + _size(item) > _FRAME_BUDGET):
-            yield SyncBatch(sync_id, sequence, True, False, tuple(pending))
+    items: Iterator[SyncUser | SyncGroup] = itertools.chain(
+        map(to_sync_user, filter(is_synced, users)), map(to_sync_group, groups)
+    )
+    for item in items:
+        if isinstance(item, SyncUser):
+            cost, full = _size(item), len(pending_users) == MAX_SYNC_USERS
+        else:
+            cost, full = _group_size(item), len(pending_groups) == MAX_SYNC_GROUPS
+        if (pending_users or pending_groups) and (full or size + cost > _FRAME_BUDGET):
+            yield SyncBatch(
+                sync_id, sequence, True, False, tuple(pending_users), tuple(pending_groups)
+            )
             sequence += 1
-            pending, size = [], 0
-        pending.append(item)
-        size += _size(item)
-    yield SyncBatch(sync_id, sequence, True, True, tuple(pending))
+            pending_users, pending_groups, size = [], [], 0
+        if isinstance(item, SyncUser):
+            pending_users.append(item)
+        else:
+            pending_groups.append(item)
+        size += cost
+    yield SyncBatch(sync_id, sequence, True, True, tuple(pending_users), tuple(pending_groups))

@@ -9,11 +9,12 @@ from sqlalchemy.orm import Session
 
 from passback.cli import store
 from passback.crypto.masterkey import MasterKey
-from passback.policy.gates import MAX_GATES, Method
+from passback.policy.gates import MAX_GATES, Method, Scope
 from passback.server import admin_actions, agents, audit
 from passback.server.console import admins
 from passback.server.console.errors import ConsoleError
 from passback.server.console.roles import Role
+from passback.server.entitlements import DEFAULT_PLAN, Plan, plan_of
 from passback.server.errors import NotFound, SlugTaken, UnknownTenant, Unprocessable
 from passback.server.gate_policies import change_gate_policy, gate_policy
 from passback.server.store.models import Tenant, utcnow
@@ -34,6 +35,14 @@ def tenant() -> None:
     help="The first administrator's email: prints a one-time console set-up link for them.",
 )
 @click.option("--admin-name", default=None, help="The first administrator's name.")
+@click.option(
+    "--plan",
+    type=click.Choice([p.value for p in Plan]),
+    default=DEFAULT_PLAN.value,
+    show_default=True,
+    help="What the tenant may use (E1): free (the console), basic (+ administrators' "
+    "own resets), premium (+ writeback for synced users).",
+)
 @store.data_dir_option
 @store.database_option
 @store.master_key_file_option
@@ -42,6 +51,7 @@ def tenant_create(
     slug: str | None,
     admin_email: str | None,
     admin_name: str | None,
+    plan: str,
     data_dir: Path,
     database_url: str | None,
     master_key_file: Path | None,
@@ -53,6 +63,9 @@ def tenant_create(
         master_key = store.master_key(session, data_dir, master_key_file)
         try:
             created = create_tenant(session, name, slug, master_key=master_key)
+            row = session.get(Tenant, created.tenant_id)
+            assert row is not None  # just created
+            row.plan = plan
             invitation = (
                 _invite(session, created.tenant_id, admin_email, admin_name, master_key)
                 if admin_email
@@ -66,6 +79,7 @@ def tenant_create(
     click.echo(f"console:          /console/{created.slug}/")
     click.echo(f"admin API token:  {created.admin_token}")
     click.echo(f"onboarding token: {created.onboarding_token}")
+    click.echo(f"plan:             {plan}")
     if invitation is not None:
         _echo_invitation(created.slug, invitation)
     click.echo("Keep these now: they are not shown again.", err=True)
@@ -206,6 +220,38 @@ def tenant_onboarding_token(tenant_id: str, data_dir: Path, database_url: str | 
     click.echo(token)
 
 
+@tenant.command("plan")
+@click.argument("tenant_id")
+@click.argument("plan", type=click.Choice([p.value for p in Plan]), required=False)
+@store.data_dir_option
+@store.database_option
+def tenant_plan(tenant_id: str, plan: str | None, data_dir: Path, database_url: str | None) -> None:
+    """Show TENANT_ID's plan (E1), changed first to PLAN if given: free (the
+    console and reports), basic (+ administrators' own resets), premium (+
+    writeback for synced users: self-service and administrators' resets)."""
+    with store.open_session(data_dir, database_url) as session:
+        row = session.get(Tenant, tenant_id)
+        if row is None:
+            raise click.ClickException(f"no tenant {tenant_id}")
+        if plan is not None and plan != row.plan:
+            audit.record(
+                session,
+                tenant_id=row.id,
+                user_id=None,
+                activity=audit.Activity.CHANGE_PLAN,
+                success=True,
+                at=utcnow(),
+                actor=audit.Actor.SYSTEM,
+                changed=f"{row.plan} -> {plan}",
+            )
+            row.plan = plan
+        shown = plan_of(row)
+        session.commit()
+    features = ", ".join(sorted(f.value for f in shown.features)) or "(none)"
+    click.echo(f"plan:     {shown.value}")
+    click.echo(f"features: {features}")
+
+
 @tenant.command("password-policy")
 @click.argument("tenant_id")
 @click.option(
@@ -298,6 +344,28 @@ def tenant_password_policy(
     "its answers).",
 )
 @click.option("--clear-custom-questions", is_flag=True, help="Forget the tenant's own questions.")
+@click.option(
+    "--scope",
+    type=click.Choice([s.value for s in Scope]),
+    default=None,
+    help="Who may use self-service (G6): none, the members of --scope-group, or all.",
+)
+@click.option("--scope-group", default=None, help="The group's SID, for --scope group.")
+@click.option(
+    "--assignment-required/--assignment-optional",
+    default=None,
+    help="Users also need an administrator's assignment (E1).",
+)
+@click.option(
+    "--notify-users/--no-notify-users",
+    default=None,
+    help="Mail users whose password was reset or account unlocked (G9).",
+)
+@click.option(
+    "--notify-admins/--no-notify-admins",
+    default=None,
+    help="Mail every administrator when another's password is reset (G9).",
+)
 @store.data_dir_option
 @store.database_option
 def tenant_policy(
@@ -312,6 +380,11 @@ def tenant_policy(
     admin_contacts: str | None,
     custom_questions: tuple[str, ...],
     clear_custom_questions: bool,
+    scope: str | None,
+    scope_group: str | None,
+    assignment_required: bool | None,
+    notify_users: bool | None,
+    notify_admins: bool | None,
     data_dir: Path,
     database_url: str | None,
 ) -> None:
@@ -324,6 +397,11 @@ def tenant_policy(
             ("questions_to_ask", questions_to_ask),
             ("registration_required", registration_required),
             ("reconfirm_days", reconfirm_days),
+            ("scope", scope),
+            ("scope_group", scope_group),
+            ("assignment_required", assignment_required),
+            ("notify_users", notify_users),
+            ("notify_admins", notify_admins),
         )
         if value is not None
     }
@@ -364,6 +442,11 @@ def tenant_policy(
     click.echo(f"phone region:          {policy.phone_region or '(none: numbers need +country)'}")
     click.echo(f"admin contacts:        {', '.join(policy.admin_contacts) or '(none)'}")
     click.echo(f"custom questions:      {len(policy.custom_questions) or '(none)'}")
+    group = f" ({policy.scope_group})" if policy.scope is Scope.GROUP else ""
+    click.echo(f"scope:                 {policy.scope.value}{group}")
+    click.echo(f"assignment required:   {'yes' if policy.assignment_required else 'no'}")
+    click.echo(f"notify users:          {'yes' if policy.notify_users else 'no'}")
+    click.echo(f"notify admins:         {'yes' if policy.notify_admins else 'no'}")
     for question in policy.custom_questions:
         both = f"{question.en} | {question.pt_br}" if question.pt_br else question.en
         click.echo(f"  {question.id}  {both}")

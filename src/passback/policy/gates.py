@@ -39,6 +39,15 @@ class Method(enum.StrEnum):
 
 _PHONE = frozenset({Method.MOBILE_SMS, Method.MOBILE_VOICE, Method.OFFICE_VOICE})
 
+
+class Scope(enum.StrEnum):
+    """Who may use self-service (G6)."""
+
+    NONE = "none"  # no one
+    GROUP = "group"  # the members of one directory group, nested membership included
+    ALL = "all"  # every synced user
+
+
 #: Bounds an operator may choose within.
 MAX_GATES = 2
 MAX_QUESTIONS = 20
@@ -49,6 +58,8 @@ MAX_CUSTOM_QUESTIONS = 20
 #: Length of a custom question's text, in characters.
 MIN_QUESTION, MAX_QUESTION = 10, 200
 CUSTOM_PREFIX = "custom-"
+#: The longest security identifier: S-1-, an authority and 15 sub-authorities.
+MAX_SID = 184
 
 
 class Problem(str):
@@ -125,10 +136,32 @@ class GatePolicy:
     admin_contacts: tuple[str, ...] = ()
     #: Security questions the tenant wrote, offered beside the predefined ones.
     custom_questions: tuple[CustomQuestion, ...] = ()
+    #: Who may use self-service (G6); with ``Scope.GROUP``, the members of
+    #: ``scope_group`` (a group's SID, as the directory writes it).
+    scope: Scope = Scope.ALL
+    scope_group: str | None = None
+    #: Whether a user in scope also needs an administrator's assignment (E1).
+    assignment_required: bool = False
+    #: G9: mail a user whose password was reset (by themselves or an
+    #: administrator) or whose account was unlocked …
+    notify_users: bool = True
+    #: … and every administrator when another administrator's password is reset.
+    notify_admins: bool = True
+
+    def in_scope(self, groups: Collection[str]) -> bool:
+        """Whether a user who is a member of ``groups`` (SIDs, nested
+        membership included) may use self-service (G6)."""
+        if self.scope is Scope.GROUP:
+            return self.scope_group is not None and self.scope_group in groups
+        return self.scope is Scope.ALL
 
     def problems(self) -> list[Problem]:
         """What is wrong with this policy, in words for an operator; empty if nothing."""
         found = []
+        if self.scope is Scope.GROUP and not is_sid(self.scope_group or ""):
+            found.append(
+                Problem("scope_group", "self-service for a group needs the group: choose one")
+            )
         if not 1 <= self.required <= MAX_GATES:
             found.append(Problem("gates", f"gates required must be 1 or {MAX_GATES}"))
         elif factors(self.methods) < self.required:
@@ -219,6 +252,19 @@ class GatePolicy:
         if len(set(ids)) != len(ids) or len(set(texts)) != len(texts):
             found.append(Problem("custom_duplicate", "each custom question must be different"))
         return found
+
+
+def is_sid(text: str) -> bool:
+    """Whether ``text`` is a security identifier as the directory writes one
+    (``S-1-5-21-…``): ``S-1-``, then up to 15 numbers, at most 184 characters."""
+    head, _, rest = text.partition("S-1-")
+    parts = rest.split("-")
+    return (
+        not head
+        and len(text) <= MAX_SID
+        and 1 <= len(parts) <= 15
+        and all(p.isascii() and p.isdigit() and len(p) <= 15 for p in parts)
+    )
 
 
 def is_address(text: str) -> bool:

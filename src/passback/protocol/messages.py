@@ -27,6 +27,12 @@ MAX_CONTROL_FRAME = 4 * 1024
 #: A sync batch carries up to MAX_SYNC_USERS users of a few hundred bytes each.
 MAX_SYNC_FRAME = 256 * 1024
 MAX_SYNC_USERS = 500
+#: Groups a user is a member of (a Windows access token holds at most 1024
+#: SIDs), and groups named in one batch.
+MAX_USER_GROUPS = 1024
+MAX_SYNC_GROUPS = 500
+#: The longest security identifier (S-1-, an authority, 15 sub-authorities).
+MAX_SID_TEXT = 184
 #: A contact number as text (AD's range for ``mobile`` and ``telephoneNumber``).
 MAX_PHONE_TEXT = 64
 #: An operation frame is one sealed envelope; S8 wants it under 1 KB, and the
@@ -183,9 +189,14 @@ class SyncUser:
     #: (SPEC G3). Optional on the wire: agents before them send neither.
     mobile: str | None = None
     telephone: str | None = None
+    #: SIDs of the security groups the user is a member of, nested membership
+    #: included (AD ``tokenGroups``), for the self-service scope (G6). Agents
+    #: before it send none.
+    groups: tuple[str, ...] = ()
 
     def validate(self) -> None:
         _check_str("anchor", self.anchor)
+        _check_sids(self.groups)
         _check_str("sam_account_name", self.sam_account_name, limit=256)
         for name in ("mobile", "telephone"):
             value = getattr(self, name)
@@ -196,6 +207,25 @@ class SyncUser:
             if value is not None:
                 _check_str(name, value, limit=1024)
         _check_bool("enabled", self.enabled)
+
+
+def _check_sids(groups: Any) -> None:
+    if not isinstance(groups, tuple) or len(groups) > MAX_USER_GROUPS:
+        raise BadFrame("groups must be a list of at most 1024 SIDs")
+    for sid in groups:
+        _check_str("group", sid, limit=MAX_SID_TEXT)
+
+
+@dataclasses.dataclass(frozen=True)
+class SyncGroup:
+    """A security group the scope may name (G6): its SID and its name."""
+
+    sid: str
+    name: str
+
+    def validate(self) -> None:
+        _check_str("sid", self.sid, limit=MAX_SID_TEXT)
+        _check_str("name", self.name, limit=256)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -209,6 +239,9 @@ class SyncBatch:
     full: bool
     last: bool
     users: tuple[SyncUser, ...]
+    #: The directory's security groups; a full sync's batches carry them all
+    #: (after its users). Agents before them send none.
+    groups: tuple[SyncGroup, ...] = ()
 
     def validate(self) -> None:
         _check_str("sync_id", self.sync_id)
@@ -217,8 +250,12 @@ class SyncBatch:
         _check_bool("last", self.last)
         if len(self.users) > MAX_SYNC_USERS:
             raise BadFrame("too many users in one batch")
+        if len(self.groups) > MAX_SYNC_GROUPS:
+            raise BadFrame("too many groups in one batch")
         for user in self.users:
             user.validate()
+        for group in self.groups:
+            group.validate()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -339,11 +376,22 @@ def _build(cls: type[ControlMessage], raw: dict[str, Any]) -> ControlMessage:
         except (ValueError, TypeError) as exc:
             raise BadFrame("outcome is unknown") from exc
     if cls is SyncBatch:
-        users = raw["users"]
-        if not isinstance(users, list):
-            raise BadFrame("users must be a list")
+        users = _list(raw["users"], "users")
         raw["users"] = tuple(_build_user(u) for u in users)
+        raw["groups"] = tuple(_build_group(g) for g in _list(raw.get("groups", []), "groups"))
     return cls(**raw)
+
+
+def _list(value: Any, name: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise BadFrame(f"{name} must be a list")
+    return value
+
+
+def _build_group(raw: Any) -> SyncGroup:
+    if not isinstance(raw, dict) or raw.keys() != {"sid", "name"}:
+        raise BadFrame("a group must be an object with sid and name")
+    return SyncGroup(**raw)
 
 
 def _build_user(raw: Any) -> SyncUser:
@@ -352,6 +400,8 @@ def _build_user(raw: Any) -> SyncUser:
     names = {f.name for f in dataclasses.fields(SyncUser)}
     if not _REQUIRED_USER_FIELDS <= raw.keys() <= names:
         raise BadFrame("user: wrong fields")
+    if "groups" in raw:
+        raw["groups"] = tuple(_list(raw["groups"], "groups"))
     return SyncUser(**raw)
 
 

@@ -19,16 +19,18 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from passback.policy.gates import CustomQuestion, GatePolicy
+from passback.policy.gates import CustomQuestion, GatePolicy, Scope
 from passback.protocol.errors import CloseCode
 from passback.protocol.operations import Operation
 from passback.protocol.outcomes import Outcome
-from passback.server import agents, audit, tenants, writeback
+from passback.server import agents, audit, entitlements, tenants, writeback
 from passback.server.directory_users import one_user
+from passback.server.errors import Unprocessable
 from passback.server.gate_policies import FIELDS, change_gate_policy, gate_policy
 from passback.server.portal import blocks
 from passback.server.portal.codes import Hasher
 from passback.server.services import Services
+from passback.server.store.models import DirectoryGroup as DirectoryGroupRow
 from passback.server.store.models import DirectoryUser, Tenant, utcnow
 
 #: What an ``Acting`` without an administrator is recorded as.
@@ -184,11 +186,23 @@ def change_policy(
 
     Raises:
         Unprocessable: not a valid policy (``invalid_policy``; ``detail``
-            lists each problem's code).
+            lists each problem's code), or the scope names a group that no
+            sync has brought (``unknown_group``).
     """
     with services.sessions() as db, db.begin():
         before = gate_policy(db, acting.tenant_id)
         after = change_gate_policy(db, acting.tenant_id, **changes)
+        if (
+            after.scope is Scope.GROUP
+            and after.scope_group != before.scope_group
+            and db.get(DirectoryGroupRow, (acting.tenant_id, after.scope_group)) is None
+        ):
+            raise Unprocessable(
+                f"no synced group has the SID {after.scope_group}: choose one of the "
+                "directory's groups",
+                code="invalid_policy",
+                detail={"problems": [{"code": "unknown_group"}]},
+            )
         changed = {
             name: [_shown(getattr(before, name)), _shown(getattr(after, name))]
             for name in FIELDS
@@ -226,8 +240,42 @@ def block_subjects(row: DirectoryUser, hasher: Hasher) -> list[str]:
 
 
 def _resolve(services: Services, acting: Acting, user: str) -> str:
+    """The user's id, for a write to the directory.
+
+    Raises:
+        NotEntitled: the tenant's plan lacks writeback (E1).
+        NotFound: no such user in the tenant.
+    """
     with services.sessions() as db:
+        tenant = db.get(Tenant, acting.tenant_id)
+        if tenant is not None:
+            entitlements.require(tenant, entitlements.Feature.WRITEBACK)
         return one_user(db, acting.tenant_id, user).id
+
+
+def assign(services: Services, acting: Acting, user: str, *, assigned: bool) -> bool:
+    """Assign self-service to the user, or take it away (E1); whether it
+    changed. Audited only when it did.
+
+    Raises:
+        NotFound: no such user in the tenant.
+    """
+    with services.sessions() as db, db.begin():
+        row = one_user(db, acting.tenant_id, user)
+        if row.assigned == assigned:
+            return False
+        row.assigned = assigned
+        audit.record(
+            db,
+            tenant_id=acting.tenant_id,
+            user_id=row.id,
+            activity=audit.Activity.ASSIGN if assigned else audit.Activity.UNASSIGN,
+            success=True,
+            at=utcnow(),
+            actor=audit.Actor.ADMIN,
+            **acting.recorded,
+        )
+        return True
 
 
 def _record(

@@ -40,6 +40,10 @@ class Activity(enum.StrEnum):
     ONBOARDING_TOKEN = "onboarding_token"  # noqa: S105 - an activity name
     CHANGE_POLICY = "change_policy"  # "Update self-service policy"
     API_TOKEN = "api_token"  # noqa: S105 - an activity name: a token created or revoked
+    ASSIGN = "assign"  # E1: "Assign self-service to a user"
+    UNASSIGN = "unassign"
+    CHANGE_PLAN = "change_plan"  # E1: the operator changed the tenant's plan
+    NOT_ENABLED = "not_enabled"  # E1, G6: a proven user whom self-service is not enabled for
 
 
 class Actor(enum.StrEnum):

@@ -14,6 +14,8 @@ Exception tree::
     │   └── RequestInProgress     this request id is already waiting for its result
     ├── Refused                   a use-case refused the request: .code .message .detail
     │   ├── Unauthorized          missing, unknown, used or revoked token
+    │   ├── Forbidden             beyond the caller's role
+    │   │   └── NotEntitled       the tenant's plan or the user's assignment lacks it (E1)
     │   ├── NotFound              no such user (in the caller's tenant)
     │   ├── Conflict              the request collides with another one
     │   │   ├── RequestConflict   its request id was used for another request
@@ -111,6 +113,13 @@ class Unauthorized(Refused):
 
 class Forbidden(Refused):
     code = "forbidden"
+
+
+class NotEntitled(Forbidden):
+    """The tenant's plan lacks the feature, or the user is not assigned it or
+    not in the self-service scope (E1, G6)."""
+
+    code = "not_entitled"
 
 
 class NotFound(Refused):

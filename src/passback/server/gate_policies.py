@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from passback.policy.gates import CUSTOM_PREFIX, CustomQuestion, GatePolicy, Method
+from passback.policy.gates import CUSTOM_PREFIX, CustomQuestion, GatePolicy, Method, Scope
 from passback.server import phones
 from passback.server.errors import UnknownTenant, Unprocessable
 from passback.server.store.models import GatePolicyRow, Tenant, utcnow
@@ -42,6 +42,11 @@ def gate_policy(session: Session, tenant_id: str) -> GatePolicy:
         phone_region=row.phone_region,
         admin_contacts=tuple(a for a in row.admin_contacts.split(",") if a),
         custom_questions=_custom_from_json(row.custom_questions),
+        scope=Scope(row.scope) if row.scope in _SCOPES else Scope.NONE,
+        scope_group=row.scope_group,
+        assignment_required=row.assignment_required,
+        notify_users=row.notify_users,
+        notify_admins=row.notify_admins,
     )
 
 
@@ -68,6 +73,19 @@ def change_gate_policy(session: Session, tenant_id: str, **changes: Any) -> Gate
             )
         chosen = frozenset(Method(n) for n in names)
         changes["methods"] = chosen
+    if "scope" in changes:
+        if changes["scope"] not in _SCOPES:
+            raise Unprocessable(
+                f"unknown scope {changes['scope']!r}; known: {', '.join(sorted(_SCOPES))}",
+                code="invalid_policy",
+            )
+        changes["scope"] = Scope(changes["scope"])
+    if "scope_group" in changes:
+        group = changes["scope_group"]
+        changes["scope_group"] = str(group).strip() or None if group is not None else None
+    for flag in ("notify_users", "notify_admins", "registration_required", "assignment_required"):
+        if flag in changes and not isinstance(changes[flag], bool):
+            raise Unprocessable(f"{flag} must be true or false", code="invalid_policy")
     if "phone_region" in changes:
         region = changes["phone_region"]
         if region and not phones.is_region(str(region)):
@@ -101,6 +119,11 @@ def change_gate_policy(session: Session, tenant_id: str, **changes: Any) -> Gate
     row.custom_questions = json.dumps(
         [dataclasses.asdict(q) for q in policy.custom_questions], ensure_ascii=False
     )
+    row.scope = policy.scope.value
+    row.scope_group = policy.scope_group
+    row.assignment_required = policy.assignment_required
+    row.notify_users = policy.notify_users
+    row.notify_admins = policy.notify_admins
     row.updated_at = utcnow()
     session.add(row)
     session.flush()
@@ -149,3 +172,4 @@ def _canonical(text: str) -> str:
 
 
 _KNOWN = frozenset(m.value for m in Method)
+_SCOPES = frozenset(s.value for s in Scope)

@@ -17,10 +17,12 @@ from collections.abc import Sequence
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from passback.policy.gates import is_sid
 from passback.protocol import anchors
-from passback.protocol.messages import SyncBatch, SyncRequest, SyncUser
+from passback.protocol.messages import SyncBatch, SyncGroup, SyncRequest, SyncUser
+from passback.server.entitlements import stored_groups
 from passback.server.errors import AgentUnavailable
-from passback.server.store.models import DirectoryUser
+from passback.server.store.models import DirectoryGroup, DirectoryUser
 from passback.server.types import AgentRouter
 
 logger = logging.getLogger(__name__)
@@ -113,14 +115,50 @@ def upsert_users(
         row.mobile = user.mobile
         row.telephone = user.telephone
         row.enabled = user.enabled
+        row.group_sids = stored_groups(frozenset(filter(is_sid, user.groups)))
+        row.synced_at = now
+    session.flush()
+    return len(valid)
+
+
+def upsert_groups(
+    session: Session, tenant_id: str, groups: Sequence[SyncGroup], now: dt.datetime
+) -> int:
+    """Insert or update the directory's security groups by SID (G6); returns
+    how many were stored. A group whose SID is not one is skipped and logged."""
+    valid = {g.sid: g for g in groups if is_sid(g.sid)}
+    if len(valid) < len({g.sid for g in groups}):
+        logger.warning("sync: tenant %s sent a group with a bad SID", tenant_id)
+    if not valid:
+        return 0
+    existing = {
+        row.sid: row
+        for row in session.scalars(
+            select(DirectoryGroup).where(
+                DirectoryGroup.tenant_id == tenant_id, DirectoryGroup.sid.in_(list(valid))
+            )
+        )
+    }
+    for sid, group in valid.items():
+        row = existing.get(sid)
+        if row is None:
+            row = DirectoryGroup(tenant_id=tenant_id, sid=sid)
+            session.add(row)
+        row.name = group.name
         row.synced_at = now
     session.flush()
     return len(valid)
 
 
 def remove_unseen(session: Session, tenant_id: str, since: dt.datetime) -> int:
-    """End of a full sync that began at ``since``: users no batch has carried
-    since then are gone from the directory. Returns how many were removed."""
+    """End of a full sync that began at ``since``: users and groups no batch
+    has carried since then are gone from the directory. Returns how many users
+    were removed."""
+    session.execute(
+        delete(DirectoryGroup).where(
+            DirectoryGroup.tenant_id == tenant_id, DirectoryGroup.synced_at < since
+        )
+    )
     result = session.execute(
         delete(DirectoryUser).where(
             DirectoryUser.tenant_id == tenant_id, DirectoryUser.synced_at < since

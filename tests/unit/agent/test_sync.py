@@ -7,12 +7,15 @@ import uuid
 
 import pytest
 
-from passback.agent.directory.base import DirectoryUser, Protection
+from passback.agent.directory.base import DirectoryGroup, DirectoryUser, Protection
 from passback.agent.sync import batches, to_sync_user
 from passback.protocol.messages import (
     MAX_SYNC_FRAME,
+    MAX_SYNC_GROUPS,
     MAX_SYNC_USERS,
+    MAX_USER_GROUPS,
     SyncBatch,
+    SyncGroup,
     SyncUser,
     decode,
     encode,
@@ -124,3 +127,39 @@ def test_the_service_account_and_critical_accounts_are_not_synced() -> None:
     (batch,) = batches(users, "sync-1")
     assert [u.sam_account_name for u in batch.users] == ["user1", "user4", "user5"]
     assert batch.last
+
+
+SID = "S-1-5-21-1004336348-1177238915-682003330-{}"
+
+
+def test_a_users_groups_travel_sorted_and_bounded() -> None:
+    """G6: the user's group SIDs (nested membership included) go with them;
+    a text too long to be a SID is left out, and a token's worth at most."""
+    member = dataclasses.replace(
+        user(1), groups=frozenset({SID.format(2), SID.format(1), "S" * 185})
+    )
+    assert to_sync_user(member).groups == (SID.format(1), SID.format(2))
+    many = dataclasses.replace(user(1), groups=frozenset(SID.format(i) for i in range(2000)))
+    assert len(to_sync_user(many).groups) == MAX_USER_GROUPS
+
+
+def test_groups_follow_the_users_in_the_batches() -> None:
+    groups = [DirectoryGroup(SID.format(i), f"group {i}") for i in range(MAX_SYNC_GROUPS + 10)]
+    result = list(batches([user(1), user(2)], "sync-1", groups))
+    check_frames(result)
+    assert [u.sam_account_name for u in result[0].users] == ["user1", "user2"]
+    assert [len(b.groups) for b in result] == [MAX_SYNC_GROUPS, 10]
+    assert result[0].groups[0] == SyncGroup(SID.format(0), "group 0")
+
+
+def test_a_batch_of_big_users_and_groups_stays_within_the_frame() -> None:
+    """Users with a full token of groups fill frames by size, not count."""
+    heavy = [
+        dataclasses.replace(user(n), groups=frozenset(SID.format(i) for i in range(1000)))
+        for n in range(12)
+    ]
+    groups = [DirectoryGroup(SID.format(i), "n" * 256) for i in range(600)]
+    result = list(batches(heavy, "sync-1", groups))
+    check_frames(result)
+    assert sum(len(b.users) for b in result) == 12
+    assert sum(len(b.groups) for b in result) == 600

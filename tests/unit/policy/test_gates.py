@@ -12,9 +12,11 @@ from passback.policy.gates import (
     CustomQuestion,
     GatePolicy,
     Method,
+    Scope,
     Shortfall,
     choices,
     is_address,
+    is_sid,
     satisfied,
     shortfall,
     usable,
@@ -202,3 +204,46 @@ def test_a_text_and_a_call_to_one_mobile_phone_are_one_gate() -> None:
     assert any("different method(s)" in p for p in only_phone.problems())
     with_questions = GatePolicy(methods=frozenset({*phone, Method.QUESTIONS}), required=2)
     assert any("security questions need" in p for p in with_questions.problems())
+
+
+SALES = "S-1-5-21-1004336348-1177238915-682003330-1105"
+
+
+def test_scope_all_none_and_a_group() -> None:
+    """G6: everyone, no one, or the members of one group (nested membership
+    is the caller's: the groups passed in include every enclosing group)."""
+    assert GatePolicy().in_scope(set())
+    assert not GatePolicy(scope=Scope.NONE).in_scope({SALES})
+    group = GatePolicy(scope=Scope.GROUP, scope_group=SALES)
+    assert group.in_scope({"S-1-5-32-545", SALES})
+    assert not group.in_scope({"S-1-5-32-545"})
+    assert not GatePolicy(scope=Scope.GROUP).in_scope({SALES})
+
+
+@pytest.mark.parametrize("group", [None, "", "Sales", "S-1-", "S-1-5-", "s-1-5-21", "S-1-5-x"])
+def test_a_group_scope_needs_a_group_sid(group: str | None) -> None:
+    problems = GatePolicy(scope=Scope.GROUP, scope_group=group).problems()
+    assert [p.code for p in problems] == ["scope_group"]
+
+
+def test_a_scope_group_is_kept_but_not_checked_for_other_scopes() -> None:
+    assert GatePolicy(scope=Scope.ALL, scope_group="stale").problems() == []
+
+
+@pytest.mark.parametrize(
+    ("text", "valid"),
+    [
+        (SALES, True),
+        ("S-1-5-32-544", True),
+        ("S-1-0", True),
+        ("S-1-" + "-".join(["4294967295"] * 15), True),
+        ("S-1-" + "-".join(["1"] * 16), False),
+        ("S-1-" + "1" * 16, False),
+        ("xS-1-5", False),
+        ("S-1-5 ", False),
+        ("S-1-５", False),
+        ("S-1-" + "-".join(["4294967295"] * 17), False),
+    ],
+)
+def test_is_sid(text: str, valid: bool) -> None:
+    assert is_sid(text) is valid

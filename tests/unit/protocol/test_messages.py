@@ -17,8 +17,11 @@ from passback.protocol.messages import (
     MAX_ID_LENGTH,
     MAX_PHONE_TEXT,
     MAX_SECRET_LENGTH,
+    MAX_SID_TEXT,
     MAX_SYNC_FRAME,
+    MAX_SYNC_GROUPS,
     MAX_SYNC_USERS,
+    MAX_USER_GROUPS,
     Auth,
     ControlMessage,
     Heartbeat,
@@ -28,6 +31,7 @@ from passback.protocol.messages import (
     Rules,
     RulesRequest,
     SyncBatch,
+    SyncGroup,
     SyncRequest,
     SyncUser,
     decode,
@@ -511,3 +515,69 @@ def test_user_phones_travel_and_may_be_left_out() -> None:
 def test_user_phones_are_checked(fields: dict[str, Any]) -> None:
     with pytest.raises(BadFrame):
         decode(frame(**batch_fields(users=[{**user_fields(), **fields}])))
+
+
+SID = "S-1-5-21-1004336348-1177238915-682003330-1105"
+
+
+def test_user_groups_and_the_groups_of_a_batch_travel_and_may_be_left_out() -> None:
+    """G6: a user's group SIDs and the directory's groups travel in a sync
+    batch; an agent that predates them sends neither, and both decode."""
+    user = dataclasses.replace(USER, groups=(SID, "S-1-5-32-545"))
+    batch = SyncBatch("s", 0, True, True, (user,), (SyncGroup(SID, "Sales staff"),))
+    assert decode(encode(batch)) == batch
+    old = {k: v for k, v in user_fields().items() if k != "groups"}
+    assert decode(frame(**batch_fields(users=[old]))) == SyncBatch("s", 0, True, True, (USER,))
+
+
+def test_group_bounds_are_inclusive() -> None:
+    user = dataclasses.replace(USER, groups=("S" * MAX_SID_TEXT,) * MAX_USER_GROUPS)
+    batch = SyncBatch("s", 0, True, True, (user,), (SyncGroup("S" * MAX_SID_TEXT, "n" * 256),))
+    assert decode(encode(batch)) == batch
+    groups = tuple(SyncGroup(f"S-1-{i}", "n") for i in range(MAX_SYNC_GROUPS))
+    batch = SyncBatch("s", 0, True, True, (), groups)
+    assert decode(encode(batch)) == batch
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"groups": "S-1-5-32-545"},
+        {"groups": [5]},
+        {"groups": [""]},
+        {"groups": ["S" * (MAX_SID_TEXT + 1)]},
+        {"groups": [SID] * (MAX_USER_GROUPS + 1)},
+        {"groups": None},
+    ],
+)
+def test_user_groups_are_checked(fields: dict[str, Any]) -> None:
+    with pytest.raises(BadFrame):
+        decode(frame(**batch_fields(users=[{**user_fields(), **fields}])))
+
+
+@pytest.mark.parametrize(
+    "groups",
+    [
+        "nope",
+        None,
+        [None],
+        [[SID, "x"]],
+        [{"sid": SID}],
+        [{"sid": SID, "name": "x", "extra": 1}],
+        [{"sid": "", "name": "x"}],
+        [{"sid": SID, "name": ""}],
+        [{"sid": SID, "name": "n" * 257}],
+        [{"sid": 5, "name": "x"}],
+        [{"sid": SID, "name": "x"}] * (MAX_SYNC_GROUPS + 1),
+    ],
+)
+def test_batch_groups_are_checked(groups: Any) -> None:
+    with pytest.raises(BadFrame):
+        decode(frame(**batch_fields(groups=groups)))
+
+
+def test_encode_checks_the_groups_too() -> None:
+    with pytest.raises(BadFrame, match="too many groups"):
+        encode(SyncBatch("s", 0, True, True, (), (SyncGroup(SID, "x"),) * (MAX_SYNC_GROUPS + 1)))
+    with pytest.raises(BadFrame, match="groups must be"):
+        encode(SyncBatch("s", 0, True, True, (dataclasses.replace(USER, groups=[SID]),)))  # type: ignore[arg-type]

@@ -151,10 +151,21 @@ class DirectoryUser:
     #: ``telephoneNumber``), for the portal's phone gates (SPEC G3).
     mobile: str | None = None
     telephone: str | None = None
+    #: SIDs of the security groups the account is a member of, nested
+    #: membership included (AD ``tokenGroups``), for the self-service scope (G6).
+    groups: frozenset[str] = frozenset()
 
     @property
     def protected(self) -> bool:
         return self.protection is not None
+
+
+@dataclasses.dataclass(frozen=True)
+class DirectoryGroup:
+    """A security group the self-service scope may name (G6)."""
+
+    sid: str
+    name: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -260,6 +271,11 @@ class Directory(Protocol):
 
     def iter_users(self) -> Iterator[DirectoryUser]:
         """Every user account under the configured search base (for sync)."""
+        ...
+
+    def iter_groups(self) -> Iterator[DirectoryGroup]:
+        """Every security group of the domain (for sync: the self-service
+        scope names one, G6); groups may live outside the search base."""
         ...
 
     def close(self) -> None: ...

@@ -87,6 +87,7 @@ PORTAL_STATUS: Mapping[str, int] = {
     "too_many_confirm_codes": 429,
     "invalid_answer": 422,
     "not_enough_methods": 409,
+    "not_enabled": 403,
     "no_admin_contacts": 409,
     "passkey_refused": 422,
     "invalid_address": 422,

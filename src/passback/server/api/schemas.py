@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from passback.policy.gates import GatePolicy, Method
+from passback.policy.gates import GatePolicy, Method, Scope
 from passback.policy.password import MAX_PASSWORD_UTF16_UNITS
 from passback.server.rules import PasswordRules
 
@@ -107,6 +107,10 @@ class UserOut(BaseModel):
     mail: str | None
     enabled: bool
     synced_at: dt.datetime
+    assigned: bool = Field(
+        description="An administrator assigned self-service to the user (E1); it counts "
+        "where the policy requires an assignment."
+    )
 
 
 class ResetRequest(_Request):
@@ -226,6 +230,20 @@ class PolicyOut(BaseModel):
     custom_questions: list[CustomQuestionOut] = Field(
         description="Security questions the tenant wrote, offered beside the predefined ones."
     )
+    scope: Scope = Field(
+        description="Who may use self-service (G6): none, the members of scope_group "
+        "(nested membership included), or all synced users."
+    )
+    scope_group: str | None = Field(description="The group's SID when scope is group.")
+    assignment_required: bool = Field(
+        description="Whether a user also needs an administrator's assignment (E1)."
+    )
+    notify_users: bool = Field(
+        description="Mail a user whose password was reset or whose account was unlocked (G9)."
+    )
+    notify_admins: bool = Field(
+        description="Mail every administrator when another administrator's password is reset (G9)."
+    )
 
     @classmethod
     def of(cls, policy: GatePolicy) -> PolicyOut:
@@ -241,6 +259,11 @@ class PolicyOut(BaseModel):
             custom_questions=[
                 CustomQuestionOut(id=q.id, en=q.en, pt_br=q.pt_br) for q in policy.custom_questions
             ],
+            scope=policy.scope,
+            scope_group=policy.scope_group,
+            assignment_required=policy.assignment_required,
+            notify_users=policy.notify_users,
+            notify_admins=policy.notify_admins,
         )
 
 
@@ -263,6 +286,19 @@ class PolicyChange(_Request):
     custom_questions: list[CustomQuestionIn] | None = Field(
         default=None, max_length=20, description="Replaces the list; [] clears it."
     )
+    scope: Scope | None = None
+    scope_group: str | None = Field(
+        default=None, max_length=184, description='A synced group\'s SID; "" clears it.'
+    )
+    assignment_required: bool | None = None
+    notify_users: bool | None = None
+    notify_admins: bool | None = None
+
+
+class Assignment(_Request):
+    """A user's self-service assignment (E1)."""
+
+    assigned: bool
 
 
 class BlocksLifted(BaseModel):

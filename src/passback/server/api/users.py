@@ -13,11 +13,12 @@ from passback.protocol.operations import Operation
 from passback.protocol.outcomes import Outcome
 from passback.server import admin_actions, sync, writeback
 from passback.server.admin_actions import Acting
-from passback.server.api.deps import ActCaller, PeopleCaller, ServicesDep
+from passback.server.api.deps import ActCaller, AssignCaller, PeopleCaller, ServicesDep
 from passback.server.api.problems import error_responses
 from passback.server.api.schemas import (
     AccountRequest,
     AccountResponse,
+    Assignment,
     BlocksLifted,
     ResetRequest,
     ResetResponse,
@@ -66,6 +67,7 @@ def list_users(caller: PeopleCaller, services: ServicesDep) -> list[UserOut]:
                 mail=u.mail,
                 enabled=u.enabled,
                 synced_at=u.synced_at,
+                assigned=u.assigned,
             )
             for u in rows
         ]
@@ -211,6 +213,23 @@ async def lift_blocks(
         admin_actions.lift_blocks, services, caller.acting, user, hasher
     )
     return BlocksLifted(lifted=lifted)
+
+
+@router.put(
+    "/users/{user}/assignment",
+    response_model=Assignment,
+    summary="Assign self-service to the user, or remove the assignment (E1)",
+    responses=error_responses(401, 403, 404, 409, 422),
+)
+async def assign(
+    user: UserParam, body: Assignment, caller: AssignCaller, services: ServicesDep
+) -> Assignment:
+    """Idempotent; an audit event records a change. The assignment counts where
+    the policy requires one (`assignment_required`)."""
+    await asyncio.to_thread(
+        admin_actions.assign, services, caller.acting, user, assigned=body.assigned
+    )
+    return Assignment(assigned=body.assigned)
 
 
 async def _tell_user(request: Request, tenant_id: str, user: str, notice: Notice) -> None:

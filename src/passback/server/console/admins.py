@@ -23,6 +23,7 @@ from passback.crypto.masterkey import MasterKey
 from passback.policy.banned import check_banned
 from passback.server.console.errors import ConsoleError
 from passback.server.console.roles import Role
+from passback.server.gate_policies import gate_policy
 from passback.server.i18n.translations import N_
 from passback.server.keyring import admin_secret_context
 from passback.server.portal.codes import flow_hash, new_flow_token
@@ -374,8 +375,11 @@ def _last_tenant_admin(db: Session, row: Admin) -> bool:
     return others is None
 
 
-def active_emails(db: Session, tenant_id: str) -> list[str]:
-    """Where every active administrator of the tenant is told something (G9)."""
+def to_tell(db: Session, tenant_id: str) -> list[str]:
+    """G9: whom to mail when an administrator's password is reset: every
+    active administrator, unless the tenant's policy turned it off."""
+    if not gate_policy(db, tenant_id).notify_admins:
+        return []
     return list(
         db.scalars(
             select(Admin.email).where(

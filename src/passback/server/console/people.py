@@ -3,7 +3,9 @@ user's page — registration per method, T1 blocks in force, recent activity.
 
 The account's lock state and password dates live in the directory; the
 console shows what the last sign-in or check reported (``writeback``), and
-the administrator's actions ask the directory itself.
+the administrator's actions ask the directory itself. Whether the user may
+use self-service (E1, G6) is decided here from the synced groups, the
+policy and the tenant's plan.
 """
 
 from __future__ import annotations
@@ -16,15 +18,19 @@ import string
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from passback.server import entitlements
 from passback.server.admin_actions import block_subjects
 from passback.server.console.errors import ConsoleError
+from passback.server.gate_policies import gate_policy
 from passback.server.i18n.translations import N_
 from passback.server.portal.codes import Hasher
 from passback.server.store.models import (
     AuditEvent,
+    DirectoryGroup,
     DirectoryUser,
     GateRegistration,
     SelfServiceBlock,
+    Tenant,
 )
 
 #: Users a search shows at most; a longer list asks for a narrower search.
@@ -49,6 +55,12 @@ class Profile:
     methods: list[tuple[str, dt.datetime]]  # registered: method, since
     blocks: list[tuple[str, dt.datetime]]  # in force: scope, until
     events: list[AuditEvent]
+    #: Why the user may not use self-service (E1, G6); None: they may.
+    refusal: entitlements.Refusal | None = None
+    #: The policy's scope group, by name (its SID before a sync brought it).
+    scope_group: str = ""
+    #: Whether the policy requires an assignment (E1).
+    assignment_required: bool = False
 
 
 def search(db: Session, tenant_id: str, query: str) -> Found:
@@ -106,7 +118,19 @@ def profile(db: Session, tenant_id: str, user_id: str, hasher: Hasher, now: dt.d
             .limit(RECENT_EVENTS)
         )
     )
-    return Profile(user, methods, blocks, events)
+    tenant = db.get(Tenant, tenant_id)
+    assert tenant is not None  # the user is the tenant's
+    policy = gate_policy(db, tenant_id)
+    group = db.get(DirectoryGroup, (tenant_id, policy.scope_group or ""))
+    return Profile(
+        user,
+        methods,
+        blocks,
+        events,
+        refusal=entitlements.self_service_refusal(tenant, policy, user),
+        scope_group=group.name if group else policy.scope_group or "",
+        assignment_required=policy.assignment_required,
+    )
 
 
 def generate_password() -> str:

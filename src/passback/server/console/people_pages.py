@@ -9,6 +9,7 @@ and act on them through the agent, with the directory's precise answer.
     POST /console/{slug}/people/{id}/unlock
     POST /console/{slug}/people/{id}/require-change
     POST /console/{slug}/people/{id}/lift-blocks
+    POST /console/{slug}/people/{id}/assignment     assigned=1 or empty (E1)
 
 A reset needs the authenticator code proved within the last five minutes
 (``sessions.REAUTH_WINDOW``): the form asks for it when it is older. Every
@@ -46,7 +47,8 @@ from passback.server.console.web import (
     signed_in,
     translator,
 )
-from passback.server.errors import Conflict, NotFound, Refused
+from passback.server.entitlements import Feature
+from passback.server.errors import Conflict, NotEntitled, NotFound, Refused
 from passback.server.i18n.translations import N_
 from passback.server.outcomes import SUCCESS_MESSAGES, describe
 from passback.server.portal.notice_mail import Notice
@@ -64,6 +66,8 @@ RESET_MUST_CHANGE = N_(
     "The password was reset in the directory; the user must change it at the next sign-in."
 )
 LIFTED = N_("Self-service blocks lifted: %(n)d.")
+ASSIGNED = N_("Self-service is assigned to the user.")
+UNASSIGNED = N_("The user's self-service assignment is removed.")
 #: The use-cases' refusals in the administrator's language, by code.
 REFUSALS = {
     Outcome.USER_NOT_FOUND.value: N_("There is no such user."),
@@ -74,6 +78,10 @@ REFUSALS = {
         "The new password holds a character that cannot be stored. Choose another one."
     ),
 }
+NO_WRITEBACK = N_(
+    "Your organisation's plan does not include password writeback: passwords and "
+    "accounts cannot be changed in the directory from here."
+)
 PASSWORD_REFUSALS = {PasswordProblem.EMPTY.value, PasswordProblem.INVALID.value}
 
 
@@ -135,6 +143,9 @@ async def person_page(request: Request, slug: str, user_id: str) -> Response:
         generated=people.generate_password(),
         when=t.datetime,
         may_act=admin.may(Permission.ACT_ON_PEOPLE),
+        may_assign=admin.may(Permission.ASSIGN),
+        writeback=tenant.has(Feature.WRITEBACK),
+        plan=tenant.plan.value,
     )
 
 
@@ -195,6 +206,30 @@ async def lift_blocks(request: Request, slug: str, user_id: str, csrf: Text = ""
     return redirect(request, f"{tenant.base}/people/{user_id}", notice=LIFTED, values={"n": lifted})
 
 
+@router.post("/{user_id}/assignment")
+async def assignment(
+    request: Request, slug: str, user_id: str, assigned: Text = "", csrf: Text = ""
+) -> Response:
+    tenant: ConsoleTenant | None = None
+    console = console_of(request)
+    token = request.cookies.get(SESSION_COOKIE)
+    try:
+        tenant = await console.tenant(slug)
+        admin = await console.admin(tenant, token, Permission.ASSIGN)
+        check_post(request, token, csrf)
+        await asyncio.to_thread(
+            admin_actions.assign,
+            console.services,
+            Acting(tenant.id, admin.id),
+            user_id,
+            assigned=bool(assigned),
+        )
+    except (ConsoleError, Refused) as error:
+        return await _failed(request, tenant, user_id, error)
+    done = ASSIGNED if assigned else UNASSIGNED
+    return redirect(request, f"{tenant.base}/people/{user_id}", notice=done)
+
+
 async def _write_account(
     request: Request, slug: str, user_id: str, csrf: str, operation: Operation
 ) -> Response:
@@ -242,7 +277,9 @@ async def _act(
 async def _failed(
     request: Request, tenant: ConsoleTenant | None, user_id: str, error: ConsoleError | Refused
 ) -> Response:
-    if isinstance(error, Refused):  # the use-case's: no such user, a password it refused
+    if isinstance(error, NotEntitled):
+        error = ConsoleError("not_entitled", NO_WRITEBACK, status=403)
+    elif isinstance(error, Refused):  # the use-case's: no such user, a password it refused
         status = 404 if isinstance(error, NotFound) else 409 if isinstance(error, Conflict) else 422
         field = "password" if error.code in PASSWORD_REFUSALS else None
         words = REFUSALS.get(error.code, N_("This could not be done: %(reason)s"))

@@ -1,5 +1,5 @@
-"""The console's Policy page (SPEC G1, G2, G8, W3): the tenant's self-service
-policy, shown, changed as a whole, checked, and audited before → after.
+"""The console's Policy page (SPEC G1, G2, G6, G8, G9, E1, W3): the tenant's
+self-service policy, shown, changed as a whole, checked, and audited before → after.
 
     GET  /console/{slug}/policy
     POST /console/{slug}/policy      → 303 policy, or the form again with every problem
@@ -16,6 +16,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from sqlalchemy import func, select
 from starlette.datastructures import FormData
 
 from passback.policy.gates import (
@@ -24,6 +25,7 @@ from passback.policy.gates import (
     CustomQuestion,
     GatePolicy,
     Method,
+    Scope,
 )
 from passback.server import admin_actions
 from passback.server.admin_actions import Acting
@@ -42,10 +44,11 @@ from passback.server.console.web import (
     signed_in,
     translator,
 )
+from passback.server.entitlements import Feature
 from passback.server.errors import Unprocessable
 from passback.server.gate_policies import gate_policy
 from passback.server.i18n.translations import N_
-from passback.server.store.models import Tenant
+from passback.server.store.models import DirectoryGroup, Tenant
 
 router = APIRouter(prefix="/console/{slug}", include_in_schema=False)
 
@@ -80,7 +83,11 @@ PROBLEMS = {
     "custom_id": N_("A custom question's id is not valid."),
     "custom_text": N_("A custom question has %(min)d to %(max)d characters, on one line."),
     "custom_duplicate": N_("Each custom question must be different."),
+    "scope_group": N_("Self-service for a group needs the group: enter its name."),
+    "unknown_group": N_("No group of the directory has this name. Enter a group's name."),
 }
+#: Group names the form suggests (a datalist; any synced group's name is taken).
+SUGGESTED_GROUPS = 500
 SAVED = N_("The policy is saved. It applies to the next reset or unlock.")
 
 
@@ -90,8 +97,8 @@ async def policy_page(request: Request, slug: str) -> Response:
         tenant, admin = await signed_in(request, slug, Permission.POLICY)
     except ConsoleError as error:
         return await fail(request, slug, error)
-    policy, unlock = await asyncio.to_thread(_read, request, tenant)
-    return _form(request, tenant, admin, _typed(policy, unlock))
+    read = await asyncio.to_thread(_read, request, tenant)
+    return await _form(request, tenant, admin, _typed(*read))
 
 
 @router.post("/policy")
@@ -108,6 +115,10 @@ async def change_policy(request: Request, slug: str) -> Response:
     try:
         await confirm_fresh(request, tenant, admin, _one(form, "code"))
         changes, unlock = _changes(typed, await asyncio.to_thread(_read_custom, request, tenant))
+        if changes.get("scope") == Scope.GROUP.value:
+            changes["scope_group"] = await asyncio.to_thread(
+                _group_sid, request, tenant, typed["scope_group"]
+            )
         await asyncio.to_thread(
             admin_actions.change_policy,
             console.services,
@@ -118,30 +129,74 @@ async def change_policy(request: Request, slug: str) -> Response:
     except ConsoleError as error:
         if error.code in {"not_signed_in", "too_many_codes"}:
             return await fail(request, slug, error)
-        return _form(request, tenant, admin, typed, [error.text(translator(request))], 422)
+        return await _form(request, tenant, admin, typed, [error.text(translator(request))], 422)
     except Unprocessable as refused:
         t = translator(request)
         problems = [
             t.gettext(PROBLEMS.get(str(p.get("code")), refused.message), **_values(p))
             for p in refused.detail.get("problems", [])
         ] or [refused.message]
-        return _form(request, tenant, admin, typed, problems, 422)
+        return await _form(request, tenant, admin, typed, problems, 422)
     return redirect(request, f"{tenant.base}/policy", notice=SAVED)
 
 
-def _read(request: Request, tenant: ConsoleTenant) -> tuple[GatePolicy, bool]:
+def _read(request: Request, tenant: ConsoleTenant) -> tuple[GatePolicy, bool, str]:
+    """The policy, whether a reset unlocks, and the scope group's name (its
+    SID while no sync has brought it)."""
     with console_of(request).services.sessions() as db:
         row = db.get(Tenant, tenant.id)
-        return gate_policy(db, tenant.id), bool(row and row.unlock_on_reset)
+        policy = gate_policy(db, tenant.id)
+        group = db.get(DirectoryGroup, (tenant.id, policy.scope_group or ""))
+        name = group.name if group else policy.scope_group or ""
+        return policy, bool(row and row.unlock_on_reset), name
 
 
 def _read_custom(request: Request, tenant: ConsoleTenant) -> tuple[CustomQuestion, ...]:
     return _read(request, tenant)[0].custom_questions
 
 
-def _typed(policy: GatePolicy, unlock: bool) -> dict[str, Any]:
+def _group_sid(request: Request, tenant: ConsoleTenant, name: str) -> str | None:
+    """The SID of the synced group named ``name`` (case aside); None: none
+    given (the policy then says a group is needed).
+
+    Raises:
+        ConsoleError: ``unknown_group``: no synced group has this name (or a SID).
+    """
+    name = name.strip()
+    if not name:
+        return None
+    with console_of(request).services.sessions() as db:
+        found = db.scalars(
+            select(DirectoryGroup.sid).where(
+                DirectoryGroup.tenant_id == tenant.id,
+                (func.lower(DirectoryGroup.name) == name.lower()) | (DirectoryGroup.sid == name),
+            )
+        ).all()
+    if len(found) != 1:
+        raise ConsoleError("unknown_group", PROBLEMS["unknown_group"], field="scope_group")
+    return found[0]
+
+
+def _group_names(request: Request, tenant: ConsoleTenant) -> list[str]:
+    with console_of(request).services.sessions() as db:
+        return list(
+            db.scalars(
+                select(DirectoryGroup.name)
+                .where(DirectoryGroup.tenant_id == tenant.id)
+                .order_by(DirectoryGroup.name)
+                .limit(SUGGESTED_GROUPS)
+            )
+        )
+
+
+def _typed(policy: GatePolicy, unlock: bool, group_name: str) -> dict[str, Any]:
     """The form's fields as the policy fills them."""
     return {
+        "scope": policy.scope.value,
+        "scope_group": group_name,
+        "assignment_required": policy.assignment_required,
+        "notify_users": policy.notify_users,
+        "notify_admins": policy.notify_admins,
         "methods": {m.value for m in policy.methods},
         "required": str(policy.required),
         "questions_to_register": str(policy.questions_to_register),
@@ -162,6 +217,11 @@ def _typed_from(form: FormData) -> dict[str, Any]:
     """The form's fields as the administrator sent them (each bounded)."""
     custom_ids = [v[:32] for v in _many(form, "custom_id")]
     return {
+        "scope": _one(form, "scope"),
+        "scope_group": _one(form, "scope_group"),
+        "assignment_required": bool(_one(form, "assignment_required")),
+        "notify_users": bool(_one(form, "notify_users")),
+        "notify_admins": bool(_one(form, "notify_admins")),
         "methods": set(_many(form, "methods")),
         "required": _one(form, "required"),
         "questions_to_register": _one(form, "questions_to_register"),
@@ -199,6 +259,10 @@ def _changes(
         custom.append({"en": typed["new_en"], "pt_br": typed["new_pt_br"] or None})
     contacts = [a.strip() for a in typed["admin_contacts"].splitlines() if a.strip()]
     changes = {
+        "scope": typed["scope"],
+        "assignment_required": typed["assignment_required"],
+        "notify_users": typed["notify_users"],
+        "notify_admins": typed["notify_admins"],
         "methods": [m for m in typed["methods"] if m in {x.value for x in Method}],
         "required": _number(typed["required"], "required"),
         "questions_to_register": _number(typed["questions_to_register"], "questions_to_register"),
@@ -212,7 +276,7 @@ def _changes(
     return changes, typed["unlock_on_reset"]
 
 
-def _form(
+async def _form(
     request: Request,
     tenant: ConsoleTenant,
     admin: SignedInAdmin,
@@ -231,6 +295,9 @@ def _form(
         typed=typed,
         problems=problems or [],
         methods=[(m.value, t.gettext(METHOD_NAMES[m])) for m in Method],
+        groups=await asyncio.to_thread(_group_names, request, tenant),
+        writeback=tenant.has(Feature.WRITEBACK),
+        plan=tenant.plan.value,
     )
 
 

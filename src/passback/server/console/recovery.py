@@ -33,6 +33,7 @@ from passback.server.console.service import (
     Console,
     ConsoleTenant,
 )
+from passback.server.entitlements import Feature
 from passback.server.i18n import Translator
 from passback.server.i18n.translations import N_
 from passback.server.notify import MailMessage
@@ -87,11 +88,13 @@ class Recovery:
         answer either way (T2).
 
         Raises:
-            ConsoleError: ``rate_limited`` (429), ``mail_unavailable`` (503:
-                this server sends no mail).
+            ConsoleError: ``not_enabled`` (403: the plan lacks it, E1),
+                ``rate_limited`` (429), ``mail_unavailable`` (503: this server
+                sends no mail).
         """
         console = self.console
         started = time.monotonic()
+        check_enabled(tenant)
         if self.mailer is None:
             raise ConsoleError(
                 "mail_unavailable",
@@ -244,7 +247,7 @@ class Recovery:
                 admins.set_password(admin, password, confirm)
                 db.execute(delete(AdminSession).where(AdminSession.admin_id == admin.id))
                 console.record(db, admin, audit.Activity.ADMIN_PASSWORD_RESET, now)
-                told = admins.active_emails(db, tenant.id)
+                told = admins.to_tell(db, tenant.id)
                 db.expunge(admin)
                 return admin, told
 
@@ -299,6 +302,23 @@ class Recovery:
             await self.mailer.send(message)
         except Exception:
             logger.warning("console: a mail to an administrator could not be sent", exc_info=True)
+
+
+def check_enabled(tenant: ConsoleTenant) -> None:
+    """E1: the tenant's plan has self-service for cloud accounts.
+
+    Raises:
+        ConsoleError: ``not_enabled`` (403).
+    """
+    if not tenant.has(Feature.CLOUD_SELF_SERVICE):
+        raise ConsoleError(
+            "not_enabled",
+            N_(
+                "Your organisation's plan does not include resetting a console password "
+                "yourself. Ask another administrator for a new set-up link."
+            ),
+            status=403,
+        )
 
 
 async def _pad(started: float) -> None:

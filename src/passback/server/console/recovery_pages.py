@@ -20,7 +20,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from passback.server.console.errors import ConsoleError
-from passback.server.console.recovery import Recovery
+from passback.server.console.recovery import Recovery, check_enabled
 from passback.server.console.web import (
     Text,
     check_post,
@@ -46,6 +46,7 @@ def _recovery(request: Request) -> Recovery:
 async def email_page(request: Request, slug: str) -> Response:
     try:
         tenant = await console_of(request).tenant(slug)
+        check_enabled(tenant)
     except ConsoleError as error:
         return await fail(request, slug, error)
     return page(request, translator(request), tenant, "forgot.html")

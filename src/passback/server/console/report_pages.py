@@ -58,6 +58,10 @@ ACTIVITY_NAMES = {
     Activity.ONBOARDING_TOKEN: N_("Agent onboarding token created"),
     Activity.CHANGE_POLICY: N_("Update self-service policy"),
     Activity.API_TOKEN: N_("API token created or revoked"),
+    Activity.ASSIGN: N_("Assign self-service to a user"),
+    Activity.UNASSIGN: N_("Remove a user's self-service assignment"),
+    Activity.CHANGE_PLAN: N_("The tenant's plan changed"),
+    Activity.NOT_ENABLED: N_("Self-service not enabled for the user"),
 }
 
 

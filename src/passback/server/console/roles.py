@@ -35,6 +35,7 @@ class Permission(enum.StrEnum):
     POLICY = "policy"
     REPORTS = "reports"
     TOKENS = "tokens"  # one's own API tokens (a tenant administrator: all of them)
+    ASSIGN = "assign"  # give or take a user's self-service assignment (E1)
 
 
 ROLE_NAMES = {

@@ -27,11 +27,12 @@ import time
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from passback.server import audit
+from passback.server import audit, entitlements
 from passback.server.console import admins
 from passback.server.console import sessions as states
 from passback.server.console.errors import ConsoleError
 from passback.server.console.roles import Permission, Role, may
+from passback.server.entitlements import DEFAULT_PLAN, Feature, Plan
 from passback.server.i18n.translations import N_
 from passback.server.portal.codes import Hasher, flow_hash
 from passback.server.portal.gates import totp
@@ -69,6 +70,11 @@ class ConsoleTenant:
     id: str
     slug: str
     name: str
+    #: What the tenant's plan has (E1): the console hides the rest and says why.
+    plan: Plan = DEFAULT_PLAN
+
+    def has(self, feature: Feature) -> bool:
+        return feature in self.plan.features
 
     @property
     def base(self) -> str:
@@ -135,7 +141,9 @@ class Console:
         def load() -> ConsoleTenant | None:
             with self.services.sessions() as db:
                 row = db.scalar(select(Tenant).where(Tenant.slug == slug[:128]))
-                return ConsoleTenant(row.id, row.slug, row.name) if row else None
+                if row is None:
+                    return None
+                return ConsoleTenant(row.id, row.slug, row.name, entitlements.plan_of(row))
 
         tenant = await asyncio.to_thread(load)
         if tenant is None:

@@ -343,7 +343,7 @@ async def change_admin(
                     changed=row.id,
                     action=action,
                 )
-                return made, row.name, row.email, admins.active_emails(db, tenant.id)
+                return made, row.name, row.email, admins.to_tell(db, tenant.id)
 
         made, name, email, told = await asyncio.to_thread(change)
     except ConsoleError as error:

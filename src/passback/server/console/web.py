@@ -76,6 +76,7 @@ def page(
     notice carried to this page over a redirect is shown on it."""
     values: dict[str, Any] = {
         "tenant_name": tenant.name,
+        "tenant": tenant,
         "base": tenant.base,
         "admin": admin,
         "menu": _menu(admin, t),

@@ -200,6 +200,7 @@ class Accounts:
             raise self._wrong(user.id, "the user left the store during the sign-in") from None
         if result.outcome is Outcome.OK or result.outcome in _FORCED:
             await counter.refund(key)
+            await self.portal.refuse_not_enabled(tenant, user.id)
             state = _FORCED.get(result.outcome, sessions.State.SIGNED_IN)
             token = await asyncio.to_thread(self._open, tenant, user.id, state, result, password)
             return SignedIn(token, state, self.hasher.device_token(user.id))

@@ -17,6 +17,12 @@ class Notice(enum.StrEnum):
     UNLOCKED = "unlocked"
     SECURITY_INFO = "security_info"  # a method added or removed in Security info
 
+    @property
+    def optional(self) -> bool:
+        """Whether the policy's ``notify_users`` may turn it off (G9: resets
+        and unlocks); a change and a change of security info are always told."""
+        return self in (Notice.RESET, Notice.UNLOCKED)
+
 
 _SUBJECTS = {
     Notice.RESET: N_("Your password was reset"),

@@ -19,7 +19,7 @@ from passback.policy import gates
 from passback.policy.gates import GatePolicy, Method
 from passback.protocol.operations import Operation
 from passback.protocol.outcomes import Outcome
-from passback.server import audit, support, writeback
+from passback.server import audit, entitlements, support, writeback
 from passback.server.directory_users import MAX_USERNAME, find_user
 from passback.server.errors import NotFound, Refused
 from passback.server.gate_policies import gate_policy
@@ -60,6 +60,11 @@ HELP_WINDOW = dt.timedelta(days=1)
 #: stranger with a list of usernames cannot flood their mailbox.
 MAX_HELP_REQUESTS_PER_TENANT = 50
 UNAVAILABLE = N_("Your password can't be reset right now. Try again in a few minutes.")
+#: E1, G6: the seed's words for a feature the user has no licence or scope for.
+NOT_ENABLED = N_(
+    "Your administrator has not enabled this feature for your account. Contact your "
+    "administrator to reset or unlock your password."
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,26 +149,52 @@ class Portal:
         return found
 
     async def check_available(self, tenant: PortalTenant) -> None:
-        """W2: a reset may start only while an agent of the tenant is connected
-        (and a code can be sent at all).
+        """A reset may start only if the tenant has self-service (E1, G6), a
+        code can be sent at all, and (W2) an agent of the tenant is connected.
 
         Raises:
-            PortalError: ``service_unavailable`` (503), at once.
+            PortalError: ``not_enabled`` (403) or ``service_unavailable`` (503), at once.
         """
+        await self.check_enabled(tenant)
         if self.mailer is None:
             raise PortalError(
                 Outcome.SERVICE_UNAVAILABLE.value,
                 UNAVAILABLE,
                 note="no SMTP server is configured (passback server --smtp-host)",
             )
-        await self.check_agent(tenant)
+        await self._check_agent(tenant)
 
     async def check_agent(self, tenant: PortalTenant) -> None:
-        """W2: an agent of the tenant is connected.
+        """The tenant has self-service (E1, G6) and (W2) an agent of the
+        tenant is connected.
 
         Raises:
-            PortalError: ``service_unavailable`` (503), at once.
+            PortalError: ``not_enabled`` (403) or ``service_unavailable`` (503), at once.
         """
+        await self.check_enabled(tenant)
+        await self._check_agent(tenant)
+
+    async def check_enabled(self, tenant: PortalTenant) -> None:
+        """Self-service is on for the tenant: its plan has writeback (E1) and
+        the policy's scope is not None (G6). Said of the tenant, whoever asks:
+        nothing of an account shows (T2).
+
+        Raises:
+            PortalError: ``not_enabled`` (403).
+        """
+
+        def refusal() -> entitlements.Refusal | None:
+            with self.services.sessions() as db:
+                row = db.get(Tenant, tenant.id)
+                if row is None:
+                    return None
+                return entitlements.tenant_refusal(row, gate_policy(db, tenant.id))
+
+        refused = await asyncio.to_thread(refusal)
+        if refused is not None:
+            raise PortalError("not_enabled", NOT_ENABLED, note=f"E1/G6: {refused} (tenant)")
+
+    async def _check_agent(self, tenant: PortalTenant) -> None:
         if not await self.services.router.present(tenant.id):
             raise PortalError(
                 Outcome.SERVICE_UNAVAILABLE.value,
@@ -537,7 +568,55 @@ class Portal:
         if isinstance(outcome, FlowRefused):
             raise answer.refused(outcome, row)
         assert row is not None  # the gate passed: the flow exists
+        await self.refuse_not_enabled(tenant, row.user_id, flow_key=row.id_hash)
         return CodePassed(outcome, flow.Purpose(row.purpose), flow.Step(row.step))
+
+    async def refuse_not_enabled(
+        self, tenant: PortalTenant, user_id: str | None, *, flow_key: str | None = None
+    ) -> None:
+        """E1, G6: once a gate (or the directory password) proved who the user
+        is, and only then (T2), say so if self-service is not enabled for
+        them: the tenant's plan, the policy's scope, or a missing assignment.
+        The flow of ``flow_key`` ends; the refusal is audited.
+
+        Raises:
+            PortalError: ``not_enabled`` (403).
+        """
+
+        def check() -> entitlements.Refusal | None:
+            now = self._clock()
+            with self.services.sessions() as db, db.begin():
+                row = db.get(Tenant, tenant.id)
+                user = db.get(DirectoryUser, user_id) if user_id else None
+                if row is None or user is None:
+                    return None
+                refused = entitlements.self_service_refusal(row, gate_policy(db, tenant.id), user)
+                if refused is None:
+                    return None
+                if flow_key is not None:
+                    found = db.get(PortalFlow, flow_key)
+                    if found is not None:
+                        flow.end(found, now)
+                audit.record(
+                    db,
+                    tenant_id=tenant.id,
+                    user_id=user.id,
+                    activity=audit.Activity.NOT_ENABLED,
+                    success=False,
+                    at=now,
+                    reason=refused.value,
+                )
+                return refused
+
+        refused = await asyncio.to_thread(check)
+        if refused is not None:
+            raise PortalError(
+                "not_enabled",
+                NOT_ENABLED,
+                user_id=user_id,
+                flow_ended=flow_key is not None,
+                note=f"E1/G6: {refused}",
+            )
 
     async def password_step(self, tenant: PortalTenant, token: str | None) -> PasswordRules | None:
         """The rules for the flow's user, once the code passed (None: no agent
@@ -697,8 +776,9 @@ class Portal:
         self.notify(tenant, user_id, Notice.UNLOCKED, language)
 
     def notify(self, tenant: PortalTenant, user_id: str, notice: Notice, language: str) -> None:
-        """Email the user that ``notice`` happened (G9), in the background: a
-        mail that cannot be sent is logged and undoes nothing."""
+        """Email the user that ``notice`` happened (G9), unless it is a notice
+        the policy may turn off and did, in the background: a mail that cannot
+        be sent is logged and undoes nothing."""
         task = asyncio.ensure_future(self._send_notice(tenant, user_id, notice, language))
         self._notices.add(task)
         task.add_done_callback(self._notices.discard)
@@ -708,11 +788,16 @@ class Portal:
     ) -> None:
         def mail_of() -> str | None:
             with self.services.sessions() as db:
+                if notice.optional and not gate_policy(db, tenant.id).notify_users:
+                    return ""
                 user = db.get(DirectoryUser, user_id)
                 return user.mail if user is not None else None
 
         try:
             to = await asyncio.to_thread(mail_of)
+            if to == "":
+                logger.info("portal: no %s notice for user %s: the policy is off", notice, user_id)
+                return
             if to is None or self.mailer is None:
                 logger.info("portal: no %s notice for user %s: no mail address", notice, user_id)
                 return

@@ -122,6 +122,7 @@ class AgentInbox:
     ) -> tuple[int, int]:
         with self._sessions() as db, db.begin():
             stored = sync.upsert_users(db, self._tenant_id, batch.users, now)
+            sync.upsert_groups(db, self._tenant_id, batch.groups, now)
             if remove_before is None:
                 return stored, 0
             return stored, sync.remove_unseen(db, self._tenant_id, remove_before)

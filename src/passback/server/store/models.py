@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
     true,
 )
 from sqlalchemy.engine import Dialect
@@ -71,6 +72,8 @@ class Tenant(Base):
     refuse_common: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     #: The tenant's own banned words, one a line; its name and slug are banned too.
     banned_words: Mapped[str] = mapped_column(Text, default="", server_default="")
+    #: What the tenant may use (E1, ``server.plans.Plan``); set by the operator.
+    plan: Mapped[str] = mapped_column(String(16), default="premium", server_default="premium")
 
 
 class Token(Base):
@@ -142,6 +145,26 @@ class DirectoryUser(Base):
     mobile: Mapped[str | None] = mapped_column(String(64))
     telephone: Mapped[str | None] = mapped_column(String(64))
     enabled: Mapped[bool] = mapped_column(Boolean)
+    synced_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    #: SIDs of the user's security groups, nested membership included, each
+    #: between spaces (`` S-1-5-… S-1-5-… ``) so that one is found with LIKE (G6).
+    group_sids: Mapped[str] = mapped_column(Text, default="", server_default="")
+    #: An administrator assigned self-service to the user (E1); counts only
+    #: where the tenant requires assignment. Sync leaves it alone.
+    assigned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class DirectoryGroup(Base):
+    """A security group of a tenant's directory, as agents sync them, that the
+    self-service scope may name (G6)."""
+
+    __tablename__ = "directory_groups"
+
+    tenant_id: Mapped[str] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    sid: Mapped[str] = mapped_column(String(184), primary_key=True)
+    name: Mapped[str] = mapped_column(String(256))
     synced_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
@@ -279,6 +302,17 @@ class GatePolicyRow(Base):
     admin_contacts: Mapped[str] = mapped_column(Text, default="", server_default="")
     #: The tenant's own security questions, JSON: ``[{"id", "en", "pt_br"}]``.
     custom_questions: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")
+    #: Who may use self-service (G6, ``policy.gates.Scope``) and, for a group,
+    #: the group's SID.
+    scope: Mapped[str] = mapped_column(String(8), default="all", server_default="all")
+    scope_group: Mapped[str | None] = mapped_column(String(184))
+    #: Whether a user also needs an assignment (``DirectoryUser.assigned``, E1).
+    assignment_required: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
+    #: G9 mails: to users on a reset or unlock, to administrators on another's reset.
+    notify_users: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    notify_admins: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 

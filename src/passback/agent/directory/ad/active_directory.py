@@ -47,9 +47,12 @@ from passback.agent.directory.ad.settings import ADSettings
 from passback.agent.directory.ad.sids import sid_to_str
 from passback.agent.directory.ad.users import (
     CONSTRUCTED_ATTRIBUTES,
+    GROUP_ATTRIBUTES,
+    GROUP_FILTER,
     GUID_LENGTH,
     USER_ATTRIBUTES,
     USER_FILTER,
+    build_group,
     build_user,
     choose_match,
     first,
@@ -60,6 +63,7 @@ from passback.agent.directory.base import (
     DirectoryCapabilities,
     DirectoryConfigError,
     DirectoryError,
+    DirectoryGroup,
     DirectoryUnavailable,
     DirectoryUser,
     LookupFailed,
@@ -274,6 +278,22 @@ class ActiveDirectory:
             for page in pages:
                 for dn, attrs in page:
                     yield build_user(dn, attrs, _constructed(conn, dn), service_sid=service_sid)
+
+    def iter_groups(self) -> Iterator[DirectoryGroup]:
+        """Every security group of the domain, page by page (G6); raises as
+        :meth:`iter_users` does."""
+        base = self._known_domain().domain_dn
+        with (
+            self._reads.connection() as conn,
+            contextlib.closing(
+                paged_search(conn, base, GROUP_FILTER, GROUP_ATTRIBUTES, unavailable=is_unavailable)
+            ) as pages,
+        ):
+            for page in pages:
+                for dn, attrs in page:
+                    group = build_group(dn, attrs)
+                    if group is not None:
+                        yield group
 
     def open_for_verify(self) -> OpenedAhead:
         """A new connection to the configured DC, opening in the background (TCP,

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from passback.agent.directory.ad.sids import is_protected, sid_to_str
 from passback.agent.directory.base import (
     DirectoryConfigError,
+    DirectoryGroup,
     DirectoryUser,
     DuplicateAnchor,
     MultipleMatches,
@@ -187,6 +188,7 @@ def build_user(
         locked = bool(int(computed) & UF_LOCKOUT)
     else:  # err towards "locked": an unlock then clears lockoutTime, which is harmless
         locked = number(attrs, "lockoutTime") > 0
+    group_sids = frozenset(sid_to_str(g) for g in groups)
     return DirectoryUser(
         dn=dn,
         anchor=anchor_of(attrs),
@@ -197,7 +199,7 @@ def build_user(
         locked=locked,
         protection=protection_of(
             sid_to_str(raw_sid),
-            (sid_to_str(g) for g in groups),
+            group_sids,
             admin_count=number(attrs, "adminCount"),
             critical=first(attrs, "isCriticalSystemObject") == b"TRUE",
             service_sid=service_sid,
@@ -207,4 +209,21 @@ def build_user(
         password_expires_at=password_expiry(constructed),
         mobile=text(attrs, "mobile"),
         telephone=text(attrs, "telephoneNumber"),
+        groups=group_sids,
     )
+
+
+#: Security groups (``groupType`` has ``GROUP_TYPE_SECURITY_ENABLED``,
+#: 0x80000000): only they are in a user's ``tokenGroups``.
+GROUP_FILTER = "(&(objectClass=group)(groupType:1.2.840.113556.1.4.803:=2147483648))"
+GROUP_ATTRIBUTES = ["objectSid", "sAMAccountName", "cn"]
+
+
+def build_group(dn: str, attrs: RawAttributes) -> DirectoryGroup | None:
+    """One group as the scope names it (G6): its SID and its pre-Windows 2000
+    name (else its cn); None when the SID cannot be read."""
+    raw_sid = first(attrs, "objectSid")
+    if raw_sid is None:
+        return None
+    name = text(attrs, "sAMAccountName") or text(attrs, "cn") or dn
+    return DirectoryGroup(sid_to_str(raw_sid), name)
