@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from passback.crypto.envelope import Opened
 from passback.protocol.link import OperationReceived, Received
-from passback.protocol.messages import Result, Rules, RulesRequest, SyncRequest
+from passback.protocol.messages import Result, Rules, RulesRequest, SyncGroup, SyncRequest
 from passback.protocol.outcomes import Outcome
 from passback.server.notify.phone_outbox import read_outbox
 from passback.server.portal import registrations
@@ -95,17 +95,22 @@ async def portal_tenant(
     mail: str | None = MAIL,
     mobile: str | None = None,
     telephone: str | None = None,
+    groups: tuple[SyncGroup, ...] = (),
+    member_of: tuple[str, ...] = (),
 ) -> AsyncIterator[tuple[CreatedTenant, AutoAgent]]:
     """A tenant "Acme" (slug ``acme``) whose agent is connected and answers,
     with the synced user ``jdoe`` (with the directory's ``mobile`` and
-    ``telephone`` given)."""
+    ``telephone`` given, a member of the groups of SIDs ``member_of``), and
+    the directory's ``groups``."""
     tenant = server.create_tenant("Acme")
     agent = await make_agent(tenant)
     await agent.connect_ready()
     await agent.next_sync_request()
     jdoe = user("jdoe")
-    jdoe = type(jdoe)(jdoe.anchor, "jdoe", "jdoe@acme.test", mail, True, mobile, telephone)
-    await sync(agent, client, tenant, (jdoe,))
+    jdoe = type(jdoe)(
+        jdoe.anchor, "jdoe", "jdoe@acme.test", mail, True, mobile, telephone, member_of
+    )
+    await sync(agent, client, tenant, (jdoe,), groups=groups)
     auto = AutoAgent(agent)
     task = asyncio.create_task(auto.run())
     try:
@@ -157,6 +162,16 @@ async def set_password(
         },
         follow_redirects=True,
     )
+
+
+def execute(server: RunningServer, sql: str) -> None:
+    """Run one statement on the server's store and commit it."""
+    engine = create_engine(server.database_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.text(sql))
+    finally:
+        engine.dispose()
 
 
 def rows(server: RunningServer, sql: str) -> list[sa.Row[tuple[object, ...]]]:

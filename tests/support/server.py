@@ -31,6 +31,7 @@ from passback.protocol.messages import (
     Result,
     Rules,
     SyncBatch,
+    SyncGroup,
     SyncRequest,
     SyncUser,
 )
@@ -177,11 +178,14 @@ async def sync(
     tenant: CreatedTenant,
     *batches: tuple[SyncUser, ...],
     full: bool = True,
+    groups: tuple[SyncGroup, ...] = (),
 ) -> dict[str, dict[str, object]]:
+    """Send ``batches`` as one sync (``groups`` with the last one) and wait
+    until the server stored them."""
     sync_id = str(uuid.uuid4())
     for sequence, users in enumerate(batches):
         last = sequence == len(batches) - 1
-        await agent.send(SyncBatch(sync_id, sequence, full, last, users))
+        await agent.send(SyncBatch(sync_id, sequence, full, last, users, groups if last else ()))
     # Batches are stored in order; the last one is visible once all are.
     expected = {u.sam_account_name for u in batches[-1]}
     for _ in range(250):

@@ -64,6 +64,7 @@ async def test_openapi_documents_every_route(client: httpx.AsyncClient) -> None:
         "/api/v1/users/{user}/unlock",
         "/api/v1/users/{user}/require-password-change",
         "/api/v1/users/{user}/blocks",
+        "/api/v1/users/{user}/assignment",
         "/api/v1/policy",
         "/api/v1/portal/{slug}/status",
         "/api/v1/portal/{slug}/reset",

@@ -16,6 +16,11 @@ DEFAULT = {
     "phone_region": None,
     "admin_contacts": [],
     "custom_questions": [],
+    "scope": "all",
+    "scope_group": None,
+    "assignment_required": False,
+    "notify_users": True,
+    "notify_admins": True,
 }
 
 
@@ -73,6 +78,11 @@ async def test_an_invalid_change_is_refused_whole(
         {"custom_questions": [{"pt_br": "Qual era o seu primeiro time?"}]},
         {"custom_questions": "What was your first team?"},
         {"custom_questions": [{"en": f"Question number {i}?"} for i in range(21)]},
+        {"gates_required": True},
+        {"registration_required": 1},
+        {"notify_users": "yes"},
+        {"scope": "some"},
+        {"scope_group": "S" * 185},
     ):
         refused = await client.patch("/api/v1/policy", headers=auth, json=body)
         assert refused.status_code == 422, (body, refused.text)

@@ -9,15 +9,17 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from passback.protocol.messages import SyncBatch, SyncRequest, SyncUser
+from passback.protocol.messages import SyncBatch, SyncGroup, SyncRequest, SyncUser
+from passback.server.entitlements import group_pattern
 from passback.server.errors import AgentUnavailable
 from passback.server.store import create_engine, session_factory, upgrade
-from passback.server.store.models import DirectoryUser
+from passback.server.store.models import DirectoryGroup, DirectoryUser
 from passback.server.sync import (
     MAX_FULL_SYNCS,
     FullSyncs,
     remove_unseen,
     request_full_sync,
+    upsert_groups,
     upsert_users,
 )
 from passback.server.tenants import create_tenant
@@ -143,3 +145,43 @@ def test_too_many_full_syncs_forget_the_oldest() -> None:
     # Its next batch starts it afresh: it did not see batch 0, so it removes no one.
     assert not syncs.track(batch("s0", 1, last=True), T0).complete
     assert oldest.complete
+
+
+SALES = "S-1-5-21-1004336348-1177238915-682003330-1105"
+
+
+def test_a_users_groups_are_stored_between_spaces_and_bad_sids_left_out(db: Session) -> None:
+    """G6: the SIDs a user is a member of (nested included) are stored so that
+    one is found with LIKE; text that is not a SID (a % or _ among it) is not."""
+    tenant = create_tenant(db, "Acme", master_key=TEST_MASTER_KEY).tenant_id
+    member = SyncUser(b64(b"\x01"), "alice", None, None, True, groups=(SALES, "S-1-5-32-545", "%"))
+    upsert_users(db, tenant, [member], T0)
+    row = db.scalars(sa.select(DirectoryUser)).one()
+    assert row.group_sids == f" {SALES} S-1-5-32-545 "
+    assert (
+        db.scalar(
+            sa.select(sa.func.count()).where(DirectoryUser.group_sids.like(group_pattern(SALES)))
+        )
+        == 1
+    )
+    upsert_users(db, tenant, [SyncUser(b64(b"\x01"), "alice", None, None, True)], T0)
+    assert row.group_sids == ""
+
+
+def test_groups_are_upserted_and_removed_with_the_unseen(
+    db: Session, caplog: pytest.LogCaptureFixture
+) -> None:
+    tenant = create_tenant(db, "Acme", master_key=TEST_MASTER_KEY).tenant_id
+    other = create_tenant(db, "Other", master_key=TEST_MASTER_KEY).tenant_id
+    groups = [SyncGroup(SALES, "Sales"), SyncGroup("not a sid", "x"), SyncGroup(SALES, "Sales 2")]
+    assert upsert_groups(db, tenant, groups, T0) == 1
+    assert "bad SID" in caplog.text
+    assert upsert_groups(db, other, [SyncGroup(SALES, "Theirs")], T0) == 1
+    assert (
+        upsert_groups(db, tenant, [SyncGroup("S-1-5-32-545", "Users")], T0 + dt.timedelta(1)) == 1
+    )
+    assert db.get(DirectoryGroup, (tenant, SALES)).name == "Sales 2"  # type: ignore[union-attr]
+    assert upsert_groups(db, tenant, [], T0) == 0
+    remove_unseen(db, tenant, T0 + dt.timedelta(hours=1))
+    left = {(g.tenant_id, g.name) for g in db.scalars(sa.select(DirectoryGroup))}
+    assert left == {(tenant, "Users"), (other, "Theirs")}

@@ -7,7 +7,7 @@ import datetime as dt
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from passback.policy.gates import GatePolicy, Method, Scope
 from passback.policy.password import MAX_PASSWORD_UTF16_UNITS
@@ -272,11 +272,11 @@ class PolicyChange(_Request):
     valid policy as a whole (e.g. two gates need two allowed methods)."""
 
     methods: list[Method] | None = Field(default=None, max_length=len(Method))
-    gates_required: int | None = Field(default=None, ge=1, le=2)
-    questions_to_register: int | None = Field(default=None, ge=1, le=20)
-    questions_to_ask: int | None = Field(default=None, ge=1, le=20)
-    registration_required: bool | None = None
-    reconfirm_days: int | None = Field(default=None, ge=0, le=3650)
+    gates_required: StrictInt | None = Field(default=None, ge=1, le=2)
+    questions_to_register: StrictInt | None = Field(default=None, ge=1, le=20)
+    questions_to_ask: StrictInt | None = Field(default=None, ge=1, le=20)
+    registration_required: StrictBool | None = None
+    reconfirm_days: StrictInt | None = Field(default=None, ge=0, le=3650)
     phone_region: str | None = Field(
         default=None, max_length=2, description='ISO 3166 region, e.g. "BR"; "" clears it.'
     )
@@ -290,15 +290,15 @@ class PolicyChange(_Request):
     scope_group: str | None = Field(
         default=None, max_length=184, description='A synced group\'s SID; "" clears it.'
     )
-    assignment_required: bool | None = None
-    notify_users: bool | None = None
-    notify_admins: bool | None = None
+    assignment_required: StrictBool | None = None
+    notify_users: StrictBool | None = None
+    notify_admins: StrictBool | None = None
 
 
 class Assignment(_Request):
     """A user's self-service assignment (E1)."""
 
-    assigned: bool
+    assigned: StrictBool
 
 
 class BlocksLifted(BaseModel):
