@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from passback.crypto.envelope import Opened
 from passback.protocol.link import OperationReceived, Received
 from passback.protocol.messages import Result, Rules, RulesRequest, SyncGroup, SyncRequest
+from passback.protocol.operations import Operation
 from passback.protocol.outcomes import Outcome
 from passback.server.notify.phone_outbox import read_outbox
 from passback.server.portal import registrations
@@ -35,9 +36,22 @@ CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 SUPPORT = re.compile(r"<code>([0-9a-f-]{36})</code>")
 
 
+#: A status read's answer: an enabled account, not locked out, its password
+#: set at a known time that never expires.
+ACCOUNT: dict[str, int | str] = {
+    "enabled": 1,
+    "locked": 0,
+    "must_change": 0,
+    "password_set_at": 1_700_000_000,
+    "password_expires_at": 0,
+}
+
+
 class AutoAgent:
-    """Answers every rules request with ``rules`` and every operation with the
-    next of ``outcomes`` (OK when none is left); keeps what it opened."""
+    """Answers every rules request with ``rules``, every status read with
+    ``account`` (none when it is None: an agent too old to know the read),
+    and every other operation with the next of ``outcomes`` (OK when none is
+    left); keeps the operations it opened, reads apart."""
 
     def __init__(self, agent: FakeAgent) -> None:
         self.agent = agent
@@ -46,6 +60,11 @@ class AutoAgent:
         self.opened: list[Opened] = []
         #: Rules requests answered.
         self.rules_asked = 0
+        self.account: dict[str, int | str] | None = dict(ACCOUNT)
+        #: A status read's outcome; its detail is ``account`` only when OK.
+        self.account_outcome = Outcome.OK
+        #: Status reads received.
+        self.reads = 0
         #: Set when an operation arrives.
         self.received = asyncio.Event()
         #: Awaited before an operation is answered (the test acts meanwhile).
@@ -63,6 +82,13 @@ class AutoAgent:
                 continue  # idle
             if isinstance(event, OperationReceived):
                 opened = self.agent.open(event.envelope)
+                if opened.metadata.operation is Operation.STATUS:
+                    self.reads += 1
+                    if self.account is not None:
+                        rid, outcome = opened.metadata.request_id, self.account_outcome
+                        detail = self.account if outcome is Outcome.OK else {}
+                        await self.agent.send(Result(rid, outcome, detail, 31029))
+                    continue
                 self.opened.append(opened)
                 self.received.set()
                 if self.drop_next:

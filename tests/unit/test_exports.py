@@ -98,6 +98,9 @@ def test_event_ids() -> None:
         "RequirePasswordChangeStart": 31025,
         "RequirePasswordChangeSuccess": 31026,
         "RequirePasswordChangeFail": 31027,
+        "ReadAccountStart": 31028,
+        "ReadAccountSuccess": 31029,
+        "ReadAccountFail": 31030,
         "UnknownError": 32000,
         "ServiceBusError": 32002,
         "InputValidationError": 32003,
@@ -136,6 +139,7 @@ def test_operation_codes() -> None:
         "verify": 4,
         "unlock": 5,
         "require_change": 6,
+        "status": 7,
     }
 
 

@@ -185,6 +185,7 @@ def test_http_routes(tmp_path: Path) -> None:
         "GET /api/v1/portal/{slug}/reset/rules",
         "GET /api/v1/portal/{slug}/status",
         "GET /api/v1/users",
+        "GET /api/v1/users/{user}/account",
         "GET /api/v1/users/{user}/password-rules",
         "GET /console/{slug}/",
         "GET /console/{slug}/admins",

@@ -48,6 +48,9 @@ class EventId(enum.IntEnum):
     RequirePasswordChangeStart = 31025
     RequirePasswordChangeSuccess = 31026
     RequirePasswordChangeFail = 31027
+    ReadAccountStart = 31028
+    ReadAccountSuccess = 31029
+    ReadAccountFail = 31030
     UnknownError = 32000
     ServiceBusError = 32002
     InputValidationError = 32003

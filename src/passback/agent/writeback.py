@@ -5,7 +5,8 @@ locate the account by anchor (W6) → refuse what must not be written (W5,
 disabled, locked, too long) → write (W4: a reset by the service account, or a
 change the directory checks against the current password, W3; or, with no
 password at all, an unlock or a require-change by the service account) →
-record and answer (W1).
+record and answer (W1). A status read stops after the account is located: it
+answers the account's state and writes nothing.
 
 Every step that ends the operation writes one event (E3) naming the request
 id and the anchor; the password is never in one. Nothing here touches a
@@ -82,6 +83,9 @@ _EVENTS = {
         EventId.RequirePasswordChangeStart,
         EventId.RequirePasswordChangeSuccess,
         EventId.RequirePasswordChangeFail,
+    ),
+    Operation.STATUS: _Events(
+        EventId.ReadAccountStart, EventId.ReadAccountSuccess, EventId.ReadAccountFail
     ),
 }
 
@@ -166,6 +170,21 @@ def account_state(user: DirectoryUser) -> dict[str, int | str]:
     if user.password_set_at is not None:
         state["password_set_at"] = user.password_set_at
     state["password_expires_at"] = user.password_expires_at or 0
+    return state
+
+
+def status_of(user: DirectoryUser) -> dict[str, int | str]:
+    """What a status read answers (the console's view of the account): 0 or 1
+    for ``enabled``, ``locked`` and ``must_change``; ``password_set_at`` and
+    ``password_expires_at`` as for :func:`account_state`; ``protection`` when
+    writeback refuses the account (W5). A protected account is read like any
+    other: reading writes nothing, and the administrator learns why a reset
+    would be refused before trying one."""
+    state = account_state(user)
+    state["enabled"] = int(user.enabled)
+    state["must_change"] = int(user.must_change)
+    if user.protection is not None:
+        state["protection"] = str(user.protection)
     return state
 
 
@@ -325,6 +344,8 @@ class Writeback:
         opened = self._directory.open_for_verify() if meta.operation is Operation.VERIFY else None
         try:
             user = self._directory.locate(meta.anchor)
+            if meta.operation is Operation.STATUS:
+                return self._succeed(request, events, "account read", detail=status_of(user))
             if unfinished is not None and meta.must_change and unfinished.pwd_last_set_before == 0:
                 # "Must change" writes pwdLastSet = 0, which it was already: the
                 # stamp cannot tell whether the write happened, and writing again

@@ -13,6 +13,7 @@ class Operation(enum.StrEnum):
     VERIFY = "verify"  # check a password by a bind as the user; nothing written (31019–31021)
     UNLOCK = "unlock"  # an administrator: lockoutTime = 0, password untouched (31022–31024)
     REQUIRE_CHANGE = "require_change"  # an administrator: pwdLastSet = 0 (31025–31027)
+    STATUS = "status"  # read the account's state; nothing written (31028–31030)
 
     @property
     def code(self) -> int:
@@ -22,7 +23,8 @@ class Operation(enum.StrEnum):
     @property
     def secrets(self) -> int:
         """How many secrets its envelope carries: the new password first, then
-        the current one for a change; none for an unlock or a require-change."""
+        the current one for a change; none for an unlock, a require-change or a
+        status read."""
         return _SECRETS[self]
 
     @classmethod
@@ -40,6 +42,7 @@ _CODES = {
     Operation.VERIFY: 4,
     Operation.UNLOCK: 5,
     Operation.REQUIRE_CHANGE: 6,
+    Operation.STATUS: 7,
 }
 _SECRETS = {
     Operation.RESET: 1,
@@ -48,4 +51,5 @@ _SECRETS = {
     Operation.VERIFY: 1,
     Operation.UNLOCK: 0,
     Operation.REQUIRE_CHANGE: 0,
+    Operation.STATUS: 0,
 }

@@ -4,6 +4,10 @@ unlock, require a change, lift the T1 blocks; on the tenant's agents (L1) a
 new onboarding token, and a revocation. Each is an audit event (E5) naming
 who acted: a console administrator, or the tenant's API token.
 
+Reading a user's live account state (``read_account``) is not an action: it
+changes nothing, every view of a person's page does it, and it is no audit
+event; a read that fails is logged.
+
 Raises (the functions on a user):
     NotFound: no such user (``user_not_found``).
     Conflict: the name matches more than one user (``multiple_matches``).
@@ -15,6 +19,8 @@ import asyncio
 import dataclasses
 import datetime as dt
 import json
+import logging
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -25,13 +31,22 @@ from passback.protocol.operations import Operation
 from passback.protocol.outcomes import Outcome
 from passback.server import agents, audit, entitlements, tenants, writeback
 from passback.server.directory_users import one_user
-from passback.server.errors import Unprocessable
+from passback.server.errors import (
+    AccountUnreadable,
+    AgentUnavailable,
+    ReplyTimeout,
+    ServiceUnavailable,
+    Unprocessable,
+)
 from passback.server.gate_policies import FIELDS, change_gate_policy, gate_policy
+from passback.server.i18n.translations import N_
 from passback.server.portal import blocks
 from passback.server.portal.codes import Hasher
 from passback.server.services import Services
 from passback.server.store.models import DirectoryGroup as DirectoryGroupRow
 from passback.server.store.models import DirectoryUser, Tenant, utcnow
+
+logger = logging.getLogger(__name__)
 
 #: What an ``Acting`` without an administrator is recorded as.
 API_TOKEN = "api_token"  # noqa: S105 - a name, not a token
@@ -109,6 +124,125 @@ async def write_account(
     )
     await asyncio.to_thread(_record, services, acting, user_id, operation, result, False)
     return result
+
+
+@dataclasses.dataclass(frozen=True)
+class AccountState:
+    """A user's account as the directory has it now (an agent's status read)."""
+
+    enabled: bool
+    locked: bool  # locked out right now
+    must_change: bool  # the password must be changed at next logon (pwdLastSet = 0)
+    password_set_at: dt.datetime | None  # None: not known, or must change
+    password_expires_at: dt.datetime | None  # None: never (or the directory does not say)
+    #: Why writeback refuses the account (W5: ``protected-group``, …); None: it does not.
+    protection: str | None = None
+
+    @classmethod
+    def from_detail(cls, detail: Mapping[str, int | str]) -> AccountState:
+        """From a status result's ``detail`` (``agent.writeback.status_of``).
+
+        Raises:
+            AccountUnreadable: a field is missing or of the wrong kind (an agent
+                that answered something else).
+        """
+        try:
+            flags = [_flag(detail, name) for name in ("enabled", "locked", "must_change")]
+            set_at = _moment(detail.get("password_set_at", 0))
+            expires_at = _moment(detail.get("password_expires_at", 0))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise AccountUnreadable(
+                "The agent's answer does not hold an account's state.", code="unknown"
+            ) from exc
+        protection = detail.get("protection")
+        return cls(
+            enabled=flags[0],
+            locked=flags[1],
+            must_change=flags[2],
+            password_set_at=set_at,
+            password_expires_at=expires_at,
+            protection=protection if isinstance(protection, str) else None,
+        )
+
+
+#: Why the account's state could not be read, by the error's code, for the
+#: console and the API alike.
+UNREADABLE: Mapping[str, str] = {
+    ServiceUnavailable.code: N_(
+        "No agent is connected, so the account's state cannot be read from the directory now."
+    ),
+    "agent_too_old": N_(
+        "The agent did not answer. An agent too old to read the account does not answer "
+        "at all (its event log shows 32003, unknown operation): upgrade it."
+    ),
+    Outcome.USER_NOT_FOUND.value: N_(
+        "The directory has no account with this user's anchor any more."
+    ),
+    Outcome.MULTIPLE_MATCHES.value: N_(
+        "More than one enabled account in the directory claims this user's anchor."
+    ),
+    Outcome.DUPLICATE_ANCHOR.value: N_(
+        "Two objects in the directory carry this user's anchor; make it unique."
+    ),
+    Outcome.DIRECTORY_UNAVAILABLE.value: N_(
+        "The agent could not reach the directory. Try again in a few minutes."
+    ),
+}
+#: For any other code.
+UNREADABLE_OTHER = N_("The agent could not read the account (%(reason)s).")
+
+
+def unreadable_message(code: str) -> str:
+    """The English words of ``UNREADABLE`` for ``code`` (``%(reason)s`` filled in)."""
+    return UNREADABLE.get(code, UNREADABLE_OTHER % {"reason": code})
+
+
+async def read_account(services: Services, acting: Acting, user: str) -> AccountState:
+    """``user``'s account as the directory has it now, read by an agent
+    (``Operation.STATUS``); nothing written, no audit event (module doc).
+
+    Raises:
+        ServiceUnavailable: no agent of the tenant is connected (W2).
+        AccountUnreadable: the agent could not read it; ``code`` is its outcome
+            (``user_not_found``, ``directory_unavailable``, …), or
+            ``agent_too_old`` when it did not answer (module ``server.writeback``,
+            ``read_account``).
+    """
+    user_id = await asyncio.to_thread(_resolve, services, acting, user)
+    try:
+        result = await writeback.read_account(
+            services=services, tenant_id=acting.tenant_id, user=writeback.UserId(user_id)
+        )
+    except AgentUnavailable:
+        raise ServiceUnavailable(UNREADABLE[ServiceUnavailable.code]) from None
+    except ReplyTimeout as exc:
+        logger.warning("status of user %s in tenant %s: %s", user_id, acting.tenant_id, exc)
+        raise AccountUnreadable(unreadable_message("agent_too_old"), code="agent_too_old") from None
+    if result.outcome is not Outcome.OK:
+        logger.warning(
+            "status of user %s in tenant %s: the agent answered %s (event %s)",
+            user_id,
+            acting.tenant_id,
+            result.outcome.value,
+            result.event_id,
+        )
+        code = result.outcome.value
+        raise AccountUnreadable(unreadable_message(code), code=code, request_id=result.request_id)
+    return AccountState.from_detail(result.detail)
+
+
+def _flag(detail: Mapping[str, int | str], name: str) -> bool:
+    value = detail[name]
+    if value not in (0, 1) or isinstance(value, str):
+        raise ValueError(f"{name} is not 0 or 1")
+    return bool(value)
+
+
+def _moment(value: int | str) -> dt.datetime | None:
+    """Unix seconds as a time; 0 (must change, never expires) as None."""
+    if isinstance(value, str):
+        raise TypeError("not a number of seconds")
+    return dt.datetime.fromtimestamp(value, dt.UTC) if value > 0 else None
 
 
 def lift_blocks(services: Services, acting: Acting, user: str, hasher: Hasher) -> int:

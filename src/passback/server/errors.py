@@ -21,7 +21,9 @@ Exception tree::
     │   │   ├── RequestConflict   its request id was used for another request
     │   │   └── RequestBusy       its request id is still being handled
     │   ├── Unprocessable         input the service cannot take (bad key, password)
-    │   └── ServiceUnavailable    no agent of the tenant is connected (W2)
+    │   ├── ServiceUnavailable    no agent of the tenant is connected (W2)
+    │   └── AccountUnreadable     the agent could not read the account's state,
+    │                             or did not answer (``agent_too_old``)
     └── ApiError                  an answer the HTTP edge gives as it is: .status too
 
 Use-cases raise ``Refused`` and know nothing of HTTP; ``server/api/problems.py``
@@ -144,6 +146,13 @@ class Unprocessable(Refused):
 
 class ServiceUnavailable(Refused):
     code = "service_unavailable"
+
+
+class AccountUnreadable(Refused):
+    """``code``: the agent's outcome (``user_not_found``, ``directory_unavailable``,
+    …), or ``agent_too_old`` when it did not answer."""
+
+    code = "account_unreadable"
 
 
 class ApiError(Refused):

@@ -4,7 +4,8 @@ through the API, or with ``Operation.RESET`` for the user in the portal;
 ``change_password`` (the current password known) and ``verify_password``
 (sign-in, nothing written) for the user; and, with no password at all,
 ``write_account`` with ``Operation.UNLOCK`` (an administrator, or the user
-after a gate) or ``Operation.REQUIRE_CHANGE`` (an administrator).
+after a gate) or ``Operation.REQUIRE_CHANGE`` (an administrator); and
+``read_account`` (``Operation.STATUS``: the account's state, nothing written).
 
 Check the password (only what no directory takes, and, when the tenant asks,
 no common or easily guessed one) → find the user in the tenant → W2: an agent
@@ -310,6 +311,91 @@ async def write_account(
     return await _write_back(
         operation, services, tenant_id, user, request_id, [], False, clock, fresh=fresh
     )
+
+
+#: A status read is shown while a person waits for a page: ask quickly or not at
+#: all. The agent's own directory timeouts are longer, so a DC that hangs can
+#: run past it too.
+READ_TIMEOUT = 5.0
+
+
+async def read_account(
+    *, services: Services, tenant_id: str, user: UserId, clock: Clock = utcnow
+) -> Result:
+    """Ask one present agent for ``user``'s account state (``Operation.STATUS``).
+
+    Nothing is written, so nothing is recorded: no operation record (a read
+    needs no idempotency key and leaves nothing in doubt), and the next agent
+    is tried when one is not there or drops the link.
+
+    Returns:
+        The agent's answer: ``Outcome.OK`` with the state in ``detail`` (see
+        ``agent.writeback.status_of``), or why it could not read it
+        (``USER_NOT_FOUND``, ``DIRECTORY_UNAVAILABLE``, …).
+
+    Raises:
+        NotFound: no such user in the tenant.
+        AgentUnavailable: no agent of the tenant is connected (W2), or none took it.
+        ReplyTimeout: the agent did not answer within :data:`READ_TIMEOUT`. An
+            agent older than the status operation never answers it: it cannot
+            open the envelope (its event 32003).
+    """
+    router, settings = services.router, services.settings
+    present = await router.present(tenant_id)
+    anchor, keys, package_key = await asyncio.to_thread(_read_plan, services, tenant_id, user.value)
+    request_id = str(uuid.uuid4())
+    for agent_id in present:
+        if agent_id not in keys:
+            continue
+        now = int(clock().timestamp())
+        metadata = Metadata(
+            tenant_id=tenant_id,
+            agent_id=agent_id,
+            request_id=request_id,
+            operation=Operation.STATUS,
+            anchor=anchor,
+            issued_at=now,
+            expires_at=now + settings.operation_ttl,
+        )
+        envelope = seal(
+            metadata, [], agent_key=_public_key(keys[agent_id]), package_key=package_key
+        )
+        try:
+            return await router.request(
+                tenant_id, agent_id, request_id, envelope, Result, READ_TIMEOUT
+            )
+        except (AgentUnavailable, AgentLost):
+            continue  # nothing written: another agent may read it (L4)
+    raise AgentUnavailable(f"no agent of tenant {tenant_id} took the read")
+
+
+def _read_plan(
+    services: Services, tenant_id: str, user_id: str
+) -> tuple[bytes, dict[str, str], PackageKey]:
+    with services.sessions() as db:
+        found = db.scalar(
+            select(DirectoryUser).where(
+                DirectoryUser.tenant_id == tenant_id, DirectoryUser.id == user_id
+            )
+        )
+        if found is None:
+            raise NotFound(
+                "No synced user of your organisation has this id.",
+                code=Outcome.USER_NOT_FOUND.value,
+            )
+        keys = {
+            agent_id: pem
+            for agent_id, pem in db.execute(
+                select(Agent.id, Agent.public_key_pem).where(
+                    Agent.tenant_id == tenant_id, Agent.revoked_at.is_(None)
+                )
+            )
+        }
+        return (
+            anchors.decode(found.anchor),
+            keys,
+            newest_package_key(db, tenant_id, services.master_key),
+        )
 
 
 async def _write_back(

@@ -338,3 +338,58 @@ def test_account_writes_refuse_protected_accounts(
     user = samba_dc.create_user(domain_admin=True)
     result = account_write(agent, operation, user.object_guid)
     assert (result.outcome, result.detail) == (Outcome.PROTECTED, {"reason": "protected-group"})
+
+
+# ---- status read (the console's view of the account; nothing written) ---------
+
+
+def status(agent: Agent, anchor: bytes) -> dict[str, int | str]:
+    result = agent.handle(agent.seal(Operation.STATUS, anchor))
+    assert (result.outcome, result.event_id) == (Outcome.OK, 31029), result
+    return result.detail
+
+
+def test_status_of_an_ordinary_account(agent: Agent, samba_dc: SambaDC) -> None:
+    user = samba_dc.create_user()
+    before = samba_dc.read(user.dn, "pwdLastSet", "lockoutTime")
+    state = status(agent, user.object_guid)
+    assert (state["enabled"], state["locked"], state["must_change"]) == (1, 0, 0)
+    set_at = int(state["password_set_at"])
+    assert abs(set_at - time.time()) < 600  # set when the test made the account
+    assert "protection" not in state
+    assert [e["id"] for e in agent.log()] == [31028, 31029]
+    assert samba_dc.read(user.dn, "pwdLastSet", "lockoutTime") == before  # nothing written
+
+
+def test_status_follows_lockout_and_unlock(agent: Agent, samba_dc: SambaDC) -> None:
+    user = samba_dc.create_user()
+    samba_dc.lock_out(user)
+    assert status(agent, user.object_guid)["locked"] == 1
+    assert account_write(agent, Operation.UNLOCK, user.object_guid).outcome is Outcome.OK
+    assert status(agent, user.object_guid)["locked"] == 0
+
+
+def test_status_of_an_account_that_must_change_its_password(
+    agent: Agent, samba_dc: SambaDC
+) -> None:
+    user = samba_dc.create_user()
+    assert account_write(agent, Operation.REQUIRE_CHANGE, user.object_guid).outcome is Outcome.OK
+    state = status(agent, user.object_guid)
+    assert (state["must_change"], state["password_set_at"]) == (1, 0)
+
+
+def test_status_of_a_disabled_account(agent: Agent, samba_dc: SambaDC) -> None:
+    user = samba_dc.create_user(disabled=True)
+    assert status(agent, user.object_guid)["enabled"] == 0
+
+
+def test_status_of_a_protected_account_is_read(agent: Agent, samba_dc: SambaDC) -> None:
+    """W5 refuses writes; a read writes nothing, and says why a write would be refused."""
+    user = samba_dc.create_user(domain_admin=True)
+    assert status(agent, user.object_guid)["protection"] == "protected-group"
+
+
+def test_status_of_an_unknown_anchor(agent: Agent) -> None:
+    result = agent.handle(agent.seal(Operation.STATUS, uuid.uuid4().bytes))
+    assert (result.outcome, result.event_id) == (Outcome.USER_NOT_FOUND, 33002)
+    assert [e["id"] for e in agent.log()] == [31028, 33002, 31030]

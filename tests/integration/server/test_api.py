@@ -13,7 +13,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from passback.crypto.keys import public_key_to_pem
-from tests.support.portal import MAIL, portal_tenant, rows
+from passback.protocol.outcomes import Outcome
+from passback.server import writeback
+from tests.support.portal import ACCOUNT, MAIL, portal_tenant, rows
 from tests.support.server import AgentFactory, RunningServer, bearer
 from tests.support.smtp import MailCatcher
 
@@ -61,6 +63,7 @@ async def test_openapi_documents_every_route(client: httpx.AsyncClient) -> None:
         "/api/v1/sync",
         "/api/v1/users/{user}/password-reset",
         "/api/v1/users/{user}/password-rules",
+        "/api/v1/users/{user}/account",
         "/api/v1/users/{user}/unlock",
         "/api/v1/users/{user}/require-password-change",
         "/api/v1/users/{user}/blocks",
@@ -112,6 +115,21 @@ async def test_openapi_documents_every_route(client: httpx.AsyncClient) -> None:
             "504",
         }
         assert route["requestBody"].get("required") is not True  # the body is optional
+    account = spec["paths"]["/api/v1/users/{user}/account"]["get"]
+    assert set(account["responses"]) == {
+        "200",
+        "400",
+        "401",
+        "403",
+        "404",
+        "409",
+        "422",
+        "502",
+        "503",
+    }
+    assert account["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/AccountStateOut"
+    }
 
 
 async def test_api_docs_load_nothing_from_another_origin(client: httpx.AsyncClient) -> None:
@@ -219,6 +237,7 @@ async def test_onboarding_needs_a_valid_token(
     ("method", "path"),
     [
         ("GET", "/api/v1/users"),
+        ("GET", "/api/v1/users/jdoe/account"),
         ("GET", "/api/v1/agents"),
         ("POST", "/api/v1/sync"),
         ("POST", "/api/v1/users/jdoe/password-reset"),
@@ -355,3 +374,56 @@ async def test_an_admin_reset_through_the_api_is_mailed_to_the_user(
         notice = await asyncio.to_thread(mail.wait_for, MAIL)
         assert notice["Subject"] == "Sua senha foi redefinida"
         assert "Api-Reset-Pa55-1" not in notice.get_content()
+
+
+async def test_the_account_as_the_directory_has_it(
+    server: RunningServer,
+    client: httpx.AsyncClient,
+    make_agent: AgentFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Read by the agent (a status operation), nothing written, nothing audited;
+    each way it cannot be read has its own code."""
+    async with portal_tenant(server, client, make_agent) as (tenant, agent):
+        agent.account = {**ACCOUNT, "locked": 1, "password_expires_at": 1_703_000_000}
+        audited = rows(server, "SELECT count(*) FROM audit_events")
+        read = await client.get("/api/v1/users/jdoe/account", headers=bearer(tenant.admin_token))
+        assert read.status_code == 200, read.text
+        assert read.json() == {
+            "enabled": True,
+            "locked": True,
+            "must_change": False,
+            "password_set_at": "2023-11-14T22:13:20Z",
+            "password_expires_at": "2023-12-19T15:33:20Z",
+            "protection": None,
+        }
+        assert (agent.reads, agent.opened) == (1, [])
+        assert rows(server, "SELECT count(*) FROM operations") == [(0,)]
+        assert rows(server, "SELECT count(*) FROM audit_events") == audited
+        missing = await client.get(
+            "/api/v1/users/nobody/account", headers=bearer(tenant.admin_token)
+        )
+        assert_error(missing, 404, "user_not_found")
+
+        agent.account_outcome = Outcome.DIRECTORY_UNAVAILABLE
+        down = await client.get("/api/v1/users/jdoe/account", headers=bearer(tenant.admin_token))
+        assert_error(down, 502, "directory_unavailable")
+        assert "could not reach the directory" in down.json()["error"]["message"]
+
+        monkeypatch.setattr(writeback, "READ_TIMEOUT", 0.2)
+        agent.account = None  # an agent from before the status operation: silence
+        silent = await client.get("/api/v1/users/jdoe/account", headers=bearer(tenant.admin_token))
+        assert_error(silent, 502, "agent_too_old")
+        assert "upgrade it" in silent.json()["error"]["message"]
+
+
+async def test_the_account_without_an_agent(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory
+) -> None:
+    async with portal_tenant(server, client, make_agent) as (tenant, agent):
+        await agent.agent.close()
+        response = await client.get(
+            "/api/v1/users/jdoe/account", headers=bearer(tenant.admin_token)
+        )
+        assert_error(response, 503, "service_unavailable")
+        assert "No agent is connected" in response.json()["error"]["message"]

@@ -32,6 +32,7 @@ from passback.agent.writeback import (
     refusal_before_account_write,
     refusal_before_verify,
     refusal_before_write,
+    status_of,
 )
 from passback.crypto.envelope import (
     MAX_CLOCK_SKEW,
@@ -463,6 +464,86 @@ def test_account_write_retry_that_cannot_reach_the_directory_stays_unknown(env: 
     env.handle(envelope)
     env.directory.reset_error = DirectoryUnavailable("down")
     assert env.handle(envelope).outcome is Outcome.OUTCOME_UNKNOWN
+
+
+# ---- status read (the console's view of the account) ----------------------------
+
+
+def test_status_read(env: Env) -> None:
+    """Nothing written, nothing opened: the located account's state, 31028/31029."""
+    request_id = rid()
+    set_at, expires_at = NOW - 86400, NOW + 41 * 86400
+    env.directory.users[ANCHOR] = make_user(
+        locked=True, password_set_at=set_at, password_expires_at=expires_at
+    )
+    result = env.handle(env.seal(None, operation=Operation.STATUS, request_id=request_id))
+    state = {
+        "enabled": 1,
+        "locked": 1,
+        "must_change": 0,
+        "password_set_at": set_at,
+        "password_expires_at": expires_at,
+    }
+    assert result == Result(request_id, Outcome.OK, state, 31029)
+    assert env.ids() == [31028, 31029]
+    directory = env.directory
+    assert directory.resets == directory.changes == directory.unlocks == []
+    assert directory.require_changes == directory.verifies == directory.opened == []
+    entry = env.journal.get(request_id)  # as a verify: its answer, no write recorded
+    assert entry is not None and entry.finished and entry.pwd_last_set_before is None
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({}, {"enabled": 1, "locked": 0, "must_change": 0, "password_expires_at": 0}),
+        (
+            {"enabled": False, "password_set_at": 0},
+            {
+                "enabled": 0,
+                "locked": 0,
+                "must_change": 1,
+                "password_set_at": 0,
+                "password_expires_at": 0,
+            },
+        ),
+        (
+            {"protection": Protection.PROTECTED_GROUP},
+            {
+                "enabled": 1,
+                "locked": 0,
+                "must_change": 0,
+                "password_expires_at": 0,
+                "protection": "protected-group",
+            },
+        ),
+    ],
+)
+def test_status_of(changes: dict[str, Any], expected: dict[str, int | str]) -> None:
+    """Must change is pwdLastSet = 0; a password set at an unknown time is not
+    "must change"; a protected account is read, and says so (W5)."""
+    assert status_of(make_user(**changes)) == expected
+
+
+def test_status_read_of_a_protected_account(env: Env) -> None:
+    env.directory.users[ANCHOR] = make_user(protection=Protection.PROTECTED_GROUP)
+    result = env.handle(env.seal(None, operation=Operation.STATUS))
+    assert (result.outcome, result.detail["protection"]) == (Outcome.OK, "protected-group")
+
+
+@pytest.mark.parametrize(
+    ("error", "outcome", "event"),
+    [
+        (UserNotFound("no object carries the anchor"), Outcome.USER_NOT_FOUND, 33002),
+        (MultipleMatches("two enabled accounts"), Outcome.MULTIPLE_MATCHES, 33003),
+        (DirectoryUnavailable("cannot reach dc1"), Outcome.DIRECTORY_UNAVAILABLE, 33001),
+    ],
+)
+def test_status_read_that_fails(env: Env, error: Exception, outcome: Outcome, event: int) -> None:
+    env.directory.locate_error = error
+    result = env.handle(env.seal(None, operation=Operation.STATUS))
+    assert (result.outcome, result.event_id, result.detail) == (outcome, event, {})
+    assert env.ids() == [31028, event, 31030]
 
 
 def test_self_service_reset_success(env: Env) -> None:

@@ -440,14 +440,18 @@ def test_seal_refuses_no_password(sealer) -> None:  # type: ignore[no-untyped-de
         sealer([])
 
 
-@pytest.mark.parametrize("operation", [Operation.UNLOCK, Operation.REQUIRE_CHANGE])
+@pytest.mark.parametrize(
+    "operation", [Operation.UNLOCK, Operation.REQUIRE_CHANGE, Operation.STATUS]
+)
 def test_an_operation_without_secrets_round_trips(sealer, opener, operation: Operation) -> None:  # type: ignore[no-untyped-def]
     opened = opener(sealer([], operation=operation))
     assert opened.secrets == ()
     assert opened.metadata.operation is operation
 
 
-@pytest.mark.parametrize("operation", [Operation.UNLOCK, Operation.REQUIRE_CHANGE])
+@pytest.mark.parametrize(
+    "operation", [Operation.UNLOCK, Operation.REQUIRE_CHANGE, Operation.STATUS]
+)
 def test_seal_refuses_a_password_for_an_operation_without_secrets(  # type: ignore[no-untyped-def]
     sealer, operation: Operation
 ) -> None:

@@ -22,11 +22,13 @@ def test_codes_are_pinned() -> None:
         Operation.VERIFY: 4,
         Operation.UNLOCK: 5,
         Operation.REQUIRE_CHANGE: 6,
+        Operation.STATUS: 7,
     }
 
 
 def test_secrets_per_operation() -> None:
-    """A change carries the new and the current password; the others one."""
+    """A change carries the new and the current password; an unlock, a
+    require-change and a status read none; the others one."""
     assert {op: op.secrets for op in Operation} == {
         Operation.RESET: 1,
         Operation.ADMIN_RESET: 1,
@@ -34,10 +36,11 @@ def test_secrets_per_operation() -> None:
         Operation.VERIFY: 1,
         Operation.UNLOCK: 0,
         Operation.REQUIRE_CHANGE: 0,
+        Operation.STATUS: 0,
     }
 
 
-@pytest.mark.parametrize("code", [0, 7, 255])
+@pytest.mark.parametrize("code", [0, 8, 255])
 def test_unknown_code(code: int) -> None:
     with pytest.raises(ValueError, match=f"unknown operation code {code}"):
         Operation.from_code(code)

@@ -159,6 +159,11 @@ class DirectoryUser:
     def protected(self) -> bool:
         return self.protection is not None
 
+    @property
+    def must_change(self) -> bool:
+        """The password must be changed at next logon (AD: ``pwdLastSet`` = 0)."""
+        return self.password_set_at == 0
+
 
 @dataclasses.dataclass(frozen=True)
 class DirectoryGroup:

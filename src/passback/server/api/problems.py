@@ -32,6 +32,7 @@ from passback.server import support
 from passback.server.api.deps import get_services
 from passback.server.api.schemas import ErrorBody, ErrorInfo
 from passback.server.errors import (
+    AccountUnreadable,
     ApiError,
     Forbidden,
     Refused,
@@ -55,6 +56,7 @@ REFUSAL_STATUS: Mapping[type[Refused], int] = {
     ConflictError: 409,
     Unprocessable: 422,
     ServiceUnavailable: 503,
+    AccountUnreadable: 502,  # the agent, upstream, could not answer
 }
 
 #: The status of each portal error that is not a directory outcome, by code.

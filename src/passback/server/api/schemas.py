@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from passback.policy.gates import GatePolicy, Method, Scope
 from passback.policy.password import MAX_PASSWORD_UTF16_UNITS
+from passback.server.admin_actions import AccountState
 from passback.server.rules import PasswordRules
 
 #: Longer than any password a directory takes (AD: 256 UTF-16 units), so the
@@ -154,6 +155,30 @@ class AccountResponse(ResetResponse):
 
 class SyncAccepted(BaseModel):
     status: Literal["requested"] = "requested"
+
+
+class AccountStateOut(BaseModel):
+    """A user's account as the directory has it now, read by a connected agent."""
+
+    enabled: bool
+    locked: bool = Field(description="Locked out now (bad passwords).")
+    must_change: bool = Field(
+        description="The password must be changed at next logon (pwdLastSet = 0)."
+    )
+    password_set_at: dt.datetime | None = Field(
+        description="When the password was last set; null: not known, or must change."
+    )
+    password_expires_at: dt.datetime | None = Field(
+        description="When the password expires; null: never, or the directory does not say."
+    )
+    protection: str | None = Field(
+        description="Why writeback refuses the account (W5), e.g. protected-group; "
+        "null: it does not. Reading it is not refused."
+    )
+
+    @classmethod
+    def of(cls, state: AccountState) -> AccountStateOut:
+        return cls(**dataclasses.asdict(state))
 
 
 class RulesOut(BaseModel):

@@ -1,5 +1,6 @@
-"""Routes about the tenant's synced users: list, sync, and an administrator's
-writes (W3): password reset, unlock, require a change at next logon."""
+"""Routes about the tenant's synced users: list, sync, the live account state
+read from the directory, and an administrator's writes (W3): password reset,
+unlock, require a change at next logon."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from passback.server.api.problems import error_responses
 from passback.server.api.schemas import (
     AccountRequest,
     AccountResponse,
+    AccountStateOut,
     Assignment,
     BlocksLifted,
     ResetRequest,
@@ -71,6 +73,24 @@ def list_users(caller: PeopleCaller, services: ServicesDep) -> list[UserOut]:
             )
             for u in rows
         ]
+
+
+@router.get(
+    "/users/{user}/account",
+    response_model=AccountStateOut,
+    summary="The user's account as the directory has it now",
+    responses=error_responses(401, 403, 404, 409, 422, 502, 503),
+)
+async def read_account(
+    user: UserParam, caller: PeopleCaller, services: ServicesDep
+) -> AccountStateOut:
+    """Read by a connected agent, nothing written: enabled, locked out, when
+    the password was set and when it expires, whether it must be changed at
+    next logon. ``agent_too_old`` (502): the agent did not answer, as an agent
+    older than this read does not; upgrade it. Other 502 codes are the
+    agent's outcome (``user_not_found``, ``directory_unavailable``, …)."""
+    state = await admin_actions.read_account(services, caller.acting, user)
+    return AccountStateOut.of(state)
 
 
 @router.post(

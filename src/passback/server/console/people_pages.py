@@ -2,7 +2,8 @@
 and act on them through the agent, with the directory's precise answer.
 
     GET  /console/{slug}/people?q=                  search
-    GET  /console/{slug}/people/{id}                one user, with the actions
+    GET  /console/{slug}/people/{id}                one user, with the account's
+                                                    live state and the actions
     POST /console/{slug}/people/{id}/reset          new password (typed or the
                                                     one generated on the page),
                                                     must change, unlock
@@ -53,6 +54,7 @@ from passback.server.i18n.translations import N_
 from passback.server.outcomes import SUCCESS_MESSAGES, describe
 from passback.server.portal.notice_mail import Notice
 from passback.server.portal.service import Portal
+from passback.server.services import Services
 from passback.server.store.models import utcnow
 
 router = APIRouter(prefix="/console/{slug}/people", include_in_schema=False)
@@ -133,6 +135,7 @@ async def person_page(request: Request, slug: str, user_id: str) -> Response:
         profile = await asyncio.to_thread(read)
     except ConsoleError as error:
         return await fail(request, slug, error)
+    account, unknown = await _account_state(console.services, Acting(tenant.id, admin.id), user_id)
     return page(
         request,
         t,
@@ -140,6 +143,8 @@ async def person_page(request: Request, slug: str, user_id: str) -> Response:
         "person.html",
         admin=admin,
         profile=profile,
+        account=account,
+        account_unknown=t.gettext(unknown[0], **unknown[1]) if unknown else None,
         generated=people.generate_password(),
         when=t.datetime,
         may_act=admin.may(Permission.ACT_ON_PEOPLE),
@@ -147,6 +152,20 @@ async def person_page(request: Request, slug: str, user_id: str) -> Response:
         writeback=tenant.has(Feature.WRITEBACK),
         plan=tenant.plan.value,
     )
+
+
+async def _account_state(
+    services: Services, acting: Acting, user_id: str
+) -> tuple[admin_actions.AccountState | None, tuple[str, dict[str, object]] | None]:
+    """The account as the directory has it now, or why it is not known, as a
+    message to translate and its values (the page shows everything else either way)."""
+    try:
+        return await admin_actions.read_account(services, acting, user_id), None
+    except Refused as error:
+        words = admin_actions.UNREADABLE.get(error.code)
+        if words is not None:
+            return None, (words, {})
+        return None, (admin_actions.UNREADABLE_OTHER, {"reason": error.code})
 
 
 @router.post("/{user_id}/reset")

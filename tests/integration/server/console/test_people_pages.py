@@ -12,13 +12,16 @@ import json
 import re
 
 import httpx
+import pytest
 import sqlalchemy as sa
+from babel.dates import format_datetime
 
 from passback.protocol.operations import Operation
 from passback.protocol.outcomes import Outcome
+from passback.server import writeback
 from passback.server.console.roles import Role
 from tests.support.console import admin_of, csrf
-from tests.support.portal import MAIL, portal_tenant, rows
+from tests.support.portal import ACCOUNT, MAIL, portal_tenant, rows
 from tests.support.server import AgentFactory, RunningServer
 from tests.support.smtp import MailCatcher
 
@@ -184,3 +187,73 @@ async def test_a_reset_needs_a_fresh_authenticator_code(
         assert "was reset" in (await client.get(done.headers["location"])).text
         assert len(agent.opened) == 1
         assert 'id="code"' not in (await client.get(f"{BASE}/people/{user_id(server)}")).text
+
+
+async def test_the_page_shows_the_account_as_the_directory_has_it(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory
+) -> None:
+    """A status read through the agent, with the dates as the page writes its
+    others; nothing written, nothing audited."""
+    async with portal_tenant(server, client, make_agent) as (tenant, agent):
+        await admin_of(server, client, tenant.tenant_id, "acme")
+        audited = rows(server, "SELECT count(*) FROM audit_events")
+        agent.account = {**ACCOUNT, "locked": 1, "password_expires_at": 1_703_000_000}
+        page = await client.get(f"{BASE}/people/{user_id(server)}")
+        state = account_state(page)
+        assert "Not locked out" not in state and "Locked out</span>" in state
+        set_at = dt.datetime.fromtimestamp(int(ACCOUNT["password_set_at"]), dt.UTC)
+        assert format_datetime(set_at, "long", tzinfo=dt.UTC, locale="en") in state
+        assert "December 19, 2023" in state  # expires
+        assert "Not required" in state
+        assert (agent.reads, agent.opened) == (1, [])
+        assert rows(server, "SELECT count(*) FROM audit_events") == audited
+
+        agent.account = {**ACCOUNT, "enabled": 0, "must_change": 1, "password_set_at": 0}
+        state = account_state(await client.get(f"{BASE}/people/{user_id(server)}"))
+        assert "Disabled" in state and "Must change the password" in state
+        assert "Never" not in state  # a password that must be changed does not "never expire"
+
+        agent.account = {**ACCOUNT, "protection": "protected-group"}
+        state = account_state(await client.get(f"{BASE}/people/{user_id(server)}"))
+        assert "Refused: a protected account (protected-group)" in state
+
+        pt = await client.get(
+            f"{BASE}/people/{user_id(server)}", headers={"Accept-Language": "pt-BR"}
+        )
+        assert "No diretório agora" in pt.text
+
+
+async def test_when_the_account_cannot_be_read_the_page_says_why(
+    server: RunningServer,
+    client: httpx.AsyncClient,
+    make_agent: AgentFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with portal_tenant(server, client, make_agent) as (tenant, agent):
+        await admin_of(server, client, tenant.tenant_id, "acme")
+        agent.account_outcome = Outcome.USER_NOT_FOUND
+        page = await client.get(f"{BASE}/people/{user_id(server)}")
+        assert page.status_code == 200 and "Recent activity" in page.text
+        assert "no account with this user&#39;s anchor" in account_state(page)
+
+        agent.account_outcome = Outcome.UNKNOWN
+        state = account_state(await client.get(f"{BASE}/people/{user_id(server)}"))
+        assert "could not read the account (unknown)" in state
+
+        monkeypatch.setattr(writeback, "READ_TIMEOUT", 0.2)
+        agent.account = None  # an agent from before the status operation answers nothing
+        state = account_state(await client.get(f"{BASE}/people/{user_id(server)}"))
+        assert "The agent did not answer" in state and "upgrade it" in state
+
+        await agent.agent.close()
+        page = await client.get(f"{BASE}/people/{user_id(server)}")
+        assert page.status_code == 200 and "Reset the password" in page.text
+        assert "No agent is connected" in account_state(page)
+        assert (await client.get(f"{BASE}/people/not-a-user")).status_code == 404
+
+
+def account_state(page: httpx.Response) -> str:
+    """The page's "In the directory now" block."""
+    found = re.search(r'id="state-title".*?</section>', page.text, re.S)
+    assert found is not None, page.text
+    return found.group(0)
