@@ -282,6 +282,59 @@ def test_unlock_without_a_reset_keeps_the_password(
     assert samba_dc.can_bind(user.dn, user.password)  # the old password works again
 
 
+# ---- who may use self-service (G6, E1) ---------------------------------------------
+
+
+def _reset_up_to_the_password(browser: httpx.Client, user: TestUser, mail: MailCatcher) -> str:
+    """A reset started and its emailed code entered: where the flow leads."""
+    started = browser.post(f"{BASE}/", data={"username": user.name})
+    assert started.headers["location"] == f"{BASE}/code"
+    code = mail.code_for(f"{user.name}@example.test", timeout=30)
+    form = browser.get(f"{BASE}/code")
+    passed = browser.post(f"{BASE}/code", data={"code": code, "csrf": csrf(form)})
+    return passed.headers.get("location", str(passed.status_code))
+
+
+def test_a_group_scope_honours_nested_membership_in_the_real_directory(
+    deployment: Deployment,
+    tenant: Tenant,
+    samba_dc: SambaDC,
+    mail: MailCatcher,
+) -> None:
+    """The agent syncs tokenGroups: a member of Sales, itself a member of
+    Staff, may reset when the scope is Staff; a user outside it is told that
+    self-service is not enabled for them, once the code proved who they are."""
+    member, outsider = samba_dc.create_user(), samba_dc.create_user()
+    _, sales = samba_dc.create_group(member.dn)
+    _, staff = samba_dc.create_group(sales)
+    deployment.sync(tenant, member.name, outsider.name)
+    with deployment.http(tenant.admin_token) as api:
+        scoped = api.patch(
+            "/api/v1/policy", json={"scope": "group", "scope_group": samba_dc.object_sid(staff)}
+        )
+        assert scoped.status_code == 200, scoped.text
+        try:
+            with deployment.http() as browser:
+                assert _reset_up_to_the_password(browser, member, mail) == f"{BASE}/password"
+                password = new_password()
+                done = browser.post(
+                    f"{BASE}/password",
+                    data={
+                        "new_password": password,
+                        "confirm_password": password,
+                        "csrf": csrf(browser.get(f"{BASE}/password")),
+                    },
+                    follow_redirects=True,
+                )
+                assert "Your new password is set in the directory" in done.text, done.text
+                assert samba_dc.can_bind(member.dn, password)
+            with deployment.http() as browser:
+                assert _reset_up_to_the_password(browser, outsider, mail) == "403"
+            assert samba_dc.can_bind(outsider.dn, outsider.password)
+        finally:
+            assert api.patch("/api/v1/policy", json={"scope": "all"}).status_code == 200
+
+
 def test_no_typed_password_is_anywhere_the_deployment_wrote(deployment: Deployment) -> None:
     """S7, across every path above (runs last in this module)."""
     assert TYPED

@@ -166,6 +166,20 @@ class SambaDC(_ProductDC):
         )
         return TestUser(user.name, user.dn, user.object_guid, user.password)
 
+    def create_group(self, *members: str, security: bool = True) -> tuple[str, str]:
+        """A global group (a security group unless told) with ``members``
+        (DNs of users or groups) in the managed OU; its name and DN."""
+        name = f"g{uuid.uuid4().hex[:12]}"
+        dn = f"CN={name},{self.managed_ou}"
+        # ADS_GROUP_TYPE_GLOBAL_GROUP (2), with SECURITY_ENABLED (0x80000000) as a signed int.
+        group_type = -2147483646 if security else 2
+        attributes: dict[str, object] = {"sAMAccountName": name, "groupType": str(group_type)}
+        if members:
+            attributes["member"] = list(members)
+        admin = self.admin()
+        _check(admin, admin.add(dn, ["top", "group"], attributes))
+        return name, dn
+
     def lock_out(self, user: DirectoryUser) -> None:
         """Lock ``user`` out the way a user does: bad passwords up to the threshold."""
         for i in range(LOCKOUT_THRESHOLD):

@@ -259,7 +259,6 @@ def _changes(
         custom.append({"en": typed["new_en"], "pt_br": typed["new_pt_br"] or None})
     contacts = [a.strip() for a in typed["admin_contacts"].splitlines() if a.strip()]
     changes = {
-        "scope": typed["scope"],
         "assignment_required": typed["assignment_required"],
         "notify_users": typed["notify_users"],
         "notify_admins": typed["notify_admins"],
@@ -273,6 +272,8 @@ def _changes(
         "admin_contacts": contacts[: MAX_ADMIN_CONTACTS + 1],
         "custom_questions": custom,
     }
+    if typed["scope"]:  # a form without it keeps the scope
+        changes["scope"] = typed["scope"]
     return changes, typed["unlock_on_reset"]
 
 

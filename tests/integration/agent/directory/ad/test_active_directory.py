@@ -526,3 +526,25 @@ def test_a_connection_opened_ahead_to_an_unreachable_dc_fails_at_the_bind(
             nowhere.verify_password(found, user.password, opened)
     finally:
         nowhere.close()
+
+
+def test_a_users_groups_include_the_enclosing_ones_and_groups_are_listed(
+    ad: ActiveDirectory, samba_dc: SambaDC
+) -> None:
+    """G6: a member of Sales, which is a member of Staff, is in Staff too
+    (tokenGroups); the domain's security groups are listed with their names,
+    distribution groups (never in a token) are not."""
+    user = samba_dc.create_user()
+    sales, sales_dn = samba_dc.create_group(user.dn)
+    staff, staff_dn = samba_dc.create_group(sales_dn)
+    mailing, _ = samba_dc.create_group(user.dn, security=False)
+    found = ad.locate(user.object_guid)
+    sids = {name: samba_dc.object_sid(dn) for name, dn in ((sales, sales_dn), (staff, staff_dn))}
+    assert set(sids.values()) <= found.groups
+    domain_users = f"{samba_dc.object_sid(samba_dc.admin_dn).rsplit('-', 1)[0]}-513"
+    assert domain_users in found.groups  # the primary group
+    listed = {g.name: g.sid for g in ad.iter_groups()}
+    assert {n: listed.get(n) for n in sids} == sids
+    assert mailing not in listed and "Domain Users" in listed
+    [synced] = [u for b in batches([found], "s", ad.iter_groups()) for u in b.users if u.anchor]
+    assert set(sids.values()) <= set(synced.groups)
