@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import enum
 
+from sqlalchemy import ColumnElement
+
 from passback.policy.gates import GatePolicy, Scope
 from passback.server.errors import NotEntitled
 from passback.server.store.models import DirectoryUser, Tenant
@@ -104,6 +106,19 @@ def tenant_refusal(tenant: Tenant, policy: GatePolicy) -> Refusal | None:
     if policy.scope is Scope.NONE:
         return Refusal.SCOPE
     return None
+
+
+def enabled_for(tenant: Tenant, policy: GatePolicy) -> list[ColumnElement[bool]] | None:
+    """The conditions on ``DirectoryUser`` rows that :func:`self_service_refusal`
+    lets through (for counting them); None: no one."""
+    if tenant_refusal(tenant, policy) is not None:
+        return None
+    found: list[ColumnElement[bool]] = []
+    if policy.scope is Scope.GROUP:
+        found.append(DirectoryUser.group_sids.like(group_pattern(policy.scope_group or "")))
+    if policy.assignment_required:
+        found.append(DirectoryUser.assigned.is_(True))
+    return found
 
 
 def group_pattern(sid: str) -> str:

@@ -1,5 +1,6 @@
 """What the dashboard and the agents page read: each agent's health, the
-tenant's registration coverage (G8), and when users were last synced."""
+tenant's registration coverage (G8), how many users self-service is
+enabled for (E1, G6), and when users were last synced."""
 
 from __future__ import annotations
 
@@ -9,8 +10,15 @@ import datetime as dt
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from passback.server import entitlements
 from passback.server.agents import list_agents
-from passback.server.store.models import DirectoryUser, GateRegistration, OperationRecord
+from passback.server.gate_policies import gate_policy
+from passback.server.store.models import (
+    DirectoryUser,
+    GateRegistration,
+    OperationRecord,
+    Tenant,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,6 +39,7 @@ class Coverage:
     users: int  # enabled synced users
     registered: int  # of them, with at least one method registered
     last_sync: dt.datetime | None
+    enabled_for: int = 0  # of them, those self-service is enabled for (E1, G6)
 
     @property
     def percent(self) -> int:
@@ -79,4 +88,11 @@ def coverage(db: Session, tenant_id: str) -> Coverage:
         or 0
     )
     last_sync = db.scalar(select(func.max(DirectoryUser.synced_at)).where(*enabled))
-    return Coverage(users, registered, last_sync)
+    tenant = db.get(Tenant, tenant_id)
+    conditions = entitlements.enabled_for(tenant, gate_policy(db, tenant_id)) if tenant else None
+    enabled_for = (
+        db.scalar(select(func.count()).select_from(DirectoryUser).where(*enabled, *conditions))
+        if conditions is not None
+        else 0
+    )
+    return Coverage(users, registered, last_sync, enabled_for or 0)
