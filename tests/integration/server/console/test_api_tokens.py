@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from passback.server.console.roles import Role
 from tests.support.console import admin_of, csrf
-from tests.support.portal import rows
+from tests.support.portal import execute, rows
 from tests.support.server import RunningServer, bearer
 
 BASE = "/console/acme"
@@ -87,3 +87,20 @@ async def test_a_tenant_administrator_sees_every_token_another_only_their_own(
     assert "hal&#39;s" in every.text and "bootstrap token" in every.text
     bad = await client.post(f"{BASE}/tokens", data={"name": " ", "csrf": csrf(every)})
     assert bad.status_code == 422 and "Name the token" in bad.text
+
+
+async def test_a_tokens_last_use_is_written_at_most_once_a_minute(
+    server: RunningServer, client: httpx.AsyncClient
+) -> None:
+    """The list shows the last use to the minute; calls in between write nothing."""
+    tenant = server.create_tenant("Acme")
+    auth = bearer(tenant.admin_token)
+    assert (await client.get("/api/v1/users", headers=auth)).status_code == 200
+    [[first]] = rows(server, "SELECT used_at FROM tokens WHERE kind = 'admin'")
+    assert first is not None
+    assert (await client.get("/api/v1/users", headers=auth)).status_code == 200
+    assert rows(server, "SELECT used_at FROM tokens WHERE kind = 'admin'") == [(first,)]
+    execute(server, "UPDATE tokens SET used_at = '2020-01-01 00:00:00.000000' WHERE kind = 'admin'")
+    assert (await client.get("/api/v1/users", headers=auth)).status_code == 200
+    [[later]] = rows(server, "SELECT used_at FROM tokens WHERE kind = 'admin'")
+    assert str(later) > "2020-01-01 00:00:00.000000"
