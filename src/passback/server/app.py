@@ -142,6 +142,9 @@ def create_app(
         tries=SlidingWindowLimiter(
             recovery_mails.WRONG_TRIES, console_sessions.RESET_WINDOW.total_seconds()
         ),
+        strangers=SlidingWindowLimiter(
+            recovery_mails.MAX_STRANGER_MAILS, recovery_mails.RESET_MAIL_WINDOW
+        ),
     )
 
     app = _App(

@@ -53,6 +53,10 @@ EXPIRED = N_("This reset has ended. Start again.")
 #: too few to flood anyone's inbox.
 MAX_RESET_MAILS = 3
 RESET_MAIL_WINDOW = 3600.0
+#: Reset mails per administrator asked for from browsers they never signed in
+#: with, whatever the address: bounds what a stranger with many addresses can
+#: send; the administrator's own browser is not held by it.
+MAX_STRANGER_MAILS = 10
 #: Tries a reset may get wrong; the next ends it, whoever's email it was.
 WRONG_TRIES = states.MAX_CODE_ATTEMPTS - 1
 #: Seconds a start takes at least, known email or not (T2).
@@ -72,17 +76,25 @@ class Recovery:
         mailer: MailSender | None,
         mails: RateLimiter,
         tries: RateLimiter,
+        strangers: RateLimiter,
     ) -> None:
         self.console = console
         self.mailer = mailer
-        self.mails = mails  # reset mails per administrator and client address
+        self.mails = mails  # reset mails per administrator and client address (or device)
+        self.strangers = strangers  # … and per administrator from unknown browsers
         #: Tries per reset token, whoever's: an unknown email's token ends as a
         #: known one's does (T2).
         self.tries = tries
         self._tasks: set[asyncio.Future[None]] = set()
 
     async def start(
-        self, tenant: ConsoleTenant, email: str, *, client: str, t: Translator
+        self,
+        tenant: ConsoleTenant,
+        email: str,
+        *,
+        client: str,
+        t: Translator,
+        device: str | None = None,
     ) -> Started:
         """A reset for the administrator of ``email``, if there is one; the same
         answer either way (T2).
@@ -102,10 +114,7 @@ class Recovery:
                 status=503,
             )
         found, _ = await console.find_active(tenant, email, client=client, purpose="console-reset")
-        # Per administrator *and* address: a stranger's requests do not use up
-        # the mails of the administrator's own.
-        mail_key = f"console-reset:{found.id if found else ''}:{address_key(client)}"
-        if found is None or not await self.mails.allow(mail_key):
+        if found is None or not await self._may_mail(found.id, client, device):
             await _pad(started)
             return Started(new_flow_token())  # stored nowhere: no code is ever right
         code = new_code()
@@ -140,6 +149,18 @@ class Recovery:
         self._send(message)  # after the answer: the time tells nothing (T2)
         await _pad(started)
         return Started(token)
+
+    async def _may_mail(self, admin_id: str, client: str, device: str | None) -> bool:
+        """Whether one more reset mail may go to the administrator: from their
+        own browser (it signed in before), 3 an hour; from any other, 3 an
+        hour per address and 10 an hour in all. A stranger's requests never
+        use up what the administrator's own browser may send."""
+        known = self.console.hasher.device_of(device)
+        if known is not None and known[0] == "admin-" + admin_id:
+            return await self.mails.allow(f"console-reset-device:{admin_id}:{known[1]}")
+        return await self.mails.allow(
+            f"console-reset:{admin_id}:{address_key(client)}"
+        ) and await self.strangers.allow(f"console-reset-any:{admin_id}")
 
     async def check_codes(
         self, tenant: ConsoleTenant, token: str | None, mailed: str, app: str

@@ -22,6 +22,7 @@ from fastapi.responses import RedirectResponse, Response
 from passback.server.console.errors import ConsoleError
 from passback.server.console.recovery import Recovery, check_enabled
 from passback.server.console.web import (
+    DEVICE_COOKIE,
     Text,
     check_post,
     console_of,
@@ -59,7 +60,11 @@ async def start(request: Request, slug: str, email: Text = "") -> Response:
         tenant = await console_of(request).tenant(slug)
         check_post(request, None, "")
         started = await _recovery(request).start(
-            tenant, email, client=request.client.host if request.client else "unknown", t=t
+            tenant,
+            email,
+            client=request.client.host if request.client else "unknown",
+            t=t,
+            device=request.cookies.get(DEVICE_COOKIE),
         )
     except ConsoleError as error:
         return await _back(request, slug, "", error)

@@ -8,9 +8,9 @@ import asyncio
 
 import httpx
 
-from passback.server.console.recovery import MAX_RESET_MAILS, WRONG_TRIES
+from passback.server.console.recovery import MAX_RESET_MAILS, MAX_STRANGER_MAILS, WRONG_TRIES
 from tests.support.console import admin_of, sign_in
-from tests.support.portal import rows
+from tests.support.portal import from_address, rows
 from tests.support.server import RunningServer
 from tests.support.smtp import MailCatcher
 
@@ -92,6 +92,24 @@ async def test_mails_are_capped_per_administrator_and_address(
     assert len(mail.to(ada.email)) == MAX_RESET_MAILS
     # The administrator still signs in as before.
     assert (await sign_in(client, "acme", ada)).headers["location"] == f"{BASE}/dashboard"
+
+
+async def test_strangers_with_many_addresses_send_a_bounded_number_of_mails(
+    server: RunningServer, client: httpx.AsyncClient, mail: MailCatcher
+) -> None:
+    """From unknown browsers, 3 an hour per address and 10 in all; the
+    administrator's own browser (it signed in before) still gets its mail."""
+    tenant = server.create_tenant("Acme")
+    ada = await admin_of(server, client, tenant.tenant_id, "acme")
+    for n in range(5):
+        async with from_address(server, f"127.0.0.{20 + n}") as stranger:
+            for _ in range(MAX_RESET_MAILS):
+                await stranger.post(f"{BASE}/forgot", data={"email": ada.email})
+    await asyncio.to_thread(mail.wait_for, ada.email, MAX_STRANGER_MAILS)
+    await asyncio.sleep(0.5)
+    assert len(mail.to(ada.email)) == MAX_STRANGER_MAILS
+    await client.post(f"{BASE}/forgot", data={"email": ada.email})
+    await asyncio.to_thread(mail.wait_for, ada.email, MAX_STRANGER_MAILS + 1)
 
 
 async def test_a_known_and_an_unknown_email_end_alike_after_wrong_codes(
