@@ -123,13 +123,16 @@ async def portal_tenant(
     telephone: str | None = None,
     groups: tuple[SyncGroup, ...] = (),
     member_of: tuple[str, ...] = (),
+    features: tuple[str, ...] | None = None,
 ) -> AsyncIterator[tuple[CreatedTenant, AutoAgent]]:
     """A tenant "Acme" (slug ``acme``) whose agent is connected and answers,
     with the synced user ``jdoe`` (with the directory's ``mobile`` and
     ``telephone`` given, a member of the groups of SIDs ``member_of``), and
-    the directory's ``groups``."""
+    the directory's ``groups``; the agent announces ``features``, all by default)."""
     tenant = server.create_tenant("Acme")
     agent = await make_agent(tenant)
+    if features is not None:
+        agent.features = features
     await agent.connect_ready()
     await agent.next_sync_request()
     jdoe = user("jdoe")

@@ -22,6 +22,7 @@ from websockets.exceptions import ConnectionClosed
 from passback.crypto.envelope import Opened, open_envelope
 from passback.crypto.keys import PackageKey
 from passback.crypto.masterkey import MasterKey
+from passback.protocol import features
 from passback.protocol.link import AgentLink, Closed, Event, OperationReceived, Received
 from passback.protocol.messages import (
     PROTOCOL_VERSION,
@@ -88,9 +89,11 @@ class FakeAgent:
         self.key = key
         self.ws: ClientConnection | None = None
         self.link: AgentLink | None = None
+        #: What it announces in its hello (``protocol.features``); () plays an old agent.
+        self.features: tuple[str, ...] = features.ALL
 
     async def connect(self, *, secret: str | None = None, version: int = PROTOCOL_VERSION) -> None:
-        hello = Hello(version, self.agent_id, self.tenant_id, "fake-agent/1")
+        hello = Hello(version, self.agent_id, self.tenant_id, "fake-agent/1", self.features)
         self.link = AgentLink(hello, secret or self.secret)
         self.ws = await connect(self.server.relay_url, max_size=None)
         await self.flush()

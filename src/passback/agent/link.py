@@ -29,6 +29,7 @@ from passback.agent.sync import batches
 from passback.agent.writeback import Writeback
 from passback.crypto.envelope import read_metadata
 from passback.crypto.errors import Malformed
+from passback.protocol import features
 from passback.protocol.backoff import backoff, should_retry
 from passback.protocol.errors import CloseCode
 from passback.protocol.link import AgentLink, Closed, OperationReceived, Received, State
@@ -156,7 +157,13 @@ class RelayClient:
         """One link, from dialling to its end: (close code, reason, whether it
         reached READY). A link that never got ready does not reset the backoff:
         a hub that closes every handshake must not be redialled every second."""
-        hello = Hello(PROTOCOL_VERSION, self._config.agent_id, self._config.tenant_id, __version__)
+        hello = Hello(
+            PROTOCOL_VERSION,
+            self._config.agent_id,
+            self._config.tenant_id,
+            __version__,
+            features=tuple(f.value for f in features.ALL),
+        )
         link = AgentLink(hello, self._config.relay_secret)
         async with connect(
             self._config.relay_url,

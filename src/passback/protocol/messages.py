@@ -38,6 +38,9 @@ MAX_PHONE_TEXT = 64
 #: An operation frame is one sealed envelope; S8 wants it under 1 KB, and the
 #: envelope of the longest password AD accepts fits (see crypto.envelope).
 MAX_OPERATION_FRAME = 1024
+#: Features an agent announces at most, and the longest name of one.
+MAX_FEATURES = 32
+MAX_FEATURE_NAME = 32
 #: Longest agent id, tenant id, request id and name we accept on the wire.
 MAX_ID_LENGTH = 64
 MAX_SECRET_LENGTH = 128
@@ -82,12 +85,19 @@ class Hello:
     agent_id: str
     tenant_id: str
     software: str
+    #: What it can do beyond version 1 (``protocol.features``); agents before
+    #: them send none. Names this side does not know are kept, not refused.
+    features: tuple[str, ...] = ()
 
     def validate(self) -> None:
         _check_int("version", self.version)
         _check_str("agent_id", self.agent_id)
         _check_str("tenant_id", self.tenant_id)
         _check_str("software", self.software, empty=True)
+        if not isinstance(self.features, tuple) or len(self.features) > MAX_FEATURES:
+            raise BadFrame(f"features must be a list of at most {MAX_FEATURES} names")
+        for name in self.features:
+            _check_str("feature", name, limit=MAX_FEATURE_NAME)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -375,6 +385,8 @@ def _build(cls: type[ControlMessage], raw: dict[str, Any]) -> ControlMessage:
             raw["outcome"] = Outcome(raw["outcome"])
         except (ValueError, TypeError) as exc:
             raise BadFrame("outcome is unknown") from exc
+    if cls is Hello and "features" in raw:
+        raw["features"] = tuple(_list(raw["features"], "features"))
     if cls is SyncBatch:
         users = _list(raw["users"], "users")
         raw["users"] = tuple(_build_user(u) for u in users)

@@ -33,6 +33,7 @@ from passback.server import agents, audit, entitlements, tenants, writeback
 from passback.server.directory_users import one_user
 from passback.server.errors import (
     AccountUnreadable,
+    AgentTooOld,
     AgentUnavailable,
     ReplyTimeout,
     ServiceUnavailable,
@@ -172,8 +173,10 @@ UNREADABLE: Mapping[str, str] = {
         "No agent is connected, so the account's state cannot be read from the directory now."
     ),
     "agent_too_old": N_(
-        "The agent did not answer. An agent too old to read the account does not answer "
-        "at all (its event log shows 32003, unknown operation): upgrade it."
+        "The connected agents are too old to read the account from the directory: upgrade them."
+    ),
+    "no_answer": N_(
+        "The agent did not answer in time; the directory may be slow. Try again in a moment."
     ),
     Outcome.USER_NOT_FOUND.value: N_(
         "The directory has no account with this user's anchor any more."
@@ -205,19 +208,22 @@ async def read_account(services: Services, acting: Acting, user: str) -> Account
         ServiceUnavailable: no agent of the tenant is connected (W2).
         AccountUnreadable: the agent could not read it; ``code`` is its outcome
             (``user_not_found``, ``directory_unavailable``, …), or
-            ``agent_too_old`` when it did not answer (module ``server.writeback``,
-            ``read_account``).
+            ``agent_too_old`` when no connected agent announces the read
+            (``protocol.features``), ``no_answer`` when the agent did not
+            answer in time.
     """
-    user_id = await asyncio.to_thread(_resolve, services, acting, user)
+    user_id = await asyncio.to_thread(_resolve, services, acting, user, write=False)
     try:
         result = await writeback.read_account(
             services=services, tenant_id=acting.tenant_id, user=writeback.UserId(user_id)
         )
+    except AgentTooOld:
+        raise AccountUnreadable(unreadable_message("agent_too_old"), code="agent_too_old") from None
     except AgentUnavailable:
         raise ServiceUnavailable(UNREADABLE[ServiceUnavailable.code]) from None
     except ReplyTimeout as exc:
         logger.warning("status of user %s in tenant %s: %s", user_id, acting.tenant_id, exc)
-        raise AccountUnreadable(unreadable_message("agent_too_old"), code="agent_too_old") from None
+        raise AccountUnreadable(unreadable_message("no_answer"), code="no_answer") from None
     if result.outcome is not Outcome.OK:
         logger.warning(
             "status of user %s in tenant %s: the agent answered %s (event %s)",
@@ -373,16 +379,16 @@ def block_subjects(row: DirectoryUser, hasher: Hasher) -> list[str]:
     return [row.id, *(hasher.who_hash(name) for name in names)]
 
 
-def _resolve(services: Services, acting: Acting, user: str) -> str:
-    """The user's id, for a write to the directory.
+def _resolve(services: Services, acting: Acting, user: str, *, write: bool = True) -> str:
+    """The user's id, for a write to the directory (``write``) or a read.
 
     Raises:
-        NotEntitled: the tenant's plan lacks writeback (E1).
+        NotEntitled: a write, and the tenant's plan lacks writeback (E1).
         NotFound: no such user in the tenant.
     """
     with services.sessions() as db:
         tenant = db.get(Tenant, acting.tenant_id)
-        if tenant is not None:
+        if write and tenant is not None:
             entitlements.require(tenant, entitlements.Feature.WRITEBACK)
         return one_user(db, acting.tenant_id, user).id
 

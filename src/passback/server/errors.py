@@ -9,6 +9,7 @@ Exception tree::
     │                             one the store's secrets are wrapped under (keyring.py)
     ├── HubError                  routing a message to an agent failed (relay/local.py)
     │   ├── AgentUnavailable      not connected, or the send failed before delivery
+    │   │   └── AgentTooOld       connected, but none announced the feature it needs
     │   ├── AgentLost             delivered, then the link dropped before a result
     │   ├── ReplyTimeout          delivered, no result within the timeout
     │   └── RequestInProgress     this request id is already waiting for its result
@@ -59,6 +60,15 @@ class HubError(ServerError):
 
 class AgentUnavailable(HubError):
     pass
+
+
+class AgentTooOld(AgentUnavailable):
+    """Agents of the tenant are connected, but none announced the feature the
+    operation needs (``protocol.features``): they must be upgraded."""
+
+    def __init__(self, tenant_id: str, feature: str) -> None:
+        super().__init__(f"no connected agent of tenant {tenant_id} announces {feature!r}")
+        self.feature = feature
 
 
 class AgentLost(HubError):

@@ -43,6 +43,11 @@ class AgentSession(Protocol):
     @property
     def agent_id(self) -> str: ...
 
+    @property
+    def features(self) -> frozenset[str]:
+        """What the agent announced it can do (``protocol.features``)."""
+        ...
+
     async def send(self, message: Outbound) -> None:
         """Put ``message`` on the link; raises any exception if it could not."""
         ...
@@ -55,8 +60,13 @@ class AgentSession(Protocol):
 class AgentRouter(Protocol):
     """What the use-cases call to reach the agents of a tenant (SPEC L4)."""
 
-    async def present(self, tenant_id: str) -> list[str]:
-        """Ids of the tenant's agents connected and authenticated now, oldest link first."""
+    async def present(self, tenant_id: str, needs: frozenset[str] = frozenset()) -> list[str]:
+        """Ids of the tenant's agents connected and authenticated now, oldest
+        link first; with ``needs``, only those that announced these features."""
+        ...
+
+    async def features(self, tenant_id: str) -> dict[str, frozenset[str]]:
+        """What each connected agent of the tenant announced, by agent id."""
         ...
 
     async def send(self, tenant_id: str, agent_id: str, message: Outbound) -> None:

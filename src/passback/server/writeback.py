@@ -47,6 +47,7 @@ from passback.crypto.keys import PackageKey, public_key_from_pem
 from passback.policy.banned import BannedReason, check_banned, tenant_words
 from passback.policy.password import PasswordProblem, check_password
 from passback.protocol import anchors
+from passback.protocol.features import Feature
 from passback.protocol.messages import Result
 from passback.protocol.operations import Operation
 from passback.protocol.outcomes import Outcome
@@ -54,21 +55,27 @@ from passback.server.agents import newest_package_key
 from passback.server.directory_users import find_user
 from passback.server.errors import (
     AgentLost,
+    AgentTooOld,
     AgentUnavailable,
     NotFound,
     ReplyTimeout,
     RequestBusy,
     RequestConflict,
     RequestInProgress,
+    ServiceUnavailable,
     Unprocessable,
 )
 from passback.server.services import Services
 from passback.server.store.models import Agent, DirectoryUser, OperationRecord, Tenant, utcnow
-from passback.server.types import Clock
+from passback.server.types import AgentRouter, Clock
 
 logger = logging.getLogger(__name__)
 
 IN_PROGRESS = "A request with this request id is still in progress. Wait for it to finish."
+MUST_CHANGE_TOO_OLD = (
+    "No connected agent can make the user change the password at next logon in the same "
+    "write: upgrade the agents, or reset without it and require the change afterwards."
+)
 _PASSWORD_MESSAGES = {
     PasswordProblem.EMPTY: "The new password must not be empty.",
     PasswordProblem.INVALID: (
@@ -158,6 +165,8 @@ async def reset_password(
         NotFound: no such user in the tenant (code ``user_not_found``).
         RequestConflict: ``request_id`` belongs to another user.
         RequestBusy: ``request_id`` is in flight.
+        ServiceUnavailable: ``must_change``, and agents are connected but none
+            announced it (code ``agent_too_old``; ``protocol.features``).
     """
     fresh = not request_id
     request_id = str(uuid.UUID(request_id)) if request_id else str(uuid.uuid4())
@@ -335,13 +344,13 @@ async def read_account(
 
     Raises:
         NotFound: no such user in the tenant.
+        AgentTooOld: agents are connected, but none announced the status
+            operation (an older agent cannot open its envelope and would not answer).
         AgentUnavailable: no agent of the tenant is connected (W2), or none took it.
-        ReplyTimeout: the agent did not answer within :data:`READ_TIMEOUT`. An
-            agent older than the status operation never answers it: it cannot
-            open the envelope (its event 32003).
+        ReplyTimeout: the agent did not answer within :data:`READ_TIMEOUT`.
     """
     router, settings = services.router, services.settings
-    present = await router.present(tenant_id)
+    present = await _able(router, tenant_id, Feature.ACCOUNT_STATUS)
     anchor, keys, package_key = await asyncio.to_thread(_read_plan, services, tenant_id, user.value)
     request_id = str(uuid.uuid4())
     for agent_id in present:
@@ -367,6 +376,18 @@ async def read_account(
         except (AgentUnavailable, AgentLost):
             continue  # nothing written: another agent may read it (L4)
     raise AgentUnavailable(f"no agent of tenant {tenant_id} took the read")
+
+
+async def _able(router: AgentRouter, tenant_id: str, feature: Feature) -> list[str]:
+    """The tenant's connected agents that announced ``feature``.
+
+    Raises:
+        AgentTooOld: agents are connected, and none announced it.
+    """
+    able = await router.present(tenant_id, frozenset({feature.value}))
+    if not able and await router.present(tenant_id):
+        raise AgentTooOld(tenant_id, feature.value)
+    return able
 
 
 def _read_plan(
@@ -415,7 +436,14 @@ async def _write_back(
     """Find the user, seal ``secrets`` for one present agent, and bring its answer back.
     ``fresh``: ``request_id`` was drawn here, so no record can have it yet."""
     sessions, router, settings = services.sessions, services.router, services.settings
-    present = await router.present(tenant_id)
+    try:
+        present = (
+            await _able(router, tenant_id, Feature.MUST_CHANGE)
+            if must_change
+            else await router.present(tenant_id)
+        )
+    except AgentTooOld:
+        raise ServiceUnavailable(MUST_CHANGE_TOO_OLD, code="agent_too_old") from None
     plan = await asyncio.to_thread(
         _prepare, services, operation, tenant_id, user, request_id, secrets, unlock, present, fresh
     )

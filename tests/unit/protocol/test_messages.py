@@ -12,8 +12,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from passback.protocol.errors import BadFrame, CloseCode, FrameTooLarge
+from passback.protocol.features import ALL as ALL_FEATURES
+from passback.protocol.features import Feature
 from passback.protocol.messages import (
     MAX_CONTROL_FRAME,
+    MAX_FEATURE_NAME,
+    MAX_FEATURES,
     MAX_ID_LENGTH,
     MAX_PHONE_TEXT,
     MAX_SECRET_LENGTH,
@@ -581,3 +585,21 @@ def test_encode_checks_the_groups_too() -> None:
         encode(SyncBatch("s", 0, True, True, (), (SyncGroup(SID, "x"),) * (MAX_SYNC_GROUPS + 1)))
     with pytest.raises(BadFrame, match="groups must be"):
         encode(SyncBatch("s", 0, True, True, (dataclasses.replace(USER, groups=[SID]),)))  # type: ignore[arg-type]
+
+
+def test_hello_features_travel_unknown_names_too_and_may_be_left_out() -> None:
+    """protocol.features: a newer agent may name features this side does not
+    know; an older one sends none."""
+    hello = Hello(1, "agent-1", "tenant-1", "passback-agent/0.2", ("must_change", "teleport"))
+    assert decode(encode(hello)) == hello
+    assert decode(frame(**hello_fields())) == Hello(1, "agent-1", "tenant-1", "x")
+    assert tuple(Feature) == ALL_FEATURES and "groups" in ALL_FEATURES
+
+
+@pytest.mark.parametrize(
+    "features",
+    ["must_change", None, [5], [""], ["f" * (MAX_FEATURE_NAME + 1)], ["f"] * (MAX_FEATURES + 1)],
+)
+def test_hello_features_are_checked(features: Any) -> None:
+    with pytest.raises(BadFrame):
+        decode(frame(**hello_fields(features=features)))

@@ -76,7 +76,8 @@ def test_an_answer_that_is_not_a_state(detail: dict[str, int | str]) -> None:
 
 
 def test_the_words_for_each_way_it_cannot_be_read() -> None:
-    assert "upgrade it" in unreadable_message("agent_too_old")
+    assert "upgrade them" in unreadable_message("agent_too_old")
+    assert "did not answer in time" in unreadable_message("no_answer")
     assert (
         unreadable_message(Outcome.DIRECTORY_UNAVAILABLE.value)
         == UNREADABLE["directory_unavailable"]

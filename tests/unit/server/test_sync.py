@@ -82,8 +82,11 @@ class FakeRouter:
         self.broken = broken
         self.sent: list[tuple[str, Outbound]] = []
 
-    async def present(self, tenant_id: str) -> list[str]:
+    async def present(self, tenant_id: str, needs: frozenset[str] = frozenset()) -> list[str]:
         return list(self.agents)
+
+    async def features(self, tenant_id: str) -> dict[str, frozenset[str]]:
+        return dict.fromkeys(self.agents, frozenset())
 
     async def send(self, tenant_id: str, agent_id: str, message: Outbound) -> None:
         if agent_id in self.broken:

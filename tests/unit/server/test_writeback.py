@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from passback.crypto.envelope import open_envelope, read_metadata
 from passback.crypto.keys import PackageKey, generate_private_key, public_key_to_pem
+from passback.protocol.features import Feature
 from passback.protocol.messages import Result, SyncUser
 from passback.protocol.operations import Operation
 from passback.protocol.outcomes import Outcome
@@ -27,6 +28,7 @@ from passback.server.errors import (
     NotFound,
     ReplyTimeout,
     RequestBusy,
+    ServiceUnavailable,
     Unprocessable,
 )
 from passback.server.services import Services
@@ -62,12 +64,19 @@ class FakeRouter:
 
     def __init__(self) -> None:
         self.agents: list[str] = []
+        #: What each agent announced; an agent not named here announced everything.
+        self.announced: dict[str, frozenset[str]] = {}
         self.behaviour: dict[str, Outcome | Exception] = {}
         self.requests: list[tuple[str, str, str, bytes]] = []
         self.on_request: Callable[[], None] = lambda: None  # called as each envelope leaves
 
-    async def present(self, tenant_id: str) -> list[str]:
-        return list(self.agents)
+    async def present(self, tenant_id: str, needs: frozenset[str] = frozenset()) -> list[str]:
+        features = await self.features(tenant_id)
+        return [a for a in self.agents if needs <= features[a]]
+
+    async def features(self, tenant_id: str) -> dict[str, frozenset[str]]:
+        every = frozenset(f.value for f in Feature)
+        return {a: self.announced.get(a, every) for a in self.agents}
 
     async def send(self, tenant_id: str, agent_id: str, message: Outbound) -> None:
         raise NotImplementedError
@@ -298,6 +307,26 @@ async def test_no_agent_present(world: World) -> None:
     assert world.hub.requests == []
     [record] = await world.records()
     assert record.outcome == "service_unavailable"
+
+
+async def test_must_change_goes_only_to_an_agent_that_announced_it(world: World) -> None:
+    """protocol.features: an older agent would refuse the envelope's flag."""
+    old, new = world.agents[0], world.agents[1]
+    world.hub.announced[old] = frozenset()
+    result = await world.reset(must_change=True)
+    assert result.outcome is Outcome.OK
+    assert [r[1] for r in world.hub.requests] == [new]
+    assert read_metadata(world.hub.requests[0][3]).must_change
+
+
+async def test_must_change_with_only_old_agents_is_refused_before_sealing(world: World) -> None:
+    for agent in world.agents:
+        world.hub.announced[agent] = frozenset({Feature.GROUPS.value})
+    with pytest.raises(ServiceUnavailable) as refused:
+        await world.reset(must_change=True)
+    assert refused.value.code == "agent_too_old" and "upgrade the agents" in str(refused.value)
+    assert world.hub.requests == []
+    assert (await world.reset()).outcome is Outcome.OK  # without it, any agent will do
 
 
 async def test_unavailable_agent_falls_over_to_another(world: World) -> None:

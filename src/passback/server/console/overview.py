@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Mapping
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from passback.protocol.features import Feature
 from passback.server import entitlements
 from passback.server.agents import list_agents
 from passback.server.gate_policies import gate_policy
@@ -32,6 +34,9 @@ class AgentHealth:
     revoked_at: dt.datetime | None
     #: The last writeback this agent answered with a failure: outcome and time.
     last_failure: tuple[str, dt.datetime] | None
+    #: What this server can ask that the connected agent did not announce
+    #: (``protocol.features``): it needs an upgrade.
+    missing: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,7 +51,10 @@ class Coverage:
         return round(100 * self.registered / self.users) if self.users else 0
 
 
-def agents(db: Session, tenant_id: str, present: list[str]) -> list[AgentHealth]:
+def agents(
+    db: Session, tenant_id: str, present: Mapping[str, frozenset[str]]
+) -> list[AgentHealth]:
+    """Each agent of the tenant; ``present``: what each connected one announced."""
     out = []
     for agent in list_agents(db, tenant_id):
         failure = db.execute(
@@ -71,6 +79,9 @@ def agents(db: Session, tenant_id: str, present: list[str]) -> list[AgentHealth]
                 last_seen_at=agent.last_seen_at,
                 revoked_at=agent.revoked_at,
                 last_failure=(str(failure[0]), failure[1]) if failure and failure[1] else None,
+                missing=tuple(
+                    f.value for f in Feature if agent.id in present and f not in present[agent.id]
+                ),
             )
         )
     return out

@@ -190,7 +190,7 @@ async def dashboard(request: Request, slug: str) -> Response:
         tenant, admin = await signed_in(request, slug, Permission.DASHBOARD)
     except ConsoleError as error:
         return await fail(request, slug, error)
-    present = await console.services.router.present(tenant.id)
+    present = await console.services.router.features(tenant.id)
     today = dt.datetime.now(dt.UTC).date()
     last_30 = reports.Filter(today - dt.timedelta(reports.DEFAULT_DAYS - 1), today)
 

@@ -31,6 +31,7 @@ from passback.protocol.operations import Operation
 from passback.protocol.outcomes import Outcome
 from passback.server import admin_actions, support, writeback
 from passback.server.admin_actions import Acting
+from passback.server.api.problems import status_of
 from passback.server.console import people
 from passback.server.console.errors import ConsoleError
 from passback.server.console.roles import Permission
@@ -49,7 +50,7 @@ from passback.server.console.web import (
     translator,
 )
 from passback.server.entitlements import Feature
-from passback.server.errors import Conflict, NotEntitled, NotFound, Refused
+from passback.server.errors import NotEntitled, Refused
 from passback.server.i18n.translations import N_
 from passback.server.outcomes import SUCCESS_MESSAGES, describe
 from passback.server.portal.notice_mail import Notice
@@ -75,6 +76,11 @@ REFUSALS = {
     Outcome.USER_NOT_FOUND.value: N_("There is no such user."),
     Outcome.MULTIPLE_MATCHES.value: N_("More than one synced user has this name."),
     "request_in_progress": N_("This account is being written right now. Try again in a moment."),
+    "agent_too_old": N_(
+        "No connected agent can make the user change the password at the next sign-in in "
+        "the same write: upgrade the agents, or reset without it and require the change "
+        "afterwards."
+    ),
     PasswordProblem.EMPTY.value: N_("Type the new password."),
     PasswordProblem.INVALID.value: N_(
         "The new password holds a character that cannot be stored. Choose another one."
@@ -299,7 +305,7 @@ async def _failed(
     if isinstance(error, NotEntitled):
         error = ConsoleError("not_entitled", NO_WRITEBACK, status=403)
     elif isinstance(error, Refused):  # the use-case's: no such user, a password it refused
-        status = 404 if isinstance(error, NotFound) else 409 if isinstance(error, Conflict) else 422
+        status = status_of(error)
         field = "password" if error.code in PASSWORD_REFUSALS else None
         words = REFUSALS.get(error.code, N_("This could not be done: %(reason)s"))
         error = ConsoleError(

@@ -166,7 +166,7 @@ async def _agents(
     request: Request, tenant: ConsoleTenant, admin: SignedInAdmin, **context: Any
 ) -> Response:
     console = console_of(request)
-    present = await console.services.router.present(tenant.id)
+    present = await console.services.router.features(tenant.id)
 
     def read() -> list[overview.AgentHealth]:
         with console.services.sessions() as db:

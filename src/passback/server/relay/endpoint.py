@@ -92,6 +92,10 @@ class _AgentSession:
         return self._hello
 
     @property
+    def features(self) -> frozenset[str]:
+        return frozenset(self._hello.features)
+
+    @property
     def tenant_id(self) -> str:
         return self._hello.tenant_id
 

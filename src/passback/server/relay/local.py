@@ -41,8 +41,19 @@ class LocalHub:
 
     # -- AgentRouter -------------------------------------------------------------------
 
-    async def present(self, tenant_id: str) -> list[str]:
-        return [agent for tenant, agent in self._sessions if tenant == tenant_id]
+    async def present(self, tenant_id: str, needs: frozenset[str] = frozenset()) -> list[str]:
+        return [
+            agent
+            for (tenant, agent), session in self._sessions.items()
+            if tenant == tenant_id and needs <= session.features
+        ]
+
+    async def features(self, tenant_id: str) -> dict[str, frozenset[str]]:
+        return {
+            agent: session.features
+            for (tenant, agent), session in self._sessions.items()
+            if tenant == tenant_id
+        }
 
     async def send(self, tenant_id: str, agent_id: str, message: Outbound) -> None:
         await self._send(self._session(tenant_id, agent_id), message)

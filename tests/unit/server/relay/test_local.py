@@ -18,9 +18,17 @@ RID = "8e7f2a0c-5a2b-4c8e-9f1e-0b7c9d3e4f5a"
 
 
 class FakeSession:
-    def __init__(self, tenant_id: str, agent_id: str, *, broken: bool = False) -> None:
+    def __init__(
+        self,
+        tenant_id: str,
+        agent_id: str,
+        *,
+        broken: bool = False,
+        features: frozenset[str] = frozenset(),
+    ) -> None:
         self.tenant_id = tenant_id
         self.agent_id = agent_id
+        self.features = features
         self.broken = broken
         self.sent: list[Outbound] = []
         self.delivered = asyncio.Event()
@@ -55,6 +63,19 @@ async def test_present_lists_the_tenants_agents_only() -> None:
     assert await hub.present(T1) == ["a", "b"]
     assert await hub.present(T2) == ["c"]
     assert await hub.present("nobody") == []
+
+
+async def test_present_with_needs_lists_the_agents_that_announced_them() -> None:
+    hub = LocalHub()
+    await hub.attach(FakeSession(T1, "old"))
+    await hub.attach(FakeSession(T1, "new", features=frozenset({"must_change", "groups"})))
+    await hub.attach(FakeSession(T2, "other", features=frozenset({"must_change"})))
+    assert await hub.present(T1, frozenset({"must_change"})) == ["new"]
+    assert await hub.present(T1, frozenset({"must_change", "account_status"})) == []
+    assert await hub.features(T1) == {
+        "old": frozenset(),
+        "new": frozenset({"must_change", "groups"}),
+    }
 
 
 async def test_request_returns_the_agents_result() -> None:
