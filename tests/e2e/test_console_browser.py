@@ -245,6 +245,21 @@ def test_an_administrator_works_in_the_console(
     expect(portal.locator("main")).to_contain_text("Your organisation asks for 2 different ways")
     portal.close()
 
+    # G6: self-service for the members of a group the agent synced from the
+    # directory (every user is in Domain Users through its primary group).
+    page.get_by_role("link", name="Policy").click()
+    page.get_by_label("The members of one group").check()
+    page.get_by_label("The group", exact=True).fill("domain users")
+    page.get_by_role("button", name="Save the policy").click()
+    expect(page.get_by_role("status")).to_contain_text("The policy is saved")
+    expect(page.get_by_label("The group", exact=True)).to_have_value("Domain Users")
+    photograph(page, shots, "policy-scope")
+    page.get_by_role("link", name="People").click()
+    page.get_by_label("Username, UPN or email address").fill(user.name)
+    page.get_by_role("button", name="Search").click()
+    page.get_by_role("link", name=user.name).click()
+    expect(page.locator("#self-service-state")).to_contain_text("Enabled for this user.")
+
     # Revoke the agent: its link drops, and it cannot come back.
     page.get_by_role("link", name="Agents").click()
     photograph(page, shots, "agents")

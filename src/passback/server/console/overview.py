@@ -51,9 +51,7 @@ class Coverage:
         return round(100 * self.registered / self.users) if self.users else 0
 
 
-def agents(
-    db: Session, tenant_id: str, present: Mapping[str, frozenset[str]]
-) -> list[AgentHealth]:
+def agents(db: Session, tenant_id: str, present: Mapping[str, frozenset[str]]) -> list[AgentHealth]:
     """Each agent of the tenant; ``present``: what each connected one announced."""
     out = []
     for agent in list_agents(db, tenant_id):

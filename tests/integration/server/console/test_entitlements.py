@@ -54,7 +54,7 @@ async def test_the_scope_names_a_synced_group_by_its_name(
     ):
         await admin_of(server, client, tenant.tenant_id, "acme")
         dashboard = await client.get(f"{BASE}/dashboard")
-        assert "Self-service is enabled for 1 of them" in dashboard.text
+        assert "1 of them may use self-service" in dashboard.text
         page = await client.get(f"{BASE}/policy")
         assert 'id="scope-all" name="scope" value="all" checked' in page.text
         assert '<option value="Sales">' in page.text and 'list="groups"' in page.text
@@ -89,10 +89,10 @@ async def test_the_scope_names_a_synced_group_by_its_name(
         person = await client.get(f"{BASE}/people/{jdoe(server)}")
         assert "not a member of Sales, the group the policy enables it for" in person.text
         dashboard = await client.get(f"{BASE}/dashboard")
-        assert "Self-service is enabled for 0 of them" in dashboard.text
+        assert "0 of them may use self-service" in dashboard.text
         execute(server, f"UPDATE directory_users SET group_sids = ' {SALES} ', assigned = 1")
         dashboard = await client.get(f"{BASE}/dashboard")
-        assert "Self-service is enabled for 1 of them" in dashboard.text
+        assert "1 of them may use self-service" in dashboard.text
 
 
 async def test_a_users_page_takes_an_assignment(
