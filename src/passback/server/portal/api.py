@@ -195,7 +195,7 @@ def _rules_out(rules: PasswordRules | None) -> RulesOut | None:
     "/status",
     response_model=StatusOut,
     summary="Whether a reset can start now (an agent is connected, W2)",
-    responses=error_responses(404, 422, 503),
+    responses=error_responses(403, 404, 422, 503),
 )
 async def portal_status(request: Request, slug: str) -> StatusOut:
     tenant = await _tenant(request, slug)
@@ -211,7 +211,7 @@ async def portal_status(request: Request, slug: str) -> StatusOut:
     status_code=status.HTTP_201_CREATED,
     response_model=StartOut,
     summary="Start a self-service reset: a code is emailed to the user",
-    responses=error_responses(404, 422, 429, 503),
+    responses=error_responses(403, 404, 422, 429, 503),
 )
 async def start_reset(
     request: Request, slug: str, body: StartIn, background: BackgroundTasks
@@ -316,7 +316,7 @@ def _password_step(
     "/reset/code",
     response_model=PasswordStepOut | MethodStepOut,
     summary="Check the gate's code; on success the password step opens, or the next gate",
-    responses=error_responses(404, 409, 410, 422),
+    responses=error_responses(403, 404, 409, 410, 422),
 )
 async def enter_code(
     request: Request, slug: str, body: CodeIn, token: FlowToken
