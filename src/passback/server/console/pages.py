@@ -28,7 +28,6 @@ from passback.server.console.service import ConsoleTenant
 from passback.server.console.sessions import State
 from passback.server.console.web import (
     DEVICE_COOKIE,
-    DEVICE_COOKIE_AGE,
     SESSION_COOKIE,
     Text,
     check_post,
@@ -40,6 +39,7 @@ from passback.server.console.web import (
     redirect,
     set_cookie,
     signed_in,
+    signed_in_response,
     translator,
 )
 from passback.server.i18n.translations import N_
@@ -164,10 +164,7 @@ async def enter_code(request: Request, slug: str, code: Text = "") -> Response:
             return await error_page(request, t, tenant, error)
         again = error.code == "wrong_code"
         return redirect(request, f"{tenant.base}/signin{'/code' if again else ''}", error=error)
-    response = redirect(request, landing(tenant, admin))
-    set_cookie(request, response, tenant, SESSION_COOKIE, verified.token)
-    set_cookie(request, response, tenant, DEVICE_COOKIE, verified.device, max_age=DEVICE_COOKIE_AGE)
-    return response
+    return signed_in_response(request, tenant, admin, verified)
 
 
 @router.post("/signout")

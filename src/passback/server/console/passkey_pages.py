@@ -22,8 +22,6 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
-from passback.server import admin_actions, audit
-from passback.server.admin_actions import Acting
 from passback.server.console import passkeys
 from passback.server.console.errors import ConsoleError
 from passback.server.console.pages import own_page
@@ -31,16 +29,14 @@ from passback.server.console.service import ConsoleTenant, SignedInAdmin
 from passback.server.console.sessions import State
 from passback.server.console.web import (
     DEVICE_COOKIE,
-    DEVICE_COOKIE_AGE,
     SESSION_COOKIE,
     Text,
     check_post,
     console_of,
     fail,
-    landing,
     page,
     redirect,
-    set_cookie,
+    signed_in_response,
     translator,
 )
 from passback.server.i18n.translations import N_
@@ -148,18 +144,11 @@ async def add(
                 who = db.get(Admin, row.admin_id)
                 assert who is not None
                 try:
-                    made = passkeys.register(
+                    passkeys.register(
                         db, who, rp, challenge=challenge, credential=credential, name=name, now=now
                     )
                 except ConsoleError as error:
                     return error  # committed: the challenge is spent
-                admin_actions.record_admin_event(
-                    db,
-                    Acting(tenant.id, who.id),
-                    audit.Activity.ADMIN_PASSKEY_ADDED,
-                    now,
-                    passkey=made.id,
-                )
                 return None
 
         refused = await asyncio.to_thread(keep)
@@ -183,16 +172,8 @@ async def remove(request: Request, slug: str, passkey_id: str, csrf: Text = "") 
         check_post(request, request.cookies.get(SESSION_COOKIE), csrf)
 
         def drop() -> None:
-            now = utcnow()
             with console.services.sessions() as db, db.begin():
-                gone = passkeys.remove(db, admin.id, passkey_id)
-                admin_actions.record_admin_event(
-                    db,
-                    Acting(tenant.id, admin.id),
-                    audit.Activity.ADMIN_PASSKEY_REMOVED,
-                    now,
-                    passkey=gone.id,
-                )
+                passkeys.remove(db, admin.id, passkey_id, utcnow())
 
         await asyncio.to_thread(drop)
     except ConsoleError as error:
@@ -247,10 +228,7 @@ async def sign_in(request: Request, slug: str, credential: Credential = "") -> R
             return await fail(request, slug, error)
         again = error.field == "passkey"
         return redirect(request, f"{tenant.base}/signin{'/passkey' if again else ''}", error=error)
-    response = redirect(request, landing(tenant, admin))
-    set_cookie(request, response, tenant, SESSION_COOKIE, verified.token)
-    set_cookie(request, response, tenant, DEVICE_COOKIE, verified.device, max_age=DEVICE_COOKIE_AGE)
-    return response
+    return signed_in_response(request, tenant, admin, verified)
 
 
 @router.get("/confirm/passkey")

@@ -6,8 +6,8 @@ passkey is an addition and removing one is always allowed.
 
 Each ceremony's challenge is kept on the console session and used once;
 each answer's signature counter must move on (a cloned authenticator's
-does not). Plain functions over a SQLAlchemy ``Session``: the caller owns
-the transaction.
+does not). Adding and removing one are audited. Plain functions over a
+SQLAlchemy ``Session``: the caller owns the transaction.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import uuid
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from passback.server import admin_actions, audit
 from passback.server.console.errors import ConsoleError
 from passback.server.i18n.translations import N_
 from passback.server.portal.gates import passkey
@@ -103,6 +104,7 @@ def register(
     )
     db.add(row)
     db.flush()
+    _record(db, row, audit.Activity.ADMIN_PASSKEY_ADDED, now)
     return row
 
 
@@ -130,13 +132,10 @@ def check(
     if row is None or not challenge:
         return False
     known = passkey.Passkey(row.credential_id, row.public_key, row.sign_count)
-    try:
-        count = passkey.verify_authentication(
-            rp, challenge=challenge, credential=credential, passkey=known
-        )
-    except passkey.PasskeyRefused:
+    count = passkey.counter_after(rp, challenge=challenge, credential=credential, passkey=known)
+    if count is None:
         return False
-    if count == 0 and row.sign_count == 0:
+    if count == 0:
         row.last_used_at = now  # an authenticator without a counter (most synced passkeys)
         return True
     moved = db.execute(
@@ -148,7 +147,7 @@ def check(
     return int(moved.rowcount) == 1  # type: ignore[attr-defined]
 
 
-def remove(db: Session, admin_id: str, passkey_id: str) -> AdminPasskey:
+def remove(db: Session, admin_id: str, passkey_id: str, now: dt.datetime) -> None:
     """Forget one of the administrator's passkeys.
 
     Raises:
@@ -158,13 +157,17 @@ def remove(db: Session, admin_id: str, passkey_id: str) -> AdminPasskey:
     if row is None or row.admin_id != admin_id:
         raise ConsoleError("passkey_not_found", N_("There is no such passkey."), status=404)
     db.delete(row)
-    db.flush()
-    return row
+    _record(db, row, audit.Activity.ADMIN_PASSKEY_REMOVED, now)
 
 
 def remove_all(db: Session, admin_id: str) -> None:
     """A new set-up link: the passkeys go with the lost device."""
     db.execute(delete(AdminPasskey).where(AdminPasskey.admin_id == admin_id))
+
+
+def _record(db: Session, row: AdminPasskey, activity: audit.Activity, now: dt.datetime) -> None:
+    acting = admin_actions.Acting(row.tenant_id, row.admin_id)
+    admin_actions.record_admin_event(db, acting, activity, now, passkey=row.id)
 
 
 def _name(text: str, n: int) -> str:

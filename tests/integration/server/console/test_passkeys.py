@@ -7,15 +7,10 @@ signatures for the server's public URL (https://sspr.acme.test)."""
 from __future__ import annotations
 
 import copy
-import datetime as dt
-import html
 import json
-import re
-from typing import Any
 from urllib.parse import quote
 
 import httpx
-import sqlalchemy as sa
 
 from passback.server.console.roles import Role
 from passback.server.console.sessions import MAX_CODE_ATTEMPTS
@@ -23,23 +18,17 @@ from tests.support.console import (
     ADMIN_PASSWORD,
     ConsoleAdmin,
     admin_of,
+    age_second_factor,
     csrf,
     invite,
     set_up,
 )
 from tests.support.portal import rows
 from tests.support.server import RunningServer
-from tests.support.webauthn import SoftAuthenticator, b64url
+from tests.support.webauthn import SoftAuthenticator, b64url, options_of
 
 ORIGIN, RP_ID = "https://sspr.acme.test", "sspr.acme.test"
 BASE = "/console/acme"
-
-
-def options_of(page: httpx.Response) -> dict[str, Any]:
-    found = re.search(r'data-options="([^"]+)"', page.text)
-    assert found, page.text
-    parsed: dict[str, Any] = json.loads(html.unescape(found.group(1)))
-    return parsed
 
 
 async def confirm(client: httpx.AsyncClient, admin: ConsoleAdmin, base: str = BASE) -> None:
@@ -78,17 +67,6 @@ async def with_passkey(
     )
 
 
-def stale(server: RunningServer) -> None:
-    """Every session's second factor older than the 5 minutes of a fresh one."""
-    engine = sa.create_engine(server.database_url)
-    with engine.begin() as db:
-        db.execute(
-            sa.text("UPDATE admin_sessions SET verified_at = :then"),
-            {"then": (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=6)).replace(tzinfo=None)},
-        )
-    engine.dispose()
-
-
 async def test_add_a_passkey_then_sign_in_with_it_instead_of_a_code(
     server: RunningServer, client: httpx.AsyncClient
 ) -> None:
@@ -99,7 +77,7 @@ async def test_add_a_passkey_then_sign_in_with_it_instead_of_a_code(
     info = await client.get(f"{BASE}/security")
     assert info.status_code == 200 and "No passkey yet." in info.text
     # the sign-in's code is fresh for 5 minutes: age it, then adding asks again
-    stale(server)
+    age_second_factor(server)
     asked = await client.get(f"{BASE}/security/passkey")
     assert asked.headers["location"].startswith(f"{BASE}/confirm?next=")
     await confirm(client, admin)
@@ -265,7 +243,7 @@ async def test_a_passkey_answers_confirm_it_is_you(
     await admin_of(server, client, tenant.tenant_id, "acme")
     device = SoftAuthenticator(ORIGIN, RP_ID)
     await add(client, device)
-    stale(server)
+    age_second_factor(server)
     asked = await client.get(f"{BASE}/security/passkey")
     assert (
         asked.headers["location"]

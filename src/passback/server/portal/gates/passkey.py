@@ -198,3 +198,19 @@ def verify_authentication(
     except (WebAuthnException, ValueError, TypeError, KeyError) as exc:
         raise PasskeyRefused(f"authentication: {type(exc).__name__}: {exc}") from None
     return int(verified.new_sign_count)
+
+
+def counter_after(
+    rp: RelyingParty, *, challenge: str, credential: str, passkey: Passkey
+) -> int | None:
+    """The signature counter to store once an answer proves ``passkey``; None
+    when it does not. 0: the authenticator keeps no counter (most synced
+    passkeys), nothing to store. The caller stores any other count in one
+    statement, and only over a lower one, so that a replayed answer, or one
+    of a cloned authenticator, fails."""
+    try:
+        return verify_authentication(
+            rp, challenge=challenge, credential=credential, passkey=passkey
+        )
+    except PasskeyRefused:
+        return None
