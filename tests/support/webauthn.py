@@ -7,18 +7,29 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import json
+import re
 import secrets
 import struct
 from typing import Any
 
 import cbor2
+import httpx
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 
 def b64url(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def options_of(page: httpx.Response) -> dict[str, Any]:
+    """The WebAuthn options a passkey page gives its script (``data-options``)."""
+    found = re.search(r'data-options="([^"]+)"', page.text)
+    assert found, page.text
+    parsed: dict[str, Any] = json.loads(html.unescape(found.group(1)))
+    return parsed
 
 
 class SoftAuthenticator:

@@ -17,6 +17,7 @@ from passback.server.api import agents, docs, policy, problems, rules, users
 from passback.server.api.schemas import Health
 from passback.server.console import pages as console_pages
 from passback.server.console import (
+    passkey_pages,
     people_pages,
     policy_pages,
     recovery_pages,
@@ -43,7 +44,7 @@ from passback.server.portal.contacts import Contacts
 from passback.server.portal.ratelimit import SlidingWindowLimiter
 from passback.server.portal.security_info import SecurityInfo
 from passback.server.portal.service import Portal
-from passback.server.portal.templating import STATIC, Renderer
+from passback.server.portal.templating import STATIC, TEMPLATES, Renderer
 from passback.server.relay.endpoint import RELAY_PATH, RelayEndpoint
 from passback.server.relay.inbox import Inbox
 from passback.server.relay.local import LocalHub
@@ -165,7 +166,8 @@ def create_app(
     app.state.renderer = Renderer(catalogs)
     app.state.console = console
     app.state.recovery = recovery
-    app.state.console_renderer = Renderer(catalogs, (CONSOLE_TEMPLATES,))
+    # The portal's templates after the console's: the passkey form is shared.
+    app.state.console_renderer = Renderer(catalogs, (CONSOLE_TEMPLATES, TEMPLATES))
     problems.install(app)
     app.public_url = settings.public_url
     app.page_policies = {docs.DOCS_PATH: docs.install(app)}
@@ -178,6 +180,7 @@ def create_app(
     app.include_router(account_pages.router)
     app.include_router(security_pages.router)
     app.include_router(console_pages.router)
+    app.include_router(passkey_pages.router)
     app.include_router(people_pages.router)
     app.include_router(tenant_pages.router)
     app.include_router(report_pages.router)

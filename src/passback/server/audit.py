@@ -35,6 +35,8 @@ class Activity(enum.StrEnum):
     ADMIN_INVITE = "admin_invite"  # "Invite an administrator"
     ADMIN_CHANGE = "admin_change"  # disabled, enabled, or a new set-up link
     ADMIN_PASSWORD_RESET = "admin_password_reset"  # noqa: S105 - an activity name
+    ADMIN_PASSKEY_ADDED = "admin_passkey_added"  # an administrator's own second factor
+    ADMIN_PASSKEY_REMOVED = "admin_passkey_removed"
     REQUIRE_CHANGE = "require_change"  # an administrator: "must change at next logon"
     REVOKE_AGENT = "revoke_agent"
     ONBOARDING_TOKEN = "onboarding_token"  # noqa: S105 - an activity name

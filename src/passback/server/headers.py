@@ -48,7 +48,8 @@ SCRIPT_PAGE_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
-#: Paths (under ``/portal/``) of the pages that need it.
+#: Paths (under the portal or the console) of the pages that need it.
+SCRIPT_AREAS = ("/portal/", "/console/")
 SCRIPT_PAGES = ("/passkey",)
 #: Anything that is not a page (JSON, an image): nothing may run or embed it.
 OTHER_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
@@ -92,7 +93,7 @@ class SecurityHeaders:
         if html:
             headers["Content-Security-Policy"] = self.page_policies.get(path) or (
                 SCRIPT_PAGE_POLICY
-                if path.startswith("/portal/") and path.endswith(SCRIPT_PAGES)
+                if path.startswith(SCRIPT_AREAS) and path.endswith(SCRIPT_PAGES)
                 else PAGE_POLICY
             )
             headers["Referrer-Policy"] = "same-origin"

@@ -411,10 +411,10 @@ async def test_the_account_as_the_directory_has_it(
         assert "could not reach the directory" in down.json()["error"]["message"]
 
         monkeypatch.setattr(writeback, "READ_TIMEOUT", 0.2)
-        agent.account = None  # an agent from before the status operation: silence
+        agent.account = None  # an agent that announced the read but stays silent
         silent = await client.get("/api/v1/users/jdoe/account", headers=bearer(tenant.admin_token))
-        assert_error(silent, 502, "agent_too_old")
-        assert "upgrade it" in silent.json()["error"]["message"]
+        assert_error(silent, 502, "no_answer")
+        assert "did not answer in time" in silent.json()["error"]["message"]
 
 
 async def test_the_account_without_an_agent(

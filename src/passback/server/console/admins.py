@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from passback.crypto.masterkey import MasterKey
 from passback.policy.banned import check_banned
+from passback.server.console import passkeys
 from passback.server.console.errors import ConsoleError
 from passback.server.console.roles import Role
 from passback.server.gate_policies import gate_policy
@@ -313,7 +314,8 @@ def new_setup(
 ) -> Invitation:
     """A new set-up link for an administrator who lost the authenticator (or
     the password): both are cleared and set again from the link; their
-    sessions end and their API tokens are revoked for good (a lost device).
+    sessions end, their passkeys are forgotten and their API tokens are
+    revoked for good (a lost device).
 
     Args:
         by: the administrator asking; None: the operator (who may do it for
@@ -333,6 +335,7 @@ def new_setup(
     row.activated_at = None
     row.totp_last_step = 0
     db.execute(delete(AdminSession).where(AdminSession.admin_id == row.id))
+    passkeys.remove_all(db, row.id)
     return invite(
         db,
         row.tenant_id,

@@ -5,7 +5,8 @@ GET  /console/{slug}/setup/{token}     a new administrator: password, authentica
 POST /console/{slug}/setup/{token}                              → 303 signin
 GET  /console/{slug}/signin            email and password
 POST /console/{slug}/signin                                     → 303 signin/code
-GET  /console/{slug}/signin/code       the authenticator's code
+GET  /console/{slug}/signin/code       the authenticator's code (or a passkey:
+                                       ``passkey_pages``)
 POST /console/{slug}/signin/code                                → 303 first section
 POST /console/{slug}/signout                                    → 303 signin
 GET  /console/{slug}/dashboard         agents, coverage, 30 days of activity
@@ -24,9 +25,9 @@ from passback.server.console import overview, reports
 from passback.server.console.errors import ConsoleError
 from passback.server.console.roles import ROLE_NAMES, Permission
 from passback.server.console.service import ConsoleTenant
+from passback.server.console.sessions import State
 from passback.server.console.web import (
     DEVICE_COOKIE,
-    DEVICE_COOKIE_AGE,
     SESSION_COOKIE,
     Text,
     check_post,
@@ -38,6 +39,7 @@ from passback.server.console.web import (
     redirect,
     set_cookie,
     signed_in,
+    signed_in_response,
     translator,
 )
 from passback.server.i18n.translations import N_
@@ -138,9 +140,11 @@ async def code_page(request: Request, slug: str) -> Response:
         tenant = await console_of(request).tenant(slug)
     except ConsoleError as error:
         return await error_page(request, t, None, error)
-    if request.cookies.get(SESSION_COOKIE) is None:
+    token = request.cookies.get(SESSION_COOKIE)
+    if token is None:
         return RedirectResponse(f"{tenant.base}/signin", status_code=303)
-    return page(request, t, tenant, "code.html")
+    has_passkey = await console_of(request).has_passkey(tenant, token, State.SECOND_FACTOR)
+    return page(request, t, tenant, "code.html", has_passkey=has_passkey)
 
 
 @router.post("/signin/code")
@@ -160,10 +164,7 @@ async def enter_code(request: Request, slug: str, code: Text = "") -> Response:
             return await error_page(request, t, tenant, error)
         again = error.code == "wrong_code"
         return redirect(request, f"{tenant.base}/signin{'/code' if again else ''}", error=error)
-    response = redirect(request, landing(tenant, admin))
-    set_cookie(request, response, tenant, SESSION_COOKIE, verified.token)
-    set_cookie(request, response, tenant, DEVICE_COOKIE, verified.device, max_age=DEVICE_COOKIE_AGE)
-    return response
+    return signed_in_response(request, tenant, admin, verified)
 
 
 @router.post("/signout")
@@ -229,12 +230,23 @@ async def confirm_page(request: Request, slug: str, next: str = "") -> Response:
     """The authenticator code again, before an action that needs a fresh one;
     then back to ``next`` (a page of this console)."""
     t = translator(request)
+    console = console_of(request)
+    token = request.cookies.get(SESSION_COOKIE)
     try:
-        tenant = await console_of(request).tenant(slug)
-        admin = await console_of(request).admin(tenant, request.cookies.get(SESSION_COOKIE))
+        tenant = await console.tenant(slug)
+        admin = await console.admin(tenant, token)
     except ConsoleError as error:
         return await fail(request, slug, error)
-    return page(request, t, tenant, "confirm.html", admin=admin, next=_own(tenant, next))
+    has_passkey = await console.has_passkey(tenant, token, State.SIGNED_IN)
+    return page(
+        request,
+        t,
+        tenant,
+        "confirm.html",
+        admin=admin,
+        next=own_page(tenant, next),
+        has_passkey=has_passkey,
+    )
 
 
 @router.post("/confirm")
@@ -251,12 +263,12 @@ async def confirm(
     except ConsoleError as error:
         if error.code != "wrong_code":
             return await fail(request, slug, error)
-        again = f"{tenant.base}/confirm?" + urlencode({"next": _own(tenant, next)})
+        again = f"{tenant.base}/confirm?" + urlencode({"next": own_page(tenant, next)})
         return redirect(request, again, error=error)
-    return redirect(request, _own(tenant, next))
+    return redirect(request, own_page(tenant, next))
 
 
-def _own(tenant: ConsoleTenant, path: str) -> str:
+def own_page(tenant: ConsoleTenant, path: str) -> str:
     """``path`` if it is a page of this console (never another site's: no
     open redirect), else the console's start."""
     ok = path.startswith(tenant.base + "/") and "//" not in path and "\\" not in path

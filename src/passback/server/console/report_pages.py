@@ -53,6 +53,8 @@ ACTIVITY_NAMES = {
     Activity.ADMIN_INVITE: N_("Administrator invited"),
     Activity.ADMIN_CHANGE: N_("Administrator disabled, enabled or set up again"),
     Activity.ADMIN_PASSWORD_RESET: N_("Administrator reset their own password"),
+    Activity.ADMIN_PASSKEY_ADDED: N_("Administrator added a passkey"),
+    Activity.ADMIN_PASSKEY_REMOVED: N_("Administrator removed a passkey"),
     Activity.REQUIRE_CHANGE: N_("Require password change"),
     Activity.REVOKE_AGENT: N_("Agent revoked"),
     Activity.ONBOARDING_TOKEN: N_("Agent onboarding token created"),

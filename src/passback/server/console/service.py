@@ -23,19 +23,20 @@ import asyncio
 import dataclasses
 import datetime as dt
 import time
+from collections.abc import Callable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from passback.server import audit, entitlements
-from passback.server.console import admins
+from passback.server.console import admins, passkeys
 from passback.server.console import sessions as states
 from passback.server.console.errors import ConsoleError
 from passback.server.console.roles import Permission, Role, may
 from passback.server.entitlements import DEFAULT_PLAN, Feature, Plan
 from passback.server.i18n.translations import N_
 from passback.server.portal.codes import Hasher, flow_hash
-from passback.server.portal.gates import totp
+from passback.server.portal.gates import passkey, totp
 from passback.server.portal.ratelimit import address_key
 from passback.server.services import Services
 from passback.server.store.models import Admin, AdminSession, Tenant, utcnow
@@ -62,6 +63,7 @@ CODE_THROTTLED = N_(
     "Too many wrong codes for this administrator. Wait 15 minutes, or use a browser you "
     "signed in with before."
 )
+NO_PASSKEY = N_("You have no passkey for this console. Use your authenticator app.")
 FORBIDDEN = N_("Your role does not give you this part of the console.")
 
 
@@ -96,6 +98,16 @@ class Verified:
 
     token: str = dataclasses.field(repr=False)
     device: str = dataclasses.field(repr=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class SecondFactor:
+    """One way to pass the second factor: its name in the audit log, the
+    check of a session's try, and the error of a wrong one."""
+
+    method: str
+    check: Callable[[Session, Admin, AdminSession, dt.datetime], bool]
+    wrong: ConsoleError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -232,8 +244,30 @@ class Console:
                 ``too_many_codes`` (401: the session ended), ``code_throttled``
                 (429: too many wrong codes for this administrator).
         """
-        fresh = await self._code(tenant, token, code, states.State.SECOND_FACTOR, device)
+        check = self._totp(code)
+        fresh = await self._try(tenant, token, states.State.SECOND_FACTOR, device, check)
         assert fresh is not None  # a half-open session moves to a new token
+        return Verified(fresh[0], self.hasher.device_token("admin-" + fresh[1]))
+
+    async def second_factor_passkey(
+        self,
+        tenant: ConsoleTenant,
+        token: str | None,
+        credential: str,
+        rp: passkey.RelyingParty,
+        *,
+        device: str | None,
+    ) -> Verified:
+        """A passkey's answer instead of the authenticator code: counted and
+        throttled as a code is, and signed in the same way.
+
+        Raises:
+            ConsoleError: as :meth:`second_factor`, but ``passkey_refused``
+                (field passkey) for a wrong answer.
+        """
+        check = self._passkey(credential, rp)
+        fresh = await self._try(tenant, token, states.State.SECOND_FACTOR, device, check)
+        assert fresh is not None
         return Verified(fresh[0], self.hasher.device_token("admin-" + fresh[1]))
 
     async def reauthenticate(
@@ -241,47 +275,124 @@ class Console:
     ) -> None:
         """The authenticator code again, before a reset, an invitation or a
         policy change. Raises as :meth:`second_factor`."""
-        await self._code(tenant, token, code, states.State.SIGNED_IN, device)
+        await self._try(tenant, token, states.State.SIGNED_IN, device, self._totp(code))
 
-    async def _code(
+    async def reauthenticate_passkey(
         self,
         tenant: ConsoleTenant,
         token: str | None,
-        code: str,
+        credential: str,
+        rp: passkey.RelyingParty,
+        *,
+        device: str | None = None,
+    ) -> None:
+        """A passkey's answer in place of a fresh code. Raises as
+        :meth:`second_factor_passkey`."""
+        check = self._passkey(credential, rp)
+        await self._try(tenant, token, states.State.SIGNED_IN, device, check)
+
+    async def passkey_options(
+        self,
+        tenant: ConsoleTenant,
+        token: str | None,
+        state: states.State,
+        rp: passkey.RelyingParty,
+    ) -> str:
+        """The options (JSON) for the browser to answer with one of the
+        session's administrator's passkeys; a new challenge for the session.
+
+        Raises:
+            ConsoleError: ``not_signed_in`` (401), ``no_passkey`` (404).
+        """
+
+        def arm() -> str:
+            with self.services.sessions() as db, db.begin():
+                row = self.session_of(db, tenant, token, state, self._clock())
+                ids = passkeys.credential_ids(db, row.admin_id)
+                if not ids:
+                    raise ConsoleError("no_passkey", NO_PASSKEY, status=404)
+                challenge = passkeys.new_challenge(row)
+                return passkey.authentication_options(rp, challenge=challenge, allow=ids)
+
+        return await asyncio.to_thread(arm)
+
+    async def has_passkey(
+        self, tenant: ConsoleTenant, token: str | None, state: states.State
+    ) -> bool:
+        """Whether the session's administrator has a passkey (False: no live
+        session in ``state``)."""
+
+        def read() -> bool:
+            with self.services.sessions() as db, db.begin():
+                try:
+                    row = self.session_of(db, tenant, token, state, self._clock())
+                except ConsoleError:
+                    return False
+                return bool(passkeys.credential_ids(db, row.admin_id))
+
+        return await asyncio.to_thread(read)
+
+    def _totp(self, code: str) -> SecondFactor:
+        def check(db: Session, admin: Admin, row: AdminSession, now: dt.datetime) -> bool:
+            return admins.take_code(db, admin, code, self.services.master_key, now)
+
+        return SecondFactor(
+            "totp", check, ConsoleError("wrong_code", admins.WRONG_CODE, field="code")
+        )
+
+    @staticmethod
+    def _passkey(credential: str, rp: passkey.RelyingParty) -> SecondFactor:
+        def check(db: Session, admin: Admin, row: AdminSession, now: dt.datetime) -> bool:
+            challenge = passkeys.take_challenge(row)
+            return passkeys.check(
+                db, admin, rp, challenge=challenge, credential=credential, now=now
+            )
+
+        refused = ConsoleError("passkey_refused", passkeys.REFUSED, field="passkey")
+        return SecondFactor("passkey", check, refused)
+
+    async def _try(
+        self,
+        tenant: ConsoleTenant,
+        token: str | None,
         state: states.State,
         device: str | None,
+        factor: SecondFactor,
     ) -> tuple[str, str] | None:
-        """One authenticator code of a session in ``state``: counted per session
-        (atomically) and per administrator (a browser that signed in before
-        counts on its own), then checked. The new token and the admin's id when
-        the session moved to signed-in."""
+        """One try of the second factor by a session in ``state``: counted per
+        session (atomically) and per administrator (a browser that signed in
+        before counts on its own), then checked. The new token and the
+        admin's id when the session moved to signed-in."""
 
         def admin_of() -> str:
             with self.services.sessions() as db, db.begin():
-                return self._session(db, tenant, token, state, self._clock()).admin_id
+                return self.session_of(db, tenant, token, state, self._clock()).admin_id
 
         admin_id = await asyncio.to_thread(admin_of)
         counter, key = self.code_counter(tenant, admin_id, device)
         if not await counter.allow(key):
-            raise ConsoleError("code_throttled", CODE_THROTTLED, status=429, field="code")
+            raise ConsoleError(
+                "code_throttled", CODE_THROTTLED, status=429, field=factor.wrong.field
+            )
 
         def check() -> tuple[str, str] | ConsoleError | None:
             now = self._clock()
             with self.services.sessions() as db, db.begin():
-                row = self._session(db, tenant, token, state, now)
+                row = self.session_of(db, tenant, token, state, now)
                 admin = db.get(Admin, row.admin_id)
                 assert admin is not None  # the session is deleted with it
                 if not states.claim_code(db, row.id_hash):
                     db.delete(row)
                     return ConsoleError("too_many_codes", TOO_MANY_CODES, status=401)
                 db.refresh(row)
-                if not admins.take_code(db, admin, code, self.services.master_key, now):
-                    self.record(db, admin, audit.Activity.GATE, now, success=False, method="totp")
+                method = factor.method
+                if not factor.check(db, admin, row, now):
+                    self.record(db, admin, audit.Activity.GATE, now, success=False, method=method)
                     if row.code_attempts >= states.MAX_CODE_ATTEMPTS:
                         db.delete(row)
                         return ConsoleError("too_many_codes", TOO_MANY_CODES, status=401)
-                    return ConsoleError("wrong_code", admins.WRONG_CODE, field="code")  # committed
-                self.record(db, admin, audit.Activity.GATE, now, method="totp")
+                    return factor.wrong  # committed
+                self.record(db, admin, audit.Activity.GATE, now, method=method)
                 moved = states.verified(db, row, now)
                 if moved is None:
                     return None
@@ -308,7 +419,7 @@ class Console:
         def read() -> SignedInAdmin | None:
             now = self._clock()
             with self.services.sessions() as db, db.begin():
-                row = self._session(db, tenant, token, states.State.SIGNED_IN, now)
+                row = self.session_of(db, tenant, token, states.State.SIGNED_IN, now)
                 admin = db.get(Admin, row.admin_id)
                 if admin is None or admin.disabled_at is not None:
                     db.delete(row)
@@ -396,7 +507,7 @@ class Console:
         if left > 0:
             await asyncio.sleep(left)
 
-    def _session(
+    def session_of(
         self,
         db: Session,
         tenant: ConsoleTenant,
@@ -404,6 +515,11 @@ class Console:
         state: states.State,
         now: dt.datetime,
     ) -> AdminSession:
+        """The live session of ``token`` in ``state`` (seen now).
+
+        Raises:
+            ConsoleError: ``not_signed_in`` (401).
+        """
         row = db.get(AdminSession, flow_hash(token)) if token else None
         if row is not None and row.tenant_id != tenant.id:
             row = None

@@ -2,14 +2,14 @@
 
 ::
 
-    password right ──▶ second_factor ──authenticator code right──▶ signed_in
-                          │ 5 wrong codes, or 5 minutes                │ sign out,
+    password right ──▶ second_factor ──code (or passkey) right──▶ signed_in
+                          │ 5 wrong tries, or 5 minutes                │ sign out,
                           ▼                                            ▼ idle, age
                         (gone)                                       (gone)
 
 A session dies ``IDLE_TIMEOUT`` after its last request and at ``expires_at``
-whatever happens. Resets and policy changes need the second factor proved
-within ``REAUTH_WINDOW``: an unattended browser is not enough for them. The
+whatever happens. Resets and policy changes need the second factor (a code
+or a passkey) proved within ``REAUTH_WINDOW``: an unattended browser is not enough for them. The
 cookie holds a 256-bit token; the store keeps its SHA-256.
 """
 

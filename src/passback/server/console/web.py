@@ -19,7 +19,7 @@ from fastapi.responses import RedirectResponse, Response
 from passback.server import support
 from passback.server.console.errors import ConsoleError
 from passback.server.console.roles import SECTIONS, Permission, home
-from passback.server.console.service import Console, ConsoleTenant, SignedInAdmin
+from passback.server.console.service import Console, ConsoleTenant, SignedInAdmin, Verified
 from passback.server.i18n import Translator
 from passback.server.i18n.translations import N_
 from passback.server.portal import flash
@@ -240,6 +240,17 @@ def set_cookie(
         samesite="strict",
         secure=request.url.scheme == "https",
     )
+
+
+def signed_in_response(
+    request: Request, tenant: ConsoleTenant, admin: SignedInAdmin, verified: Verified
+) -> Response:
+    """Past the second factor: to the role's first section, with the session's
+    new token and the browser's device token."""
+    response = redirect(request, landing(tenant, admin))
+    set_cookie(request, response, tenant, SESSION_COOKIE, verified.token)
+    set_cookie(request, response, tenant, DEVICE_COOKIE, verified.device, max_age=DEVICE_COOKIE_AGE)
+    return response
 
 
 def landing(tenant: ConsoleTenant, admin: SignedInAdmin) -> str:

@@ -247,10 +247,7 @@ def relying_party(request: Request, tenant: PortalTenant) -> passkey.RelyingPart
     """The site passkeys are made for and used at: the public URL's host, or
     the host this request came to."""
     public = portal_of(request).services.settings.public_url
-    url = urlsplit(public) if public else urlsplit(str(request.url))
-    return passkey.RelyingParty(
-        id=url.hostname or "", origin=f"{url.scheme}://{url.netloc}", name=tenant.name
-    )
+    return passkey.site(public, str(request.url), tenant.name)
 
 
 @router.get("/passkey")

@@ -425,13 +425,10 @@ def check_passkey(
     found = passkey_of(db, tenant_id, user_id)
     if found is None or user_id is None:
         return False
-    try:
-        count = passkey.verify_authentication(
-            rp, challenge=challenge, credential=credential, passkey=found
-        )
-    except passkey.PasskeyRefused:
+    count = passkey.counter_after(rp, challenge=challenge, credential=credential, passkey=found)
+    if count is None:
         return False
-    if count == 0 and found.sign_count == 0:
+    if count == 0:
         return True  # an authenticator without a counter (most synced passkeys)
     moved = db.execute(
         update(GateRegistration)

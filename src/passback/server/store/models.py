@@ -498,3 +498,25 @@ class AdminSession(Base):
     #: before resets and policy changes counts from it).
     verified_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    #: The passkey ceremony's challenge (base64url), used once.
+    challenge: Mapped[str | None] = mapped_column(String(64))
+
+
+class AdminPasskey(Base):
+    """A passkey an administrator registered as a second factor beside the
+    authenticator app (G7). Kept apart from users' gate registrations: the
+    credential's id, its public key (COSE) and the authenticator's signature
+    counter, none of it secret."""
+
+    __tablename__ = "admin_passkeys"
+
+    id: Mapped[str] = mapped_column(String(UUID_LENGTH), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    admin_id: Mapped[str] = mapped_column(ForeignKey("admins.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    #: base64url, as the browser names it; WebAuthn caps an id at 1023 bytes.
+    credential_id: Mapped[str] = mapped_column(String(1400), unique=True)
+    public_key: Mapped[str] = mapped_column(Text)
+    sign_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())

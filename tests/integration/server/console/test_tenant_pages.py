@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import datetime as dt
 import io
 import re
 
 import httpx
 import pytest
-import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from passback.crypto.keys import public_key_to_pem
@@ -22,7 +20,7 @@ from passback.protocol.link import Closed
 from passback.protocol.outcomes import Outcome
 from passback.server.console import reports
 from passback.server.console.roles import Role
-from tests.support.console import ADMIN_PASSWORD, admin_of, csrf, set_up, sign_in
+from tests.support.console import ADMIN_PASSWORD, admin_of, age_second_factor, csrf, set_up, sign_in
 from tests.support.portal import portal_tenant, rows
 from tests.support.server import AgentFactory, RunningServer, bearer
 from tests.support.smtp import MailCatcher
@@ -240,13 +238,7 @@ async def test_a_stale_session_confirms_with_a_code_and_goes_back(
         await admin_of(
             server, hal_browser, tenant.tenant_id, "acme", "hal@acme.test", Role.HELPDESK
         )
-    engine = sa.create_engine(server.database_url)
-    with engine.begin() as db:
-        db.execute(
-            sa.text("UPDATE admin_sessions SET verified_at = :then"),
-            {"then": (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=6)).replace(tzinfo=None)},
-        )
-    engine.dispose()
+    age_second_factor(server)
     [[hal_id]] = rows(server, "SELECT id FROM admins WHERE email = 'hal@acme.test'")
     page = await client.get(f"{BASE}/admins")
     asked = await client.post(f"{BASE}/admins/{hal_id}/setup-link", data={"csrf": csrf(page)})

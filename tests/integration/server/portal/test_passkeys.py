@@ -5,11 +5,7 @@ for the server's public URL (https://sspr.acme.test)."""
 from __future__ import annotations
 
 import asyncio
-import html
-import json
-import re
 import time
-from typing import Any
 
 import httpx
 import pyotp
@@ -26,17 +22,10 @@ from tests.support.portal import (
 )
 from tests.support.server import AgentFactory, RunningServer, bearer
 from tests.support.smtp import MailCatcher
-from tests.support.webauthn import SoftAuthenticator
+from tests.support.webauthn import SoftAuthenticator, options_of
 
 ORIGIN, RP_ID = "https://sspr.acme.test", "sspr.acme.test"
 STATE = {"locked": 0, "password_set_at": int(time.time()) - 60, "password_expires_at": 0}
-
-
-def options_of(page: httpx.Response) -> dict[str, Any]:
-    found = re.search(r'data-options="([^"]+)"', page.text)
-    assert found, page.text
-    parsed: dict[str, Any] = json.loads(html.unescape(found.group(1)))
-    return parsed
 
 
 async def set_policy(client: httpx.AsyncClient, admin_token: str, **body: object) -> None:

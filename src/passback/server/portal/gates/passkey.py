@@ -14,7 +14,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import secrets
+from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from webauthn import (
     generate_authentication_options,
@@ -27,6 +29,7 @@ from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 from webauthn.helpers.exceptions import WebAuthnException
 from webauthn.helpers.structs import (
     AuthenticatorSelectionCriteria,
+    PublicKeyCredentialDescriptor,
     ResidentKeyRequirement,
     UserVerificationRequirement,
 )
@@ -58,15 +61,29 @@ class Passkey:
     sign_count: int
 
 
+def site(public_url: str | None, request_url: str, name: str) -> RelyingParty:
+    """The site passkeys are made for and used at: the public URL's host, or
+    the host the request came to."""
+    url = urlsplit(public_url or request_url)
+    return RelyingParty(id=url.hostname or "", origin=f"{url.scheme}://{url.netloc}", name=name)
+
+
 def new_challenge() -> str:
     return bytes_to_base64url(secrets.token_bytes(32))
 
 
 def registration_options(
-    rp: RelyingParty, *, challenge: str, user_handle: str, user_name: str, display_name: str
+    rp: RelyingParty,
+    *,
+    challenge: str,
+    user_handle: str,
+    user_name: str,
+    display_name: str,
+    exclude: Sequence[str] = (),
 ) -> str:
     """The JSON ``navigator.credentials.create()`` takes (after the page's
-    script decodes its base64url fields)."""
+    script decodes its base64url fields); ``exclude``: the ids of passkeys the
+    user has already, so that one authenticator is not registered twice."""
     options = generate_registration_options(
         rp_id=rp.id,
         rp_name=rp.name,
@@ -75,6 +92,7 @@ def registration_options(
         user_display_name=display_name,
         challenge=base64url_to_bytes(challenge),
         timeout=TIMEOUT_MS,
+        exclude_credentials=_descriptors(exclude),
         # Discoverable: the gate asks for "a passkey of this site", naming no
         # credential, so its page is the same for every username (T2).
         authenticator_selection=AuthenticatorSelectionCriteria(
@@ -85,19 +103,38 @@ def registration_options(
     return options_to_json(options)
 
 
-def authentication_options(rp: RelyingParty, *, challenge: str) -> str:
-    """The JSON ``navigator.credentials.get()`` takes: any passkey of this
-    site, the user verified (their device's PIN or biometrics). No credential
-    is named, so the options are the same for every username (T2); the
-    server then checks that the answer is the flow's user's own passkey."""
+def authentication_options(rp: RelyingParty, *, challenge: str, allow: Sequence[str] = ()) -> str:
+    """The JSON ``navigator.credentials.get()`` takes: a passkey of this
+    site, the user verified (their device's PIN or biometrics). By default
+    no credential is named, so the options are the same for every username
+    (T2); the server then checks that the answer is the flow's user's own
+    passkey. ``allow`` names the credentials of someone known already (an
+    administrator past their password)."""
     options = generate_authentication_options(
         rp_id=rp.id,
         challenge=base64url_to_bytes(challenge),
         timeout=TIMEOUT_MS,
-        allow_credentials=[],
+        allow_credentials=_descriptors(allow),
         user_verification=UserVerificationRequirement.REQUIRED,
     )
     return options_to_json(options)
+
+
+def answered_by(credential: str) -> str:
+    """The id (base64url) of the credential an answer claims to be from: which
+    of someone's passkeys to check it against.
+
+    Raises:
+        PasskeyRefused: the answer is malformed.
+    """
+    found = _parsed(credential).get("id")
+    if not isinstance(found, str) or not found:
+        raise PasskeyRefused("the answer names no credential")
+    return found
+
+
+def _descriptors(ids: Sequence[str]) -> list[PublicKeyCredentialDescriptor]:
+    return [PublicKeyCredentialDescriptor(id=base64url_to_bytes(i)) for i in ids]
 
 
 def _parsed(credential: str) -> dict[str, Any]:
@@ -161,3 +198,19 @@ def verify_authentication(
     except (WebAuthnException, ValueError, TypeError, KeyError) as exc:
         raise PasskeyRefused(f"authentication: {type(exc).__name__}: {exc}") from None
     return int(verified.new_sign_count)
+
+
+def counter_after(
+    rp: RelyingParty, *, challenge: str, credential: str, passkey: Passkey
+) -> int | None:
+    """The signature counter to store once an answer proves ``passkey``; None
+    when it does not. 0: the authenticator keeps no counter (most synced
+    passkeys), nothing to store. The caller stores any other count in one
+    statement, and only over a lower one, so that a replayed answer, or one
+    of a cloned authenticator, fails."""
+    try:
+        return verify_authentication(
+            rp, challenge=challenge, credential=credential, passkey=passkey
+        )
+    except PasskeyRefused:
+        return None
