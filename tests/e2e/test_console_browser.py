@@ -155,6 +155,37 @@ def test_an_administrator_works_in_the_console(
     expect(page.locator("svg.chart")).to_be_visible()
     photograph(page, shots, "dashboard")
 
+    # A passkey (Chromium's virtual authenticator) as the second factor.
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("WebAuthn.enable")
+    cdp.send(
+        "WebAuthn.addVirtualAuthenticator",
+        {
+            "options": {
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": True,
+                "hasUserVerification": True,
+                "isUserVerified": True,
+                "automaticPresenceSimulation": True,
+            }
+        },
+    )
+    page.get_by_role("link", name="Your sign-in methods").click()
+    page.get_by_role("link", name="Add a passkey").click()
+    page.get_by_label("Name").fill("Office laptop")
+    page.get_by_role("button", name="Add a passkey").click()
+    expect(page.locator("table")).to_contain_text("Office laptop")
+    photograph(page, shots, "security")
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_label("Email address").fill("ada@contoso.test")
+    page.get_by_label("Password").fill(ADMIN_PASSWORD)
+    page.get_by_role("button", name="Continue").click()
+    page.get_by_role("link", name="Use a passkey").click()
+    photograph(page, shots, "signin-passkey")
+    page.get_by_role("button", name="Use my passkey").click()
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+
     # Invite a helpdesk administrator: a set-up link, shown once.
     page.get_by_role("link", name="Administrators").click()
     page.get_by_label("Email address").fill("hal@contoso.test")
