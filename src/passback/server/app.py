@@ -146,6 +146,7 @@ def create_app(
         strangers=SlidingWindowLimiter(
             recovery_mails.MAX_STRANGER_MAILS, recovery_mails.RESET_MAIL_WINDOW
         ),
+        catalogs=catalogs,
     )
 
     app = _App(

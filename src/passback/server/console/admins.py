@@ -378,17 +378,23 @@ def _last_tenant_admin(db: Session, row: Admin) -> bool:
     return others is None
 
 
-def to_tell(db: Session, tenant_id: str) -> list[str]:
-    """G9: whom to mail when an administrator's password is reset: every
-    active administrator, unless the tenant's policy turned it off."""
+#: Whom a G9 mail goes to: each address with the language its administrator last used.
+Recipients = list[tuple[str, str | None]]
+
+
+def to_tell(db: Session, tenant_id: str) -> Recipients:
+    """G9: whom to mail when an administrator's password is reset, with the
+    language each last used: every active administrator, unless the tenant's
+    policy turned it off."""
     if not gate_policy(db, tenant_id).notify_admins:
         return []
-    return list(
-        db.scalars(
-            select(Admin.email).where(
+    return [
+        (email, language)
+        for email, language in db.execute(
+            select(Admin.email, Admin.language).where(
                 Admin.tenant_id == tenant_id,
                 Admin.activated_at.is_not(None),
                 Admin.disabled_at.is_(None),
             )
         )
-    )
+    ]

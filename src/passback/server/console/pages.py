@@ -156,7 +156,7 @@ async def enter_code(request: Request, slug: str, code: Text = "") -> Response:
         tenant = await console_of(request).tenant(slug)
         check_post(request, None, "")
         verified = await console_of(request).second_factor(
-            tenant, token, code, device=request.cookies.get(DEVICE_COOKIE)
+            tenant, token, code, device=request.cookies.get(DEVICE_COOKIE), language=t.locale
         )
         admin = await console_of(request).admin(tenant, verified.token)
     except ConsoleError as error:

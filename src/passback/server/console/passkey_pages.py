@@ -221,6 +221,7 @@ async def sign_in(request: Request, slug: str, credential: Credential = "") -> R
             credential,
             relying_party(request, tenant),
             device=request.cookies.get(DEVICE_COOKIE),
+            language=translator(request).locale,
         )
         admin = await console.admin(tenant, verified.token)
     except ConsoleError as error:

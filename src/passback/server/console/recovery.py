@@ -34,7 +34,7 @@ from passback.server.console.service import (
     ConsoleTenant,
 )
 from passback.server.entitlements import Feature
-from passback.server.i18n import Translator
+from passback.server.i18n import LOCALES, Catalogs, Translator
 from passback.server.i18n.translations import N_
 from passback.server.notify import MailMessage
 from passback.server.portal.codes import flow_hash, new_code, new_flow_token
@@ -77,8 +77,10 @@ class Recovery:
         mails: RateLimiter,
         tries: RateLimiter,
         strangers: RateLimiter,
+        catalogs: Catalogs,
     ) -> None:
         self.console = console
+        self.catalogs = catalogs  # each administrator is told in their own language
         self.mailer = mailer
         self.mails = mails  # reset mails per administrator and client address (or device)
         self.strangers = strangers  # … and per administrator from unknown browsers
@@ -252,7 +254,7 @@ class Recovery:
         """
         console = self.console
 
-        def change() -> tuple[Admin, list[str]]:
+        def change() -> tuple[Admin, admins.Recipients]:
             now = console.now()
             with console.services.sessions() as db, db.begin():
                 try:
@@ -282,21 +284,27 @@ class Recovery:
         tenant: ConsoleTenant,
         name: str,
         email: str,
-        to: list[str],
+        to: admins.Recipients,
         how: str,
         t: Translator,
     ) -> None:
-        """G9: every administrator is told that ``email``'s console password
-        was reset (``how``: by what, marked for translation), in the background."""
+        """G9: every administrator in ``to`` (address, language) is told that
+        ``email``'s console password was reset (``how``: by what, marked for
+        translation), in their own language (else ``t``'s), in the background."""
         if self.mailer is None:
             return
-        when = t.datetime(self.console.now())
-        for address in to:
+        now = self.console.now()
+        for address, language in to:
+            own = (
+                Translator.for_locale(self.catalogs, language)
+                if language is not None and language in LOCALES
+                else t
+            )
             self._send(
                 MailMessage(
                     to=address,
-                    subject=t.gettext(N_("An administrator's console password was reset")),
-                    body=t.gettext(
+                    subject=own.gettext(N_("An administrator's console password was reset")),
+                    body=own.gettext(
                         N_(
                             "The console password of %(name)s (%(email)s) at %(organisation)s "
                             "was reset on %(when)s, %(how)s.\n\nIf this was not expected, "
@@ -305,10 +313,10 @@ class Recovery:
                         name=name,
                         email=email,
                         organisation=tenant.name,
-                        when=when,
-                        how=t.gettext(how),
+                        when=own.datetime(now),
+                        how=own.gettext(how),
                     ),
-                    language=t.tag,
+                    language=own.tag,
                 )
             )
 

@@ -233,11 +233,18 @@ class Console:
         return await asyncio.to_thread(open_session)
 
     async def second_factor(
-        self, tenant: ConsoleTenant, token: str | None, code: str, *, device: str | None
+        self,
+        tenant: ConsoleTenant,
+        token: str | None,
+        code: str,
+        *,
+        device: str | None,
+        language: str | None = None,
     ) -> Verified:
         """The authenticator code after the password: signed in, under a new
         session token (the half-open one is dropped), and a device token for
-        the browser (its failures count on their own).
+        the browser (its failures count on their own). ``language``: the
+        console's, kept as the administrator's (the G9 mails to them use it).
 
         Raises:
             ConsoleError: ``not_signed_in`` (401), ``wrong_code`` (field code),
@@ -245,7 +252,9 @@ class Console:
                 (429: too many wrong codes for this administrator).
         """
         check = self._totp(code)
-        fresh = await self._try(tenant, token, states.State.SECOND_FACTOR, device, check)
+        fresh = await self._try(
+            tenant, token, states.State.SECOND_FACTOR, device, check, language=language
+        )
         assert fresh is not None  # a half-open session moves to a new token
         return Verified(fresh[0], self.hasher.device_token("admin-" + fresh[1]))
 
@@ -257,6 +266,7 @@ class Console:
         rp: passkey.RelyingParty,
         *,
         device: str | None,
+        language: str | None = None,
     ) -> Verified:
         """A passkey's answer instead of the authenticator code: counted and
         throttled as a code is, and signed in the same way.
@@ -266,7 +276,9 @@ class Console:
                 (field passkey) for a wrong answer.
         """
         check = self._passkey(credential, rp)
-        fresh = await self._try(tenant, token, states.State.SECOND_FACTOR, device, check)
+        fresh = await self._try(
+            tenant, token, states.State.SECOND_FACTOR, device, check, language=language
+        )
         assert fresh is not None
         return Verified(fresh[0], self.hasher.device_token("admin-" + fresh[1]))
 
@@ -358,6 +370,8 @@ class Console:
         state: states.State,
         device: str | None,
         factor: SecondFactor,
+        *,
+        language: str | None = None,
     ) -> tuple[str, str] | None:
         """One try of the second factor by a session in ``state``: counted per
         session (atomically) and per administrator (a browser that signed in
@@ -397,6 +411,8 @@ class Console:
                 if moved is None:
                     return None
                 admin.last_sign_in_at = now
+                if language:
+                    admin.language = language[:16]
                 self.record(db, admin, audit.Activity.SIGN_IN, now)
                 return moved.token, admin.id
 

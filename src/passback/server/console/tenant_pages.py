@@ -324,7 +324,7 @@ async def change_admin(
                 notice=N_("Confirm it is you, then do it again."),
             )
 
-        def change() -> tuple[admins.Invitation | None, str, str, list[str]]:
+        def change() -> tuple[admins.Invitation | None, str, str, admins.Recipients]:
             now = utcnow()
             with console.services.sessions() as db, db.begin():
                 row = admins.of_tenant(db, tenant.id, admin_id)

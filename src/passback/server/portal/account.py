@@ -148,8 +148,11 @@ class Accounts:
         *,
         client: str,
         device: str | None,
+        language: str | None = None,
     ) -> SignedIn:
-        """Check ``password`` with the directory and open a session.
+        """Check ``password`` with the directory and open a session;
+        ``language``, the portal's, is kept as the user's once the password
+        proved who they are.
 
         Raises:
             PortalError: ``rate_limited`` (429), ``service_unavailable`` (503),
@@ -200,7 +203,7 @@ class Accounts:
             raise self._wrong(user.id, "the user left the store during the sign-in") from None
         if result.outcome is Outcome.OK or result.outcome in _FORCED:
             await counter.refund(key)
-            await self.portal.refuse_not_enabled(tenant, user.id)
+            await self.portal.proven(tenant, user.id, language=language)
             state = _FORCED.get(result.outcome, sessions.State.SIGNED_IN)
             token = await asyncio.to_thread(self._open, tenant, user.id, state, result, password)
             return SignedIn(token, state, self.hasher.device_token(user.id))

@@ -85,7 +85,12 @@ async def sign_in(
         check_same_origin(request)
         client = request.client.host if request.client else "unknown"
         signed_in = await accounts.sign_in(
-            tenant, username, password, client=client, device=request.cookies.get(DEVICE_COOKIE)
+            tenant,
+            username,
+            password,
+            client=client,
+            device=request.cookies.get(DEVICE_COOKIE),
+            language=t.locale,
         )
     except PortalError as error:
         return await fail_and_redirect(

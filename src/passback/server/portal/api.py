@@ -324,7 +324,9 @@ async def enter_code(
     tenant = await _tenant(request, slug)
     portal = _portal(request)
     try:
-        passed = await portal.enter(tenant, token, Code(body.code))
+        passed = await portal.enter(
+            tenant, token, Code(body.code), language=_translator(request).locale
+        )
         new_token = passed.token
         if passed.step is Step.CHOOSE:
             choice = await portal.choice(tenant, new_token)

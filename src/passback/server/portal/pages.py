@@ -286,7 +286,7 @@ async def use_passkey(
         check_same_origin(request)
         _check_csrf(portal, token, csrf)
         answer = Assertion(credential, relying_party(request, tenant))
-        passed = await portal.enter(tenant, token, answer)
+        passed = await portal.enter(tenant, token, answer, language=t.locale)
     except PortalError as error:
         return await fail_and_redirect(request, t, error, slug=slug, to="passkey")
     return _after_gate(request, tenant, passed)
@@ -390,7 +390,7 @@ async def enter_code_by_link(
         check_same_origin(request)
         if not portal.link_csrf_matches(link, csrf):
             raise PortalError("csrf_failed", N_("This form has expired. Start again."))
-        passed = await portal.enter(tenant, None, Code(code), link=link)
+        passed = await portal.enter(tenant, None, Code(code), link=link, language=t.locale)
     except PortalError as error:
         if error.field == "code":
             return await fail_and_redirect(request, t, error, slug=slug, to=f"code/{link}")
@@ -433,7 +433,7 @@ async def answer_questions(request: Request, slug: str) -> Response:
         tenant = await portal.tenant(slug)
         check_same_origin(request)
         _check_csrf(portal, token, csrf if isinstance(csrf, str) else "")
-        passed = await portal.enter(tenant, token, Answers(answers))
+        passed = await portal.enter(tenant, token, Answers(answers), language=t.locale)
     except PortalError as error:
         return await fail_and_redirect(request, t, error, slug=slug, to="questions")
     return _after_gate(request, tenant, passed)
@@ -448,7 +448,7 @@ async def enter_code(request: Request, slug: str, code: Text = "", csrf: Text = 
         tenant = await portal.tenant(slug)
         check_same_origin(request)
         _check_csrf(portal, token, csrf)
-        passed = await portal.enter(tenant, token, Code(code))
+        passed = await portal.enter(tenant, token, Code(code), language=t.locale)
     except PortalError as error:
         if error.field == "code" and token:
             gate, ending = await portal.gate_of(slug, token)

@@ -23,7 +23,7 @@ from passback.server import audit, entitlements, support, writeback
 from passback.server.directory_users import MAX_USERNAME, find_user
 from passback.server.errors import NotFound, Refused
 from passback.server.gate_policies import gate_policy
-from passback.server.i18n import Catalogs, Translator
+from passback.server.i18n import LOCALES, Catalogs, Translator
 from passback.server.i18n.translations import N_
 from passback.server.notify import MailError, MailMessage
 from passback.server.portal import blocks, flow, registrations
@@ -539,6 +539,7 @@ class Portal:
         answer: Answer,
         *,
         link: str | None = None,
+        language: str | None = None,
     ) -> CodePassed:
         """Check ``answer`` at the flow's gate (found by ``token``, or by the
         code mail's ``link``): the flow's new token once it passed (the old
@@ -568,16 +569,22 @@ class Portal:
         if isinstance(outcome, FlowRefused):
             raise answer.refused(outcome, row)
         assert row is not None  # the gate passed: the flow exists
-        await self.refuse_not_enabled(tenant, row.user_id, flow_key=row.id_hash)
+        await self.proven(tenant, row.user_id, flow_key=row.id_hash, language=language)
         return CodePassed(outcome, flow.Purpose(row.purpose), flow.Step(row.step))
 
-    async def refuse_not_enabled(
-        self, tenant: PortalTenant, user_id: str | None, *, flow_key: str | None = None
+    async def proven(
+        self,
+        tenant: PortalTenant,
+        user_id: str | None,
+        *,
+        flow_key: str | None = None,
+        language: str | None = None,
     ) -> None:
-        """E1, G6: once a gate (or the directory password) proved who the user
-        is, and only then (T2), say so if self-service is not enabled for
-        them: the tenant's plan, the policy's scope, or a missing assignment.
-        The flow of ``flow_key`` ends; the refusal is audited.
+        """A gate (or the directory password) proved who the user is: keep the
+        portal's ``language`` as theirs (notices to them are written in it),
+        and — only now (T2) — say so if self-service is not enabled for them
+        (E1, G6): the tenant's plan, the policy's scope, or a missing
+        assignment. The flow of ``flow_key`` then ends; the refusal is audited.
 
         Raises:
             PortalError: ``not_enabled`` (403).
@@ -590,6 +597,8 @@ class Portal:
                 user = db.get(DirectoryUser, user_id) if user_id else None
                 if row is None or user is None:
                     return None
+                if language in LOCALES:
+                    user.language = language
                 refused = entitlements.self_service_refusal(row, gate_policy(db, tenant.id), user)
                 if refused is None:
                     return None
@@ -786,22 +795,24 @@ class Portal:
     async def _send_notice(
         self, tenant: PortalTenant, user_id: str, notice: Notice, language: str
     ) -> None:
-        def mail_of() -> str | None:
+        def mail_of() -> tuple[str | None, str]:
             with self.services.sessions() as db:
                 if notice.optional and not gate_policy(db, tenant.id).notify_users:
-                    return ""
+                    return "", language
                 user = db.get(DirectoryUser, user_id)
-                return user.mail if user is not None else None
+                if user is None:
+                    return None, language
+                return user.mail, user.language or language
 
         try:
-            to = await asyncio.to_thread(mail_of)
+            to, own = await asyncio.to_thread(mail_of)
             if to == "":
                 logger.info("portal: no %s notice for user %s: the policy is off", notice, user_id)
                 return
             if to is None or self.mailer is None:
                 logger.info("portal: no %s notice for user %s: no mail address", notice, user_id)
                 return
-            t = Translator.for_locale(self.catalogs, language)
+            t = Translator.for_locale(self.catalogs, own if own in LOCALES else language)
             message = notice_mail(t, notice, to=to, when=self._clock(), tenant_name=tenant.name)
             await self.mailer.send(message)
         except Exception as exc:  # noqa: BLE001 - a notice must never undo the operation

@@ -152,6 +152,9 @@ class DirectoryUser(Base):
     #: An administrator assigned self-service to the user (E1); counts only
     #: where the tenant requires assignment. Sync leaves it alone.
     assigned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: The portal's language when the user last proved who they are there:
+    #: notices to them (G9) are written in it, an administrator's too.
+    language: Mapped[str | None] = mapped_column(String(16))
 
 
 class DirectoryGroup(Base):
@@ -473,6 +476,9 @@ class Admin(Base):
     activated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     disabled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     last_sign_in_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    #: The language of the console when they last signed in (``en``, ``pt_BR``):
+    #: the G9 mails to them are written in it.
+    language: Mapped[str | None] = mapped_column(String(16))
 
 
 class AdminSession(Base):

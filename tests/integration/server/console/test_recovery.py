@@ -22,7 +22,10 @@ async def test_both_codes_then_a_new_password_and_everyone_is_told(
     server: RunningServer, client: httpx.AsyncClient, mail: MailCatcher
 ) -> None:
     tenant = server.create_tenant("Acme")
+    # Ada works in Portuguese: she is told in it (G9), whoever's reset it is.
+    client.headers["Accept-Language"] = "pt-BR"
     ada = await admin_of(server, client, tenant.tenant_id, "acme")
+    assert rows(server, "SELECT language FROM admins WHERE email = 'ada@acme.test'") == [("pt_BR",)]
     async with httpx.AsyncClient(base_url=server.base_url) as hal_browser:
         hal = await admin_of(server, hal_browser, tenant.tenant_id, "acme", "hal@acme.test")
         async with httpx.AsyncClient(base_url=server.base_url) as lost:
@@ -55,11 +58,14 @@ async def test_both_codes_then_a_new_password_and_everyone_is_told(
             assert signed.headers["location"] == f"{BASE}/signin/code"
         # Every session of hal's ended.
         assert (await hal_browser.get(f"{BASE}/dashboard")).status_code == 303
-    for told_to in ("ada@acme.test", "hal@acme.test"):
+    for told_to, subject in (
+        ("ada@acme.test", "A senha do console de um administrador foi redefinida"),
+        ("hal@acme.test", "An administrator's console password was reset"),
+    ):
         told = await asyncio.to_thread(
             mail.wait_for, told_to, 2 if told_to.startswith("hal") else 1
         )
-        assert told["Subject"] == "An administrator's console password was reset"
+        assert told["Subject"] == subject
         assert "hal@acme.test" in told.get_content() and NEW not in told.get_content()
     events = rows(
         server, "SELECT count(*) FROM audit_events WHERE activity = 'admin_password_reset'"

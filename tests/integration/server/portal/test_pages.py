@@ -28,7 +28,7 @@ from tests.support.portal import (
     start,
     support_code,
 )
-from tests.support.server import TIMEOUT, AgentFactory, RunningServer
+from tests.support.server import TIMEOUT, AgentFactory, RunningServer, bearer
 from tests.support.smtp import MailCatcher
 
 
@@ -381,6 +381,26 @@ async def test_the_user_is_told_of_a_reset_and_of_an_unlock_by_mail(
         await client.post(f"{BASE}/unlock/confirm", data={"csrf": csrf(page)})
         unlocked = await asyncio.to_thread(mail.wait_for, MAIL, 4)
         assert unlocked["Subject"] == "Your account was unlocked"
+
+
+async def test_an_administrators_unlock_is_told_in_the_users_own_language(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
+) -> None:
+    """G9: the portal keeps the language of a user once a gate proved who they
+    are; a notice of an administrator's action is then written in it."""
+    async with portal_tenant(server, client, make_agent) as (tenant, _agent):
+        client.headers["Accept-Language"] = "pt-BR"
+        await start(client)
+        code = await asyncio.to_thread(mail.code_for, MAIL)
+        await enter_code(client, code)
+        assert rows(server, "SELECT language FROM directory_users") == [("pt_BR",)]
+        unlocked = await client.post(
+            "/api/v1/users/jdoe/unlock",
+            headers={**bearer(tenant.admin_token), "Accept-Language": "en"},
+        )
+        assert unlocked.status_code == 200, unlocked.text
+        notice = await asyncio.to_thread(mail.wait_for, MAIL, 2)
+        assert notice["Subject"] == "Sua conta foi desbloqueada"
 
 
 async def test_a_notice_that_cannot_be_sent_undoes_nothing(
