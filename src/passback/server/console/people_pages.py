@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import cast
+from typing import TypeVar, cast
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -59,6 +59,8 @@ from passback.server.services import Services
 from passback.server.store.models import utcnow
 
 router = APIRouter(prefix="/console/{slug}/people", include_in_schema=False)
+
+T = TypeVar("T")
 
 _Action = Callable[[SignedInAdmin, ConsoleTenant], Awaitable[writeback.WritebackResult]]
 
@@ -212,22 +214,15 @@ async def require_change(request: Request, slug: str, user_id: str, csrf: Text =
 
 @router.post("/{user_id}/lift-blocks")
 async def lift_blocks(request: Request, slug: str, user_id: str, csrf: Text = "") -> Response:
-    tenant: ConsoleTenant | None = None
     console = console_of(request)
-    token = request.cookies.get(SESSION_COOKIE)
-    try:
-        tenant = await console.tenant(slug)
-        admin = await console.admin(tenant, token, Permission.ACT_ON_PEOPLE)
-        check_post(request, token, csrf)
-        lifted = await asyncio.to_thread(
-            admin_actions.lift_blocks,
-            console.services,
-            Acting(tenant.id, admin.id),
-            user_id,
-            console.hasher,
-        )
-    except (ConsoleError, Refused) as error:
-        return await _failed(request, tenant, user_id, error)
+
+    def lift(acting: Acting) -> int:
+        return admin_actions.lift_blocks(console.services, acting, user_id, console.hasher)
+
+    done = await _on_user(request, slug, user_id, csrf, Permission.ACT_ON_PEOPLE, lift)
+    if isinstance(done, Response):
+        return done
+    tenant, lifted = done
     return redirect(request, f"{tenant.base}/people/{user_id}", notice=LIFTED, values={"n": lifted})
 
 
@@ -235,24 +230,38 @@ async def lift_blocks(request: Request, slug: str, user_id: str, csrf: Text = ""
 async def assignment(
     request: Request, slug: str, user_id: str, assigned: Text = "", csrf: Text = ""
 ) -> Response:
+    services = console_of(request).services
+
+    def assign(acting: Acting) -> bool:
+        return admin_actions.assign(services, acting, user_id, assigned=bool(assigned))
+
+    done = await _on_user(request, slug, user_id, csrf, Permission.ASSIGN, assign)
+    if isinstance(done, Response):
+        return done
+    notice = ASSIGNED if assigned else UNASSIGNED
+    return redirect(request, f"{done[0].base}/people/{user_id}", notice=notice)
+
+
+async def _on_user(
+    request: Request,
+    slug: str,
+    user_id: str,
+    csrf: str,
+    permission: Permission,
+    action: Callable[[Acting], T],
+) -> tuple[ConsoleTenant, T] | Response:
+    """Run ``action`` (no directory write) as the signed-in administrator who
+    holds ``permission``: the tenant and its result, or the page of why not."""
     tenant: ConsoleTenant | None = None
     console = console_of(request)
     token = request.cookies.get(SESSION_COOKIE)
     try:
         tenant = await console.tenant(slug)
-        admin = await console.admin(tenant, token, Permission.ASSIGN)
+        admin = await console.admin(tenant, token, permission)
         check_post(request, token, csrf)
-        await asyncio.to_thread(
-            admin_actions.assign,
-            console.services,
-            Acting(tenant.id, admin.id),
-            user_id,
-            assigned=bool(assigned),
-        )
+        return tenant, await asyncio.to_thread(action, Acting(tenant.id, admin.id))
     except (ConsoleError, Refused) as error:
         return await _failed(request, tenant, user_id, error)
-    done = ASSIGNED if assigned else UNASSIGNED
-    return redirect(request, f"{tenant.base}/people/{user_id}", notice=done)
 
 
 async def _write_account(
