@@ -82,21 +82,31 @@ async def reports_page(request: Request, slug: str) -> Response:
     except ConsoleError as error:
         return _page(request, tenant, admin, typed, None, [], "", error=error)
 
-    def read() -> tuple[list[reports.Row], list[tuple[dt.date, int, int]]]:
+    def read() -> tuple[list[reports.Row], list[tuple[dt.date, int, int]], list[tuple[str, int]]]:
         with console.services.sessions() as db:
             return (
                 reports.rows(db, tenant.id, chosen),
                 reports.per_day(db, tenant.id, chosen),
+                reports.per_reason(db, tenant.id, chosen),
             )
 
-    found, days = await asyncio.to_thread(read)
+    found, days, reasons = await asyncio.to_thread(read)
     chart = reports.chart_svg(
         days,
         title=t.gettext("Activity per day"),
         success=t.gettext("succeeded"),
         failure=t.gettext("failed"),
     )
-    return _page(request, tenant, admin, chosen.query, chosen, found, chart)
+    reasons_chart = (
+        reports.reasons_svg(
+            reasons, title=t.gettext("Failures by reason"), other=t.gettext("other reasons")
+        )
+        if reasons
+        else ""
+    )
+    return _page(
+        request, tenant, admin, chosen.query, chosen, found, chart, reasons_chart=reasons_chart
+    )
 
 
 @router.get("/reports.csv")
@@ -199,6 +209,7 @@ def _page(
     found: list[reports.Row],
     chart: str,
     error: ConsoleError | None = None,
+    reasons_chart: str = "",
 ) -> Response:
     t = translator(request)
     return page(
@@ -213,6 +224,7 @@ def _page(
         chosen=chosen,
         rows=[dataclasses.replace(r, activity=_activity(r.activity, t)) for r in found],
         chart=chart,
+        reasons_chart=reasons_chart,
         activities=[(a.value, t.gettext(ACTIVITY_NAMES[a])) for a in Activity],
         page_rows=reports.PAGE_ROWS,
         csv_query=chosen.query if chosen else {},

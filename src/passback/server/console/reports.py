@@ -9,6 +9,7 @@ A report never holds a password, a code or an answer: the audit log has none
 
 from __future__ import annotations
 
+import collections
 import csv
 import dataclasses
 import datetime as dt
@@ -29,6 +30,9 @@ from passback.server.types import StoreSessions
 #: Rows a page shows; the CSV export takes up to ``MAX_EXPORT``.
 PAGE_ROWS = 200
 MAX_EXPORT = 100_000
+#: Reasons the failures chart shows; the rest are summed as one bar.
+TOP_REASONS = 10
+OTHER_REASONS = ""
 #: The longest range a report covers.
 MAX_DAYS = 366
 DEFAULT_DAYS = 30
@@ -158,6 +162,62 @@ def per_day(db: Session, tenant_id: str, chosen: Filter) -> list[tuple[dt.date, 
         if counts is not None:
             counts[0 if result == "success" else 1] += int(count)
     return [(day, ok, bad) for day, (ok, bad) in days.items()]
+
+
+def per_reason(
+    db: Session, tenant_id: str, chosen: Filter, *, most: int = TOP_REASONS
+) -> list[tuple[str, int]]:
+    """Why the matching events failed, most frequent first: the directory's
+    or the portal's outcome (``too_short``, ``wrong_password``, …), the
+    refusal's reason, else the activity (and method) that failed. At most
+    ``most`` reasons; the rest are summed as ``other``. Reads at most
+    ``MAX_EXPORT`` failures (the newest)."""
+    query = (
+        _select(tenant_id, chosen)
+        .with_only_columns(AuditEvent.activity, AuditEvent.method, AuditEvent.detail_json)
+        .where(AuditEvent.result == "failure")
+        .order_by(AuditEvent.at.desc())
+        .limit(MAX_EXPORT)
+        .execution_options(yield_per=1000)
+    )
+    counts: collections.Counter[str] = collections.Counter()
+    for activity, method, raw in db.execute(query):
+        detail = _detail(raw)
+        reason = detail.get("outcome") or detail.get("reason")
+        counts[str(reason) if reason else ":".join(filter(None, (activity, method)))] += 1
+    ranked = counts.most_common()
+    shown, rest = ranked[:most], sum(n for _, n in ranked[most:])
+    return shown + ([(OTHER_REASONS, rest)] if rest else [])
+
+
+def reasons_svg(reasons: Sequence[tuple[str, int]], *, title: str, other: str) -> str:
+    """Horizontal bars, one per reason with its count, as SVG markup (see
+    :func:`chart_svg`); ``other`` names the sum of the reasons not shown."""
+    width, row, label = 640, 24, 220
+    height = max(len(reasons), 1) * row + 8
+    peak = max([n for _, n in reasons] + [1])
+    scale = (width - label - 48) / peak
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+        f'role="img" aria-labelledby="reasons-title reasons-desc" class="chart">',
+        f'<title id="reasons-title">{escape(title)}</title>',
+        '<desc id="reasons-desc">'
+        + escape(", ".join(f"{other if r == OTHER_REASONS else r}: {n}" for r, n in reasons))
+        + "</desc>",
+    ]
+    for index, (reason, n) in enumerate(reasons):
+        y = 4 + index * row
+        name = other if reason == OTHER_REASONS else reason
+        parts.append(
+            f'<text x="{label - 8}" y="{y + 16}" font-size="12" fill="#1f2328" '
+            f'text-anchor="end">{escape(name[:32])}</text>'
+            f'<rect x="{label}" y="{y + 4}" width="{max(n * scale, 1):.1f}" height="16" '
+            f'fill="#e8a09a" stroke="#b3261e"><title>{escape(name)}: {n}</title></rect>'
+            f'<text x="{label + n * scale + 6:.1f}" y="{y + 16}" font-size="12" '
+            f'fill="#4a5360">{n}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
 
 
 def count(db: Session, tenant_id: str, chosen: Filter) -> int:

@@ -128,6 +128,12 @@ async def test_reports_filter_and_export_exactly_their_rows(
         ]
         failures = await client.get(f"{BASE}/reports.csv", params={"result": "failure"})
         assert len(list(csv.DictReader(io.StringIO(failures.text)))) == 1
+        # Outcomes by reason: the failed unlock, by the directory's answer.
+        reasons = re.search(r'<figure class="chart" id="reasons">(.*?)</figure>', page.text, re.S)
+        assert reasons is not None and "Failures by reason" in page.text
+        assert "access_denied: 1" in reasons.group(1)
+        clean = await client.get(f"{BASE}/reports", params={"result": "success"})
+        assert 'id="reasons"' not in clean.text
         bad = await client.get(f"{BASE}/reports", params={"from": "2026-13-01"})
         assert bad.status_code == 422 and "YYYY-MM-DD" in bad.text
         backwards = await client.get(
