@@ -148,6 +148,30 @@ def record_connected(session: Session, agent_id: str, software: str, now: dt.dat
     )
 
 
+def record_sync(
+    session: Session,
+    agent_id: str,
+    now: dt.datetime,
+    *,
+    users: int,
+    groups: int,
+    removed: int,
+    complete: bool,
+) -> None:
+    """The end of an agent's full sync, for the dashboard."""
+    session.execute(
+        update(Agent)
+        .where(Agent.id == agent_id)
+        .values(
+            last_sync_at=now,
+            last_sync_users=users,
+            last_sync_groups=groups,
+            last_sync_removed=removed,
+            last_sync_complete=complete,
+        )
+    )
+
+
 def record_heartbeat(
     session: Session, agent_id: str, history_on_reset: bool, now: dt.datetime
 ) -> bool:

@@ -56,6 +56,8 @@ class FullSync:
     started: dt.datetime
     next_sequence: int = 0
     complete: bool = True
+    users: int = 0  # stored so far
+    groups: int = 0
 
 
 class FullSyncs:

@@ -24,6 +24,17 @@ from passback.server.store.models import (
 
 
 @dataclasses.dataclass(frozen=True)
+class SyncSummary:
+    """An agent's last full sync (``Agent.last_sync_*``)."""
+
+    at: dt.datetime
+    users: int
+    groups: int
+    removed: int  # users removed at its end
+    complete: bool  # every batch arrived (else none was removed)
+
+
+@dataclasses.dataclass(frozen=True)
 class AgentHealth:
     id: str
     name: str
@@ -37,6 +48,8 @@ class AgentHealth:
     #: What this server can ask that the connected agent did not announce
     #: (``protocol.features``): it needs an upgrade.
     missing: tuple[str, ...] = ()
+    #: Its last full sync; None: none yet.
+    last_sync: SyncSummary | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,6 +90,15 @@ def agents(db: Session, tenant_id: str, present: Mapping[str, frozenset[str]]) -
                 last_seen_at=agent.last_seen_at,
                 revoked_at=agent.revoked_at,
                 last_failure=(str(failure[0]), failure[1]) if failure and failure[1] else None,
+                last_sync=SyncSummary(
+                    agent.last_sync_at,
+                    agent.last_sync_users or 0,
+                    agent.last_sync_groups or 0,
+                    agent.last_sync_removed or 0,
+                    bool(agent.last_sync_complete),
+                )
+                if agent.last_sync_at is not None
+                else None,
                 missing=tuple(
                     f.value for f in Feature if agent.id in present and f not in present[agent.id]
                 ),

@@ -102,11 +102,18 @@ class AgentInbox:
                     extra={"agent_id": self._agent_id, "tenant_id": self._tenant_id},
                 )
         try:
-            stored, removed = await asyncio.to_thread(self._store_batch, batch, now, remove_before)
+            stored, groups, removed = await asyncio.to_thread(
+                self._store_batch, batch, now, remove_before
+            )
         except SQLAlchemyError:
             if full is not None:
                 full.complete = False  # its end must not delete the users of this batch
             raise
+        if full is not None:
+            full.users += stored
+            full.groups += groups
+            if batch.last:
+                await asyncio.to_thread(self._record_sync, full, removed, now)
         logger.info(
             "relay: sync %s batch %d from agent %s: %d users stored, %d removed",
             batch.sync_id,
@@ -119,10 +126,23 @@ class AgentInbox:
 
     def _store_batch(
         self, batch: SyncBatch, now: dt.datetime, remove_before: dt.datetime | None
-    ) -> tuple[int, int]:
+    ) -> tuple[int, int, int]:
+        """Users stored, groups stored, users removed."""
         with self._sessions() as db, db.begin():
             stored = sync.upsert_users(db, self._tenant_id, batch.users, now)
-            sync.upsert_groups(db, self._tenant_id, batch.groups, now)
+            groups = sync.upsert_groups(db, self._tenant_id, batch.groups, now)
             if remove_before is None:
-                return stored, 0
-            return stored, sync.remove_unseen(db, self._tenant_id, remove_before)
+                return stored, groups, 0
+            return stored, groups, sync.remove_unseen(db, self._tenant_id, remove_before)
+
+    def _record_sync(self, full: sync.FullSync, removed: int, now: dt.datetime) -> None:
+        with self._sessions() as db, db.begin():
+            agents.record_sync(
+                db,
+                self._agent_id,
+                now,
+                users=full.users,
+                groups=full.groups,
+                removed=removed,
+                complete=full.complete,
+            )

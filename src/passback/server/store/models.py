@@ -111,6 +111,13 @@ class Agent(Base):
     #: resets (W4); unknown until the first heartbeat.
     history_on_reset: Mapped[bool | None] = mapped_column(Boolean)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    #: Its last full sync: when it ended, the users and groups it carried, the
+    #: users it removed, and whether every batch arrived (else none is removed).
+    last_sync_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    last_sync_users: Mapped[int | None] = mapped_column(Integer)
+    last_sync_groups: Mapped[int | None] = mapped_column(Integer)
+    last_sync_removed: Mapped[int | None] = mapped_column(Integer)
+    last_sync_complete: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class StoredPackageKey(Base):

@@ -55,6 +55,7 @@ async def test_the_scope_names_a_synced_group_by_its_name(
         await admin_of(server, client, tenant.tenant_id, "acme")
         dashboard = await client.get(f"{BASE}/dashboard")
         assert "1 of them may use self-service" in dashboard.text
+        assert "1 user · 2 groups · 0 removed" in dashboard.text  # the agent's last full sync
         page = await client.get(f"{BASE}/policy")
         assert 'id="scope-all" name="scope" value="all" checked' in page.text
         assert '<option value="Sales">' in page.text and 'list="groups"' in page.text
