@@ -18,6 +18,7 @@ from passback.crypto.keys import PackageKey, public_key_from_pem
 from passback.crypto.masterkey import MasterKey
 from passback.crypto.tokens import RELAY_PREFIX, new_token, token_hash, token_matches
 from passback.protocol.messages import Hello
+from passback.server import audit
 from passback.server.errors import NotFound, Unauthorized, Unprocessable
 from passback.server.keyring import open_package_key
 from passback.server.store.models import Agent, StoredPackageKey, Token, utcnow
@@ -92,6 +93,17 @@ def onboard_agent(
     )
     session.add(agent)
     session.flush()
+    audit.record(
+        session,
+        tenant_id=agent.tenant_id,
+        user_id=None,
+        activity=audit.Activity.ONBOARD_AGENT,
+        success=True,
+        at=now,
+        actor=audit.Actor.SYSTEM,
+        agent=agent.id,
+        name=name[:64],
+    )
     return OnboardedAgent(
         agent.id,
         agent.tenant_id,

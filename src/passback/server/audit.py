@@ -38,6 +38,7 @@ class Activity(enum.StrEnum):
     ADMIN_PASSKEY_ADDED = "admin_passkey_added"  # an administrator's own second factor
     ADMIN_PASSKEY_REMOVED = "admin_passkey_removed"
     REQUIRE_CHANGE = "require_change"  # an administrator: "must change at next logon"
+    ONBOARD_AGENT = "onboard_agent"  # L1: an agent joined with an onboarding token
     REVOKE_AGENT = "revoke_agent"
     ONBOARDING_TOKEN = "onboarding_token"  # noqa: S105 - an activity name
     CHANGE_POLICY = "change_policy"  # "Update self-service policy"

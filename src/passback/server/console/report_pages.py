@@ -56,6 +56,7 @@ ACTIVITY_NAMES = {
     Activity.ADMIN_PASSKEY_ADDED: N_("Administrator added a passkey"),
     Activity.ADMIN_PASSKEY_REMOVED: N_("Administrator removed a passkey"),
     Activity.REQUIRE_CHANGE: N_("Require password change"),
+    Activity.ONBOARD_AGENT: N_("Agent onboarded"),
     Activity.REVOKE_AGENT: N_("Agent revoked"),
     Activity.ONBOARDING_TOKEN: N_("Agent onboarding token created"),
     Activity.CHANGE_POLICY: N_("Update self-service policy"),
