@@ -197,9 +197,15 @@ async def test_agents_are_added_and_revoked_with_the_admin_token(
         f"/api/v1/agents/{agent_id}/revoke", headers=bearer(other.admin_token)
     )
     assert_error(foreign, 404, "agent_not_found")
-    events = rows(server, "SELECT activity, detail_json FROM audit_events ORDER BY at")
-    assert [e[0] for e in events] == ["onboarding_token", "revoke_agent", "revoke_agent"]
-    assert all('"via": "api_token"' in str(e[1]) for e in events)
+    events = rows(server, "SELECT activity, actor, detail_json FROM audit_events ORDER BY at")
+    assert [e[0] for e in events] == [
+        "onboarding_token",
+        "onboard_agent",
+        "revoke_agent",
+        "revoke_agent",
+    ]
+    assert all('"via": "api_token"' in str(e[2]) for e in events if e[1] == "admin")
+    assert events[1][1] == "system" and agent_id in str(events[1][2])
 
 
 async def test_onboarding_refuses_a_bad_key_and_keeps_the_token(
