@@ -11,13 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import click
-from fastapi import routing
-from starlette.routing import Mount, WebSocketRoute
 
 from passback import cli
-from passback.server.app import create_app
-from passback.server.settings import ServerSettings
-from tests.support.keys import TEST_MASTER_KEY
+from tests.support.routes import routes
 
 
 def _parameter(param: click.Parameter) -> str:
@@ -163,22 +159,8 @@ def test_cli_environment_prefix_and_exit_codes() -> None:
     assert cli.agent.EXIT_REFUSED == 3
 
 
-def _routes(tmp_path: Path) -> Iterator[str]:
-    app = create_app(ServerSettings(f"sqlite:///{tmp_path / 'passback.db'}"), TEST_MASTER_KEY)
-    # Newer FastAPI keeps an included router whole in app.routes: flatten it.
-    flatten = getattr(routing, "iter_route_contexts", iter)
-    for route in flatten(app.routes):
-        original = getattr(route, "original_route", route)
-        if isinstance(original, Mount):
-            yield f"MOUNT {route.path}"
-        elif isinstance(original, WebSocketRoute):
-            yield f"WEBSOCKET {route.path}"
-        else:
-            yield from (f"{method} {route.path}" for method in route.methods)
-
-
 def test_http_routes(tmp_path: Path) -> None:
-    assert sorted(_routes(tmp_path)) == [
+    assert sorted(routes(tmp_path)) == [
         "DELETE /api/v1/users/{user}/blocks",
         "GET /api/v1/agents",
         "GET /api/v1/policy",
