@@ -194,6 +194,6 @@ async def test_a_revoked_agent_is_closed_at_its_next_heartbeat(
     await agent.connect()
     refused = await agent.next_event()
     assert isinstance(refused, Closed) and refused.code == CloseCode.AUTH_FAILED
-    assert rows(server, "SELECT detail_json FROM audit_events") == [
+    assert rows(server, "SELECT detail_json FROM audit_events WHERE activity = 'revoke_agent'") == [
         (f'{{"agent": "{agent.agent_id}", "via": "operator"}}',)
     ]
