@@ -3,6 +3,8 @@
 This is where the server's failures become HTTP: the use-cases raise
 ``server.errors.Refused`` (and the portal its ``PortalError``) without a status;
 ``status_of`` gives each its status here, for the JSON API and the pages alike.
+A console use-case the API shares refuses with a ``ConsoleError``, which has
+its own status: the API answers it in English, the field it names in ``detail``.
 
 Every error response stores a support record under its support code
 (``server/support.py``), so that the code finds the full record.
@@ -31,6 +33,7 @@ from passback.protocol.outcomes import Outcome
 from passback.server import support
 from passback.server.api.deps import get_services
 from passback.server.api.schemas import ErrorBody, ErrorInfo
+from passback.server.console.errors import ConsoleError
 from passback.server.errors import (
     AccountUnreadable,
     ApiError,
@@ -210,6 +213,7 @@ async def store_record(request: Request, incident: Incident, code: str) -> None:
 
 def install(app: FastAPI) -> None:
     app.add_exception_handler(Refused, _api_error)
+    app.add_exception_handler(ConsoleError, _console_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _internal_error)
@@ -252,6 +256,17 @@ async def _api_error(request: Request, exc: Exception) -> JSONResponse:
         headers=headers,
         localized_message=exc.localized_message,
     )
+
+
+async def _console_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ConsoleError)
+    detail: dict[str, Any] = {k: v for k, v in exc.values.items() if isinstance(v, int | str)}
+    if exc.field:
+        detail["field"] = exc.field
+    refused = ApiError(
+        exc.english, code=exc.code, status=exc.status, detail=detail, support_code=exc.support_code
+    )
+    return await _api_error(request, refused)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
