@@ -152,6 +152,8 @@ _VALIDATION_MESSAGES = {
     "string_type": "This must be a string.",
     "bool_type": "This must be true or false.",
     "bool_parsing": "This must be true or false.",
+    "int_type": "This must be a whole number.",
+    "int_parsing": "This must be a whole number.",
     "uuid_type": "This must be a UUID.",
     "uuid_parsing": "This must be a UUID.",
     "json_invalid": "The body is not valid JSON.",
@@ -302,6 +304,10 @@ def _describe(error: Mapping[str, Any]) -> dict[str, str]:
         message = f"This must be at least {int(context['min_length'])} characters long."
     elif kind == "string_too_long":
         message = f"This must be at most {int(context['max_length'])} characters long."
+    elif kind == "greater_than_equal" and isinstance(context.get("ge"), int):
+        message = f"This must be at least {context['ge']}."
+    elif kind == "less_than_equal" and isinstance(context.get("le"), int):
+        message = f"This must be at most {context['le']}."
     if message is None:
         quoted = "error" in context or any(isinstance(v, str) and v for v in context.values())
         message = "This value is not valid." if quoted else str(error.get("msg", "Not valid."))
