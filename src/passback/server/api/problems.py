@@ -31,7 +31,7 @@ from starlette.exceptions import HTTPException
 from passback.printable import printable
 from passback.protocol.outcomes import Outcome
 from passback.server import support
-from passback.server.api.deps import get_services
+from passback.server.api.deps import caller_tenant, get_services
 from passback.server.api.schemas import ErrorBody, ErrorInfo
 from passback.server.console.errors import ConsoleError
 from passback.server.errors import (
@@ -242,7 +242,7 @@ async def _api_error(request: Request, exc: Exception) -> JSONResponse:
         message=exc.message,
         method=request.method,
         path=request.url.path,
-        tenant_id=exc.tenant_id,
+        tenant_id=exc.tenant_id or caller_tenant(request),
         user_id=exc.user_id,
         username=exc.username,
         request_id=exc.request_id,
