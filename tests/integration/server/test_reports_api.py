@@ -184,6 +184,12 @@ async def test_limits_and_an_export_larger_than_the_cap(
         error = assert_error(refused, 422, "validation_failed")
         assert error["message"] == f"The request is not valid: query.limit: This must be {words}."
     assert (await client.get("/api/v1/audit-events?limit=1000", headers=auth)).status_code == 200
+    for path in ("/api/v1/audit-events", "/api/v1/audit-events.csv"):
+        unknown = await client.get(path, headers=auth, params={"since": "2026-01-01"})
+        error = assert_error(unknown, 422, "validation_failed")
+        assert (
+            error["message"] == "The request is not valid: query.since: This field is not allowed."
+        )
     monkeypatch.setattr(reports, "MAX_EXPORT", 3)
     error = assert_error(
         await client.get("/api/v1/audit-events.csv", headers=auth), 422, "export_too_large"

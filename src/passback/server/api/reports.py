@@ -14,40 +14,19 @@ from fastapi.responses import StreamingResponse
 
 from passback.server.api.deps import ReportsCaller, ServicesDep
 from passback.server.api.problems import error_responses
-from passback.server.api.schemas import AuditEventOut
+from passback.server.api.schemas import AuditEventOut, AuditEventsQuery, AuditFilter
 from passback.server.console import reports
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
 
-#: Events one JSON answer holds at most; the CSV export takes them all.
-MAX_LIMIT = 1000
 
-From = Annotated[
-    str,
-    Query(
-        alias="from",
-        max_length=64,
-        description=f"First day, YYYY-MM-DD (UTC); default: {reports.DEFAULT_DAYS - 1} days "
-        f"before `to`. A range covers at most {reports.MAX_DAYS} days.",
-    ),
-]
-To = Annotated[str, Query(max_length=64, description="Last day, YYYY-MM-DD; default: today.")]
-User = Annotated[
-    str, Query(max_length=1024, description="A user's sAMAccountName or UPN (any case).")
-]
-ActivityParam = Annotated[
-    str, Query(max_length=64, description="One activity, e.g. `reset_password`.")
-]
-Result = Annotated[str, Query(max_length=64, description="`success` or `failure`.")]
-
-
-def _filter(start: str, end: str, user: str, activity: str, result: str) -> reports.Filter:
+def _filter(query: AuditFilter) -> reports.Filter:
     return reports.parse_filter(
-        start=start,
-        end=end,
-        user=user,
-        activity=activity,
-        result=result,
+        start=query.start,
+        end=query.to,
+        user=query.user,
+        activity=query.activity,
+        result=query.result,
         today=dt.datetime.now(dt.UTC).date(),
     )
 
@@ -59,23 +38,16 @@ def _filter(start: str, end: str, user: str, activity: str, result: str) -> repo
     responses=error_responses(401, 403, 422),
 )
 async def audit_events(
-    caller: ReportsCaller,
-    services: ServicesDep,
-    start: From = "",
-    to: To = "",
-    user: User = "",
-    activity: ActivityParam = "",
-    result: Result = "",
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = reports.PAGE_ROWS,
+    query: Annotated[AuditEventsQuery, Query()], caller: ReportsCaller, services: ServicesDep
 ) -> list[AuditEventOut]:
     """The filters are the console's Reports page's; a filter it refuses is
     refused here with the same code and words (422, `detail.field` names the
     parameter)."""
-    chosen = _filter(start, to, user, activity, result)
+    chosen = _filter(query)
 
     def read() -> list[reports.Row]:
         with services.sessions() as db:
-            return reports.rows(db, caller.tenant_id, chosen, limit)
+            return reports.rows(db, caller.tenant_id, chosen, query.limit)
 
     return [
         AuditEventOut(
@@ -108,15 +80,9 @@ async def audit_events(
     },
 )
 async def audit_events_csv(
-    caller: ReportsCaller,
-    services: ServicesDep,
-    start: From = "",
-    to: To = "",
-    user: User = "",
-    activity: ActivityParam = "",
-    result: Result = "",
+    query: Annotated[AuditFilter, Query()], caller: ReportsCaller, services: ServicesDep
 ) -> StreamingResponse:
-    chosen = _filter(start, to, user, activity, result)
+    chosen = _filter(query)
 
     def check() -> None:
         with services.sessions() as db:

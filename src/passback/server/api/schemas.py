@@ -12,8 +12,12 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 from passback.policy.gates import GatePolicy, Method, Scope
 from passback.policy.password import MAX_PASSWORD_UTF16_UNITS
 from passback.server.admin_actions import AccountState
+from passback.server.console.reports import DEFAULT_DAYS, MAX_DAYS, PAGE_ROWS
 from passback.server.console.roles import Role
 from passback.server.rules import PasswordRules
+
+#: Audit events one JSON answer holds at most; the CSV export takes them all.
+MAX_EVENTS = 1000
 
 #: Longer than any password a directory takes (AD: 256 UTF-16 units), so the
 #: service answers ``too_long`` with the limit itself, yet bounded.
@@ -361,6 +365,32 @@ class SetupLinkOut(BaseModel):
         "It sets the administrator's password and authenticator app."
     )
     expires_at: dt.datetime
+
+
+class AuditFilter(_Request):
+    """The filters of the console's Reports page; an unknown parameter is refused."""
+
+    start: str = Field(
+        default="",
+        alias="from",
+        max_length=64,
+        description=f"First day, YYYY-MM-DD (UTC); default: {DEFAULT_DAYS - 1} days before "
+        f"`to`. A range covers at most {MAX_DAYS} days.",
+    )
+    to: str = Field(default="", max_length=64, description="Last day, YYYY-MM-DD; default: today.")
+    user: str = Field(
+        default="", max_length=1024, description="A user's sAMAccountName or UPN (any case)."
+    )
+    activity: str = Field(
+        default="", max_length=64, description="One activity, e.g. `reset_password`."
+    )
+    result: str = Field(default="", max_length=64, description="`success` or `failure`.")
+
+
+class AuditEventsQuery(AuditFilter):
+    limit: int = Field(
+        default=PAGE_ROWS, ge=1, le=MAX_EVENTS, description="The newest events, at most this many."
+    )
 
 
 class AuditEventOut(BaseModel):
