@@ -22,6 +22,7 @@ from tests.support.server import RunningServer
 ADMIN_PASSWORD = "Console-Adm1n-Pa55-7c41"
 SECRET = re.compile(r'<code class="secret">([A-Z2-7]+)</code>')
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+TOKEN = re.compile(r'<code class="secret">(pba_[^<]+)</code>')
 
 
 @dataclasses.dataclass
@@ -112,4 +113,13 @@ def age_second_factor(server: RunningServer) -> None:
 def csrf(page: httpx.Response) -> str:
     found = CSRF.search(page.text)
     assert found, page.text
+    return found.group(1)
+
+
+async def make_token(client: httpx.AsyncClient, name: str, slug: str = "acme") -> str:
+    """An API token of the administrator signed in on ``client``, made in the console."""
+    page = await client.get(f"/console/{slug}/tokens")
+    made = await client.post(f"/console/{slug}/tokens", data={"name": name, "csrf": csrf(page)})
+    found = TOKEN.search(made.text)
+    assert found is not None, made.text
     return found.group(1)

@@ -74,6 +74,21 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+def assert_error(
+    response: httpx.Response, status: int, code: str, *, recorded: bool = True
+) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert set(error) == {"code", "message", "detail", "request_id", "support_code"}
+    assert error["code"] == code
+    assert error["message"].endswith(".")
+    if recorded:
+        uuid.UUID(error["support_code"])
+    else:
+        assert error["support_code"] is None
+    return dict(error)
+
+
 class FakeAgent:
     """An onboarded agent on a real WebSocket, driven by the test step by step."""
 

@@ -126,11 +126,13 @@ def tenant_admin_link(
             try:
                 found = admins.active(session, tenant_id, admins.canonical_email(email))
             except ConsoleError as exc:
-                raise click.ClickException(_english(exc)) from exc
+                raise click.ClickException(exc.english) from exc
             if found is None:
                 raise click.ClickException(f"no active administrator {email} in this tenant")
             now = utcnow()
-            invitation = admins.new_setup(session, found, by=None, master=master_key, now=now)
+            invitation = admins.new_setup(
+                session, found, by=None, master=master_key, now=now, operator=True
+            )
             admin_actions.record_admin_event(
                 session,
                 admin_actions.Acting(tenant_id, via=admin_actions.OPERATOR),
@@ -192,17 +194,13 @@ def _invite(
             now=utcnow(),
         )
     except ConsoleError as exc:
-        raise click.ClickException(_english(exc)) from exc
+        raise click.ClickException(exc.english) from exc
 
 
 def _echo_invitation(slug: str, invitation: admins.Invitation) -> None:
     expires = invitation.expires_at.strftime("%Y-%m-%d %H:%M UTC")
     click.echo(f"set-up link:      {admins.setup_path(slug, invitation.token)}")
     click.echo(f"                  for {invitation.email}, once, until {expires}")
-
-
-def _english(error: ConsoleError) -> str:
-    return error.message % error.values if error.values else error.message
 
 
 @tenant.command("onboarding-token")

@@ -13,7 +13,17 @@ from starlette.types import ASGIApp
 
 from passback import __version__
 from passback.crypto.masterkey import MasterKey
-from passback.server.api import agents, docs, policy, problems, rules, users
+from passback.server.api import (
+    admins,
+    agents,
+    docs,
+    policy,
+    problems,
+    reports,
+    rules,
+    support,
+    users,
+)
 from passback.server.api.schemas import Health
 from passback.server.console import pages as console_pages
 from passback.server.console import (
@@ -176,6 +186,9 @@ def create_app(
     app.include_router(users.router)
     app.include_router(rules.router)
     app.include_router(policy.router)
+    app.include_router(admins.router)
+    app.include_router(reports.router)
+    app.include_router(support.router)
     app.include_router(portal_api.router)
     app.include_router(portal_pages.router)
     app.include_router(account_pages.router)

@@ -16,25 +16,10 @@ from passback.crypto.keys import public_key_to_pem
 from passback.protocol.outcomes import Outcome
 from passback.server import writeback
 from tests.support.portal import ACCOUNT, MAIL, portal_tenant, rows
-from tests.support.server import AgentFactory, RunningServer, bearer
+from tests.support.server import AgentFactory, RunningServer, assert_error, bearer
 from tests.support.smtp import MailCatcher
 
 MARKER = "Marker-Secret-9f81c2"  # a password that must never come back
-
-
-def assert_error(
-    response: httpx.Response, status: int, code: str, *, recorded: bool = True
-) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    error = response.json()["error"]
-    assert set(error) == {"code", "message", "detail", "request_id", "support_code"}
-    assert error["code"] == code
-    assert error["message"].endswith(".")
-    if recorded:
-        uuid.UUID(error["support_code"])
-    else:
-        assert error["support_code"] is None
-    return dict(error)
 
 
 def onboard_body(key: rsa.RSAPrivateKey, **changes: str) -> dict[str, str]:
@@ -69,6 +54,13 @@ async def test_openapi_documents_every_route(client: httpx.AsyncClient) -> None:
         "/api/v1/users/{user}/blocks",
         "/api/v1/users/{user}/assignment",
         "/api/v1/policy",
+        "/api/v1/admins",
+        "/api/v1/admins/{admin_id}/disable",
+        "/api/v1/admins/{admin_id}/enable",
+        "/api/v1/admins/{admin_id}/setup-link",
+        "/api/v1/audit-events",
+        "/api/v1/audit-events.csv",
+        "/api/v1/support/{code}",
         "/api/v1/portal/{slug}/status",
         "/api/v1/portal/{slug}/reset",
         "/api/v1/portal/{slug}/reset/method",
@@ -83,6 +75,9 @@ async def test_openapi_documents_every_route(client: httpx.AsyncClient) -> None:
             for status, response in operation["responses"].items():
                 if status == "204":
                     assert "content" not in response, (method, path)
+                    continue
+                if path.endswith(".csv") and status == "200":
+                    assert set(response["content"]) == {"text/csv"}, path
                     continue
                 schema = response["content"]["application/json"]["schema"]
                 if status.startswith(("4", "5")):

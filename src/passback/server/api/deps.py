@@ -20,6 +20,11 @@ from passback.server.store.models import Admin, Token, utcnow
 from passback.server.tenants import ADMIN
 
 
+def caller_tenant(request: Request) -> str | None:
+    """The tenant of the admin token the request presented, once it was found valid."""
+    return cast(str | None, getattr(request.state, "caller_tenant", None))
+
+
 def get_services(request: Request) -> Services:
     return cast(Services, request.app.state.services)
 
@@ -62,11 +67,16 @@ USED_EVERY = dt.timedelta(minutes=1)
 
 
 def api_caller(
+    request: Request,
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(admin_bearer)],
 ) -> ApiCaller:
     """The caller of the admin token presented; every admin route is scoped to
-    its tenant. An administrator's token works only while they are active."""
+    its tenant. An administrator's token works only while they are active.
+
+    The tenant is noted on the request (``caller_tenant``): the support record
+    of an error answered to the caller is the tenant's, which its
+    administrators look up (E2)."""
     if credentials is None:
         raise Unauthorized("Send an admin token as 'Authorization: Bearer <token>'.")
     digest = token_hash(credentials.credentials)
@@ -85,6 +95,7 @@ def api_caller(
             db.commit()
     if found is None or (found.admin_id and (admin is None or not _active(admin))):
         raise Unauthorized("The admin token is not valid: it is unknown or revoked.")
+    request.state.caller_tenant = found.tenant_id
     if admin is None:
         return ApiCaller(found.tenant_id)
     return ApiCaller(found.tenant_id, admin.id, Role(admin.role))
@@ -122,4 +133,7 @@ ActCaller = Annotated[ApiCaller, Depends(allowed(Permission.ACT_ON_PEOPLE))]
 AgentsCaller = Annotated[ApiCaller, Depends(allowed(Permission.AGENTS))]
 PolicyCaller = Annotated[ApiCaller, Depends(allowed(Permission.POLICY))]
 AssignCaller = Annotated[ApiCaller, Depends(allowed(Permission.ASSIGN))]
+AdminsCaller = Annotated[ApiCaller, Depends(allowed(Permission.ADMINS))]
+ReportsCaller = Annotated[ApiCaller, Depends(allowed(Permission.REPORTS))]
+SupportCaller = Annotated[ApiCaller, Depends(allowed(Permission.SUPPORT))]
 OnboardingToken = Annotated[str, Depends(onboarding_token)]

@@ -3,6 +3,8 @@
 This is where the server's failures become HTTP: the use-cases raise
 ``server.errors.Refused`` (and the portal its ``PortalError``) without a status;
 ``status_of`` gives each its status here, for the JSON API and the pages alike.
+A console use-case the API shares refuses with a ``ConsoleError``, which has
+its own status: the API answers it in English, the field it names in ``detail``.
 
 Every error response stores a support record under its support code
 (``server/support.py``), so that the code finds the full record.
@@ -29,8 +31,9 @@ from starlette.exceptions import HTTPException
 from passback.printable import printable
 from passback.protocol.outcomes import Outcome
 from passback.server import support
-from passback.server.api.deps import get_services
+from passback.server.api.deps import caller_tenant, get_services
 from passback.server.api.schemas import ErrorBody, ErrorInfo
+from passback.server.console.errors import ConsoleError
 from passback.server.errors import (
     AccountUnreadable,
     ApiError,
@@ -149,6 +152,8 @@ _VALIDATION_MESSAGES = {
     "string_type": "This must be a string.",
     "bool_type": "This must be true or false.",
     "bool_parsing": "This must be true or false.",
+    "int_type": "This must be a whole number.",
+    "int_parsing": "This must be a whole number.",
     "uuid_type": "This must be a UUID.",
     "uuid_parsing": "This must be a UUID.",
     "json_invalid": "The body is not valid JSON.",
@@ -210,6 +215,7 @@ async def store_record(request: Request, incident: Incident, code: str) -> None:
 
 def install(app: FastAPI) -> None:
     app.add_exception_handler(Refused, _api_error)
+    app.add_exception_handler(ConsoleError, _console_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _internal_error)
@@ -236,7 +242,7 @@ async def _api_error(request: Request, exc: Exception) -> JSONResponse:
         message=exc.message,
         method=request.method,
         path=request.url.path,
-        tenant_id=exc.tenant_id,
+        tenant_id=exc.tenant_id or caller_tenant(request),
         user_id=exc.user_id,
         username=exc.username,
         request_id=exc.request_id,
@@ -252,6 +258,17 @@ async def _api_error(request: Request, exc: Exception) -> JSONResponse:
         headers=headers,
         localized_message=exc.localized_message,
     )
+
+
+async def _console_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ConsoleError)
+    detail: dict[str, Any] = {k: v for k, v in exc.values.items() if isinstance(v, int | str)}
+    if exc.field:
+        detail["field"] = exc.field
+    refused = ApiError(
+        exc.english, code=exc.code, status=exc.status, detail=detail, support_code=exc.support_code
+    )
+    return await _api_error(request, refused)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -287,6 +304,10 @@ def _describe(error: Mapping[str, Any]) -> dict[str, str]:
         message = f"This must be at least {int(context['min_length'])} characters long."
     elif kind == "string_too_long":
         message = f"This must be at most {int(context['max_length'])} characters long."
+    elif kind == "greater_than_equal" and isinstance(context.get("ge"), int):
+        message = f"This must be at least {context['ge']}."
+    elif kind == "less_than_equal" and isinstance(context.get("le"), int):
+        message = f"This must be at most {context['le']}."
     if message is None:
         quoted = "error" in context or any(isinstance(v, str) and v for v in context.values())
         message = "This value is not valid." if quoted else str(error.get("msg", "Not valid."))

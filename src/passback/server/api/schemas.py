@@ -12,7 +12,12 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 from passback.policy.gates import GatePolicy, Method, Scope
 from passback.policy.password import MAX_PASSWORD_UTF16_UNITS
 from passback.server.admin_actions import AccountState
+from passback.server.console.reports import DEFAULT_DAYS, MAX_DAYS, PAGE_ROWS
+from passback.server.console.roles import Role
 from passback.server.rules import PasswordRules
+
+#: Audit events one JSON answer holds at most; the CSV export takes them all.
+MAX_EVENTS = 1000
 
 #: Longer than any password a directory takes (AD: 256 UTF-16 units), so the
 #: service answers ``too_long`` with the limit itself, yet bounded.
@@ -328,3 +333,98 @@ class Assignment(_Request):
 
 class BlocksLifted(BaseModel):
     lifted: int = Field(description="How many blocks were in force and are now lifted.")
+
+
+class AdminOut(BaseModel):
+    """An administrator of the tenant (SPEC U1); never a password, a code, a
+    secret or a set-up link."""
+
+    id: str
+    email: str
+    name: str
+    role: Role
+    state: Literal["invited", "active", "disabled"] = Field(
+        description="invited: the set-up link was not used yet (or a new one was given)."
+    )
+    created_at: dt.datetime
+    last_sign_in_at: dt.datetime | None
+
+
+class InviteRequest(_Request):
+    email: str = Field(max_length=254, description="The sign-in name; stored lower-cased.")
+    name: str | None = Field(
+        default=None, max_length=128, description="Shown in the console; default: the email."
+    )
+    role: Role
+
+
+class SetupLinkOut(BaseModel):
+    admin_id: str
+    setup_link: str = Field(
+        description="The one-time set-up link: shown once, the server keeps only its hash. "
+        "It sets the administrator's password and authenticator app."
+    )
+    expires_at: dt.datetime
+
+
+class AuditFilter(_Request):
+    """The filters of the console's Reports page; an unknown parameter is refused."""
+
+    start: str = Field(
+        default="",
+        alias="from",
+        max_length=64,
+        description=f"First day, YYYY-MM-DD (UTC); default: {DEFAULT_DAYS - 1} days before "
+        f"`to`. A range covers at most {MAX_DAYS} days.",
+    )
+    to: str = Field(default="", max_length=64, description="Last day, YYYY-MM-DD; default: today.")
+    user: str = Field(
+        default="", max_length=1024, description="A user's sAMAccountName or UPN (any case)."
+    )
+    activity: str = Field(
+        default="", max_length=64, description="One activity, e.g. `reset_password`."
+    )
+    result: str = Field(default="", max_length=64, description="`success` or `failure`.")
+
+
+class AuditEventsQuery(AuditFilter):
+    limit: int = Field(
+        default=PAGE_ROWS, ge=1, le=MAX_EVENTS, description="The newest events, at most this many."
+    )
+
+
+class AuditEventOut(BaseModel):
+    """One event of the audit log (SPEC E5); never a password, a code or an answer."""
+
+    at: dt.datetime = Field(description="When, in UTC.")
+    activity: str = Field(description="What happened, e.g. `reset_password`.")
+    result: str = Field(description="`success` or `failure`.")
+    actor: str = Field(description="Who acted: `user`, `admin` or `system`.")
+    user: str | None = Field(description="The user's sAMAccountName; null: no user's event.")
+    admin: str | None = Field(description="The email of the administrator who acted, if one did.")
+    method: str | None = Field(description="The verification method, where one was used.")
+    detail: dict[str, Any] = Field(description="Facts of the event, by name.")
+
+
+class SupportRecordOut(BaseModel):
+    """What a support code finds (SPEC E2), as `passback support show` prints it."""
+
+    code: uuid.UUID
+    time: dt.datetime = Field(description="When the error was answered, in UTC.")
+    tenant: str | None = Field(description="The tenant's name and portal slug.")
+    tenant_id: str | None
+    user: str | None = Field(description="The user's sAMAccountName, if the record names one.")
+    user_id: str | None
+    username: str | None = Field(description="The username as it was typed.")
+    method: str
+    path: str = Field(description="The request's path (the secret part of a link blanked).")
+    request_id: str | None
+    operation: str | None = Field(description="The operation of the request id, if any.")
+    outcome: str | None = Field(description="The operation's outcome, if any.")
+    error: str = Field(description="The error's code.")
+    status: int = Field(description="The HTTP status answered.")
+    message: str = Field(description="The message shown.")
+    language: str | None = Field(description="The language the message was shown in.")
+    note: str | None = Field(description="What support should know and the caller was not told.")
+    agent_id: str | None
+    event_id: int | None = Field(description="The agent's event id (its event log names it).")

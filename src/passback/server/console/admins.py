@@ -14,6 +14,7 @@ import dataclasses
 import datetime as dt
 import unicodedata
 import uuid
+from typing import Literal
 
 import argon2
 from sqlalchemy import delete, select, update
@@ -56,6 +57,12 @@ class Invitation:
 
 def setup_path(slug: str, token: str) -> str:
     return f"/console/{slug}/setup/{token}"
+
+
+def setup_link(origin: str, slug: str, token: str) -> str:
+    """The set-up link as an absolute URL: ``origin`` is the public URL
+    configured, else the one the request came to."""
+    return origin.rstrip("/") + setup_path(slug, token)
 
 
 def canonical_email(text: str) -> str:
@@ -284,6 +291,13 @@ def listed(db: Session, tenant_id: str) -> list[Admin]:
     return list(db.scalars(select(Admin).where(Admin.tenant_id == tenant_id).order_by(Admin.email)))
 
 
+def state(row: Admin) -> Literal["invited", "active", "disabled"]:
+    """Where ``row`` stands: invited (not set up yet), active, or disabled."""
+    if row.disabled_at is not None:
+        return "disabled"
+    return "active" if row.activated_at is not None else "invited"
+
+
 def of_tenant(db: Session, tenant_id: str, admin_id: str) -> Admin:
     """Raises ConsoleError ``admin_not_found`` (404)."""
     row = db.get(Admin, admin_id[:64])
@@ -292,8 +306,14 @@ def of_tenant(db: Session, tenant_id: str, admin_id: str) -> Admin:
     return row
 
 
-def set_disabled(db: Session, row: Admin, *, by: str, disabled: bool, now: dt.datetime) -> None:
+def set_disabled(
+    db: Session, row: Admin, *, by: str | None, disabled: bool, now: dt.datetime
+) -> None:
     """Disable (their sessions end, their tokens stop) or enable again.
+
+    Args:
+        by: the administrator asking; None: the tenant's own API token (no
+            account of its own, but it may not disable the last one either).
 
     Raises:
         ConsoleError: ``own_account`` (one does not disable oneself), or
@@ -310,7 +330,13 @@ def set_disabled(db: Session, row: Admin, *, by: str, disabled: bool, now: dt.da
 
 
 def new_setup(
-    db: Session, row: Admin, *, by: str | None, master: MasterKey, now: dt.datetime
+    db: Session,
+    row: Admin,
+    *,
+    by: str | None,
+    master: MasterKey,
+    now: dt.datetime,
+    operator: bool = False,
 ) -> Invitation:
     """A new set-up link for an administrator who lost the authenticator (or
     the password): both are cleared and set again from the link; their
@@ -318,13 +344,14 @@ def new_setup(
     revoked for good (a lost device).
 
     Args:
-        by: the administrator asking; None: the operator (who may do it for
-            the last one).
+        by: the administrator asking; None: the tenant's own API token.
+        operator: the operator asks (``passback tenant admin-link``), who may
+            do it for the last tenant administrator too.
 
     Raises:
         ConsoleError: ``own_account``, or ``last_admin`` (as for disabling).
     """
-    if by is not None:
+    if not operator:
         _may_take_away(db, row, by, N_("You cannot ask a new set-up link for yourself."))
     db.execute(
         update(Token)
@@ -348,9 +375,10 @@ def new_setup(
     )
 
 
-def _may_take_away(db: Session, row: Admin, by: str, own: str) -> None:
-    """Raises ConsoleError unless ``by`` may end ``row``'s access."""
-    if row.id == by:
+def _may_take_away(db: Session, row: Admin, by: str | None, own: str) -> None:
+    """Raises ConsoleError unless ``by`` (None: the tenant's API token) may end
+    ``row``'s access."""
+    if by is not None and row.id == by:
         raise ConsoleError("own_account", own, status=409)
     # One such change of a tenant at a time (PostgreSQL): two administrators
     # disabling each other at once must not leave the tenant with none.

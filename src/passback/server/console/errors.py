@@ -4,8 +4,8 @@
 
     ConsoleError        code, message (marked for translation), field, status
 
-Pages render it in the administrator's language; the JSON routes of the same
-actions are the API's (``server/api``), with their own problem bodies.
+Pages render it in the administrator's language; the JSON API gives the
+same words in English (``english``) in its problem body (``server/api/problems.py``).
 """
 
 from __future__ import annotations
@@ -62,3 +62,15 @@ class ConsoleError(Exception):
                 return self.code
             return describe(outcome, self.values, t.gettext)[1]  # type: ignore[arg-type]
         return t.gettext(self.message, **self.values)
+
+    @property
+    def english(self) -> str:
+        """The message untranslated: the JSON API and the command line speak English."""
+        if not self.message:
+            try:
+                outcome = Outcome(self.code)
+            except ValueError:
+                return self.code
+            detail = {k: v for k, v in self.values.items() if isinstance(v, int | str)}
+            return describe(outcome, detail)[1]
+        return self.message % self.values if self.values else self.message

@@ -11,14 +11,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
-import uuid
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
-from passback.server import support
 from passback.server.audit import Activity
-from passback.server.console import reports
+from passback.server.console import reports, support_codes
 from passback.server.console.errors import ConsoleError
 from passback.server.console.roles import Permission
 from passback.server.console.service import ConsoleTenant, SignedInAdmin
@@ -32,7 +30,6 @@ from passback.server.console.web import (
 )
 from passback.server.i18n import Translator
 from passback.server.i18n.translations import N_
-from passback.server.types import StoreSessions
 
 router = APIRouter(prefix="/console/{slug}", include_in_schema=False)
 
@@ -120,17 +117,13 @@ async def reports_csv(request: Request, slug: str) -> Response:
     except ConsoleError as error:
         return await fail(request, slug, error)
 
-    def counted() -> int:
+    def check() -> None:
         with console.services.sessions() as db:
-            return reports.count(db, tenant.id, chosen)
+            reports.check_export(db, tenant.id, chosen)
 
-    if await asyncio.to_thread(counted) > reports.MAX_EXPORT:
-        # Exactly the filtered rows, or none: never a silent cut.
-        too_many = ConsoleError(
-            "export_too_large",
-            N_("More than %(n)d events match. Narrow the range or the filters."),
-            values={"n": reports.MAX_EXPORT},
-        )
+    try:
+        await asyncio.to_thread(check)
+    except ConsoleError as too_many:
         return await error_page(request, t, tenant, too_many)
     name = f"passback-{tenant.slug}-{chosen.start}-{chosen.end}.csv"
     return StreamingResponse(
@@ -148,7 +141,12 @@ async def support_page(request: Request, slug: str, code: str = "") -> Response:
         tenant, admin = await signed_in(request, slug, Permission.SUPPORT)
     except ConsoleError as error:
         return await fail(request, slug, error)
-    found, refused = await _lookup(console.services.sessions, tenant, code)
+    found, refused = None, None
+    if code.strip():
+        try:
+            found = await support_codes.lookup(console.services.sessions, tenant.id, code)
+        except ConsoleError as error:
+            refused = error
     return page(
         request,
         t,
@@ -161,32 +159,6 @@ async def support_page(request: Request, slug: str, code: str = "") -> Response:
         found=found,
         when=t.datetime,
     )
-
-
-async def _lookup(
-    sessions: StoreSessions, tenant: ConsoleTenant, code: str
-) -> tuple[support.SupportView | None, ConsoleError | None]:
-    code = code.strip()
-    if not code:
-        return None, None
-    try:
-        uuid.UUID(code[:64] if len(code) <= 64 else "too long")
-    except ValueError:
-        return None, ConsoleError(
-            "invalid_support_code",
-            N_("A support code looks like 3f2b8c1e-…: 36 letters, digits and dashes."),
-            field="code",
-        )
-    view = await asyncio.to_thread(support.lookup, sessions, code)
-    # Another tenant's record is not this console's to show.
-    if view is None or view.record.tenant_id != tenant.id:
-        return None, ConsoleError(
-            "support_code_unknown",
-            N_("No record of this organisation has this support code."),
-            status=404,
-            field="code",
-        )
-    return view, None
 
 
 def _filter(request: Request) -> reports.Filter:

@@ -27,7 +27,7 @@ from fastapi.responses import Response
 
 from passback.server import admin_actions, audit
 from passback.server.admin_actions import Acting
-from passback.server.console import admins, api_tokens, overview
+from passback.server.console import admin_changes, admins, api_tokens, overview
 from passback.server.console.errors import ConsoleError
 from passback.server.console.recovery import Recovery
 from passback.server.console.roles import ROLE_NAMES, Permission, Role
@@ -121,44 +121,21 @@ async def invite(
     try:
         check_post(request, token, csrf)
         await confirm_fresh(request, tenant, admin, code)
-        try:
-            chosen = Role(role)
-        except ValueError:
-            raise ConsoleError(
-                "invalid_role", N_("Choose a role from the list."), field="role"
-            ) from None
-
-        def add() -> admins.Invitation:
-            now = utcnow()
-            with console.services.sessions() as db, db.begin():
-                invitation = admins.invite(
-                    db,
-                    tenant.id,
-                    email=email,
-                    name=name,
-                    role=chosen,
-                    invited_by=admin.id,
-                    master=console.services.master_key,
-                    now=now,
-                )
-                admin_actions.record_admin_event(
-                    db,
-                    Acting(tenant.id, admin.id),
-                    audit.Activity.ADMIN_INVITE,
-                    now,
-                    invited=invitation.admin_id,
-                )
-                return invitation
-
-        invitation = await asyncio.to_thread(add)
+        invitation = await asyncio.to_thread(
+            admin_changes.invite,
+            console.services,
+            Acting(tenant.id, admin.id),
+            email=email,
+            name=name,
+            role=admin_changes.role_of(role),
+        )
     except ConsoleError as error:
         if error.code in {"not_signed_in", "too_many_codes", "cross_site", "csrf_failed"}:
             return await fail(request, slug, error)
         return await _admins(
             request, tenant, admin, error=error, status=error.status, typed=(email, name, role)
         )
-    origin = console.services.settings.public_url or str(request.base_url)
-    link = origin.rstrip("/") + admins.setup_path(tenant.slug, invitation.token)
+    link = _link(request, tenant, invitation)
     return await _admins(request, tenant, admin, invitation=invitation, link=link)
 
 
@@ -315,7 +292,7 @@ async def change_admin(
     try:
         tenant, admin = await signed_in(request, slug, Permission.ADMINS)
         check_post(request, request.cookies.get(SESSION_COOKIE), csrf)
-        if action not in {"disable", "enable", "setup-link"}:
+        if action not in admin_changes.ACTIONS:
             raise ConsoleError("not_found", N_("There is no such page."), status=404)
         if action in {"setup-link", "enable"} and not admin.recently_verified:
             return redirect(
@@ -323,38 +300,26 @@ async def change_admin(
                 f"{tenant.base}/confirm?" + urlencode({"next": f"{tenant.base}/admins"}),
                 notice=N_("Confirm it is you, then do it again."),
             )
-
-        def change() -> tuple[admins.Invitation | None, str, str, admins.Recipients]:
-            now = utcnow()
-            with console.services.sessions() as db, db.begin():
-                row = admins.of_tenant(db, tenant.id, admin_id)
-                made = None
-                if action == "setup-link":
-                    made = admins.new_setup(
-                        db, row, by=admin.id, master=console.services.master_key, now=now
-                    )
-                else:
-                    admins.set_disabled(db, row, by=admin.id, disabled=action == "disable", now=now)
-                admin_actions.record_admin_event(
-                    db,
-                    Acting(tenant.id, admin.id),
-                    audit.Activity.ADMIN_CHANGE,
-                    now,
-                    changed=row.id,
-                    action=action,
-                )
-                return made, row.name, row.email, admins.to_tell(db, tenant.id)
-
-        made, name, email, told = await asyncio.to_thread(change)
+        changed = await asyncio.to_thread(
+            admin_changes.change,
+            console.services,
+            Acting(tenant.id, admin.id),
+            admin_id,
+            action,
+        )
     except ConsoleError as error:
         if error.code in {"own_account", "last_admin", "admin_not_found"}:
             return redirect(request, f"{tenant.base}/admins", error=error)
         return await fail(request, slug, error)
-    if made is None:
+    if changed.invitation is None:
         return redirect(request, f"{tenant.base}/admins", notice=N_("Done."))
-    how = N_("by another administrator, who gave them a new set-up link")
     recovery = cast(Recovery, request.app.state.recovery)
-    recovery.tell_admins(tenant, name, email, told, how, translator(request))
-    origin = console.services.settings.public_url or str(request.base_url)
-    link = origin.rstrip("/") + admins.setup_path(tenant.slug, made.token)
-    return await _admins(request, tenant, admin, invitation=made, link=link)
+    t, how = translator(request), admin_changes.BY_ADMIN
+    recovery.tell_admins(tenant, changed.name, changed.email, changed.told, how, t)
+    link = _link(request, tenant, changed.invitation)
+    return await _admins(request, tenant, admin, invitation=changed.invitation, link=link)
+
+
+def _link(request: Request, tenant: ConsoleTenant, invitation: admins.Invitation) -> str:
+    origin = console_of(request).services.settings.public_url or str(request.base_url)
+    return admins.setup_link(origin, tenant.slug, invitation.token)

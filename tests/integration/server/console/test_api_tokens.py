@@ -4,26 +4,15 @@ revocable; the tenant's bootstrap token stays for automation."""
 
 from __future__ import annotations
 
-import re
-
 import httpx
 import sqlalchemy as sa
 
 from passback.server.console.roles import Role
-from tests.support.console import admin_of, csrf
+from tests.support.console import admin_of, csrf, make_token
 from tests.support.portal import execute, rows
 from tests.support.server import RunningServer, bearer
 
 BASE = "/console/acme"
-TOKEN = re.compile(r'<code class="secret">(pba_[^<]+)</code>')
-
-
-async def make_token(client: httpx.AsyncClient, name: str) -> str:
-    page = await client.get(f"{BASE}/tokens")
-    made = await client.post(f"{BASE}/tokens", data={"name": name, "csrf": csrf(page)})
-    found = TOKEN.search(made.text)
-    assert found is not None, made.text
-    return found.group(1)
 
 
 async def test_a_helpdesk_token_acts_with_the_helpdesk_role(
