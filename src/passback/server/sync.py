@@ -84,10 +84,17 @@ class FullSyncs:
 
 
 def upsert_users(
-    session: Session, tenant_id: str, users: Sequence[SyncUser], now: dt.datetime
+    session: Session,
+    tenant_id: str,
+    users: Sequence[SyncUser],
+    now: dt.datetime,
+    *,
+    with_groups: bool = True,
 ) -> int:
     """Insert or update users by anchor; returns how many were stored. Users
-    with an anchor that cannot be decoded are skipped and logged."""
+    with an anchor that cannot be decoded are skipped and logged. Without
+    ``with_groups`` (an agent that does not send them), the users' groups
+    stay as they were."""
     valid: dict[str, SyncUser] = {}
     for user in users:
         try:
@@ -117,7 +124,8 @@ def upsert_users(
         row.mobile = user.mobile
         row.telephone = user.telephone
         row.enabled = user.enabled
-        row.group_sids = stored_groups(frozenset(filter(is_sid, user.groups)))
+        if with_groups:
+            row.group_sids = stored_groups(frozenset(filter(is_sid, user.groups)))
         row.synced_at = now
     session.flush()
     return len(valid)
@@ -152,15 +160,18 @@ def upsert_groups(
     return len(valid)
 
 
-def remove_unseen(session: Session, tenant_id: str, since: dt.datetime) -> int:
-    """End of a full sync that began at ``since``: users and groups no batch
-    has carried since then are gone from the directory. Returns how many users
-    were removed."""
-    session.execute(
-        delete(DirectoryGroup).where(
-            DirectoryGroup.tenant_id == tenant_id, DirectoryGroup.synced_at < since
+def remove_unseen(
+    session: Session, tenant_id: str, since: dt.datetime, *, with_groups: bool = True
+) -> int:
+    """End of a full sync that began at ``since``: users (and, ``with_groups``,
+    groups) no batch has carried since then are gone from the directory.
+    Returns how many users were removed."""
+    if with_groups:
+        session.execute(
+            delete(DirectoryGroup).where(
+                DirectoryGroup.tenant_id == tenant_id, DirectoryGroup.synced_at < since
+            )
         )
-    )
     result = session.execute(
         delete(DirectoryUser).where(
             DirectoryUser.tenant_id == tenant_id, DirectoryUser.synced_at < since

@@ -18,6 +18,7 @@ import uuid
 from sqlalchemy.exc import SQLAlchemyError
 
 from passback.protocol.errors import CloseCode
+from passback.protocol.features import Feature
 from passback.protocol.messages import Heartbeat, Hello, SyncBatch, SyncRequest
 from passback.server import agents, sync
 from passback.server.store.models import utcnow
@@ -60,6 +61,9 @@ class AgentInbox:
         self._agent_id = session.agent_id
         self._session = session
         self._full_syncs = sync.FullSyncs()
+        #: An agent that does not announce groups sends none: its syncs must
+        #: leave the users' groups and the group list as they are (G6).
+        self._groups = Feature.GROUPS.value in session.features
 
     async def receive(self, message: Heartbeat | SyncBatch) -> None:
         try:
@@ -129,11 +133,16 @@ class AgentInbox:
     ) -> tuple[int, int, int]:
         """Users stored, groups stored, users removed."""
         with self._sessions() as db, db.begin():
-            stored = sync.upsert_users(db, self._tenant_id, batch.users, now)
+            stored = sync.upsert_users(
+                db, self._tenant_id, batch.users, now, with_groups=self._groups
+            )
             groups = sync.upsert_groups(db, self._tenant_id, batch.groups, now)
             if remove_before is None:
                 return stored, groups, 0
-            return stored, groups, sync.remove_unseen(db, self._tenant_id, remove_before)
+            removed = sync.remove_unseen(
+                db, self._tenant_id, remove_before, with_groups=self._groups
+            )
+            return stored, groups, removed
 
     def _record_sync(self, full: sync.FullSync, removed: int, now: dt.datetime) -> None:
         with self._sessions() as db, db.begin():

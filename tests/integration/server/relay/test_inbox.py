@@ -5,14 +5,16 @@ users the directory still has."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import httpx
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from passback.protocol.messages import SyncBatch, SyncUser
+from passback.protocol.messages import SyncBatch, SyncGroup, SyncUser
 from passback.server import sync as server_sync
 from passback.server.tenants import CreatedTenant
+from tests.support.portal import rows
 from tests.support.server import (
     AgentFactory,
     FakeAgent,
@@ -90,10 +92,10 @@ async def test_a_batch_that_was_not_stored_keeps_its_users(
     assert await after(agent, client, tenant, full) == everyone
     real = server_sync.upsert_users
 
-    def locked_for_user3(db, tenant_id, batch_users, now):  # type: ignore[no-untyped-def]
+    def locked_for_user3(db, tenant_id, batch_users, now, **kw):  # type: ignore[no-untyped-def]
         if any(u.sam_account_name == "user3" for u in batch_users):
             raise OperationalError("UPDATE", {}, Exception("database is locked"))
-        return real(db, tenant_id, batch_users, now)
+        return real(db, tenant_id, batch_users, now, **kw)
 
     monkeypatch.setattr(server_sync, "upsert_users", locked_for_user3)
     partly_stored = (
@@ -102,3 +104,32 @@ async def test_a_batch_that_was_not_stored_keeps_its_users(
         SyncBatch("s1", 2, True, True, (user("jdoe"),)),
     )
     assert await after(agent, client, tenant, *partly_stored) == everyone
+
+
+SALES = "S-1-5-21-1004336348-1177238915-682003330-1105"
+
+
+async def test_an_agent_without_groups_leaves_the_groups_as_they_are(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory
+) -> None:
+    """G6 beside an older agent (L4): one that does not announce ``groups``
+    sends none, and its full syncs must not empty every user's groups nor
+    the group list (everyone would fall out of a group scope)."""
+    tenant, agent = await connected_agent(server, client, make_agent)
+    member = dataclasses.replace(user("jdoe"), groups=(SALES,))
+    await agent.send(SyncBatch("g", 0, True, True, (member,), (SyncGroup(SALES, "Sales"),)))
+    await after(agent, client, tenant)
+    assert rows(
+        server, "SELECT group_sids FROM directory_users WHERE sam_account_name = 'jdoe'"
+    ) == [(f" {SALES} ",)]
+    old = await make_agent(tenant)
+    old.features = ()
+    await old.connect_ready()
+    await old.next_sync_request()
+    assert await after(old, client, tenant, SyncBatch("o", 0, True, True, (user("jdoe"),))) == {
+        "jdoe"
+    }
+    assert rows(
+        server, "SELECT group_sids FROM directory_users WHERE sam_account_name = 'jdoe'"
+    ) == [(f" {SALES} ",)]
+    assert rows(server, "SELECT name FROM directory_groups") == [("Sales",)]
