@@ -153,9 +153,6 @@ def create_app(
         tries=SlidingWindowLimiter(
             recovery_mails.WRONG_TRIES, console_sessions.RESET_WINDOW.total_seconds()
         ),
-        strangers=SlidingWindowLimiter(
-            recovery_mails.MAX_STRANGER_MAILS, recovery_mails.RESET_MAIL_WINDOW
-        ),
         catalogs=catalogs,
     )
 

@@ -53,10 +53,6 @@ EXPIRED = N_("This reset has ended. Start again.")
 #: too few to flood anyone's inbox.
 MAX_RESET_MAILS = 3
 RESET_MAIL_WINDOW = 3600.0
-#: Reset mails per administrator asked for from browsers they never signed in
-#: with, whatever the address: bounds what a stranger with many addresses can
-#: send; the administrator's own browser is not held by it.
-MAX_STRANGER_MAILS = 10
 #: Tries a reset may get wrong; the next ends it, whoever's email it was.
 WRONG_TRIES = states.MAX_CODE_ATTEMPTS - 1
 #: Seconds a start takes at least, known email or not (T2).
@@ -76,14 +72,12 @@ class Recovery:
         mailer: MailSender | None,
         mails: RateLimiter,
         tries: RateLimiter,
-        strangers: RateLimiter,
         catalogs: Catalogs,
     ) -> None:
         self.console = console
         self.catalogs = catalogs  # each administrator is told in their own language
         self.mailer = mailer
         self.mails = mails  # reset mails per administrator and client address (or device)
-        self.strangers = strangers  # … and per administrator from unknown browsers
         #: Tries per reset token, whoever's: an unknown email's token ends as a
         #: known one's does (T2).
         self.tries = tries
@@ -153,16 +147,15 @@ class Recovery:
         return Started(token)
 
     async def _may_mail(self, admin_id: str, client: str, device: str | None) -> bool:
-        """Whether one more reset mail may go to the administrator: from their
-        own browser (it signed in before), 3 an hour; from any other, 3 an
-        hour per address and 10 an hour in all. A stranger's requests never
-        use up what the administrator's own browser may send."""
+        """Whether one more reset mail may go to the administrator: 3 an hour
+        from their own browser (it signed in before), 3 an hour from each
+        other address. No count is shared between addresses: a stranger's
+        requests, from however many addresses, never use up what the
+        administrator may ask for from a browser or an address of their own."""
         known = self.console.hasher.device_of(device)
         if known is not None and known[0] == "admin-" + admin_id:
             return await self.mails.allow(f"console-reset-device:{admin_id}:{known[1]}")
-        return await self.mails.allow(
-            f"console-reset:{admin_id}:{address_key(client)}"
-        ) and await self.strangers.allow(f"console-reset-any:{admin_id}")
+        return await self.mails.allow(f"console-reset:{admin_id}:{address_key(client)}")
 
     async def check_codes(
         self, tenant: ConsoleTenant, token: str | None, mailed: str, app: str
