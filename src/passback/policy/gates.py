@@ -158,9 +158,11 @@ class GatePolicy:
     def problems(self) -> list[Problem]:
         """What is wrong with this policy, in words for an operator; empty if nothing."""
         found = []
-        if self.scope is Scope.GROUP and not is_sid(self.scope_group or ""):
+        if (self.scope is Scope.GROUP or self.scope_group is not None) and not is_sid(
+            self.scope_group or ""
+        ):
             found.append(
-                Problem("scope_group", "self-service for a group needs the group: choose one")
+                Problem("scope_group", "self-service for a group needs the group's SID")
             )
         if not 1 <= self.required <= MAX_GATES:
             found.append(Problem("gates", f"gates required must be 1 or {MAX_GATES}"))

@@ -334,7 +334,7 @@ def change_policy(
         after = change_gate_policy(db, acting.tenant_id, **changes)
         if (
             after.scope is Scope.GROUP
-            and after.scope_group != before.scope_group
+            and (before.scope is not Scope.GROUP or after.scope_group != before.scope_group)
             and db.get(DirectoryGroupRow, (acting.tenant_id, after.scope_group)) is None
         ):
             raise Unprocessable(

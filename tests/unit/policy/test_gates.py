@@ -226,8 +226,11 @@ def test_a_group_scope_needs_a_group_sid(group: str | None) -> None:
     assert [p.code for p in problems] == ["scope_group"]
 
 
-def test_a_scope_group_is_kept_but_not_checked_for_other_scopes() -> None:
-    assert GatePolicy(scope=Scope.ALL, scope_group="stale").problems() == []
+def test_a_scope_group_is_kept_for_other_scopes_and_is_a_sid_whenever_given() -> None:
+    assert GatePolicy(scope=Scope.ALL, scope_group=SALES).problems() == []
+    assert [p.code for p in GatePolicy(scope=Scope.ALL, scope_group="x").problems()] == [
+        "scope_group"
+    ]
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy import func, select
+from sqlalchemy import select
 from starlette.datastructures import FormData
 
 from passback.policy.gates import (
@@ -85,6 +85,9 @@ PROBLEMS = {
     "custom_duplicate": N_("Each custom question must be different."),
     "scope_group": N_("Self-service for a group needs the group: enter its name."),
     "unknown_group": N_("No group of the directory has this name. Enter a group's name."),
+    "ambiguous_group": N_(
+        "Several groups of the directory have this name: enter the SID of the one you mean."
+    ),
 }
 #: Group names the form suggests (a datalist; any synced group's name is taken).
 SUGGESTED_GROUPS = 500
@@ -156,24 +159,36 @@ def _read_custom(request: Request, tenant: ConsoleTenant) -> tuple[CustomQuestio
 
 
 def _group_sid(request: Request, tenant: ConsoleTenant, name: str) -> str | None:
-    """The SID of the synced group named ``name`` (case aside); None: none
-    given (the policy then says a group is needed).
+    """The SID of the group the form names: the policy's own group while its
+    name (or SID) is shown unchanged, even if no sync has brought it since;
+    else the synced group of that name (case folded, any script) or SID.
+    None: none given (the policy then says a group is needed).
 
     Raises:
-        ConsoleError: ``unknown_group``: no synced group has this name (or a SID).
+        ConsoleError: ``unknown_group``: no synced group has this name;
+            ``ambiguous_group``: several have it (the SID tells them apart).
     """
     name = name.strip()
     if not name:
         return None
+    policy, _unlock, shown = _read(request, tenant)
+    if policy.scope_group and name in (shown, policy.scope_group):
+        return policy.scope_group
+    wanted = name.casefold()
     with console_of(request).services.sessions() as db:
-        found = db.scalars(
-            select(DirectoryGroup.sid).where(
-                DirectoryGroup.tenant_id == tenant.id,
-                (func.lower(DirectoryGroup.name) == name.lower()) | (DirectoryGroup.sid == name),
+        found = [
+            sid
+            for sid, group in db.execute(
+                select(DirectoryGroup.sid, DirectoryGroup.name).where(
+                    DirectoryGroup.tenant_id == tenant.id
+                )
             )
-        ).all()
-    if len(found) != 1:
+            if sid == name or group.casefold() == wanted
+        ]
+    if not found:
         raise ConsoleError("unknown_group", PROBLEMS["unknown_group"], field="scope_group")
+    if len(found) > 1:
+        raise ConsoleError("ambiguous_group", PROBLEMS["ambiguous_group"], field="scope_group")
     return found[0]
 
 

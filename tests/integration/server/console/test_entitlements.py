@@ -184,3 +184,33 @@ async def test_no_notice_mails_when_the_policy_turns_them_off(
         assert unlocked.status_code == 200, unlocked.text
         await asyncio.sleep(0.3)
         assert mail.to(MAIL) == []
+
+
+async def test_a_group_is_found_by_its_name_in_any_script_and_kept_once_chosen(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory
+) -> None:
+    tech = "S-1-5-21-1004336348-1177238915-682003330-1201"
+    twins = ("S-1-5-21-1004336348-1177238915-682003330-1202", "S-1-5-21-1-2-3-1203")
+    groups = (
+        SyncGroup(tech, "Área Técnica"),
+        *(SyncGroup(sid, "Finanças") for sid in twins),
+    )
+    async with portal_tenant(server, client, make_agent, groups=groups) as (tenant, _agent):
+        await admin_of(server, client, tenant.tenant_id, "acme")
+        page = await client.get(f"{BASE}/policy")
+        twin = await client.post(
+            f"{BASE}/policy", data=policy_form(page, scope="group", scope_group="finanças")
+        )
+        assert twin.status_code == 422 and "Several groups of the directory" in twin.text
+        chosen = await client.post(
+            f"{BASE}/policy", data=policy_form(page, scope="group", scope_group="ÁREA TÉCNICA")
+        )
+        assert chosen.status_code == 303, chosen.text
+        # The group leaves the directory: the form still saves with it shown.
+        execute(server, "DELETE FROM directory_groups")
+        page = await client.get(f"{BASE}/policy")
+        assert f'name="scope_group" value="{tech}"' in page.text
+        again = await client.post(
+            f"{BASE}/policy", data=policy_form(page, scope="group", scope_group=tech)
+        )
+        assert again.status_code == 303, again.text

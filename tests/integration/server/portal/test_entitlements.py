@@ -148,5 +148,11 @@ async def test_a_scope_group_must_be_one_the_agent_synced(
         assert missing.json()["error"]["detail"]["problems"] == [{"code": "scope_group"}]
         wrong = await patch_policy(client, token, scope="some")
         assert wrong.status_code == 422
+        # A group named while the scope is not a group is checked when it becomes one.
+        assert (await patch_policy(client, token, scope_group="not a sid")).status_code == 422
+        kept = await patch_policy(client, token, scope="all", scope_group="S-1-5-21-9-9-9-9")
+        assert kept.status_code == 200
+        later = await patch_policy(client, token, scope="group")
+        assert later.json()["error"]["detail"]["problems"] == [{"code": "unknown_group"}]
         policy = (await client.get("/api/v1/policy", headers=bearer(token))).json()
-        assert (policy["scope"], policy["scope_group"]) == ("all", None)
+        assert (policy["scope"], policy["scope_group"]) == ("all", "S-1-5-21-9-9-9-9")
