@@ -161,9 +161,7 @@ class GatePolicy:
         if (self.scope is Scope.GROUP or self.scope_group is not None) and not is_sid(
             self.scope_group or ""
         ):
-            found.append(
-                Problem("scope_group", "self-service for a group needs the group's SID")
-            )
+            found.append(Problem("scope_group", "self-service for a group needs the group's SID"))
         if not 1 <= self.required <= MAX_GATES:
             found.append(Problem("gates", f"gates required must be 1 or {MAX_GATES}"))
         elif factors(self.methods) < self.required:

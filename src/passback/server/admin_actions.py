@@ -151,7 +151,7 @@ class AccountState:
             flags = [_flag(detail, name) for name in ("enabled", "locked", "must_change")]
             set_at = _moment(detail.get("password_set_at", 0))
             expires_at = _moment(detail.get("password_expires_at", 0))
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError, OSError) as exc:  # 10**20 s
             raise AccountUnreadable(
                 "The agent's answer does not hold an account's state.", code="unknown"
             ) from exc

@@ -66,6 +66,7 @@ def test_a_time_set_the_agent_does_not_know_is_none() -> None:
         {**STATE, "enabled": 2},
         {**STATE, "locked": "yes"},
         {**STATE, "password_set_at": "yesterday"},
+        {**STATE, "password_expires_at": 10**20},  # beyond any calendar
         {k: v for k, v in STATE.items() if k != "must_change"},
     ],
 )
