@@ -356,7 +356,8 @@ class Accounts:
 
         Raises:
             PortalError: not signed in; a field is empty or the two differ;
-                the directory refused (its ``Outcome``); the session's change
+                ``not_enabled`` (E1, G6: no longer; the session ends); the
+                directory refused (its ``Outcome``); the session's change
                 attempts are used up (it ends).
         """
         begun = await asyncio.to_thread(
@@ -366,6 +367,11 @@ class Accounts:
             raise begun
         row, current, pending = begun
         state = sessions.State(row.state)
+        try:  # E1, G6 again: an assignment, the scope or the plan may have changed
+            await self.portal.proven(tenant, row.user_id)
+        except PortalError:
+            await self.sign_out(tenant, token)
+            raise
         try:
             result = await self._write(tenant, row.user_id, current, new_password, pending)
             if pending is not None and result.outcome is Outcome.REPLAYED:

@@ -668,12 +668,16 @@ class Portal:
             confirm: the password typed again (pages); None when not asked (API).
 
         Raises:
-            PortalError: not at the password step; the two passwords differ;
-                the directory refused (its ``Outcome``, with the support code
-                of the operation).
+            PortalError: not at the password step; ``not_enabled`` (E1, G6:
+                no longer, the flow ends); the two passwords differ; the
+                directory refused (its ``Outcome``, with the support code of
+                the operation).
         """
         row = await self.require(tenant, token, flow.Step.PASSWORD)
         user_id = _user_of(row)
+        # E1, G6 again: an assignment, the scope or the plan may have changed
+        # since the gate.
+        await self.proven(tenant, user_id, flow_key=row.id_hash)
         if not new_password:
             raise PortalError(
                 "empty", N_("Enter the new password."), field="new_password", user_id=user_id
@@ -760,6 +764,7 @@ class Portal:
         """
         row = await self.unlock_step(tenant, token)
         user_id = _user_of(row)
+        await self.proven(tenant, user_id, flow_key=row.id_hash)  # E1, G6 again
         if row.unlocked_at is not None:
             return
         # The step is held as for a password, and the unlock counts as one of

@@ -14,11 +14,14 @@ from passback.protocol.messages import SyncGroup
 from passback.protocol.outcomes import Outcome
 from tests.support.portal import (
     BASE,
+    CURRENT_PASSWORD,
     MAIL,
+    csrf,
     enter_code,
     execute,
     portal_tenant,
     rows,
+    set_password,
     sign_in,
     start,
     support_code,
@@ -156,3 +159,45 @@ async def test_a_scope_group_must_be_one_the_agent_synced(
         assert later.json()["error"]["detail"]["problems"] == [{"code": "unknown_group"}]
         policy = (await client.get("/api/v1/policy", headers=bearer(token))).json()
         assert (policy["scope"], policy["scope_group"]) == ("all", "S-1-5-21-9-9-9-9")
+
+
+async def test_an_assignment_taken_away_after_the_gate_stops_the_write(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
+) -> None:
+    """E1 again at the password step: nothing is sent to the agent."""
+    async with portal_tenant(server, client, make_agent) as (tenant, agent):
+        await patch_policy(client, tenant.admin_token, assignment_required=True)
+        assign = "/api/v1/users/jdoe/assignment"
+        await client.put(assign, headers=bearer(tenant.admin_token), json={"assigned": True})
+        await start(client)
+        code = await asyncio.to_thread(mail.code_for, MAIL)
+        assert (await enter_code(client, code)).headers["location"] == f"{BASE}/password"
+        await client.put(assign, headers=bearer(tenant.admin_token), json={"assigned": False})
+        done = await set_password(client)
+        assert done.status_code == 403 and NOT_ENABLED in done.text
+        assert agent.opened == []
+        assert rows(server, "SELECT step FROM portal_flows") == [("ended",)]
+
+
+async def test_an_assignment_taken_away_during_a_session_stops_a_change(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory
+) -> None:
+    async with portal_tenant(server, client, make_agent) as (tenant, agent):
+        await patch_policy(client, tenant.admin_token, assignment_required=True)
+        assign = "/api/v1/users/jdoe/assignment"
+        await client.put(assign, headers=bearer(tenant.admin_token), json={"assigned": True})
+        agent.outcomes.append((Outcome.OK, {}))
+        assert (await sign_in(client)).headers["location"] == f"{BASE}/account"
+        form = await client.get(f"{BASE}/change")
+        await client.put(assign, headers=bearer(tenant.admin_token), json={"assigned": False})
+        new = "Changed-Pa55word-7a1b"
+        data = {
+            "current_password": CURRENT_PASSWORD,
+            "new_password": new,
+            "confirm_password": new,
+            "csrf": csrf(form),
+        }
+        refused = await client.post(f"{BASE}/change", data=data)
+        assert refused.status_code == 303
+        assert len(agent.opened) == 1  # the sign-in's check only
+        assert rows(server, "SELECT count(*) FROM account_sessions") == [(0,)]
