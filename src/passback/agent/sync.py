@@ -42,14 +42,14 @@ def to_sync_user(user: DirectoryUser) -> SyncUser:
         enabled=user.enabled,
         mobile=_phone(user.mobile),
         telephone=_phone(user.telephone),
-        groups=tuple(sorted(_sids(user.groups))),
+        groups=tuple(_sids(user.groups)),
     )
 
 
 def _sids(groups: Iterable[str]) -> list[str]:
     """The group SIDs the protocol carries: a token holds at most
     ``MAX_USER_GROUPS``; a longer text is no SID."""
-    return [g for g in groups if len(g) <= MAX_SID_TEXT][:MAX_USER_GROUPS]
+    return sorted(g for g in groups if len(g) <= MAX_SID_TEXT)[:MAX_USER_GROUPS]
 
 
 def to_sync_group(group: DirectoryGroup) -> SyncGroup:

@@ -106,4 +106,7 @@ def change(services: Services, acting: Acting, admin_id: str, action: Action) ->
         record_admin_event(
             db, acting, audit.Activity.ADMIN_CHANGE, now, changed=row.id, action=action
         )
-        return Changed(row.name, row.email, made, admins.to_tell(db, acting.tenant_id))
+        # A new set-up link clears a password and an authenticator: every
+        # administrator is told, whatever the policy says of resets (G7).
+        told = admins.to_tell(db, acting.tenant_id, always=made is not None)
+        return Changed(row.name, row.email, made, told)

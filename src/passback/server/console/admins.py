@@ -410,11 +410,11 @@ def _last_tenant_admin(db: Session, row: Admin) -> bool:
 Recipients = list[tuple[str, str | None]]
 
 
-def to_tell(db: Session, tenant_id: str) -> Recipients:
+def to_tell(db: Session, tenant_id: str, *, always: bool = False) -> Recipients:
     """G9: whom to mail when an administrator's password is reset, with the
     language each last used: every active administrator, unless the tenant's
-    policy turned it off."""
-    if not gate_policy(db, tenant_id).notify_admins:
+    policy turned it off (and ``always`` is not asked)."""
+    if not always and not gate_policy(db, tenant_id).notify_admins:
         return []
     return [
         (email, language)

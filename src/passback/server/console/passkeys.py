@@ -16,6 +16,7 @@ import datetime as dt
 import uuid
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from passback.server import admin_actions, audit
@@ -102,8 +103,12 @@ def register(
         sign_count=made.sign_count,
         created_at=now,
     )
-    db.add(row)
-    db.flush()
+    try:
+        with db.begin_nested():  # the same answer twice at once: one of them is kept
+            db.add(row)
+            db.flush()
+    except IntegrityError:
+        raise ConsoleError("passkey_refused", NOT_SET_UP, field="passkey") from None
     _record(db, row, audit.Activity.ADMIN_PASSKEY_ADDED, now)
     return row
 

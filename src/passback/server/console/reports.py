@@ -30,8 +30,10 @@ from passback.server.types import StoreSessions
 #: Rows a page shows; the CSV export takes up to ``MAX_EXPORT``.
 PAGE_ROWS = 200
 MAX_EXPORT = 100_000
-#: Reasons the failures chart shows; the rest are summed as one bar.
+#: Reasons the failures chart shows; the rest are summed as one bar. It counts
+#: the newest ``REASON_SAMPLE`` failures of the filter (each page view reads them).
 TOP_REASONS = 10
+REASON_SAMPLE = 10_000
 OTHER_REASONS = ""
 #: The longest range a report covers.
 MAX_DAYS = 366
@@ -176,13 +178,13 @@ def per_reason(
     or the portal's outcome (``too_short``, ``wrong_password``, …), the
     refusal's reason, else the activity (and method) that failed. At most
     ``most`` reasons; the rest are summed as ``other``. Reads at most
-    ``MAX_EXPORT`` failures (the newest)."""
+    ``REASON_SAMPLE`` failures (the newest)."""
     query = (
         _select(tenant_id, chosen)
         .with_only_columns(AuditEvent.activity, AuditEvent.method, AuditEvent.detail_json)
         .where(AuditEvent.result == "failure")
         .order_by(AuditEvent.at.desc())
-        .limit(MAX_EXPORT)
+        .limit(REASON_SAMPLE)
         .execution_options(yield_per=1000)
     )
     counts: collections.Counter[str] = collections.Counter()
