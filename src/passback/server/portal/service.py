@@ -800,20 +800,22 @@ class Portal:
     async def _send_notice(
         self, tenant: PortalTenant, user_id: str, notice: Notice, language: str
     ) -> None:
-        def mail_of() -> tuple[str | None, str]:
+        def mail_of() -> tuple[str | None, str] | None:
+            """The user's address and language; None: the policy turned it off."""
             with self.services.sessions() as db:
                 if notice.optional and not gate_policy(db, tenant.id).notify_users:
-                    return "", language
+                    return None
                 user = db.get(DirectoryUser, user_id)
                 if user is None:
                     return None, language
                 return user.mail, user.language or language
 
         try:
-            to, own = await asyncio.to_thread(mail_of)
-            if to == "":
+            found = await asyncio.to_thread(mail_of)
+            if found is None:
                 logger.info("portal: no %s notice for user %s: the policy is off", notice, user_id)
                 return
+            to, own = found
             if to is None or self.mailer is None:
                 logger.info("portal: no %s notice for user %s: no mail address", notice, user_id)
                 return
