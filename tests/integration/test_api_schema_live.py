@@ -30,7 +30,7 @@ from tests.support.samba import SERVICE_ACCOUNT, SambaDC
 
 pytestmark = pytest.mark.samba
 
-EXAMPLES = int(os.environ.get("PASSBACK_TEST_SCHEMATHESIS_EXAMPLES", "25"))
+EXAMPLES = int(os.environ.get("PASSBACK_TEST_SCHEMATHESIS_EXAMPLES", "15"))
 #: What a writeback may answer from the gateway side (declared in the document).
 GATEWAY = {502, 503, 504}
 

@@ -3,6 +3,7 @@ onboarded fake agents."""
 
 from __future__ import annotations
 
+import shutil
 import socket
 import threading
 import time
@@ -18,6 +19,7 @@ from passback.crypto.keys import generate_private_key, public_key_to_pem
 from passback.crypto.masterkey import MasterKey
 from passback.server.app import create_app
 from passback.server.settings import ServerSettings
+from passback.server.store import upgrade
 from passback.server.tenants import CreatedTenant
 from tests.support.server import (
     HANDSHAKE_TIMEOUT,
@@ -42,8 +44,18 @@ def mail() -> Iterator[MailCatcher]:
         catcher.stop()
 
 
+@pytest.fixture(scope="session")
+def migrated_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store at the newest schema, made once: each server starts on a copy
+    (its own upgrade then finds nothing to do), not on 26 migrations."""
+    path = tmp_path_factory.mktemp("store") / "passback.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
 @pytest.fixture
-def server(tmp_path: Path, mail: MailCatcher) -> Iterator[RunningServer]:
+def server(tmp_path: Path, mail: MailCatcher, migrated_store: Path) -> Iterator[RunningServer]:
+    shutil.copyfile(migrated_store, tmp_path / "passback.db")
     database_url = f"sqlite:///{tmp_path / 'passback.db'}"
     outbox = tmp_path / "outbox"
     provider = tmp_path / "phone.toml"

@@ -107,11 +107,11 @@ async def test_strangers_from_many_addresses_never_use_up_the_administrators_mai
     other addresses, the administrator's own new browser still gets its mail."""
     tenant = server.create_tenant("Acme")
     ada = await admin_of(server, client, tenant.tenant_id, "acme")
-    for n in range(4):
+    for n in range(2):
         async with from_address(server, f"127.0.0.{20 + n}") as stranger:
             for _ in range(MAX_RESET_MAILS + 1):
                 await stranger.post(f"{BASE}/forgot", data={"email": ada.email})
-    sent = 4 * MAX_RESET_MAILS
+    sent = 2 * MAX_RESET_MAILS
     await asyncio.to_thread(mail.wait_for, ada.email, sent)
     async with from_address(server, "127.0.0.30") as own_new_browser:
         await own_new_browser.post(f"{BASE}/forgot", data={"email": ada.email})
