@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,11 +13,18 @@ from sqlalchemy.orm import Session
 from passback.server.store import create_engine, session_factory, upgrade
 
 
+@pytest.fixture(scope="session")
+def migrated_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store at the newest schema, made once; each test gets a copy."""
+    path = tmp_path_factory.mktemp("store") / "store.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
 @pytest.fixture
-def url(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    upgrade(url)
-    return url
+def url(tmp_path: Path, migrated_store: Path) -> str:
+    shutil.copyfile(migrated_store, tmp_path / "store.db")
+    return f"sqlite:///{tmp_path / 'store.db'}"
 
 
 @pytest.fixture
