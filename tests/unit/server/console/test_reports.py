@@ -5,10 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from sqlalchemy.orm import Session
 
 from passback.server.console.reports import (
@@ -17,23 +14,12 @@ from passback.server.console.reports import (
     per_reason,
     reasons_svg,
 )
-from passback.server.store import create_engine, session_factory, upgrade
 from passback.server.store.models import AuditEvent
 from passback.server.tenants import create_tenant
 from tests.support.keys import TEST_MASTER_KEY
 
 DAY = dt.date(2026, 11, 29)
 AT = dt.datetime(2026, 11, 29, 12, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Session]:
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    upgrade(url)
-    engine = create_engine(url)
-    with session_factory(engine)() as session:
-        yield session
-    engine.dispose()
 
 
 def event(
