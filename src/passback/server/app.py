@@ -40,6 +40,7 @@ from passback.server.console import sessions as console_sessions
 from passback.server.console.recovery import Recovery
 from passback.server.console.service import Console
 from passback.server.console.web import CONSOLE_TEMPLATES
+from passback.server.deferred import AfterAnswer
 from passback.server.headers import SecurityHeaders
 from passback.server.hosts import TrustedHosts
 from passback.server.i18n import load_catalogs
@@ -213,19 +214,22 @@ def create_app(
 
 class _App(FastAPI):
     """The app wrapped in the Host check and the security headers, outside
-    Starlette's error middleware, so that a 500 gets them too."""
+    Starlette's error middleware, so that a 500 gets them too; deferred work
+    starts once the answer is out (``deferred.AfterAnswer``)."""
 
     public_url: str | None = None
     page_policies: dict[str, str]  # CSP by path, for HTML other than the portal's
 
     def build_middleware_stack(self) -> ASGIApp:
-        return SecurityHeaders(
-            TrustedHosts(
-                flash.ReplacedByEveryPost(super().build_middleware_stack()),
-                public_url=self.public_url,
-            ),
-            page_policies=self.page_policies,
-            cacheable=("/static/", f"{docs.ASSETS_PATH}/"),
+        return AfterAnswer(
+            SecurityHeaders(
+                TrustedHosts(
+                    flash.ReplacedByEveryPost(super().build_middleware_stack()),
+                    public_url=self.public_url,
+                ),
+                page_policies=self.page_policies,
+                cacheable=("/static/", f"{docs.ASSETS_PATH}/"),
+            )
         )
 
 

@@ -1,5 +1,10 @@
-"""Store work that need not hold up an answer: it runs in a worker thread
-while the answer goes back, and the server awaits what is left before it stops.
+"""Work that need not hold up an answer: it starts once the answer has gone
+back, and the server awaits what is left before it stops.
+
+Within an HTTP request (:class:`AfterAnswer`, the app's middleware) work is
+held until the last byte of the response has been handed to the server, so
+that it does not compete with the answer for the interpreter or the store;
+elsewhere (the relay, a test) it starts at once.
 
 Only work whose loss in a crash leaves nothing wrong behind may be deferred:
 the caller says why in its own docs (``writeback`` records a success this way).
@@ -8,10 +13,18 @@ the caller says why in its own docs (``writeback`` records a success this way).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger(__name__)
+
+#: Work held by the request being answered: started when its answer is out.
+_held: contextvars.ContextVar[list[Callable[[], None]] | None] = contextvars.ContextVar(
+    "passback_deferred_held", default=None
+)
 
 
 class Deferred:
@@ -22,18 +35,28 @@ class Deferred:
         self._tasks: set[asyncio.Task[None]] = set()
 
     def run(self, work: Callable[[], None], what: str) -> None:
-        """Start ``work`` in a worker thread now; a failure is logged as ``what``."""
-        task = asyncio.ensure_future(asyncio.to_thread(work))
+        """Run ``work`` in a worker thread after the answer; a failure is logged
+        as ``what``."""
+        self.run_async(lambda: asyncio.to_thread(work), what)
+
+    def run_async(self, work: Callable[[], Awaitable[None]], what: str) -> None:
+        """Await ``work()`` on the loop after the answer; a failure is logged as ``what``."""
+        held = _held.get()
+        if held is None:
+            self._start(work, what)
+        else:
+            held.append(lambda: self._start(work, what))
+
+    def _start(self, work: Callable[[], Awaitable[None]], what: str) -> None:
+        task = asyncio.ensure_future(work())
         self._tasks.add(task)
 
         def done(finished: asyncio.Task[None]) -> None:
             self._tasks.discard(finished)
             if finished.cancelled():
-                logger.warning("deferred store work cancelled: %s", what)
+                logger.warning("deferred work cancelled: %s", what)
             elif (exc := finished.exception()) is not None:
-                logger.error(
-                    "deferred store work failed: %s: %s", what, type(exc).__name__, exc_info=exc
-                )
+                logger.error("deferred work failed: %s: %s", what, type(exc).__name__, exc_info=exc)
 
         task.add_done_callback(done)
 
@@ -45,3 +68,36 @@ class Deferred:
         """Wait until every piece of work started so far, and any it started, is done."""
         while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+class AfterAnswer:
+    """ASGI middleware: :meth:`Deferred.run` within an HTTP request starts its
+    work once the response's last part has been sent (or the request failed
+    without one)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        held: list[Callable[[], None]] = []
+        token = _held.set(held)
+
+        def release() -> None:
+            starts = held[:]
+            held.clear()
+            for start in starts:
+                start()
+
+        async def send_then_release(message: Message) -> None:
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                release()
+
+        try:
+            await self.app(scope, receive, send_then_release)
+        finally:
+            _held.reset(token)
+            release()  # whatever the request held after its answer, or without one

@@ -1,13 +1,16 @@
-"""Store work run after an answer: awaited at shutdown, its failures logged."""
+"""Work run after an answer: held until the answer is out, awaited at shutdown,
+its failures logged."""
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Awaitable, Callable
 
 import pytest
+from starlette.types import Message, Receive, Scope, Send
 
-from passback.server.deferred import Deferred
+from passback.server.deferred import AfterAnswer, Deferred
 
 
 async def test_work_runs_in_a_worker_thread_and_is_awaited() -> None:
@@ -35,10 +38,92 @@ async def test_a_failure_is_logged_and_does_not_stop_the_rest(
         await deferred.drain()
     assert ran == [1]
     [record] = caplog.records
-    assert record.getMessage() == (
-        "deferred store work failed: the outcome of request r1: RuntimeError"
-    )
+    assert record.getMessage() == ("deferred work failed: the outcome of request r1: RuntimeError")
 
 
 async def test_draining_nothing_returns_at_once() -> None:
     await Deferred().drain()
+
+
+async def test_a_coroutine_runs_on_the_loop() -> None:
+    deferred = Deferred()
+    ran: list[str] = []
+
+    async def work() -> None:
+        ran.append(threading.current_thread().name)
+
+    deferred.run_async(work, "one")
+    await deferred.drain()
+    assert ran == [threading.main_thread().name]
+
+
+def _app(deferred: Deferred, log: list[str], *, fail: bool = False) -> AfterAnswer:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        deferred.run(lambda: log.append("work"), "work")
+        deferred.run_async(_appending(log, "coroutine"), "coroutine")
+        log.append(f"held: {deferred.pending}")
+        if fail:
+            raise RuntimeError("the handler broke")
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"a", "more_body": True})
+        log.append(f"after the first part: {deferred.pending}")
+        await send({"type": "http.response.body", "body": b"b"})
+        log.append(f"after the last part: {deferred.pending}")
+
+    return AfterAnswer(app)
+
+
+def _appending(log: list[str], what: str) -> Callable[[], Awaitable[None]]:
+    async def work() -> None:
+        log.append(what)
+
+    return work
+
+
+async def _receive() -> Message:
+    return {"type": "http.request", "body": b""}
+
+
+async def test_work_of_a_request_starts_once_its_last_part_is_sent() -> None:
+    deferred = Deferred()
+    log: list[str] = []
+    sent: list[str] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message["type"])
+
+    await _app(deferred, log)({"type": "http"}, _receive, send)
+    await deferred.drain()
+    assert log[:3] == ["held: 0", "after the first part: 0", "after the last part: 2"]
+    assert sorted(log[3:]) == ["coroutine", "work"]
+    assert sent == ["http.response.start", "http.response.body", "http.response.body"]
+
+
+async def test_work_of_a_request_that_failed_still_runs() -> None:
+    deferred = Deferred()
+    log: list[str] = []
+
+    async def send(message: Message) -> None:
+        raise AssertionError("nothing is sent")
+
+    with pytest.raises(RuntimeError):
+        await _app(deferred, log, fail=True)({"type": "http"}, _receive, send)
+    await deferred.drain()
+    assert log[0] == "held: 0"
+    assert sorted(log[1:]) == ["coroutine", "work"]
+
+
+async def test_outside_http_work_starts_at_once() -> None:
+    deferred = Deferred()
+    log: list[str] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        deferred.run(lambda: log.append("work"), "work")
+        log.append(f"pending: {deferred.pending}")
+
+    async def send(message: Message) -> None:
+        pass
+
+    await AfterAnswer(app)({"type": "websocket"}, _receive, send)
+    await deferred.drain()
+    assert log == ["pending: 1", "work"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -133,7 +134,6 @@ class Portal:
         #: so that a stranger cannot fill the store: 60 per 10 minutes.
         self.record_budget: RateLimiter = SlidingWindowLimiter(60, 600.0)
         #: Notices being sent (G9): kept so that they finish, never awaited.
-        self._notices: set[asyncio.Task[None]] = set()
 
     # -- steps ----------------------------------------------------------------
 
@@ -465,9 +465,9 @@ class Portal:
                 when=when,
                 tenant_name=tenant.name,
             )
-            task = asyncio.ensure_future(self._send_help(message))
-            self._notices.add(task)
-            task.add_done_callback(self._notices.discard)
+            self.services.deferred.run_async(
+                functools.partial(self._send_help, message), f"help mail to {address}"
+            )
 
     async def _send_help(self, message: MailMessage) -> None:
         if self.mailer is None:
@@ -791,11 +791,13 @@ class Portal:
 
     def notify(self, tenant: PortalTenant, user_id: str, notice: Notice, language: str) -> None:
         """Email the user that ``notice`` happened (G9), unless it is a notice
-        the policy may turn off and did, in the background: a mail that cannot
-        be sent is logged and undoes nothing."""
-        task = asyncio.ensure_future(self._send_notice(tenant, user_id, notice, language))
-        self._notices.add(task)
-        task.add_done_callback(self._notices.discard)
+        the policy may turn off and did, once the answer is out
+        (``Services.deferred``): a mail that cannot be sent is logged and undoes
+        nothing."""
+        self.services.deferred.run_async(
+            functools.partial(self._send_notice, tenant, user_id, notice, language),
+            f"{notice} notice for user {user_id}",
+        )
 
     async def _send_notice(
         self, tenant: PortalTenant, user_id: str, notice: Notice, language: str
