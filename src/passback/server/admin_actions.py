@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import functools
 import json
 import logging
 from collections.abc import Mapping
@@ -99,10 +100,9 @@ async def reset_password(
         request_id=request_id,
         unlock=unlock,
         must_change=must_change,
+        records_success=True,
     )
-    await asyncio.to_thread(
-        _record, services, acting, user_id, Operation.ADMIN_RESET, result, must_change
-    )
+    await _audit(services, acting, user_id, Operation.ADMIN_RESET, result, must_change)
     return result
 
 
@@ -122,8 +122,9 @@ async def write_account(
         tenant_id=acting.tenant_id,
         user=writeback.UserId(user_id),
         request_id=request_id,
+        records_success=True,
     )
-    await asyncio.to_thread(_record, services, acting, user_id, operation, result, False)
+    await _audit(services, acting, user_id, operation, result, False)
     return result
 
 
@@ -418,6 +419,26 @@ def assign(services: Services, acting: Acting, user: str, *, assigned: bool) -> 
         return True
 
 
+async def _audit(
+    services: Services,
+    acting: Acting,
+    user_id: str,
+    operation: Operation,
+    result: writeback.WritebackResult,
+    must_change: bool,
+) -> None:
+    """The operation's audit event (E5). A success's, with its outcome record
+    (``records_success``), in one transaction once the answer is out: a crash
+    in between leaves the request in doubt, which a retry with its request id
+    settles and records. Any other outcome's before the answer, as writeback
+    records it."""
+    record = functools.partial(_record, services, acting, user_id, operation, result, must_change)
+    if result.outcome is Outcome.OK:
+        services.deferred.run(record, f"audit event of request {result.request_id}")
+    else:
+        await asyncio.to_thread(record)
+
+
 def _record(
     services: Services,
     acting: Acting,
@@ -427,6 +448,8 @@ def _record(
     must_change: bool,
 ) -> None:
     with services.sessions() as db, db.begin():
+        if result.outcome is Outcome.OK:
+            writeback.record_success(db, acting.tenant_id, result)
         audit.record(
             db,
             tenant_id=acting.tenant_id,

@@ -48,7 +48,10 @@ class Deferred:
             held.append(lambda: self._start(work, what))
 
     def _start(self, work: Callable[[], Awaitable[None]], what: str) -> None:
-        task = asyncio.ensure_future(work())
+        # Out of the request's hold: what the work defers in turn starts at once.
+        context = contextvars.copy_context()
+        context.run(_held.set, None)
+        task = asyncio.get_running_loop().create_task(_awaited(work), context=context)
         self._tasks.add(task)
 
         def done(finished: asyncio.Task[None]) -> None:
@@ -68,6 +71,10 @@ class Deferred:
         """Wait until every piece of work started so far, and any it started, is done."""
         while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+async def _awaited(work: Callable[[], Awaitable[None]]) -> None:
+    await work()
 
 
 class AfterAnswer:

@@ -143,6 +143,7 @@ async def reset_password(
     request_id: str | None = None,
     unlock: bool | None = None,
     must_change: bool = False,
+    records_success: bool = False,
     clock: Clock = utcnow,
 ) -> WritebackResult:
     """Reset ``user``'s password in the directory (W1, W3).
@@ -156,6 +157,8 @@ async def reset_password(
         unlock: also unlock the account; ``None`` means the tenant's setting.
         must_change: the user must change the password at next logon
             (``pwdLastSet`` = 0 in the same write); ``ADMIN_RESET`` only.
+        records_success: the caller records a success with
+            :func:`record_success` in its own next transaction (module doc).
 
     Returns:
         How it ended; ``outcome`` is ``Outcome.OK`` or the reason it failed.
@@ -190,6 +193,7 @@ async def reset_password(
         clock,
         fresh=fresh,
         must_change=must_change,
+        records_success=records_success,
     )
 
 
@@ -301,13 +305,15 @@ async def write_account(
     tenant_id: str,
     user: str | UserId,
     request_id: str | None = None,
+    records_success: bool = False,
     clock: Clock = utcnow,
 ) -> WritebackResult:
     """Unlock ``user``'s account (``UNLOCK``: ``lockoutTime`` = 0) or make the
     user change the password at next logon (``REQUIRE_CHANGE``: ``pwdLastSet``
     = 0), as an administrator (W3). Nothing secret is sealed; the password is
     left as it is. Both are idempotent in the directory, and a retry with the
-    same ``request_id`` is answered as for :func:`reset_password`.
+    same ``request_id`` is answered as for :func:`reset_password`, and
+    ``records_success`` means what it means there.
 
     Raises:
         ValueError: ``operation`` carries a password (use :func:`reset_password`).
@@ -318,7 +324,16 @@ async def write_account(
     fresh = not request_id
     request_id = str(uuid.UUID(request_id)) if request_id else str(uuid.uuid4())
     return await _write_back(
-        operation, services, tenant_id, user, request_id, [], False, clock, fresh=fresh
+        operation,
+        services,
+        tenant_id,
+        user,
+        request_id,
+        [],
+        False,
+        clock,
+        fresh=fresh,
+        records_success=records_success,
     )
 
 

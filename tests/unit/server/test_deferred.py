@@ -127,3 +127,24 @@ async def test_outside_http_work_starts_at_once() -> None:
     await AfterAnswer(app)({"type": "websocket"}, _receive, send)
     await deferred.drain()
     assert log == ["pending: 1", "work"]
+
+
+async def test_work_deferred_by_deferred_work_starts_at_once() -> None:
+    deferred = Deferred()
+    log: list[str] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        async def outer() -> None:
+            deferred.run(lambda: log.append("inner"), "inner")
+            log.append("outer")
+
+        deferred.run_async(outer, "outer")
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def send(message: Message) -> None:
+        pass
+
+    await AfterAnswer(app)({"type": "http"}, _receive, send)
+    await deferred.drain()
+    assert log == ["outer", "inner"]

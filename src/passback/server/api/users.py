@@ -135,7 +135,7 @@ async def reset_password(
         must_change=body.must_change,
     )
     _raise_unless_ok(result)
-    await _tell_user(request, caller.tenant_id, user, Notice.RESET)
+    _tell_user(request, caller.tenant_id, user, Notice.RESET)
     return ResetResponse(
         request_id=result.request_id, outcome="ok", message=describe(Outcome.OK)[1]
     )
@@ -160,7 +160,7 @@ async def unlock(
     a protected one ``protected``; ``outcome_unknown`` (504) means: send the
     same request id again."""
     answer = await _write_account(Operation.UNLOCK, user, body, caller.acting, services)
-    await _tell_user(request, caller.tenant_id, user, Notice.UNLOCKED)
+    _tell_user(request, caller.tenant_id, user, Notice.UNLOCKED)
     return answer
 
 
@@ -252,10 +252,12 @@ async def assign(
     return Assignment(assigned=body.assigned)
 
 
-async def _tell_user(request: Request, tenant_id: str, user: str, notice: Notice) -> None:
+def _tell_user(request: Request, tenant_id: str, user: str, notice: Notice) -> None:
     """G9: the user learns of an administrator's reset or unlock by mail, as
-    of a self-service one (in the language the caller asked for)."""
+    of a self-service one (in the language the caller asked for), once the
+    answer is out."""
     portal = cast(Portal, request.app.state.portal)
+    language = negotiate(request.headers.get("accept-language"), None)
 
     def load() -> tuple[PortalTenant, str]:
         with portal.services.sessions() as db:
@@ -264,6 +266,8 @@ async def _tell_user(request: Request, tenant_id: str, user: str, notice: Notice
             found = PortalTenant(tenant.id, tenant.name, tenant.slug, tenant.refuse_common)
             return found, one_user(db, tenant_id, user).id
 
-    tenant, user_id = await asyncio.to_thread(load)
-    language = negotiate(request.headers.get("accept-language"), None)
-    portal.notify(tenant, user_id, notice, language)
+    async def tell() -> None:
+        tenant, user_id = await asyncio.to_thread(load)
+        portal.notify(tenant, user_id, notice, language)
+
+    portal.services.deferred.run_async(tell, f"{notice} notice for {user}")
