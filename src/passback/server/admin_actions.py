@@ -30,7 +30,7 @@ from passback.policy.gates import CustomQuestion, GatePolicy, Scope
 from passback.protocol.errors import CloseCode
 from passback.protocol.operations import Operation
 from passback.protocol.outcomes import Outcome
-from passback.server import agents, audit, entitlements, tenants, writeback
+from passback.server import agents, audit, tenants, writeback
 from passback.server.directory_users import one_user
 from passback.server.errors import (
     AccountUnreadable,
@@ -90,19 +90,18 @@ async def reset_password(
     Raises:
         Unprocessable: the password is empty or not text that can be stored.
     """
-    user_id = await asyncio.to_thread(_resolve, services, acting, user)
     result = await writeback.reset_password(
         Operation.ADMIN_RESET,
         services=services,
         tenant_id=acting.tenant_id,
-        user=writeback.UserId(user_id),
+        user=user,
         new_password=new_password,
         request_id=request_id,
         unlock=unlock,
         must_change=must_change,
         records_success=True,
     )
-    await _audit(services, acting, user_id, Operation.ADMIN_RESET, result, must_change)
+    await _audit(services, acting, user, Operation.ADMIN_RESET, result, must_change)
     return result
 
 
@@ -115,16 +114,15 @@ async def write_account(
     request_id: str | None = None,
 ) -> writeback.WritebackResult:
     """Unlock, or require a change at next logon, through an agent."""
-    user_id = await asyncio.to_thread(_resolve, services, acting, user)
     result = await writeback.write_account(
         operation,
         services=services,
         tenant_id=acting.tenant_id,
-        user=writeback.UserId(user_id),
+        user=user,
         request_id=request_id,
         records_success=True,
     )
-    await _audit(services, acting, user_id, operation, result, False)
+    await _audit(services, acting, user, operation, result, False)
     return result
 
 
@@ -213,7 +211,7 @@ async def read_account(services: Services, acting: Acting, user: str) -> Account
             (``protocol.features``), ``no_answer`` when the agent did not
             answer in time.
     """
-    user_id = await asyncio.to_thread(_resolve, services, acting, user, write=False)
+    user_id = await asyncio.to_thread(_resolve, services, acting, user)
     try:
         result = await writeback.read_account(
             services=services, tenant_id=acting.tenant_id, user=writeback.UserId(user_id)
@@ -380,17 +378,13 @@ def block_subjects(row: DirectoryUser, hasher: Hasher) -> list[str]:
     return [row.id, *(hasher.who_hash(name) for name in names)]
 
 
-def _resolve(services: Services, acting: Acting, user: str, *, write: bool = True) -> str:
-    """The user's id, for a write to the directory (``write``) or a read.
+def _resolve(services: Services, acting: Acting, user: str) -> str:
+    """The user's id, for a read (a write is resolved by ``writeback``).
 
     Raises:
-        NotEntitled: a write, and the tenant's plan lacks writeback (E1).
         NotFound: no such user in the tenant.
     """
     with services.sessions() as db:
-        tenant = db.get(Tenant, acting.tenant_id)
-        if write and tenant is not None:
-            entitlements.require(tenant, entitlements.Feature.WRITEBACK)
         return one_user(db, acting.tenant_id, user).id
 
 
@@ -422,7 +416,7 @@ def assign(services: Services, acting: Acting, user: str, *, assigned: bool) -> 
 async def _audit(
     services: Services,
     acting: Acting,
-    user_id: str,
+    user: str,
     operation: Operation,
     result: writeback.WritebackResult,
     must_change: bool,
@@ -431,8 +425,14 @@ async def _audit(
     (``records_success``), in one transaction once the answer is out: a crash
     in between leaves the request in doubt, which a retry with its request id
     settles and records. Any other outcome's before the answer, as writeback
-    records it."""
-    record = functools.partial(_record, services, acting, user_id, operation, result, must_change)
+    records it.
+
+    Raises:
+        NotFound, Conflict: refused before writeback looked ``user`` up (a
+            password too long or too common), and ``user`` names nobody, or
+            several users: the answer says so, as for any other request.
+    """
+    record = functools.partial(_record, services, acting, user, operation, result, must_change)
     if result.outcome is Outcome.OK:
         services.deferred.run(record, f"audit event of request {result.request_id}")
     else:
@@ -442,7 +442,7 @@ async def _audit(
 def _record(
     services: Services,
     acting: Acting,
-    user_id: str,
+    user: str,
     operation: Operation,
     result: writeback.WritebackResult,
     must_change: bool,
@@ -450,6 +450,7 @@ def _record(
     with services.sessions() as db, db.begin():
         if result.outcome is Outcome.OK:
             writeback.record_success(db, acting.tenant_id, result)
+        user_id = result.user_id or one_user(db, acting.tenant_id, user).id
         audit.record(
             db,
             tenant_id=acting.tenant_id,

@@ -51,6 +51,7 @@ from passback.protocol.features import Feature
 from passback.protocol.messages import Result
 from passback.protocol.operations import Operation
 from passback.protocol.outcomes import Outcome
+from passback.server import entitlements
 from passback.server.agents import newest_package_key
 from passback.server.directory_users import find_user
 from passback.server.errors import (
@@ -88,6 +89,10 @@ _PASSWORD_MESSAGES = {
 #: The operations that set a new password: the common-password check applies.
 _NEW_PASSWORD = frozenset({Operation.RESET, Operation.ADMIN_RESET, Operation.CHANGE})
 
+#: The operations that write to the directory: the tenant's plan must have
+#: writeback (E1). A check or a status read writes nothing.
+_WRITES = frozenset(set(Operation) - {Operation.VERIFY, Operation.STATUS})
+
 #: Earlier outcomes of a request id after which its password is, or may be, in the
 #: directory: only the agent's journal can settle a retry.
 _MAY_BE_WRITTEN = frozenset({Outcome.OK.value, Outcome.OUTCOME_UNKNOWN.value})
@@ -113,6 +118,8 @@ class WritebackResult:
     event_id: int = 0
     detail: dict[str, int | str] = dataclasses.field(default_factory=dict)
     replayed: bool = False  # the agent answered from its journal
+    #: The server's id of the user, once found (None: refused before the look-up).
+    user_id: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,6 +172,7 @@ async def reset_password(
 
     Raises:
         Unprocessable: the password is empty or holds text that cannot be stored.
+        NotEntitled: the tenant's plan lacks writeback (E1).
         NotFound: no such user in the tenant (code ``user_not_found``).
         RequestConflict: ``request_id`` belongs to another user.
         RequestBusy: ``request_id`` is in flight.
@@ -466,7 +474,9 @@ async def _write_back(
         _log(operation, tenant_id, user, plan)
         return plan
 
-    result = WritebackResult(request_id, Outcome.SERVICE_UNAVAILABLE, plan.support_code)
+    result = WritebackResult(
+        request_id, Outcome.SERVICE_UNAVAILABLE, plan.support_code, user_id=plan.user_id
+    )
     for index, (agent_id, agent_pem) in enumerate(plan.candidates):
         if index > 0:  # the record must name the agent before the envelope leaves
             await asyncio.to_thread(_assign, sessions, tenant_id, request_id, agent_id)
@@ -535,6 +545,8 @@ def _prepare(
 ) -> _Plan | WritebackResult:
     with services.sessions() as db, db.begin():
         tenant = db.get(Tenant, tenant_id)
+        if tenant is not None and operation in _WRITES:
+            entitlements.require(tenant, entitlements.Feature.WRITEBACK)
         # Too easy to guess: refused before anything is looked up or recorded.
         new_password = secrets[0] if secrets and operation in _NEW_PASSWORD else None
         banned = None

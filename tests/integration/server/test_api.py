@@ -349,6 +349,35 @@ async def test_an_admin_reset_through_the_api_is_mailed_to_the_user(
         assert "Api-Reset-Pa55-1" not in notice.get_content()
 
 
+async def test_a_password_refused_before_the_look_up_still_names_the_user(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory
+) -> None:
+    """A password no directory takes is refused before writeback looks the user
+    up: an unknown user is still answered 404, and a known user's refusal is
+    audited under the user."""
+    async with portal_tenant(server, client, make_agent) as (tenant, _agent):
+        headers = bearer(tenant.admin_token)
+        for password in ("x" * 300, "Summer2026!"):  # too long for AD; too common
+            missing = await client.post(
+                "/api/v1/users/nobody/password-reset",
+                headers=headers,
+                json={"new_password": password},
+            )
+            assert_error(missing, 404, "user_not_found")
+        common = await client.post(
+            "/api/v1/users/jdoe/password-reset",
+            headers=headers,
+            json={"new_password": "Summer2026!"},
+        )
+        assert common.json()["error"]["code"] == "common_password"
+        [(user_id, result)] = rows(
+            server,
+            "SELECT user_id, result FROM audit_events WHERE activity = 'reset_password' "
+            f"AND tenant_id = '{tenant.tenant_id}'",
+        )
+        assert user_id is not None and result == "failure"
+
+
 async def test_the_account_as_the_directory_has_it(
     server: RunningServer,
     client: httpx.AsyncClient,

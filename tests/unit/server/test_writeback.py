@@ -25,6 +25,7 @@ from passback.server.errors import (
     AgentLost,
     AgentUnavailable,
     Conflict,
+    NotEntitled,
     NotFound,
     ReplyTimeout,
     RequestBusy,
@@ -34,7 +35,7 @@ from passback.server.errors import (
 from passback.server.services import Services
 from passback.server.settings import ServerSettings
 from passback.server.store import create_engine, session_factory, upgrade
-from passback.server.store.models import DirectoryUser, OperationRecord, utcnow
+from passback.server.store.models import DirectoryUser, OperationRecord, Tenant, utcnow
 from passback.server.sync import upsert_users
 from passback.server.tenants import create_tenant, new_onboarding_token, set_banned
 from passback.server.types import Outbound, ReplyT
@@ -576,3 +577,20 @@ async def test_account_operation_of_an_unknown_user(world: World) -> None:
 async def test_write_account_takes_no_password_operation(world: World) -> None:
     with pytest.raises(ValueError, match="carries a password"):
         await world.write_account(Operation.ADMIN_RESET)
+
+
+async def test_a_plan_without_writeback_writes_nothing(world: World) -> None:
+    """E1: nothing that writes goes to an agent of a tenant whose plan lacks
+    writeback, whoever asks; the user found is named in the result."""
+    ok = await world.reset()
+    with world.sessions() as db:
+        user_id = db.scalar(sa.select(DirectoryUser.id).where(DirectoryUser.anchor == ANCHOR))
+    assert ok.user_id == user_id
+    with world.sessions() as db, db.begin():
+        db.execute(sa.update(Tenant).where(Tenant.id == world.tenant_id).values(plan="basic"))
+    sent = len(world.hub.requests)
+    with pytest.raises(NotEntitled):
+        await world.reset()
+    with pytest.raises(NotEntitled):
+        await world.write_account(Operation.UNLOCK)
+    assert len(world.hub.requests) == sent
