@@ -36,7 +36,7 @@ import time
 from sqlalchemy import select
 
 from passback.protocol.outcomes import Outcome
-from passback.server import writeback
+from passback.server import entitlements, writeback
 from passback.server.directory_users import MAX_USERNAME, canonical_name, find_user
 from passback.server.errors import NotFound, Refused
 from passback.server.i18n.translations import N_
@@ -203,10 +203,13 @@ class Accounts:
             raise self._wrong(user.id, "the user left the store during the sign-in") from None
         if result.outcome is Outcome.OK or result.outcome in _FORCED:
             await counter.refund(key)
-            await self.portal.proven(tenant, user.id, language=language)
             state = _FORCED.get(result.outcome, sessions.State.SIGNED_IN)
-            token = await asyncio.to_thread(self._open, tenant, user.id, state, result, password)
-            return SignedIn(token, state, self.hasher.device_token(user.id))
+            opened = await asyncio.to_thread(
+                self._open, tenant, user.id, state, result, password, language
+            )
+            if isinstance(opened, entitlements.Refusal):
+                raise self.portal.not_enabled(user.id, opened)
+            return SignedIn(opened, state, self.hasher.device_token(user.id))
         if result.outcome in _WRONG:
             await self._pad(started)
             raise self._wrong(user.id, f"verify answered {result.outcome}", result)
@@ -284,8 +287,17 @@ class Accounts:
         state: sessions.State,
         verified: writeback.WritebackResult,
         password: str,
-    ) -> str:
+        language: str | None,
+    ) -> str | entitlements.Refusal:
+        """One transaction: the password proved who the user is (``proven_in``),
+        the success recorded, and the new session's token; or why self-service
+        is not enabled for the user (no session)."""
         with self.services.sessions() as db, db.begin():
+            if verified.outcome is Outcome.OK:
+                writeback.record_success(db, tenant.id, verified)
+            refused = self.portal.proven_in(db, tenant, user_id, language=language)
+            if refused is not None:
+                return refused
             new = sessions.new_session(
                 tenant_id=tenant.id,
                 user_id=user_id,
@@ -295,8 +307,6 @@ class Accounts:
                 now=self._clock(),
             )
             db.add(new.row)
-            if verified.outcome is Outcome.OK:
-                writeback.record_success(db, tenant.id, verified)
         return new.token
 
     # -- the session ----------------------------------------------------------------
@@ -367,11 +377,6 @@ class Accounts:
             raise begun
         row, current, pending = begun
         state = sessions.State(row.state)
-        try:  # E1, G6 again: an assignment, the scope or the plan may have changed
-            await self.portal.proven(tenant, row.user_id)
-        except PortalError:
-            await self.sign_out(tenant, token)
-            raise
         try:
             result = await self._write(tenant, row.user_id, current, new_password, pending)
             if pending is not None and result.outcome is Outcome.REPLAYED:
@@ -485,7 +490,8 @@ class Accounts:
     ) -> tuple[AccountSession, str, str | None] | PortalError:
         """One transaction: the session (seen now), the current password (for a
         forced change the one sealed at sign-in), the fields checked, one change
-        attempt claimed. The session, the current password and the request id
+        attempt claimed, self-service still enabled for the user (else the
+        session ends). The session, the current password and the request id
         of an earlier change in doubt; or the error, returned so that what the
         transaction did stays: the session seen, or ended (nothing sealed left,
         or no attempt left)."""
@@ -518,6 +524,11 @@ class Accounts:
                     N_("Too many attempts to change the password. Sign in again."),
                     user_id=row.user_id,
                 )
+            # E1, G6 again: an assignment, the scope or the plan may have changed.
+            refused = self.portal.proven_in(db, tenant, row.user_id)
+            if refused is not None:
+                db.delete(row)  # the session ends
+                return self.portal.not_enabled(row.user_id, refused)
             db.flush()
             db.expunge(row)
             return row, current, row.pending_request_id

@@ -580,52 +580,74 @@ class Portal:
         flow_key: str | None = None,
         language: str | None = None,
     ) -> None:
-        """A gate (or the directory password) proved who the user is: keep the
-        portal's ``language`` as theirs (notices to them are written in it),
-        and — only now (T2) — say so if self-service is not enabled for them
-        (E1, G6): the tenant's plan, the policy's scope, or a missing
-        assignment. The flow of ``flow_key`` then ends; the refusal is audited.
+        """A gate (or the directory password) proved who the user is
+        (:meth:`proven_in`, in a transaction of its own).
 
         Raises:
             PortalError: ``not_enabled`` (403).
         """
 
         def check() -> entitlements.Refusal | None:
-            now = self._clock()
             with self.services.sessions() as db, db.begin():
-                row = db.get(Tenant, tenant.id)
-                user = db.get(DirectoryUser, user_id) if user_id else None
-                if row is None or user is None:
-                    return None
-                if language in LOCALES:
-                    user.language = language
-                refused = entitlements.self_service_refusal(row, gate_policy(db, tenant.id), user)
-                if refused is None:
-                    return None
-                if flow_key is not None:
-                    found = db.get(PortalFlow, flow_key)
-                    if found is not None:
-                        flow.end(found, now)
-                audit.record(
-                    db,
-                    tenant_id=tenant.id,
-                    user_id=user.id,
-                    activity=audit.Activity.NOT_ENABLED,
-                    success=False,
-                    at=now,
-                    reason=refused.value,
-                )
-                return refused
+                return self.proven_in(db, tenant, user_id, flow_key=flow_key, language=language)
 
         refused = await asyncio.to_thread(check)
         if refused is not None:
-            raise PortalError(
-                "not_enabled",
-                NOT_ENABLED,
-                user_id=user_id,
-                flow_ended=flow_key is not None,
-                note=f"E1/G6: {refused}",
-            )
+            raise self.not_enabled(user_id, refused, flow_ended=flow_key is not None)
+
+    def proven_in(
+        self,
+        db: Session,
+        tenant: PortalTenant,
+        user_id: str | None,
+        *,
+        flow_key: str | None = None,
+        language: str | None = None,
+    ) -> entitlements.Refusal | None:
+        """A gate (or the directory password) proved who the user is, in the
+        caller's transaction: keep the portal's ``language`` as theirs (notices
+        to them are written in it), and — only now (T2) — tell whether
+        self-service is not enabled for them (E1, G6): the tenant's plan, the
+        policy's scope, or a missing assignment. If it is not, the flow of
+        ``flow_key`` ends and the refusal is audited; the caller answers
+        :meth:`not_enabled`."""
+        row = db.get(Tenant, tenant.id)
+        user = db.get(DirectoryUser, user_id) if user_id else None
+        if row is None or user is None:
+            return None
+        if language in LOCALES:
+            user.language = language
+        refused = entitlements.self_service_refusal(row, gate_policy(db, tenant.id), user)
+        if refused is None:
+            return None
+        now = self._clock()
+        if flow_key is not None:
+            found = db.get(PortalFlow, flow_key)
+            if found is not None:
+                flow.end(found, now)
+        audit.record(
+            db,
+            tenant_id=tenant.id,
+            user_id=user.id,
+            activity=audit.Activity.NOT_ENABLED,
+            success=False,
+            at=now,
+            reason=refused.value,
+        )
+        return refused
+
+    @staticmethod
+    def not_enabled(
+        user_id: str | None, refused: entitlements.Refusal, *, flow_ended: bool = False
+    ) -> PortalError:
+        """What a user whom self-service is not enabled for is told (E1, G6)."""
+        return PortalError(
+            "not_enabled",
+            NOT_ENABLED,
+            user_id=user_id,
+            flow_ended=flow_ended,
+            note=f"E1/G6: {refused}",
+        )
 
     async def password_step(self, tenant: PortalTenant, token: str | None) -> PasswordRules | None:
         """The rules for the flow's user, once the code passed (None: no agent
