@@ -12,7 +12,6 @@ from passback.cli import store
 from passback.crypto.envelope import MAX_LIFETIME
 from passback.protocol.messages import MAX_SYNC_FRAME
 from passback.server import listen
-from passback.server.app import create_app
 from passback.server.gate import MAX_HANDSHAKES, MAX_HANDSHAKES_PER_ADDRESS
 from passback.server.notify import phone_config
 from passback.server.settings import ServerSettings
@@ -228,6 +227,8 @@ def server(
         if forwarded_allow_ips.strip()
         else {"proxy_headers": False}
     )
+    from passback.server.app import create_app  # the app only when it serves
+
     listen.serve(
         create_app(settings, master_key),
         limits=limits,

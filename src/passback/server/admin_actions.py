@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
-import functools
 import json
 import logging
 from collections.abc import Mapping
@@ -101,7 +100,9 @@ async def reset_password(
         must_change=must_change,
         records_success=True,
     )
-    await _audit(services, acting, user, Operation.ADMIN_RESET, result, must_change)
+    await asyncio.to_thread(
+        _record, services, acting, user, Operation.ADMIN_RESET, result, must_change
+    )
     return result
 
 
@@ -122,7 +123,7 @@ async def write_account(
         request_id=request_id,
         records_success=True,
     )
-    await _audit(services, acting, user, operation, result, False)
+    await asyncio.to_thread(_record, services, acting, user, operation, result, False)
     return result
 
 
@@ -413,32 +414,6 @@ def assign(services: Services, acting: Acting, user: str, *, assigned: bool) -> 
         return True
 
 
-async def _audit(
-    services: Services,
-    acting: Acting,
-    user: str,
-    operation: Operation,
-    result: writeback.WritebackResult,
-    must_change: bool,
-) -> None:
-    """The operation's audit event (E5). A success's, with its outcome record
-    (``records_success``), in one transaction once the answer is out: a crash
-    in between leaves the request in doubt, which a retry with its request id
-    settles and records. Any other outcome's before the answer, as writeback
-    records it.
-
-    Raises:
-        NotFound, Conflict: refused before writeback looked ``user`` up (a
-            password too long or too common), and ``user`` names nobody, or
-            several users: the answer says so, as for any other request.
-    """
-    record = functools.partial(_record, services, acting, user, operation, result, must_change)
-    if result.outcome is Outcome.OK:
-        services.deferred.run(record, f"audit event of request {result.request_id}")
-    else:
-        await asyncio.to_thread(record)
-
-
 def _record(
     services: Services,
     acting: Acting,
@@ -447,6 +422,15 @@ def _record(
     result: writeback.WritebackResult,
     must_change: bool,
 ) -> None:
+    """The operation's audit event (E5), with a success's outcome record
+    (``records_success``) in the same transaction, before the answer: the
+    console's next page and an API client's next call see it.
+
+    Raises:
+        NotFound, Conflict: refused before writeback looked ``user`` up (a
+            password too long or too common), and ``user`` names nobody, or
+            several users: the answer says so, as for any other request.
+    """
     with services.sessions() as db, db.begin():
         if result.outcome is Outcome.OK:
             writeback.record_success(db, acting.tenant_id, result)

@@ -25,6 +25,7 @@ from passback.server.api import (
     users,
 )
 from passback.server.api.schemas import Health
+from passback.server.console import admins as console_admins
 from passback.server.console import pages as console_pages
 from passback.server.console import (
     passkey_pages,
@@ -52,6 +53,7 @@ from passback.server.portal import pages as portal_pages
 from passback.server.portal.account import MAX_ACCOUNT_FAILURES, MAX_DEVICE_FAILURES, Accounts
 from passback.server.portal.codes import Hasher, load_key
 from passback.server.portal.contacts import Contacts
+from passback.server.portal.gates import questions
 from passback.server.portal.ratelimit import SlidingWindowLimiter
 from passback.server.portal.security_info import SecurityInfo
 from passback.server.portal.service import Portal
@@ -93,6 +95,9 @@ def create_app(
     sessions = session_factory(engine)
     with sessions() as db:
         seal_store(db, master_key)
+    # What an unknown account is checked against, made before the first request (T2).
+    console_admins.unknown_hash()
+    questions.no_answer_hash()
     hub = hub or LocalHub()
     services = Services(settings=settings, sessions=sessions, router=hub, master_key=master_key)
     catalogs = load_catalogs()

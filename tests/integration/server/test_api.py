@@ -349,12 +349,12 @@ async def test_an_admin_reset_through_the_api_is_mailed_to_the_user(
         assert "Api-Reset-Pa55-1" not in notice.get_content()
 
 
-async def test_a_password_refused_before_the_look_up_still_names_the_user(
+async def test_an_admin_reset_is_audited_under_its_user_before_the_answer(
     server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory
 ) -> None:
     """A password no directory takes is refused before writeback looks the user
     up: an unknown user is still answered 404, and a known user's refusal is
-    audited under the user."""
+    audited under the user; a success is audited before its answer."""
     async with portal_tenant(server, client, make_agent) as (tenant, _agent):
         headers = bearer(tenant.admin_token)
         for password in ("x" * 300, "Summer2026!"):  # too long for AD; too common
@@ -376,6 +376,17 @@ async def test_a_password_refused_before_the_look_up_still_names_the_user(
             f"AND tenant_id = '{tenant.tenant_id}'",
         )
         assert user_id is not None and result == "failure"
+        # A success is audited before its answer: the next call sees it.
+        done = await client.post(
+            "/api/v1/users/jdoe/password-reset",
+            headers=headers,
+            json={"new_password": "Api-Reset-Pa55-2"},
+        )
+        assert done.status_code == 200, done.text
+        events = await client.get(
+            "/api/v1/audit-events", headers=headers, params={"activity": "reset_password"}
+        )
+        assert [e["result"] for e in events.json()] == ["success", "failure"]
 
 
 async def test_the_account_as_the_directory_has_it(

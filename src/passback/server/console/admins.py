@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import unicodedata
 import uuid
 from typing import Literal
@@ -43,8 +44,13 @@ MAX_NAME = 128
 WRONG_CODE = N_("That code is not right. Type the code your authenticator app shows now.")
 
 _HASHER = argon2.PasswordHasher()  # argon2id, RFC 9106's second recommended profile
-#: Verified against for an unknown email, so that time tells nothing (T2).
-_UNKNOWN = _HASHER.hash("an administrator that does not exist")
+
+
+@functools.cache
+def unknown_hash() -> str:
+    """Verified against for an unknown email, so that time tells nothing (T2).
+    Made once, not at import: the app makes it before it serves."""
+    return _HASHER.hash("an administrator that does not exist")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -256,7 +262,7 @@ def password_matches(row: Admin | None, password: str) -> bool:
     """Whether ``password`` is ``row``'s; as slow for no row, or an inactive one."""
     stored = row.credential_hash if row is not None and row.activated_at else None
     try:
-        _HASHER.verify(stored or _UNKNOWN, password[:MAX_PASSWORD])
+        _HASHER.verify(stored or unknown_hash(), password[:MAX_PASSWORD])
     except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
         return False
     return stored is not None

@@ -13,6 +13,7 @@ nothing about whether the account exists or has questions (T2).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import unicodedata
@@ -73,9 +74,14 @@ def text_of(key: str, t: Translator, custom: Sequence[CustomQuestion]) -> str:
 
 
 _HASHER = argon2.PasswordHasher()  # argon2id, RFC 9106's second recommended profile
-#: Checked when a username has no answer on file, so that every check takes
-#: the same work (T2).
-_NOTHING = _HASHER.hash("\0no answer on file\0")
+
+
+@functools.cache
+def no_answer_hash() -> str:
+    """Checked when a username has no answer on file, so that every check
+    takes the same work (T2). Made once, not at import: the app makes it
+    before it serves."""
+    return _HASHER.hash("\0no answer on file\0")
 
 
 def normalise(answer: str) -> str:
@@ -112,7 +118,7 @@ def answer_matches(stored: str | None, answer: str) -> bool:
     """Whether ``answer`` is the one ``stored`` was made from; None (no answer
     on file) takes the same work and never matches."""
     try:
-        return _HASHER.verify(stored or _NOTHING, normalise(answer)[: MAX_ANSWER * 4]) and (
+        return _HASHER.verify(stored or no_answer_hash(), normalise(answer)[: MAX_ANSWER * 4]) and (
             stored is not None
         )
     except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
