@@ -172,7 +172,7 @@ def code_in_mail(folder: Path, address: str) -> str:
         time.sleep(0.1)
 
 
-def test_demo_runs_as_printed_and_stops_cleanly(demo: Demo) -> None:
+def test_demo_runs_as_printed_again_and_stops_cleanly(demo: Demo) -> None:
     printed = demo.read_until(READY_LINE, 180)
 
     # What the block tells: the portal first, then server, docs, token, users, logs.
@@ -360,36 +360,32 @@ def test_demo_runs_as_printed_and_stops_cleanly(demo: Demo) -> None:
             assert new_password.group(1) not in text, path
             assert portal_password not in text and code not in text, path
 
-    # Ctrl-C stops everything it started.
-    started = demo.processes()
-    assert "samba" in started.values(), started
-    assert sum(1 for name in started.values() if name.startswith("python")) >= 2, started
-    demo.process.send_signal(signal.SIGINT)
-    assert demo.process.wait(60 * TIMEOUT_FACTOR) == 0
-    assert "Demo stopped" in demo.read_until("Demo stopped", 5)
-    deadline = time.monotonic() + 10 * TIMEOUT_FACTOR
-    while any(alive(pid) for pid in started) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not [pid for pid in started if alive(pid)], started
-    assert not port_open(636, DC_ADDRESS)
-    assert not port_open(389, DC_ADDRESS)
-    assert not port_open(demo.port)
-    assert not port_open(int(mail_port.group(1)))
-
-
-def test_demo_runs_again_in_the_same_folder(demo: Demo) -> None:
-    """A second run starts afresh, even after the first one was killed outright
-    (SIGKILL: it left its server, agent and DC running)."""
-    demo.read_until(READY_LINE, 180)
+    # Killed outright (SIGKILL leaves its server, agent and DC running), a
+    # second run in the same folder starts afresh.
     leftovers = demo.processes()
     demo.process.kill()
     demo.process.wait()
-
     again = Demo(demo.root, free_port())
     try:
-        again.read_until(READY_LINE, 180)
+        printed = again.read_until(READY_LINE, 180)
         assert not [pid for pid in leftovers if alive(pid)], leftovers
+        mail_port = re.search(r"caught on 127\.0\.0\.1:(\d+)", printed)
+        assert mail_port is not None, printed
+
+        # Ctrl-C stops everything it started.
+        running = again.processes()
+        assert "samba" in running.values(), running
+        assert sum(1 for name in running.values() if name.startswith("python")) >= 2, running
+        again.process.send_signal(signal.SIGINT)
+        assert again.process.wait(60 * TIMEOUT_FACTOR) == 0
+        assert "Demo stopped" in again.read_until("Demo stopped", 5)
     finally:
         again.stop()
-    assert again.process.returncode == 0
+    deadline = time.monotonic() + 10 * TIMEOUT_FACTOR
+    while any(alive(pid) for pid in running) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in running if alive(pid)], running
     assert not port_open(636, DC_ADDRESS)
+    assert not port_open(389, DC_ADDRESS)
+    assert not port_open(again.port)
+    assert not port_open(int(mail_port.group(1)))
