@@ -6,7 +6,7 @@ every other console page runs none.
 GET  /console/{slug}/security                        your sign-in methods
 GET  /console/{slug}/security/passkey                add one (needs a fresh factor)
 POST /console/{slug}/security/passkey                           → 303 security
-POST /console/{slug}/security/passkeys/{id}/remove              → 303 security
+POST /console/{slug}/security/passkeys/{id}/remove  (a fresh factor) → 303 security
 GET  /console/{slug}/signin/passkey                  after the password
 POST /console/{slug}/signin/passkey                             → 303 first section
 GET  /console/{slug}/confirm/passkey?next=           a fresh factor
@@ -165,11 +165,15 @@ async def add(
 
 @router.post("/security/passkeys/{passkey_id}/remove")
 async def remove(request: Request, slug: str, passkey_id: str, csrf: Text = "") -> Response:
-    """Always allowed: the authenticator app stays, so no one is locked out."""
+    """Allowed with a fresh factor, as adding one is: the authenticator app
+    stays, so no one is locked out, and a session taken over cannot strip
+    the administrator's passkeys."""
     console = console_of(request)
     try:
         tenant, admin = await _signed_in(request, slug)
         check_post(request, request.cookies.get(SESSION_COOKIE), csrf)
+        if not admin.recently_verified:
+            return _confirm_first(request, tenant, f"{tenant.base}/security")
 
         def drop() -> None:
             with console.services.sessions() as db, db.begin():
