@@ -455,21 +455,32 @@ class Accounts:
     def _session(
         self, tenant: PortalTenant, token: str | None
     ) -> tuple[AccountSession, DirectoryUser | None]:
+        """The session and its user, seen now; a session whose user
+        self-service is no longer enabled for (E1, G6: the plan, the scope or
+        the assignment changed since the sign-in) ends here, at its next page.
+
+        Raises:
+            PortalError: ``not_signed_in`` (401), ``not_enabled`` (403).
+        """
         with self.services.sessions() as db, db.begin():
             try:
                 row = sessions.require(sessions.find(db, tenant.id, token), self._clock())
             except sessions.SessionRefused:
                 raise PortalError("not_signed_in", SESSION_ENDED) from None
-            user = db.scalar(
-                select(DirectoryUser).where(
-                    DirectoryUser.tenant_id == tenant.id, DirectoryUser.id == row.user_id
+            refused = self.portal.proven_in(db, tenant, row.user_id)
+            if refused is None:
+                user = db.scalar(
+                    select(DirectoryUser).where(
+                        DirectoryUser.tenant_id == tenant.id, DirectoryUser.id == row.user_id
+                    )
                 )
-            )
-            db.flush()
-            db.expunge(row)
-            if user is not None:
-                db.expunge(user)
-            return row, user
+                db.flush()
+                db.expunge(row)
+                if user is not None:
+                    db.expunge(user)
+                return row, user
+            db.delete(row)  # committed with the refusal's audit event
+        raise self.portal.not_enabled(row.user_id, refused)
 
     def _view(self, row: AccountSession, user: DirectoryUser | None) -> AccountView:
         account = sessions.account_of(row)

@@ -201,3 +201,25 @@ async def test_an_assignment_taken_away_during_a_session_stops_a_change(
         assert refused.status_code == 303
         assert len(agent.opened) == 1  # the sign-in's check only
         assert rows(server, "SELECT count(*) FROM account_sessions") == [(0,)]
+
+
+async def test_an_assignment_taken_away_ends_the_session_at_its_next_page(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory
+) -> None:
+    async with portal_tenant(server, client, make_agent) as (tenant, agent):
+        await patch_policy(client, tenant.admin_token, assignment_required=True)
+        assign = "/api/v1/users/jdoe/assignment"
+        await client.put(assign, headers=bearer(tenant.admin_token), json={"assigned": True})
+        agent.outcomes.append((Outcome.OK, {}))
+        assert (await sign_in(client)).headers["location"] == f"{BASE}/account"
+        assert (await client.get(f"{BASE}/account")).status_code == 200
+        await client.put(assign, headers=bearer(tenant.admin_token), json={"assigned": False})
+        page = await client.get(f"{BASE}/account")
+        assert page.status_code == 403 and NOT_ENABLED in page.text
+        assert rows(server, "SELECT count(*) FROM account_sessions") == [(0,)]
+        [(reason,)] = rows(
+            server, "SELECT detail_json FROM audit_events WHERE activity = 'not_enabled'"
+        )
+        assert "assignment" in str(reason)
+        again = await client.get(f"{BASE}/account")
+        assert again.status_code in (303, 401), again.status_code  # signed out now
