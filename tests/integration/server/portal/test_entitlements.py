@@ -12,10 +12,12 @@ import httpx
 
 from passback.protocol.messages import SyncGroup
 from passback.protocol.outcomes import Outcome
+from passback.server.tenants import CreatedTenant
 from tests.support.portal import (
     BASE,
     CURRENT_PASSWORD,
     MAIL,
+    AutoAgent,
     csrf,
     enter_code,
     execute,
@@ -167,29 +169,43 @@ async def test_an_assignment_taken_away_after_the_gate_stops_the_write(
     """E1 again at the password step: nothing is sent to the agent."""
     async with portal_tenant(server, client, make_agent) as (tenant, agent):
         await patch_policy(client, tenant.admin_token, assignment_required=True)
-        assign = "/api/v1/users/jdoe/assignment"
-        await client.put(assign, headers=bearer(tenant.admin_token), json={"assigned": True})
+        await assign(client, tenant, assigned=True)
         await start(client)
         code = await asyncio.to_thread(mail.code_for, MAIL)
         assert (await enter_code(client, code)).headers["location"] == f"{BASE}/password"
-        await client.put(assign, headers=bearer(tenant.admin_token), json={"assigned": False})
+        await assign(client, tenant, assigned=False)
         done = await set_password(client)
         assert done.status_code == 403 and NOT_ENABLED in done.text
         assert agent.opened == []
         assert rows(server, "SELECT step FROM portal_flows") == [("ended",)]
 
 
+async def sign_in_assigned(
+    client: httpx.AsyncClient, tenant: CreatedTenant, agent: AutoAgent
+) -> None:
+    """jdoe, assigned where the policy requires an assignment, signed in."""
+    await patch_policy(client, tenant.admin_token, assignment_required=True)
+    await assign(client, tenant, assigned=True)
+    agent.outcomes.append((Outcome.OK, {}))
+    assert (await sign_in(client)).headers["location"] == f"{BASE}/account"
+
+
+async def assign(client: httpx.AsyncClient, tenant: CreatedTenant, *, assigned: bool) -> None:
+    response = await client.put(
+        "/api/v1/users/jdoe/assignment",
+        headers=bearer(tenant.admin_token),
+        json={"assigned": assigned},
+    )
+    assert response.status_code == 200, response.text
+
+
 async def test_an_assignment_taken_away_during_a_session_stops_a_change(
     server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory
 ) -> None:
     async with portal_tenant(server, client, make_agent) as (tenant, agent):
-        await patch_policy(client, tenant.admin_token, assignment_required=True)
-        assign = "/api/v1/users/jdoe/assignment"
-        await client.put(assign, headers=bearer(tenant.admin_token), json={"assigned": True})
-        agent.outcomes.append((Outcome.OK, {}))
-        assert (await sign_in(client)).headers["location"] == f"{BASE}/account"
+        await sign_in_assigned(client, tenant, agent)
         form = await client.get(f"{BASE}/change")
-        await client.put(assign, headers=bearer(tenant.admin_token), json={"assigned": False})
+        await assign(client, tenant, assigned=False)
         new = "Changed-Pa55word-7a1b"
         data = {
             "current_password": CURRENT_PASSWORD,
@@ -207,13 +223,9 @@ async def test_an_assignment_taken_away_ends_the_session_at_its_next_page(
     server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory
 ) -> None:
     async with portal_tenant(server, client, make_agent) as (tenant, agent):
-        await patch_policy(client, tenant.admin_token, assignment_required=True)
-        assign = "/api/v1/users/jdoe/assignment"
-        await client.put(assign, headers=bearer(tenant.admin_token), json={"assigned": True})
-        agent.outcomes.append((Outcome.OK, {}))
-        assert (await sign_in(client)).headers["location"] == f"{BASE}/account"
+        await sign_in_assigned(client, tenant, agent)
         assert (await client.get(f"{BASE}/account")).status_code == 200
-        await client.put(assign, headers=bearer(tenant.admin_token), json={"assigned": False})
+        await assign(client, tenant, assigned=False)
         page = await client.get(f"{BASE}/account")
         assert page.status_code == 403 and NOT_ENABLED in page.text
         assert rows(server, "SELECT count(*) FROM account_sessions") == [(0,)]
@@ -222,4 +234,5 @@ async def test_an_assignment_taken_away_ends_the_session_at_its_next_page(
         )
         assert "assignment" in str(reason)
         again = await client.get(f"{BASE}/account")
-        assert again.status_code in (303, 401), again.status_code  # signed out now
+        assert again.status_code == 303, again.status_code  # signed out now: to the sign-in
+        assert again.headers["location"] == f"{BASE}/signin"
