@@ -435,16 +435,14 @@ def _record(
         if result.outcome is Outcome.OK:
             writeback.record_success(db, acting.tenant_id, result)
         user_id = result.user_id or one_user(db, acting.tenant_id, user).id
-        audit.record(
+        audit.operation(
             db,
             tenant_id=acting.tenant_id,
             user_id=user_id,
             activity=_ACTIVITIES[operation],
-            success=result.outcome is Outcome.OK,
-            at=utcnow(),
-            actor=audit.Actor.ADMIN,
             outcome=result.outcome.value,
             support_code=result.support_code,
-            must_change=int(must_change),
-            **acting.recorded,
+            at=utcnow(),
+            actor=audit.Actor.ADMIN,
+            detail={"must_change": int(must_change), **acting.recorded},
         )

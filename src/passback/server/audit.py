@@ -13,6 +13,7 @@ import datetime as dt
 import enum
 import json
 import uuid
+from collections.abc import Mapping
 
 from sqlalchemy.orm import Session
 
@@ -75,6 +76,44 @@ def record(
         subject: whose attempt it counts as for T1 (``portal.blocks``); the
             user id by default.
     """
+    return _add(db, tenant_id, user_id, activity, success, at, actor, method, subject, detail)
+
+
+def operation(
+    db: Session,
+    *,
+    tenant_id: str,
+    user_id: str | None,
+    activity: Activity,
+    outcome: str,
+    support_code: str | None,
+    at: dt.datetime,
+    actor: Actor = Actor.USER,
+    subject: str | None = None,
+    detail: Mapping[str, str | int] | None = None,
+) -> AuditEvent:
+    """A password operation (a reset, a change, an unlock, a sign-in) as it
+    ended, a success only if ``outcome`` is ``ok``: ``outcome`` (an
+    ``Outcome`` value, or the code of the error that stopped it) and the
+    support code that finds its record (E2) are in the detail."""
+    facts = {**(detail or {}), "outcome": outcome}
+    if support_code:
+        facts["support_code"] = support_code
+    return _add(db, tenant_id, user_id, activity, outcome == "ok", at, actor, None, subject, facts)
+
+
+def _add(
+    db: Session,
+    tenant_id: str,
+    user_id: str | None,
+    activity: Activity,
+    success: bool,
+    at: dt.datetime,
+    actor: Actor,
+    method: str | None,
+    subject: str | None,
+    detail: Mapping[str, str | int],
+) -> AuditEvent:
     event = AuditEvent(
         id=str(uuid.uuid4()),
         tenant_id=tenant_id,

@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import functools
 import json
 import logging
 import time
@@ -36,7 +37,7 @@ import time
 from sqlalchemy import select
 
 from passback.protocol.outcomes import Outcome
-from passback.server import entitlements, writeback
+from passback.server import audit, entitlements, support, writeback
 from passback.server.directory_users import MAX_USERNAME, canonical_name, find_user
 from passback.server.errors import NotFound, Refused
 from passback.server.i18n.translations import N_
@@ -45,7 +46,7 @@ from passback.server.portal.codes import Hasher, flow_hash
 from passback.server.portal.errors import PortalError, writeback_error
 from passback.server.portal.notice_mail import Notice
 from passback.server.portal.ratelimit import address_key
-from passback.server.portal.service import Portal, PortalTenant
+from passback.server.portal.service import Ended, Portal, PortalTenant
 from passback.server.rules import PasswordRules, rules_for, rules_from_json
 from passback.server.store.models import AccountSession, DirectoryUser, utcnow
 from passback.server.types import Clock, FailureCounter, RateLimiter
@@ -92,6 +93,11 @@ _FORCED = {
     Outcome.MUST_CHANGE: sessions.State.MUST_CHANGE,
     Outcome.PASSWORD_EXPIRED: sessions.State.PASSWORD_EXPIRED,
 }
+#: The audit log's activities of "My account" (E5), and what it records of a
+#: username that matched nobody.
+SIGN_IN = audit.Activity.SIGN_IN
+CHANGE_PASSWORD = audit.Activity.CHANGE_PASSWORD
+USER_NOT_FOUND = Outcome.USER_NOT_FOUND.value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,8 +194,11 @@ class Accounts:
                 note="T2: failed sign-ins of this account (or this browser) in the window",
             )
         if user is None:
+            who = self.hasher.who_hash(username)
+            await self._audit(Ended(tenant.id, None, SIGN_IN, USER_NOT_FOUND, None, subject=who))
             await self._pad(started)
             raise self._wrong(None, "no synced user has this name")
+        signed = functools.partial(Ended, tenant.id, user.id, SIGN_IN)
         try:
             result = await writeback.verify_password(
                 services=self.services,
@@ -199,6 +208,7 @@ class Accounts:
                 records_success=True,  # with the new session, in _open
             )
         except NotFound:  # left the directory a moment ago
+            await self._audit(signed(USER_NOT_FOUND, None))
             await self._pad(started)
             raise self._wrong(user.id, "the user left the store during the sign-in") from None
         if result.outcome is Outcome.OK or result.outcome in _FORCED:
@@ -206,10 +216,11 @@ class Accounts:
             state = _FORCED.get(result.outcome, sessions.State.SIGNED_IN)
             opened = await asyncio.to_thread(
                 self._open, tenant, user.id, state, result, password, language
-            )
+            )  # audited there
             if isinstance(opened, entitlements.Refusal):
                 raise self.portal.not_enabled(user.id, opened)
             return SignedIn(opened, state, self.hasher.device_token(user.id))
+        await self._audit(signed(result.outcome.value, result.support_code))
         if result.outcome in _WRONG:
             await self._pad(started)
             raise self._wrong(user.id, f"verify answered {result.outcome}", result)
@@ -253,6 +264,16 @@ class Accounts:
         who = user.id if user is not None else "name:" + canonical_name(username)
         return self.account_failures, f"account:{tenant.id}:{who}"
 
+    async def _audit(self, ended: Ended) -> None:
+        """A sign-in or change that ended without a transaction of its own to
+        carry its audit event (E5)."""
+
+        def record() -> None:
+            with self.services.sessions() as db, db.begin():
+                ended.record(db, self._clock())
+
+        await asyncio.to_thread(record)
+
     async def _pad(self, started: float) -> None:
         left = self._floor - (time.monotonic() - started)
         if left > 0:
@@ -290,14 +311,18 @@ class Accounts:
         language: str | None,
     ) -> str | entitlements.Refusal:
         """One transaction: the password proved who the user is (``proven_in``),
-        the success recorded, and the new session's token; or why self-service
-        is not enabled for the user (no session)."""
+        the success recorded and audited, and the new session's token; or why
+        self-service is not enabled for the user (no session)."""
         with self.services.sessions() as db, db.begin():
             if verified.outcome is Outcome.OK:
                 writeback.record_success(db, tenant.id, verified)
             refused = self.portal.proven_in(db, tenant, user_id, language=language)
             if refused is not None:
                 return refused
+            signed = Ended(
+                tenant.id, user_id, SIGN_IN, verified.outcome.value, verified.support_code
+            )
+            signed.record(db, self._clock())
             new = sessions.new_session(
                 tenant_id=tenant.id,
                 user_id=user_id,
@@ -377,18 +402,22 @@ class Accounts:
             raise begun
         row, current, pending = begun
         state = sessions.State(row.state)
+        changed = functools.partial(Ended, tenant.id, row.user_id, CHANGE_PASSWORD)
         try:
             result = await self._write(tenant, row.user_id, current, new_password, pending)
             if pending is not None and result.outcome is Outcome.REPLAYED:
                 result = await self._write(tenant, row.user_id, current, new_password, None)
         except Refused as exc:
+            exc.support_code = exc.support_code or support.new_code()
+            await self._audit(changed(exc.code, exc.support_code))
             raise writeback_error(exc, row.user_id) from None
+        ended = changed(result.outcome.value, result.support_code)
         if result.outcome is Outcome.OK:
-            await asyncio.to_thread(self._changed, row.id_hash, tenant.id, result)
+            await asyncio.to_thread(self._changed, row.id_hash, tenant.id, result, ended)
             self.portal.notify(tenant, row.user_id, Notice.CHANGED, language)
             return
         unknown = result.request_id if result.outcome is Outcome.OUTCOME_UNKNOWN else None
-        await asyncio.to_thread(self._keep_pending, row.id_hash, unknown)
+        await asyncio.to_thread(self._keep_pending, row.id_hash, unknown, ended)
         if result.outcome is Outcome.WRONG_PASSWORD:
             if state.forced_change:  # the sealed password stopped being right
                 await self.sign_out(tenant, token)
@@ -544,8 +573,11 @@ class Accounts:
             db.expunge(row)
             return row, current, row.pending_request_id
 
-    def _keep_pending(self, key: str, request_id: str | None) -> None:
+    def _keep_pending(self, key: str, request_id: str | None, ended: Ended) -> None:
+        """A change the directory did not take: audited, and the request id
+        of one in doubt kept for the next try."""
         with self.services.sessions() as db, db.begin():
+            ended.record(db, self._clock())
             row = db.get(AccountSession, key)
             if row is not None:
                 row.pending_request_id = request_id
@@ -556,13 +588,16 @@ class Accounts:
             if row is not None:
                 row.rules_json = json.dumps(dataclasses.asdict(rules))
 
-    def _changed(self, key: str, tenant_id: str, changed: writeback.WritebackResult) -> None:
-        """The new password is in the directory (``changed`` recorded): signed
-        in, the account's dates as they now are (the expiry from the policy the
-        agent reported)."""
+    def _changed(
+        self, key: str, tenant_id: str, changed: writeback.WritebackResult, ended: Ended
+    ) -> None:
+        """The new password is in the directory (``changed`` recorded and
+        audited): signed in, the account's dates as they now are (the expiry
+        from the policy the agent reported)."""
         now = self._clock()
         with self.services.sessions() as db, db.begin():
             writeback.record_success(db, tenant_id, changed)
+            ended.record(db, now)
             row = db.get(AccountSession, key)
             if row is None:
                 return

@@ -97,6 +97,34 @@ class Choice:
 
 
 @dataclasses.dataclass(frozen=True)
+class Ended:
+    """How a user's own password operation ended, as the audit log keeps it
+    (E5): recorded in a transaction the portal writes anyway (the flow moved
+    on, the session changed), so that it costs no extra one."""
+
+    tenant_id: str
+    #: None: the username matched nobody (a sign-in); ``subject`` keys it.
+    user_id: str | None
+    activity: audit.Activity
+    #: An ``Outcome`` value, or the code of the error that stopped the write.
+    outcome: str
+    support_code: str | None
+    subject: str | None = None
+
+    def record(self, db: Session, at: dt.datetime) -> None:
+        audit.operation(
+            db,
+            tenant_id=self.tenant_id,
+            user_id=self.user_id,
+            activity=self.activity,
+            outcome=self.outcome,
+            support_code=self.support_code,
+            at=at,
+            subject=self.subject,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
 class Started:
     token: str = dataclasses.field(repr=False)
     expires_at: dt.datetime
@@ -723,15 +751,20 @@ class Portal:
                 result = await self._write(tenant, user_id, new_password, None)
             return result
 
-        result = await self._while_held(row.id_hash, user_id, pending, write)
+        reset = functools.partial(Ended, tenant.id, user_id, audit.Activity.RESET_PASSWORD)
+        result = await self._while_held(row.id_hash, user_id, pending, write, reset)
+        ended = reset(result.outcome.value, result.support_code)
         if result.outcome is Outcome.OK:
-            await self._settle(row.id_hash, done=True)
+            await self._settle(row.id_hash, done=True, ended=ended)
             self.notify(tenant, user_id, Notice.RESET, language)
             return result
         ending = result.outcome in ENDING_OUTCOMES
         unknown = result.outcome is Outcome.OUTCOME_UNKNOWN
         released = await self._settle(
-            row.id_hash, end=ending, pending=result.request_id if unknown else None
+            row.id_hash,
+            end=ending,
+            pending=result.request_id if unknown else None,
+            ended=ended,
         )
         raise self._refused(result, user_id, ending=ending, released=released)
 
@@ -802,10 +835,15 @@ class Portal:
                 user=writeback.UserId(user_id),
             )
 
-        result = await self._while_held(row.id_hash, user_id, pending, write)
+        unlock = functools.partial(Ended, tenant.id, user_id, audit.Activity.UNLOCK_ACCOUNT)
+        result = await self._while_held(row.id_hash, user_id, pending, write, unlock)
         ending = result.outcome in ENDING_OUTCOMES and result.outcome is not Outcome.LOCKED
         released = await self._settle(
-            row.id_hash, end=ending, pending=pending, unlocked=result.outcome is Outcome.OK
+            row.id_hash,
+            end=ending,
+            pending=pending,
+            unlocked=result.outcome is Outcome.OK,
+            ended=unlock(result.outcome.value, result.support_code),
         )
         if result.outcome is not Outcome.OK:
             raise self._refused(result, user_id, ending=ending, released=released)
@@ -857,9 +895,11 @@ class Portal:
         user_id: str,
         pending: str | None,
         write: Callable[[], Awaitable[writeback.WritebackResult]],
+        ended: Callable[[str, str | None], Ended],
     ) -> writeback.WritebackResult:
         """Run ``write`` while this request holds the flow's step; if it
-        fails on the way, the step is left (as it was, or ended).
+        fails on the way, the step is left (as it was, or ended) and the
+        refusal audited as ``ended`` tells.
 
         Raises:
             PortalError: the user left the directory (the flow ends), or the
@@ -868,17 +908,22 @@ class Portal:
         try:
             return await write()
         except NotFound:  # the user left the directory since the flow started
-            await self._settle(key, end=True)
+            code = support.new_code()
+            await self._settle(key, end=True, ended=ended(Outcome.USER_NOT_FOUND.value, code))
             raise PortalError.of_outcome(
                 Outcome.USER_NOT_FOUND,
                 {},
                 request_id="",
-                support_code=support.new_code(),
+                support_code=code,
                 user_id=user_id,
                 flow_ended=True,
             ) from None
         except Refused as exc:
-            released = await self._settle(key, pending=pending)
+            # The audit event names the code the user is shown.
+            exc.support_code = exc.support_code or support.new_code()
+            released = await self._settle(
+                key, pending=pending, ended=ended(exc.code, exc.support_code)
+            )
             if not released:
                 raise self._too_many_passwords(user_id, exc.request_id, exc.support_code) from None
             raise writeback_error(exc, user_id) from None
@@ -1073,14 +1118,18 @@ class Portal:
         end: bool = False,
         pending: str | None = None,
         unlocked: bool = False,
+        ended: Ended | None = None,
     ) -> bool:
         """Leave the ``writing`` step: ``done``, ``end``, or back to the
         password step keeping ``pending`` (``unlocked``: the account was just
-        unlocked). False: the flow ended."""
+        unlocked); the write audited as it ``ended``, in the same transaction.
+        False: the flow ended."""
 
         def settle() -> bool:
             now = self._clock()
             with self.services.sessions() as db, db.begin():
+                if ended is not None:
+                    ended.record(db, now)
                 row = db.get(PortalFlow, key)
                 if row is None or row.step != flow.Step.WRITING.value:
                     return False

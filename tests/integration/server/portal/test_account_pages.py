@@ -6,6 +6,7 @@ the real Samba DC in tests/integration/test_account_e2e.py."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from pathlib import Path
 
@@ -100,6 +101,57 @@ async def test_unknown_user_and_wrong_password_answer_alike(
             assert again.status_code == 401 and support_code(again) == support_code(page)
         assert answers[0] == answers[1]
         assert len(agent.opened) == 1  # only the known user's password reached the agent
+
+
+async def test_sign_ins_and_changes_are_audit_events(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory
+) -> None:
+    """E5: every sign-in and change that reached a decision is an event of the
+    user's with its outcome and support code (E2); a name that matches nobody
+    is kept only keyed, never as typed (S7)."""
+    async with portal_tenant(server, client, make_agent) as (tenant, agent):
+        await sign_in(client, "no-such-person", "Wrong-Pa55word")
+        agent.outcomes += [WRONG, (Outcome.OK, STATE)]
+        await sign_in(client, "jdoe", "Wrong-Pa55word")
+        shown = support_code(await client.get(f"{BASE}/signin"))
+        await sign_in(client)
+        form = await client.get(f"{BASE}/change")
+        data = {
+            "current_password": "Wrong-Pa55word",
+            "new_password": NEW_PASSWORD,
+            "confirm_password": NEW_PASSWORD,
+            "csrf": csrf(form),
+        }
+        agent.outcomes += [WRONG, (Outcome.OK, {})]
+        await client.post(f"{BASE}/change", data=data)
+        done = await client.post(
+            f"{BASE}/change", data={**data, "current_password": CURRENT_PASSWORD}
+        )
+        assert done.headers["location"] == f"{BASE}/account"
+        events = rows(
+            server,
+            "SELECT activity, result, user_id, subject, detail_json FROM audit_events "
+            f"WHERE tenant_id = '{tenant.tenant_id}' AND actor = 'user' ORDER BY at",
+        )
+    [(jdoe,)] = rows(server, "SELECT id FROM directory_users WHERE sam_account_name = 'jdoe'")
+    assert [(a, r, u) for a, r, u, _, _ in events] == [
+        ("sign_in", "failure", None),
+        ("sign_in", "failure", jdoe),
+        ("sign_in", "success", jdoe),
+        ("change_password", "failure", jdoe),
+        ("change_password", "success", jdoe),
+    ]
+    details = [json.loads(str(d)) for *_, d in events]
+    assert [d["outcome"] for d in details] == [
+        "user_not_found",
+        "wrong_password",
+        "ok",
+        "wrong_password",
+        "ok",
+    ]
+    assert details[1]["support_code"] == shown
+    unknown = str(events[0][3])
+    assert unknown and "no-such-person" not in unknown and "no-such-person" not in events[0][4]
 
 
 async def test_failed_sign_ins_are_throttled_per_account_not_for_the_owners_browser(

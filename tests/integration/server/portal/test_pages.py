@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import logging
 import re
 from pathlib import Path
@@ -334,6 +335,40 @@ async def test_unlock_once_then_a_new_password_is_offered(
         # the same flow goes on to a new password
         assert await set_password(client) is not None
         assert [o.metadata.operation for o in agent.opened] == [Operation.UNLOCK, Operation.RESET]
+
+
+async def test_a_users_own_unlock_and_resets_are_audit_events(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
+) -> None:
+    """E5: each write of a flow is an event of the user's, with its outcome and
+    the support code the page showed (E2), in the transaction that moves the
+    flow on."""
+    async with portal_tenant(server, client, make_agent) as (tenant, agent):
+        page = await unlock_flow(client, mail)
+        await client.post(f"{BASE}/unlock/confirm", data={"csrf": csrf(page)})
+        agent.outcomes.append((Outcome.TOO_SHORT, {"min_length": 12}))
+        refused = await set_password(client)
+        shown = support_code(refused)
+        await set_password(client)
+        events = rows(
+            server,
+            "SELECT activity, result, actor, user_id, detail_json FROM audit_events "
+            f"WHERE tenant_id = '{tenant.tenant_id}' AND actor = 'user' AND activity != 'gate' "
+            "ORDER BY at",
+        )
+        [(user_id,)] = rows(
+            server, "SELECT id FROM directory_users WHERE sam_account_name = 'jdoe'"
+        )
+        assert [(a, r, actor, u) for a, r, actor, u, _ in events] == [
+            ("unlock_account", "success", "user", user_id),
+            ("reset_password", "failure", "user", user_id),
+            ("reset_password", "success", "user", user_id),
+        ]
+        details = [json.loads(str(d)) for *_, d in events]
+        assert [d["outcome"] for d in details] == ["ok", "too_short", "ok"]
+        assert details[1]["support_code"] == shown
+        codes = {str(c) for (c,) in rows(server, "SELECT support_code FROM operations")}
+        assert {d["support_code"] for d in details} <= codes
 
 
 async def test_unlock_of_a_disabled_account_ends_the_flow(
