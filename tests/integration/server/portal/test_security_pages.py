@@ -117,6 +117,7 @@ async def test_set_up_and_remove_an_authenticator(
     assert rows(
         server, "SELECT activity, result FROM audit_events WHERE actor = 'user' ORDER BY at"
     ) == [
+        ("sign_in", "success"),  # My account (E5)
         ("register_method", "failure"),
         ("register_method", "success"),
         ("gate", "failure"),  # the tests count with the gate's (T1)
