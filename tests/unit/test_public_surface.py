@@ -84,6 +84,7 @@ def test_cli_commands() -> None:
             "--operation-ttl",
             "--reply-timeout",
             "--support-retention-days",
+            "--audit-retention-days",
             "--forwarded-allow-ips",
             "--tls-handshake-timeout",
             "--header-timeout",

@@ -81,7 +81,14 @@ from passback.server.settings import ServerSettings
     default=90,
     show_default=True,
     type=click.IntRange(1, 3650),
-    help="Days a support record is kept.",
+    help="Days a support record, and an operation's record, is kept.",
+)
+@click.option(
+    "--audit-retention-days",
+    default=366,
+    show_default=True,
+    type=click.IntRange(1, 36500),
+    help="Days an audit event is kept (the reports' longest range is 366).",
 )
 @click.option(
     "--forwarded-allow-ips",
@@ -170,6 +177,7 @@ def server(
     operation_ttl: int,
     reply_timeout: float,
     support_retention_days: int,
+    audit_retention_days: int,
     forwarded_allow_ips: str,
     tls_handshake_timeout: float,
     header_timeout: float,
@@ -212,6 +220,7 @@ def server(
         operation_ttl=operation_ttl,
         reply_timeout=reply_timeout,
         support_retention_days=support_retention_days,
+        audit_retention_days=audit_retention_days,
         relay_handshakes=relay_handshakes,
         relay_handshakes_per_address=relay_handshakes_per_address,
     )

@@ -61,7 +61,7 @@ from passback.server.portal.templating import STATIC, TEMPLATES, Renderer
 from passback.server.relay.endpoint import RELAY_PATH, RelayEndpoint
 from passback.server.relay.inbox import Inbox
 from passback.server.relay.local import LocalHub
-from passback.server.retention import prune_forever
+from passback.server.retention import Retention, prune_forever
 from passback.server.services import Services
 from passback.server.settings import ServerSettings
 from passback.server.store import create_engine, session_factory, upgrade
@@ -124,7 +124,10 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         pruning = asyncio.ensure_future(
-            prune_forever(services.sessions, settings.support_retention_days)
+            prune_forever(
+                services.sessions,
+                Retention(settings.support_retention_days, settings.audit_retention_days),
+            )
         )
         try:
             yield

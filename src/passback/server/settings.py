@@ -27,8 +27,11 @@ class ServerSettings:
     #: are refused with HTTP 503 before any link state exists (see gate.py).
     relay_handshakes_per_address: int = MAX_HANDSHAKES_PER_ADDRESS
     relay_handshakes: int = MAX_HANDSHAKES
-    #: Days a support record (E2) is kept before it is pruned.
+    #: Days a support record (E2), and an operation's record, is kept before it is pruned.
     support_retention_days: int = 90
+    #: Days an audit event (E5) is kept before it is pruned: by default the
+    #: longest range a report covers.
+    audit_retention_days: int = 366
     # -- email (one-time codes of the portal) -----------------------------------
     #: SMTP server; None: no mail is sent, so the portal answers "unavailable".
     smtp_host: str | None = None

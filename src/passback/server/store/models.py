@@ -195,7 +195,8 @@ class OperationRecord(Base):
     event_id: Mapped[int | None] = mapped_column(Integer)
     detail_json: Mapped[str] = mapped_column(Text, default="{}")
     support_code: Mapped[str] = mapped_column(String(UUID_LENGTH), unique=True)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    #: Indexed for pruning (``retention``).
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
 
@@ -435,7 +436,8 @@ class SupportRecord(Base):
     __tablename__ = "support_records"
 
     code: Mapped[str] = mapped_column(String(UUID_LENGTH), primary_key=True)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    #: Indexed for pruning (``retention``).
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
     tenant_id: Mapped[str | None] = mapped_column(String(UUID_LENGTH), index=True)
     user_id: Mapped[str | None] = mapped_column(String(UUID_LENGTH))
     username: Mapped[str | None] = mapped_column(String(256))
