@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import Session
 
 from passback.protocol.outcomes import Outcome
 from passback.server.errors import Conflict, NotFound
 from passback.server.outcomes import describe
-from passback.server.store.models import DirectoryUser
+from passback.server.store.models import DirectoryUser, name_key
 
 #: Longest username (sAMAccountName or UPN) a caller may type; the support
 #: records keep a typed one in a column this wide.
@@ -16,15 +16,19 @@ MAX_USERNAME = 256
 
 
 def find_user(tenant_id: str, user: str) -> Select[DirectoryUser]:
-    """Users of the tenant whose server id, sAMAccountName or UPN (any case) is ``user``."""
-    name = user.lower()
+    """Users of the tenant whose server id, sAMAccountName or UPN (any case) is ``user``.
+
+    Each alternative names the tenant, so that each is one index search
+    (the primary key, ``ix_directory_users_sam_key``, ``…_upn_key``): a
+    look-up costs the same at 10 users and at 100,000.
+    """
+    key = name_key(user)
     return select(DirectoryUser).where(
-        DirectoryUser.tenant_id == tenant_id,
         or_(
-            DirectoryUser.id == user,
-            func.lower(DirectoryUser.sam_account_name) == name,
-            func.lower(DirectoryUser.user_principal_name) == name,
-        ),
+            and_(DirectoryUser.tenant_id == tenant_id, DirectoryUser.id == user),
+            and_(DirectoryUser.tenant_id == tenant_id, DirectoryUser.sam_key == key),
+            and_(DirectoryUser.tenant_id == tenant_id, DirectoryUser.upn_key == key),
+        )
     )
 
 

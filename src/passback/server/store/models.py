@@ -13,6 +13,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -23,7 +24,7 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, validates
 
 UUID_LENGTH = 36
 #: A secret wrapped under the master key: "mk1." + 16-hex key id + "." + base64url
@@ -140,13 +141,23 @@ class DirectoryUser(Base):
     """A user the tenant's agents synced up (L5); found again by ``anchor`` (W6)."""
 
     __tablename__ = "directory_users"
-    __table_args__ = (UniqueConstraint("tenant_id", "anchor", name="uq_directory_users_anchor"),)
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "anchor", name="uq_directory_users_anchor"),
+        # A name typed in the portal or the API is found by these (``find_user``).
+        Index("ix_directory_users_sam_key", "tenant_id", "sam_key"),
+        Index("ix_directory_users_upn_key", "tenant_id", "upn_key"),
+    )
 
     id: Mapped[str] = mapped_column(String(UUID_LENGTH), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     anchor: Mapped[str] = mapped_column(String(128))  # base64url, as on the wire
     sam_account_name: Mapped[str] = mapped_column(String(256))
     user_principal_name: Mapped[str | None] = mapped_column(String(1024))
+    #: The two names as a typed name is compared with them (``name_key``),
+    #: kept beside them whenever they are set, so that a look-up by name is
+    #: an index search at any number of users.
+    sam_key: Mapped[str] = mapped_column(String(256), default="", server_default="")
+    upn_key: Mapped[str | None] = mapped_column(String(1024))
     mail: Mapped[str | None] = mapped_column(String(1024))
     #: Contact numbers as the directory holds them (free text; G3).
     mobile: Mapped[str | None] = mapped_column(String(64))
@@ -162,6 +173,20 @@ class DirectoryUser(Base):
     #: The portal's language when the user last proved who they are there:
     #: notices to them (G9) are written in it, an administrator's too.
     language: Mapped[str | None] = mapped_column(String(16))
+
+    @validates("sam_account_name", "user_principal_name")
+    def _keep_key(self, name: str, value: str | None) -> str | None:
+        if name == "sam_account_name":
+            self.sam_key = name_key(value or "")
+        else:
+            self.upn_key = None if value is None else name_key(value)
+        return value
+
+
+def name_key(name: str) -> str:
+    """A user's name as names typed are compared with it: case does not count
+    (in every script, not only ASCII as SQL's ``lower`` on SQLite)."""
+    return name.lower()
 
 
 class DirectoryGroup(Base):

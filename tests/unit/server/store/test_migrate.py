@@ -72,3 +72,34 @@ def test_migration_0008_keeps_what_references_tenants(tmp_path: Path) -> None:
         keys = connection.execute(sa.text("SELECT count(*) FROM package_keys")).scalar()
         assert keys == 1
     engine.dispose()
+
+
+def test_migration_0028_keys_the_names_of_existing_users(tmp_path: Path) -> None:
+    """Users synced before it are found by name after it, in any case and script."""
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    upgrade(url, "0027")
+    engine = create_engine(url)
+    now = dt.datetime.now(dt.UTC).isoformat()
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "INSERT INTO tenants (id, name, slug, created_at) VALUES ('t1', 'A', 'a', :at)"
+            ),
+            {"at": now},
+        )
+        for user_id, sam, upn in (("u1", "JOÃO", "João@Acme.Test"), ("u2", "Ana", None)):
+            connection.execute(
+                sa.text(
+                    "INSERT INTO directory_users (id, tenant_id, anchor, sam_account_name, "
+                    "user_principal_name, enabled, synced_at) "
+                    "VALUES (:id, 't1', :id, :sam, :upn, 1, :at)"
+                ),
+                {"id": user_id, "sam": sam, "upn": upn, "at": now},
+            )
+    upgrade(url, "0028")
+    with engine.connect() as connection:
+        keys = connection.execute(
+            sa.text("SELECT sam_key, upn_key FROM directory_users ORDER BY id")
+        ).all()
+    assert [tuple(k) for k in keys] == [("joão", "joão@acme.test"), ("ana", None)]
+    engine.dispose()
