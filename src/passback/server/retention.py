@@ -1,10 +1,10 @@
 """Forgetting what is no longer needed: support records and operation records
 after the support retention, audit events after the audit retention, portal
-flows a day after they ended or expired, "My account" and console sessions
-once they can no longer be used. Anonymous visitors create flows, support
-records and audit events (a mistyped address, a bot, a failed sign-in), and
-every sign-in makes a session and an operation record, so without this the
-store only grows.
+flows a day after they ended or expired and code sends a day after they went
+out, "My account" and console sessions once they can no longer be used.
+Anonymous visitors create flows, support records and audit events (a
+mistyped address, a bot, a failed sign-in), and every sign-in makes a
+session and an operation record, so without this the store only grows.
 
 Rows of the long-lived tables go in batches of ``BATCH`` per transaction: the
 first prune after a long pause (or a shorter retention) may have millions to
@@ -28,6 +28,7 @@ from passback.server.store.models import (
     AccountSession,
     AdminSession,
     AuditEvent,
+    CodeSend,
     OperationRecord,
     PortalFlow,
     SupportRecord,
@@ -62,6 +63,7 @@ class Pruned:
     admin_sessions: int = 0
     operations: int = 0
     audit_events: int = 0
+    code_sends: int = 0
 
     def __add__(self, other: Pruned) -> Pruned:
         return Pruned(
@@ -99,6 +101,8 @@ def prune(db: Session, now: dt.datetime, keep: Retention, batch: int = BATCH) ->
         or_(AccountSession.expires_at < now, AccountSession.last_seen_at < now - IDLE_TIMEOUT),
         batch,
     )
+    # T1 counts them for an hour (``flow.MAIL_WINDOW``); a day is kept, as for flows.
+    sends = _batch(db, CodeSend.id, CodeSend.at < now - FLOW_GRACE, batch)
     consoles = _batch(
         db,
         AdminSession.id_hash,
@@ -108,7 +112,7 @@ def prune(db: Session, now: dt.datetime, keep: Retention, batch: int = BATCH) ->
         ),
         batch,
     )
-    return Pruned(records, flows, accounts, consoles, operations, events)
+    return Pruned(records, flows, accounts, consoles, operations, events, sends)
 
 
 def _batch(
@@ -132,11 +136,12 @@ async def prune_forever(sessions: sessionmaker[Session], keep: Retention) -> Non
             if any(dataclasses.astuple(pruned)):
                 logger.info(
                     "pruned %d support records, %d operation records, %d audit events, "
-                    "%d portal flows, %d account sessions and %d console sessions",
+                    "%d portal flows, %d code sends, %d account sessions and %d console sessions",
                     pruned.support_records,
                     pruned.operations,
                     pruned.audit_events,
                     pruned.portal_flows,
+                    pruned.code_sends,
                     pruned.account_sessions,
                     pruned.admin_sessions,
                 )

@@ -22,6 +22,7 @@ from passback.server.store.models import (
     AccountSession,
     AdminSession,
     AuditEvent,
+    CodeSend,
     OperationRecord,
     PortalFlow,
     SupportRecord,
@@ -62,6 +63,17 @@ def event(db: Session, tenant_id: str, age: dt.timedelta) -> None:
         user_id="u",
         activity=audit.Activity.SIGN_IN,
         success=True,
+        at=NOW - age,
+    )
+
+
+def code_send(tenant_id: str, age: dt.timedelta) -> CodeSend:
+    return CodeSend(
+        id=str(uuid.uuid4()),
+        tenant_id=tenant_id,
+        user_id="u",
+        client_hash="c" * 64,
+        channel="mail",
         at=NOW - age,
     )
 
@@ -142,6 +154,9 @@ def test_prune_keeps_what_is_recent(tmp_path: Path) -> None:
             db.add_all(
                 [operation(tenant, dt.timedelta(days=91)), operation(tenant, dt.timedelta(days=89))]
             )
+            db.add_all(
+                [code_send(tenant, dt.timedelta(days=2)), code_send(tenant, dt.timedelta(hours=1))]
+            )
             event(db, tenant, dt.timedelta(days=367))
             event(db, tenant, dt.timedelta(days=365))
         with session_factory(engine)() as db, db.begin():
@@ -153,9 +168,17 @@ def test_prune_keeps_what_is_recent(tmp_path: Path) -> None:
             admin_sessions=2,
             operations=1,
             audit_events=1,
+            code_sends=1,
         )
         with session_factory(engine)() as db:
-            for table in (SupportRecord, AccountSession, AdminSession, OperationRecord, AuditEvent):
+            for table in (
+                SupportRecord,
+                AccountSession,
+                AdminSession,
+                OperationRecord,
+                AuditEvent,
+                CodeSend,
+            ):
                 assert db.scalar(select(func.count()).select_from(table)) == 1, table
             assert db.scalar(select(func.count()).select_from(PortalFlow)) == 2
     finally:

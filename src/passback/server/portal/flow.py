@@ -46,7 +46,7 @@ import enum
 import json
 import uuid
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from passback.server.portal.codes import Hasher, flow_hash, new_code, new_flow_token
@@ -434,16 +434,23 @@ def number_misses(
     db: Session, tenant_id: str, who_hash: str, client_hash: str, now: dt.datetime
 ) -> int:
     """Numbers typed wrong in the last hour for one username as typed
-    (``who_hash``) from one client address, across its flows (T1)."""
-    count = db.scalar(
-        select(func.coalesce(func.sum(PortalFlow.number_misses), 0)).where(
-            PortalFlow.tenant_id == tenant_id,
-            or_(PortalFlow.who_hash == who_hash, PortalFlow.id_hash == who_hash),
-            PortalFlow.client_hash == client_hash,
-            PortalFlow.created_at > now - MAIL_WINDOW,
+    (``who_hash``) from one client address, across its flows (T1).
+
+    Two searches, each by an index (``ix_portal_flows_who_hash``, the flow's
+    key), rather than one with an ``OR`` that SQLite answers by reading every
+    flow of the tenant."""
+    total = 0
+    for named in (PortalFlow.who_hash == who_hash, PortalFlow.id_hash == who_hash):
+        count = db.scalar(
+            select(func.coalesce(func.sum(PortalFlow.number_misses), 0)).where(
+                PortalFlow.tenant_id == tenant_id,
+                named,
+                PortalFlow.client_hash == client_hash,
+                PortalFlow.created_at > now - MAIL_WINDOW,
+            )
         )
-    )
-    return int(count or 0)
+        total += int(count or 0)
+    return total
 
 
 def find_by_link(db: Session, tenant_id: str, link: str | None) -> PortalFlow | None:

@@ -247,6 +247,9 @@ class PortalFlow(Base):
     """
 
     __tablename__ = "portal_flows"
+    # T1's counts of one username as typed from one address (``blocks.starts``,
+    # ``flow.number_misses``) search it, not every flow of the tenant.
+    __table_args__ = (Index("ix_portal_flows_who_hash", "tenant_id", "who_hash"),)
 
     id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
