@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Select, and_, or_, select
-from sqlalchemy.orm import Session
+from collections.abc import Iterator
+
+from sqlalchemy import Select, and_, or_, select, tuple_
+from sqlalchemy.orm import Session, sessionmaker
 
 from passback.protocol.outcomes import Outcome
 from passback.server.errors import Conflict, NotFound
@@ -13,6 +15,8 @@ from passback.server.store.models import DirectoryUser, name_key
 #: Longest username (sAMAccountName or UPN) a caller may type; the support
 #: records keep a typed one in a column this wide.
 MAX_USERNAME = 256
+#: Users a page of a listing holds (``pages_of_users``).
+PAGE = 1000
 
 
 def find_user(tenant_id: str, user: str) -> Select[DirectoryUser]:
@@ -48,6 +52,32 @@ def one_user(db: Session, tenant_id: str, user: str) -> DirectoryUser:
             code=Outcome.MULTIPLE_MATCHES.value,
         )
     return found[0]
+
+
+def pages_of_users(
+    sessions: sessionmaker[Session], tenant_id: str, size: int = PAGE
+) -> Iterator[list[DirectoryUser]]:
+    """Every user of the tenant in name order (any case), ``size`` at a time.
+
+    Each page is read in a short transaction of its own, after the last name
+    of the one before (by the index on names), so that a slow reader holds
+    no transaction and memory holds one page. A user synced or removed while
+    the pages are read may be in them or not, as at any other moment.
+    """
+    after: tuple[str, str] | None = None
+    while True:
+        query = select(DirectoryUser).where(DirectoryUser.tenant_id == tenant_id)
+        if after is not None:
+            query = query.where(tuple_(DirectoryUser.sam_key, DirectoryUser.id) > tuple_(*after))
+        with sessions() as db:
+            page = list(
+                db.scalars(query.order_by(DirectoryUser.sam_key, DirectoryUser.id).limit(size))
+            )
+        if page:
+            yield page
+        if len(page) < size:
+            return
+        after = (page[-1].sam_key, page[-1].id)
 
 
 def canonical_name(username: str) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from passback.server.directory_users import canonical_name, find_user, one_user
+from passback.server.directory_users import canonical_name, find_user, one_user, pages_of_users
 from passback.server.errors import NotFound
 from passback.server.store.models import DirectoryUser
 from passback.server.tenants import create_tenant
@@ -82,3 +82,22 @@ def test_a_look_up_by_name_searches_indexes_only(store: sessionmaker[Session]) -
     assert "SCAN" not in plan, plan
     for index in ("ix_directory_users_sam_key", "ix_directory_users_upn_key"):
         assert index in plan, plan
+
+
+def test_a_listing_reads_every_user_a_page_at_a_time_in_name_order(
+    store: sessionmaker[Session],
+) -> None:
+    with store() as db, db.begin():
+        acme = create_tenant(db, "Acme", master_key=TEST_MASTER_KEY).tenant_id
+        other = create_tenant(db, "Other", master_key=TEST_MASTER_KEY).tenant_id
+        for name in ("carol", "Bob", "alice", "Dave", "erin"):
+            add_user(db, acme, name, None)
+        add_user(db, other, "aaron", None)
+    pages = list(pages_of_users(store, acme, size=2))
+    assert [[u.sam_account_name for u in page] for page in pages] == [
+        ["alice", "Bob"],
+        ["carol", "Dave"],
+        ["erin"],
+    ]
+    assert list(pages_of_users(store, acme, size=5))[-1][-1].sam_account_name == "erin"
+    assert list(pages_of_users(store, "no-such-tenant")) == []

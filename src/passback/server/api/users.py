@@ -5,10 +5,12 @@ unlock, require a change at next logon."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from typing import Annotated, cast
 
 from fastapi import APIRouter, Path, Request, status
-from sqlalchemy import select
+from fastapi.responses import StreamingResponse
+from pydantic import TypeAdapter
 
 from passback.protocol.operations import Operation
 from passback.protocol.outcomes import Outcome
@@ -27,7 +29,7 @@ from passback.server.api.schemas import (
     SyncAccepted,
     UserOut,
 )
-from passback.server.directory_users import one_user
+from passback.server.directory_users import PAGE, one_user, pages_of_users
 from passback.server.errors import (
     AgentUnavailable,
     ApiError,
@@ -38,7 +40,7 @@ from passback.server.outcomes import describe, describe_success
 from passback.server.portal.notice_mail import Notice
 from passback.server.portal.service import Portal, PortalTenant
 from passback.server.services import Services
-from passback.server.store.models import DirectoryUser, Tenant
+from passback.server.store.models import Tenant
 
 router = APIRouter(prefix="/api/v1", tags=["users"])
 
@@ -49,18 +51,29 @@ UserParam = Annotated[
 
 @router.get(
     "/users",
-    response_model=list[UserOut],
+    response_class=StreamingResponse,
     summary="List the users the tenant's agents synced",
-    responses=error_responses(401, 403),
+    description="Every synced user, in name order (any case). Sent as it is read, a "
+    f"page of {PAGE} users at a time: the server holds one page in memory however "
+    "many users the tenant has.",
+    responses={
+        200: {"model": list[UserOut], "description": "Every user of the tenant."},
+        **error_responses(401, 403),
+    },
 )
-def list_users(caller: PeopleCaller, services: ServicesDep) -> list[UserOut]:
-    with services.sessions() as db:
-        rows = db.scalars(
-            select(DirectoryUser)
-            .where(DirectoryUser.tenant_id == caller.tenant_id)
-            .order_by(DirectoryUser.sam_account_name, DirectoryUser.id)
-        )
-        return [
+def list_users(caller: PeopleCaller, services: ServicesDep) -> StreamingResponse:
+    return StreamingResponse(_users_json(services, caller.tenant_id), media_type="application/json")
+
+
+_USERS = TypeAdapter(list[UserOut])
+
+
+def _users_json(services: Services, tenant_id: str) -> Iterator[bytes]:
+    """A JSON array of the tenant's users, a page at a time."""
+    yield b"["
+    separator = b""
+    for page in pages_of_users(services.sessions, tenant_id):
+        users = [
             UserOut(
                 id=u.id,
                 anchor=u.anchor,
@@ -71,8 +84,11 @@ def list_users(caller: PeopleCaller, services: ServicesDep) -> list[UserOut]:
                 synced_at=u.synced_at,
                 assigned=u.assigned,
             )
-            for u in rows
+            for u in page
         ]
+        yield separator + _USERS.dump_json(users)[1:-1]
+        separator = b","
+    yield b"]"
 
 
 @router.get(
