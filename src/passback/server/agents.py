@@ -10,7 +10,7 @@ import dataclasses
 import datetime as dt
 import uuid
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from passback.crypto.errors import KeyFormatError
@@ -119,12 +119,7 @@ def newest_package_key(session: Session, tenant_id: str, master_key: MasterKey) 
         LookupError: the tenant has no package key in service.
         KeyringError: it does not open under ``master_key``.
     """
-    row = session.scalar(
-        select(StoredPackageKey)
-        .where(StoredPackageKey.tenant_id == tenant_id, StoredPackageKey.retired_at.is_(None))
-        .order_by(StoredPackageKey.created_at.desc(), StoredPackageKey.key_id)
-        .limit(1)
-    )
+    row = session.scalar(_NEWEST_KEY, {"tenant_id": tenant_id})
     if row is None:
         raise LookupError(f"tenant {tenant_id} has no package key in service")
     # Opened once per stored value: a rotated, retired or re-wrapped key is
@@ -137,6 +132,17 @@ def newest_package_key(session: Session, tenant_id: str, master_key: MasterKey) 
         key = _OPENED_KEYS[cache_key] = open_package_key(master_key, row)
     return key
 
+
+#: Built once: every writeback runs it (building it took longer than running it).
+_NEWEST_KEY = (
+    select(StoredPackageKey)
+    .where(
+        StoredPackageKey.tenant_id == bindparam("tenant_id"),
+        StoredPackageKey.retired_at.is_(None),
+    )
+    .order_by(StoredPackageKey.created_at.desc(), StoredPackageKey.key_id)
+    .limit(1)
+)
 
 #: Package keys opened under the master key, by what the store holds; bounded.
 _OPENED_KEY_CACHE = 1024

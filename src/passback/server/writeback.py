@@ -38,7 +38,7 @@ import logging
 import uuid
 
 from cryptography.hazmat.primitives.asymmetric import rsa
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -53,7 +53,7 @@ from passback.protocol.operations import Operation
 from passback.protocol.outcomes import Outcome
 from passback.server import entitlements
 from passback.server.agents import newest_package_key
-from passback.server.directory_users import find_user
+from passback.server.directory_users import users_named
 from passback.server.errors import (
     AgentLost,
     AgentTooOld,
@@ -417,23 +417,14 @@ def _read_plan(
     services: Services, tenant_id: str, user_id: str
 ) -> tuple[bytes, dict[str, str], PackageKey]:
     with services.sessions() as db:
-        found = db.scalar(
-            select(DirectoryUser).where(
-                DirectoryUser.tenant_id == tenant_id, DirectoryUser.id == user_id
-            )
-        )
+        found = db.scalar(_USER, {"tenant_id": tenant_id, "user_id": user_id})
         if found is None:
             raise NotFound(
                 "No synced user of your organisation has this id.",
                 code=Outcome.USER_NOT_FOUND.value,
             )
         keys = {
-            agent_id: pem
-            for agent_id, pem in db.execute(
-                select(Agent.id, Agent.public_key_pem).where(
-                    Agent.tenant_id == tenant_id, Agent.revoked_at.is_(None)
-                )
-            )
+            agent_id: pem for agent_id, pem in db.execute(_AGENT_KEYS, {"tenant_id": tenant_id})
         }
         return (
             anchors.decode(found.anchor),
@@ -558,12 +549,9 @@ def _prepare(
                 request_id, Outcome.COMMON_PASSWORD, str(uuid.uuid4()), detail=detail
             )
         if isinstance(user, UserId):
-            query = select(DirectoryUser).where(
-                DirectoryUser.tenant_id == tenant_id, DirectoryUser.id == user.value
-            )
+            matches = list(db.scalars(_USER, {"tenant_id": tenant_id, "user_id": user.value}))
         else:
-            query = find_user(tenant_id, user)
-        matches = list(db.scalars(query.limit(2)))
+            matches = users_named(db, tenant_id, user)
         if not matches:
             raise NotFound(
                 "No synced user of your organisation has this id, account name or UPN.",
@@ -578,12 +566,7 @@ def _prepare(
         # Read before the record is added: a read would flush it, outside the
         # try below.
         keys = {
-            agent_id: pem
-            for agent_id, pem in db.execute(
-                select(Agent.id, Agent.public_key_pem).where(
-                    Agent.tenant_id == tenant_id, Agent.revoked_at.is_(None)
-                )
-            )
+            agent_id: pem for agent_id, pem in db.execute(_AGENT_KEYS, {"tenant_id": tenant_id})
         }
         # A new random id needs no look-up: a collision fails the insert below.
         record = None if fresh else db.get(OperationRecord, (tenant_id, request_id))
@@ -630,6 +613,16 @@ def _prepare(
             may_be_written=may_be_written,
             support_code=record.support_code,
         )
+
+
+#: The statements of a writeback's reads, built once (building one took
+#: longer than running it).
+_USER = select(DirectoryUser).where(
+    DirectoryUser.tenant_id == bindparam("tenant_id"), DirectoryUser.id == bindparam("user_id")
+)
+_AGENT_KEYS = select(Agent.id, Agent.public_key_pem).where(
+    Agent.tenant_id == bindparam("tenant_id"), Agent.revoked_at.is_(None)
+)
 
 
 def _banned(tenant: Tenant, password: str) -> BannedReason | None:

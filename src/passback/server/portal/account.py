@@ -38,7 +38,7 @@ from sqlalchemy import select
 
 from passback.protocol.outcomes import Outcome
 from passback.server import audit, entitlements, support, writeback
-from passback.server.directory_users import MAX_USERNAME, canonical_name, find_user
+from passback.server.directory_users import MAX_USERNAME, canonical_name, users_named
 from passback.server.errors import NotFound, Refused
 from passback.server.i18n.translations import N_
 from passback.server.portal import account_session as sessions
@@ -295,7 +295,7 @@ class Accounts:
 
     def _find(self, tenant: PortalTenant, username: str) -> DirectoryUser | None:
         with self.services.sessions() as db:
-            matches = list(db.scalars(find_user(tenant.id, username).limit(2)))
+            matches = users_named(db, tenant.id, username)
             if len(matches) != 1:
                 return None
             db.expunge(matches[0])

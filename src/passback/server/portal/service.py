@@ -21,7 +21,7 @@ from passback.policy.gates import GatePolicy, Method
 from passback.protocol.operations import Operation
 from passback.protocol.outcomes import Outcome
 from passback.server import audit, entitlements, support, writeback
-from passback.server.directory_users import MAX_USERNAME, find_user
+from passback.server.directory_users import MAX_USERNAME, users_named
 from passback.server.errors import NotFound, Refused
 from passback.server.gate_policies import gate_policy
 from passback.server.i18n import LOCALES, Catalogs, Translator
@@ -976,7 +976,7 @@ class Portal:
                 until = blocks.block(db, tenant.id, who, blocks.Scope.RESET, now, client_hash)
             if until is not None:
                 return until
-            matches = list(db.scalars(find_user(tenant.id, username).limit(2)))
+            matches = users_named(db, tenant.id, username)
             user = matches[0] if len(matches) == 1 else None
             policy = gate_policy(db, tenant.id)
             choose = offers_choice(policy)
