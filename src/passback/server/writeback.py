@@ -38,7 +38,7 @@ import logging
 import uuid
 
 from cryptography.hazmat.primitives.asymmetric import rsa
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -675,14 +675,36 @@ def _record(
 
 
 def _store(db: Session, tenant_id: str, result: WritebackResult, agent_id: str | None) -> None:
-    record = db.get(OperationRecord, (tenant_id, result.request_id))
-    if record is None:
-        return
-    record.outcome = result.outcome.value
-    record.agent_id = agent_id
-    record.event_id = result.event_id or None
-    record.detail_json = json.dumps(result.detail, sort_keys=True)
-    record.finished_at = utcnow()
+    """The outcome on the request's record (none: nothing to do)."""
+    db.execute(
+        _FINISH,
+        {
+            "tenant": tenant_id,
+            "request": result.request_id,
+            "set_outcome": result.outcome.value,
+            "set_agent": agent_id,
+            "set_event": result.event_id or None,
+            "set_detail": json.dumps(result.detail, sort_keys=True),
+            "set_finished": utcnow(),
+        },
+    )
+
+
+_FINISH = (
+    update(OperationRecord)
+    .where(
+        OperationRecord.tenant_id == bindparam("tenant"),
+        OperationRecord.request_id == bindparam("request"),
+    )
+    .values(
+        outcome=bindparam("set_outcome"),
+        agent_id=bindparam("set_agent"),
+        event_id=bindparam("set_event"),
+        detail_json=bindparam("set_detail"),
+        finished_at=bindparam("set_finished"),
+    )
+    .execution_options(synchronize_session=False)
+)
 
 
 def _log(operation: Operation, tenant_id: str, user: str | UserId, result: WritebackResult) -> None:

@@ -9,7 +9,7 @@ from typing import Annotated, cast
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from passback.crypto.tokens import token_hash
 from passback.server.admin_actions import Acting
@@ -65,6 +65,11 @@ class ApiCaller:
 #: How precisely a token's last use is kept (``Token.used_at``).
 USED_EVERY = dt.timedelta(minutes=1)
 
+#: The admin token of a digest; built once, as every API call runs it.
+_TOKEN = select(Token.id, Token.tenant_id, Token.admin_id, Token.used_at).where(
+    Token.token_hash == bindparam("digest"), Token.kind == ADMIN, Token.revoked_at.is_(None)
+)
+
 
 def api_caller(
     request: Request,
@@ -82,11 +87,7 @@ def api_caller(
     digest = token_hash(credentials.credentials)
     now = utcnow()
     with services.sessions() as db:
-        found = db.execute(
-            select(Token.id, Token.tenant_id, Token.admin_id, Token.used_at).where(
-                Token.token_hash == digest, Token.kind == ADMIN, Token.revoked_at.is_(None)
-            )
-        ).first()
+        found = db.execute(_TOKEN, {"digest": digest}).first()
         admin = db.get(Admin, found.admin_id) if found and found.admin_id else None
         if found is not None and (found.used_at is None or now - found.used_at >= USED_EVERY):
             # The token list shows when each was last used, to the minute: one
