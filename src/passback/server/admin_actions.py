@@ -20,6 +20,7 @@ import dataclasses
 import datetime as dt
 import json
 import logging
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -89,6 +90,7 @@ async def reset_password(
     Raises:
         Unprocessable: the password is empty or not text that can be stored.
     """
+    audited = _Audited(acting, Operation.ADMIN_RESET, must_change)
     result = await writeback.reset_password(
         Operation.ADMIN_RESET,
         services=services,
@@ -98,11 +100,10 @@ async def reset_password(
         request_id=request_id,
         unlock=unlock,
         must_change=must_change,
-        records_success=True,
+        companion=audited,
     )
-    await asyncio.to_thread(
-        _record, services, acting, user, Operation.ADMIN_RESET, result, must_change
-    )
+    if not audited.written:
+        await asyncio.to_thread(_record, services, audited, user, result)
     return result
 
 
@@ -115,15 +116,17 @@ async def write_account(
     request_id: str | None = None,
 ) -> writeback.WritebackResult:
     """Unlock, or require a change at next logon, through an agent."""
+    audited = _Audited(acting, operation, must_change=False)
     result = await writeback.write_account(
         operation,
         services=services,
         tenant_id=acting.tenant_id,
         user=user,
         request_id=request_id,
-        records_success=True,
+        companion=audited,
     )
-    await asyncio.to_thread(_record, services, acting, user, operation, result, False)
+    if not audited.written:
+        await asyncio.to_thread(_record, services, audited, user, result)
     return result
 
 
@@ -414,35 +417,66 @@ def assign(services: Services, acting: Acting, user: str, *, assigned: bool) -> 
         return True
 
 
-def _record(
-    services: Services,
-    acting: Acting,
-    user: str,
-    operation: Operation,
-    result: writeback.WritebackResult,
-    must_change: bool,
-) -> None:
-    """The operation's audit event (E5), with a success's outcome record
-    (``records_success``) in the same transaction, before the answer: the
-    console's next page and an API client's next call see it.
+class _Audited:
+    """An administrator's write as its audit event (E5), written in
+    writeback's own transactions (``writeback.Companion``): with the request's
+    record as "outcome unknown", before the envelope leaves; finished with the
+    outcome (a success's after the answer). A crash in between leaves it
+    saying what the request's record says: in doubt."""
 
-    Raises:
-        NotFound, Conflict: refused before writeback looked ``user`` up (a
-            password too long or too common), and ``user`` names nobody, or
-            several users: the answer says so, as for any other request.
-    """
-    with services.sessions() as db, db.begin():
-        if result.outcome is Outcome.OK:
-            writeback.record_success(db, acting.tenant_id, result)
-        user_id = result.user_id or one_user(db, acting.tenant_id, user).id
+    def __init__(self, acting: Acting, operation: Operation, must_change: bool) -> None:
+        self.acting = acting
+        self.operation = operation
+        self.detail: dict[str, str | int] = {"must_change": int(must_change), **acting.recorded}
+        self.event_id = str(uuid.uuid4())
+        #: The event is in the store (set in writeback's worker thread).
+        self.written = False
+
+    def requested(self, db: Session, user_id: str, support_code: str) -> None:
         audit.operation(
             db,
-            tenant_id=acting.tenant_id,
+            tenant_id=self.acting.tenant_id,
             user_id=user_id,
-            activity=_ACTIVITIES[operation],
+            activity=_ACTIVITIES[self.operation],
+            outcome=Outcome.OUTCOME_UNKNOWN.value,
+            support_code=support_code,
+            at=utcnow(),
+            actor=audit.Actor.ADMIN,
+            detail=self.detail,
+            event_id=self.event_id,
+        )
+        self.written = True
+
+    def ended(self, db: Session, result: writeback.WritebackResult) -> None:
+        audit.finish_operation(
+            db,
+            self.event_id,
+            outcome=result.outcome.value,
+            support_code=result.support_code,
+            detail=self.detail,
+        )
+
+
+def _record(
+    services: Services, audited: _Audited, user: str, result: writeback.WritebackResult
+) -> None:
+    """The audit event of a write writeback refused before it looked ``user``
+    up (a password too long or too common), so before the answer.
+
+    Raises:
+        NotFound, Conflict: ``user`` names nobody, or several users: the
+            answer says so, as for any other request.
+    """
+    tenant_id = audited.acting.tenant_id
+    with services.sessions() as db, db.begin():
+        audit.operation(
+            db,
+            tenant_id=tenant_id,
+            user_id=result.user_id or one_user(db, tenant_id, user).id,
+            activity=_ACTIVITIES[audited.operation],
             outcome=result.outcome.value,
             support_code=result.support_code,
             at=utcnow(),
             actor=audit.Actor.ADMIN,
-            detail={"must_change": int(must_change), **acting.recorded},
+            detail=audited.detail,
         )

@@ -15,6 +15,7 @@ import json
 import uuid
 from collections.abc import Mapping
 
+from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session
 
 from passback.server.store.models import AuditEvent
@@ -91,15 +92,56 @@ def operation(
     actor: Actor = Actor.USER,
     subject: str | None = None,
     detail: Mapping[str, str | int] | None = None,
+    event_id: str | None = None,
 ) -> AuditEvent:
     """A password operation (a reset, a change, an unlock, a sign-in) as it
     ended, a success only if ``outcome`` is ``ok``: ``outcome`` (an
     ``Outcome`` value, or the code of the error that stopped it) and the
-    support code that finds its record (E2) are in the detail."""
+    support code that finds its record (E2) are in the detail. ``event_id``:
+    the id it is later finished by (:func:`finish_operation`)."""
+    facts = _operation_facts(outcome, support_code, detail)
+    event = _add(db, tenant_id, user_id, activity, outcome == "ok", at, actor, None, subject, facts)
+    if event_id is not None:
+        event.id = event_id
+    return event
+
+
+def finish_operation(
+    db: Session,
+    event_id: str,
+    *,
+    outcome: str,
+    support_code: str | None,
+    detail: Mapping[str, str | int] | None = None,
+) -> None:
+    """The event :func:`operation` wrote as it began (``outcome_unknown``),
+    now as the operation ended."""
+    facts = _operation_facts(outcome, support_code, detail)
+    db.execute(
+        _FINISH,
+        {
+            "event_id": event_id,
+            "set_result": "success" if outcome == "ok" else "failure",
+            "set_detail": json.dumps(facts, sort_keys=True),
+        },
+    )
+
+
+_FINISH = (
+    update(AuditEvent)
+    .where(AuditEvent.id == bindparam("event_id"))
+    .values(result=bindparam("set_result"), detail_json=bindparam("set_detail"))
+    .execution_options(synchronize_session=False)
+)
+
+
+def _operation_facts(
+    outcome: str, support_code: str | None, detail: Mapping[str, str | int] | None
+) -> dict[str, str | int]:
     facts = {**(detail or {}), "outcome": outcome}
     if support_code:
         facts["support_code"] = support_code
-    return _add(db, tenant_id, user_id, activity, outcome == "ok", at, actor, None, subject, facts)
+    return facts
 
 
 def _add(

@@ -8,6 +8,11 @@ elsewhere (the relay, a test) it starts at once.
 
 Only work whose loss in a crash leaves nothing wrong behind may be deferred:
 the caller says why in its own docs (``writeback`` records a success this way).
+
+Work that writes what a reader may look for next (an outcome, an audit event)
+is deferred with ``records=True``; readers of those await :meth:`Deferred.settled`
+first, so that a client's next request sees what its last answer said was done
+(on this server; another node sees it a moment later).
 """
 
 from __future__ import annotations
@@ -21,6 +26,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger(__name__)
 
+#: Seconds a reader waits at most for records still being written (one
+#: transaction each: this is only reached when the store is stuck).
+SETTLE_TIMEOUT = 2.0
+
 #: Work held by the request being answered: started when its answer is out.
 _held: contextvars.ContextVar[list[Callable[[], None]] | None] = contextvars.ContextVar(
     "passback_deferred_held", default=None
@@ -33,29 +42,42 @@ class Deferred:
     def __init__(self) -> None:
         # Held until done: the loop keeps only weak references to tasks.
         self._tasks: set[asyncio.Task[None]] = set()
+        #: Of those, the ones that write what readers look for (``records``).
+        self._records: set[asyncio.Task[None]] = set()
 
-    def run(self, work: Callable[[], None], what: str) -> None:
+    def run(self, work: Callable[[], None], what: str, *, records: bool = False) -> None:
         """Run ``work`` in a worker thread after the answer; a failure is logged
-        as ``what``."""
-        self.run_async(lambda: asyncio.to_thread(work), what)
+        as ``what``. ``records``: it writes what a reader may look for next."""
+        self.run_async(lambda: asyncio.to_thread(work), what, records=records)
 
-    def run_async(self, work: Callable[[], Awaitable[None]], what: str) -> None:
+    def run_async(
+        self, work: Callable[[], Awaitable[None]], what: str, *, records: bool = False
+    ) -> None:
         """Await ``work()`` on the loop after the answer; a failure is logged as ``what``."""
         held = _held.get()
         if held is None:
-            self._start(work, what)
+            self._start(work, what, records)
         else:
-            held.append(lambda: self._start(work, what))
+            held.append(lambda: self._start(work, what, records))
 
-    def _start(self, work: Callable[[], Awaitable[None]], what: str) -> None:
+    async def settled(self, timeout: float = SETTLE_TIMEOUT) -> None:
+        """Wait (at most ``timeout`` seconds) until the work started so far
+        with ``records=True`` is done: its writes are then in the store."""
+        if self._records:
+            await asyncio.wait(list(self._records), timeout=timeout)
+
+    def _start(self, work: Callable[[], Awaitable[None]], what: str, records: bool) -> None:
         # Out of the request's hold: what the work defers in turn starts at once.
         context = contextvars.copy_context()
         context.run(_held.set, None)
         task = asyncio.get_running_loop().create_task(_awaited(work), context=context)
         self._tasks.add(task)
+        if records:
+            self._records.add(task)
 
         def done(finished: asyncio.Task[None]) -> None:
             self._tasks.discard(finished)
+            self._records.discard(finished)
             if finished.cancelled():
                 logger.warning("deferred work cancelled: %s", what)
             elif (exc := finished.exception()) is not None:

@@ -26,6 +26,12 @@ same "ok" from the agent's journal; a caller that writes to the store next
 records it in that transaction instead (``records_success``). Any other
 outcome is recorded before the answer, since a support record made from the
 answer reads it.
+
+A caller's own writes that belong with the request go in the same
+transactions through a ``Companion``: an administrator's audit event is
+written with the request's record, before the envelope leaves, as "outcome
+unknown", and finished with the outcome (after the answer, for a success).
+A crash in between leaves the event saying what the record says: in doubt.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ import functools
 import json
 import logging
 import uuid
+from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import bindparam, select, update
@@ -122,6 +129,19 @@ class WritebackResult:
     user_id: str | None = None
 
 
+class Companion(Protocol):
+    """A caller's writes that go in writeback's own transactions, so that
+    they cost none of their own (module doc)."""
+
+    def requested(self, db: Session, user_id: str, support_code: str) -> None:
+        """In the transaction that records the request, once the user is
+        found, before the envelope leaves."""
+
+    def ended(self, db: Session, result: WritebackResult) -> None:
+        """In the transaction that records the outcome: before the answer,
+        or, for a success, after it (``Deferred`` with ``records``)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class _Plan:
     """Everything read from the store before the password leaves."""
@@ -151,6 +171,7 @@ async def reset_password(
     unlock: bool | None = None,
     must_change: bool = False,
     records_success: bool = False,
+    companion: Companion | None = None,
     clock: Clock = utcnow,
 ) -> WritebackResult:
     """Reset ``user``'s password in the directory (W1, W3).
@@ -166,6 +187,8 @@ async def reset_password(
             (``pwdLastSet`` = 0 in the same write); ``ADMIN_RESET`` only.
         records_success: the caller records a success with
             :func:`record_success` in its own next transaction (module doc).
+        companion: the caller's writes that go with the request's record and
+            with its outcome (module doc).
 
     Returns:
         How it ended; ``outcome`` is ``Outcome.OK`` or the reason it failed.
@@ -202,6 +225,7 @@ async def reset_password(
         fresh=fresh,
         must_change=must_change,
         records_success=records_success,
+        companion=companion,
     )
 
 
@@ -314,6 +338,7 @@ async def write_account(
     user: str | UserId,
     request_id: str | None = None,
     records_success: bool = False,
+    companion: Companion | None = None,
     clock: Clock = utcnow,
 ) -> WritebackResult:
     """Unlock ``user``'s account (``UNLOCK``: ``lockoutTime`` = 0) or make the
@@ -321,7 +346,7 @@ async def write_account(
     = 0), as an administrator (W3). Nothing secret is sealed; the password is
     left as it is. Both are idempotent in the directory, and a retry with the
     same ``request_id`` is answered as for :func:`reset_password`, and
-    ``records_success`` means what it means there.
+    ``records_success`` and ``companion`` mean what they mean there.
 
     Raises:
         ValueError: ``operation`` carries a password (use :func:`reset_password`).
@@ -342,6 +367,7 @@ async def write_account(
         clock,
         fresh=fresh,
         records_success=records_success,
+        companion=companion,
     )
 
 
@@ -446,6 +472,7 @@ async def _write_back(
     records_success: bool = False,
     fresh: bool = False,
     must_change: bool = False,
+    companion: Companion | None = None,
 ) -> WritebackResult:
     """Find the user, seal ``secrets`` for one present agent, and bring its answer back.
     ``fresh``: ``request_id`` was drawn here, so no record can have it yet."""
@@ -459,7 +486,17 @@ async def _write_back(
     except AgentTooOld:
         raise ServiceUnavailable(MUST_CHANGE_TOO_OLD, code="agent_too_old") from None
     plan = await asyncio.to_thread(
-        _prepare, services, operation, tenant_id, user, request_id, secrets, unlock, present, fresh
+        _prepare,
+        services,
+        operation,
+        tenant_id,
+        user,
+        request_id,
+        secrets,
+        unlock,
+        present,
+        fresh,
+        companion,
     )
     if isinstance(plan, WritebackResult):
         _log(operation, tenant_id, user, plan)
@@ -513,11 +550,12 @@ async def _write_back(
     # Delivered nowhere: the record names the agent it had before this call.
     named = result.agent_id or plan.previous_agent
     if result.outcome is not Outcome.OK:
-        await asyncio.to_thread(_record, sessions, tenant_id, result, named)
+        await asyncio.to_thread(_record, sessions, tenant_id, result, named, companion)
     elif not records_success:
         services.deferred.run(
-            functools.partial(_record, sessions, tenant_id, result, named),
+            functools.partial(_record, sessions, tenant_id, result, named, companion),
             f"outcome of request {request_id}",
+            records=True,
         )
     _log(operation, tenant_id, user, result)
     return result
@@ -533,6 +571,7 @@ def _prepare(
     unlock: bool | None,
     present: list[str],
     fresh: bool,
+    companion: Companion | None = None,
 ) -> _Plan | WritebackResult:
     with services.sessions() as db, db.begin():
         tenant = db.get(Tenant, tenant_id)
@@ -603,6 +642,8 @@ def _prepare(
             db.flush()
         except IntegrityError:  # the same new request id, concurrently
             raise RequestBusy(IN_PROGRESS, request_id=request_id) from None
+        if companion is not None:
+            companion.requested(db, found.id, record.support_code)
         return _Plan(
             user_id=found.id,
             anchor=anchors.decode(found.anchor),
@@ -668,10 +709,16 @@ def record_success(db: Session, tenant_id: str, result: WritebackResult) -> None
 
 
 def _record(
-    sessions: sessionmaker[Session], tenant_id: str, result: WritebackResult, agent_id: str | None
+    sessions: sessionmaker[Session],
+    tenant_id: str,
+    result: WritebackResult,
+    agent_id: str | None,
+    companion: Companion | None = None,
 ) -> None:
     with sessions() as db, db.begin():
         _store(db, tenant_id, result, agent_id)
+        if companion is not None:
+            companion.ended(db, result)
 
 
 def _store(db: Session, tenant_id: str, result: WritebackResult, agent_id: str | None) -> None:

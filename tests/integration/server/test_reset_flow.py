@@ -12,6 +12,7 @@ import httpx
 from passback.protocol.messages import Result
 from passback.protocol.operations import Operation
 from passback.protocol.outcomes import Outcome
+from tests.support.portal import rows
 from tests.support.server import (
     GUID,
     PASSWORD,
@@ -212,3 +213,42 @@ async def test_sync_request_from_the_api(
     response = await client.post("/api/v1/sync", headers=bearer(tenant.admin_token))
     assert response.status_code == 202
     assert (await agent.next_sync_request()).sync_id
+
+
+async def test_an_admin_reset_is_audited_before_the_envelope_leaves(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory
+) -> None:
+    """E5: the event is written with the request's record, as "outcome
+    unknown", and finished with the outcome; an answer that never comes
+    leaves it saying so, as the record does. The next call sees each."""
+    tenant, agent = await connected_agent(server, client, make_agent)
+    headers = bearer(tenant.admin_token)
+
+    async def events() -> list[tuple[str, str | None, str | None]]:
+        found = await client.get("/api/v1/audit-events", headers=headers)
+        return [
+            (e["result"], e["detail"].get("outcome"), e["detail"].get("support_code"))
+            for e in found.json()
+            if e["activity"] == "reset_password"
+        ]
+
+    pending = reset(client, tenant)
+    meta = agent.open(await agent.next_operation()).metadata
+    [(result, outcome, code)] = await events()  # the envelope is out, no answer yet
+    assert (result, outcome) == ("failure", "outcome_unknown")
+    [(record_code,)] = rows(
+        server, f"SELECT support_code FROM operations WHERE request_id = '{meta.request_id}'"
+    )
+    assert code == record_code
+    await agent.send(Result(meta.request_id, Outcome.OK, event_id=31009))
+    assert (await pending).status_code == 200
+    assert await events() == [("success", "ok", code)]  # finished after the answer
+
+    pending = reset(client, tenant)
+    await agent.next_operation()
+    await agent.close()  # the agent is gone before it answers: in doubt
+    assert (await pending).json()["error"]["code"] == "outcome_unknown"
+    assert [e[:2] for e in await events()] == [
+        ("failure", "outcome_unknown"),
+        ("success", "ok"),
+    ]

@@ -3,6 +3,7 @@ its failures logged."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import Awaitable, Callable
@@ -148,3 +149,31 @@ async def test_work_deferred_by_deferred_work_starts_at_once() -> None:
     await AfterAnswer(app)({"type": "http"}, _receive, send)
     await deferred.drain()
     assert log == ["outer", "inner"]
+
+
+async def test_a_reader_waits_for_records_being_written_not_for_other_work() -> None:
+    """``settled``: records started so far are in once it returns; a mail
+    still being sent does not hold a reader up; a stuck store holds it at
+    most ``timeout``."""
+    deferred = Deferred()
+    record, mail = asyncio.Event(), asyncio.Event()
+    written: list[str] = []
+
+    async def write() -> None:
+        await record.wait()
+        written.append("outcome")
+
+    deferred.run_async(write, "an outcome", records=True)
+    deferred.run_async(mail.wait, "a notice")  # never set: still sending
+    reader = asyncio.ensure_future(deferred.settled())
+    await asyncio.sleep(0.01)
+    assert not reader.done()
+    record.set()
+    await asyncio.wait_for(reader, 1)
+    assert written == ["outcome"]
+
+    deferred.run_async(asyncio.Event().wait, "a stuck store", records=True)
+    started = asyncio.get_running_loop().time()
+    await deferred.settled(timeout=0.05)
+    assert asyncio.get_running_loop().time() - started < 1
+    mail.set()

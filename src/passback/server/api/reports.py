@@ -49,6 +49,8 @@ async def audit_events(
         with services.sessions() as db:
             return reports.rows(db, caller.tenant_id, chosen, query.limit)
 
+    # A client's next call sees its last write (``Deferred.settled``).
+    await services.deferred.settled()
     return [
         AuditEventOut(
             at=row.at,
@@ -88,6 +90,7 @@ async def audit_events_csv(
         with services.sessions() as db:
             reports.check_export(db, caller.tenant_id, chosen)
 
+    await services.deferred.settled()
     await asyncio.to_thread(check)
     name = f"passback-audit-events-{chosen.start}-{chosen.end}.csv"
     return StreamingResponse(

@@ -30,6 +30,7 @@ async def support_record(
     """Another tenant's code is answered as an unknown one
     (`support_code_unknown`, 404); a code that is not a UUID is
     `invalid_support_code` (422)."""
+    await services.deferred.settled()  # an outcome this server just answered is in
     found = await support_codes.lookup(services.sessions, caller.tenant_id, code)
     r = found.record
     return SupportRecordOut(

@@ -140,6 +140,7 @@ async def person_page(request: Request, slug: str, user_id: str) -> Response:
                 db.expunge_all()
                 return found
 
+        await console.services.deferred.settled()  # the last answers' writes are in
         profile = await asyncio.to_thread(read)
     except ConsoleError as error:
         return await fail(request, slug, error)

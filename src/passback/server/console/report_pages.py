@@ -88,6 +88,7 @@ async def reports_page(request: Request, slug: str) -> Response:
                 reports.per_reason(db, tenant.id, chosen),
             )
 
+    await console.services.deferred.settled()  # the last answers' writes are in
     found, days, reasons = await asyncio.to_thread(read)
     chart = reports.chart_svg(
         days,
@@ -122,6 +123,7 @@ async def reports_csv(request: Request, slug: str) -> Response:
             reports.check_export(db, tenant.id, chosen)
 
     try:
+        await console.services.deferred.settled()
         await asyncio.to_thread(check)
     except ConsoleError as too_many:
         return await error_page(request, t, tenant, too_many)
@@ -144,6 +146,7 @@ async def support_page(request: Request, slug: str, code: str = "") -> Response:
     found, refused = None, None
     if code.strip():
         try:
+            await console.services.deferred.settled()
             found = await support_codes.lookup(console.services.sessions, tenant.id, code)
         except ConsoleError as error:
             refused = error
