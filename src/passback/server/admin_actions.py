@@ -103,7 +103,7 @@ async def reset_password(
         companion=audited,
     )
     if not audited.written:
-        await asyncio.to_thread(_record, services, audited, user, result)
+        await asyncio.to_thread(_audit_early_refusal, services, audited, user, result)
     return result
 
 
@@ -126,7 +126,7 @@ async def write_account(
         companion=audited,
     )
     if not audited.written:
-        await asyncio.to_thread(_record, services, audited, user, result)
+        await asyncio.to_thread(_audit_early_refusal, services, audited, user, result)
     return result
 
 
@@ -457,7 +457,7 @@ class _Audited:
         )
 
 
-def _record(
+def _audit_early_refusal(
     services: Services, audited: _Audited, user: str, result: writeback.WritebackResult
 ) -> None:
     """The audit event of a write writeback refused before it looked ``user``

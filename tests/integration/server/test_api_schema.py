@@ -41,10 +41,16 @@ def test_every_answer_matches_the_document(server: RunningServer) -> None:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
 
             @given(case=operation.as_strategy(generation_mode=mode))
+            # The same cases every run: a random draw now and then makes an
+            # invalid case that cannot be sent as such (a header dropped that
+            # the token puts back, a query key the URL cannot carry), which
+            # the server then rightly accepts; CI must not fail on a case no
+            # change made. PASSBACK_TEST_SCHEMATHESIS_EXAMPLES draws more.
             @settings(
                 max_examples=EXAMPLES,
                 deadline=None,
                 database=None,
+                derandomize=True,
                 suppress_health_check=list(HealthCheck),
             )
             def check(case: schemathesis.Case) -> None:
