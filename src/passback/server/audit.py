@@ -100,10 +100,8 @@ def operation(
     support code that finds its record (E2) are in the detail. ``event_id``:
     the id it is later finished by (:func:`finish_operation`)."""
     facts = _operation_facts(outcome, support_code, detail)
-    event = _add(db, tenant_id, user_id, activity, outcome == "ok", at, actor, None, subject, facts)
-    if event_id is not None:
-        event.id = event_id
-    return event
+    ok = outcome == "ok"
+    return _add(db, tenant_id, user_id, activity, ok, at, actor, None, subject, facts, event_id)
 
 
 def finish_operation(
@@ -155,9 +153,10 @@ def _add(
     method: str | None,
     subject: str | None,
     detail: Mapping[str, str | int],
+    event_id: str | None = None,
 ) -> AuditEvent:
     event = AuditEvent(
-        id=str(uuid.uuid4()),
+        id=event_id or str(uuid.uuid4()),
         tenant_id=tenant_id,
         at=at,
         user_id=user_id,
