@@ -21,7 +21,7 @@ import datetime as dt
 import json
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -36,6 +36,7 @@ from passback.server.errors import (
     AccountUnreadable,
     AgentTooOld,
     AgentUnavailable,
+    Refused,
     ReplyTimeout,
     ServiceUnavailable,
     Unprocessable,
@@ -91,20 +92,22 @@ async def reset_password(
         Unprocessable: the password is empty or not text that can be stored.
     """
     audited = _Audited(acting, Operation.ADMIN_RESET, must_change)
-    result = await writeback.reset_password(
-        Operation.ADMIN_RESET,
-        services=services,
-        tenant_id=acting.tenant_id,
-        user=user,
-        new_password=new_password,
-        request_id=request_id,
-        unlock=unlock,
-        must_change=must_change,
-        companion=audited,
+    return await _with_audit(
+        services,
+        audited,
+        user,
+        writeback.reset_password(
+            Operation.ADMIN_RESET,
+            services=services,
+            tenant_id=acting.tenant_id,
+            user=user,
+            new_password=new_password,
+            request_id=request_id,
+            unlock=unlock,
+            must_change=must_change,
+            companion=audited,
+        ),
     )
-    if not audited.written:
-        await asyncio.to_thread(_audit_early_refusal, services, audited, user, result)
-    return result
 
 
 async def write_account(
@@ -117,14 +120,37 @@ async def write_account(
 ) -> writeback.WritebackResult:
     """Unlock, or require a change at next logon, through an agent."""
     audited = _Audited(acting, operation, must_change=False)
-    result = await writeback.write_account(
-        operation,
-        services=services,
-        tenant_id=acting.tenant_id,
-        user=user,
-        request_id=request_id,
-        companion=audited,
+    return await _with_audit(
+        services,
+        audited,
+        user,
+        writeback.write_account(
+            operation,
+            services=services,
+            tenant_id=acting.tenant_id,
+            user=user,
+            request_id=request_id,
+            companion=audited,
+        ),
     )
+
+
+async def _with_audit(
+    services: Services,
+    audited: _Audited,
+    user: str,
+    write: Awaitable[writeback.WritebackResult],
+) -> writeback.WritebackResult:
+    """``write``, its audit event written whichever way it ends: in
+    writeback's transactions (``_Audited``); here when writeback refused it
+    before the look-up, or refused it after the request was recorded (its id
+    still in flight elsewhere: 409)."""
+    try:
+        result = await write
+    except Refused as exc:
+        if audited.written:
+            await asyncio.to_thread(audited.refused, services, exc)
+        raise
     if not audited.written:
         await asyncio.to_thread(_audit_early_refusal, services, audited, user, result)
     return result
@@ -455,6 +481,17 @@ class _Audited:
             support_code=result.support_code,
             detail=self.detail,
         )
+
+    def refused(self, services: Services, exc: Refused) -> None:
+        """Writeback refused the request after recording it: finished with the refusal's code."""
+        with services.sessions() as db, db.begin():
+            audit.finish_operation(
+                db,
+                self.event_id,
+                outcome=exc.code,
+                support_code=exc.support_code,
+                detail=self.detail,
+            )
 
 
 def _audit_early_refusal(

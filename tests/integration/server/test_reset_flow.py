@@ -252,3 +252,27 @@ async def test_an_admin_reset_is_audited_before_the_envelope_leaves(
         ("failure", "outcome_unknown"),
         ("success", "ok"),
     ]
+
+
+async def test_a_request_refused_while_its_id_is_in_flight_is_audited_as_refused(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory
+) -> None:
+    """A second call with a request id its agent still works on is answered
+    409; its event says so (the first one's says how the first ended)."""
+    tenant, agent = await connected_agent(server, client, make_agent)
+    request_id = str(uuid.uuid4())
+    first = reset(client, tenant, request_id=request_id)
+    await agent.next_operation()
+    again = await reset(client, tenant, request_id=request_id)
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "request_in_progress"
+    await agent.send(Result(request_id, Outcome.OK, event_id=31009))
+    assert (await first).status_code == 200
+    found = await client.get("/api/v1/audit-events", headers=bearer(tenant.admin_token))
+    second, first_event = (
+        (e["result"], e["detail"]["outcome"])
+        for e in found.json()  # newest first
+        if e["activity"] == "reset_password"
+    )
+    assert second == ("failure", "request_in_progress")
+    assert first_event == ("success", "ok")
