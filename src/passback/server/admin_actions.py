@@ -474,24 +474,17 @@ class _Audited:
         self.written = True
 
     def ended(self, db: Session, result: writeback.WritebackResult) -> None:
-        audit.finish_operation(
-            db,
-            self.event_id,
-            outcome=result.outcome.value,
-            support_code=result.support_code,
-            detail=self.detail,
-        )
+        self._finish(db, result.outcome.value, result.support_code)
 
     def refused(self, services: Services, exc: Refused) -> None:
         """Writeback refused the request after recording it: finished with the refusal's code."""
         with services.sessions() as db, db.begin():
-            audit.finish_operation(
-                db,
-                self.event_id,
-                outcome=exc.code,
-                support_code=exc.support_code,
-                detail=self.detail,
-            )
+            self._finish(db, exc.code, exc.support_code)
+
+    def _finish(self, db: Session, outcome: str, support_code: str | None) -> None:
+        audit.finish_operation(
+            db, self.event_id, outcome=outcome, support_code=support_code, detail=self.detail
+        )
 
 
 def _audit_early_refusal(
