@@ -8,7 +8,9 @@ import contextlib
 import queue
 import select
 import threading
+import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import ldap3
 from ldap3.core.exceptions import LDAPException
@@ -22,6 +24,25 @@ from passback.agent.directory.ldap.translate import is_broken, translate
 INVALID_CREDENTIALS = 49
 #: Connections opened ahead at once (one per password check in flight); more wait.
 OPENERS = 4
+#: Seconds a connection opened ahead of the next password check is kept for it;
+#: older, it is closed and the check opens its own. Well inside a DC's idle
+#: limit (AD's MaxConnIdleTime: 900 s) and a firewall's usual idle timeout.
+SPARE_AGE = 60.0
+
+
+@dataclass(frozen=True)
+class _Spare:
+    """The connection opening (or open) for the next password check."""
+
+    future: concurrent.futures.Future[ldap3.Connection]
+    since: float  # when its opening started, on the pool's clock
+
+    def usable(self, now: float) -> bool:
+        """Young enough, and not a failure to open (which may be over by now)."""
+        failed = self.future.done() and (
+            self.future.cancelled() or self.future.exception() is not None
+        )
+        return not failed and now - self.since <= SPARE_AGE
 
 
 class ConnectionPool:
@@ -42,6 +63,7 @@ class ConnectionPool:
         size: int,
         connect_timeout: float,
         operation_timeout: float,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.where = f"{host}:{port}"
         self._server = ldap3.Server(
@@ -60,6 +82,8 @@ class ConnectionPool:
         self._connect_timeout = connect_timeout
         self._openers: concurrent.futures.ThreadPoolExecutor | None = None
         self._openers_lock = threading.Lock()
+        self._spare: _Spare | None = None
+        self._clock = clock
 
     @contextlib.contextmanager
     def connection(self, *, write: bool = False) -> Iterator[ldap3.Connection]:
@@ -157,18 +181,41 @@ class ConnectionPool:
         return _bind_once(conn, dn, password, self.where)
 
     def open_ahead(self) -> OpenedAhead:
-        """Start opening (TCP, TLS) a new connection for one :meth:`bind_as`-like
-        bind, in the background, while the caller does something else. Nothing
-        is sent on it but the TLS handshake until :meth:`OpenedAhead.bind`."""
+        """A new connection (TCP, TLS) for one :meth:`bind_as`-like bind, opened
+        in the background while the caller does something else. Nothing is
+        sent on it but the TLS handshake until :meth:`OpenedAhead.bind`.
+
+        The pool keeps the next one open ahead of time (at most
+        :data:`SPARE_AGE` seconds old), so that a check does not wait for a
+        handshake: each call takes that spare, and its successor starts
+        opening once this one's bind is answered (or it is closed unused), so
+        that its handshake never competes with the check.
+        """
         with self._openers_lock:
             if self._openers is None:
                 self._openers = concurrent.futures.ThreadPoolExecutor(
                     OPENERS, thread_name_prefix="ldap-open"
                 )
-            future = self._openers.submit(self._open_unbound)
+            now = self._clock()
+            spare, self._spare = self._spare, None
+            if spare is not None and spare.usable(now):
+                future = spare.future
+            else:
+                if spare is not None:
+                    spare.future.add_done_callback(_discard_opened)
+                future = self._openers.submit(self._open_unbound)
         # The connect and the handshake have their own timeouts; this caps the wait.
         wait = self._connect_timeout + self._operation_timeout
-        return OpenedAhead(future, self.where, wait, self._close_later)
+        return OpenedAhead(
+            future, self.where, wait, self._close_later, self._open_unbound, self._open_spare
+        )
+
+    def _open_spare(self) -> None:
+        """Start opening the connection for the next check, unless one is."""
+        with self._openers_lock:
+            if self._closed or self._openers is None or self._spare is not None:
+                return
+            self._spare = _Spare(self._openers.submit(self._open_unbound), self._clock())
 
     def _close_later(self, conn: ldap3.Connection) -> None:
         """Unbind and close ``conn`` in the background: the bind's answer is in."""
@@ -200,6 +247,9 @@ class ConnectionPool:
         """Unbind idle connections now and busy ones when they come back."""
         self._closed = True
         with self._openers_lock:
+            if self._spare is not None:
+                self._spare.future.add_done_callback(_discard_opened)
+                self._spare = None
             if self._openers is not None:
                 self._openers.shutdown(wait=False)
                 self._openers = None
@@ -219,7 +269,12 @@ class ConnectionPool:
 class OpenedAhead:
     """A new connection to the pool's DC being opened in the background
     (:meth:`ConnectionPool.open_ahead`): one bind is made on it, then it is
-    closed; if none is, :meth:`close` closes it once it is open."""
+    closed; if none is, :meth:`close` closes it once it is open.
+
+    If the DC closed it while it waited (its idle limit, a restart), ``reopen``
+    opens another before the bind: nothing had been sent on it. ``done`` is
+    called once the bind is answered, or when it is closed unused.
+    """
 
     def __init__(
         self,
@@ -227,11 +282,15 @@ class OpenedAhead:
         where: str,
         wait: float,
         close: Callable[[ldap3.Connection], None] = lambda conn: _discard(conn),
+        reopen: Callable[[], ldap3.Connection] | None = None,
+        done: Callable[[], None] = lambda: None,
     ) -> None:
         self._future = future
         self._where = where
         self._wait = wait
         self._close = close
+        self._reopen = reopen
+        self._done = done
         self._taken = False
 
     def bind(self, dn: str, password: str) -> tuple[int, str]:
@@ -245,7 +304,16 @@ class OpenedAhead:
             raise RuntimeError("a connection opened ahead takes one bind")
         self._taken = True
         try:
+            return self._bind(dn, password)
+        finally:
+            self._done()
+
+    def _bind(self, dn: str, password: str) -> tuple[int, str]:
+        try:
             conn = self._future.result(timeout=self._wait)
+            if self._reopen is not None and not _still_open(conn):
+                _discard(conn)
+                conn = self._reopen()
         except concurrent.futures.TimeoutError:
             self._future.add_done_callback(_discard_opened)
             raise DirectoryUnavailable(
@@ -260,6 +328,7 @@ class OpenedAhead:
         if not self._taken:
             self._taken = True
             self._future.add_done_callback(_discard_opened)
+            self._done()
 
 
 def _bind_once(

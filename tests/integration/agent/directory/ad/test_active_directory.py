@@ -9,6 +9,7 @@ proof that AD would agree.
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator
 
 import ldap3
@@ -510,6 +511,28 @@ def test_verify_on_a_connection_opened_while_the_user_is_located(
     unused = ad.open_for_verify()
     unused.close()
     unused.close()  # once is enough; closing twice does nothing
+
+
+def test_the_next_check_binds_on_a_spare_and_one_found_closed_is_replaced(
+    ad: ActiveDirectory, samba_dc: SambaDC
+) -> None:
+    """After a check the pool opens the next one's connection (TLS included), so
+    that a sign-in waits for its bind only. A spare the DC closed meanwhile (its
+    idle limit, a restart) is replaced before anything is sent on it: the wrong
+    password counts once."""
+    user = samba_dc.create_user()
+    found = ad.locate(user.object_guid)
+    ad.verify_password(found, user.password, ad.open_for_verify())
+    spare = ad._reads._spare
+    assert spare is not None
+    closed_by_dc = spare.future.result(timeout=10)
+    closed_by_dc.socket.shutdown(socket.SHUT_RDWR)
+    with pytest.raises(CredentialsRefused) as caught:
+        ad.verify_password(found, "Wrong!Passw0rd-9", ad.open_for_verify())
+    assert caught.value.outcome is Outcome.WRONG_PASSWORD
+    assert closed_by_dc.user is None and closed_by_dc.socket.fileno() == -1  # never bound on
+    assert samba_dc.read(user.dn, "badPwdCount")["badPwdCount"] == [b"1"]
+    ad.verify_password(found, user.password, ad.open_for_verify())  # on the next spare
 
 
 def test_a_connection_opened_ahead_to_an_unreachable_dc_fails_at_the_bind(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import concurrent.futures
 import ssl
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -160,3 +161,122 @@ def test_a_pool_closes_later_in_its_openers_or_at_once_once_closed(
     while not first.unbound and time.monotonic() < deadline:
         time.sleep(0.01)
     assert first.unbound
+
+
+# -- the spare: the next check's connection, open before it is asked for ----------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def spares(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[ConnectionPool, list[Any], Clock]]:
+    """A pool whose unbound connections are binding fakes, listed as opened."""
+    monkeypatch.setattr(pool_module, "_still_open", lambda conn: not conn.unbound)
+    opened: list[Any] = []
+
+    def open_unbound(self: ConnectionPool) -> Any:
+        opened.append(BindingConnection(0))
+        return opened[-1]
+
+    monkeypatch.setattr(ConnectionPool, "_open_unbound", open_unbound)
+    clock = Clock()
+    pool = ConnectionPool(
+        host="dc1.passback.test",
+        port=636,
+        tls=PinnedTls(ssl.create_default_context(), "dc1.passback.test"),
+        bind_dn="CN=svc",
+        bind_password="x",
+        size=1,
+        connect_timeout=1,
+        operation_timeout=1,
+        clock=clock,
+    )
+    yield pool, opened, clock
+    pool.close()
+
+
+def bound_on(pool: ConnectionPool) -> Any:
+    """The connection a check's bind went out on."""
+    opened = pool.open_ahead()
+    future = opened._future
+    opened.bind("CN=u,DC=x", "pw")
+    return future.result()
+
+
+def settled(pool: ConnectionPool) -> None:
+    """The spare's opening, started in the background, is over."""
+    spare = pool._spare
+    assert spare is not None
+    spare.future.result(timeout=5)
+
+
+def test_a_check_binds_on_the_spare_opened_after_the_last_one(
+    spares: tuple[ConnectionPool, list[Any], Clock],
+) -> None:
+    pool, opened, _ = spares
+    first = bound_on(pool)
+    settled(pool)
+    assert opened == [first, opened[1]]  # the spare opened once the bind was answered
+    second = bound_on(pool)
+    assert second is opened[1] and second.user == "CN=u,DC=x"
+
+
+def test_a_spare_older_than_its_age_is_closed_unused(
+    spares: tuple[ConnectionPool, list[Any], Clock],
+) -> None:
+    pool, opened, clock = spares
+    bound_on(pool)
+    settled(pool)
+    stale = opened[1]
+    clock.now += pool_module.SPARE_AGE + 1
+    fresh = bound_on(pool)
+    assert fresh is not stale and stale.user is None
+    deadline = time.monotonic() + 5
+    while not stale.unbound and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert stale.unbound
+
+
+def test_a_spare_that_failed_to_open_is_not_used(
+    spares: tuple[ConnectionPool, list[Any], Clock],
+) -> None:
+    """The DC was down when the spare opened; it is back for this check."""
+    pool, _, _ = spares
+    failed: concurrent.futures.Future[Any] = concurrent.futures.Future()
+    failed.set_exception(OSError("connection refused"))
+    pool.open_ahead().close()  # starts the openers
+    settled(pool)
+    pool._spare = pool_module._Spare(failed, 0.0)
+    assert bound_on(pool).result["result"] == 0
+
+
+def test_a_spare_the_dc_closed_is_replaced_before_the_bind(
+    spares: tuple[ConnectionPool, list[Any], Clock],
+) -> None:
+    """Its idle limit, a restart: nothing was sent on it, so another is opened."""
+    pool, opened, _ = spares
+    bound_on(pool)
+    settled(pool)
+    closed_by_dc = opened[1]
+    closed_by_dc.unbound = True  # what _still_open sees as closed
+    opened_ahead = pool.open_ahead()
+    opened_ahead.bind("CN=u,DC=x", "pw")
+    assert closed_by_dc.user is None and opened[2].user == "CN=u,DC=x"
+
+
+def test_closing_the_pool_closes_its_spare(
+    spares: tuple[ConnectionPool, list[Any], Clock],
+) -> None:
+    pool, opened, _ = spares
+    bound_on(pool)
+    settled(pool)
+    pool.close()
+    assert opened[1].unbound and pool._spare is None
+    pool.open_ahead().close()  # a closed pool opens no spare
+    assert pool._spare is None
