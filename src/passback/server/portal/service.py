@@ -8,12 +8,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import enum
 import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from passback.policy import gates
@@ -60,12 +61,20 @@ HELP_WINDOW = dt.timedelta(days=1)
 #: Help requests a tenant's administrators get in a day from all accounts: a
 #: stranger with a list of usernames cannot flood their mailbox.
 MAX_HELP_REQUESTS_PER_TENANT = 50
+#: Built once (building a statement costs more than running it on SQLite).
+_TENANT_BY_SLUG = select(Tenant).where(Tenant.slug == bindparam("slug"))
 UNAVAILABLE = N_("Your password can't be reset right now. Try again in a few minutes.")
 #: E1, G6: the seed's words for a feature the user has no licence or scope for.
 NOT_ENABLED = N_(
     "Your administrator has not enabled this feature for your account. Contact your "
     "administrator to reset or unlock your password."
 )
+
+
+class Unread(enum.Enum):
+    """A fact of the tenant not read with it."""
+
+    UNREAD = "unread"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,6 +84,10 @@ class PortalTenant:
     slug: str
     #: The server refuses common and easily guessed passwords (the rules say so).
     refuse_common: bool = True
+    #: Why no user of the tenant may use self-service (E1, G6), read with the
+    #: tenant for this request (:meth:`Portal.tenant`); None: they may. Unread,
+    #: :meth:`Portal.check_enabled` reads it.
+    refused: entitlements.Refusal | Unread | None = Unread.UNREAD
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,10 +179,20 @@ class Portal:
     # -- steps ----------------------------------------------------------------
 
     async def tenant(self, slug: str) -> PortalTenant:
+        """The tenant of the portal at ``slug``, read once for the request, with
+        whether self-service is on for it.
+
+        Raises:
+            PortalError: ``tenant_not_found`` (404).
+        """
+
         def load() -> PortalTenant | None:
             with self.services.sessions() as db:
-                row = db.scalar(select(Tenant).where(Tenant.slug == slug))
-                return PortalTenant(row.id, row.name, row.slug, row.refuse_common) if row else None
+                row = db.scalar(_TENANT_BY_SLUG, {"slug": slug})
+                if row is None:
+                    return None
+                refused = entitlements.tenant_refusal(row, gate_policy(db, row.id))
+                return PortalTenant(row.id, row.name, row.slug, row.refuse_common, refused)
 
         found = await asyncio.to_thread(load)
         if found is None:
@@ -218,7 +241,9 @@ class Portal:
                     return None
                 return entitlements.tenant_refusal(row, gate_policy(db, tenant.id))
 
-        refused = await asyncio.to_thread(refusal)
+        refused = tenant.refused
+        if refused is Unread.UNREAD:
+            refused = await asyncio.to_thread(refusal)
         if refused is not None:
             raise PortalError("not_enabled", NOT_ENABLED, note=f"E1/G6: {refused} (tenant)")
 
