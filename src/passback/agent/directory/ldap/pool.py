@@ -25,8 +25,9 @@ INVALID_CREDENTIALS = 49
 #: Connections opened ahead at once (one per password check in flight); more wait.
 OPENERS = 4
 #: Seconds a connection opened ahead of the next password check is kept for it;
-#: older, it is closed and the check opens its own. Well inside a DC's idle
-#: limit (AD's MaxConnIdleTime: 900 s) and a firewall's usual idle timeout.
+#: older, it is closed and the check opens its own. Half the time an AD DC
+#: waits for a new connection's first request (InitRecvTimeout, 120 s; then
+#: MaxConnIdleTime, 900 s), and inside a firewall's usual idle timeout.
 SPARE_AGE = 60.0
 
 
