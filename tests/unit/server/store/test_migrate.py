@@ -96,10 +96,22 @@ def test_migration_0028_keys_the_names_of_existing_users(tmp_path: Path) -> None
                 ),
                 {"id": user_id, "sam": sam, "upn": upn, "at": now},
             )
+        # More users than one page of the migration's (read a page at a time).
+        connection.execute(
+            sa.text(
+                "INSERT INTO directory_users (id, tenant_id, anchor, sam_account_name, "
+                "enabled, synced_at) VALUES (:id, 't1', :id, :sam, 1, :at)"
+            ),
+            [{"id": f"v{i:04d}", "sam": f"User{i}", "at": now} for i in range(2500)],
+        )
     upgrade(url, "0028")
     with engine.connect() as connection:
         keys = connection.execute(
-            sa.text("SELECT sam_key, upn_key FROM directory_users ORDER BY id")
+            sa.text("SELECT sam_key, upn_key FROM directory_users WHERE id < 'v' ORDER BY id")
         ).all()
+        paged = connection.execute(
+            sa.text("SELECT count(*) FROM directory_users WHERE sam_key = lower(sam_account_name)")
+        ).scalar()
     assert [tuple(k) for k in keys] == [("joão", "joão@acme.test"), ("ana", None)]
+    assert paged == 2500 + 1  # every page's users, and Ana
     engine.dispose()

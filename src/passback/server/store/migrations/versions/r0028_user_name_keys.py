@@ -19,7 +19,7 @@ down_revision: str | None = "0027"
 branch_labels: str | None = None
 depends_on: str | None = None
 
-#: Users filled in per statement.
+#: Users read and filled in per statement.
 BATCH = 1000
 
 
@@ -36,23 +36,34 @@ def upgrade() -> None:
         sa.column("upn_key", sa.String),
     )
     connection = op.get_bind()
-    rows = connection.execute(
-        sa.select(users.c.id, users.c.sam_account_name, users.c.user_principal_name)
-    ).all()
-    for start in range(0, len(rows), BATCH):
+    fill = (
+        users.update()
+        .where(users.c.id == sa.bindparam("user_id"))
+        .values(sam_key=sa.bindparam("sam"), upn_key=sa.bindparam("upn"))
+    )
+    # A page of users at a time, by id: millions of names are never all in memory.
+    last = ""
+    while True:
+        rows = connection.execute(
+            sa.select(users.c.id, users.c.sam_account_name, users.c.user_principal_name)
+            .where(users.c.id > last)
+            .order_by(users.c.id)
+            .limit(BATCH)
+        ).all()
+        if not rows:
+            break
         connection.execute(
-            users.update()
-            .where(users.c.id == sa.bindparam("user_id"))
-            .values(sam_key=sa.bindparam("sam"), upn_key=sa.bindparam("upn")),
+            fill,
             [
                 {
                     "user_id": user_id,
                     "sam": name_key(sam or ""),
                     "upn": None if upn is None else name_key(upn),
                 }
-                for user_id, sam, upn in rows[start : start + BATCH]
+                for user_id, sam, upn in rows
             ],
         )
+        last = rows[-1][0]
     op.create_index("ix_directory_users_sam_key", "directory_users", ["tenant_id", "sam_key"])
     op.create_index("ix_directory_users_upn_key", "directory_users", ["tenant_id", "upn_key"])
 
