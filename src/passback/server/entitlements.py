@@ -91,6 +91,12 @@ def self_service_refusal(tenant: Tenant, policy: GatePolicy, user: DirectoryUser
     when they may."""
     if not has(tenant, Feature.WRITEBACK):
         return Refusal.PLAN
+    return user_refusal(policy, user)
+
+
+def user_refusal(policy: GatePolicy, user: DirectoryUser) -> Refusal | None:
+    """What of :func:`self_service_refusal` depends on ``user``: the policy's
+    scope and assignment (the tenant's plan allows self-service)."""
     if not policy.in_scope(groups_of(user)):
         return Refusal.SCOPE
     if policy.assignment_required and not user.assigned:

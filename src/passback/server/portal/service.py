@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
-import enum
 import functools
 import json
 import logging
@@ -71,10 +70,15 @@ NOT_ENABLED = N_(
 )
 
 
-class Unread(enum.Enum):
-    """A fact of the tenant not read with it."""
+@dataclasses.dataclass(frozen=True)
+class SelfService:
+    """Whether the tenant's users may use self-service (E1, G6), as read with
+    the tenant for one request."""
 
-    UNREAD = "unread"
+    #: Why none of them may, whoever they are; None: those in scope may.
+    refused: entitlements.Refusal | None
+    #: The policy, for what depends on the user (the scope's group, assignment).
+    policy: GatePolicy
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,10 +88,9 @@ class PortalTenant:
     slug: str
     #: The server refuses common and easily guessed passwords (the rules say so).
     refuse_common: bool = True
-    #: Why no user of the tenant may use self-service (E1, G6), read with the
-    #: tenant for this request (:meth:`Portal.tenant`); None: they may. Unread,
-    #: :meth:`Portal.check_enabled` reads it.
-    refused: entitlements.Refusal | Unread | None = Unread.UNREAD
+    #: Read with the tenant by :meth:`Portal.tenant`; None: not read (the
+    #: checks that need it read it themselves).
+    self_service: SelfService | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -191,8 +194,9 @@ class Portal:
                 row = db.scalar(_TENANT_BY_SLUG, {"slug": slug})
                 if row is None:
                     return None
-                refused = entitlements.tenant_refusal(row, gate_policy(db, row.id))
-                return PortalTenant(row.id, row.name, row.slug, row.refuse_common, refused)
+                policy = gate_policy(db, row.id)
+                state = SelfService(entitlements.tenant_refusal(row, policy), policy)
+                return PortalTenant(row.id, row.name, row.slug, row.refuse_common, state)
 
         found = await asyncio.to_thread(load)
         if found is None:
@@ -241,8 +245,9 @@ class Portal:
                     return None
                 return entitlements.tenant_refusal(row, gate_policy(db, tenant.id))
 
-        refused = tenant.refused
-        if refused is Unread.UNREAD:
+        if tenant.self_service is not None:
+            refused = tenant.self_service.refused
+        else:
             refused = await asyncio.to_thread(refusal)
         if refused is not None:
             raise PortalError("not_enabled", NOT_ENABLED, note=f"E1/G6: {refused} (tenant)")
@@ -664,13 +669,19 @@ class Portal:
         policy's scope, or a missing assignment. If it is not, the flow of
         ``flow_key`` ends and the refusal is audited; the caller answers
         :meth:`not_enabled`."""
-        row = db.get(Tenant, tenant.id)
         user = db.get(DirectoryUser, user_id) if user_id else None
-        if row is None or user is None:
+        if user is None:
             return None
         if language in LOCALES:
             user.language = language
-        refused = entitlements.self_service_refusal(row, gate_policy(db, tenant.id), user)
+        state = tenant.self_service
+        if state is not None:  # read with the tenant, for this request
+            refused = state.refused or entitlements.user_refusal(state.policy, user)
+        else:
+            row = db.get(Tenant, tenant.id)
+            if row is None:
+                return None
+            refused = entitlements.self_service_refusal(row, gate_policy(db, tenant.id), user)
         if refused is None:
             return None
         now = self._clock()
