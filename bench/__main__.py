@@ -174,13 +174,18 @@ def ready_binder(
 ) -> tuple[Callable[[], None], Callable[[], None]]:
     """A password check's floor once its connection is open: ``open`` (not
     timed) opens a new LDAPS connection, ``bind`` (timed) binds on it as the
-    user and closes it, as the agent does on the connection it opened ahead."""
+    user, as the agent does on the connection it opened ahead (the unbind is
+    left to the next ``open``, as the agent leaves it until after its answer)."""
     server = ldap3.Server(
         dc.address, port=636, use_ssl=True, tls=dc.tls(), get_info=ldap3.NONE, connect_timeout=10
     )
     ready: list[ldap3.Connection] = []
+    used: list[ldap3.Connection] = []
 
     def open_() -> None:
+        while used:  # the last one's unbind, not timed: the agent's is after its answer
+            with contextlib.suppress(Exception):
+                used.pop().unbind()
         conn = ldap3.Connection(
             server, user=dn, password=password, authentication=ldap3.SIMPLE,
             raise_exceptions=False, receive_timeout=30,
@@ -190,14 +195,10 @@ def ready_binder(
 
     def bind() -> None:
         conn = ready.pop()
-        try:
-            conn.bind()
-            result = dict(conn.result)
-        finally:
-            with contextlib.suppress(Exception):
-                conn.unbind()
-        if result["result"] != 0:
-            raise RuntimeError(f"raw bind failed: {result['description']} {result['message']}")
+        used.append(conn)
+        conn.bind()
+        if conn.result["result"] != 0:
+            raise RuntimeError(f"raw bind failed: {conn.result['description']}")
 
     return open_, bind
 

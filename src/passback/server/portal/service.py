@@ -88,8 +88,9 @@ class PortalTenant:
     slug: str
     #: The server refuses common and easily guessed passwords (the rules say so).
     refuse_common: bool = True
-    #: Read with the tenant by :meth:`Portal.tenant`; None: not read (the
-    #: checks that need it read it themselves).
+    #: Read with the tenant by :meth:`Portal.tenant`, at the request's start
+    #: (each request reads it again); None: not read (the checks that need it
+    #: read it themselves).
     self_service: SelfService | None = None
 
 

@@ -7,6 +7,7 @@ import concurrent.futures
 import contextlib
 import queue
 import select
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -192,19 +193,24 @@ class ConnectionPool:
         opening once this one's bind is answered (or it is closed unused), so
         that its handshake never competes with the check.
         """
+        stale = None
         with self._openers_lock:
+            if self._closed:
+                future: concurrent.futures.Future[ldap3.Connection] = concurrent.futures.Future()
+                future.set_exception(DirectoryUnavailable(f"the pool for {self.where} is closed"))
+                return OpenedAhead(future, self.where, 0)
             if self._openers is None:
                 self._openers = concurrent.futures.ThreadPoolExecutor(
                     OPENERS, thread_name_prefix="ldap-open"
                 )
-            now = self._clock()
             spare, self._spare = self._spare, None
-            if spare is not None and spare.usable(now):
+            if spare is not None and spare.usable(self._clock()):
                 future = spare.future
             else:
-                if spare is not None:
-                    spare.future.add_done_callback(_discard_opened)
+                stale = spare
                 future = self._openers.submit(self._open_unbound)
+        if stale is not None:  # closed outside the lock: an unbind is network I/O
+            stale.future.add_done_callback(_discard_opened)
         # The connect and the handshake have their own timeouts; this caps the wait.
         wait = self._connect_timeout + self._operation_timeout
         return OpenedAhead(
@@ -212,7 +218,10 @@ class ConnectionPool:
         )
 
     def _open_spare(self) -> None:
-        """Start opening the connection for the next check, unless one is."""
+        """Start opening the connection for the next check, unless one is (called
+        once a check's connection opened: after a failure to open, the next
+        check opens its own, so that it never waits on one begun while the DC
+        could not be reached)."""
         with self._openers_lock:
             if self._closed or self._openers is None or self._spare is not None:
                 return
@@ -248,12 +257,12 @@ class ConnectionPool:
         """Unbind idle connections now and busy ones when they come back."""
         self._closed = True
         with self._openers_lock:
-            if self._spare is not None:
-                self._spare.future.add_done_callback(_discard_opened)
-                self._spare = None
+            spare, self._spare = self._spare, None
             if self._openers is not None:
                 self._openers.shutdown(wait=False)
                 self._openers = None
+        if spare is not None:
+            spare.future.add_done_callback(_discard_opened)
         drained = 0
         while True:
             try:
@@ -274,7 +283,8 @@ class OpenedAhead:
 
     If the DC closed it while it waited (its idle limit, a restart), ``reopen``
     opens another before the bind: nothing had been sent on it. ``done`` is
-    called once the bind is answered, or when it is closed unused.
+    called once the bind is answered, or when it is closed unused, if the
+    connection opened.
     """
 
     def __init__(
@@ -304,12 +314,13 @@ class OpenedAhead:
         if self._taken:
             raise RuntimeError("a connection opened ahead takes one bind")
         self._taken = True
+        conn = self._connection()
         try:
-            return self._bind(dn, password)
+            return _bind_once(conn, dn, password, self._where, self._close)
         finally:
             self._done()
 
-    def _bind(self, dn: str, password: str) -> tuple[int, str]:
+    def _connection(self) -> ldap3.Connection:
         try:
             conn = self._future.result(timeout=self._wait)
             if self._reopen is not None and not _still_open(conn):
@@ -322,14 +333,17 @@ class OpenedAhead:
             ) from None
         except (LDAPException, OSError) as exc:
             raise translate(exc, where=self._where) from exc
-        return _bind_once(conn, dn, password, self._where, self._close)
+        return conn
 
     def close(self) -> None:
         """Not bound on: closed as soon as it is open (at once if it is)."""
         if not self._taken:
             self._taken = True
+            future = self._future
+            opened = future.done() and not future.cancelled() and future.exception() is None
             self._future.add_done_callback(_discard_opened)
-            self._done()
+            if opened:
+                self._done()
 
 
 def _bind_once(
@@ -362,7 +376,9 @@ def _discard_opened(future: concurrent.futures.Future[ldap3.Connection]) -> None
 
 def _still_open(conn: ldap3.Connection) -> bool:
     """An idle connection that has something to read was closed (or warned about
-    closing) by the server: a notice of disconnection or EOF."""
+    closing) by the server: a notice of disconnection or EOF. TLS records that
+    carry no data (TLS 1.3 session tickets, sent after the handshake and not yet
+    read on a connection nothing was sent on) do not count."""
     if conn.closed or conn.socket is None:
         return False
     sock = conn.socket
@@ -372,7 +388,26 @@ def _still_open(conn: ldap3.Connection) -> bool:
         readable, _, _ = select.select([sock], [], [], 0)
     except (OSError, ValueError):
         return False
-    return not readable
+    return not readable or _only_tls_records(sock)
+
+
+def _only_tls_records(sock: object) -> bool:
+    """Whether what a TLS socket has to read is TLS's own records only: read
+    without waiting, they leave no data (the connection is then still open)."""
+    if not isinstance(sock, ssl.SSLSocket):
+        return False
+    timeout = sock.gettimeout()
+    try:
+        sock.settimeout(0)
+        sock.recv(1)  # data (a notice of disconnection) or b"" (EOF): closing
+    except ssl.SSLWantReadError:
+        return True
+    except (OSError, ValueError):
+        return False
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            sock.settimeout(timeout)
+    return False
 
 
 #: Modules whose failure may leave a connection halfway through an exchange.

@@ -532,7 +532,10 @@ def test_the_next_check_binds_on_a_spare_and_one_found_closed_is_replaced(
     assert caught.value.outcome is Outcome.WRONG_PASSWORD
     assert closed_by_dc.user is None and closed_by_dc.socket.fileno() == -1  # never bound on
     assert samba_dc.read(user.dn, "badPwdCount")["badPwdCount"] == [b"1"]
-    ad.verify_password(found, user.password, ad.open_for_verify())  # on the next spare
+    spare = ad._reads._spare
+    assert spare is not None
+    ad.verify_password(found, user.password, ad.open_for_verify())
+    assert spare.future.result().user == found.dn  # the bind went out on the spare
 
 
 def test_a_connection_opened_ahead_to_an_unreachable_dc_fails_at_the_bind(

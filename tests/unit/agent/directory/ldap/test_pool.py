@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import concurrent.futures
+import select
+import socket
 import ssl
+import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +19,7 @@ from passback.agent.directory.base import DirectoryUnavailable
 from passback.agent.directory.ldap import pool as pool_module
 from passback.agent.directory.ldap.pool import ConnectionPool, OpenedAhead
 from passback.agent.directory.ldap.tls import PinnedTls
+from passback.crypto import certs
 
 
 class FakeConnection:
@@ -278,5 +283,81 @@ def test_closing_the_pool_closes_its_spare(
     settled(pool)
     pool.close()
     assert opened[1].unbound and pool._spare is None
-    pool.open_ahead().close()  # a closed pool opens no spare
+    with pytest.raises(DirectoryUnavailable, match="closed"):
+        pool.open_ahead().bind("CN=u,DC=x", "pw")  # nothing opened, no openers left
+    assert (len(opened), pool._spare, pool._openers) == (2, None, None)
+
+
+def test_no_spare_is_opened_after_a_connection_that_failed_to_open(
+    spares: tuple[ConnectionPool, list[Any], Clock], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The next check opens its own: it must not wait on one begun while the DC
+    could not be reached, and report that old failure."""
+    pool, _, _ = spares
+
+    def refused(self: ConnectionPool) -> Any:
+        raise OSError("connection refused")
+
+    monkeypatch.setattr(ConnectionPool, "_open_unbound", refused)
+    with pytest.raises(DirectoryUnavailable):
+        pool.open_ahead().bind("CN=u,DC=x", "pw")
     assert pool._spare is None
+
+
+# -- whether an idle connection is still open, on a real TLS 1.3 connection ------
+
+
+@pytest.fixture
+def tls_peer(tmp_path: Path) -> Iterator[tuple[ssl.SSLSocket, list[ssl.SSLSocket]]]:
+    """A client TLS 1.3 connection to a server that sends session tickets after
+    the handshake (OpenSSL's default), and the server's side of it."""
+    files = certs.create(tmp_path, ["127.0.0.1"])
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(files.cert, files.key)
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[ssl.SSLSocket] = []
+
+    def accept() -> None:
+        raw, _ = listener.accept()
+        accepted.append(server_context.wrap_socket(raw, server_side=True))
+
+    thread = threading.Thread(target=accept)
+    thread.start()
+    client_context = ssl.create_default_context(cafile=str(files.ca))
+    client_context.minimum_version = ssl.TLSVersion.TLSv1_3
+    client = client_context.wrap_socket(
+        socket.create_connection(listener.getsockname()), server_hostname="127.0.0.1"
+    )
+    thread.join(timeout=5)
+    yield client, accepted
+    client.close()
+    for side in accepted:
+        side.close()
+    listener.close()
+
+
+class OnSocket:
+    closed = False
+
+    def __init__(self, sock: ssl.SSLSocket) -> None:
+        self.socket = sock
+
+
+def test_session_tickets_waiting_to_be_read_do_not_make_a_connection_look_closed(
+    tls_peer: tuple[ssl.SSLSocket, list[ssl.SSLSocket]],
+) -> None:
+    client, _ = tls_peer
+    readable, _, _ = select.select([client], [], [], 5)
+    assert readable  # the tickets arrived, unread
+    assert pool_module._still_open(OnSocket(client))  # type: ignore[arg-type]
+    assert client.gettimeout() is None  # left blocking, as it was
+
+
+def test_a_connection_the_server_closed_looks_closed(
+    tls_peer: tuple[ssl.SSLSocket, list[ssl.SSLSocket]],
+) -> None:
+    client, accepted = tls_peer
+    accepted[0].close()
+    select.select([client], [], [], 5)
+    time.sleep(0.05)
+    assert not pool_module._still_open(OnSocket(client))  # type: ignore[arg-type]
