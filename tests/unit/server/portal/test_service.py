@@ -1,5 +1,6 @@
 """The portal's use-cases without HTTP: a start for a username that matches
-nobody does the very same store work as one for a user (T2, same timing class)."""
+nobody does the very same store work as one for a user (T2, same timing class);
+self-service decided from the tenant read once per request as from the store."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy import select
 
+from passback.server.entitlements import Refusal
+from passback.server.gate_policies import change_gate_policy
 from passback.server.i18n import load_catalogs
 from passback.server.portal import flow
 from passback.server.portal.codes import Hasher
@@ -20,7 +24,7 @@ from passback.server.relay.local import LocalHub
 from passback.server.services import Services
 from passback.server.settings import ServerSettings
 from passback.server.store import create_engine, session_factory
-from passback.server.store.models import DirectoryUser
+from passback.server.store.models import DirectoryUser, Tenant
 from passback.server.tenants import create_tenant
 from tests.support.keys import TEST_MASTER_KEY
 
@@ -87,3 +91,53 @@ def test_a_start_for_nobody_does_the_same_store_work_as_for_a_user(
     )
     assert known == unknown
     assert any(s.startswith("UPDATE directory_users") for s in known)
+
+
+SID = "S-1-5-21-1-2-3-1105"
+
+
+@pytest.mark.parametrize(
+    ("plan", "policy", "groups", "assigned", "refused"),
+    [
+        ("premium", {}, "", False, None),
+        ("basic", {}, "", False, Refusal.PLAN),
+        ("premium", {"scope": "none"}, "", False, Refusal.SCOPE),
+        ("premium", {"scope": "group", "scope_group": SID}, f" {SID} ", False, None),
+        (
+            "premium",
+            {"scope": "group", "scope_group": SID},
+            " S-1-5-21-1-2-3-9 ",
+            False,
+            Refusal.SCOPE,
+        ),
+        ("premium", {"assignment_required": True}, "", False, Refusal.ASSIGNMENT),
+        ("premium", {"assignment_required": True}, "", True, None),
+    ],
+)
+async def test_self_service_read_with_the_tenant_decides_as_the_store_does(
+    portal: tuple[Portal, PortalTenant, sa.Engine],
+    plan: str,
+    policy: dict[str, object],
+    groups: str,
+    assigned: bool,
+    refused: Refusal | None,
+) -> None:
+    """E1, G6: what :meth:`Portal.tenant` reads once per request (the plan, the
+    policy) gives the decision reading them in the transaction gives."""
+    made, bare, _ = portal
+    with made.services.sessions() as db, db.begin():
+        tenant_row = db.get(Tenant, bare.id)
+        assert tenant_row is not None
+        tenant_row.plan = plan
+        if policy:
+            change_gate_policy(db, bare.id, **policy)
+        user = db.scalars(select(DirectoryUser)).one()
+        user.group_sids, user.assigned = groups, assigned
+        user_id = user.id
+    read = await made.tenant(bare.slug)
+    assert read.self_service is not None and bare.self_service is None
+    with made.services.sessions() as db, db.begin():
+        assert made.proven_in(db, read, user_id) == refused
+        db.rollback()  # the refusal's audit event: written once below
+    with made.services.sessions() as db, db.begin():
+        assert made.proven_in(db, bare, user_id) == refused
