@@ -32,10 +32,8 @@ class FakeConnection:
         self.unbound = True
 
 
-@pytest.fixture
-def pool(monkeypatch: pytest.MonkeyPatch) -> ConnectionPool:
-    monkeypatch.setattr(pool_module, "_still_open", lambda conn: not conn.unbound)
-    monkeypatch.setattr(ConnectionPool, "_open", lambda self: FakeConnection())
+def fake_pool(**options: Any) -> ConnectionPool:
+    """A pool of one connection to a DC that is never reached."""
     return ConnectionPool(
         host="dc1.passback.test",
         port=636,
@@ -45,7 +43,15 @@ def pool(monkeypatch: pytest.MonkeyPatch) -> ConnectionPool:
         size=1,
         connect_timeout=1,
         operation_timeout=1,
+        **options,
     )
+
+
+@pytest.fixture
+def pool(monkeypatch: pytest.MonkeyPatch) -> ConnectionPool:
+    monkeypatch.setattr(pool_module, "_still_open", lambda conn: not conn.unbound)
+    monkeypatch.setattr(ConnectionPool, "_open", lambda self: FakeConnection())
+    return fake_pool()
 
 
 def borrow(pool: ConnectionPool) -> Any:
@@ -191,17 +197,7 @@ def spares(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[ConnectionPool, li
 
     monkeypatch.setattr(ConnectionPool, "_open_unbound", open_unbound)
     clock = Clock()
-    pool = ConnectionPool(
-        host="dc1.passback.test",
-        port=636,
-        tls=PinnedTls(ssl.create_default_context(), "dc1.passback.test"),
-        bind_dn="CN=svc",
-        bind_password="x",
-        size=1,
-        connect_timeout=1,
-        operation_timeout=1,
-        clock=clock,
-    )
+    pool = fake_pool(clock=clock)
     yield pool, opened, clock
     pool.close()
 
