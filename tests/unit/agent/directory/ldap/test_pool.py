@@ -251,7 +251,7 @@ def test_a_spare_that_failed_to_open_is_not_used(
     pool, _, _ = spares
     failed: concurrent.futures.Future[Any] = concurrent.futures.Future()
     failed.set_exception(OSError("connection refused"))
-    pool.open_ahead().close()  # starts the openers
+    bound_on(pool)  # starts the openers
     settled(pool)
     pool._spare = pool_module._Spare(failed, 0.0)
     assert bound_on(pool).result["result"] == 0
