@@ -339,8 +339,8 @@ class Writeback:
         """``unfinished``: the journal's entry when an earlier delivery started
         this request and never finished it (the agent died, or the answer was lost)."""
         sent = False  # whether the write may have reached the directory
-        # A check binds on a new connection: it opens while the account is
-        # located; nothing is sent on it before the refusal checks below pass.
+        # A check binds on a new connection, opened ahead (or while the account
+        # is located); nothing is sent on it before the refusal checks below pass.
         opened = self._directory.open_for_verify() if meta.operation is Operation.VERIFY else None
         try:
             user = self._directory.locate(meta.anchor)

@@ -240,10 +240,10 @@ class Directory(Protocol):
         ...
 
     def open_for_verify(self) -> OpenedConnection:
-        """Start opening, in the background, the new connection the next
-        :meth:`verify_password` binds on; nothing but the connection's own
-        handshake is sent before that bind. Raises nothing: a failure to open
-        is raised by the bind."""
+        """The new connection the next :meth:`verify_password` binds on, opened
+        ahead of time or now in the background; nothing but the connection's
+        own handshake is sent before that bind. Raises nothing: a failure to
+        open is raised by the bind."""
         ...
 
     def verify_password(

@@ -296,8 +296,10 @@ class ActiveDirectory:
                         yield group
 
     def open_for_verify(self) -> OpenedAhead:
-        """A new connection to the configured DC, opening in the background (TCP,
-        TLS) while the account is located: a check then waits only for its bind."""
+        """A new connection to the configured DC for one check: the one the pool
+        opened ahead after the last check (TCP, TLS), else one opening in the
+        background while the account is located; a check then waits only for
+        its bind."""
         return self._reads.open_ahead()
 
     def verify_password(
