@@ -455,13 +455,20 @@ def test_password_stamp_of_a_deleted_user_is_not_found(
 
 
 def test_pool_survives_the_dc_closing_its_connections(samba_dc: SambaDC) -> None:
+    """The pool's connections and the spare a password check opened ahead
+    alike: a restart of the DC closes them, the next operations open others."""
     directory = ActiveDirectory(settings_for(samba_dc))
     try:
         user = samba_dc.create_user()
-        directory.locate(user.object_guid)
+        found = directory.locate(user.object_guid)
         directory.capabilities()
+        directory.verify_password(found, user.password, directory.open_for_verify())
+        spare = directory._reads._spare
+        assert spare is not None
+        spare.future.result(timeout=10)  # open when the DC restarts
         samba_dc.restart()
         located = directory.locate(user.object_guid)
+        directory.verify_password(located, user.password, directory.open_for_verify())
         directory.reset_password(located, NEW_PASSWORD, unlock=False)
         assert samba_dc.can_bind(user.dn, NEW_PASSWORD)
     finally:
