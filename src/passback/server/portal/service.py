@@ -80,6 +80,15 @@ class SelfService:
     #: The policy, for what depends on the user (the scope's group, assignment).
     policy: GatePolicy
 
+    @classmethod
+    def read(cls, db: Session, tenant: Tenant) -> SelfService:
+        policy = gate_policy(db, tenant.id)
+        return cls(entitlements.tenant_refusal(tenant, policy), policy)
+
+    def refusal(self, user: DirectoryUser) -> entitlements.Refusal | None:
+        """Why ``user`` may not use self-service (reset, unlock, change), or None."""
+        return self.refused or entitlements.user_refusal(self.policy, user)
+
 
 @dataclasses.dataclass(frozen=True)
 class PortalTenant:
@@ -195,8 +204,7 @@ class Portal:
                 row = db.scalar(_TENANT_BY_SLUG, {"slug": slug})
                 if row is None:
                     return None
-                policy = gate_policy(db, row.id)
-                state = SelfService(entitlements.tenant_refusal(row, policy), policy)
+                state = SelfService.read(db, row)
                 return PortalTenant(row.id, row.name, row.slug, row.refuse_common, state)
 
         found = await asyncio.to_thread(load)
@@ -239,17 +247,13 @@ class Portal:
             PortalError: ``not_enabled`` (403).
         """
 
-        def refusal() -> entitlements.Refusal | None:
+        def read() -> SelfService | None:
             with self.services.sessions() as db:
                 row = db.get(Tenant, tenant.id)
-                if row is None:
-                    return None
-                return entitlements.tenant_refusal(row, gate_policy(db, tenant.id))
+                return SelfService.read(db, row) if row is not None else None
 
-        if tenant.self_service is not None:
-            refused = tenant.self_service.refused
-        else:
-            refused = await asyncio.to_thread(refusal)
+        state = tenant.self_service or await asyncio.to_thread(read)
+        refused = state.refused if state is not None else None
         if refused is not None:
             raise PortalError("not_enabled", NOT_ENABLED, note=f"E1/G6: {refused} (tenant)")
 
@@ -675,14 +679,13 @@ class Portal:
             return None
         if language in LOCALES:
             user.language = language
-        state = tenant.self_service
-        if state is not None:  # read with the tenant, for this request
-            refused = state.refused or entitlements.user_refusal(state.policy, user)
-        else:
+        state = tenant.self_service  # read with the tenant, for this request
+        if state is None:
             row = db.get(Tenant, tenant.id)
             if row is None:
                 return None
-            refused = entitlements.self_service_refusal(row, gate_policy(db, tenant.id), user)
+            state = SelfService.read(db, row)
+        refused = state.refusal(user)
         if refused is None:
             return None
         now = self._clock()
