@@ -44,11 +44,11 @@ def test_migration_0002_gives_existing_tenants_slugs_and_a_secret(tmp_path: Path
     engine.dispose()
 
 
-def test_migration_0008_keeps_what_references_tenants(tmp_path: Path) -> None:
-    """Tenants refuse common passwords from then on; nothing that references a
-    tenant (ON DELETE CASCADE) goes with the new columns."""
+def store_with_a_tenant(tmp_path: Path, revision: str) -> tuple[str, sa.Engine, str]:
+    """A store migrated up to ``revision`` holding tenant ``t1``; its URL, an
+    engine on it and the time written (ISO 8601)."""
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    upgrade(url, "0007")
+    upgrade(url, revision)
     engine = create_engine(url)
     now = dt.datetime.now(dt.UTC).isoformat()
     with engine.begin() as connection:
@@ -58,6 +58,14 @@ def test_migration_0008_keeps_what_references_tenants(tmp_path: Path) -> None:
             ),
             {"at": now},
         )
+    return url, engine, now
+
+
+def test_migration_0008_keeps_what_references_tenants(tmp_path: Path) -> None:
+    """Tenants refuse common passwords from then on; nothing that references a
+    tenant (ON DELETE CASCADE) goes with the new columns."""
+    url, engine, now = store_with_a_tenant(tmp_path, "0007")
+    with engine.begin() as connection:
         connection.execute(
             sa.text(
                 "INSERT INTO package_keys (tenant_id, key_id, key_wrapped, created_at) "
@@ -76,17 +84,8 @@ def test_migration_0008_keeps_what_references_tenants(tmp_path: Path) -> None:
 
 def test_migration_0028_keys_the_names_of_existing_users(tmp_path: Path) -> None:
     """Users synced before it are found by name after it, in any case and script."""
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    upgrade(url, "0027")
-    engine = create_engine(url)
-    now = dt.datetime.now(dt.UTC).isoformat()
+    url, engine, now = store_with_a_tenant(tmp_path, "0027")
     with engine.begin() as connection:
-        connection.execute(
-            sa.text(
-                "INSERT INTO tenants (id, name, slug, created_at) VALUES ('t1', 'A', 'a', :at)"
-            ),
-            {"at": now},
-        )
         for user_id, sam, upn in (("u1", "JOÃO", "João@Acme.Test"), ("u2", "Ana", None)):
             connection.execute(
                 sa.text(
