@@ -73,7 +73,9 @@ def server(tmp_path: Path, mail: MailCatcher, migrated_store: Path) -> Iterator[
     )
     master_key = MasterKey.generate()
     app = create_app(settings, master_key)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP named: asyncio sets TCP_NODELAY only on sockets that say TCP,
+    # and without it a kept-alive connection waits 40 ms for each response's body.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
     host, port = sock.getsockname()
     config = uvicorn.Config(app, ws="websockets-sansio", log_config=None, lifespan="on")
