@@ -25,6 +25,7 @@ from passback.server.api import (
     users,
 )
 from passback.server.api.schemas import Health
+from passback.server.bodies import MAX_BODY, DeclaredBodyLimit
 from passback.server.console import admins as console_admins
 from passback.server.console import pages as console_pages
 from passback.server.console import (
@@ -172,8 +173,9 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,  # served from the installed package by api.docs
         # Any route: a body that is not UTF-8, or a Host that is not the public URL's.
-        responses=problems.error_responses(400),
+        responses=problems.error_responses(400, 413),
         redoc_url=None,
+        max_body_size=MAX_BODY,
     )
     app.state.services = services
     app.state.portal = portal
@@ -221,8 +223,8 @@ def create_app(
 
 
 class _App(FastAPI):
-    """The app wrapped in the Host check and the security headers, outside
-    Starlette's error middleware, so that a 500 gets them too; deferred work
+    """The app wrapped in the body limit, the Host check and the security
+    headers, outside Starlette's error middleware, so that a 500 gets them too; deferred work
     starts once the answer is out (``deferred.AfterAnswer``)."""
 
     public_url: str | None = None
@@ -231,9 +233,11 @@ class _App(FastAPI):
     def build_middleware_stack(self) -> ASGIApp:
         return AfterAnswer(
             SecurityHeaders(
-                TrustedHosts(
-                    flash.ReplacedByEveryPost(super().build_middleware_stack()),
-                    public_url=self.public_url,
+                DeclaredBodyLimit(
+                    TrustedHosts(
+                        flash.ReplacedByEveryPost(super().build_middleware_stack()),
+                        public_url=self.public_url,
+                    )
                 ),
                 page_policies=self.page_policies,
                 cacheable=("/static/", f"{docs.ASSETS_PATH}/"),

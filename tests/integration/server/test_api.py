@@ -32,7 +32,7 @@ def onboard_body(key: rsa.RSAPrivateKey, **changes: str) -> dict[str, str]:
 
 
 #: What a writeback route may answer, as its OpenAPI document says.
-WRITE_ANSWERS = {"200", "400", "401", "403", "404", "409", "422", "502", "503", "504"}
+WRITE_ANSWERS = {"200", "400", "401", "403", "404", "409", "413", "422", "502", "503", "504"}
 
 
 async def test_health(client: httpx.AsyncClient) -> None:

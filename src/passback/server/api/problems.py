@@ -129,6 +129,9 @@ def status_of(error: Refused | PortalError) -> int:
     return 500
 
 
+#: A body past ``bodies.MAX_BODY``.
+BODY_TOO_LARGE = "The request body is larger than any this server takes."
+
 _DESCRIPTIONS = {
     400: "The body could not be read (JSON must be UTF-8), or, with a public URL "
     "configured, the Host is not this server's (`unknown_host`).",
@@ -137,6 +140,7 @@ _DESCRIPTIONS = {
     404: "No such object in the caller's tenant.",
     409: "The account or the request is in a state that does not allow it.",
     410: "The flow has expired or ended; start again.",
+    413: "The request body is larger than any this server takes (64 KiB).",
     422: "The request is not valid, or the password was refused by policy.",
     429: "Too many requests from this client address; wait and try again.",
     502: "The agent or the directory failed; the password was not changed.",
@@ -319,18 +323,22 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     # FastAPI raises 400 when a body cannot be decoded at all (JSON that is not
     # UTF-8, a broken form); JSON it can decode but not parse is a 422.
-    code = {400: "unreadable_body", 404: "not_found", 405: "method_not_allowed"}.get(
-        exc.status_code, "http_error"
-    )
+    code = {
+        400: "unreadable_body",
+        404: "not_found",
+        405: "method_not_allowed",
+        413: "body_too_large",
+    }.get(exc.status_code, "http_error")
     message = {
         400: "The request body could not be read: send JSON in UTF-8.",
         404: "There is no such page or API route.",
         405: "This API route does not take this HTTP method.",
+        413: BODY_TOO_LARGE,
     }.get(exc.status_code, "The request could not be served.")
     if exc.status_code in _UNRECORDED:
         # A path or method that does not exist (a browser's /favicon.ico, a
-        # scanner): nothing an operator looks up, and nothing a stranger may
-        # make the server store.
+        # scanner), a body no form or route takes: nothing an operator looks
+        # up, and nothing a stranger may make the server store.
         return error_response(exc.status_code, code, message, headers=exc.headers, recorded=False)
     support_code = str(uuid.uuid4())
     incident = Incident(
@@ -342,7 +350,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-_UNRECORDED = frozenset({404, 405})
+_UNRECORDED = frozenset({404, 405, 413})
 
 
 async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
