@@ -109,8 +109,8 @@ from passback.server.settings import ServerSettings
     default=listen.HEADER_TIMEOUT,
     show_default=True,
     type=click.FloatRange(1, 120),
-    help="Seconds a client has to send a request's line and headers "
-    "(and a new connection to start sending).",
+    help="Seconds a client has to send a whole request (line, headers and body) "
+    "from its first byte, and a new connection to start sending.",
 )
 @click.option(
     "--keep-alive-timeout",

@@ -3,14 +3,15 @@ connection timed and counted.
 
 Uvicorn on its own leaves a TLS handshake 60 s (asyncio's default), waits for
 a request head for ever (a client sending one byte every few seconds holds
-its connection indefinitely) and accepts any number of connections. So:
+its connection indefinitely), then for its body as long as bytes keep
+coming, and accepts any number of connections. So:
 
 - the event loop is asyncio's, with ``create_server`` given our TLS handshake
   timeout (``ServerLoop``);
-- the HTTP protocol is uvicorn's h11 one, with a deadline on each request
-  head, and connections past the cap closed as soon as they are made
-  (``guarded_protocol``). A WebSocket, once upgraded, is uvicorn's WebSocket
-  protocol: neither the head deadline nor the keep-alive timeout touch it,
+- the HTTP protocol is uvicorn's h11 one, with a deadline on each request,
+  head and body, and connections past the cap closed as soon as they are
+  made (``guarded_protocol``). A WebSocket, once upgraded, is uvicorn's
+  WebSocket protocol: neither the request deadline nor the keep-alive timeout touch it,
   so an agent's link idle between pings stays up;
 - asyncio's TLS layer keeps a 256 KiB read buffer per connection; it is
   shrunk, and memory freed by closed connections is handed back to the
@@ -44,8 +45,9 @@ logger = logging.getLogger(__name__)
 #: A TLS handshake is one or two round trips: 10 s covers slow links; a peer
 #: that stalls is dropped instead of held for asyncio's 60 s.
 TLS_HANDSHAKE_TIMEOUT = 10.0
-#: A browser or agent sends its request head at once; 10 s covers slow links,
-#: and a silent or trickling client (slowloris) loses its connection.
+#: A browser or agent sends its request (head and body, at most 64 KiB) at
+#: once; 10 s covers slow links, and a silent or trickling client (slowloris)
+#: loses its connection.
 HEADER_TIMEOUT = 10.0
 #: Idle seconds between HTTP requests on one connection (uvicorn's default).
 KEEP_ALIVE_TIMEOUT = 5
@@ -99,10 +101,11 @@ class Traffic:
 
 
 def guarded_protocol(limits: ConnectionLimits, traffic: Traffic) -> type[H11Protocol]:
-    """Uvicorn's h11 protocol with a request-head deadline and the connection cap."""
+    """Uvicorn's h11 protocol with a deadline on each request (from its first
+    byte, or from the connection, to its body's last) and the connection cap."""
 
     class GuardedH11Protocol(H11Protocol):
-        _head_timer: asyncio.TimerHandle | None = None
+        _request_timer: asyncio.TimerHandle | None = None
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             # Established connections of both kinds share this set; a WebSocket
@@ -113,41 +116,46 @@ def guarded_protocol(limits: ConnectionLimits, traffic: Traffic) -> type[H11Prot
                 transport.abort()
                 return
             super().connection_made(transport)
-            self._arm_head_timer()
+            self._arm_request_timer()
 
         def connection_lost(self, exc: Exception | None) -> None:
-            self._cancel_head_timer()
+            self._cancel_request_timer()
             if self.transport is None:  # refused in connection_made
                 return
             super().connection_lost(exc)
 
         def data_received(self, data: bytes) -> None:
-            if self._head_timer is None and self._waiting_for_head():
-                self._arm_head_timer()  # the first byte of a request on a kept-alive connection
+            if self._request_timer is None and self.conn.their_state is h11.IDLE:
+                self._arm_request_timer()  # the first byte of a request on a kept-alive connection
             super().data_received(data)
-            if not self._waiting_for_head():
-                self._cancel_head_timer()
+            if not self._receiving():
+                self._cancel_request_timer()
+
+        def handle_websocket_upgrade(self, event: h11.Request) -> None:
+            self._cancel_request_timer()  # the WebSocket protocol has it from here
+            super().handle_websocket_upgrade(event)
 
         def on_response_complete(self) -> None:
             super().on_response_complete()
-            self._cancel_head_timer()  # idle now: the keep-alive timeout rules
+            self._cancel_request_timer()  # idle now: the keep-alive timeout rules
 
-        def _waiting_for_head(self) -> bool:
-            return self.conn.their_state is h11.IDLE
+        def _receiving(self) -> bool:
+            """Whether a request's head or body is still to come."""
+            return self.conn.their_state in (h11.IDLE, h11.SEND_BODY)
 
-        def _arm_head_timer(self) -> None:
-            self._cancel_head_timer()
-            self._head_timer = self.loop.call_later(limits.header_timeout, self._head_timeout)
+        def _arm_request_timer(self) -> None:
+            self._cancel_request_timer()
+            self._request_timer = self.loop.call_later(limits.header_timeout, self._request_timeout)
 
-        def _cancel_head_timer(self) -> None:
-            if self._head_timer is not None:
-                self._head_timer.cancel()
-                self._head_timer = None
+        def _cancel_request_timer(self) -> None:
+            if self._request_timer is not None:
+                self._request_timer.cancel()
+                self._request_timer = None
 
-        def _head_timeout(self) -> None:
-            self._head_timer = None
-            if self._waiting_for_head() and not self.transport.is_closing():
-                logger.info("connection from %s closed: no request head in time", self.client)
+        def _request_timeout(self) -> None:
+            self._request_timer = None
+            if self._receiving() and not self.transport.is_closing():
+                logger.info("connection from %s closed: no whole request in time", self.client)
                 self.transport.close()
 
     return GuardedH11Protocol

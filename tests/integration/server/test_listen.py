@@ -1,5 +1,5 @@
 """``passback server`` as run by an operator: every connection is timed and
-counted (TLS handshake, request head, keep-alive, connection cap, relay
+counted (TLS handshake, whole request, keep-alive, connection cap, relay
 handshakes in flight), and an established WebSocket is none of their business."""
 
 from __future__ import annotations
@@ -125,6 +125,25 @@ def test_a_trickled_request_head_is_cut(timed: Deployment, kept_alive: bool) -> 
             if closed_within(sock, 0.2):
                 return
         pytest.fail("a request head trickled in for good")
+
+
+def test_a_trickled_request_body_is_cut(timed: Deployment) -> None:
+    """The deadline runs to the body's last byte: a whole head, then a body
+    one byte at a time (within the size limit) loses the connection too."""
+    with tls(timed) as sock:
+        sock.sendall(
+            b"POST /api/v1/portal/acme/reset HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 60000\r\n\r\n{"
+        )
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            try:
+                sock.sendall(b" ")
+            except OSError:
+                return
+            if closed_within(sock, 0.2):
+                return
+        pytest.fail("a request body trickled in for good")
 
 
 def test_an_idle_kept_alive_connection_is_cut(timed: Deployment) -> None:
