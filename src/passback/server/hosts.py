@@ -20,10 +20,13 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from passback.printable import printable
 from passback.server.api.problems import error_response, store_record
 from passback.server.support import Incident
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+#: Characters of a refused Host kept in its support record.
+HOST_NOTED = 256
 
 
 def host_name(host: str) -> str:
@@ -99,10 +102,12 @@ class TrustedHosts:
                 message,
                 method=scope["method"],
                 path=scope["path"],
-                note=f"Host: {host}",
+                note=f"Host: {printable(host[:HOST_NOTED])}",
             )
-            await store_record(Request(scope, receive), incident, code)
-            response = error_response(400, "unknown_host", message, support_code=code)
+            kept = await store_record(Request(scope, receive), incident, code)
+            response = error_response(
+                400, "unknown_host", message, support_code=code, recorded=kept
+            )
             await response(scope, receive, send)
 
         return refuse

@@ -1,6 +1,7 @@
 """What the use-cases share: settings, the store's sessions, the router to the
-agents, the master key the store's secrets are wrapped under, and the store
-work that runs after an answer has gone back."""
+agents, the master key the store's secrets are wrapped under, the store
+work that runs after an answer has gone back, and how many support records
+a stranger's address may make the server keep."""
 
 from __future__ import annotations
 
@@ -8,8 +9,14 @@ import dataclasses
 
 from passback.crypto.masterkey import MasterKey
 from passback.server.deferred import Deferred
+from passback.server.portal.ratelimit import SlidingWindowLimiter
 from passback.server.settings import ServerSettings
-from passback.server.types import AgentRouter, StoreSessions
+from passback.server.types import AgentRouter, RateLimiter, StoreSessions
+
+#: Support records (E2) one client address may make the server keep, for
+#: errors answered before anyone is known: 60 per 10 minutes.
+RECORDS_PER_ADDRESS = 60
+RECORD_WINDOW = 600.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -19,3 +26,6 @@ class Services:
     router: AgentRouter
     master_key: MasterKey
     deferred: Deferred = dataclasses.field(default_factory=Deferred)
+    record_budget: RateLimiter = dataclasses.field(
+        default_factory=lambda: SlidingWindowLimiter(RECORDS_PER_ADDRESS, RECORD_WINDOW)
+    )

@@ -9,6 +9,7 @@ import httpx
 
 from passback.protocol.outcomes import Outcome
 from passback.server.console.roles import Role
+from passback.server.services import RECORDS_PER_ADDRESS
 from tests.support.console import admin_of, make_token
 from tests.support.portal import portal_tenant, rows
 from tests.support.server import AgentFactory, RunningServer, assert_error, bearer
@@ -86,3 +87,26 @@ async def test_a_reports_token_may_not_look_codes_up(
     reader = bearer(await make_token(client, "rex's report"))
     refused = await client.get(f"/api/v1/support/{uuid.uuid4()}", headers=reader)
     assert_error(refused, 403, "forbidden")
+
+
+async def test_a_stranger_makes_the_server_keep_only_a_budget_of_records(
+    server: RunningServer, client: httpx.AsyncClient
+) -> None:
+    """Errors answered before anyone is known (no token, a bad body, a wrong
+    token) are recorded within their address's budget (60 per 10 minutes);
+    past it they are answered without a support code, and an administrator's
+    own errors are still recorded."""
+    tenant = server.create_tenant("Acme")
+    codes = []
+    for _ in range(RECORDS_PER_ADDRESS + 5):
+        response = await client.post("/api/v1/users/jdoe/password-reset", json={})
+        codes.append(response.json()["error"]["support_code"])
+    assert all(codes[:RECORDS_PER_ADDRESS]) and not any(codes[RECORDS_PER_ADDRESS:])
+    [(kept,)] = rows(server, "SELECT count(*) FROM support_records")
+    assert kept == RECORDS_PER_ADDRESS
+    unknown = await client.get("/api/v1/users", headers=bearer("not-a-token"))
+    assert_error(unknown, 401, "unauthorized", recorded=False)
+    admins = await client.post(
+        "/api/v1/users/jdoe/password-reset", json={}, headers=bearer(tenant.admin_token)
+    )
+    assert_error(admins, 422, "validation_failed")

@@ -47,6 +47,7 @@ from passback.server.errors import Conflict as ConflictError
 from passback.server.errors import NotFound as NotFoundError
 from passback.server.outcomes import describe
 from passback.server.portal.errors import PortalError, Refusal
+from passback.server.portal.ratelimit import address_key
 from passback.server.support import Incident
 
 logger = logging.getLogger(__name__)
@@ -199,15 +200,26 @@ def error_response(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-async def store_record(request: Request, incident: Incident, code: str) -> None:
-    """Store the support record of an error being answered.
+async def store_record(
+    request: Request, incident: Incident, code: str, *, promised: bool = False
+) -> bool:
+    """Store the support record of an error being answered; whether it was
+    stored (else the answer gives no support code).
 
-    A failure to store it is logged with the code and the incident, and the
-    error response still goes out: it must not hide the error it reports.
+    An error answered before anyone is known (no admin token accepted, and no
+    support code ``promised`` by the use-case) is recorded only within its
+    client address's budget, so that a stranger cannot fill the store or hold
+    its write lock. A failure to store it is logged with the code and the
+    incident, and the error response still goes out: it must not hide the
+    error it reports.
     """
-    sessions = get_services(request).sessions
+    services = get_services(request)
+    if not promised and caller_tenant(request) is None:
+        client = request.client.host if request.client else "unknown"
+        if not await services.record_budget.allow("support:" + address_key(client)):
+            return False
     try:
-        await asyncio.to_thread(support.record, sessions, incident, code)
+        await asyncio.to_thread(support.record, services.sessions, incident, code)
     except Exception:
         logger.exception(
             "support: could not store the record of support code %s: %s",
@@ -215,6 +227,7 @@ async def store_record(request: Request, incident: Incident, code: str) -> None:
             printable(incident),
             extra={"support_code": code},
         )
+    return True
 
 
 def install(app: FastAPI) -> None:
@@ -251,7 +264,9 @@ async def _api_error(request: Request, exc: Exception) -> JSONResponse:
         username=exc.username,
         request_id=exc.request_id,
     )
-    await store_record(request, incident, support_code)
+    kept = await store_record(
+        request, incident, support_code, promised=exc.support_code is not None
+    )
     return error_response(
         status,
         exc.code,
@@ -261,6 +276,7 @@ async def _api_error(request: Request, exc: Exception) -> JSONResponse:
         support_code=support_code,
         headers=headers,
         localized_message=exc.localized_message,
+        recorded=kept,
     )
 
 
@@ -293,9 +309,14 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     incident = Incident(
         "validation_failed", 422, message, method=request.method, path=request.url.path
     )
-    await store_record(request, incident, support_code)
+    kept = await store_record(request, incident, support_code)
     return error_response(
-        422, "validation_failed", message, detail={"errors": errors}, support_code=support_code
+        422,
+        "validation_failed",
+        message,
+        detail={"errors": errors},
+        support_code=support_code,
+        recorded=kept,
     )
 
 
@@ -344,9 +365,14 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     incident = Incident(
         code, exc.status_code, message, method=request.method, path=request.url.path
     )
-    await store_record(request, incident, support_code)
+    kept = await store_record(request, incident, support_code)
     return error_response(
-        exc.status_code, code, message, headers=exc.headers, support_code=support_code
+        exc.status_code,
+        code,
+        message,
+        headers=exc.headers,
+        support_code=support_code,
+        recorded=kept,
     )
 
 
@@ -367,5 +393,5 @@ async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
     incident = Incident(
         "internal_error", 500, message, method=request.method, path=request.url.path
     )
-    await store_record(request, incident, support_code)
-    return error_response(500, "internal_error", message, support_code=support_code)
+    kept = await store_record(request, incident, support_code)
+    return error_response(500, "internal_error", message, support_code=support_code, recorded=kept)

@@ -730,7 +730,7 @@ async def shown_error(
     client = request.client.host if request.client else "unknown"
     keep = error.code not in TRIVIAL and (
         error.support_code is not None
-        or await portal.record_budget.allow("support:" + address_key(client))
+        or await portal.services.record_budget.allow("support:" + address_key(client))
     )
     if not keep:
         return {"text": error.text(t), "field": error.field, "support_code": None}, status, tenant

@@ -41,7 +41,7 @@ from passback.server.portal.gates import email_gate, registry
 from passback.server.portal.gates.base import Answer, Armed, At, subject
 from passback.server.portal.help_mail import help_mail
 from passback.server.portal.notice_mail import Notice, notice_mail
-from passback.server.portal.ratelimit import SlidingWindowLimiter, address_key
+from passback.server.portal.ratelimit import address_key
 from passback.server.rules import PasswordRules, rules_for, rules_from_json
 from passback.server.services import Services
 from passback.server.store.models import DirectoryUser, PortalFlow, Tenant, utcnow
@@ -184,9 +184,6 @@ class Portal:
         self.hasher = hasher
         self.catalogs = catalogs
         self._clock = clock
-        #: Support records one client address may make the server keep (E2),
-        #: so that a stranger cannot fill the store: 60 per 10 minutes.
-        self.record_budget: RateLimiter = SlidingWindowLimiter(60, 600.0)
         #: Notices being sent (G9): kept so that they finish, never awaited.
 
     # -- steps ----------------------------------------------------------------
