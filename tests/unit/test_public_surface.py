@@ -90,6 +90,7 @@ def test_cli_commands() -> None:
             "--header-timeout",
             "--keep-alive-timeout",
             "--max-connections",
+            "--max-connections-per-address",
             "--relay-handshakes",
             "--relay-handshakes-per-address",
             "--lookup-limit",

@@ -128,6 +128,15 @@ from passback.server.settings import ServerSettings
     help="Connections held at once; more are closed as soon as they are made.",
 )
 @click.option(
+    "--max-connections-per-address",
+    default=listen.MAX_CONNECTIONS_PER_ADDRESS,
+    show_default=True,
+    type=click.IntRange(1, 1_000_000),
+    help="Connections one client address (an IPv6 /64) holds at once; more are "
+    "closed as soon as they are made. Behind a reverse proxy every client has "
+    "its address: raise it to --max-connections.",
+)
+@click.option(
     "--relay-handshakes",
     default=MAX_HANDSHAKES,
     show_default=True,
@@ -183,6 +192,7 @@ def server(
     header_timeout: float,
     keep_alive_timeout: int,
     max_connections: int,
+    max_connections_per_address: int,
     relay_handshakes: int,
     relay_handshakes_per_address: int,
     lookup_limit: int,
@@ -229,6 +239,7 @@ def server(
         header_timeout=header_timeout,
         keep_alive_timeout=keep_alive_timeout,
         max_connections=max_connections,
+        max_connections_per_address=max_connections_per_address,
     )
     # Forwarded headers only from the proxies named: anyone else could forge them.
     proxies: dict[str, Any] = (

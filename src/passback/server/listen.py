@@ -9,10 +9,11 @@ coming, and accepts any number of connections. So:
 - the event loop is asyncio's, with ``create_server`` given our TLS handshake
   timeout (``ServerLoop``);
 - the HTTP protocol is uvicorn's h11 one, with a deadline on each request,
-  head and body, and connections past the cap closed as soon as they are
-  made (``guarded_protocol``). A WebSocket, once upgraded, is uvicorn's
-  WebSocket protocol: neither the request deadline nor the keep-alive timeout touch it,
-  so an agent's link idle between pings stays up;
+  head and body, and connections past the cap, or past one address's share
+  of it, closed as soon as they are made (``guarded_protocol``). A
+  WebSocket, once upgraded, is uvicorn's WebSocket protocol: neither the
+  request deadline nor the keep-alive timeout touch it, so an agent's link
+  idle between pings stays up;
 - asyncio's TLS layer keeps a 256 KiB read buffer per connection; it is
   shrunk, and memory freed by closed connections is handed back to the
   system (``trim_forever``), so a burst of connections leaves no lasting
@@ -36,6 +37,8 @@ import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from passback.printable import printable
+from passback.server.portal.ratelimit import address_key
 from passback.server.store.models import utcnow
 from passback.server.support import blank_secrets
 from passback.server.types import Clock
@@ -54,6 +57,10 @@ KEEP_ALIVE_TIMEOUT = 5
 #: Connections held at once, past TLS: ~100 KB each, so ~100 MB at the cap;
 #: stay under the process's open-file limit (``ulimit -n``).
 MAX_CONNECTIONS = 1000
+#: Connections one client address (an IPv6 /64) holds at once: a browser
+#: keeps a few, an office behind one NAT some dozens; a stranger needs ten
+#: addresses to hold the whole of ``MAX_CONNECTIONS``.
+MAX_CONNECTIONS_PER_ADDRESS = 100
 #: Read buffer of each TLS connection: two full TLS records (16 KiB each); the
 #: stdlib's 256 KiB was most of what an idle connection cost.
 TLS_READ_BUFFER = 32 * 1024
@@ -74,6 +81,7 @@ class ConnectionLimits:
     header_timeout: float = HEADER_TIMEOUT
     keep_alive_timeout: int = KEEP_ALIVE_TIMEOUT
     max_connections: int = MAX_CONNECTIONS
+    max_connections_per_address: int = MAX_CONNECTIONS_PER_ADDRESS
 
 
 class ServerLoop(asyncio.SelectorEventLoop):
@@ -102,7 +110,7 @@ class Traffic:
 
 def guarded_protocol(limits: ConnectionLimits, traffic: Traffic) -> type[H11Protocol]:
     """Uvicorn's h11 protocol with a deadline on each request (from its first
-    byte, or from the connection, to its body's last) and the connection cap."""
+    byte, or from the connection, to its body's last) and the connection caps."""
 
     class GuardedH11Protocol(H11Protocol):
         _request_timer: asyncio.TimerHandle | None = None
@@ -111,8 +119,9 @@ def guarded_protocol(limits: ConnectionLimits, traffic: Traffic) -> type[H11Prot
             # Established connections of both kinds share this set; a WebSocket
             # moves into it from here when it upgrades.
             traffic.made += 1
-            if len(self.connections) >= limits.max_connections:
-                _log_refusal(traffic, len(self.connections))
+            refusal = _refusal(self.connections, transport, limits)
+            if refusal is not None:
+                _log_refusal(traffic, refusal)
                 transport.abort()
                 return
             super().connection_made(transport)
@@ -161,14 +170,30 @@ def guarded_protocol(limits: ConnectionLimits, traffic: Traffic) -> type[H11Prot
     return GuardedH11Protocol
 
 
-def _log_refusal(traffic: Traffic, held: int) -> None:
+def _refusal(held: set[Any], transport: asyncio.Transport, limits: ConnectionLimits) -> str | None:
+    """Why a new connection is refused, if it is: the server holds its cap,
+    or the client's address holds its share. ``held``: uvicorn's protocols of
+    every established connection, HTTP and WebSocket (each knows its client)."""
+    if len(held) >= limits.max_connections:
+        return f"server full: {len(held)} held (--max-connections)"
+    peer = transport.get_extra_info("peername")
+    if not isinstance(peer, tuple):
+        return None  # not an IP socket
+    address = address_key(str(peer[0]))
+    mine = sum(1 for p in held if p.client is not None and address_key(p.client[0]) == address)
+    if mine >= limits.max_connections_per_address:
+        return f"{address} holds {mine} (--max-connections-per-address)"
+    return None
+
+
+def _log_refusal(traffic: Traffic, refusal: str) -> None:
     traffic.refused += 1
     now = traffic.clock().timestamp()
     if now - traffic.logged >= REFUSAL_LOG_INTERVAL:
         logger.warning(
-            "server full: %d connection(s) refused, %d held (--max-connections)",
+            "connections refused: %d since the last warning; the last as %s",
             traffic.refused,
-            held,
+            printable(refusal),
         )
         traffic.refused, traffic.logged = 0, now
 

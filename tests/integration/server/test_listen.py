@@ -1,5 +1,5 @@
 """``passback server`` as run by an operator: every connection is timed and
-counted (TLS handshake, whole request, keep-alive, connection cap, relay
+counted (TLS handshake, whole request, keep-alive, connection caps, relay
 handshakes in flight), and an established WebSocket is none of their business."""
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ def capped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     d = start(
         tmp_path_factory.mktemp("capped"),
         *("--max-connections", "10"),
+        *("--max-connections-per-address", "6"),
         *("--relay-handshakes", "6"),
         *("--relay-handshakes-per-address", "4"),
         *("--header-timeout", "60"),
@@ -66,12 +67,12 @@ def tls_context(d: Deployment) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(d.tls / "ca.pem"))
 
 
-def tcp(d: Deployment) -> socket.socket:
-    return socket.create_connection(("127.0.0.1", d.port), timeout=WAIT)
+def tcp(d: Deployment, source: str = "127.0.0.1") -> socket.socket:
+    return socket.create_connection(("127.0.0.1", d.port), timeout=WAIT, source_address=(source, 0))
 
 
-def tls(d: Deployment) -> ssl.SSLSocket:
-    return tls_context(d).wrap_socket(tcp(d), server_hostname="127.0.0.1")
+def tls(d: Deployment, source: str = "127.0.0.1") -> ssl.SSLSocket:
+    return tls_context(d).wrap_socket(tcp(d, source), server_hostname="127.0.0.1")
 
 
 def closed_within(sock: socket.socket, seconds: float) -> bool:
@@ -162,7 +163,7 @@ async def test_an_open_websocket_outlives_the_http_timeouts(timed: Deployment) -
 
 
 def test_connections_past_the_cap_are_closed_at_once(capped: Deployment) -> None:
-    held = [tls(capped) for _ in range(10)]
+    held = [tls(capped, source) for source in ("127.0.0.1", "127.0.0.2") for _ in range(5)]
     try:
         for sock in held:
             get_healthz(sock)  # each is established and stays (keep-alive 60 s)
@@ -172,6 +173,23 @@ def test_connections_past_the_cap_are_closed_at_once(capped: Deployment) -> None
         for sock in held:
             sock.close()
     # Once they are gone, the server serves again.
+    wait_for(capped._healthy, WAIT, "the server to accept connections again")
+
+
+def test_connections_past_an_address_share_are_closed_at_once(capped: Deployment) -> None:
+    """6 per address: the 7th from the same address is closed, while
+    another address is still served."""
+    held = [tls(capped, "127.0.0.3") for _ in range(6)]
+    try:
+        for sock in held:
+            get_healthz(sock)
+        with tls(capped, "127.0.0.3") as extra:
+            assert closed_within(extra, WAIT)
+        with tls(capped, "127.0.0.4") as other:
+            get_healthz(other)
+    finally:
+        for sock in held:
+            sock.close()
     wait_for(capped._healthy, WAIT, "the server to accept connections again")
 
 
