@@ -14,6 +14,9 @@ coming, and accepts any number of connections. So:
   WebSocket, once upgraded, is uvicorn's WebSocket protocol: neither the
   request deadline nor the keep-alive timeout touch it, so an agent's link
   idle between pings stays up;
+- the soft limit of open files is raised to the hard one: a connection in
+  its TLS handshake is not counted yet but holds a descriptor, and the
+  usual soft limit (1024) is about the connection cap;
 - asyncio's TLS layer keeps a 256 KiB read buffer per connection; it is
   shrunk, and memory freed by closed connections is handed back to the
   system (``trim_forever``), so a burst of connections leaves no lasting
@@ -28,6 +31,7 @@ import ctypes
 import ctypes.util
 import dataclasses
 import logging
+import resource
 import sys
 from asyncio import sslproto
 from collections.abc import Callable
@@ -61,6 +65,8 @@ MAX_CONNECTIONS = 1000
 #: keeps a few, an office behind one NAT some dozens; a stranger needs ten
 #: addresses to hold the whole of ``MAX_CONNECTIONS``.
 MAX_CONNECTIONS_PER_ADDRESS = 100
+#: The soft limit of open files asked for when the hard one has no bound.
+OPEN_FILES_CEILING = 1 << 20
 #: Read buffer of each TLS connection: two full TLS records (16 KiB each); the
 #: stdlib's 256 KiB was most of what an idle connection cost.
 TLS_READ_BUFFER = 32 * 1024
@@ -240,11 +246,33 @@ class SecretPaths(logging.Filter):
         return True
 
 
+def open_file_room(limits: ConnectionLimits) -> int:
+    """Raise this process's soft limit of open files to its hard limit, and
+    return it; warn if it leaves less than twice ``max_connections`` (each
+    connection holds one descriptor, and so does one in its TLS handshake,
+    before it is counted)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        wanted = OPEN_FILES_CEILING if hard == resource.RLIM_INFINITY else hard
+        if wanted > soft:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+    if soft < 2 * limits.max_connections:
+        logger.warning(
+            "open files are limited to %d: keep --max-connections (%d) under half of it, "
+            "or raise the limit (ulimit -n, systemd LimitNOFILE)",
+            soft,
+            limits.max_connections,
+        )
+    return soft
+
+
 def serve(app: Any, *, limits: ConnectionLimits, **options: Any) -> None:
     """Run ``app`` under uvicorn with ``limits``; ``options`` go to ``uvicorn.Config``.
 
     Exits with ``STARTUP_FAILURE`` if the server could not start.
     """
+    open_file_room(limits)
     # Class-wide: every TLS connection of this process (the server's own).
     sslproto.SSLProtocol.max_size = TLS_READ_BUFFER
     traffic = Traffic()
