@@ -224,8 +224,8 @@ def create_app(
 
 class _App(FastAPI):
     """The app wrapped in the body limit, the Host check and the security
-    headers, outside Starlette's error middleware, so that a 500 gets them too; deferred work
-    starts once the answer is out (``deferred.AfterAnswer``)."""
+    headers, outside Starlette's error middleware, so that a 500 gets them
+    too; deferred work starts once the answer is out (``deferred.AfterAnswer``)."""
 
     public_url: str | None = None
     page_policies: dict[str, str]  # CSP by path, for HTML other than the portal's

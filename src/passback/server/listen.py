@@ -65,6 +65,8 @@ MAX_CONNECTIONS = 1000
 #: keeps a few, an office behind one NAT some dozens; a stranger needs ten
 #: addresses to hold the whole of ``MAX_CONNECTIONS``.
 MAX_CONNECTIONS_PER_ADDRESS = 100
+#: The attribute that marks a connection's protocol with its client's address.
+ADDRESS = "passback_address"
 #: The soft limit of open files asked for when the hard one has no bound.
 OPEN_FILES_CEILING = 1 << 20
 #: Read buffer of each TLS connection: two full TLS records (16 KiB each); the
@@ -125,12 +127,15 @@ def guarded_protocol(limits: ConnectionLimits, traffic: Traffic) -> type[H11Prot
             # Established connections of both kinds share this set; a WebSocket
             # moves into it from here when it upgrades.
             traffic.made += 1
-            refusal = _refusal(self.connections, transport, limits)
+            peer = transport.get_extra_info("peername")
+            address = address_key(str(peer[0])) if isinstance(peer, tuple) else None
+            refusal = _refusal(self.connections, address, limits)
             if refusal is not None:
                 _log_refusal(traffic, refusal)
                 transport.abort()
                 return
             super().connection_made(transport)
+            setattr(self, ADDRESS, address)
             self._arm_request_timer()
 
         def connection_lost(self, exc: Exception | None) -> None:
@@ -149,6 +154,8 @@ def guarded_protocol(limits: ConnectionLimits, traffic: Traffic) -> type[H11Prot
         def handle_websocket_upgrade(self, event: h11.Request) -> None:
             self._cancel_request_timer()  # the WebSocket protocol has it from here
             super().handle_websocket_upgrade(event)
+            # The connection is the WebSocket protocol's now: it counts for the address.
+            setattr(self.transport.get_protocol(), ADDRESS, getattr(self, ADDRESS))
 
         def on_response_complete(self) -> None:
             super().on_response_complete()
@@ -176,17 +183,18 @@ def guarded_protocol(limits: ConnectionLimits, traffic: Traffic) -> type[H11Prot
     return GuardedH11Protocol
 
 
-def _refusal(held: set[Any], transport: asyncio.Transport, limits: ConnectionLimits) -> str | None:
-    """Why a new connection is refused, if it is: the server holds its cap,
-    or the client's address holds its share. ``held``: uvicorn's protocols of
-    every established connection, HTTP and WebSocket (each knows its client)."""
+def _refusal(held: set[Any], address: str | None, limits: ConnectionLimits) -> str | None:
+    """Why a new connection from ``address`` (its ``address_key``; None: not
+    an IP socket) is refused, if it is: the server holds its cap, or the
+    address holds its share. ``held``: uvicorn's protocols of every
+    established connection, HTTP and WebSocket, each marked with its
+    address when it was made (one string compared per connection: parsing
+    a thousand addresses again would cost milliseconds per connection)."""
     if len(held) >= limits.max_connections:
         return f"server full: {len(held)} held (--max-connections)"
-    peer = transport.get_extra_info("peername")
-    if not isinstance(peer, tuple):
-        return None  # not an IP socket
-    address = address_key(str(peer[0]))
-    mine = sum(1 for p in held if p.client is not None and address_key(p.client[0]) == address)
+    if address is None:
+        return None
+    mine = sum(1 for p in held if getattr(p, ADDRESS, None) == address)
     if mine >= limits.max_connections_per_address:
         return f"{address} holds {mine} (--max-connections-per-address)"
     return None

@@ -176,10 +176,15 @@ def test_connections_past_the_cap_are_closed_at_once(capped: Deployment) -> None
     wait_for(capped._healthy, WAIT, "the server to accept connections again")
 
 
-def test_connections_past_an_address_share_are_closed_at_once(capped: Deployment) -> None:
-    """6 per address: the 7th from the same address is closed, while
-    another address is still served."""
-    held = [tls(capped, "127.0.0.3") for _ in range(6)]
+async def test_connections_past_an_address_share_are_closed_at_once(capped: Deployment) -> None:
+    """6 per address, WebSockets included: the 7th from the same address is
+    closed, while another address is still served."""
+    url, ctx = f"wss://127.0.0.1:{capped.port}/relay/v1", tls_context(capped)
+    links = [
+        await connect(url, ssl=ctx, local_addr=("127.0.0.3", 0), open_timeout=WAIT)
+        for _ in range(4)
+    ]
+    held = [tls(capped, "127.0.0.3") for _ in range(2)]
     try:
         for sock in held:
             get_healthz(sock)
@@ -190,6 +195,8 @@ def test_connections_past_an_address_share_are_closed_at_once(capped: Deployment
     finally:
         for sock in held:
             sock.close()
+        for ws in links:
+            await ws.close()
     wait_for(capped._healthy, WAIT, "the server to accept connections again")
 
 
