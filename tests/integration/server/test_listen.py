@@ -91,6 +91,20 @@ def closed_within(sock: socket.socket, seconds: float) -> bool:
     return False
 
 
+def cut_while_trickling(sock: socket.socket, byte: bytes) -> bool:
+    """Whether the server closes ``sock`` within ``WAIT`` while ``byte`` is
+    sent on it every 0.2 s."""
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        try:
+            sock.sendall(byte)
+        except OSError:
+            return True
+        if closed_within(sock, 0.2):
+            return True
+    return False
+
+
 def get_healthz(sock: socket.socket) -> bytes:
     sock.sendall(HEAD + b"\r\n")
     sock.settimeout(WAIT)
@@ -117,15 +131,7 @@ def test_a_trickled_request_head_is_cut(timed: Deployment, kept_alive: bool) -> 
         if kept_alive:
             get_healthz(sock)
         sock.sendall(HEAD + b"X-Slow: ")
-        deadline = time.monotonic() + WAIT
-        while time.monotonic() < deadline:
-            try:
-                sock.sendall(b"a")
-            except OSError:
-                return
-            if closed_within(sock, 0.2):
-                return
-        pytest.fail("a request head trickled in for good")
+        assert cut_while_trickling(sock, b"a"), "a request head trickled in for good"
 
 
 def test_a_trickled_request_body_is_cut(timed: Deployment) -> None:
@@ -136,15 +142,7 @@ def test_a_trickled_request_body_is_cut(timed: Deployment) -> None:
             b"POST /api/v1/portal/acme/reset HTTP/1.1\r\nHost: 127.0.0.1\r\n"
             b"Content-Type: application/json\r\nContent-Length: 60000\r\n\r\n{"
         )
-        deadline = time.monotonic() + WAIT
-        while time.monotonic() < deadline:
-            try:
-                sock.sendall(b" ")
-            except OSError:
-                return
-            if closed_within(sock, 0.2):
-                return
-        pytest.fail("a request body trickled in for good")
+        assert cut_while_trickling(sock, b" "), "a request body trickled in for good"
 
 
 def test_an_idle_kept_alive_connection_is_cut(timed: Deployment) -> None:
