@@ -260,11 +260,15 @@ def open_file_room(limits: ConnectionLimits) -> int:
     connection holds one descriptor, and so does one in its TLS handshake,
     before it is counted)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY or hard > soft:
-        wanted = OPEN_FILES_CEILING if hard == resource.RLIM_INFINITY else hard
-        if wanted > soft:
+    if soft == resource.RLIM_INFINITY:
+        return soft
+    wanted = OPEN_FILES_CEILING if hard == resource.RLIM_INFINITY else hard
+    if wanted > soft:
+        try:
             resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
             soft = wanted
+        except (ValueError, OSError) as exc:  # e.g. above the kernel's fs.nr_open
+            logger.warning("could not raise the limit of open files to %d: %s", wanted, exc)
     if soft < 2 * limits.max_connections:
         logger.warning(
             "open files are limited to %d: keep --max-connections (%d) under half of it, "

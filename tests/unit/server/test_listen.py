@@ -32,10 +32,11 @@ def test_secret_parts_of_paths_are_blanked(path: str, logged: str) -> None:
 
 
 class Limits:
-    """A stand-in for ``resource``'s open-file limits."""
+    """A stand-in for ``resource``'s open-file limits; ``ceiling``: what the
+    kernel lets a process have (``fs.nr_open``)."""
 
-    def __init__(self, soft: int, hard: int) -> None:
-        self.soft, self.hard = soft, hard
+    def __init__(self, soft: int, hard: int, ceiling: int = 1 << 30) -> None:
+        self.soft, self.hard, self.ceiling = soft, hard, ceiling
 
     def get(self, which: int) -> tuple[int, int]:
         assert which == resource.RLIMIT_NOFILE
@@ -43,6 +44,8 @@ class Limits:
 
     def set(self, which: int, values: tuple[int, int]) -> None:
         assert which == resource.RLIMIT_NOFILE and values[1] == self.hard
+        if values[0] > self.ceiling:
+            raise ValueError("not allowed to raise maximum limit")
         self.soft = values[0]
 
 
@@ -52,6 +55,7 @@ class Limits:
         (1024, 524288, 524288),  # systemd's defaults: raised to the hard limit
         (1024, resource.RLIM_INFINITY, listen.OPEN_FILES_CEILING),
         (65536, 4096, 65536),  # never lowered
+        (resource.RLIM_INFINITY, resource.RLIM_INFINITY, resource.RLIM_INFINITY),
     ],
 )
 def test_the_open_file_limit_is_raised_to_the_hard_one(
@@ -77,3 +81,14 @@ def test_a_low_hard_limit_is_warned_of(
     assert listen.open_file_room(listen.ConnectionLimits(max_connections=1000)) == 1024
     [warning] = caplog.records
     assert "open files are limited to 1024" in warning.getMessage()
+
+
+def test_a_limit_the_kernel_refuses_is_warned_of_and_kept(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    limits = Limits(1024, resource.RLIM_INFINITY, ceiling=65536)
+    monkeypatch.setattr(resource, "getrlimit", limits.get)
+    monkeypatch.setattr(resource, "setrlimit", limits.set)
+    assert listen.open_file_room(listen.ConnectionLimits(max_connections=100)) == 1024
+    [warning] = caplog.records
+    assert "could not raise the limit of open files" in warning.getMessage()
