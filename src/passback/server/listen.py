@@ -145,8 +145,10 @@ def guarded_protocol(limits: ConnectionLimits, traffic: Traffic) -> type[H11Prot
             super().connection_lost(exc)
 
         def data_received(self, data: bytes) -> None:
-            if self._request_timer is None and self.conn.their_state is h11.IDLE:
-                self._arm_request_timer()  # the first byte of a request on a kept-alive connection
+            if self._request_timer is None and self._receiving():
+                # The first byte of a request on a kept-alive connection, or
+                # more of one that came pipelined behind the last.
+                self._arm_request_timer()
             super().data_received(data)
             if not self._receiving():
                 self._cancel_request_timer()

@@ -145,6 +145,19 @@ def test_a_trickled_request_body_is_cut(timed: Deployment) -> None:
         assert cut_while_trickling(sock, b" "), "a request body trickled in for good"
 
 
+def test_a_trickled_body_behind_a_pipelined_request_is_cut(timed: Deployment) -> None:
+    """A request sent at once behind another (HTTP/1.1 pipelining), its body
+    then trickled: it has its own deadline too."""
+    with tls(timed) as sock:
+        sock.sendall(
+            HEAD
+            + b"\r\n"
+            + b"POST /api/v1/portal/acme/reset HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            + b"Content-Type: application/json\r\nContent-Length: 60000\r\n\r\n{"
+        )
+        assert cut_while_trickling(sock, b" "), "a pipelined body trickled in for good"
+
+
 def test_an_idle_kept_alive_connection_is_cut(timed: Deployment) -> None:
     with tls(timed) as sock:
         get_healthz(sock)
