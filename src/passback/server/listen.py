@@ -62,9 +62,11 @@ KEEP_ALIVE_TIMEOUT = 5
 #: stay under the process's open-file limit (``ulimit -n``).
 MAX_CONNECTIONS = 1000
 #: Connections one client address (an IPv6 /64) holds at once: a browser
-#: keeps a few, an office behind one NAT some dozens; a stranger needs ten
-#: addresses to hold the whole of ``MAX_CONNECTIONS``.
-MAX_CONNECTIONS_PER_ADDRESS = 100
+#: keeps up to six, each for the keep-alive's 5 s, so an office behind one
+#: NAT holds dozens on a busy morning; a stranger needs four addresses to
+#: hold the whole of ``MAX_CONNECTIONS``. Behind trusted proxies (every
+#: client has a proxy's address) the default is ``max_connections``.
+MAX_CONNECTIONS_PER_ADDRESS = 250
 #: The attribute that marks a connection's protocol with its client's address.
 ADDRESS = "passback_address"
 #: The soft limit of open files asked for when the hard one has no bound.
@@ -161,7 +163,12 @@ def guarded_protocol(limits: ConnectionLimits, traffic: Traffic) -> type[H11Prot
 
         def on_response_complete(self) -> None:
             super().on_response_complete()
-            self._cancel_request_timer()  # idle now: the keep-alive timeout rules
+            if self.conn.their_state is h11.SEND_BODY:
+                # A request that came pipelined behind this one was parsed just
+                # now, from the buffer, and its body is still to come.
+                self._arm_request_timer()
+            else:
+                self._cancel_request_timer()  # idle now: the keep-alive timeout rules
 
         def _receiving(self) -> bool:
             """Whether a request's head or body is still to come."""

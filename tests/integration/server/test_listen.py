@@ -24,6 +24,11 @@ WAIT = 15 * TIMEOUT_FACTOR
 #: The short timeouts of the timed server (seconds; the CLI's minimum is 1).
 SHORT = max(1, round(TIMEOUT_FACTOR))
 HEAD = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+#: A request head whose body (60,000 bytes) is still to come.
+PIPELINED_POST = (
+    b"POST /api/v1/portal/acme/reset HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    b"Content-Type: application/json\r\nContent-Length: 60000\r\n\r\n{"
+)
 
 
 def start(root: Path, *options: str) -> Deployment:
@@ -149,13 +154,16 @@ def test_a_trickled_body_behind_a_pipelined_request_is_cut(timed: Deployment) ->
     """A request sent at once behind another (HTTP/1.1 pipelining), its body
     then trickled: it has its own deadline too."""
     with tls(timed) as sock:
-        sock.sendall(
-            HEAD
-            + b"\r\n"
-            + b"POST /api/v1/portal/acme/reset HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            + b"Content-Type: application/json\r\nContent-Length: 60000\r\n\r\n{"
-        )
+        sock.sendall(HEAD + b"\r\n" + PIPELINED_POST)
         assert cut_while_trickling(sock, b" "), "a pipelined body trickled in for good"
+
+
+def test_a_silent_body_behind_a_pipelined_request_is_cut(timed: Deployment) -> None:
+    """The same, its body never sent: the request parsed from the buffer
+    once the first one's answer is out has its deadline from then."""
+    with tls(timed) as sock:
+        sock.sendall(HEAD + b"\r\n" + PIPELINED_POST)
+        assert closed_within(sock, WAIT), "a pipelined request without its body held on"
 
 
 def test_an_idle_kept_alive_connection_is_cut(timed: Deployment) -> None:
