@@ -129,12 +129,12 @@ from passback.server.settings import ServerSettings
 )
 @click.option(
     "--max-connections-per-address",
-    default=listen.MAX_CONNECTIONS_PER_ADDRESS,
-    show_default=True,
+    default=None,
     type=click.IntRange(1, 1_000_000),
     help="Connections one client address (an IPv6 /64) holds at once; more are "
-    "closed as soon as they are made. Behind a reverse proxy every client has "
-    "its address: raise it to --max-connections.",
+    f"closed as soon as they are made. Default: {listen.MAX_CONNECTIONS_PER_ADDRESS}, "
+    "or --max-connections with --forwarded-allow-ips (every client then has a "
+    "proxy's address).",
 )
 @click.option(
     "--relay-handshakes",
@@ -192,7 +192,7 @@ def server(
     header_timeout: float,
     keep_alive_timeout: int,
     max_connections: int,
-    max_connections_per_address: int,
+    max_connections_per_address: int | None,
     relay_handshakes: int,
     relay_handshakes_per_address: int,
     lookup_limit: int,
@@ -234,6 +234,11 @@ def server(
         relay_handshakes=relay_handshakes,
         relay_handshakes_per_address=relay_handshakes_per_address,
     )
+    if max_connections_per_address is None:
+        behind_proxies = bool(forwarded_allow_ips.strip())
+        max_connections_per_address = (
+            max_connections if behind_proxies else listen.MAX_CONNECTIONS_PER_ADDRESS
+        )
     limits = listen.ConnectionLimits(
         tls_handshake_timeout=tls_handshake_timeout,
         header_timeout=header_timeout,

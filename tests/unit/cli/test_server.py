@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from passback import cli
+from passback.server import listen
 
 
 @pytest.fixture
@@ -38,6 +39,25 @@ def test_server_trusts_the_proxies_named(uvicorn_run: dict[str, Any], tmp_path: 
     assert result.exit_code == 0, result.output
     assert uvicorn_run["proxy_headers"] is True
     assert uvicorn_run["forwarded_allow_ips"] == "10.0.0.5,fd00::/8"
+
+
+@pytest.mark.parametrize(
+    ("options", "share"),
+    [
+        ([], listen.MAX_CONNECTIONS_PER_ADDRESS),
+        (["--max-connections-per-address", "7"], 7),
+        # Behind trusted proxies every client has a proxy's address.
+        (["--forwarded-allow-ips", "10.0.0.5", "--max-connections", "500"], 500),
+        (["--forwarded-allow-ips", "10.0.0.5", "--max-connections-per-address", "7"], 7),
+    ],
+)
+def test_an_address_share_of_the_connections(
+    uvicorn_run: dict[str, Any], tmp_path: Path, options: list[str], share: int
+) -> None:
+    args = ["server", "--insecure-dev", "--data-dir", str(tmp_path), *options]
+    result = CliRunner().invoke(cli.main, args)
+    assert result.exit_code == 0, result.output
+    assert uvicorn_run["limits"].max_connections_per_address == share
 
 
 def test_server_makes_its_data_folder_private(uvicorn_run: dict[str, Any], tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ from passback.server.i18n.translations import N_
 from passback.server.portal import flash
 from passback.server.portal.errors import PortalError
 from passback.server.portal.pages import check_same_origin
+from passback.server.portal.ratelimit import address_key
 from passback.server.portal.templating import Renderer
 
 CONSOLE_TEMPLATES = Path(__file__).parent / "templates"
@@ -100,10 +101,16 @@ async def error_page(
     request: Request, t: Translator, tenant: ConsoleTenant | None, error: ConsoleError
 ) -> Response:
     """A page that cannot be shown: to the sign-in when there is no session;
-    else the error, with a support code whose record is stored (E2)."""
+    else the error, with a support code whose record is stored (E2) within
+    the budget of records the client's address may make the server keep
+    (past it, no code: anyone can ask for a console page that fails)."""
     if tenant is not None and error.code == "not_signed_in":
         return redirect(request, f"{tenant.base}/signin", error=error)
-    if error.support_code is None:
+    services = console_of(request).services
+    client = request.client.host if request.client else "unknown"
+    if error.support_code is None and await services.record_budget.allow(
+        "support:" + address_key(client)
+    ):
         incident = support.Incident(
             error=error.code,
             status=error.status,
@@ -113,8 +120,7 @@ async def error_page(
             tenant_id=tenant.id if tenant else None,
             language=t.tag,
         )
-        sessions = console_of(request).services.sessions
-        error.support_code = await asyncio.to_thread(support.record, sessions, incident)
+        error.support_code = await asyncio.to_thread(support.record, services.sessions, incident)
     values = {
         "tenant_name": tenant.name if tenant else "Passback",
         "base": tenant.base if tenant else "",

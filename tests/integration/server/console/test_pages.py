@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from passback.server.console.roles import Role
 from passback.server.console.service import MAX_ACCOUNT_FAILURES, MAX_CODE_FAILURES
 from passback.server.console.sessions import MAX_CODE_ATTEMPTS
+from passback.server.services import RECORDS_PER_ADDRESS
 from tests.support.console import (
     ADMIN_PASSWORD,
     SECRET,
@@ -263,3 +264,16 @@ async def test_an_error_page_gives_a_support_code_that_support_finds(
     paths = [str(p) for (p,) in rows(server, "SELECT path FROM support_records")]
     assert "/console/acme/setup/…" in paths
     assert not any("secret-token-value" in p for p in paths)
+
+
+async def test_failing_console_pages_make_records_within_the_address_budget(
+    server: RunningServer, client: httpx.AsyncClient
+) -> None:
+    """Anyone can ask for a console page that fails (a tenant that does not
+    exist): the support records it makes the server keep are bounded."""
+    for _ in range(RECORDS_PER_ADDRESS + 5):
+        page = await client.get("/console/nobody-here/signin")
+        assert page.status_code == 404
+    [(kept,)] = rows(server, "SELECT count(*) FROM support_records")
+    assert kept == RECORDS_PER_ADDRESS
+    assert "Support code" not in page.text
