@@ -9,7 +9,7 @@ import dataclasses
 
 from passback.crypto.masterkey import MasterKey
 from passback.server.deferred import Deferred
-from passback.server.portal.ratelimit import SlidingWindowLimiter
+from passback.server.portal.ratelimit import SlidingWindowLimiter, address_key
 from passback.server.settings import ServerSettings
 from passback.server.types import AgentRouter, RateLimiter, StoreSessions
 
@@ -29,3 +29,8 @@ class Services:
     record_budget: RateLimiter = dataclasses.field(
         default_factory=lambda: SlidingWindowLimiter(RECORDS_PER_ADDRESS, RECORD_WINDOW)
     )
+
+    async def may_record(self, client: str | None) -> bool:
+        """Whether an error answered to ``client`` (its address; None: not
+        known) may still make the server keep a support record; counts it."""
+        return await self.record_budget.allow("support:" + address_key(client or "unknown"))

@@ -47,7 +47,6 @@ from passback.server.errors import Conflict as ConflictError
 from passback.server.errors import NotFound as NotFoundError
 from passback.server.outcomes import describe
 from passback.server.portal.errors import PortalError, Refusal
-from passback.server.portal.ratelimit import address_key
 from passback.server.support import Incident
 
 logger = logging.getLogger(__name__)
@@ -214,10 +213,10 @@ async def store_record(
     error it reports.
     """
     services = get_services(request)
-    if not promised and caller_tenant(request) is None:
-        client = request.client.host if request.client else "unknown"
-        if not await services.record_budget.allow("support:" + address_key(client)):
-            return False
+    stranger = not promised and caller_tenant(request) is None
+    client = request.client.host if request.client else None
+    if stranger and not await services.may_record(client):
+        return False
     try:
         await asyncio.to_thread(support.record, services.sessions, incident, code)
     except Exception:

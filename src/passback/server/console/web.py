@@ -25,7 +25,6 @@ from passback.server.i18n.translations import N_
 from passback.server.portal import flash
 from passback.server.portal.errors import PortalError
 from passback.server.portal.pages import check_same_origin
-from passback.server.portal.ratelimit import address_key
 from passback.server.portal.templating import Renderer
 
 CONSOLE_TEMPLATES = Path(__file__).parent / "templates"
@@ -107,10 +106,8 @@ async def error_page(
     if tenant is not None and error.code == "not_signed_in":
         return redirect(request, f"{tenant.base}/signin", error=error)
     services = console_of(request).services
-    client = request.client.host if request.client else "unknown"
-    if error.support_code is None and await services.record_budget.allow(
-        "support:" + address_key(client)
-    ):
+    client = request.client.host if request.client else None
+    if error.support_code is None and await services.may_record(client):
         incident = support.Incident(
             error=error.code,
             status=error.status,

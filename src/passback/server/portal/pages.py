@@ -49,7 +49,6 @@ from passback.server.portal.gates.base import Code
 from passback.server.portal.gates.passkey_gate import Assertion
 from passback.server.portal.gates.questions import text_of
 from passback.server.portal.gates.questions_gate import Answers
-from passback.server.portal.ratelimit import address_key
 from passback.server.portal.rules_text import describe_rules, source_text
 from passback.server.portal.service import CodePassed, Portal, PortalTenant
 from passback.server.portal.templating import Renderer
@@ -727,10 +726,9 @@ async def shown_error(
     tenant = None
     if error.code != "tenant_not_found":
         tenant = await portal.tenant(slug)
-    client = request.client.host if request.client else "unknown"
+    client = request.client.host if request.client else None
     keep = error.code not in TRIVIAL and (
-        error.support_code is not None
-        or await portal.services.record_budget.allow("support:" + address_key(client))
+        error.support_code is not None or await portal.services.may_record(client)
     )
     if not keep:
         return {"text": error.text(t), "field": error.field, "support_code": None}, status, tenant
