@@ -140,7 +140,7 @@ _DESCRIPTIONS = {
     404: "No such object in the caller's tenant.",
     409: "The account or the request is in a state that does not allow it.",
     410: "The flow has expired or ended; start again.",
-    413: "The request body is larger than any this server takes (64 KiB).",
+    413: BODY_TOO_LARGE,
     422: "The request is not valid, or the password was refused by policy.",
     429: "Too many requests from this client address; wait and try again.",
     502: "The agent or the directory failed; the password was not changed.",

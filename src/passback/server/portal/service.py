@@ -184,7 +184,6 @@ class Portal:
         self.hasher = hasher
         self.catalogs = catalogs
         self._clock = clock
-        #: Notices being sent (G9): kept so that they finish, never awaited.
 
     # -- steps ----------------------------------------------------------------
 
