@@ -9,6 +9,7 @@ import dataclasses
 import datetime as dt
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
+from email.message import EmailMessage
 
 import httpx
 import pyotp
@@ -33,6 +34,8 @@ BASE = "/portal/acme"
 RULES = Rules("", Outcome.OK, "pso:staff", 14, True, 24, 86400, 0, True, 256, True)
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+#: The code mail's link, under the test server's public URL.
+LINK = re.compile(r"https://sspr\.acme\.test(/portal/acme/code/[\w-]+)")
 SUPPORT = re.compile(r"<code>([0-9a-f-]{36})</code>")
 
 
@@ -153,6 +156,13 @@ async def portal_tenant(
 def csrf(page: httpx.Response) -> str:
     found = CSRF.search(page.text)
     assert found, page.text
+    return found.group(1)
+
+
+def mailed_link(message: EmailMessage) -> str:
+    """The path of the link in a code mail."""
+    found = LINK.search(message.get_content())
+    assert found, message.get_content()
     return found.group(1)
 
 

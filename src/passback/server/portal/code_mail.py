@@ -7,16 +7,37 @@ from passback.server.notify import MailMessage
 
 
 def code_mail(
-    t: Translator, *, to: str, code: str, minutes: int, tenant_name: str, link: str | None
+    t: Translator,
+    *,
+    to: str,
+    code: str,
+    minutes: int,
+    tenant_name: str,
+    link: str | None,
+    link_only: bool = False,
 ) -> MailMessage:
-    lines = [
-        t.gettext("Hello,"),
-        "",
-        t.gettext(
-            "Someone asked to reset the password of your %(organisation)s account. "
-            "To go on, type this code on the page that asked for it:",
-            organisation=tenant_name,
-        ),
+    """``link_only``: a link mail (``flow.new_link_flow``), whose code works
+    only on the page its link opens."""
+    lines = [t.gettext("Hello,"), ""]
+    if link_only and link:
+        lines += [
+            t.gettext(
+                "Someone asked to reset the password of your %(organisation)s account. "
+                "To go on, open this page and type the code there:",
+                organisation=tenant_name,
+            ),
+            "",
+            f"    {link}",
+        ]
+    else:
+        lines.append(
+            t.gettext(
+                "Someone asked to reset the password of your %(organisation)s account. "
+                "To go on, type this code on the page that asked for it:",
+                organisation=tenant_name,
+            )
+        )
+    lines += [
         "",
         f"    {code[:4]} {code[4:]}",
         "",
@@ -26,7 +47,14 @@ def code_mail(
             minutes,
         ),
     ]
-    if link:
+    if link_only and link:
+        lines.append(
+            t.gettext(
+                "It works only on the page above: many codes were asked for "
+                "this account within the hour, so we send them this way."
+            )
+        )
+    elif link:
         lines += ["", t.gettext("The page is at %(link)s", link=link)]
     lines += [
         "",

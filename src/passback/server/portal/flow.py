@@ -36,6 +36,16 @@ in all, so that an attacker spread over many addresses gets at most
 ``2 × MAX_MAILS_PER_USER × MAX_CODE_ATTEMPTS`` guesses (mails and phone codes)
 at 10**8 codes an hour. A flow sends ``MAX_SENDS_PER_FLOW`` codes at most and
 stays at its gates ``GATE_LIFETIME`` at most.
+
+Caps alone would let a stranger spread over a few addresses use up the
+owner's code mails every hour. Past them, a start still gets a *link mail*
+(:func:`new_link_flow`): its code belongs to a flow of its own that only the
+mail's link reaches (128 bits), so whoever started it cannot guess it, and
+the guessing bound above holds. At most one goes out per user per
+``LINK_MAIL_INTERVAL`` (and ``MAX_MAILS_PER_USER_PER_CLIENT`` an hour for
+starts from one address), and each works for ``LINK_CODE_LIFETIME``, longer
+than the interval: while strangers keep the caps used up, the owner's inbox
+always holds a link mail that works.
 """
 
 from __future__ import annotations
@@ -67,6 +77,14 @@ MAX_MAILS_PER_USER = 10
 #: "Hardening" 5).
 MAX_MAILS_PER_USER_PER_CLIENT = 3
 MAIL_WINDOW = dt.timedelta(hours=1)
+#: Past the caps, one link mail per user per this interval at most.
+LINK_MAIL_INTERVAL = dt.timedelta(minutes=5)
+#: How long a link mail's code works, at least (longer with a longer
+#: ``code_ttl``): longer than ``LINK_MAIL_INTERVAL``, so that the newest one
+#: still works when the next may be sent.
+LINK_CODE_LIFETIME = 2 * LINK_MAIL_INTERVAL
+#: How link mails are counted (``CodeSend.channel``), apart from the caps.
+LINK_CHANNEL = "link"
 #: Code messages one flow sends, however often "send again" is pressed.
 MAX_SENDS_PER_FLOW = 3
 #: How long a flow may stay at its gates (choice, number, code) from its
@@ -157,6 +175,36 @@ def new_flow(
     )
     link = new_flow_token()
     row.link_hash = None if choose else flow_hash(link)
+    return NewFlow(row, token, code, link)
+
+
+def new_link_flow(hasher: Hasher, start: PortalFlow, *, code_ttl: int, now: dt.datetime) -> NewFlow:
+    """The flow of a link mail sent for ``start``, a flow past the code caps:
+    at the email gate's code step, with the gates ``start`` passed, and
+    reached only by its link (nobody keeps its token). Not a start of its
+    own: no typed username counts it (``who_hash``)."""
+    token, link, code = new_flow_token(), new_flow_token(), new_code()
+    key = flow_hash(token)
+    lifetime = max(dt.timedelta(seconds=code_ttl), LINK_CODE_LIFETIME)
+    row = PortalFlow(
+        id_hash=key,
+        tenant_id=start.tenant_id,
+        user_id=start.user_id,
+        step=Step.CODE.value,
+        gate="email",
+        gates_passed=start.gates_passed or "",
+        blocked=None,
+        code_hash=hasher.code_hash(key, code),
+        expires_at=now + lifetime,
+        attempts=0,
+        write_attempts=0,
+        mailed=True,
+        sends=0,
+        client_hash=start.client_hash,
+        purpose=start.purpose,
+        link_hash=flow_hash(link),
+        created_at=now,
+    )
     return NewFlow(row, token, code, link)
 
 
@@ -252,6 +300,28 @@ def mail_limit_reached(
     )
     from_client = sum(1 for h in recent if h == client_hash)
     return len(recent) >= MAX_MAILS_PER_USER or from_client >= MAX_MAILS_PER_USER_PER_CLIENT
+
+
+def link_mail_due(
+    db: Session, tenant_id: str, user_id: str, client_hash: str, now: dt.datetime
+) -> bool:
+    """Whether a link mail may go to ``user_id`` now: none went in the last
+    ``LINK_MAIL_INTERVAL``, and fewer than ``MAX_MAILS_PER_USER_PER_CLIENT``
+    in the last ``MAIL_WINDOW`` for starts from this client address."""
+    sent = (
+        CodeSend.tenant_id == tenant_id,
+        CodeSend.user_id == user_id,
+        CodeSend.channel == LINK_CHANNEL,
+    )
+    latest = db.scalar(select(func.max(CodeSend.at)).where(*sent))
+    if latest is not None and latest > now - LINK_MAIL_INTERVAL:
+        return False
+    from_client = db.scalar(
+        select(func.count()).where(
+            *sent, CodeSend.client_hash == client_hash, CodeSend.at > now - MAIL_WINDOW
+        )
+    )
+    return int(from_client or 0) < MAX_MAILS_PER_USER_PER_CLIENT
 
 
 def record_send(db: Session, flow: PortalFlow, channel: str, now: dt.datetime) -> None:

@@ -663,6 +663,7 @@ def _code_page(
     context.setdefault("can_ask", False)
     context["sends_per_client"] = flow.MAX_MAILS_PER_USER_PER_CLIENT
     context["sends_per_user"] = flow.MAX_MAILS_PER_USER
+    context["link_every"] = flow.LINK_MAIL_INTERVAL.seconds // 60
     minutes = portal_of(request).services.settings.code_ttl // 60
     return page(request, t, tenant, "code.html", status, minutes=minutes, gate=gate, **context)
 

@@ -185,6 +185,9 @@ class Portal:
         self.catalogs = catalogs
         self._clock = clock
 
+    def now(self) -> dt.datetime:
+        return self._clock()
+
     # -- steps ----------------------------------------------------------------
 
     async def tenant(self, slug: str) -> PortalTenant:

@@ -313,7 +313,8 @@ class CodeSend(Base):
     user_id: Mapped[str] = mapped_column(String(UUID_LENGTH), index=True)
     #: The client address of the flow that sent it, keyed (``Hasher.client_hash``).
     client_hash: Mapped[str] = mapped_column(String(64))
-    #: ``mail`` or ``phone``: each has its own budget.
+    #: ``mail``, ``phone`` or ``link`` (a link mail past the mail caps): each
+    #: has its own budget.
     channel: Mapped[str] = mapped_column(String(8))
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
 

@@ -1,8 +1,9 @@
 """The portal's limits hold under parallel requests, against the real server,
 a fake agent on the real relay and a real SMTP server (SPEC W1, T1, T2, E2):
 codes per flow (H1), one writeback at a time and a limit of them (H2),
-code mails per user, forms from other sites (M4), retries after an unknown
-outcome (M5), and the words a portal user reads (M7)."""
+code mails per user and the link mails past them, forms from other sites
+(M4), retries after an unknown outcome (M5), and the words a portal user
+reads (M7)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import time
 import httpx
 import sqlalchemy as sa
 
+from passback.demo.mailcatcher import find_code
 from passback.protocol.outcomes import Outcome
 from passback.server.portal import blocks, flow
 from passback.server.portal.codes import CODE_DIGITS
@@ -24,6 +26,7 @@ from tests.support.portal import (
     csrf,
     enter_code,
     from_address,
+    mailed_link,
     portal_tenant,
     rows,
     set_password,
@@ -239,8 +242,10 @@ async def test_a_flood_from_one_address_leaves_the_owner_their_codes(
         assert pages[-1].text.replace(csrf(pages[-1]), "") == pages[0].text.replace(
             csrf(pages[0]), ""
         )
-        await wait_for_mail_limit_record(server, blocks.MAX_RESET_STARTS - 3)
-        assert len(mail.to(MAIL)) == flow.MAX_MAILS_PER_USER_PER_CLIENT
+        # Past the address's cap, one link mail (at most one in five minutes)
+        await wait_for_mail_limit_record(server, blocks.MAX_RESET_STARTS - 4)
+        sent = flow.MAX_MAILS_PER_USER_PER_CLIENT + 1
+        assert len(mail.to(MAIL)) == sent
         # T1: a sixth start from this address for this username within the hour
         # blocks the address for it, and says until when
         client.cookies.clear()
@@ -248,7 +253,7 @@ async def test_a_flood_from_one_address_leaves_the_owner_their_codes(
         assert blocked.status_code == 429
         assert "Too many attempts for this account from your network" in blocked.text
         await start(owner)
-        code = await asyncio.to_thread(mail.code_for, MAIL, flow.MAX_MAILS_PER_USER_PER_CLIENT + 1)
+        code = await asyncio.to_thread(mail.code_for, MAIL, sent + 1)
         assert (await enter_code(owner, code)).status_code == 303
         assert (await set_password(owner)).status_code == 200
 
@@ -264,12 +269,50 @@ async def test_many_addresses_get_a_bounded_number_of_codes(
         for address in addresses:
             async with from_address(server, address) as stranger:
                 await start(stranger)
-        await wait_for_mail_limit_record(server, 4)
-    assert len(mail.to(MAIL)) == flow.MAX_MAILS_PER_USER
-    mailed = rows(server, "SELECT count(*) FROM portal_flows WHERE mailed")
-    assert mailed == [(flow.MAX_MAILS_PER_USER,)]
+        await wait_for_mail_limit_record(server, 3)
+    # Past the caps, one link mail: its code is not of a flow anyone started.
+    assert len(mail.to(MAIL)) == flow.MAX_MAILS_PER_USER + 1
+    started = "SELECT count(*) FROM portal_flows WHERE mailed AND who_hash IS NOT NULL"
+    assert rows(server, started) == [(flow.MAX_MAILS_PER_USER,)]
     guesses = flow.MAX_MAILS_PER_USER * flow.MAX_CODE_ATTEMPTS
     assert guesses / 10**CODE_DIGITS < 1e-6  # the chance of a hit in an hour
+
+
+async def test_strangers_past_the_caps_cannot_hold_the_owner_up(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
+) -> None:
+    """T1 without a denial of service: strangers on four addresses use up the
+    user's code mails for the hour, and one of them takes the link mail that
+    goes past the caps. Its code opens nothing on the flow that asked for it;
+    that flow's wrong codes and "send again" leave the link alone; and the
+    owner, whose own start then sends nothing, resets through that link."""
+    strangers = [f"127.0.0.{n}" for n in range(10, 14)]
+    cap = flow.MAX_MAILS_PER_USER
+    async with portal_tenant(server, client, make_agent):
+        for n in range(cap):
+            async with from_address(server, strangers[n // 3]) as stranger:
+                await start(stranger)
+        await asyncio.to_thread(mail.wait_for, MAIL, cap)
+        async with from_address(server, strangers[-1]) as stranger:
+            await start(stranger)
+            message = await asyncio.to_thread(mail.wait_for, MAIL, cap + 1)
+            code, link = find_code(message), mailed_link(message)
+            assert code and "open this page and type the code there" in message.get_content()
+            again = await stranger.get(f"{BASE}/code")
+            sent = await stranger.post(f"{BASE}/code/again", data={"csrf": csrf(again)})
+            assert sent.status_code == 303
+            for _ in range(flow.MAX_CODE_ATTEMPTS):
+                await enter_code(stranger, code)
+            ended = await stranger.get(f"{BASE}/code")
+            assert ended.status_code == 410 and "This reset has ended" in ended.text
+        async with from_address(server, "127.0.0.2") as owner:
+            await start(owner)
+            await wait_for_mail_limit_record(server, 2)  # "send again", the owner
+            assert len(mail.to(MAIL)) == cap + 1
+            page = await owner.get(link)
+            passed = await owner.post(link, data={"code": code, "csrf": csrf(page)})
+            assert passed.headers["location"] == f"{BASE}/password"
+            assert (await set_password(owner)).status_code == 200
 
 
 async def test_a_stranger_start_leaves_the_owner_flow_alone(

@@ -8,10 +8,12 @@ from pathlib import Path
 import pytest
 
 from passback.server.portal import flow
-from passback.server.portal.codes import Hasher
+from passback.server.portal.codes import Hasher, flow_hash
 from passback.server.portal.errors import FlowRefused, Refusal
 from passback.server.portal.flow import Blocked, Step
 from passback.server.store.models import PortalFlow
+from passback.server.tenants import create_tenant
+from tests.support.keys import TEST_MASTER_KEY
 from tests.support.store import migrated_store, query_plans
 
 NOW = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
@@ -148,3 +150,64 @@ def test_numbers_typed_wrong_are_counted_by_index(tmp_path: Path) -> None:
     assert len(plans) == 2
     assert "USING INDEX ix_portal_flows_who_hash (tenant_id=? AND who_hash=?)" in plans[0]
     assert "(id_hash=?)" in plans[1] and "SCAN" not in plans[1], plans[1]
+
+
+def capped_start() -> PortalFlow:
+    """A known user's flow past the code caps (T1): nothing was mailed for it."""
+    return flow.new_flow(
+        HASHER,
+        tenant_id="t",
+        user_id="u",
+        client="192.0.2.1",
+        blocked=Blocked.MAIL_LIMIT,
+        code_ttl=300,
+        now=NOW,
+    ).row
+
+
+def test_a_link_flow_is_of_its_own_and_outlives_the_interval() -> None:
+    """Past the caps: the link mail's flow is reached by its link only, its
+    code opens nothing on the flow that asked for it, and it works longer than
+    the interval between link mails, so the newest one always works."""
+    start = capped_start()
+    start.gates_passed = "totp"
+    made = flow.new_link_flow(HASHER, start, code_ttl=60, now=NOW)
+    row = made.row
+    assert (row.user_id, row.step, row.gate, row.blocked) == ("u", Step.CODE, "email", None)
+    assert (row.purpose, row.gates_passed, row.who_hash) == (start.purpose, "totp", None)
+    assert row.client_hash == start.client_hash and row.mailed
+    assert row.link_hash == flow_hash(made.link) and row.id_hash != start.id_hash
+    assert row.expires_at == NOW + flow.LINK_CODE_LIFETIME > NOW + flow.LINK_MAIL_INTERVAL
+    assert refusal(enter, start, made.code).refusal is Refusal.WRONG_CODE
+    enter(row, made.code, NOW + flow.LINK_CODE_LIFETIME - dt.timedelta(seconds=1))
+    assert row.step == Step.PASSWORD
+    longer = flow.new_link_flow(HASHER, start, code_ttl=3600, now=NOW).row
+    assert longer.expires_at == NOW + dt.timedelta(hours=1)
+
+
+def test_link_mails_go_once_an_interval_and_three_an_hour_per_address(tmp_path: Path) -> None:
+    with migrated_store(tmp_path) as sessions, sessions() as db, db.begin():
+        tenant = create_tenant(db, "Acme", master_key=TEST_MASTER_KEY).tenant_id
+        start = capped_start()
+        start.tenant_id = start.user_id = tenant  # any user id will do
+
+        def due(at: dt.datetime, client: str = start.client_hash or "") -> bool:
+            return flow.link_mail_due(db, tenant, tenant, client, at)
+
+        def send(at: dt.datetime) -> None:
+            flow.record_send(db, start, flow.LINK_CHANNEL, at)
+            db.flush()
+
+        assert due(NOW)
+        send(NOW)
+        within = NOW + flow.LINK_MAIL_INTERVAL - dt.timedelta(seconds=1)
+        assert not due(within) and not due(within, "another address")
+        later = NOW + flow.LINK_MAIL_INTERVAL + dt.timedelta(seconds=1)
+        assert due(later)
+        send(later)
+        send(later + dt.timedelta(minutes=6))
+        after = later + dt.timedelta(minutes=12)
+        assert not due(after) and due(after, "another address")
+        assert due(NOW + flow.MAIL_WINDOW + dt.timedelta(seconds=1))
+        # The code caps count code mails only: link mails are not among them.
+        assert not flow.mail_limit_reached(db, tenant, tenant, "x", after)

@@ -46,6 +46,10 @@ class Desk(Protocol):
     phone: PhoneSender | None
     catalogs: Catalogs
 
+    def now(self) -> dt.datetime:
+        """The portal's clock, for work done after the answer."""
+        ...
+
 
 class Tenant(Protocol):
     """The tenant whose portal runs the gate (``service.PortalTenant``)."""

@@ -4,7 +4,8 @@ device. A flow of a tenant that allows nothing else starts here.
 
 A username that matches nobody, or a user the code cannot reach, gets a
 flow that looks the same and never passes (``flow.Blocked``); the mail goes
-out after the answer, within the user's code caps.
+out after the answer, within the user's code caps. Past the caps, a link
+mail may go instead (``flow.new_link_flow``), also after the answer.
 """
 
 from __future__ import annotations
@@ -110,15 +111,7 @@ def held_back(
     the same statements (on an id no row has), so that its answer takes
     the same time (T2)."""
     user_id = user.id if user is not None else ""
-    # One start of a user at a time, so two cannot both pass the mail
-    # cap: a write to the user's row locks it (PostgreSQL) or takes
-    # the database's one write lock (SQLite) before the cap is read.
-    db.execute(
-        update(DirectoryUser)
-        .where(DirectoryUser.id == user_id)
-        .values(id=DirectoryUser.id)
-        .execution_options(synchronize_session=False)
-    )
+    _lock_user(db, user_id)
     limited = flow.mail_limit_reached(db, tenant_id, user_id, client_hash, now, channel)
     to = tuple(registrations.addresses(db, tenant_id, user))
     if user is None:
@@ -126,6 +119,18 @@ def held_back(
     if not to and channel == "mail":  # a phone gate needs no mail, and keeps its cap
         return flow.Blocked.NO_MAIL, to
     return (flow.Blocked.MAIL_LIMIT if limited else None), to
+
+
+def _lock_user(db: Session, user_id: str) -> None:
+    """One start of a user at a time, so two cannot both pass a mail cap: a
+    write to the user's row locks it (PostgreSQL) or takes the database's one
+    write lock (SQLite) before the cap is read."""
+    db.execute(
+        update(DirectoryUser)
+        .where(DirectoryUser.id == user_id)
+        .values(id=DirectoryUser.id)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def count_send(db: Session, row: PortalFlow, now: dt.datetime) -> None:
@@ -162,26 +167,73 @@ def delivery(
             await _deliver(desk, tenant, sending.key, user_id, messages)
 
     elif user is not None and sending.blocked == flow.Blocked.MAIL_LIMIT:
-        # The answer is the same (T2); support learns why no mail came.
+        # The answer is the same (T2). A link mail goes if one is due;
+        # support learns when nothing went, and why.
         incident = support.Incident(
             "mail_limit",
             429,
             "no code was sent: the user had their code mails for this hour "
-            "(from this address, or in all)",
+            "(from this address, or in all), and no link mail was due",
             method="POST",
             tenant_id=tenant.id,
             user_id=user.id,
             username=username,
             note=(
                 f"T1: at most {flow.MAX_MAILS_PER_USER} code mails per user per hour, "
-                f"{flow.MAX_MAILS_PER_USER_PER_CLIENT} for starts from one address"
+                f"{flow.MAX_MAILS_PER_USER_PER_CLIENT} for starts from one address; "
+                "past that, a link mail at most every "
+                f"{flow.LINK_MAIL_INTERVAL.seconds // 60} minutes per user, "
+                "and only with a public URL (--public-url)"
             ),
         )
+        t = Translator.for_locale(desk.catalogs, language)
+        user_id = user.id
 
         async def deliver() -> None:
-            await asyncio.to_thread(support.record, desk.services.sessions, incident)
+            new = None
+            if sending.to and desk.services.settings.public_url:
+                new = await asyncio.to_thread(_link_flow, desk, sending.key, user_id)
+            if new is None:
+                await asyncio.to_thread(support.record, desk.services.sessions, incident)
+                return
+            messages = [
+                code_mail(
+                    t,
+                    to=address,
+                    code=new.code,
+                    minutes=_minutes(new.row),
+                    tenant_name=tenant.name,
+                    link=_link(desk, tenant, new.link),
+                    link_only=True,
+                )
+                for address in sending.to
+            ]
+            await _deliver(desk, tenant, new.row.id_hash, user_id, messages)
 
     return deliver
+
+
+def _link_flow(desk: Desk, start_key: str, user_id: str) -> flow.NewFlow | None:
+    """The flow of a link mail for ``start_key``, a flow past the code caps,
+    stored and counted; None when no link mail is due (T1)."""
+    now = desk.now()
+    with desk.services.sessions() as db, db.begin():
+        _lock_user(db, user_id)
+        start = db.get(PortalFlow, start_key)
+        if start is None or not flow.link_mail_due(
+            db, start.tenant_id, user_id, start.client_hash or "", now
+        ):
+            return None
+        new = flow.new_link_flow(
+            desk.hasher, start, code_ttl=desk.services.settings.code_ttl, now=now
+        )
+        db.add(new.row)
+        flow.record_send(db, new.row, flow.LINK_CHANNEL, now)
+    return new
+
+
+def _minutes(row: PortalFlow) -> int:
+    return int((row.expires_at - row.created_at).total_seconds()) // 60
 
 
 async def _deliver(
