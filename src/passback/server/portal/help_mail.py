@@ -20,6 +20,17 @@ _METHODS = {
     "questions": N_("security questions"),
 }
 
+_LAST_FOR_ACCOUNT = N_(
+    "This is the last help mail for this account today: further requests for it are not mailed."
+)
+_LAST_FOR_TENANT = N_(
+    "This is the last help mail for your organisation today: further requests are not mailed."
+)
+_ALL_IN_REPORTS = N_(
+    "Every request, mailed or not, is listed in the administration console under "
+    'Reports, as "User asked an administrator for help".'
+)
+
 
 def help_mail(
     t: Translator,
@@ -31,7 +42,11 @@ def help_mail(
     method: str,
     when: dt.datetime,
     tenant_name: str,
+    last_for_account: bool = False,
+    last_for_tenant: bool = False,
 ) -> MailMessage:
+    """``last_for_*``: no more help mails go today for this account, or for
+    anyone (``help_requests``); further requests are in the console only."""
     who = f"{username} ({principal})" if principal else username
     what = (
         t.gettext(
@@ -64,6 +79,11 @@ def help_mail(
             "or see them in person."
         ),
     ]
+    if last_for_tenant:
+        lines += ["", t.gettext(_LAST_FOR_TENANT)]
+    elif last_for_account:
+        lines += ["", t.gettext(_LAST_FOR_ACCOUNT)]
+    lines += ["", t.gettext(_ALL_IN_REPORTS)]
     return MailMessage(
         to=to,
         subject=t.gettext("A user asks for help with their password: %(who)s", who=username),

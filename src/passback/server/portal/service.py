@@ -13,7 +13,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from passback.policy import gates
@@ -27,7 +27,7 @@ from passback.server.gate_policies import gate_policy
 from passback.server.i18n import LOCALES, Catalogs, Translator
 from passback.server.i18n.translations import N_
 from passback.server.notify import MailError, MailMessage
-from passback.server.portal import blocks, flow, registrations
+from passback.server.portal import blocks, flow, help_requests, registrations
 from passback.server.portal.codes import Hasher, flow_hash
 from passback.server.portal.errors import (
     ENDING_OUTCOMES,
@@ -53,13 +53,6 @@ BLOCKED = N_(
     "Too many attempts for this account from your network: you can try again after "
     "%(until)s. Your administrator can lift this sooner."
 )
-#: Help requests one account may send the administrators in a day (G5),
-#: whoever asks: more are answered the same way and mail no one.
-MAX_HELP_REQUESTS = 3
-HELP_WINDOW = dt.timedelta(days=1)
-#: Help requests a tenant's administrators get in a day from all accounts: a
-#: stranger with a list of usernames cannot flood their mailbox.
-MAX_HELP_REQUESTS_PER_TENANT = 50
 #: Built once (building a statement costs more than running it on SQLite).
 _TENANT_BY_SLUG = select(Tenant).where(Tenant.slug == bindparam("slug"))
 UNAVAILABLE = N_("Your password can't be reset right now. Try again in a few minutes.")
@@ -431,8 +424,10 @@ class Portal:
     async def ask_admin(self, tenant: PortalTenant, token: str | None, *, language: str) -> None:
         """G5: a user whom the gate's code does not reach asks the tenant's
         administrators for help; they are emailed who it is and what was
-        tried. Once per flow, and at most ``MAX_HELP_REQUESTS`` mails a day per
-        account: strangers can type anyone's username, and the answer is the
+        tried. Once per flow; strangers can type anyone's username, so the
+        mails are capped per account and per tenant, each cap with a share per
+        client address (``help_requests``), and every request, mailed or
+        not, is in the audit log the console's reports list. The answer is the
         same for every username (T2), mailed or not.
 
         Raises:
@@ -440,7 +435,11 @@ class Portal:
         """
         token_row = await self.require_gate(tenant, token)
 
-        def ask() -> tuple[tuple[str, ...], DirectoryUser, bool, str] | PortalError | None:
+        def ask() -> (
+            tuple[tuple[str, ...], DirectoryUser, help_requests.Asked, bool, str]
+            | PortalError
+            | None
+        ):
             now = self._clock()
             with self.services.sessions() as db, db.begin():
                 row = db.get(PortalFlow, token_row.id_hash)
@@ -473,21 +472,7 @@ class Portal:
                     .execution_options(synchronize_session=False)
                 )
                 user = db.get(DirectoryUser, row.user_id or "")
-                asked = db.scalar(
-                    select(func.count()).where(
-                        PortalFlow.tenant_id == tenant.id,
-                        PortalFlow.user_id == (row.user_id or ""),
-                        PortalFlow.contacted_at > now - HELP_WINDOW,
-                    )
-                )
-                # And the tenant's administrators get at most so many a day, in all.
-                tenant_asked = db.scalar(
-                    select(func.count()).where(
-                        PortalFlow.tenant_id == tenant.id,
-                        PortalFlow.user_id.is_not(None),
-                        PortalFlow.contacted_at > now - HELP_WINDOW,
-                    )
-                )
+                asked = help_requests.ask(db, row, now)
                 audit.record(
                     db,
                     tenant_id=tenant.id,
@@ -497,23 +482,20 @@ class Portal:
                     at=now,
                     method=row.gate or Method.EMAIL.value,
                     subject=subject(row),
+                    mailed=asked.held or "yes",
                 )
-                if (
-                    user is None
-                    or int(asked or 0) > MAX_HELP_REQUESTS
-                    or int(tenant_asked or 0) > MAX_HELP_REQUESTS_PER_TENANT
-                ):
+                if user is None or asked.held is not None:
                     return None
                 db.expunge(user)
                 unlock = row.purpose == flow.Purpose.UNLOCK.value
-                return contacts, user, unlock, row.gate or Method.EMAIL.value
+                return contacts, user, asked, unlock, row.gate or Method.EMAIL.value
 
         found = await asyncio.to_thread(ask)
         if isinstance(found, PortalError):
             raise found
         if found is None:
             return
-        contacts, user, unlock, method = found
+        contacts, user, asked, unlock, method = found
         t = Translator.for_locale(self.catalogs, language)
         when = self._clock()
         for address in contacts:
@@ -526,6 +508,8 @@ class Portal:
                 method=method,
                 when=when,
                 tenant_name=tenant.name,
+                last_for_account=asked.last_for_account,
+                last_for_tenant=asked.last_for_tenant,
             )
             self.services.deferred.run_async(
                 functools.partial(self._send_help, message), f"help mail to {address}"

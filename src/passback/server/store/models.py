@@ -249,7 +249,10 @@ class PortalFlow(Base):
     __tablename__ = "portal_flows"
     # T1's counts of one username as typed from one address (``blocks.starts``,
     # ``flow.number_misses``) search it, not every flow of the tenant.
-    __table_args__ = (Index("ix_portal_flows_who_hash", "tenant_id", "who_hash"),)
+    __table_args__ = (
+        Index("ix_portal_flows_who_hash", "tenant_id", "who_hash"),
+        Index("ix_portal_flows_help_mailed_at", "tenant_id", "help_mailed_at"),
+    )
 
     id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
@@ -298,6 +301,9 @@ class PortalFlow(Base):
     number_misses: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     #: When the user asked for the administrators' help from this flow (G5; once).
     contacted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    #: When that request was mailed to them; None: held back by the caps
+    #: (``portal.help_requests``), or not yet asked.
+    help_mailed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     completed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 

@@ -5,6 +5,7 @@ administrators for help (an email to them)."""
 from __future__ import annotations
 
 import asyncio
+import json
 
 import httpx
 import pytest
@@ -14,6 +15,7 @@ from tests.support.portal import (
     MAIL,
     csrf,
     enter_code,
+    from_address,
     phone_code,
     phoned,
     portal_tenant,
@@ -120,20 +122,45 @@ async def test_ask_the_administrators_for_help(
     ]
 
 
-async def test_help_mails_per_account_are_capped(
+async def test_help_mails_per_account_are_capped_without_holding_the_owner_up(
     server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
 ) -> None:
-    """Strangers can type anyone's username: at most 3 help mails a day per account."""
+    """Strangers can type anyone's username: at most 3 help mails a day per
+    account, one of them for requests from one address; requests held back
+    do not count, so a stranger's flood leaves the owner's request its mail;
+    every request is in the audit log (the console's reports)."""
+
+    async def ask(address: str) -> None:
+        async with from_address(server, address) as someone:
+            await someone.post(f"{BASE}/", data={"username": "jdoe"})
+            asked = await post_from(someone, "code", "help")
+            assert asked.status_code == 303
+
     async with portal_tenant(server, client, make_agent) as (tenant, _agent):
         await set_policy(client, tenant.admin_token, admin_contacts=[ADMIN])
-        for _ in range(4):
-            async with httpx.AsyncClient(base_url=server.base_url) as someone:
-                await someone.post(f"{BASE}/", data={"username": "jdoe"})
-                asked = await post_from(someone, "code", "help")
-                assert asked.status_code == 303
-        await asyncio.to_thread(mail.wait_for, ADMIN, 3)
+        for _ in range(3):
+            await ask("127.0.0.10")  # a stranger
+        await ask("127.0.0.2")  # the owner
+        second = await asyncio.to_thread(mail.wait_for, ADMIN, 2)
+        assert "last help mail" not in second.get_content()
+        await ask("127.0.0.11")
+        third = await asyncio.to_thread(mail.wait_for, ADMIN, 3)
+        assert "This is the last help mail for this account today" in third.get_content()
+        assert "listed in the administration console under Reports" in third.get_content()
+        await ask("127.0.0.12")
         await asyncio.sleep(0.3)
         assert len(mail.to(ADMIN)) == 3
+    details = rows(
+        server, "SELECT detail_json FROM audit_events WHERE activity = 'ask_admin' ORDER BY at"
+    )
+    assert [json.loads(str(d))["mailed"] for (d,) in details] == [
+        "yes",
+        "no: account_address cap",
+        "no: account_address cap",
+        "yes",
+        "yes",
+        "no: account cap",
+    ]
 
 
 async def test_no_administrator_named_no_help_by_mail(
