@@ -59,7 +59,8 @@ from passback.server.settings import ServerSettings
 @click.option(
     "--public-url",
     default=None,
-    help="https://… users reach the portal at (for emails); other host names are refused "
+    help="https://… users reach the portal at (for the link in code emails: past a user's "
+    "hourly code caps, only a linked code is sent); other host names are refused "
     "(but loopback names from loopback, for health checks).",
 )
 @click.option(
@@ -211,6 +212,12 @@ def server(
             phone_config.load(phone_provider)
         except phone_config.ProviderConfigError as exc:
             raise click.UsageError(f"--phone-provider: {exc}") from None
+    if public_url is None and not insecure_dev:
+        click.echo(
+            "warning: no --public-url: any host name is answered, code mails carry no "
+            "link, and past a user's hourly code caps no code can be sent",
+            err=True,
+        )
     with store.open_session(data_dir, database_url) as session:
         master_key = store.master_key(session, data_dir, master_key_file)
     url = store.database_url(data_dir, database_url)

@@ -32,6 +32,9 @@ from tests.support.server import (
 )
 from tests.support.smtp import MailCatcher
 
+#: The server's public URL, unless a test is marked ``no_public_url``.
+PUBLIC_URL = "https://sspr.acme.test"
+
 
 @pytest.fixture
 def mail() -> Iterator[MailCatcher]:
@@ -54,7 +57,9 @@ def migrated_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def server(tmp_path: Path, mail: MailCatcher, migrated_store: Path) -> Iterator[RunningServer]:
+def server(
+    request: pytest.FixtureRequest, tmp_path: Path, mail: MailCatcher, migrated_store: Path
+) -> Iterator[RunningServer]:
     shutil.copyfile(migrated_store, tmp_path / "passback.db")
     database_url = f"sqlite:///{tmp_path / 'passback.db'}"
     outbox = tmp_path / "outbox"
@@ -68,7 +73,7 @@ def server(tmp_path: Path, mail: MailCatcher, migrated_store: Path) -> Iterator[
         smtp_port=mail.port,
         smtp_security="none",
         smtp_from="passback@acme.test",
-        public_url="https://sspr.acme.test",
+        public_url=None if request.node.get_closest_marker("no_public_url") else PUBLIC_URL,
         phone_provider=provider,
     )
     master_key = MasterKey.generate()

@@ -89,3 +89,21 @@ def test_the_command_loads_the_server_app_only_to_serve() -> None:
         check=True,
     )
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("options", "warned"),
+    [([], True), (["--public-url", "https://sspr.acme.test"], False)],
+)
+def test_a_server_without_a_public_url_warns(
+    uvicorn_run: dict[str, Any], tmp_path: Path, options: list[str], warned: bool
+) -> None:
+    """Without --public-url code mails carry no link, and past a user's hourly
+    caps no code can be sent (T1): a real deployment is told at start."""
+    (tmp_path / "tls.crt").write_text("not read: the server is not started")
+    (tmp_path / "tls.key").write_text("not read")
+    tls = ["--tls-cert", str(tmp_path / "tls.crt"), "--tls-key", str(tmp_path / "tls.key")]
+    args = ["server", "--data-dir", str(tmp_path / "data"), *tls, *options]
+    result = CliRunner().invoke(cli.main, args)
+    assert result.exit_code == 0, result.output
+    assert ("warning: no --public-url" in result.stderr) is warned

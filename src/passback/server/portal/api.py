@@ -106,7 +106,9 @@ class NumberIn(_Request):
 class CodeIn(_Request):
     code: str = Field(
         max_length=32,
-        description="The emailed 8-digit code, or the 6-digit code of an authenticator app.",
+        description="The emailed 8-digit code, or the 6-digit code of an authenticator app. "
+        "A mail that asks to open a page (sent past the hourly code caps) carries a code "
+        "that works only on that page, never here.",
     )
 
 

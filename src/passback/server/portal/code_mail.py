@@ -50,8 +50,9 @@ def code_mail(
     if link_only and link:
         lines.append(
             t.gettext(
-                "It works only on the page above: many codes were asked for "
-                "this account within the hour, so we send them this way."
+                "It works only on the page above, not on a page you already have open: "
+                "many codes were asked for this account within the hour, so we send them "
+                "this way."
             )
         )
     elif link:

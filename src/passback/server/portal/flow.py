@@ -42,10 +42,10 @@ owner's code mails every hour. Past them, a start still gets a *link mail*
 (:func:`new_link_flow`): its code belongs to a flow of its own that only the
 mail's link reaches (128 bits), so whoever started it cannot guess it, and
 the guessing bound above holds. At most one goes out per user per
-``LINK_MAIL_INTERVAL`` (and ``MAX_MAILS_PER_USER_PER_CLIENT`` an hour for
-starts from one address), and each works for ``LINK_CODE_LIFETIME``, longer
-than the interval: while strangers keep the caps used up, the owner's inbox
-always holds a link mail that works.
+``LINK_MAIL_INTERVAL``, whoever asks (a share per address would let the
+owner's own network use theirs up), and each works for
+``LINK_CODE_LIFETIME``, longer than the interval: while strangers keep the
+caps used up, the owner's inbox always holds a link mail that works.
 """
 
 from __future__ import annotations
@@ -77,8 +77,9 @@ MAX_MAILS_PER_USER = 10
 #: "Hardening" 5).
 MAX_MAILS_PER_USER_PER_CLIENT = 3
 MAIL_WINDOW = dt.timedelta(hours=1)
-#: Past the caps, one link mail per user per this interval at most.
-LINK_MAIL_INTERVAL = dt.timedelta(minutes=5)
+#: Past the caps, one link mail per user per this interval at most: 4 an
+#: hour beside the 10 code mails, however many addresses ask.
+LINK_MAIL_INTERVAL = dt.timedelta(minutes=15)
 #: How long a link mail's code works, at least (longer with a longer
 #: ``code_ttl``): longer than ``LINK_MAIL_INTERVAL``, so that the newest one
 #: still works when the next may be sent.
@@ -302,26 +303,17 @@ def mail_limit_reached(
     return len(recent) >= MAX_MAILS_PER_USER or from_client >= MAX_MAILS_PER_USER_PER_CLIENT
 
 
-def link_mail_due(
-    db: Session, tenant_id: str, user_id: str, client_hash: str, now: dt.datetime
-) -> bool:
+def link_mail_due(db: Session, tenant_id: str, user_id: str, now: dt.datetime) -> bool:
     """Whether a link mail may go to ``user_id`` now: none went in the last
-    ``LINK_MAIL_INTERVAL``, and fewer than ``MAX_MAILS_PER_USER_PER_CLIENT``
-    in the last ``MAIL_WINDOW`` for starts from this client address."""
-    sent = (
-        CodeSend.tenant_id == tenant_id,
-        CodeSend.user_id == user_id,
-        CodeSend.channel == LINK_CHANNEL,
-    )
-    latest = db.scalar(select(func.max(CodeSend.at)).where(*sent))
-    if latest is not None and latest > now - LINK_MAIL_INTERVAL:
-        return False
-    from_client = db.scalar(
-        select(func.count()).where(
-            *sent, CodeSend.client_hash == client_hash, CodeSend.at > now - MAIL_WINDOW
+    ``LINK_MAIL_INTERVAL``."""
+    latest = db.scalar(
+        select(func.max(CodeSend.at)).where(
+            CodeSend.tenant_id == tenant_id,
+            CodeSend.user_id == user_id,
+            CodeSend.channel == LINK_CHANNEL,
         )
     )
-    return int(from_client or 0) < MAX_MAILS_PER_USER_PER_CLIENT
+    return latest is None or latest <= now - LINK_MAIL_INTERVAL
 
 
 def record_send(db: Session, flow: PortalFlow, channel: str, now: dt.datetime) -> None:

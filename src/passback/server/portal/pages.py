@@ -370,12 +370,11 @@ async def code_link_page(request: Request, slug: str, link: str) -> Response:
     portal = portal_of(request)
     try:
         tenant = await portal.tenant(slug)
-        await portal.link_step(tenant, link)
+        minutes = await portal.link_step(tenant, link)
     except PortalError as error:
         return await fail(request, t, error, slug=slug)
-    return _code_page(
-        request, t, tenant, None, csrf=portal.link_csrf_token(link), action=f"code/{link}"
-    )
+    csrf = portal.link_csrf_token(link)
+    return _code_page(request, t, tenant, None, csrf=csrf, action=f"code/{link}", minutes=minutes)
 
 
 @router.post("/code/{link}")
@@ -664,8 +663,10 @@ def _code_page(
     context["sends_per_client"] = flow.MAX_MAILS_PER_USER_PER_CLIENT
     context["sends_per_user"] = flow.MAX_MAILS_PER_USER
     context["link_every"] = flow.LINK_MAIL_INTERVAL.seconds // 60
-    minutes = portal_of(request).services.settings.code_ttl // 60
-    return page(request, t, tenant, "code.html", status, minutes=minutes, gate=gate, **context)
+    settings = portal_of(request).services.settings
+    context["link_mails"] = bool(settings.public_url)  # past the caps (T1)
+    context.setdefault("minutes", settings.code_ttl // 60)
+    return page(request, t, tenant, "code.html", status, gate=gate, **context)
 
 
 def _password_page(

@@ -11,6 +11,7 @@ import datetime as dt
 import functools
 import json
 import logging
+import math
 from collections.abc import Awaitable, Callable
 
 from sqlalchemy import bindparam, select, update
@@ -1210,30 +1211,29 @@ class Portal:
 
         return await asyncio.to_thread(read)
 
-    async def link_step(self, tenant: PortalTenant, link: str) -> None:
-        """Whether the code mail's ``link`` finds a flow at its email gate.
+    async def link_step(self, tenant: PortalTenant, link: str) -> int:
+        """The minutes (started) that the code of the flow the code mail's
+        ``link`` finds at its email gate still works.
 
         Raises:
             PortalError: no such flow, or it moved on, expired or ended.
         """
 
-        def check() -> FlowRefused | None:
+        def check() -> FlowRefused | int:
+            now = self._clock()
             with self.services.sessions() as db:
                 try:
-                    row = flow.require(
-                        flow.find_by_link(db, tenant.id, link), flow.Step.CODE, self._clock()
-                    )
+                    row = flow.require(flow.find_by_link(db, tenant.id, link), flow.Step.CODE, now)
                 except FlowRefused as refused:
                     return refused
-                return (
-                    None
-                    if row.gate in (None, Method.EMAIL.value)
-                    else FlowRefused(Refusal.WRONG_STEP)
-                )
+                if row.gate not in (None, Method.EMAIL.value):
+                    return FlowRefused(Refusal.WRONG_STEP)
+                return math.ceil((row.expires_at - now).total_seconds() / 60)
 
-        refused = await asyncio.to_thread(check)
-        if refused is not None:
-            raise refusal_error(refused)
+        found = await asyncio.to_thread(check)
+        if isinstance(found, FlowRefused):
+            raise refusal_error(found)
+        return found
 
     def link_csrf_token(self, link: str) -> str:
         return self.hasher.csrf_token("link:" + flow_hash(link))

@@ -12,6 +12,7 @@ import datetime as dt
 import time
 
 import httpx
+import pytest
 import sqlalchemy as sa
 
 from passback.demo.mailcatcher import find_code
@@ -292,6 +293,8 @@ async def test_strangers_past_the_caps_cannot_hold_the_owner_up(
         for n in range(cap):
             async with from_address(server, strangers[n // 3]) as stranger:
                 await start(stranger)
+                page = await stranger.get(f"{BASE}/code")  # the same for every username
+                assert "If the mail asks you to open a page, type the code" in page.text
         await asyncio.to_thread(mail.wait_for, MAIL, cap)
         async with from_address(server, strangers[-1]) as stranger:
             await start(stranger)
@@ -310,6 +313,9 @@ async def test_strangers_past_the_caps_cannot_hold_the_owner_up(
             await wait_for_mail_limit_record(server, 2)  # "send again", the owner
             assert len(mail.to(MAIL)) == cap + 1
             page = await owner.get(link)
+            lifetime = flow.LINK_CODE_LIFETIME.seconds // 60
+            assert f"It works once, for {lifetime} minutes" in page.text
+            assert "If the mail asks you to open a page" not in page.text  # it is that page
             passed = await owner.post(link, data={"code": code, "csrf": csrf(page)})
             assert passed.headers["location"] == f"{BASE}/password"
             assert (await set_password(owner)).status_code == 200
@@ -332,6 +338,25 @@ async def test_a_stranger_start_leaves_the_owner_flow_alone(
         assert (await set_password(client)).status_code == 200
     steps = rows(server, "SELECT step, blocked FROM portal_flows ORDER BY created_at")
     assert steps == [("done", None), ("code", None), ("code", None)]
+
+
+@pytest.mark.no_public_url
+async def test_without_a_public_url_no_link_mail_is_promised_or_sent(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
+) -> None:
+    """A link mail needs a link: past the caps nothing is sent, support says
+    why, and the code page promises neither link mails nor their page."""
+    async with portal_tenant(server, client, make_agent):
+        for _ in range(flow.MAX_MAILS_PER_USER_PER_CLIENT + 1):
+            client.cookies.clear()
+            await start(client)
+        page = await client.get(f"{BASE}/code")
+        assert "If the mail asks you to open a page" not in page.text
+        assert "no code is sent until the hour is over" in page.text
+        await wait_for_mail_limit_record(server, 1)
+    assert len(mail.to(MAIL)) == flow.MAX_MAILS_PER_USER_PER_CLIENT
+    why = rows(server, "SELECT message FROM support_records WHERE error = 'mail_limit'")
+    assert "no public URL (--public-url)" in str(why[0][0])
 
 
 async def test_the_start_form_refuses_other_sites(

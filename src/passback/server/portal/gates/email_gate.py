@@ -169,29 +169,14 @@ def delivery(
     elif user is not None and sending.blocked == flow.Blocked.MAIL_LIMIT:
         # The answer is the same (T2). A link mail goes if one is due;
         # support learns when nothing went, and why.
-        incident = support.Incident(
-            "mail_limit",
-            429,
-            "no code was sent: the user had their code mails for this hour "
-            "(from this address, or in all), and no link mail was due",
-            method="POST",
-            tenant_id=tenant.id,
-            user_id=user.id,
-            username=username,
-            note=(
-                f"T1: at most {flow.MAX_MAILS_PER_USER} code mails per user per hour, "
-                f"{flow.MAX_MAILS_PER_USER_PER_CLIENT} for starts from one address; "
-                "past that, a link mail at most every "
-                f"{flow.LINK_MAIL_INTERVAL.seconds // 60} minutes per user, "
-                "and only with a public URL (--public-url)"
-            ),
-        )
+        linkable = bool(sending.to and desk.services.settings.public_url)
+        incident = _held_back(tenant, user, username, channel="mail" if sending.to else "phone")
         t = Translator.for_locale(desk.catalogs, language)
         user_id = user.id
 
         async def deliver() -> None:
             new = None
-            if sending.to and desk.services.settings.public_url:
+            if linkable:
                 new = await asyncio.to_thread(_link_flow, desk, sending.key, user_id)
             if new is None:
                 await asyncio.to_thread(support.record, desk.services.sessions, incident)
@@ -213,6 +198,39 @@ def delivery(
     return deliver
 
 
+def _held_back(
+    tenant: Tenant, user: DirectoryUser, username: str, *, channel: str
+) -> support.Incident:
+    """The support record of a code message the caps held back (T1)."""
+    caps = (
+        f"T1: at most {flow.MAX_MAILS_PER_USER} code messages of each channel per user "
+        f"per hour, {flow.MAX_MAILS_PER_USER_PER_CLIENT} for starts from one address, "
+        f"{flow.MAX_SENDS_PER_FLOW} per flow"
+    )
+    if channel == "mail":
+        why = (
+            "no code was sent: the user, or the flow, had their code mails for this hour; "
+            "and no link mail went: one went less than "
+            f"{flow.LINK_MAIL_INTERVAL.seconds // 60} minutes ago, or the server has no "
+            "public URL (--public-url) to link to"
+        )
+        caps += "; past them, a link mail goes at most every " + (
+            f"{flow.LINK_MAIL_INTERVAL.seconds // 60} minutes per user"
+        )
+    else:
+        why = "no code was sent: the user, or the flow, had their phone codes for this hour"
+    return support.Incident(
+        "mail_limit",
+        429,
+        why,
+        method="POST",
+        tenant_id=tenant.id,
+        user_id=user.id,
+        username=username,
+        note=caps,
+    )
+
+
 def _link_flow(desk: Desk, start_key: str, user_id: str) -> flow.NewFlow | None:
     """The flow of a link mail for ``start_key``, a flow past the code caps,
     stored and counted; None when no link mail is due (T1)."""
@@ -220,9 +238,7 @@ def _link_flow(desk: Desk, start_key: str, user_id: str) -> flow.NewFlow | None:
     with desk.services.sessions() as db, db.begin():
         _lock_user(db, user_id)
         start = db.get(PortalFlow, start_key)
-        if start is None or not flow.link_mail_due(
-            db, start.tenant_id, user_id, start.client_hash or "", now
-        ):
+        if start is None or not flow.link_mail_due(db, start.tenant_id, user_id, now):
             return None
         new = flow.new_link_flow(
             desk.hasher, start, code_ttl=desk.services.settings.code_ttl, now=now
