@@ -3,9 +3,11 @@ E2), as ``passback support show`` prints it, of the caller's tenant only."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 import httpx
+import pytest
 
 from passback.protocol.outcomes import Outcome
 from passback.server.console.roles import Role
@@ -90,12 +92,13 @@ async def test_a_reports_token_may_not_look_codes_up(
 
 
 async def test_a_stranger_makes_the_server_keep_only_a_budget_of_records(
-    server: RunningServer, client: httpx.AsyncClient
+    server: RunningServer, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Errors answered before anyone is known (no token, a bad body, a wrong
     token) are recorded within their address's budget (60 per 10 minutes);
-    past it they are answered without a support code, and an administrator's
-    own errors are still recorded."""
+    past it they are answered without a support code, and the log names
+    none; an administrator's own errors are still recorded."""
+    caplog.set_level(logging.INFO, logger="passback.server.api.problems")
     tenant = server.create_tenant("Acme")
     codes = []
     for _ in range(RECORDS_PER_ADDRESS + 5):
@@ -106,6 +109,10 @@ async def test_a_stranger_makes_the_server_keep_only_a_budget_of_records(
     assert kept == RECORDS_PER_ADDRESS
     unknown = await client.get("/api/v1/users", headers=bearer("not-a-token"))
     assert_error(unknown, 401, "unauthorized", recorded=False)
+    lines = [r.getMessage() for r in caplog.records if r.name == "passback.server.api.problems"]
+    named = [line for line in lines if "support code" in line]
+    assert len(named) == RECORDS_PER_ADDRESS, lines[-3:]
+    assert lines[-1].endswith("(request None, no support record: over the address's budget)")
     admins = await client.post(
         "/api/v1/users/jdoe/password-reset", json={}, headers=bearer(tenant.admin_token)
     )

@@ -229,6 +229,14 @@ async def store_record(
     return True
 
 
+def _noted(support_code: str, kept: bool) -> str:
+    """How a log line names an error's support record: by its code, or as
+    not kept (the client address's record budget is spent)."""
+    return (
+        f"support code {support_code}" if kept else "no support record: over the address's budget"
+    )
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(Refused, _api_error)
     app.add_exception_handler(ConsoleError, _console_error)
@@ -241,16 +249,6 @@ async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, Refused)
     status = status_of(exc)
     support_code = exc.support_code or str(uuid.uuid4())
-    logger.warning(
-        "api: %s %s → %d %s (request %s, support code %s)",
-        request.method,
-        printable(request.url.path),
-        status,
-        exc.code,
-        printable(exc.request_id),
-        support_code,
-        extra={"code": exc.code, "request_id": exc.request_id, "support_code": support_code},
-    )
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     incident = Incident(
         error=exc.code,
@@ -265,6 +263,20 @@ async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     )
     kept = await store_record(
         request, incident, support_code, promised=exc.support_code is not None
+    )
+    logger.warning(
+        "api: %s %s → %d %s (request %s, %s)",
+        request.method,
+        printable(request.url.path),
+        status,
+        exc.code,
+        printable(exc.request_id),
+        _noted(support_code, kept),
+        extra={
+            "code": exc.code,
+            "request_id": exc.request_id,
+            "support_code": support_code if kept else None,
+        },
     )
     return error_response(
         status,
@@ -294,14 +306,6 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [_describe(error) for error in exc.errors()]
     support_code = str(uuid.uuid4())
-    logger.info(
-        "api: %s %s → 422 invalid request %s (support code %s)",
-        request.method,
-        printable(request.url.path),
-        printable(errors),
-        support_code,
-        extra={"support_code": support_code},
-    )
     message = "The request is not valid: " + "; ".join(
         f"{e['field']}: {e['message']}" for e in errors
     )
@@ -309,6 +313,14 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         "validation_failed", 422, message, method=request.method, path=request.url.path
     )
     kept = await store_record(request, incident, support_code)
+    logger.info(
+        "api: %s %s → 422 invalid request %s (%s)",
+        request.method,
+        printable(request.url.path),
+        printable(errors),
+        _noted(support_code, kept),
+        extra={"support_code": support_code if kept else None},
+    )
     return error_response(
         422,
         "validation_failed",

@@ -26,7 +26,7 @@ MAX_PER_ACCOUNT_CLIENT = 1
 #: Help mails a tenant's administrators get in a window from all accounts …
 MAX_PER_TENANT = 50
 #: … of which requests from one client address send this many.
-MAX_PER_TENANT_CLIENT = 5
+MAX_PER_TENANT_CLIENT = 10
 WINDOW = dt.timedelta(days=1)
 
 
