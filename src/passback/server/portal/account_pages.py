@@ -30,6 +30,7 @@ from passback.server.portal import flash
 from passback.server.portal.account import Accounts
 from passback.server.portal.errors import PortalError
 from passback.server.portal.pages import (
+    DEVICE_COOKIE,
     MAX_FIELD,
     base_of,
     check_same_origin,
@@ -38,15 +39,13 @@ from passback.server.portal.pages import (
     page,
     portal_of,
     renderer,
+    set_device_cookie,
 )
 from passback.server.portal.rules_text import describe_rules, source_text
 from passback.server.portal.security_info import DUE_NOTICES, SecurityInfo
 from passback.server.portal.service import PortalTenant
 
 SESSION_COOKIE = "passback_session"
-DEVICE_COOKIE = "passback_device"
-#: A browser stays known to the account it signed in to for this long.
-DEVICE_COOKIE_AGE = 180 * 24 * 3600
 #: "Expires soon" on the account page.
 SOON = dt.timedelta(days=14)
 
@@ -105,9 +104,7 @@ async def sign_in(
     after = "change" if signed_in.state.forced_change else "account"
     response = RedirectResponse(f"{base_of(tenant)}/{after}", status_code=303)
     _set_cookie(request, response, tenant, SESSION_COOKIE, signed_in.token)
-    _set_cookie(
-        request, response, tenant, DEVICE_COOKIE, signed_in.device, max_age=DEVICE_COOKIE_AGE
-    )
+    set_device_cookie(request, response, tenant, signed_in.device)
     return response
 
 

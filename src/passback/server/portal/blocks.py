@@ -7,10 +7,14 @@ against the account's owner (SPEC T1, T2).
   addresses an attacker has. A stranger can cause this block, so the policy
   never lets questions stand alone (``GatePolicy.problems``): the owner keeps
   the email code and the authenticator app.
-- **Authenticator codes**: 10 wrong codes within an hour to one account's
-  app, from anywhere, and further codes are not compared until the hour has
-  passed (they answer "wrong", as any wrong code does). A stranger can hold
-  this up; the owner keeps the email code.
+- **Authenticator codes**: 10 wrong codes within an hour, and further codes
+  are not compared until the hour has passed (they answer "wrong", as any
+  wrong code does). They are counted apart for what a stranger cannot be:
+  the owner's own browser (a device token from a sign-in or a finished
+  reset), and a flow past a first gate; all other flows of the account share
+  one count, which a stranger can use up, holding up only flows that passed
+  no gate from a browser the account never used
+  (``totp_gate.TotpGate.counted_as``).
 - **Phone numbers** (G4): a phone gate first asks for the number on file in
   full. 5 numbers typed wrong within an hour for one account from one client
   address block phone gates for that account from that address for 24 hours.

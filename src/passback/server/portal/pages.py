@@ -55,6 +55,10 @@ from passback.server.portal.templating import Renderer
 from passback.server.rules import PasswordRules
 
 FLOW_COOKIE = "passback_flow"
+#: Names the account whose gates, or whose password, this browser passed.
+DEVICE_COOKIE = "passback_device"
+#: A browser stays known to that account for this long.
+DEVICE_COOKIE_AGE = 180 * 24 * 3600
 #: Fields of the questions form: the CSRF token and at most 20 answers.
 MAX_QUESTION_FIELDS = 24
 #: Form fields are short; bound them so a form post cannot carry megabytes.
@@ -185,6 +189,22 @@ async def choose_again(request: Request, slug: str, csrf: Text = "") -> Response
     except PortalError as error:
         return await fail(request, t, error, slug=slug)
     return RedirectResponse(f"{base_of(tenant)}/method", status_code=303)
+
+
+def set_device_cookie(
+    request: Request, response: Response, tenant: PortalTenant, device: str
+) -> None:
+    """Leave ``device`` (``Hasher.device_token``) in the browser: the account
+    it names counts this browser's failed tries apart from strangers' (T1)."""
+    response.set_cookie(
+        DEVICE_COOKIE,
+        device,
+        max_age=DEVICE_COOKIE_AGE,
+        path=f"{base_of(tenant)}/",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
 
 
 def _set_flow_cookie(
@@ -446,7 +466,8 @@ async def enter_code(request: Request, slug: str, code: Text = "", csrf: Text = 
         tenant = await portal.tenant(slug)
         check_same_origin(request)
         _check_csrf(portal, token, csrf)
-        passed = await portal.enter(tenant, token, Code(code), language=t.locale)
+        device = request.cookies.get(DEVICE_COOKIE)
+        passed = await portal.enter(tenant, token, Code(code), language=t.locale, device=device)
     except PortalError as error:
         if error.field == "code" and token:
             gate, ending = await portal.gate_of(slug, token)
@@ -519,10 +540,13 @@ async def done_page(request: Request, slug: str) -> Response:
     portal = portal_of(request)
     try:
         tenant = await portal.tenant(slug)
-        await portal.require(tenant, request.cookies.get(FLOW_COOKIE), flow.Step.DONE)
+        row = await portal.require(tenant, request.cookies.get(FLOW_COOKIE), flow.Step.DONE)
     except PortalError as error:
         return await fail(request, t, error, slug=slug)
-    return page(request, t, tenant, "done.html")
+    response = page(request, t, tenant, "done.html")
+    if row.user_id:  # the gates proved who this is: their browser from now on
+        set_device_cookie(request, response, tenant, portal.hasher.device_token(row.user_id))
+    return response
 
 
 @router.get("/unlock/confirm")

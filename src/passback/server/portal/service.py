@@ -587,10 +587,12 @@ class Portal:
         *,
         link: str | None = None,
         language: str | None = None,
+        device: str | None = None,
     ) -> CodePassed:
         """Check ``answer`` at the flow's gate (found by ``token``, or by the
         code mail's ``link``): the flow's new token once it passed (the old
-        one is dead), and where the flow leads.
+        one is dead), and where the flow leads. ``device``: the browser's
+        device token, if any (a gate may count its tries apart, T1).
 
         Raises:
             PortalError: the answer is wrong (attempts left), the gate takes
@@ -606,9 +608,8 @@ class Portal:
                 else:
                     row = flow.find(db, tenant.id, token)
                 try:
-                    return self._check(
-                        db, tenant, flow.require(row, flow.Step.CODE, now), answer, now
-                    ), row
+                    found = flow.require(row, flow.Step.CODE, now)
+                    return self._check(At(db, self, tenant, found, now, device), answer), row
                 except FlowRefused as refused:
                     return refused, row
 
@@ -1068,52 +1069,45 @@ class Portal:
             if row is not None:
                 flow.end(row, self._clock())
 
-    def _check(
-        self, db: Session, tenant: PortalTenant, row: PortalFlow, answer: Answer, now: dt.datetime
-    ) -> str:
+    def _check(self, at: At, answer: Answer) -> str:
         """The flow's new token if ``answer`` passes its gate. H1: the try is
         counted by one atomic statement before the answer is compared, so
         parallel guesses cannot beat the limit (5 per flow)."""
+        db, row, now = at.db, at.row, at.now
         gate = registry.gate_of(row.gate)
         if not isinstance(answer, gate.takes):
             raise FlowRefused(Refusal.WRONG_STEP)  # another gate's answer
-        at = At(db, self, tenant, row, now)
         gate.admit(at)
         claimed = flow.claim_code_attempt(db, row.id_hash)
         db.refresh(row)
         if claimed is None:
             flow.require(row, flow.Step.CODE, now)  # moved on meanwhile: say how
             raise FlowRefused(Refusal.TOO_MANY_CODES)
+        counted_as = gate.counted_as(at)  # before the flow moves on
         matches = gate.check(at, answer)
         try:
-            return self._pass(db, tenant, row, gate.method, matches, now)
+            return self._pass(at, gate.method, matches, counted_as)
         except FlowRefused:
             gate.failed(at)
             raise
 
-    def _pass(
-        self,
-        db: Session,
-        tenant: PortalTenant,
-        row: PortalFlow,
-        gate: Method,
-        matches: bool,
-        now: dt.datetime,
-    ) -> str:
-        """Record the gate attempt (E5) and move the flow (``flow.pass_gate``)."""
+    def _pass(self, at: At, gate: Method, matches: bool, counted_as: str) -> str:
+        """Record the gate attempt (E5), as ``counted_as``'s (T1), and move the
+        flow (``flow.pass_gate``)."""
+        db, row = at.db, at.row
         audit.record(
             db,
-            tenant_id=tenant.id,
+            tenant_id=at.tenant.id,
             user_id=row.user_id,
             activity=audit.Activity.GATE,
             success=matches,
-            at=now,
+            at=at.now,
             method=gate.value,
-            subject=subject(row),
+            subject=counted_as,
         )
         passed = [*(Method(m) for m in flow.passed_gates(row)), gate]
-        done = gates.satisfied(gate_policy(db, tenant.id), passed)
-        return flow.pass_gate(row, matches=matches, done=done, now=now)
+        done = gates.satisfied(gate_policy(db, at.tenant.id), passed)
+        return flow.pass_gate(row, matches=matches, done=done, now=at.now)
 
     def _claim_password_step(self, key: str, user_id: str) -> str | None:
         """Take the flow's password step for this request; the pending request

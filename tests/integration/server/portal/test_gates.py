@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 from pathlib import Path
 
 import httpx
@@ -23,6 +24,7 @@ from tests.support.portal import (
     portal_tenant,
     register_authenticator,
     rows,
+    set_password,
     support_code,
 )
 from tests.support.server import AgentFactory, RunningServer, bearer
@@ -346,6 +348,52 @@ async def test_many_addresses_cannot_guess_an_authenticator_at_leisure(
         engine.dispose()
         passed = await enter_code(client, pyotp.TOTP(secret).now())
         assert passed.headers["location"] == f"{BASE}/password"
+
+
+async def test_strangers_who_use_up_the_app_codes_cannot_hold_the_owner_up(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory, mail: MailCatcher
+) -> None:
+    """T1 without a denial of service: strangers' 10 wrong app codes stop the
+    app codes of flows that passed no gate, but not the owner's. With one
+    gate, the browser a finished reset left a device token in counts its
+    own; with two, the app after the email code counts apart."""
+    async with portal_tenant(server, client, make_agent) as (tenant, _agent):
+        await set_policy(client, tenant.admin_token, methods=["email", "totp"])
+        secret = register_authenticator(server)
+        await start(client)  # the owner's browser finishes a reset by email
+        await choose(client, "email")
+        await enter_code(client, await asyncio.to_thread(mail.code_for, MAIL))
+        assert (await set_password(client)).status_code == 200
+        assert client.cookies.get("passback_device", path=f"{BASE}/")
+        await asyncio.to_thread(mail.wait_for, MAIL, 2)  # the notice of the change
+        for attempt in range(10):
+            async with from_address(server, f"127.0.1.{attempt + 1}") as stranger:
+                await start(stranger)
+                await choose(stranger, "totp")
+                await enter_code(stranger, "000000")
+        async with httpx.AsyncClient(base_url=server.base_url) as elsewhere:
+            await start(elsewhere)  # a browser the account never used
+            await choose(elsewhere, "totp")
+            refused = await enter_code(elsewhere, pyotp.TOTP(secret).now())
+            assert refused.status_code == 422  # the right code, not compared
+        await start(client)
+        await choose(client, "totp")
+        passed = await enter_code(client, pyotp.TOTP(secret).now())
+        assert passed.headers["location"] == f"{BASE}/password"
+        await set_policy(client, tenant.admin_token, gates_required=2)
+        async with httpx.AsyncClient(base_url=server.base_url) as owner:
+            await start(owner)
+            await choose(owner, "email")
+            await enter_code(owner, await asyncio.to_thread(mail.code_for, MAIL, 3))
+            await choose(owner, "totp")
+            later = pyotp.TOTP(secret).at(time.time() + 30)  # the step before was taken
+            passed = await enter_code(owner, later)
+            assert passed.headers["location"] == f"{BASE}/password"
+    subjects = rows(
+        server, "SELECT subject FROM audit_events WHERE method = 'totp' AND result = 'success'"
+    )
+    (device,), (after_gate,) = subjects
+    assert str(device).startswith("device:") and str(after_gate).endswith(":after-gate")
 
 
 async def test_with_two_gates_questions_come_second(

@@ -74,6 +74,8 @@ class At:
     tenant: Tenant
     row: PortalFlow
     now: dt.datetime
+    #: The browser's device token (``Hasher.device_token``), if it sent one.
+    device: str | None = dataclasses.field(default=None, repr=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -179,6 +181,10 @@ class Gate(Protocol):
     def failed(self, at: At) -> None:
         """After a wrong try was recorded: count it toward the gate's block."""
         return None
+
+    def counted_as(self, at: At) -> str:
+        """Whose try this is (T1), recorded with it: the account's by default."""
+        return subject(at.row)
 
 
 def subject(row: PortalFlow) -> str:

@@ -1,8 +1,13 @@
 """The authenticator app gate (SPEC G1, T1): the 6-digit code the user's app
-shows (``totp``). Nothing is sent. 10 wrong codes within an hour to one
-account's app, from anywhere, and further codes are not compared until the
-hour has passed (``blocks.MAX_WRONG_APP_CODES``); a username without an app
-never passes.
+shows (``totp``). Nothing is sent. 10 wrong codes within an hour, and further
+codes are not compared until the hour has passed
+(``blocks.MAX_WRONG_APP_CODES``); a username without an app never passes.
+
+The 10 are counted so that a stranger cannot use them up against the owner
+(``TotpGate.counted_as``): the owner's own browser, known by the device token
+a sign-in or a finished reset left in it, counts its own; a flow past a first
+gate (the owner's mailbox, say) counts apart from flows that passed none,
+which are all a stranger can make; those count on the account.
 """
 
 from __future__ import annotations
@@ -22,10 +27,22 @@ class TotpGate(Gate):
         flow.arm_app(at.row, self.method.value, code_ttl=ttl, now=at.now)
         return Armed()
 
+    def counted_as(self, at: At) -> str:
+        """Whose wrong codes these are (T1): this browser's, when its device
+        token is the account's; the account's after a first gate; else the
+        account's before any gate, the only count a stranger reaches."""
+        known = at.desk.hasher.device_of(at.device)
+        if known is not None and known[0] == at.row.user_id:
+            return f"device:{known[1]}"
+        if flow.passed_gates(at.row):
+            return f"{subject(at.row)}:after-gate"
+        return subject(at.row)
+
     def check(self, at: At, answer: Answer) -> bool:
-        """The user's own app's code (the wrong codes of the hour not past the limit)."""
+        """The user's own app's code (the wrong codes of the hour, counted as
+        :meth:`counted_as`, not past the limit)."""
         db, tenant_id, user_id = at.db, at.tenant.id, at.row.user_id
-        guessed = blocks.failures(db, tenant_id, subject(at.row), self.method.value, at.now)
+        guessed = blocks.failures(db, tenant_id, self.counted_as(at), self.method.value, at.now)
         return (
             isinstance(answer, Code)
             and user_id is not None
