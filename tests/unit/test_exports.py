@@ -35,6 +35,7 @@ def test_outcome_values() -> None:
         "account_expired",
         "logon_hours",
         "workstation",
+        "near_lockout",
         "access_denied",
         "invalid_request",
         "decrypt_failed",
@@ -122,6 +123,7 @@ def test_event_ids() -> None:
         "ADUserIncorrectPassword": 33007,
         "ADPasswordPolicyError": 33008,
         "ADConfigurationError": 33009,
+        "ADAccountNearLockout": 33010,
         "DuplicateAnchor": 80230402,
     }
 

@@ -72,6 +72,7 @@ class EventId(enum.IntEnum):
     ADUserIncorrectPassword = 33007
     ADPasswordPolicyError = 33008
     ADConfigurationError = 33009
+    ADAccountNearLockout = 33010  # ours: a verify not tried, to keep clear of a lockout
     DuplicateAnchor = 80230402
 
 

@@ -124,6 +124,7 @@ _CAUSE_EVENTS: Mapping[Outcome, EventId | None] = {
     Outcome.ACCOUNT_EXPIRED: None,
     Outcome.LOGON_HOURS: None,
     Outcome.WORKSTATION: None,
+    Outcome.NEAR_LOCKOUT: EventId.ADAccountNearLockout,
     Outcome.DIRECTORY_UNAVAILABLE: EventId.ADUnKnownError,
 }
 

@@ -40,6 +40,9 @@ class Outcome(enum.StrEnum):
     ACCOUNT_EXPIRED = "account_expired"
     LOGON_HOURS = "logon_hours"  # outside the account's logon hours
     WORKSTATION = "workstation"  # the account may sign in only at named workstations
+    # A verify (U4) not tried: a failed bind could bring the account within
+    # reach of the directory's lockout, so the agent did not bind.
+    NEAR_LOCKOUT = "near_lockout"
     ACCESS_DENIED = "access_denied"
     # Something on the way failed; the password was not written.
     INVALID_REQUEST = "invalid_request"

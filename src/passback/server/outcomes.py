@@ -97,6 +97,13 @@ OUTCOMES: Mapping[Outcome, OutcomeView] = {
         409,
         N_("The account may sign in only from particular computers. Ask your administrator."),
     ),
+    Outcome.NEAR_LOCKOUT: OutcomeView(
+        409,
+        N_(
+            "The password was not checked: the account has had several failed sign-ins "
+            "recently, and one more could lock it out. Try again later, or reset your password."
+        ),
+    ),
     Outcome.USER_NOT_FOUND: OutcomeView(
         404,
         N_("No such user was found in the directory. Check the account name."),

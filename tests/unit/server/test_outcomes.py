@@ -23,6 +23,7 @@ EXPECTED_STATUS = {
     Outcome.LOGON_HOURS: 409,
     Outcome.WORKSTATION: 409,
     Outcome.USER_NOT_FOUND: 404,
+    Outcome.NEAR_LOCKOUT: 409,
     Outcome.DISABLED: 409,
     Outcome.LOCKED: 409,
     Outcome.PROTECTED: 409,

@@ -154,6 +154,11 @@ class DirectoryUser:
     #: SIDs of the security groups the account is a member of, nested
     #: membership included (AD ``tokenGroups``), for the self-service scope (G6).
     groups: frozenset[str] = frozenset()
+    #: Failed logons the directory counts toward its lockout, as the server
+    #: read has them (AD ``badPwdCount``), and when the last one was, in Unix
+    #: seconds (0: never).
+    bad_password_count: int = 0
+    bad_password_at: int = 0
 
     @property
     def protected(self) -> bool:
@@ -183,6 +188,33 @@ class PasswordPolicy:
     history_length: int
     min_age_seconds: int
     max_age_seconds: int  # 0 = never expires
+
+
+#: Failed logons a verify always leaves the account's owner before the one
+#: that locks it (U4, T1): strangers cannot use the portal to lock it out.
+LOCKOUT_RESERVE = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class LockoutPolicy:
+    """When the directory locks an account out after failed logons."""
+
+    threshold: int  # failed logons that lock it; 0 = never locked
+    window_seconds: int  # how long a failed logon counts; 0 = until a good one
+
+    def near(self, user: DirectoryUser, now: float) -> bool:
+        """Whether one more failed logon could leave ``user`` fewer than
+        ``LOCKOUT_RESERVE`` failures before the lockout. An account with no
+        failure counted yet never is (one failure cannot lock it unless the
+        threshold is 1), nor is one locked already (a bind tells it so)."""
+        counting = self.window_seconds == 0 or now < user.bad_password_at + self.window_seconds
+        count = user.bad_password_count if counting else 0
+        return (
+            self.threshold > 0
+            and count > 0
+            and not user.locked
+            and count > self.threshold - 2 - LOCKOUT_RESERVE
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -251,7 +283,9 @@ class Directory(Protocol):
     ) -> None:
         """Check ``password`` by one bind as ``user`` (U4), on ``opened`` if given
         (from this directory's :meth:`open_for_verify`); nothing is written and a
-        wrong password is never tried again. Raises CredentialsRefused."""
+        wrong password is never tried again. No bind when the account is near
+        its lockout (:meth:`LockoutPolicy.near`): ``NEAR_LOCKOUT``. Raises
+        CredentialsRefused."""
         ...
 
     def unlock(self, user: DirectoryUser) -> None:

@@ -86,8 +86,17 @@ _SIGN_IN_REFUSALS = {
 #: Outcomes of a verify that tell nothing more than "wrong" to the user. A
 #: locked account is among them: the directory says "locked" to any password,
 #: so saying it would tell a stranger that the account exists (T2).
+#: Verify answers told as a wrong password (T2): a stranger learns nothing
+#: more. ``NEAR_LOCKOUT``: the agent did not bind, so that strangers' tries
+#: cannot lock the account out in the directory.
 _WRONG = frozenset(
-    {Outcome.WRONG_PASSWORD, Outcome.PROTECTED, Outcome.USER_NOT_FOUND, Outcome.LOCKED}
+    {
+        Outcome.WRONG_PASSWORD,
+        Outcome.PROTECTED,
+        Outcome.USER_NOT_FOUND,
+        Outcome.LOCKED,
+        Outcome.NEAR_LOCKOUT,
+    }
 )
 _FORCED = {
     Outcome.MUST_CHANGE: sessions.State.MUST_CHANGE,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -39,7 +40,11 @@ from passback.agent.directory.ad.discovery import (
 )
 from passback.agent.directory.ad.password_settings import (
     DOMAIN_ATTRIBUTES,
+    DOMAIN_LOCKOUT_ATTRIBUTES,
     PSO_ATTRIBUTES,
+    PSO_LOCKOUT_ATTRIBUTES,
+    lockout_from_domain,
+    lockout_from_pso,
     policy_from_domain,
     policy_from_pso,
 )
@@ -58,6 +63,7 @@ from passback.agent.directory.ad.users import (
     first,
 )
 from passback.agent.directory.base import (
+    LOCKOUT_RESERVE,
     MAX_PASSWORD_UTF16_UNITS,
     CredentialsRefused,
     DirectoryCapabilities,
@@ -66,6 +72,7 @@ from passback.agent.directory.base import (
     DirectoryGroup,
     DirectoryUnavailable,
     DirectoryUser,
+    LockoutPolicy,
     LookupFailed,
     OpenedConnection,
     PasswordPolicy,
@@ -93,8 +100,9 @@ class ActiveDirectory:
     Thread-safe. Raises only the exceptions of ``passback.agent.directory.base``.
     """
 
-    def __init__(self, settings: ADSettings) -> None:
+    def __init__(self, settings: ADSettings, *, clock: Callable[[], float] = time.time) -> None:
         self._settings = settings
+        self._clock = clock
         self._context = verifying_context(settings.ca_file)
         self._reads = self._pool(settings.host, settings.port, settings.tls_name)
         self._writes: ConnectionPool | None = None
@@ -216,19 +224,38 @@ class ActiveDirectory:
 
         return self._read(find)
 
+    def lockout_policy(self, user: DirectoryUser) -> LockoutPolicy:
+        """When ``user``'s account locks out: its fine-grained policy's, else
+        the domain's.
+
+        Raises:
+            DirectoryConfigError: the policy's attributes cannot be read (names the right).
+        """
+        pso = self._resultant_pso(user)
+        if pso is not None:
+            return lockout_from_pso(pso, self._base(pso, PSO_LOCKOUT_ATTRIBUTES) or {})
+        domain_dn = self._known_domain().domain_dn
+        return lockout_from_domain(
+            domain_dn, self._base(domain_dn, DOMAIN_LOCKOUT_ATTRIBUTES) or {}
+        )
+
+    def _resultant_pso(self, user: DirectoryUser) -> str | None:
+        """The DN of the fine-grained policy that applies to ``user``, if any."""
+        attrs = self._base(user.dn, ["msDS-ResultantPSO"])
+        if attrs is None:
+            raise UserNotFound(f"{user.sam_account_name} no longer exists")
+        pso = attrs.get("msDS-ResultantPSO") or []
+        return pso[0].decode() if pso else None
+
     def password_policy(self, user: DirectoryUser) -> PasswordPolicy:
         """The fine-grained policy that applies to ``user``, else the domain's (W4).
 
         Raises:
             DirectoryConfigError: the policy's attributes cannot be read (names the right).
         """
-        attrs = self._base(user.dn, ["msDS-ResultantPSO"])
-        if attrs is None:
-            raise UserNotFound(f"{user.sam_account_name} no longer exists")
-        pso = attrs.get("msDS-ResultantPSO") or []
-        if pso:
-            dn = pso[0].decode()
-            return policy_from_pso(dn, self._base(dn, PSO_ATTRIBUTES) or {})
+        pso = self._resultant_pso(user)
+        if pso is not None:
+            return policy_from_pso(pso, self._base(pso, PSO_ATTRIBUTES) or {})
         domain_dn = self._known_domain().domain_dn
         return policy_from_domain(domain_dn, self._base(domain_dn, DOMAIN_ATTRIBUTES) or {})
 
@@ -315,10 +342,23 @@ class ActiveDirectory:
         ``773`` must change, ``532`` expired, ``533`` disabled, ``701`` account
         expired, ``775`` locked out, ``530`` logon hours, ``531`` workstation).
 
+        No bind at all when a failed one could bring the account within
+        ``LOCKOUT_RESERVE`` failures of its lockout (``badPwdCount`` against
+        the user's lockout policy, read only when a failure is counted): the
+        owner keeps their logons whatever strangers type in the portal.
+
         Raises:
-            CredentialsRefused: ``outcome`` says why.
+            CredentialsRefused: ``outcome`` says why (``NEAR_LOCKOUT``: not tried).
             DirectoryUnavailable: the DC could not be reached, or was busy.
+            DirectoryConfigError: the lockout policy cannot be read.
         """
+        if user.bad_password_count > 0 and self.lockout_policy(user).near(user, self._clock()):
+            raise CredentialsRefused(
+                f"no bind as {user.sam_account_name}: {user.bad_password_count} failed "
+                "logons are counted toward the lockout, and one more could leave the "
+                f"owner fewer than {LOCKOUT_RESERVE} before it",
+                outcome=Outcome.NEAR_LOCKOUT,
+            )
         if opened is None:
             result_code, message = self._reads.bind_as(user.dn, password)
         elif isinstance(opened, OpenedAhead):

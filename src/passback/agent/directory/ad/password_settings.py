@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from passback.agent.directory.ad.filetime import interval_seconds
-from passback.agent.directory.base import DirectoryConfigError, PasswordPolicy
+from passback.agent.directory.base import DirectoryConfigError, LockoutPolicy, PasswordPolicy
 from passback.agent.directory.ldap.search import RawAttributes
 
 PSO_ATTRIBUTES = [
@@ -25,6 +25,10 @@ PSO_ATTRIBUTES = [
 DOMAIN_ATTRIBUTES = ["minPwdLength", "pwdProperties", "pwdHistoryLength", "minPwdAge", "maxPwdAge"]
 
 DOMAIN_PASSWORD_COMPLEX = 0x1  # pwdProperties bit
+
+#: When an account locks out (U4: a verify keeps clear of it).
+PSO_LOCKOUT_ATTRIBUTES = ["cn", "msDS-LockoutThreshold", "msDS-LockoutObservationWindow"]
+DOMAIN_LOCKOUT_ATTRIBUTES = ["lockoutThreshold", "lockOutObservationWindow"]
 
 #: What to grant when PSO attributes cannot be read (AD and Samba restrict them
 #: to Domain Admins by default).
@@ -69,4 +73,26 @@ def policy_from_domain(dn: str, attrs: RawAttributes) -> PasswordPolicy:
         history_length=int(values["pwdHistoryLength"]),
         min_age_seconds=interval_seconds(int(values["minPwdAge"])),
         max_age_seconds=interval_seconds(int(values["maxPwdAge"])),
+    )
+
+
+def lockout_from_pso(dn: str, attrs: RawAttributes) -> LockoutPolicy:
+    """Raises DirectoryConfigError if the PSO's lockout settings could not be read."""
+    values = _required(
+        attrs, PSO_LOCKOUT_ATTRIBUTES, f"password settings object {dn}", PSO_READ_RIGHT
+    )
+    return LockoutPolicy(
+        threshold=int(values["msDS-LockoutThreshold"]),
+        window_seconds=interval_seconds(int(values["msDS-LockoutObservationWindow"])),
+    )
+
+
+def lockout_from_domain(dn: str, attrs: RawAttributes) -> LockoutPolicy:
+    """Raises DirectoryConfigError if the domain's lockout settings could not be read."""
+    values = _required(
+        attrs, DOMAIN_LOCKOUT_ATTRIBUTES, f"the domain object {dn}", DOMAIN_READ_RIGHT
+    )
+    return LockoutPolicy(
+        threshold=int(values["lockoutThreshold"]),
+        window_seconds=interval_seconds(int(values["lockOutObservationWindow"])),
     )

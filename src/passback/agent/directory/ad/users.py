@@ -39,6 +39,8 @@ USER_ATTRIBUTES = [
     "adminCount",
     "isCriticalSystemObject",
     "pwdLastSet",
+    "badPwdCount",
+    "badPasswordTime",
 ]
 
 #: Constructed attributes: AD computes them only in a base-scope search.
@@ -210,6 +212,8 @@ def build_user(
         mobile=text(attrs, "mobile"),
         telephone=text(attrs, "telephoneNumber"),
         groups=group_sids,
+        bad_password_count=number(attrs, "badPwdCount"),
+        bad_password_at=unix_time(number(attrs, "badPasswordTime")),
     )
 
 

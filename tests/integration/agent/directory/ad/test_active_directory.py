@@ -23,6 +23,7 @@ from passback.agent.directory.base import (
     DirectoryConfigError,
     DirectoryUnavailable,
     DuplicateAnchor,
+    LockoutPolicy,
     MultipleMatches,
     PasswordRefused,
     Protection,
@@ -311,6 +312,47 @@ def test_fine_grained_policy_applies_to_its_user_only(
         assert samba_dc.can_bind(other.dn, "Ten!Chars1")
     finally:
         samba_dc.delete_pso(pso)
+
+
+def verify_outcome(ad: ActiveDirectory, user: TestUser, password: str) -> Outcome:
+    """What a verify of ``password`` answers (the account located afresh, as
+    each verify does)."""
+    try:
+        ad.verify_password(ad.locate(user.object_guid), password, ad.open_for_verify())
+    except CredentialsRefused as refused:
+        return refused.outcome
+    return Outcome.OK
+
+
+def test_a_verify_keeps_clear_of_the_lockout(ad: ActiveDirectory, samba_dc: SambaDC) -> None:
+    """U4, T1: strangers' wrong passwords in the portal never lock the account
+    out. A PSO locks after 5 failures: the agent binds while a failure still
+    leaves the owner 2 before the one that locks, then not at all (33010), not
+    even with the right password. The account stays unlocked, the owner's own
+    logon works, and resets the count."""
+    user = samba_dc.create_user()
+    pso = f"pso-{user.name}"
+    samba_dc.create_pso(pso, 10, account_lockout_threshold=5, reset_account_lockout_after=30)
+    samba_dc.apply_pso(pso, user)
+    try:
+        assert ad.lockout_policy(ad.locate(user.object_guid)) == LockoutPolicy(5, 1800)
+        wrong = [verify_outcome(ad, user, f"Wrong!Passw0rd-{n}") for n in range(4)]
+        assert wrong == [Outcome.WRONG_PASSWORD] * 2 + [Outcome.NEAR_LOCKOUT] * 2
+        assert verify_outcome(ad, user, user.password) is Outcome.NEAR_LOCKOUT
+        located = ad.locate(user.object_guid)
+        assert (located.bad_password_count, located.locked) == (2, False)
+        assert samba_dc.can_bind(user.dn, user.password)  # the owner's own logon
+        assert verify_outcome(ad, user, user.password) is Outcome.OK
+    finally:
+        samba_dc.delete_pso(pso)
+
+
+def test_a_verify_of_a_locked_account_says_locked(ad: ActiveDirectory, samba_dc: SambaDC) -> None:
+    """Locked already (the domain's 3 failures, typed elsewhere): the bind
+    says so, whatever the count."""
+    user = samba_dc.create_user()
+    samba_dc.lock_out(user)
+    assert verify_outcome(ad, user, user.password) is Outcome.LOCKED
 
 
 def test_pso_unreadable_by_the_account_is_a_config_error(samba_dc: SambaDC) -> None:

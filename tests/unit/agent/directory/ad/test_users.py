@@ -126,3 +126,21 @@ def test_build_user_reads_the_password_dates(
         constructed["msDS-UserPasswordExpiryTimeComputed"] = [expiry]
     user = build_user("CN=x", entry, constructed, service_sid=SERVICE)
     assert (user.password_set_at, user.password_expires_at) == (set_at, expires_at)
+
+
+def test_build_user_reads_the_failed_logons() -> None:
+    """U4: the count toward the lockout, and when the last failure was."""
+    entry = attrs(ANCHOR) | {
+        "objectSid": [raw_sid(USERS)],
+        "badPwdCount": [b"2"],
+        "badPasswordTime": [b"133444736000000000"],  # 2023-11-14T22:13:20Z
+    }
+    user = build_user("CN=x", entry, {"tokenGroups": [raw_sid(USERS)]}, service_sid=SERVICE)
+    assert (user.bad_password_count, user.bad_password_at) == (2, 1_700_000_000)
+    never = build_user(
+        "CN=x",
+        attrs(ANCHOR) | {"objectSid": [raw_sid(USERS)]},
+        {"tokenGroups": [raw_sid(USERS)]},
+        service_sid=SERVICE,
+    )
+    assert (never.bad_password_count, never.bad_password_at) == (0, 0)
