@@ -8,7 +8,7 @@ What the product module sets up is described there; on top of that:
   127.0.0.1:636, certificate CN ``DC1.passback.test`` (no SAN);
 - ``old password allowed period = 0`` so an old password stops binding at once;
 - domain password settings for tests: complexity on, minimum length 7, history 0,
-  minimum age 0, lockout after 3 bad passwords (so :meth:`SambaDC.lock_out` works);
+  minimum age 0, lockout after 5 bad passwords (so :meth:`SambaDC.lock_out` works);
 - ``OU=Passback Users`` for managed users, with ``svc-passback`` delegated on it;
 - fixed, test-only passwords (a DC on loopback that lives for one session).
 
@@ -83,7 +83,9 @@ TIMEOUT_FACTOR = float(os.environ.get("PASSBACK_TEST_TIMEOUT_FACTOR", "1"))
 #: (or a test run and the demo) share a machine.
 DC_ADDRESS = os.environ.get("PASSBACK_TEST_DC_ADDRESS", "127.0.0.1")
 
-LOCKOUT_THRESHOLD = 3
+#: The portal binds while a failure leaves the owner 2 before the lockout:
+#: at 5, a wrong password and then the right one are both checked.
+LOCKOUT_THRESHOLD = 5
 #: "User cannot change password", as ADUC sets it: a deny of the Change
 #: Password right to Everyone and to SELF.
 CANNOT_CHANGE_SDDL = "".join(

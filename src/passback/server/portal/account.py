@@ -230,6 +230,17 @@ class Accounts:
                 raise self.portal.not_enabled(user.id, opened)
             return SignedIn(opened, state, self.hasher.device_token(user.id))
         await self._audit(signed(result.outcome.value, result.support_code))
+        if result.outcome is Outcome.NEAR_LOCKOUT and counter is self.device_failures:
+            # The owner's own browser (its device token): nothing to hide from
+            # a stranger (T2), and no password was checked, so none failed.
+            await counter.refund(key)
+            raise PortalError.of_outcome(
+                result.outcome,
+                result.detail,
+                request_id=result.request_id,
+                support_code=result.support_code,
+                user_id=user.id,
+            )
         if result.outcome in _WRONG:
             await self._pad(started)
             raise self._wrong(user.id, f"verify answered {result.outcome}", result)

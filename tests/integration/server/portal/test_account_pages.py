@@ -185,6 +185,33 @@ async def test_failed_sign_ins_are_throttled_per_account_not_for_the_owners_brow
         assert (await client.get(f"{BASE}/signin")).status_code == 429
 
 
+async def test_near_the_lockout_a_stranger_reads_a_wrong_password_the_owner_why(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory
+) -> None:
+    """U4, T2: the agent did not bind (the account is near its lockout in the
+    directory). A browser the account never used reads a wrong password, as
+    for a name that matches nobody; the owner's own browser (its device
+    token) reads why, and the try does not count against it."""
+    async with (
+        portal_tenant(server, client, make_agent) as (_tenant, agent),
+        httpx.AsyncClient(base_url=server.base_url) as owner,
+    ):
+        agent.outcomes.append((Outcome.OK, STATE))
+        assert (await sign_in(owner)).headers["location"] == f"{BASE}/account"
+        owner.cookies.delete("passback_session")
+        near = (Outcome.NEAR_LOCKOUT, {})
+        agent.outcomes += [near, near]
+        await sign_in(client)
+        stranger = await client.get(f"{BASE}/signin")
+        assert field_error(stranger, "password").startswith("The username or password is not")
+        await sign_in(owner)
+        shown = await owner.get(f"{BASE}/signin")
+        assert shown.status_code == 409
+        assert "one more could lock it out" in shown.text
+        agent.outcomes += [(Outcome.OK, STATE)]
+        assert (await sign_in(owner)).headers["location"] == f"{BASE}/account"
+
+
 async def test_change_with_the_current_password(
     server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory
 ) -> None:
