@@ -230,22 +230,14 @@ class Accounts:
                 raise self.portal.not_enabled(user.id, opened)
             return SignedIn(opened, state, self.hasher.device_token(user.id))
         await self._audit(signed(result.outcome.value, result.support_code))
-        if result.outcome is Outcome.NEAR_LOCKOUT and counter is self.device_failures:
-            # The owner's own browser (its device token): nothing to hide from
-            # a stranger (T2), and no password was checked, so none failed.
-            await counter.refund(key)
-            raise PortalError.of_outcome(
-                result.outcome,
-                result.detail,
-                request_id=result.request_id,
-                support_code=result.support_code,
-                user_id=user.id,
-            )
-        if result.outcome in _WRONG:
+        # Near the lockout, the owner's own browser (its device token) is told
+        # why: nothing to hide from a stranger (T2), and no password failed.
+        owners = counter is self.device_failures and result.outcome is Outcome.NEAR_LOCKOUT
+        if result.outcome in _WRONG and not owners:
             await self._pad(started)
             raise self._wrong(user.id, f"verify answered {result.outcome}", result)
-        # Not a wrong password: the directory could not be asked, or the
-        # password was right for an account that cannot sign in now.
+        # Not a wrong password: the directory could not be asked, the password
+        # was right for an account that cannot sign in now, or was not tried.
         await counter.refund(key)
         if result.outcome.may_retry_same_request:  # the directory could not be asked
             raise PortalError(

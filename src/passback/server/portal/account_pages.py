@@ -40,10 +40,10 @@ from passback.server.portal.pages import (
     portal_of,
     renderer,
     set_device_cookie,
+    set_strict_cookie,
 )
 from passback.server.portal.rules_text import describe_rules, source_text
 from passback.server.portal.security_info import DUE_NOTICES, SecurityInfo
-from passback.server.portal.service import PortalTenant
 
 SESSION_COOKIE = "passback_session"
 #: "Expires soon" on the account page.
@@ -103,7 +103,7 @@ async def sign_in(
         )
     after = "change" if signed_in.state.forced_change else "account"
     response = RedirectResponse(f"{base_of(tenant)}/{after}", status_code=303)
-    _set_cookie(request, response, tenant, SESSION_COOKIE, signed_in.token)
+    set_strict_cookie(request, response, tenant, SESSION_COOKIE, signed_in.token)
     set_device_cookie(request, response, tenant, signed_in.device)
     return response
 
@@ -223,22 +223,3 @@ async def not_signed_in(request: Request, t: Translator, error: PortalError, slu
     if error.code != "not_signed_in":
         return await fail(request, t, error, slug=slug)
     return await fail_and_redirect(request, t, error, slug=slug, to="signin")
-
-
-def _set_cookie(
-    request: Request,
-    response: Response,
-    tenant: PortalTenant,
-    name: str,
-    value: str,
-    max_age: int | None = None,
-) -> None:
-    response.set_cookie(
-        name,
-        value,
-        max_age=max_age,
-        path=f"{base_of(tenant)}/",
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-    )

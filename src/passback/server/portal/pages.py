@@ -196,10 +196,22 @@ def set_device_cookie(
 ) -> None:
     """Leave ``device`` (``Hasher.device_token``) in the browser: the account
     it names counts this browser's failed tries apart from strangers' (T1)."""
+    set_strict_cookie(request, response, tenant, DEVICE_COOKIE, device, DEVICE_COOKIE_AGE)
+
+
+def set_strict_cookie(
+    request: Request,
+    response: Response,
+    tenant: PortalTenant,
+    name: str,
+    value: str,
+    max_age: int | None = None,
+) -> None:
+    """A cookie of the tenant's portal that no other site's request carries."""
     response.set_cookie(
-        DEVICE_COOKIE,
-        device,
-        max_age=DEVICE_COOKIE_AGE,
+        name,
+        value,
+        max_age=max_age,
         path=f"{base_of(tenant)}/",
         httponly=True,
         samesite="strict",
