@@ -317,10 +317,13 @@ def test_fine_grained_policy_applies_to_its_user_only(
 def verify_outcome(ad: ActiveDirectory, user: TestUser, password: str) -> Outcome:
     """What a verify of ``password`` answers (the account located afresh, as
     each verify does)."""
+    opened = ad.open_for_verify()
     try:
-        ad.verify_password(ad.locate(user.object_guid), password, ad.open_for_verify())
+        ad.verify_password(ad.locate(user.object_guid), password, opened)
     except CredentialsRefused as refused:
         return refused.outcome
+    finally:
+        opened.close()  # not bound on when the verify was not tried (as the agent does)
     return Outcome.OK
 
 
