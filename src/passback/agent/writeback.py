@@ -229,6 +229,7 @@ class Writeback:
         self._in_flight_lock = threading.Lock()
         self.operations = 0
         self.failures = 0
+        self._told_uncounted = False  # the warning that failed logons cannot be read
 
     def handle(self, envelope: bytes) -> Result | None:
         """Apply one sealed operation. ``None`` when the envelope is too broken
@@ -383,6 +384,7 @@ class Writeback:
                     )
                 return self._fail(request, events, refusal, detail, why)
             if meta.operation is Operation.VERIFY:
+                self._tell_if_uncounted(user)
                 try:
                     self._directory.verify_password(user, password, opened)
                 except CredentialsRefused as exc:
@@ -437,6 +439,21 @@ class Writeback:
             if opened is not None:
                 opened.close()  # not bound on (a refusal, an error): closed unused
         return self._succeed(request, events, "password written")
+
+    def _tell_if_uncounted(self, user: DirectoryUser) -> None:
+        """Once per run: the directory does not show the account's failed
+        logons, so a verify cannot keep clear of its lockout (it binds all the
+        same, as a workstation logon would)."""
+        if user.bad_password_count is not None or self._told_uncounted:
+            return
+        self._told_uncounted = True
+        self._events.emit(
+            EventId.ADConfigurationError,
+            f"cannot read the failed logons of {user.sam_account_name} (AD badPwdCount): "
+            "portal sign-ins cannot keep clear of the directory's lockout; grant the service "
+            "account Read Property on Logon Information for user objects",
+            level=Level.WARNING,
+        )
 
     def _written_before_crash(self, entry: Entry, user: DirectoryUser) -> bool:
         """A request started but never finished (see module doc): did its write

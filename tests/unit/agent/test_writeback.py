@@ -309,6 +309,7 @@ def test_verify_success(env: Env) -> None:
         (Outcome.MUST_CHANGE, [31019, 31021]),
         (Outcome.PASSWORD_EXPIRED, [31019, 31021]),
         (Outcome.ACCOUNT_EXPIRED, [31019, 31021]),
+        (Outcome.NEAR_LOCKOUT, [31019, 33010, 31021]),
     ],
 )
 def test_verify_refused(env: Env, outcome: Outcome, ids: list[int]) -> None:
@@ -320,6 +321,18 @@ def test_verify_refused(env: Env, outcome: Outcome, ids: list[int]) -> None:
     # only a refusal that proved the password right tells of the account
     right = outcome in (Outcome.MUST_CHANGE, Outcome.PASSWORD_EXPIRED)
     assert result.detail == ({"locked": 0, "password_expires_at": 0} if right else {})
+
+
+def test_failed_logons_the_directory_does_not_show_are_told_once(env: Env) -> None:
+    """A verify cannot keep clear of the lockout when the account's failed
+    logons cannot be read: it binds as before, and a warning (33009) names
+    the right to grant, once per run."""
+    env.directory.users[ANCHOR] = make_user(bad_password_count=None)
+    for _ in range(2):
+        result = env.handle(env.seal(password(), operation=Operation.VERIFY))
+        assert result.outcome is Outcome.OK
+    assert env.ids() == [31019, 33009, 31020, 31019, 31020]
+    assert "Logon Information" in str(env.log()[1]["message"])
 
 
 def test_verify_retry_does_not_bind_again(env: Env) -> None:

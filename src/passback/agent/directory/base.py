@@ -155,9 +155,9 @@ class DirectoryUser:
     #: membership included (AD ``tokenGroups``), for the self-service scope (G6).
     groups: frozenset[str] = frozenset()
     #: Failed logons the directory counts toward its lockout, as the server
-    #: read has them (AD ``badPwdCount``), and when the last one was, in Unix
-    #: seconds (0: never).
-    bad_password_count: int = 0
+    #: read has them (AD ``badPwdCount``; None: the service account cannot
+    #: read it), and when the last one was, in Unix seconds (0: never).
+    bad_password_count: int | None = 0
     bad_password_at: int = 0
 
     @property
@@ -208,7 +208,7 @@ class LockoutPolicy:
         failure counted yet never is (one failure cannot lock it unless the
         threshold is 1), nor is one locked already (a bind tells it so)."""
         counting = self.window_seconds == 0 or now < user.bad_password_at + self.window_seconds
-        count = user.bad_password_count if counting else 0
+        count = (user.bad_password_count or 0) if counting else 0
         return (
             self.threshold > 0
             and count > 0

@@ -352,7 +352,7 @@ class ActiveDirectory:
             DirectoryUnavailable: the DC could not be reached, or was busy.
             DirectoryConfigError: the lockout policy cannot be read.
         """
-        if user.bad_password_count > 0 and self.lockout_policy(user).near(user, self._clock()):
+        if user.bad_password_count and self.lockout_policy(user).near(user, self._clock()):
             raise CredentialsRefused(
                 f"no bind as {user.sam_account_name}: {user.bad_password_count} failed "
                 "logons are counted toward the lockout, and one more could leave the "

@@ -212,7 +212,9 @@ def build_user(
         mobile=text(attrs, "mobile"),
         telephone=text(attrs, "telephoneNumber"),
         groups=group_sids,
-        bad_password_count=number(attrs, "badPwdCount"),
+        bad_password_count=(
+            number(attrs, "badPwdCount") if first(attrs, "badPwdCount") is not None else None
+        ),
         bad_password_at=unix_time(number(attrs, "badPasswordTime")),
     )
 

@@ -129,7 +129,8 @@ def test_build_user_reads_the_password_dates(
 
 
 def test_build_user_reads_the_failed_logons() -> None:
-    """U4: the count toward the lockout, and when the last failure was."""
+    """U4: the count toward the lockout, and when the last failure was; a
+    count not shown is unknown."""
     entry = attrs(ANCHOR) | {
         "objectSid": [raw_sid(USERS)],
         "badPwdCount": [b"2"],
@@ -137,10 +138,11 @@ def test_build_user_reads_the_failed_logons() -> None:
     }
     user = build_user("CN=x", entry, {"tokenGroups": [raw_sid(USERS)]}, service_sid=SERVICE)
     assert (user.bad_password_count, user.bad_password_at) == (2, 1_700_000_000)
-    never = build_user(
+    unread = build_user(
         "CN=x",
         attrs(ANCHOR) | {"objectSid": [raw_sid(USERS)]},
         {"tokenGroups": [raw_sid(USERS)]},
         service_sid=SERVICE,
     )
-    assert (never.bad_password_count, never.bad_password_at) == (0, 0)
+    # not shown: the service account may not read it (not "no failure")
+    assert (unread.bad_password_count, unread.bad_password_at) == (None, 0)
