@@ -55,10 +55,10 @@ from passback.server.portal.account import MAX_ACCOUNT_FAILURES, MAX_DEVICE_FAIL
 from passback.server.portal.codes import Hasher, load_key
 from passback.server.portal.contacts import Contacts
 from passback.server.portal.gates import questions
-from passback.server.portal.ratelimit import SlidingWindowLimiter
 from passback.server.portal.security_info import SecurityInfo
 from passback.server.portal.service import Portal
 from passback.server.portal.templating import STATIC, TEMPLATES, Renderer
+from passback.server.ratelimit import SlidingWindowLimiter
 from passback.server.relay.endpoint import RELAY_PATH, RelayEndpoint
 from passback.server.relay.inbox import Inbox
 from passback.server.relay.local import LocalHub

@@ -42,7 +42,7 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from passback.printable import printable
-from passback.server.portal.ratelimit import address_key
+from passback.server.ratelimit import address_key
 from passback.server.store.models import utcnow
 from passback.server.support import blank_secrets
 from passback.server.types import Clock

@@ -9,7 +9,7 @@ import dataclasses
 
 from passback.crypto.masterkey import MasterKey
 from passback.server.deferred import Deferred
-from passback.server.portal.ratelimit import SlidingWindowLimiter, address_key
+from passback.server.ratelimit import SlidingWindowLimiter, address_key
 from passback.server.settings import ServerSettings
 from passback.server.types import AgentRouter, RateLimiter, StoreSessions
 

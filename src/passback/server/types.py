@@ -1,7 +1,7 @@
 """The server's seams by name: what a use-case is handed, never how it is built.
 
 One node implements each of them in-process (``relay.local.LocalHub``,
-``portal.ratelimit.SlidingWindowLimiter``, ``notify.smtp.SmtpSender``); several
+``ratelimit.SlidingWindowLimiter``, ``notify.smtp.SmtpSender``); several
 nodes share them through Redis behind the same types (ARCHITECTURE "Scale-out").
 """
 

@@ -38,7 +38,7 @@ from passback.server.i18n import LOCALES, Catalogs, Translator
 from passback.server.i18n.translations import N_
 from passback.server.notify import MailMessage
 from passback.server.portal.codes import flow_hash, new_code, new_flow_token
-from passback.server.portal.ratelimit import address_key
+from passback.server.ratelimit import address_key
 from passback.server.store.models import Admin, AdminSession
 from passback.server.types import MailSender, RateLimiter
 

@@ -37,7 +37,7 @@ from passback.server.entitlements import DEFAULT_PLAN, Feature, Plan
 from passback.server.i18n.translations import N_
 from passback.server.portal.codes import Hasher, flow_hash
 from passback.server.portal.gates import passkey, totp
-from passback.server.portal.ratelimit import address_key
+from passback.server.ratelimit import address_key
 from passback.server.services import Services
 from passback.server.store.models import Admin, AdminSession, Tenant, utcnow
 from passback.server.types import Clock, FailureCounter, RateLimiter

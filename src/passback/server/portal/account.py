@@ -45,8 +45,8 @@ from passback.server.portal import account_session as sessions
 from passback.server.portal.codes import Hasher, flow_hash
 from passback.server.portal.errors import PortalError, writeback_error
 from passback.server.portal.notice_mail import Notice
-from passback.server.portal.ratelimit import address_key
 from passback.server.portal.service import Ended, Portal, PortalTenant
+from passback.server.ratelimit import address_key
 from passback.server.rules import PasswordRules, rules_for, rules_from_json
 from passback.server.store.models import AccountSession, DirectoryUser, utcnow
 from passback.server.types import Clock, FailureCounter, RateLimiter

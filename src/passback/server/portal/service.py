@@ -42,7 +42,7 @@ from passback.server.portal.gates import email_gate, registry
 from passback.server.portal.gates.base import Answer, Armed, At, subject
 from passback.server.portal.help_mail import help_mail
 from passback.server.portal.notice_mail import Notice, notice_mail
-from passback.server.portal.ratelimit import address_key
+from passback.server.ratelimit import address_key
 from passback.server.rules import PasswordRules, rules_for, rules_from_json
 from passback.server.services import Services
 from passback.server.store.models import DirectoryUser, PortalFlow, Tenant, utcnow

@@ -18,8 +18,8 @@ from passback.server.gate_policies import change_gate_policy
 from passback.server.i18n import load_catalogs
 from passback.server.portal import flow
 from passback.server.portal.codes import Hasher
-from passback.server.portal.ratelimit import SlidingWindowLimiter
 from passback.server.portal.service import Portal, PortalTenant
+from passback.server.ratelimit import SlidingWindowLimiter
 from passback.server.relay.local import LocalHub
 from passback.server.services import Services
 from passback.server.settings import ServerSettings

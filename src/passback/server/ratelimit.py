@@ -1,5 +1,6 @@
-"""Rate limits of the portal (SPEC T2: username lookups per client address;
-sign-in attempts per address, failed sign-ins per account and per device).
+"""Rate limits (SPEC T2): the portal's username lookups per client address,
+sign-in attempts per address, failed sign-ins per account and per device;
+the console's; and the server's support records and connections per address.
 
 ``SlidingWindowLimiter`` keeps its counts in this process (one server node),
 behind the seam ``types.RateLimiter``. Several nodes will share counts in Redis behind the

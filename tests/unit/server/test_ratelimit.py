@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from passback.server.portal import ratelimit
-from passback.server.portal.ratelimit import SlidingWindowLimiter
+from passback.server import ratelimit
+from passback.server.ratelimit import SlidingWindowLimiter
 
 
 class Clock:
