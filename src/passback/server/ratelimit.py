@@ -21,8 +21,11 @@ from passback.server.types import Clock
 IPV6_PREFIX = 64
 
 #: Keys tracked at once; past this the stalest key is forgotten, so a flood
-#: of client addresses cannot exhaust memory.
+#: of client addresses cannot exhaust memory …
 MAX_KEYS = 100_000
+#: … but not one at its limit, of the stalest this many: a flood of fresh
+#: keys cannot lift a block (an account's failed sign-ins) by pushing it out.
+EVICTION_SCAN = 64
 
 
 def address_key(host: str) -> str:
@@ -83,5 +86,17 @@ class SlidingWindowLimiter:
             if hits:
                 self._hits[key] = hits  # most recent last
             while len(self._hits) > MAX_KEYS:
-                self._hits.popitem(last=False)
+                self._forget_one(now)
             return allowed
+
+    def _forget_one(self, now: float) -> None:
+        """Forget the stalest key that is not at its limit within the window,
+        of the ``EVICTION_SCAN`` stalest; the stalest, if all of them are."""
+        victim = next(iter(self._hits))
+        for scanned, (key, hits) in enumerate(self._hits.items()):
+            if scanned >= EVICTION_SCAN:
+                break
+            if len(hits) < self.limit or hits[0] <= now - self.window:
+                victim = key
+                break
+        del self._hits[victim]

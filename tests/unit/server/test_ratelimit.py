@@ -48,6 +48,35 @@ async def test_memory_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     assert await limiter.allow("a")  # forgotten as the stalest
 
 
+async def test_a_flood_of_fresh_keys_does_not_lift_a_block(monkeypatch: pytest.MonkeyPatch) -> None:
+    """T1: past the memory bound the stalest key is forgotten, but not one at
+    its limit (an account's failed sign-ins): fresh keys cannot push it out."""
+    monkeypatch.setattr(ratelimit, "MAX_KEYS", 3)
+    clock = Clock()
+    limiter = SlidingWindowLimiter(2, 60, clock)
+    assert await limiter.allow("target") and await limiter.allow("target")
+    for n in range(10):
+        clock.now += 1
+        assert await limiter.allow(f"flood-{n}")
+    assert not await limiter.allow("target")  # still at its limit
+    clock.now += 60
+    for n in range(3):
+        assert await limiter.allow(f"later-{n}")
+    assert await limiter.allow("target")  # its window passed: forgotten like any other
+
+
+async def test_when_every_scanned_key_blocks_the_stalest_goes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(ratelimit, "MAX_KEYS", 2)
+    monkeypatch.setattr(ratelimit, "EVICTION_SCAN", 2)
+    limiter = SlidingWindowLimiter(1, 60, Clock())
+    for key in "abc":
+        assert await limiter.allow(key)
+    assert await limiter.allow("a")  # the stalest, though at its limit
+    assert not await limiter.allow("c")
+
+
 def test_bad_limits() -> None:
     with pytest.raises(ValueError):
         SlidingWindowLimiter(0, 60)
