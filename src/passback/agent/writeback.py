@@ -15,12 +15,13 @@ socket: ``handle`` takes the envelope's bytes and returns the ``Result``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import hmac
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
@@ -199,6 +200,30 @@ def refusal_before_verify(user: DirectoryUser) -> Outcome | None:
     return None
 
 
+class KeyedLocks:
+    """A lock per key, kept only while someone holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, tuple[threading.Lock, int]] = {}
+
+    @contextlib.contextmanager
+    def held(self, key: str) -> Iterator[None]:
+        with self._guard:
+            lock, users = self._locks.get(key, (threading.Lock(), 0))
+            self._locks[key] = (lock, users + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._guard:
+                users = self._locks[key][1] - 1
+                if users:
+                    self._locks[key] = (lock, users)
+                else:
+                    del self._locks[key]
+
+
 class Writeback:
     def __init__(
         self,
@@ -230,6 +255,7 @@ class Writeback:
         self.operations = 0
         self.failures = 0
         self._told_uncounted = False  # the warning that failed logons cannot be read
+        self._verifying = KeyedLocks()
 
     def handle(self, envelope: bytes) -> Result | None:
         """Apply one sealed operation. ``None`` when the envelope is too broken
@@ -315,7 +341,13 @@ class Writeback:
                 events.start, f"{meta.operation} received", request_id=rid, anchor=anchor
             )
         request = Request(rid, digest, anchor, str(meta.operation), now)
-        return self._apply(meta, request, opened.secrets, events, entry)
+        if meta.operation is not Operation.VERIFY:
+            return self._apply(meta, request, opened.secrets, events, entry)
+        # Checks of one account one at a time: each reads the failed-logon
+        # count the one before left, so parallel wrong passwords cannot
+        # together pass the directory's lockout guard.
+        with self._verifying.held(anchor):
+            return self._apply(meta, request, opened.secrets, events, entry)
 
     def request_digest(self, meta: Metadata, secrets: Sequence[str]) -> str:
         """What makes two deliveries "the same request": tenant, request id,

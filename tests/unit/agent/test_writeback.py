@@ -323,6 +323,37 @@ def test_verify_refused(env: Env, outcome: Outcome, ids: list[int]) -> None:
     assert result.detail == ({"locked": 0, "password_expires_at": 0} if right else {})
 
 
+def test_checks_of_one_account_run_one_at_a_time(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parallel verifies of one account bind one after the other, so each
+    reads the failed-logon count the one before left (the lockout guard);
+    another account's check does not wait for them."""
+    inside, most, lock = [0], [0], threading.Lock()
+    verify = env.directory.verify_password
+
+    def slow(user: DirectoryUser, password: str, opened: Any = None) -> None:
+        with lock:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        time.sleep(0.05)
+        with lock:
+            inside[0] -= 1
+        verify(user, password, opened)
+
+    monkeypatch.setattr(env.directory, "verify_password", slow)
+    envelopes = [env.seal(password(), operation=Operation.VERIFY) for _ in range(4)]
+    threads = [threading.Thread(target=env.handle, args=(e,)) for e in envelopes]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert most[0] == 1 and len(env.directory.verifies) == 4
+    other = b"\x02" * 16
+    env.directory.users[other] = make_user(other)
+    with env.writeback._verifying.held(anchor_text(ANCHOR)):  # a check of ANCHOR running
+        result = env.handle(env.seal(password(), operation=Operation.VERIFY, anchor=other))
+    assert result.outcome is Outcome.OK
+
+
 def test_failed_logons_the_directory_does_not_show_are_told_once(env: Env) -> None:
     """A verify cannot keep clear of the lockout when the account's failed
     logons cannot be read: it binds as before, and a warning (33009) names

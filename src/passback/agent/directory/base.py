@@ -193,6 +193,9 @@ class PasswordPolicy:
 #: Failed logons a verify always leaves the account's owner before the one
 #: that locks it (U4, T1): strangers cannot use the portal to lock it out.
 LOCKOUT_RESERVE = 2
+#: Seconds a failed logon is taken to count past its window: the DC's clock
+#: stamped it, the agent's decides, and the two may differ.
+CLOCK_SKEW = 300
 
 
 @dataclasses.dataclass(frozen=True)
@@ -207,7 +210,11 @@ class LockoutPolicy:
         ``LOCKOUT_RESERVE`` failures before the lockout. An account with no
         failure counted yet never is (one failure cannot lock it unless the
         threshold is 1), nor is one locked already (a bind tells it so)."""
-        counting = self.window_seconds == 0 or now < user.bad_password_at + self.window_seconds
+        counting = (
+            self.window_seconds == 0
+            or user.bad_password_at == 0  # a count with no time: taken to count
+            or now < user.bad_password_at + self.window_seconds + CLOCK_SKEW
+        )
         count = (user.bad_password_count or 0) if counting else 0
         return (
             self.threshold > 0

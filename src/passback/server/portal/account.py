@@ -27,12 +27,14 @@ nor the time tell whether an account exists (T2).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import functools
 import json
 import logging
 import time
+from collections.abc import AsyncIterator
 
 from sqlalchemy import select
 
@@ -132,6 +134,30 @@ class AccountView:
     rules: PasswordRules | None = None
 
 
+class ChecksInTurn:
+    """An account's password checks one after another (in this server
+    process): each one's agent then reads the failed-logon count the one
+    before left, so parallel wrong passwords cannot together pass its
+    lockout guard, whichever agent takes them."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def held(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            users = self._locks[key][1] - 1
+            if users:
+                self._locks[key] = (lock, users)
+            else:
+                del self._locks[key]
+
+
 class Accounts:
     def __init__(
         self,
@@ -152,6 +178,7 @@ class Accounts:
         self.device_failures = device_failures
         self._clock = clock
         self._floor = failure_floor
+        self._checking = ChecksInTurn()
 
     # -- sign-in ------------------------------------------------------------------
 
@@ -209,13 +236,14 @@ class Accounts:
             raise self._wrong(None, "no synced user has this name")
         signed = functools.partial(Ended, tenant.id, user.id, SIGN_IN)
         try:
-            result = await writeback.verify_password(
-                services=self.services,
-                tenant_id=tenant.id,
-                user=writeback.UserId(user.id),
-                password=password,
-                records_success=True,  # with the new session, in _open
-            )
+            async with self._checking.held(user.id):
+                result = await writeback.verify_password(
+                    services=self.services,
+                    tenant_id=tenant.id,
+                    user=writeback.UserId(user.id),
+                    password=password,
+                    records_success=True,  # with the new session, in _open
+                )
         except NotFound:  # left the directory a moment ago
             await self._audit(signed(USER_NOT_FOUND, None))
             await self._pad(started)

@@ -7,7 +7,12 @@ import dataclasses
 
 import pytest
 
-from passback.agent.directory.base import LOCKOUT_RESERVE, DirectoryUser, LockoutPolicy
+from passback.agent.directory.base import (
+    CLOCK_SKEW,
+    LOCKOUT_RESERVE,
+    DirectoryUser,
+    LockoutPolicy,
+)
 
 NOW = 1_700_000_000.0
 USER = DirectoryUser(
@@ -44,7 +49,12 @@ def test_a_bind_leaves_the_owner_their_reserve(threshold: int, allowed: list[int
 
 def test_no_lockout_old_failures_and_a_locked_account_are_not_near() -> None:
     assert not LockoutPolicy(0, 1800).near(failed(50), NOW)  # the domain never locks
-    assert not LockoutPolicy(5, 1800).near(failed(4, seconds_ago=1800), NOW)  # window over
-    assert LockoutPolicy(5, 1800).near(failed(4, seconds_ago=1799), NOW)
+    # the window over, the DC's and the agent's clocks apart by up to CLOCK_SKEW
+    assert not LockoutPolicy(5, 1800).near(failed(4, seconds_ago=1800 + CLOCK_SKEW), NOW)
+    assert LockoutPolicy(5, 1800).near(failed(4, seconds_ago=1799 + CLOCK_SKEW), NOW)
+    no_time = dataclasses.replace(failed(4), bad_password_at=0)  # taken to count
+    assert LockoutPolicy(5, 1800).near(no_time, NOW)
+    unread = dataclasses.replace(failed(4), bad_password_count=None)
+    assert not LockoutPolicy(5, 1800).near(unread, NOW)  # binds; the agent warns
     assert LockoutPolicy(5, 0).near(failed(4, seconds_ago=10**8), NOW)  # counted until a logon
     assert not LockoutPolicy(5, 1800).near(failed(5, locked=True), NOW)  # the bind says so

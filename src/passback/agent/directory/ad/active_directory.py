@@ -352,13 +352,22 @@ class ActiveDirectory:
             DirectoryUnavailable: the DC could not be reached, or was busy.
             DirectoryConfigError: the lockout policy cannot be read.
         """
-        if user.bad_password_count and self.lockout_policy(user).near(user, self._clock()):
-            raise CredentialsRefused(
-                f"no bind as {user.sam_account_name}: {user.bad_password_count} failed "
-                "logons are counted toward the lockout, and one more could leave the "
-                f"owner fewer than {LOCKOUT_RESERVE} before it",
-                outcome=Outcome.NEAR_LOCKOUT,
-            )
+        if user.bad_password_count:
+            try:
+                near = self.lockout_policy(user).near(user, self._clock())
+            except DirectoryConfigError as exc:  # not known: kept clear of all the same
+                raise CredentialsRefused(
+                    f"no bind as {user.sam_account_name}: it has failed logons, and its "
+                    f"lockout policy cannot be read: {exc}",
+                    outcome=Outcome.NEAR_LOCKOUT,
+                ) from exc
+            if near:
+                raise CredentialsRefused(
+                    f"no bind as {user.sam_account_name}: {user.bad_password_count} failed "
+                    "logons are counted toward the lockout, and one more could leave the "
+                    f"owner fewer than {LOCKOUT_RESERVE} before it",
+                    outcome=Outcome.NEAR_LOCKOUT,
+                )
         if opened is None:
             result_code, message = self._reads.bind_as(user.dn, password)
         elif isinstance(opened, OpenedAhead):

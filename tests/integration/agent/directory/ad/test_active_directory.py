@@ -372,6 +372,10 @@ def test_pso_unreadable_by_the_account_is_a_config_error(samba_dc: SambaDC) -> N
     try:
         with pytest.raises(DirectoryConfigError, match="Password Settings Container"):
             directory.password_policy(directory.locate(target.object_guid))
+        # A verify of an account with a failed logon, whose lockout cannot be
+        # read: not tried (kept clear of the lockout all the same), and says why.
+        assert not samba_dc.can_bind(target.dn, "Wrong!Passw0rd-0")
+        assert verify_outcome(directory, target, target.password) is Outcome.NEAR_LOCKOUT
     finally:
         directory.close()
         samba_dc.delete_pso(pso)
