@@ -556,7 +556,10 @@ async def done_page(request: Request, slug: str) -> Response:
     except PortalError as error:
         return await fail(request, t, error, slug=slug)
     response = page(request, t, tenant, "done.html")
-    if row.user_id:  # the gates proved who this is: their browser from now on
+    known = portal.hasher.device_of(request.cookies.get(DEVICE_COOKIE))
+    if row.user_id and (known is None or known[0] != row.user_id):
+        # The gates proved who this is: their browser from now on (a reload
+        # keeps the token it has).
         set_device_cookie(request, response, tenant, portal.hasher.device_token(row.user_id))
     return response
 

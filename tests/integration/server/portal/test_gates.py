@@ -365,6 +365,8 @@ async def test_strangers_who_use_up_the_app_codes_cannot_hold_the_owner_up(
         await enter_code(client, await asyncio.to_thread(mail.code_for, MAIL))
         assert (await set_password(client)).status_code == 200
         assert client.cookies.get("passback_device", path=f"{BASE}/")
+        again = await client.get(f"{BASE}/done")  # a reload keeps the token it has
+        assert again.status_code == 200 and "passback_device" not in str(again.headers)
         await asyncio.to_thread(mail.wait_for, MAIL, 2)  # the notice of the change
         for attempt in range(10):
             async with from_address(server, f"127.0.1.{attempt + 1}") as stranger:

@@ -7,7 +7,8 @@ The 10 are counted so that a stranger cannot use them up against the owner
 (``TotpGate.counted_as``): the owner's own browser, known by the device token
 a sign-in or a finished reset left in it, counts its own; a flow past a first
 gate (the owner's mailbox, say) counts apart from flows that passed none,
-which are all a stranger can make; those count on the account.
+which are all a stranger can make (security questions, guessable, do not
+set a flow apart); those count on the account.
 """
 
 from __future__ import annotations
@@ -29,12 +30,14 @@ class TotpGate(Gate):
 
     def counted_as(self, at: At) -> str:
         """Whose wrong codes these are (T1): this browser's, when its device
-        token is the account's; the account's after a first gate; else the
-        account's before any gate, the only count a stranger reaches."""
+        token is the account's; the account's after a first gate other than
+        security questions; else the account's, the count a stranger reaches."""
         known = at.desk.hasher.device_of(at.device)
         if known is not None and known[0] == at.row.user_id:
             return f"device:{known[1]}"
-        if flow.passed_gates(at.row):
+        # Security questions can be guessed: only a gate that proves a thing
+        # held (the mailbox, a phone) sets a flow apart from strangers'.
+        if any(m != Method.QUESTIONS.value for m in flow.passed_gates(at.row)):
             return f"{subject(at.row)}:after-gate"
         return subject(at.row)
 
