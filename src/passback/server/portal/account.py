@@ -323,13 +323,17 @@ class Accounts:
     def _wrong(
         user_id: str | None, note: str, result: writeback.WritebackResult | None = None
     ) -> PortalError:
+        # No support code of the agent's here: one is always shown, while an
+        # unknown name's is made only within the address's record budget, so
+        # past it the answers would differ (T2). The record names the check.
+        if result is not None:
+            note += f" (request {result.request_id}, support code {result.support_code})"
         return PortalError(
             "wrong_credentials",
             WRONG_CREDENTIALS,
             field="password",
             user_id=user_id,
             request_id=result.request_id if result else None,
-            support_code=result.support_code if result else None,
             note=note,
         )
 

@@ -18,6 +18,7 @@ from passback.protocol.operations import Operation
 from passback.protocol.outcomes import Outcome
 from passback.server.portal.account import FAILURE_FLOOR, MAX_ACCOUNT_FAILURES
 from passback.server.portal.account_session import MAX_CHANGE_ATTEMPTS
+from passback.server.services import RECORDS_PER_ADDRESS
 from passback.server.store import create_engine
 from tests.support.portal import (
     BASE,
@@ -149,7 +150,10 @@ async def test_sign_ins_and_changes_are_audit_events(
         "wrong_password",
         "ok",
     ]
-    assert details[1]["support_code"] == shown
+    # T2: the page's code is its own record, made as for a name that matches
+    # nobody; the record names the check's own support code.
+    [(note,)] = rows(server, f"SELECT note FROM support_records WHERE code = '{shown}'")
+    assert details[1]["support_code"] in str(note)
     unknown = str(events[0][3])
     assert unknown and "no-such-person" not in unknown and "no-such-person" not in events[0][4]
 
@@ -183,6 +187,22 @@ async def test_failed_sign_ins_are_throttled_per_account_not_for_the_owners_brow
         client.cookies.set("passback_device", "x.y.z", path=f"{BASE}/")
         await sign_in(client, "jdoe", "Guess-Pa55word")
         assert (await client.get(f"{BASE}/signin")).status_code == 429
+
+
+async def test_past_the_address_budget_no_wrong_password_shows_a_support_code(
+    server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory
+) -> None:
+    """T2: a known name's wrong password and an unknown name's show a support
+    code alike, within the address's record budget, and none past it."""
+    async with portal_tenant(server, client, make_agent) as (_tenant, agent):
+        foreign = {"Origin": "https://elsewhere.example"}
+        for _ in range(RECORDS_PER_ADDRESS):  # the budget, spent on refused forms
+            await client.post(f"{BASE}/", data={"username": "jdoe"}, headers=foreign)
+        agent.outcomes.append(WRONG)
+        for name in ("jdoe", "no-such-person"):
+            await sign_in(client, name, "Guess-Pa55word")
+            page = await client.get(f"{BASE}/signin")
+            assert page.status_code == 401 and "Support code" not in page.text
 
 
 async def test_near_the_lockout_a_stranger_reads_a_wrong_password_the_owner_why(
