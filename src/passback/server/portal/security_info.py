@@ -33,6 +33,7 @@ from passback.server.portal.account import Accounts
 from passback.server.portal.codes import new_code
 from passback.server.portal.errors import PortalError
 from passback.server.portal.gates import passkey, questions, totp
+from passback.server.portal.gates.totp_gate import after_a_gate
 from passback.server.portal.notice_mail import Notice, confirm_mail
 from passback.server.portal.service import PortalTenant
 from passback.server.store.models import AccountSession, DirectoryUser, utcnow
@@ -402,7 +403,8 @@ class SecurityInfo:
 
     async def test_authenticator(self, tenant: PortalTenant, token: str | None, code: str) -> None:
         """Check a code of the user's app, as a gate would: the code is taken,
-        and a wrong one counts with the gate's (10 an hour, T1).
+        and a wrong one counts with the gate's after a first one (10 an hour,
+        T1: the password proved who this is, so strangers' tries do not count).
 
         Raises:
             PortalError: not signed in; ``wrong_code`` (422, field ``code``).
@@ -412,11 +414,12 @@ class SecurityInfo:
         def check() -> bool:
             now = self._clock()
             with self.services.sessions() as db, db.begin():
-                tried = blocks.failures(db, tenant.id, user.id, Method.TOTP.value, now)
+                counted_as = after_a_gate(user.id)
+                tried = blocks.failures(db, tenant.id, counted_as, Method.TOTP.value, now)
                 ok = tried < blocks.MAX_WRONG_APP_CODES and registrations.check_totp(
                     db, self.services.master_key, tenant.id, user.id, code, now
                 )
-                _record_test(db, tenant.id, user.id, Method.TOTP, ok, now)
+                _record_test(db, tenant.id, user.id, Method.TOTP, ok, now, counted_as)
                 return ok
 
         if not await asyncio.to_thread(check):
@@ -589,10 +592,16 @@ class SecurityInfo:
 
 
 def _record_test(
-    db: Session, tenant_id: str, user_id: str, method: Method, ok: bool, now: dt.datetime
+    db: Session,
+    tenant_id: str,
+    user_id: str,
+    method: Method,
+    ok: bool,
+    now: dt.datetime,
+    counted_as: str | None = None,
 ) -> None:
     """A method tested in Security info: a gate event (E5), counted as the
-    gate's own (T1)."""
+    gate's own (T1), as ``counted_as``'s (the user's by default)."""
     audit.record(
         db,
         tenant_id=tenant_id,
@@ -601,6 +610,7 @@ def _record_test(
         success=ok,
         at=now,
         method=method.value,
+        subject=counted_as,
         check="test",
     )
 

@@ -124,6 +124,9 @@ async def test_set_up_and_remove_an_authenticator(
         ("gate", "success"),
         ("remove_method", "success"),
     ]
+    # the password proved who this is: its tests count apart from strangers' (T1)
+    tests = "SELECT subject FROM audit_events WHERE activity = 'gate' ORDER BY at"
+    assert {str(s).split(":")[-1] for (s,) in rows(server, tests)} == {"after-gate"}
     database = Path(server.database_url.removeprefix("sqlite:///"))
     stored = b"".join(p.read_bytes() for p in database.parent.glob(database.name + "*"))
     assert secret.encode() not in stored  # S7: wrapped under the master key

@@ -19,6 +19,12 @@ from passback.server.portal import blocks, flow, registrations
 from passback.server.portal.gates.base import Answer, Armed, At, Code, Gate, subject
 
 
+def after_a_gate(user_id: str) -> str:
+    """Whose wrong app codes they are when ``user_id`` proved one thing first:
+    a gate of a reset, or the password of a signed-in session (T1)."""
+    return f"{user_id}:after-gate"
+
+
 class TotpGate(Gate):
     method = Method.TOTP
     chosen = N_("Open your authenticator app and type the 6-digit code it shows for this account.")
@@ -38,7 +44,7 @@ class TotpGate(Gate):
         # Security questions can be guessed: only a gate that proves a thing
         # held (the mailbox, a phone) sets a flow apart from strangers'.
         if any(m != Method.QUESTIONS.value for m in flow.passed_gates(at.row)):
-            return f"{subject(at.row)}:after-gate"
+            return after_a_gate(subject(at.row))
         return subject(at.row)
 
     def check(self, at: At, answer: Answer) -> bool:
