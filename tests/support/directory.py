@@ -35,6 +35,8 @@ class FakeDirectory:
         self.resets: list[tuple[bytes, str, bool]] = []
         self.changes: list[tuple[bytes, str, str]] = []  # anchor, old, new
         self.verifies: list[tuple[bytes, str]] = []
+        #: Per locate: whether the failed-logon count was asked for (a verify).
+        self.failed_logons_read: list[bool] = []
         self.opened: list[FakeOpened] = []  # connections opened for a verify
         self.verify_error: Exception | None = None
         self.unlocks: list[bytes] = []
@@ -54,10 +56,11 @@ class FakeDirectory:
             writes_to="dc1.example.test",
         )
 
-    def locate(self, anchor: bytes) -> DirectoryUser:
+    def locate(self, anchor: bytes, *, failed_logons: bool = False) -> DirectoryUser:
         if self.locate_error is not None:
             raise self.locate_error
         with self._lock:
+            self.failed_logons_read.append(failed_logons)
             try:
                 return self.users[anchor]
             except KeyError:

@@ -377,7 +377,9 @@ class Writeback:
         # is located); nothing is sent on it before the refusal checks below pass.
         opened = self._directory.open_for_verify() if meta.operation is Operation.VERIFY else None
         try:
-            user = self._directory.locate(meta.anchor)
+            user = self._directory.locate(
+                meta.anchor, failed_logons=meta.operation is Operation.VERIFY
+            )
             if meta.operation is Operation.STATUS:
                 return self._succeed(request, events, "account read", detail=status_of(user))
             if unfinished is not None and meta.must_change and unfinished.pwd_last_set_before == 0:

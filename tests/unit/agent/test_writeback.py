@@ -194,6 +194,7 @@ def test_admin_reset_success(env: Env) -> None:
     result = env.handle(env.seal(password(), request_id=request_id))
     assert result == Result(request_id, Outcome.OK, {}, 31010)
     assert env.directory.resets == [(ANCHOR, password(), False)]
+    assert env.directory.failed_logons_read == [False]  # a reset need not pay for it
     log = env.log()
     assert [e["id"] for e in log] == [31009, 31010]
     for event in log:
@@ -292,6 +293,7 @@ def test_verify_success(env: Env) -> None:
     state = {"locked": 1, "password_set_at": set_at, "password_expires_at": expires_at}
     assert result == Result(request_id, Outcome.OK, state, 31020)
     assert env.directory.verifies == [(ANCHOR, password())]
+    assert env.directory.failed_logons_read == [True]  # for the lockout guard
     [opened] = env.directory.opened  # opened while the account was located, bound on
     assert opened.bound
     assert env.directory.resets == env.directory.changes == []

@@ -155,8 +155,9 @@ class DirectoryUser:
     #: membership included (AD ``tokenGroups``), for the self-service scope (G6).
     groups: frozenset[str] = frozenset()
     #: Failed logons the directory counts toward its lockout, as the server
-    #: read has them (AD ``badPwdCount``; None: the service account cannot
-    #: read it), and when the last one was, in Unix seconds (0: never).
+    #: read has them (AD ``badPwdCount``; None: not read, or the service
+    #: account cannot read it), and when the last one was, in Unix seconds
+    #: (0: never). Read for a verify only (``Directory.locate``).
     bad_password_count: int | None = 0
     bad_password_at: int = 0
 
@@ -259,8 +260,10 @@ class Directory(Protocol):
         """Read once, when first asked (then remembered). Raises DirectoryError."""
         ...
 
-    def locate(self, anchor: bytes) -> DirectoryUser:
-        """Find the account by its immutable anchor (W6). Never by a name."""
+    def locate(self, anchor: bytes, *, failed_logons: bool = False) -> DirectoryUser:
+        """Find the account by its immutable anchor (W6). Never by a name.
+        ``failed_logons``: read the count toward the lockout too, for a
+        verify (:attr:`DirectoryUser.bad_password_count`; else left unread)."""
         ...
 
     def reset_password(

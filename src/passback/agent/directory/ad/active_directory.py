@@ -52,6 +52,7 @@ from passback.agent.directory.ad.settings import ADSettings
 from passback.agent.directory.ad.sids import sid_to_str
 from passback.agent.directory.ad.users import (
     CONSTRUCTED_ATTRIBUTES,
+    FAILED_LOGON_ATTRIBUTES,
     GROUP_ATTRIBUTES,
     GROUP_FILTER,
     GUID_LENGTH,
@@ -199,8 +200,9 @@ class ActiveDirectory:
             writes = self._pool(pdc_host, self._settings.port, pdc_host)
         return Domain(policy_hints_oid=hints, pdc_host=pdc_host, domain_dn=domain_dn), writes
 
-    def locate(self, anchor: bytes) -> DirectoryUser:
-        """Find the account whose anchor is ``anchor`` under the search base (W6).
+    def locate(self, anchor: bytes, *, failed_logons: bool = False) -> DirectoryUser:
+        """Find the account whose anchor is ``anchor`` under the search base (W6);
+        with ``failed_logons``, its count toward the lockout too (a verify).
 
         Raises:
             UserNotFound: no user carries it (33002).
@@ -213,10 +215,11 @@ class ActiveDirectory:
         value = escape_bytes(anchor)
         query = f"(&{USER_FILTER}(|(ms-DS-ConsistencyGuid={value})(objectGUID={value})))"
         service_sid = self._service_account_sid()
+        wanted = USER_ATTRIBUTES + FAILED_LOGON_ATTRIBUTES if failed_logons else USER_ATTRIBUTES
 
         def find(conn: ldap3.Connection) -> DirectoryUser:
             found = subtree_search(
-                conn, self._settings.search_base, query, USER_ATTRIBUTES, unavailable=is_unavailable
+                conn, self._settings.search_base, query, wanted, unavailable=is_unavailable
             )
             dn = choose_match(anchor, found)  # UserNotFound if none carries the anchor
             attrs = dict(found)[dn]

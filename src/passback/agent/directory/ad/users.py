@@ -39,9 +39,11 @@ USER_ATTRIBUTES = [
     "adminCount",
     "isCriticalSystemObject",
     "pwdLastSet",
-    "badPwdCount",
-    "badPasswordTime",
 ]
+
+#: Read with them for a verify only: a DC may work them out on each read
+#: (Samba does, against the lockout window), which a reset need not pay for.
+FAILED_LOGON_ATTRIBUTES = ["badPwdCount", "badPasswordTime"]
 
 #: Constructed attributes: AD computes them only in a base-scope search.
 CONSTRUCTED_ATTRIBUTES = [

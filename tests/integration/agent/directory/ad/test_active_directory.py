@@ -319,7 +319,7 @@ def verify_outcome(ad: ActiveDirectory, user: TestUser, password: str) -> Outcom
     each verify does)."""
     opened = ad.open_for_verify()
     try:
-        ad.verify_password(ad.locate(user.object_guid), password, opened)
+        ad.verify_password(ad.locate(user.object_guid, failed_logons=True), password, opened)
     except CredentialsRefused as refused:
         return refused.outcome
     finally:
@@ -342,8 +342,9 @@ def test_a_verify_keeps_clear_of_the_lockout(ad: ActiveDirectory, samba_dc: Samb
         wrong = [verify_outcome(ad, user, f"Wrong!Passw0rd-{n}") for n in range(4)]
         assert wrong == [Outcome.WRONG_PASSWORD] * 2 + [Outcome.NEAR_LOCKOUT] * 2
         assert verify_outcome(ad, user, user.password) is Outcome.NEAR_LOCKOUT
-        located = ad.locate(user.object_guid)
+        located = ad.locate(user.object_guid, failed_logons=True)
         assert (located.bad_password_count, located.locked) == (2, False)
+        assert ad.locate(user.object_guid).bad_password_count is None  # not asked: not read
         assert samba_dc.can_bind(user.dn, user.password)  # the owner's own logon
         assert verify_outcome(ad, user, user.password) is Outcome.OK
     finally:
