@@ -51,9 +51,9 @@ class Asked:
 
 def ask(db: Session, row: PortalFlow, now: dt.datetime) -> Asked:
     """Whether the help request of ``row`` may be mailed now (never for a
-    username that matched nobody), within the caps on the mails that went in the window (those
-    held back do not count: a stranger's flood cannot use up the owner's
-    share); if it may, it is marked as mailed."""
+    username that matched nobody), within the caps on the mails that went in
+    the window (those held back do not count: a stranger's flood cannot use
+    up the owner's share); if it may, it is marked as mailed."""
 
     def mailed(*where: object) -> int:
         found = db.scalar(

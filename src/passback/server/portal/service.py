@@ -474,6 +474,8 @@ class Portal:
                 )
                 user = db.get(DirectoryUser, row.user_id or "")
                 asked = help_requests.ask(db, row, now)
+                if user is None:  # gone from the store since the start: no mail
+                    row.help_mailed_at = None
                 audit.record(
                     db,
                     tenant_id=tenant.id,

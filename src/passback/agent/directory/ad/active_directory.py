@@ -351,9 +351,9 @@ class ActiveDirectory:
         owner keeps their logons whatever strangers type in the portal.
 
         Raises:
-            CredentialsRefused: ``outcome`` says why (``NEAR_LOCKOUT``: not tried).
+            CredentialsRefused: ``outcome`` says why (``NEAR_LOCKOUT``: not
+                tried, also when the lockout policy cannot be read).
             DirectoryUnavailable: the DC could not be reached, or was busy.
-            DirectoryConfigError: the lockout policy cannot be read.
         """
         if user.bad_password_count:
             try:
