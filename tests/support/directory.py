@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable, Iterator
 
 from passback.agent.directory.base import (
+    LOCKOUT_RESERVE,
     DirectoryCapabilities,
     DirectoryGroup,
     DirectoryUser,
@@ -37,6 +38,8 @@ class FakeDirectory:
         self.verifies: list[tuple[bytes, str]] = []
         #: Per locate: whether the failed-logon count was asked for (a verify).
         self.failed_logons_read: list[bool] = []
+        #: Per verify: the failures kept for the owner before the lockout.
+        self.reserves: list[int] = []
         self.opened: list[FakeOpened] = []  # connections opened for a verify
         self.verify_error: Exception | None = None
         self.unlocks: list[bytes] = []
@@ -103,11 +106,17 @@ class FakeDirectory:
         return opened
 
     def verify_password(
-        self, user: DirectoryUser, password: str, opened: OpenedConnection | None = None
+        self,
+        user: DirectoryUser,
+        password: str,
+        opened: OpenedConnection | None = None,
+        *,
+        reserve: int = LOCKOUT_RESERVE,
     ) -> None:
         assert opened is None or (isinstance(opened, FakeOpened) and not opened.closed)
         with self._lock:
             self.verifies.append((user.anchor, password))
+            self.reserves.append(reserve)
         if isinstance(opened, FakeOpened):
             opened.bound = True
         if self.verify_error is not None:

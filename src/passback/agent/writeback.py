@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from passback.agent.directory.base import (
+    LOCKOUT_RESERVE,
     MAX_PASSWORD_UTF16_UNITS,
     CredentialsRefused,
     Directory,
@@ -419,8 +420,10 @@ class Writeback:
                 return self._fail(request, events, refusal, detail, why)
             if meta.operation is Operation.VERIFY:
                 self._tell_if_uncounted(user)
+                # The owner's own browser keeps no reserve for the owner (U4).
+                reserve = 0 if meta.owner else LOCKOUT_RESERVE
                 try:
-                    self._directory.verify_password(user, password, opened)
+                    self._directory.verify_password(user, password, opened, reserve=reserve)
                 except CredentialsRefused as exc:
                     if exc.outcome in _RIGHT_PASSWORD_STATES:
                         exc.detail = {**account_state(user), **exc.detail}

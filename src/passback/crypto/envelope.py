@@ -18,7 +18,9 @@ Layout, version 1 (all integers big-endian)::
      41  16  request id (UUID)
      57   1  operation code
      58   1  flags (bit 0: unlock the account too; bit 1: must change the
-                password at next logon — an administrator's reset only)
+                password at next logon — an administrator's reset only;
+                bit 2: a verify from the owner's own browser — no lockout
+                reserve kept for the owner against it)
      59   8  issued at (unix seconds)
      67   8  expires at (unix seconds)
      75   1  anchor length n (1..64)
@@ -77,9 +79,10 @@ _RSA_BYTES = 256
 _TAG_BYTES = 16
 _FLAG_UNLOCK = 0x01
 _FLAG_MUST_CHANGE = 0x02
+_FLAG_OWNER = 0x04
 #: Flags an agent of this version understands; any other bit is refused, so an
 #: older agent never quietly drops one.
-_FLAGS = _FLAG_UNLOCK | _FLAG_MUST_CHANGE
+_FLAGS = _FLAG_UNLOCK | _FLAG_MUST_CHANGE | _FLAG_OWNER
 _UTF8, _UTF16 = 0, 1
 
 _OAEP = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
@@ -98,6 +101,10 @@ class Metadata:
     expires_at: int
     unlock: bool = False
     must_change: bool = False
+    #: A verify asked from a browser the account's owner used before (its
+    #: device token): the agent keeps no lockout reserve for the owner
+    #: against it (it still never makes the failure that locks).
+    owner: bool = False
     key_id: str = ""  # filled in by seal()
 
 
@@ -222,7 +229,9 @@ def _pack_header(meta: Metadata) -> bytes:
         _uuid_bytes("agent_id", meta.agent_id),
         _uuid_bytes("request_id", meta.request_id),
         meta.operation.code,
-        (_FLAG_UNLOCK if meta.unlock else 0) | (_FLAG_MUST_CHANGE if meta.must_change else 0),
+        (_FLAG_UNLOCK if meta.unlock else 0)
+        | (_FLAG_MUST_CHANGE if meta.must_change else 0)
+        | (_FLAG_OWNER if meta.owner else 0),
         meta.issued_at,
         meta.expires_at,
         len(meta.anchor),
@@ -251,6 +260,7 @@ def _unpack_header(data: bytes) -> tuple[Metadata, int]:
         expires_at=exp,
         unlock=bool(flags & _FLAG_UNLOCK),
         must_change=bool(flags & _FLAG_MUST_CHANGE),
+        owner=bool(flags & _FLAG_OWNER),
         key_id=kid.hex(),
     )
     return meta, end

@@ -20,6 +20,9 @@ class Feature(enum.StrEnum):
     ACCOUNT_STATUS = "account_status"
     #: ``sync_batch.groups`` and each user's ``groups`` (the scope, G6).
     GROUPS = "groups"
+    #: The envelope's flag bit 2: a verify from the owner's own browser, for
+    #: which the agent keeps no lockout reserve (U4).
+    OWNER = "owner"
 
 
 #: What this version of the agent announces.

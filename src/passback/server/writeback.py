@@ -293,12 +293,15 @@ async def verify_password(
     user: str | UserId,
     password: str,
     records_success: bool = False,
+    owner: bool = False,
     clock: Clock = utcnow,
 ) -> WritebackResult:
     """Check ``user``'s password against the directory (U4): one bind as the
     user on the agent's side, nothing written. The common-password check does
     not apply (the password is the directory's already). ``records_success``
-    as for :func:`change_password`.
+    as for :func:`change_password`. ``owner``: asked from the owner's own
+    browser (its device token), so an agent that knows the flag keeps no
+    lockout reserve for the owner against it (``Feature.OWNER``).
 
     Returns:
         ``Outcome.OK`` with the account's state in ``detail``
@@ -327,6 +330,7 @@ async def verify_password(
         clock,
         records_success=records_success,
         fresh=True,
+        owner=owner,
     )
 
 
@@ -473,9 +477,12 @@ async def _write_back(
     fresh: bool = False,
     must_change: bool = False,
     companion: Companion | None = None,
+    owner: bool = False,
 ) -> WritebackResult:
     """Find the user, seal ``secrets`` for one present agent, and bring its answer back.
-    ``fresh``: ``request_id`` was drawn here, so no record can have it yet."""
+    ``fresh``: ``request_id`` was drawn here, so no record can have it yet.
+    ``owner``: flagged only to agents that know the flag, preferred; without
+    one, the check goes unflagged (an older agent keeps no reserve at all)."""
     sessions, router, settings = services.sessions, services.router, services.settings
     try:
         present = (
@@ -485,6 +492,10 @@ async def _write_back(
         )
     except AgentTooOld:
         raise ServiceUnavailable(MUST_CHANGE_TOO_OLD, code="agent_too_old") from None
+    if owner:
+        knowing = await router.present(tenant_id, frozenset({Feature.OWNER.value}))
+        owner = bool(knowing)
+        present = knowing or present
     plan = await asyncio.to_thread(
         _prepare,
         services,
@@ -519,6 +530,7 @@ async def _write_back(
             expires_at=now + settings.operation_ttl,
             unlock=plan.unlock,
             must_change=must_change,
+            owner=owner,
         )
         agent_key = _public_key(agent_pem)
         envelope = seal(metadata, secrets, agent_key=agent_key, package_key=plan.package_key)

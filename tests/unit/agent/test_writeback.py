@@ -16,6 +16,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from passback.agent.directory.base import (
+    LOCKOUT_RESERVE,
     CredentialsRefused,
     DirectoryUnavailable,
     DirectoryUser,
@@ -114,6 +115,7 @@ class Env:
         anchor: bytes = ANCHOR,
         unlock: bool = False,
         must_change: bool = False,
+        owner: bool = False,
         issued_at: int = NOW,
         expires_at: int | None = None,
         tenant_id: str = TENANT,
@@ -136,6 +138,7 @@ class Env:
             expires_at=issued_at + TTL if expires_at is None else expires_at,
             unlock=unlock,
             must_change=must_change,
+            owner=owner,
         )
         return seal(
             meta,
@@ -294,6 +297,7 @@ def test_verify_success(env: Env) -> None:
     assert result == Result(request_id, Outcome.OK, state, 31020)
     assert env.directory.verifies == [(ANCHOR, password())]
     assert env.directory.failed_logons_read == [True]  # for the lockout guard
+    assert env.directory.reserves == [LOCKOUT_RESERVE]  # kept for the owner
     [opened] = env.directory.opened  # opened while the account was located, bound on
     assert opened.bound
     assert env.directory.resets == env.directory.changes == []
@@ -325,6 +329,14 @@ def test_verify_refused(env: Env, outcome: Outcome, ids: list[int]) -> None:
     assert result.detail == ({"locked": 0, "password_expires_at": 0} if right else {})
 
 
+def test_the_owners_browser_keeps_no_reserve(env: Env) -> None:
+    """U4: a verify from the owner's own browser (the envelope's owner flag)
+    keeps no failures back for the owner; any other keeps LOCKOUT_RESERVE."""
+    env.handle(env.seal(password(), operation=Operation.VERIFY))
+    env.handle(env.seal(password(), operation=Operation.VERIFY, owner=True))
+    assert env.directory.reserves == [LOCKOUT_RESERVE, 0]
+
+
 def test_checks_of_one_account_run_one_at_a_time(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
     """Parallel verifies of one account bind one after the other, so each
     reads the failed-logon count the one before left (the lockout guard);
@@ -332,14 +344,14 @@ def test_checks_of_one_account_run_one_at_a_time(env: Env, monkeypatch: pytest.M
     inside, most, lock = [0], [0], threading.Lock()
     verify = env.directory.verify_password
 
-    def slow(user: DirectoryUser, password: str, opened: Any = None) -> None:
+    def slow(user: DirectoryUser, password: str, opened: Any = None, **kwargs: Any) -> None:
         with lock:
             inside[0] += 1
             most[0] = max(most[0], inside[0])
         time.sleep(0.05)
         with lock:
             inside[0] -= 1
-        verify(user, password, opened)
+        verify(user, password, opened, **kwargs)
 
     monkeypatch.setattr(env.directory, "verify_password", slow)
     envelopes = [env.seal(password(), operation=Operation.VERIFY) for _ in range(4)]

@@ -140,6 +140,13 @@ def test_must_change_flag(sealer, opener) -> None:  # type: ignore[no-untyped-de
     assert opened.metadata.unlock is False
 
 
+def test_owner_flag(sealer, opener) -> None:  # type: ignore[no-untyped-def]
+    """U4: a verify from the owner's own browser says so (flags bit 2)."""
+    opened = opener(sealer(owner=True, operation=Operation.VERIFY))
+    assert opened.metadata.owner is True
+    assert (opened.metadata.unlock, opened.metadata.must_change) == (False, False)
+
+
 def test_metadata_survives(sealer, opener, package_key: PackageKey) -> None:  # type: ignore[no-untyped-def]
     meta = metadata(anchor=b"\xff" * MAX_ANCHOR_BYTES)
     data = sealer(**dataclasses.asdict(meta))
@@ -256,7 +263,7 @@ def test_flipped_header_byte(sealer, opener, index: int) -> None:  # type: ignor
         opener(flip(data, index))
 
 
-@pytest.mark.parametrize(("index", "mask"), [(FLAGS, 0x80), (FLAGS, 0x04), (ANCHOR_LEN, 0x10)])
+@pytest.mark.parametrize(("index", "mask"), [(FLAGS, 0x80), (FLAGS, 0x08), (ANCHOR_LEN, 0x10)])
 def test_header_bytes_that_make_it_malformed(sealer, opener, index: int, mask: int) -> None:  # type: ignore[no-untyped-def]
     data = sealer()
     with pytest.raises(Malformed):

@@ -206,11 +206,12 @@ class LockoutPolicy:
     threshold: int  # failed logons that lock it; 0 = never locked
     window_seconds: int  # how long a failed logon counts; 0 = until a good one
 
-    def near(self, user: DirectoryUser, now: float) -> bool:
+    def near(self, user: DirectoryUser, now: float, reserve: int = LOCKOUT_RESERVE) -> bool:
         """Whether one more failed logon could leave ``user`` fewer than
-        ``LOCKOUT_RESERVE`` failures before the lockout. An account with no
-        failure counted yet never is (one failure cannot lock it unless the
-        threshold is 1), nor is one locked already (a bind tells it so)."""
+        ``reserve`` failures before the lockout (0: one more could be the
+        one that locks). An account with no failure counted yet never is
+        (one failure cannot lock it unless the threshold is 1), nor is one
+        locked already (a bind tells it so)."""
         counting = (
             self.window_seconds == 0
             or user.bad_password_at == 0  # a count with no time: taken to count
@@ -221,7 +222,7 @@ class LockoutPolicy:
             self.threshold > 0
             and count > 0
             and not user.locked
-            and count > self.threshold - 2 - LOCKOUT_RESERVE
+            and count > self.threshold - 2 - reserve
         )
 
 
@@ -289,13 +290,18 @@ class Directory(Protocol):
         ...
 
     def verify_password(
-        self, user: DirectoryUser, password: str, opened: OpenedConnection | None = None
+        self,
+        user: DirectoryUser,
+        password: str,
+        opened: OpenedConnection | None = None,
+        *,
+        reserve: int = LOCKOUT_RESERVE,
     ) -> None:
         """Check ``password`` by one bind as ``user`` (U4), on ``opened`` if given
         (from this directory's :meth:`open_for_verify`); nothing is written and a
         wrong password is never tried again. No bind when the account is near
-        its lockout (:meth:`LockoutPolicy.near`): ``NEAR_LOCKOUT``. Raises
-        CredentialsRefused."""
+        its lockout, ``reserve`` failures kept for its owner
+        (:meth:`LockoutPolicy.near`): ``NEAR_LOCKOUT``. Raises CredentialsRefused."""
         ...
 
     def unlock(self, user: DirectoryUser) -> None:

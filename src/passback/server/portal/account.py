@@ -243,6 +243,7 @@ class Accounts:
                     user=writeback.UserId(user.id),
                     password=password,
                     records_success=True,  # with the new session, in _open
+                    owner=counter is self.device_failures,
                 )
         except NotFound:  # left the directory a moment ago
             await self._audit(signed(USER_NOT_FOUND, None))

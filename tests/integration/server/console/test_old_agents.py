@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import httpx
 
+from passback.protocol.outcomes import Outcome
 from tests.support.console import admin_of, csrf
-from tests.support.portal import portal_tenant, rows
+from tests.support.portal import ACCOUNT, portal_tenant, rows, sign_in
 from tests.support.server import AgentFactory, RunningServer, bearer
 
 BASE = "/console/acme"
@@ -28,6 +29,7 @@ async def test_an_old_agent_gets_nothing_it_cannot_do_and_the_console_says_so(
         assert "Needs an upgrade: it cannot" in dashboard.text
         assert "read an account&#39;s state" in dashboard.text
         assert "sync group membership" in dashboard.text
+        assert "keep clear of the directory&#39;s lockout on sign-ins" in dashboard.text
         agents = await client.get(f"{BASE}/agents")
         assert "Needs an upgrade: it cannot" in agents.text
 
@@ -57,3 +59,10 @@ async def test_an_old_agent_gets_nothing_it_cannot_do_and_the_console_says_so(
             json={"new_password": "Another-Pa55word-77"},
         )
         assert plain.status_code == 200 and len(agent.opened) == 1
+        # A sign-in from the owner's own browser (the second, with the device
+        # token the first left) goes to it unflagged: it knows no such flag.
+        for _ in range(2):
+            agent.outcomes.append((Outcome.OK, ACCOUNT))
+            signed = await sign_in(client)
+            assert signed.headers["location"] == "/portal/acme/account"
+        assert [o.metadata.owner for o in agent.opened[1:]] == [False, False]

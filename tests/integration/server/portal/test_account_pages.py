@@ -222,9 +222,11 @@ async def test_near_the_lockout_a_stranger_reads_a_wrong_password_the_owner_why(
         near = (Outcome.NEAR_LOCKOUT, {})
         agent.outcomes += [near, near]
         await sign_in(client)
+        assert agent.opened[-1].metadata.owner is False  # the agent keeps the reserve
         stranger = await client.get(f"{BASE}/signin")
         assert field_error(stranger, "password").startswith("The username or password is not")
         await sign_in(owner)
+        assert agent.opened[-1].metadata.owner is True  # its own browser: none kept
         shown = await owner.get(f"{BASE}/signin")
         assert shown.status_code == 409
         assert "one more could lock it out" in shown.text

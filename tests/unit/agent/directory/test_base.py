@@ -58,3 +58,11 @@ def test_no_lockout_old_failures_and_a_locked_account_are_not_near() -> None:
     assert not LockoutPolicy(5, 1800).near(unread, NOW)  # binds; the agent warns
     assert LockoutPolicy(5, 0).near(failed(4, seconds_ago=10**8), NOW)  # counted until a logon
     assert not LockoutPolicy(5, 1800).near(failed(5, locked=True), NOW)  # the bind says so
+
+
+def test_the_owners_own_browser_keeps_no_reserve_but_never_locks() -> None:
+    """Reserve 0 (a verify from the owner's own browser): tried up to the
+    failure before the one that locks, never that one."""
+    policy = LockoutPolicy(5, 1800)
+    tried = [count for count in range(6) if not policy.near(failed(count), NOW, reserve=0)]
+    assert tried == [0, 1, 2, 3]  # a failure at 3 leaves the count at 4: not locked

@@ -333,7 +333,12 @@ class ActiveDirectory:
         return self._reads.open_ahead()
 
     def verify_password(
-        self, user: DirectoryUser, password: str, opened: OpenedConnection | None = None
+        self,
+        user: DirectoryUser,
+        password: str,
+        opened: OpenedConnection | None = None,
+        *,
+        reserve: int = LOCKOUT_RESERVE,
     ) -> None:
         """Check ``password`` by one simple bind as ``user`` on the configured DC (U4),
         on a new connection: ``opened`` (from :meth:`open_for_verify`), else one
@@ -346,9 +351,10 @@ class ActiveDirectory:
         expired, ``775`` locked out, ``530`` logon hours, ``531`` workstation).
 
         No bind at all when a failed one could bring the account within
-        ``LOCKOUT_RESERVE`` failures of its lockout (``badPwdCount`` against
-        the user's lockout policy, read only when a failure is counted): the
-        owner keeps their logons whatever strangers type in the portal.
+        ``reserve`` failures of its lockout (``badPwdCount`` against the
+        user's lockout policy, read only when a failure is counted): the owner
+        keeps their logons whatever strangers type in the portal. The owner's
+        own browser keeps none (0), but never makes the failure that locks.
 
         Raises:
             CredentialsRefused: ``outcome`` says why (``NEAR_LOCKOUT``: not
@@ -357,7 +363,7 @@ class ActiveDirectory:
         """
         if user.bad_password_count:
             try:
-                near = self.lockout_policy(user).near(user, self._clock())
+                near = self.lockout_policy(user).near(user, self._clock(), reserve)
             except DirectoryConfigError as exc:  # not known: kept clear of all the same
                 raise CredentialsRefused(
                     f"no bind as {user.sam_account_name}: it has failed logons, and its "
@@ -368,7 +374,9 @@ class ActiveDirectory:
                 raise CredentialsRefused(
                     f"no bind as {user.sam_account_name}: {user.bad_password_count} failed "
                     "logons are counted toward the lockout, and one more could leave the "
-                    f"owner fewer than {LOCKOUT_RESERVE} before it",
+                    f"owner fewer than {reserve} before it"
+                    if reserve
+                    else "logons are counted toward the lockout, and one more could lock it",
                     outcome=Outcome.NEAR_LOCKOUT,
                 )
         if opened is None:

@@ -19,6 +19,7 @@ from passback.agent.directory.ad.active_directory import ActiveDirectory
 from passback.agent.directory.ad.classify import classify_refusal
 from passback.agent.directory.ad.settings import ADSettings
 from passback.agent.directory.base import (
+    LOCKOUT_RESERVE,
     CredentialsRefused,
     DirectoryConfigError,
     DirectoryUnavailable,
@@ -314,12 +315,15 @@ def test_fine_grained_policy_applies_to_its_user_only(
         samba_dc.delete_pso(pso)
 
 
-def verify_outcome(ad: ActiveDirectory, user: TestUser, password: str) -> Outcome:
+def verify_outcome(
+    ad: ActiveDirectory, user: TestUser, password: str, reserve: int = LOCKOUT_RESERVE
+) -> Outcome:
     """What a verify of ``password`` answers (the account located afresh, as
     each verify does)."""
     opened = ad.open_for_verify()
     try:
-        ad.verify_password(ad.locate(user.object_guid, failed_logons=True), password, opened)
+        located = ad.locate(user.object_guid, failed_logons=True)
+        ad.verify_password(located, password, opened, reserve=reserve)
     except CredentialsRefused as refused:
         return refused.outcome
     finally:
@@ -331,8 +335,9 @@ def test_a_verify_keeps_clear_of_the_lockout(ad: ActiveDirectory, samba_dc: Samb
     """U4, T1: strangers' wrong passwords in the portal never lock the account
     out. A PSO locks after 5 failures: the agent binds while a failure still
     leaves the owner 2 before the one that locks, then not at all (33010), not
-    even with the right password. The account stays unlocked, the owner's own
-    logon works, and resets the count."""
+    even with the right password. The account stays unlocked; the owner's own
+    browser (reserve 0) is still checked, and the owner's logon resets the
+    count."""
     user = samba_dc.create_user()
     pso = f"pso-{user.name}"
     samba_dc.create_pso(pso, 10, account_lockout_threshold=5, reset_account_lockout_after=30)
@@ -345,7 +350,11 @@ def test_a_verify_keeps_clear_of_the_lockout(ad: ActiveDirectory, samba_dc: Samb
         located = ad.locate(user.object_guid, failed_logons=True)
         assert (located.bad_password_count, located.locked) == (2, False)
         assert ad.locate(user.object_guid).bad_password_count is None  # not asked: not read
-        assert samba_dc.can_bind(user.dn, user.password)  # the owner's own logon
+        # the owner's own browser: tried while a failure cannot lock (counts 2, 3)
+        owners = [verify_outcome(ad, user, f"Typo!Passw0rd-{n}", reserve=0) for n in range(3)]
+        assert owners == [Outcome.WRONG_PASSWORD] * 2 + [Outcome.NEAR_LOCKOUT]
+        assert not samba_dc.is_locked(user)
+        assert samba_dc.can_bind(user.dn, user.password)  # the owner's logon elsewhere
         assert verify_outcome(ad, user, user.password) is Outcome.OK
     finally:
         samba_dc.delete_pso(pso)
