@@ -16,7 +16,7 @@ from typing import Annotated, Any, cast
 from fastapi import Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from passback.server import support
+from passback.server import cookies, support
 from passback.server.console.errors import ConsoleError
 from passback.server.console.roles import SECTIONS, Permission, home
 from passback.server.console.service import Console, ConsoleTenant, SignedInAdmin, Verified
@@ -234,15 +234,8 @@ def set_cookie(
     value: str,
     max_age: int | None = None,
 ) -> None:
-    response.set_cookie(
-        name,
-        value,
-        max_age=max_age,
-        path=f"{tenant.base}/",
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-    )
+    """A cookie of the tenant's console that no other site's request carries."""
+    cookies.set_strict_cookie(request, response, f"{tenant.base}/", name, value, max_age)
 
 
 def signed_in_response(

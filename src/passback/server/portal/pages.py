@@ -38,7 +38,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.background import BackgroundTask
 
 from passback.policy.gates import Method
-from passback.server import support
+from passback.server import cookies, support
 from passback.server.api.problems import status_of
 from passback.server.i18n import Translator
 from passback.server.i18n.translations import N_
@@ -208,15 +208,7 @@ def set_strict_cookie(
     max_age: int | None = None,
 ) -> None:
     """A cookie of the tenant's portal that no other site's request carries."""
-    response.set_cookie(
-        name,
-        value,
-        max_age=max_age,
-        path=f"{base_of(tenant)}/",
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-    )
+    cookies.set_strict_cookie(request, response, f"{base_of(tenant)}/", name, value, max_age)
 
 
 def _set_flow_cookie(
