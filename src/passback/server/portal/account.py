@@ -218,6 +218,7 @@ class Accounts:
             raise PortalError("empty", N_("Enter your password."), field="password")
         user = await asyncio.to_thread(self._find, tenant, username)
         counter, key = self._failure_key(tenant, user, username, device)
+        owners_browser = counter is self.device_failures  # its device token
         # The attempt is counted before the directory is asked, in one step, so
         # that parallel sign-ins cannot together go past the limit (and drive
         # the directory's lockout); a right password gives it back.
@@ -243,7 +244,7 @@ class Accounts:
                     user=writeback.UserId(user.id),
                     password=password,
                     records_success=True,  # with the new session, in _open
-                    owner=counter is self.device_failures,
+                    owner=owners_browser,
                 )
         except NotFound:  # left the directory a moment ago
             await self._audit(signed(USER_NOT_FOUND, None))
@@ -261,7 +262,7 @@ class Accounts:
         await self._audit(signed(result.outcome.value, result.support_code))
         # Near the lockout, the owner's own browser (its device token) is told
         # why: nothing to hide from a stranger (T2), and no password failed.
-        owners = counter is self.device_failures and result.outcome is Outcome.NEAR_LOCKOUT
+        owners = owners_browser and result.outcome is Outcome.NEAR_LOCKOUT
         if result.outcome in _WRONG and not owners:
             await self._pad(started)
             raise self._wrong(user.id, f"verify answered {result.outcome}", result)
