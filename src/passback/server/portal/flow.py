@@ -184,29 +184,20 @@ def new_link_flow(hasher: Hasher, start: PortalFlow, *, code_ttl: int, now: dt.d
     at the email gate's code step, with the gates ``start`` passed, and
     reached only by its link (nobody keeps its token). Not a start of its
     own: no typed username counts it (``who_hash``)."""
-    token, link, code = new_flow_token(), new_flow_token(), new_code()
-    key = flow_hash(token)
-    lifetime = max(dt.timedelta(seconds=code_ttl), LINK_CODE_LIFETIME)
-    row = PortalFlow(
-        id_hash=key,
+    lifetime = max(code_ttl, int(LINK_CODE_LIFETIME.total_seconds()))
+    made = new_flow(
+        hasher,
         tenant_id=start.tenant_id,
         user_id=start.user_id,
-        step=Step.CODE.value,
-        gate="email",
-        gates_passed=start.gates_passed or "",
+        client="",  # the starting address's, below
         blocked=None,
-        code_hash=hasher.code_hash(key, code),
-        expires_at=now + lifetime,
-        attempts=0,
-        write_attempts=0,
-        mailed=True,
-        sends=0,
-        client_hash=start.client_hash,
-        purpose=start.purpose,
-        link_hash=flow_hash(link),
-        created_at=now,
+        code_ttl=lifetime,
+        now=now,
+        purpose=Purpose(start.purpose),
     )
-    return NewFlow(row, token, code, link)
+    made.row.client_hash = start.client_hash
+    made.row.gates_passed = start.gates_passed or ""
+    return made
 
 
 def find(db: Session, tenant_id: str, token: str | None) -> PortalFlow | None:

@@ -24,6 +24,7 @@ from tests.support.portal import (
     BASE,
     CURRENT_PASSWORD,
     NEW_PASSWORD,
+    AutoAgent,
     csrf,
     field_error,
     portal_tenant,
@@ -158,6 +159,14 @@ async def test_sign_ins_and_changes_are_audit_events(
     assert unknown and "no-such-person" not in unknown and "no-such-person" not in events[0][4]
 
 
+async def known_to_the_account(owner: httpx.AsyncClient, agent: AutoAgent) -> None:
+    """The owner signs in once from ``owner`` (it keeps the device token),
+    then leaves the session."""
+    agent.outcomes.append((Outcome.OK, STATE))
+    assert (await sign_in(owner)).headers["location"] == f"{BASE}/account"
+    owner.cookies.delete("passback_session")
+
+
 async def test_failed_sign_ins_are_throttled_per_account_not_for_the_owners_browser(
     server: RunningServer, client: httpx.AsyncClient, make_agent: AgentFactory
 ) -> None:
@@ -165,10 +174,7 @@ async def test_failed_sign_ins_are_throttled_per_account_not_for_the_owners_brow
         portal_tenant(server, client, make_agent) as (_tenant, agent),
         httpx.AsyncClient(base_url=server.base_url) as owner,
     ):
-        # The owner signed in once from their browser: it is known to the account.
-        agent.outcomes.append((Outcome.OK, STATE))
-        assert (await sign_in(owner)).headers["location"] == f"{BASE}/account"
-        owner.cookies.delete("passback_session")
+        await known_to_the_account(owner, agent)
         # A stranger fails up to the account's limit, then is told to wait
         # without the directory being asked (its lockout is not driven further).
         agent.outcomes += [WRONG] * MAX_ACCOUNT_FAILURES
@@ -216,9 +222,7 @@ async def test_near_the_lockout_a_stranger_reads_a_wrong_password_the_owner_why(
         portal_tenant(server, client, make_agent) as (_tenant, agent),
         httpx.AsyncClient(base_url=server.base_url) as owner,
     ):
-        agent.outcomes.append((Outcome.OK, STATE))
-        assert (await sign_in(owner)).headers["location"] == f"{BASE}/account"
-        owner.cookies.delete("passback_session")
+        await known_to_the_account(owner, agent)
         near = (Outcome.NEAR_LOCKOUT, {})
         agent.outcomes += [near, near]
         await sign_in(client)
